@@ -1,0 +1,84 @@
+"""The ``pykeepalived`` command.
+
+``pykeepalived [keepalived options]`` runs the daemon (or ``-t`` tests the config), exactly as
+keepalived's command line does.  Extra tools are subcommands: ``config show``, ``genhash``,
+``status``, ``plan``, ``lab``.  Each subcommand lives in the package it belongs to and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; this module only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("pykeepalived.config.cli", "inspect a keepalived.conf (config show: the effective model as JSON)"),
+    "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
+}
+
+DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+
+
+def daemon_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pykeepalived",
+        allow_abbrev=False,
+        description=(
+            "A keepalived-compatible high-availability load balancer. Reads keepalived.conf unchanged.\n"
+            "Subcommands: " + ", ".join(SUBCOMMANDS) + " (pykeepalived SUBCOMMAND --help)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-f", "--use-file", dest="config_file", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"configuration file (default {DEFAULT_CONFIG})")
+    p.add_argument("-t", "--config-test", dest="config_test", nargs="?", const="-", default=None,
+                   metavar="LOGFILE",
+                   help="check the configuration and exit with keepalived's status codes "
+                        "(0 ok, 2 missing parameter, 4 file/interface, 5 errors, 6 script security); "
+                        "messages go to stderr or LOGFILE")
+    p.add_argument("-i", "--config-id", dest="config_id", default=None, metavar="ID",
+                   help="config id for @ID conditional lines (default: short host name)")
+    p.add_argument("--interfaces", default=None, metavar="IF,IF...",
+                   help="with -t: check interface names against this list instead of this machine's")
+    p.add_argument("-P", "--vrrp", action="store_true", help="run only the VRRP subsystem")
+    p.add_argument("-C", "--check", action="store_true", help="run only the health checkers and LVS")
+    p.add_argument("-n", "--dont-fork", action="store_true", help="stay in the foreground")
+    p.add_argument("-l", "--log-console", action="store_true", help="log to the console")
+    p.add_argument("-D", "--log-detail", action="store_true", help="detailed log messages")
+    p.add_argument("-p", "--pid", dest="pid_file", default=None, metavar="FILE", help="main pid file")
+    p.add_argument("-r", "--vrrp_pid", dest="vrrp_pid_file", default=None, metavar="FILE", help="VRRP pid file")
+    p.add_argument("-c", "--checkers_pid", dest="checkers_pid_file", default=None, metavar="FILE",
+                   help="checkers pid file")
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        name = args_list[0]
+        module_name, help_text = SUBCOMMANDS[name]
+        module = importlib.import_module(module_name)
+        sub = argparse.ArgumentParser(prog=f"pykeepalived {name}", description=help_text, allow_abbrev=False)
+        module.add_arguments(sub)
+        return int(module.run(sub.parse_args(args_list[1:])) or 0)
+
+    args = daemon_parser().parse_args(args_list)
+    if args.version:
+        from pykeepalived import __version__
+
+        print(f"pykeepalived {__version__}")
+        return 0
+    if args.config_test is not None:
+        from pykeepalived.config.cli import config_test
+
+        return config_test(args)
+    print("pykeepalived: the daemon is not built yet; use -t to check a configuration", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
