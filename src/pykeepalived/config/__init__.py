@@ -9,3 +9,16 @@ Public entry point (the contract between the reader, the parser and every user o
 ``interfaces=None`` means "ask this machine which interfaces exist"; tests pass an explicit set.
 ``config_id=None`` means keepalived's default: the short host name.
 """
+
+from typing import Any
+
+__all__ = ["LoadResult", "load_config", "load_config_text"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily so the reader modules (lexer, preprocess) stay importable on their own.
+    if name in __all__:
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(name)

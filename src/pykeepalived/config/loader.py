@@ -1,0 +1,84 @@
+"""``load_config``: file -> logical lines -> keyword tables -> validated model.
+
+The sections register their keywords on the root block and each has a ``finish`` step that
+turns its part of the root draft into a model and validates it (keepalived's
+``vrrp_complete_init`` / ``validate_check_config``).  Cross-section checks (script security)
+run last, on the finished model.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import keywords_global, keywords_lvs, keywords_vrrp
+from .errors import Diagnostics
+from .lines import LogicalLine
+from .model import Config
+from .parser import Block, Context, parse_lines
+from .preprocess import read_config, read_config_text
+
+
+@dataclass
+class LoadResult:
+    config: Config | None
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+
+def default_config_id() -> str:
+    """keepalived's default config id: the host name up to its first dot."""
+    return socket.gethostname().split(".")[0]
+
+
+def system_interfaces() -> frozenset[str]:
+    """Interface names of this network namespace."""
+    try:
+        return frozenset(os.listdir("/sys/class/net"))
+    except OSError:
+        return frozenset()
+
+
+def root_block() -> Block:
+    root = Block("root")
+    keywords_global.register(root)
+    keywords_vrrp.register(root)
+    keywords_lvs.register(root)
+    return root
+
+
+def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None,
+          interfaces: frozenset[str] | None, files: tuple[str, ...] = ()) -> Config:
+    ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces)
+    draft: dict = {}
+    parse_lines(lines, root_block(), ctx, draft)
+    global_defs = keywords_global.finish(ctx, draft)
+    vrrp = keywords_vrrp.finish(ctx, draft, global_defs)
+    lvs = keywords_lvs.finish(ctx, draft, global_defs)
+    config = Config(global_defs=global_defs, vrrp=vrrp, lvs=lvs, files=files, config_id=config_id)
+    keywords_global.check_scripts(ctx, config)
+    return config
+
+
+def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
+                interfaces: frozenset[str] | set[str] | None = None) -> LoadResult:
+    """Read, parse and validate ``path``. Never raises on bad input: problems are diagnostics."""
+    diags = Diagnostics()
+    cid = config_id if config_id is not None else default_config_id()
+    ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
+    lines = read_config(path, diags, config_id=cid)
+    config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
+    return LoadResult(config, diags)
+
+
+def load_config_text(text: str, *, name: str = "<string>", config_id: str | None = None,
+                     interfaces: frozenset[str] | set[str] | None = None,
+                     base_dir: str | None = None) -> LoadResult:
+    """Like :func:`load_config` for a config held in a string (tests, generated configs)."""
+    diags = Diagnostics()
+    cid = config_id if config_id is not None else default_config_id()
+    ifaces = frozenset(interfaces) if interfaces is not None else None
+    lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
+    config = build(lines, diags, config_id=cid, interfaces=ifaces)
+    return LoadResult(config, diags)

@@ -1,0 +1,83 @@
+"""The immutable configuration model: what the daemon will run, not just what the file says.
+
+Section models live beside this file (``model_global``, ``model_vrrp``, ``model_lvs``); this
+module holds what all sections share (:class:`Script`) and the top-level :class:`Config`.
+Every model class is a frozen, slotted dataclass; :func:`to_jsonable` turns any of them into
+plain JSON data with a stable key order (field order), for ``pykeepalived config show``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .lines import Location
+
+if TYPE_CHECKING:
+    from .model_global import GlobalDefs
+    from .model_lvs import LvsConfig
+    from .model_vrrp import VrrpConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A command keepalived would run (notify_*, vrrp_script, misc_path, quorum_up …).
+
+    ``argv`` is already split with keepalived's quoting and escape rules; ``user``/``group``
+    are as written (None: the global ``script_user`` default applies).  ``loc`` says where
+    it was configured, so security and existence problems can be reported at that line.
+    """
+
+    argv: tuple[str, ...]
+    user: str | None = None
+    group: str | None = None
+    loc: Location | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole effective configuration."""
+
+    global_defs: GlobalDefs
+    vrrp: VrrpConfig
+    lvs: LvsConfig
+    #: the main file, and every file that was read (main first)
+    files: tuple[str, ...] = ()
+    config_id: str | None = None
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON data for a model object (dataclasses, enums, addresses, tuples …).
+
+    Keys keep dataclass field order; ``loc`` fields and ``_``-prefixed fields are left out so
+    two configs that mean the same thing produce the same JSON.
+    """
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            if f.name == "loc" or f.name.startswith("_"):
+                continue
+            out[f.name] = to_jsonable(getattr(obj, f.name))
+        return out
+    if isinstance(obj, enum.Enum):
+        return obj.value if isinstance(obj.value, str | int) else obj.name
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list | frozenset | set):
+        items = [to_jsonable(v) for v in obj]
+        if isinstance(obj, frozenset | set):
+            items.sort(key=repr)
+        return items
+    if isinstance(obj, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
+                  | ipaddress.IPv6Network | ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+        return str(obj)
+    if isinstance(obj, Location):
+        return str(obj)
+    return obj

@@ -1,0 +1,376 @@
+"""Keyword-table parser: logical lines -> drafts -> model, as keepalived's ``process_stream``.
+
+keepalived dispatches each logical line on its first word through a table of keywords for
+the current block level.  We do the same with :class:`Block` tables.  Every block collects
+its values in a *draft* (a plain ``dict``); when the block's ``}`` is reached the block's
+``end`` function validates the draft, applies keepalived's defaults and builds the frozen
+model object, attaching it to the parent draft.  This mirrors keepalived's block end
+handlers (``vrrp_end_handler``, ``vs_end_handler`` …) and keeps one mechanism for every
+section of the language.
+
+How to describe a section::
+
+    INSTANCE = Block("vrrp_instance", begin=begin_instance, end=end_instance)
+
+    @INSTANCE.keyword("priority")
+    def _priority(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        draft["priority"] = ctx.integer(line, 1, 1, 255)
+
+    INSTANCE.sub("virtual_ipaddress", VIP_LIST)      # a nested block keyword
+    ROOT.sub("vrrp_instance", INSTANCE)
+
+Kinds of blocks:
+
+* ``Block(kind="keywords")`` — the usual: lines dispatched by keyword (unknown -> error).
+* ``Block(kind="lines")`` — keepalived's ``alloc_value_block``: each line inside is one entry,
+  handed to ``entry(ctx, line, draft)``.
+* ``Block(kind="words")`` — keepalived's ``read_value_block``: all words of all lines form one
+  list, handed once to ``words(ctx, words, draft)`` at the closing brace.
+
+Quirks reproduced on purpose (keepalived-behaviour.md §1.1, §9.4): an unknown keyword that
+opens a block does not consume the ``{`` — the brace is reported as unexpected, the
+block's content is parsed at the enclosing level and its ``}`` closes the enclosing block.
+A keyword missing a required parameter is a MISSING_PARAMETER error (keepalived aborts with
+exit status 2); we report it, skip the line and go on so that all problems are shown at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from .errors import Diagnostics, ErrClass
+from .lines import Location, LogicalLine, Word
+
+Draft = dict[str, Any]
+Handler = Callable[["Context", LogicalLine, Draft], None]
+BeginHandler = Callable[["Context", LogicalLine, Draft], Draft | None]
+EndHandler = Callable[["Context", Draft, Draft], None]
+WordsHandler = Callable[["Context", list[Word], Draft], None]
+
+BOOL_TRUE = ("true", "on", "yes")
+BOOL_FALSE = ("false", "off", "no")
+
+
+class SkipLine(Exception):
+    """Raised by a handler (through Context helpers) to abandon the current line."""
+
+
+@dataclass
+class Keyword:
+    name: str
+    handler: Handler | None = None
+    block: Block | None = None
+    #: a replacement name for deprecated keywords, reported as a DEPRECATED warning
+    deprecated: str | None = None
+
+
+@dataclass
+class Block:
+    """One level of the grammar: a keyword table, or a list block."""
+
+    name: str
+    kind: Literal["keywords", "lines", "words"] = "keywords"
+    #: called with the line that opened the block; returns the block's draft (None: skip block)
+    begin: BeginHandler | None = None
+    #: called at the closing brace with (ctx, draft, parent_draft)
+    end: EndHandler | None = None
+    #: for kind="lines": called for every line inside
+    entry: Handler | None = None
+    #: for kind="words": called once with all words
+    words: WordsHandler | None = None
+    keywords: dict[str, Keyword] = field(default_factory=dict)
+
+    def keyword(self, *names: str, deprecated: str | None = None) -> Callable[[Handler], Handler]:
+        """Decorator registering a simple keyword handler under one or more names."""
+
+        def register(fn: Handler) -> Handler:
+            for n in names:
+                self.keywords[n] = Keyword(n, handler=fn, deprecated=deprecated)
+            return fn
+
+        return register
+
+    def sub(self, name: str, block: Block, *, deprecated: str | None = None) -> None:
+        """Register ``name`` as a keyword opening ``block``."""
+        self.keywords[name] = Keyword(name, block=block, deprecated=deprecated)
+
+
+@dataclass
+class Context:
+    """What handlers see: diagnostics, the config id, the known interfaces, number helpers."""
+
+    diags: Diagnostics
+    config_id: str | None = None
+    #: interfaces that exist (None: do not check)
+    interfaces: frozenset[str] | None = None
+    #: free-form state shared by handlers across blocks (e.g. names seen, counters)
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    # -- reporting ---------------------------------------------------------------------------
+    def error(self, where: LogicalLine | Word | Location | None, message: str,
+              hint: str | None = None, cls: ErrClass = ErrClass.GENERAL_ERROR) -> None:
+        self.diags.add(_loc(where), cls, message, hint)
+
+    def warning(self, where: LogicalLine | Word | Location | None, message: str,
+                hint: str | None = None, cls: ErrClass = ErrClass.WARNING) -> None:
+        self.diags.add(_loc(where), cls, message, hint)
+
+    def note(self, where: LogicalLine | Word | Location | None, message: str) -> None:
+        """Informational line that does not change the exit status."""
+        self.diags.add(_loc(where), ErrClass.OK, message, info=True)
+
+    # -- parameters --------------------------------------------------------------------------
+    def arg(self, line: LogicalLine, pos: int = 1) -> Word:
+        """Word ``pos`` (0 = the keyword) or a MISSING_PARAMETER error and SkipLine."""
+        if pos < len(line.words):
+            return line.words[pos]
+        kw = line.keyword
+        self.diags.add(
+            line.loc,
+            ErrClass.MISSING_PARAMETER,
+            f"Configuration line starting `{kw}` is missing a parameter after keyword `{kw}` "
+            f"at word position {pos + 1}",
+        )
+        raise SkipLine
+
+    def opt(self, line: LogicalLine, pos: int = 1) -> Word | None:
+        return line.words[pos] if pos < len(line.words) else None
+
+    def string(self, line: LogicalLine, pos: int = 1) -> str:
+        return self.arg(line, pos).text
+
+    def integer(self, line: LogicalLine, pos: int, lo: int, hi: int, *,
+                word: Word | None = None, strict: bool = False) -> int:
+        """An integer in [lo, hi] with keepalived's messages (``read_int``/``read_unsigned``).
+
+        keepalived accepts a valid numeric prefix (``12abc`` -> 12, reported as a WARNING); out of
+        range is an error and the line is skipped (the keyword keeps its default).
+        """
+        w = word if word is not None else self.arg(line, pos)
+        text = w.text
+        value = _int_prefix(text)
+        if value is None:
+            self.error(w, f"invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
+            raise SkipLine
+        if value < 0 and lo >= 0:
+            self.error(w, f"negative number '{text}'", cls=ErrClass.INVALID_NUMBER)
+            raise SkipLine
+        if value < lo or value > hi:
+            self.error(w, f"number '{text}' outside range [{lo}, {hi}]", cls=ErrClass.INVALID_NUMBER)
+            raise SkipLine
+        if not _is_int(text):
+            self.warning(w, f"WARNING - invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
+            if strict:
+                raise SkipLine
+        return value
+
+    def timer(self, line: LogicalLine, pos: int = 1, lo: float = 0.0, hi: float = 4294.967295, *,
+              word: Word | None = None) -> float:
+        """A decimal number of seconds with up to 6 decimal places (keepalived ``read_timer``).
+
+        Returns seconds as a float rounded to the microsecond.
+        """
+        w = word if word is not None else self.arg(line, pos)
+        text = w.text
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            d = None
+        if d is None or not d.is_finite():
+            self.error(w, f"invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
+            raise SkipLine
+        lo_d, hi_d = Decimal(str(lo)), Decimal(str(hi))
+        if d < lo_d or d > hi_d:
+            self.error(w, f"number '{text}' outside range [{_fmt_bound(lo)}, {_fmt_bound(hi)}]",
+                       cls=ErrClass.INVALID_NUMBER)
+            raise SkipLine
+        exponent = d.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -6:
+            self.error(w, f"number '{text}' has too many decimal places - rounding",
+                       cls=ErrClass.INVALID_NUMBER)
+        return round(float(d), 6)
+
+    def boolean(self, line: LogicalLine, pos: int = 1, *, default_if_missing: bool | None = True) -> bool:
+        """``<BOOL>`` (true|on|yes|false|off|no, case-sensitive); missing -> ``default_if_missing``."""
+        w = self.opt(line, pos)
+        if w is None:
+            if default_if_missing is None:
+                self.arg(line, pos)  # raises
+            return bool(default_if_missing)
+        if w.text in BOOL_TRUE:
+            return True
+        if w.text in BOOL_FALSE:
+            return False
+        self.error(w, f"invalid boolean value '{w.text}' for keyword {line.keyword}",
+                   hint="use true/false, on/off or yes/no")
+        raise SkipLine
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text, 10)
+    except ValueError:
+        return False
+    return True
+
+
+def _int_prefix(text: str) -> int | None:
+    """Parse like strtol(…, 10): optional sign then digits; None if there are no digits."""
+    i = 0
+    if i < len(text) and text[i] in "+-":
+        i += 1
+    j = i
+    while j < len(text) and text[j].isdigit() and text[j].isascii():
+        j += 1
+    if j == i:
+        return None
+    return int(text[:j], 10)
+
+
+def _fmt_bound(x: float) -> str:
+    """keepalived prints timer ranges with %f."""
+    return f"{x:.6f}"
+
+
+def _loc(where: LogicalLine | Word | Location | None) -> Location | None:
+    if where is None or isinstance(where, Location):
+        return where
+    return where.loc
+
+
+@dataclass
+class _Frame:
+    block: Block
+    draft: Draft
+    opened_by: LogicalLine | None
+    words: list[Word] = field(default_factory=list)
+
+
+def _suggest(name: str, block: Block) -> str | None:
+    close = difflib.get_close_matches(name, list(block.keywords), n=1, cutoff=0.75)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
+    """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
+    stack: list[_Frame] = [_Frame(root, root_draft, None)]
+    it: Iterator[LogicalLine] = iter(lines)
+    pending: LogicalLine | None = None
+
+    def next_line() -> LogicalLine | None:
+        nonlocal pending
+        if pending is not None:
+            line, pending = pending, None
+            return line
+        return next(it, None)
+
+    while (line := next_line()) is not None:
+        if not line.words:
+            continue
+        frame = stack[-1]
+        kw = line.keyword
+
+        if kw == "}" and len(line.words) == 1:
+            if len(stack) == 1:
+                ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
+                continue
+            _close(ctx, stack)
+            continue
+        if kw == "{" and len(line.words) == 1:
+            ctx.error(line, "Unexpected '{' - ignoring", cls=ErrClass.UNEXPECTED_BOB)
+            continue
+
+        if frame.block.kind == "words":
+            frame.words.extend(line.words)
+            continue
+        if frame.block.kind == "lines":
+            if frame.block.entry is not None:
+                _run(ctx, frame.block.entry, line, frame.draft)
+            continue
+
+        spec = frame.block.keywords.get(kw)
+        if spec is None:
+            ctx.error(line.words[0], f"Unknown keyword '{kw}'", _suggest(kw, frame.block),
+                      cls=ErrClass.UNKNOWN_KEYWORD)
+            continue
+        if spec.deprecated is not None:
+            ctx.warning(line.words[0], f"{kw} is deprecated - please use '{spec.deprecated}'",
+                        cls=ErrClass.DEPRECATED)
+
+        if spec.block is None:
+            if spec.handler is not None:
+                _run(ctx, spec.handler, line, frame.draft)
+            continue
+
+        # A block keyword: the next logical line must be "{".
+        nxt = next_line()
+        if nxt is None or nxt.texts() != ["{"]:
+            ctx.error(line, "Missing '{' at beginning of configuration block", cls=ErrClass.MISSING_BOB)
+            pending = nxt
+            continue
+        sub = spec.block
+        if sub.kind == "keywords" and sub.begin is None and len(line.words) > 1:
+            ctx.error(line, f"Block {kw} has extra parameters {' '.join(line.texts()[1:])} - ignoring",
+                      cls=ErrClass.GENERAL_ERROR)
+        draft: Draft | None
+        if sub.begin is not None:
+            try:
+                draft = sub.begin(ctx, line, frame.draft)
+            except SkipLine:
+                draft = None
+        else:
+            draft = {"_loc": line.loc}
+        if draft is None:
+            # The block is unusable (e.g. a missing name): skip to its matching brace.
+            _skip_block(it)
+            continue
+        draft.setdefault("_loc", line.loc)
+        stack.append(_Frame(sub, draft, line))
+
+    while len(stack) > 1:
+        # The reader reports the missing braces; close what is open so nothing is lost.
+        _close(ctx, stack)
+    return root_draft
+
+
+def _run(ctx: Context, handler: Handler, line: LogicalLine, draft: Draft) -> None:
+    try:
+        handler(ctx, line, draft)
+    except SkipLine:
+        pass
+
+
+def _close(ctx: Context, stack: list[_Frame]) -> None:
+    frame = stack.pop()
+    parent = stack[-1].draft
+    if frame.block.kind == "words" and frame.block.words is not None:
+        try:
+            frame.block.words(ctx, frame.words, frame.draft)
+        except SkipLine:
+            pass
+    if frame.block.end is not None:
+        try:
+            frame.block.end(ctx, frame.draft, parent)
+        except SkipLine:
+            pass
+
+
+def _skip_block(it: Iterator[LogicalLine]) -> None:
+    depth = 1
+    for line in it:
+        t = line.texts()
+        if t == ["{"]:
+            depth += 1
+        elif t == ["}"]:
+            depth -= 1
+            if depth == 0:
+                return
+
+
+def model_fields(draft: Draft) -> dict[str, Any]:
+    """The draft without private (``_``-prefixed) entries: ready for ``Model(**fields)``."""
+    return {k: v for k, v in draft.items() if not k.startswith("_")}

@@ -1,0 +1,116 @@
+"""Desired (and observed) data-plane state: virtual services and their destinations.
+
+This is the vocabulary shared by the reconciler and every data plane (ipvs, nftables, proxy):
+a data plane's ``observe()`` returns a :class:`Table`, the config plus health give the desired
+:class:`Table`, and :func:`pykeepalived.lvs.reconcile.diff` turns the two into operations.
+The fields are IPVS's own (scheduler name and flags, persistence timeout and netmask,
+forwarding method, weight, thresholds), so the IPVS data plane maps them one to one and the
+others implement the same meaning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class Forward(StrEnum):
+    """IPVS forwarding method (``lvs_method``)."""
+
+    NAT = "NAT"
+    DR = "DR"
+    TUN = "TUN"
+
+    @property
+    def ipvsadm(self) -> str:
+        """The word ``ipvsadm -Ln`` prints in its Forward column."""
+        return {"NAT": "Masq", "DR": "Route", "TUN": "Tunnel"}[self.value]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ServiceKey:
+    """What identifies a virtual service: protocol + address + port, or a firewall mark."""
+
+    protocol: str  # "tcp" | "udp" | "sctp" | "fwm"
+    addr: IPAddress | None = None
+    port: int = 0
+    fwmark: int = 0
+    family: int = 4
+
+    @classmethod
+    def inet(cls, protocol: str, addr: str | IPAddress, port: int) -> ServiceKey:
+        a = ipaddress.ip_address(addr)
+        return cls(protocol.lower(), a, port, 0, a.version)
+
+    @classmethod
+    def mark(cls, fwmark: int, family: int = 4) -> ServiceKey:
+        return cls("fwm", None, 0, fwmark, family)
+
+    def __str__(self) -> str:
+        if self.protocol == "fwm":
+            return f"FWM {self.fwmark}"
+        return f"{self.protocol.upper()} {_hostport(self.addr, self.port)}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class DestKey:
+    addr: IPAddress
+    port: int
+
+    @classmethod
+    def of(cls, addr: str | IPAddress, port: int) -> DestKey:
+        return cls(ipaddress.ip_address(addr), port)
+
+    def __str__(self) -> str:
+        return _hostport(self.addr, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """A real server as the data plane holds it."""
+
+    key: DestKey
+    weight: int = 1
+    forward: Forward = Forward.NAT
+    u_threshold: int = 0
+    l_threshold: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A virtual service with its scheduler and its destinations (keyed by address:port)."""
+
+    key: ServiceKey
+    scheduler: str = "wlc"
+    flags: frozenset[str] = frozenset()
+    persistence_timeout: int = 0  # seconds; 0 = not persistent
+    persistence_netmask: int | None = None  # prefix length; None = whole address
+    destinations: tuple[Destination, ...] = ()
+
+    def settings(self) -> tuple[object, ...]:
+        """Everything but the destinations: what an EditService changes."""
+        return (self.scheduler, self.flags, self.persistence_timeout, self.persistence_netmask)
+
+    def dest_map(self) -> dict[DestKey, Destination]:
+        return {d.key: d for d in self.destinations}
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The whole data-plane state: services keyed by ServiceKey."""
+
+    services: tuple[Service, ...] = field(default_factory=tuple)
+
+    def service_map(self) -> dict[ServiceKey, Service]:
+        return {s.key: s for s in self.services}
+
+
+def _hostport(addr: IPAddress | None, port: int) -> str:
+    if addr is None:
+        return str(port)
+    if addr.version == 6:
+        return f"[{addr}]:{port}"
+    return f"{addr}:{port}"
