@@ -278,7 +278,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             if len(stack) == 1:
                 ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
                 continue
-            _close(ctx, stack)
+            _close(ctx, stack, line.loc)
             continue
         if kw == "{" and len(line.words) == 1:
             ctx.error(line, "Unexpected '{' - ignoring", cls=ErrClass.UNEXPECTED_BOB)
@@ -344,8 +344,11 @@ def _run(ctx: Context, handler: Handler, line: LogicalLine, draft: Draft) -> Non
         pass
 
 
-def _close(ctx: Context, stack: list[_Frame]) -> None:
+def _close(ctx: Context, stack: list[_Frame], end_loc: Location | None = None) -> None:
     frame = stack.pop()
+    if end_loc is not None:
+        # where the block's "}" was: keepalived reports end-of-block problems at that line
+        frame.draft["_end_loc"] = end_loc
     parent = stack[-1].draft
     if frame.block.kind == "words" and frame.block.words is not None:
         try:

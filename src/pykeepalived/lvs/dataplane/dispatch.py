@@ -64,13 +64,13 @@ def plan_dispatch(svc: Service, counts: Mapping[tuple[Any, DestKey], Any]) -> Di
         table_name = {"lblc": "dh", "lblcr": "dh"}.get(name, name)
         size = MH_SIZE if table_name == "mh" else None
         table = sched.hash_table(table_name, dests, size)
-        slots = tuple(_as_key(k) for k in table if k is not None)
+        hashed = tuple(_as_key(k) for k in table if k is not None)
         port_flag = "mh-port" if table_name == "mh" else "sh-port"
-        return Dispatch("jhash", slots, "daddr" if table_name == "dh" else "saddr",
+        return Dispatch("jhash", hashed, "daddr" if table_name == "dh" else "saddr",
                         with_port=port_flag in svc.flags)
 
     if name == "rr":
-        return Dispatch("numgen", tuple(d.key for d in available))
+        return Dispatch("numgen", tuple(_as_key(d.key) for d in available))
     if name == "wrr":
         return Dispatch("numgen", tuple(_as_key(k) for k in sched.weighted_sequence(available)))
 
