@@ -17,6 +17,7 @@ from collections.abc import Sequence
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "config": ("pykeepalived.config.cli", "inspect a keepalived.conf (config show: the effective model as JSON)"),
     "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
+    "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
 }
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"

@@ -184,3 +184,40 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def call_in_netns(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a fresh thread moved into namespace ``name``; return its result.
+
+    libnftables and netlink sockets work in the namespace of the calling *thread*, so a test can
+    drive a data plane inside a lab node without a subprocess.  Python 3.11 has no ``os.setns``:
+    we call libc's ``setns`` on the worker thread only (the caller's thread is untouched).
+    """
+    import ctypes
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def worker() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns({name}): {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed back to the caller's thread
+            result["error"] = exc
+
+    t = threading.Thread(target=worker, name=f"netns-{name}")
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

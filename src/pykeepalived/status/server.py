@@ -1,0 +1,446 @@
+"""The control socket: the daemon's state over HTTP on a unix socket (and optionally TCP for Prometheus).
+
+Endpoints (all GET, all read-only):
+
+- ``/status``  the :class:`Snapshot` as JSON (what ``pykeepalived status`` reads)
+- ``/metrics`` Prometheus text, computed from a fresh snapshot at each scrape
+- ``/ipvsadm`` the ``ipvsadm -Ln`` table as text (``?stats``, ``?rate``, ``?exact``), for curl users
+- ``/``        a self-refreshing HTML dashboard (no external assets) that polls ``/status``
+
+The server is handed a ``get_snapshot`` callable and knows nothing else about the daemon, so it can run in
+whichever process owns the state and be tested with a fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import socket
+import stat
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from pykeepalived.status import ipvsadm
+from pykeepalived.status.cli import DEFAULT_PID_FILE, control_path_for
+from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
+
+__all__ = [
+    "DEFAULT_PID_FILE",
+    "ControlServer",
+    "ControlSocketInUse",
+    "StatusCollector",
+    "control_path_for",
+    "make_app",
+    "parse_listen",
+]
+
+log = logging.getLogger(__name__)
+
+SnapshotSource = Callable[[], Snapshot | Awaitable[Snapshot]]
+_SOURCE_KEY = web.AppKey("get_snapshot", object)
+_UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
+
+VRRP_STATES = ("INIT", "BACKUP", "MASTER", "FAULT", "STOP")
+
+
+class ControlSocketInUse(RuntimeError):
+    """Another process already answers on this control socket (a second daemon with the same pid file?)."""
+
+
+# ---------------------------------------------------------------------------------------- metrics
+
+
+class StatusCollector(Collector):
+    """A prometheus-client collector reading a snapshot at each scrape (never stale, no background task)."""
+
+    def __init__(self, get_snapshot: Callable[[], Snapshot]) -> None:
+        self._get_snapshot = get_snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._get_snapshot()
+        yield from _daemon_metrics(snap)
+        yield from _vrrp_metrics(snap)
+        yield from _lvs_metrics(snap)
+
+
+def _daemon_metrics(snap: Snapshot) -> Iterator[Metric]:
+    d = snap.daemon
+    info = GaugeMetricFamily("pykeepalived_info", "The running daemon (value is always 1).",
+                             labels=["version", "dataplane", "config_file"])
+    info.add_metric([d.version, d.dataplane, d.config_file], 1)
+    yield info
+    yield GaugeMetricFamily("pykeepalived_start_time_seconds", "When the daemon started (unix time).",
+                            value=d.started_at)
+
+
+def _vrrp_metrics(snap: Snapshot) -> Iterator[Metric]:
+    inst_info = GaugeMetricFamily("pykeepalived_vrrp_instance_info", "VRRP instances (value is always 1).",
+                                  labels=["instance", "interface", "vrid", "version"])
+    state = GaugeMetricFamily("pykeepalived_vrrp_state",
+                              "1 for the current state (INIT, BACKUP, MASTER, FAULT, STOP), else 0.",
+                              labels=["instance", "state"])
+    base = GaugeMetricFamily("pykeepalived_vrrp_base_priority", "Configured priority.", labels=["instance"])
+    eff = GaugeMetricFamily("pykeepalived_vrrp_effective_priority",
+                            "Priority after tracking adjustments.", labels=["instance"])
+    counters = {
+        n: CounterMetricFamily(f"pykeepalived_vrrp_{n}", f"keepalived's {n} counter.", labels=["instance"])
+        for n in VRRP_STAT_NAMES
+    }
+    for v in snap.vrrp:
+        inst_info.add_metric([v.name, v.interface, str(v.vrid), str(v.version)], 1)
+        for s in VRRP_STATES:
+            state.add_metric([v.name, s], 1.0 if v.state == s else 0.0)
+        base.add_metric([v.name], v.base_priority)
+        eff.add_metric([v.name], v.effective_priority)
+        for n, fam in counters.items():
+            fam.add_metric([v.name], getattr(v.stats, n))
+    yield from (inst_info, state, base, eff, *counters.values())
+
+
+def _lvs_metrics(snap: Snapshot) -> Iterator[Metric]:
+    svc_l = ["service"]
+    dst_l = ["service", "destination"]
+    q_up = GaugeMetricFamily("pykeepalived_lvs_service_quorum_up", "1 when the virtual server has quorum.",
+                             labels=svc_l)
+    q_weight = GaugeMetricFamily("pykeepalived_lvs_service_alive_weight",
+                                 "Sum of the weights of the alive real servers.", labels=svc_l)
+    q_quorum = GaugeMetricFamily("pykeepalived_lvs_service_quorum", "Configured quorum.", labels=svc_l)
+    s_conns = CounterMetricFamily("pykeepalived_lvs_service_connections", "Connections scheduled.",
+                                  labels=svc_l)
+    s_bytes = {
+        k: CounterMetricFamily(f"pykeepalived_lvs_service_{k}_bytes", f"Bytes {k}.", labels=svc_l)
+        for k in ("in", "out")
+    }
+    weight = GaugeMetricFamily("pykeepalived_lvs_destination_weight",
+                               "Weight in the data plane (0 when absent or inhibited).", labels=dst_l)
+    up = GaugeMetricFamily("pykeepalived_lvs_destination_up", "1 when the checkers say alive.",
+                           labels=dst_l)
+    health = GaugeMetricFamily("pykeepalived_lvs_destination_health",
+                               "1 for the destination's health (alive, down, inhibited, sorry), else 0.",
+                               labels=[*dst_l, "health"])
+    active = GaugeMetricFamily("pykeepalived_lvs_destination_active_connections", "ActiveConn.", labels=dst_l)
+    inactive = GaugeMetricFamily("pykeepalived_lvs_destination_inactive_connections", "InActConn.",
+                                 labels=dst_l)
+    conns = CounterMetricFamily("pykeepalived_lvs_destination_connections", "Connections scheduled.",
+                                labels=dst_l)
+    pkts = {k: CounterMetricFamily(f"pykeepalived_lvs_destination_{k}_packets", f"Packets {k}.", labels=dst_l)
+            for k in ("in", "out")}
+    byts = {k: CounterMetricFamily(f"pykeepalived_lvs_destination_{k}_bytes", f"Bytes {k}.", labels=dst_l)
+            for k in ("in", "out")}
+    for vs in snap.virtual_services:
+        sname = str(vs.service.key)
+        q_up.add_metric([sname], 1.0 if vs.quorum.up else 0.0)
+        q_weight.add_metric([sname], vs.quorum.weight_sum)
+        q_quorum.add_metric([sname], vs.quorum.quorum)
+        tot = vs.total_stats()
+        s_conns.add_metric([sname], tot.conns)
+        s_bytes["in"].add_metric([sname], tot.inbytes)
+        s_bytes["out"].add_metric([sname], tot.outbytes)
+        in_table = vs.service.dest_map()
+        for d in vs.destinations:
+            labels = [sname, str(d.key)]
+            plane = in_table.get(d.key)
+            weight.add_metric(labels, plane.weight if plane is not None else 0)
+            up.add_metric(labels, 1.0 if d.health is Health.ALIVE else 0.0)
+            for h in Health:
+                health.add_metric([*labels, h.value], 1.0 if d.health is h else 0.0)
+            active.add_metric(labels, d.active_conns)
+            inactive.add_metric(labels, d.inactive_conns)
+            conns.add_metric(labels, d.stats.conns)
+            pkts["in"].add_metric(labels, d.stats.inpkts)
+            pkts["out"].add_metric(labels, d.stats.outpkts)
+            byts["in"].add_metric(labels, d.stats.inbytes)
+            byts["out"].add_metric(labels, d.stats.outbytes)
+    yield from (q_up, q_weight, q_quorum, s_conns, *s_bytes.values())
+    yield from (weight, up, health, active, inactive, conns, *pkts.values(), *byts.values())
+
+
+def metrics_text(snap: Snapshot) -> bytes:
+    """The Prometheus exposition of one snapshot."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StatusCollector(lambda: snap))
+    return generate_latest(registry)
+
+
+# ---------------------------------------------------------------------------------------- handlers
+
+
+async def _snapshot(request: web.Request) -> Snapshot:
+    source: Any = request.app[_SOURCE_KEY]
+    snap = source()
+    if inspect.isawaitable(snap):
+        snap = await snap
+    return snap  # type: ignore[no-any-return]
+
+
+async def _status(request: web.Request) -> web.Response:
+    snap = await _snapshot(request)
+    return web.Response(text=snap.to_json(), content_type="application/json")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    snap = await _snapshot(request)
+    resp = web.Response(body=metrics_text(snap))
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def _ipvsadm(request: web.Request) -> web.Response:
+    snap = await _snapshot(request)
+    q = request.query
+    mode = ipvsadm.Mode.STATS if "stats" in q else ipvsadm.Mode.RATE if "rate" in q else ipvsadm.Mode.LIST
+    return web.Response(text=ipvsadm.render(snap, mode, "exact" in q), content_type="text/plain")
+
+
+async def _dashboard(request: web.Request) -> web.Response:
+    return web.Response(text=DASHBOARD_HTML, content_type="text/html")
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> web.StreamResponse:
+    """A failure to build the snapshot is the daemon's bug: say so in a 500, keep serving."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as e:
+        log.exception("control socket: %s %s failed", request.method, request.path)
+        return web.Response(status=500, text=f"pykeepalived: cannot build the status: {e!r}\n")
+
+
+def make_app(get_snapshot: SnapshotSource) -> web.Application:
+    """The aiohttp application (served on the unix socket and, optionally, on TCP)."""
+    app = web.Application(middlewares=[_errors])
+    app[_SOURCE_KEY] = get_snapshot
+    app.router.add_get("/", _dashboard)
+    app.router.add_get("/status", _status)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/ipvsadm", _ipvsadm)
+    return app
+
+
+# ---------------------------------------------------------------------------------------- server
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` for the optional TCP listener."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"listen address must be HOST:PORT or [IPv6]:PORT, not {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def _claim_unix_path(path: str) -> None:
+    """Remove a stale socket left by a dead daemon; refuse to steal a live one or to delete other files."""
+    if len(os.fsencode(path)) > _UNIX_PATH_MAX:
+        raise ValueError(f"control socket path is longer than {_UNIX_PATH_MAX} bytes: {path}")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise FileExistsError(f"{path} exists and is not a socket; not replacing it with the control socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody listening: left over from a daemon that died
+        return
+    finally:
+        probe.close()
+    raise ControlSocketInUse(f"another daemon is listening on {path}; give this one another -p PIDFILE or "
+                             "--control PATH")
+
+
+class ControlServer:
+    """Serves :func:`make_app` on a unix socket (mode 0600 by default) and an optional TCP address.
+
+    ``get_snapshot`` is called for every request; it runs on the event loop, so it must be quick (the
+    daemon hands over its last assembled state), or be a coroutine function.
+    """
+
+    def __init__(self, get_snapshot: SnapshotSource, path: str, *, tcp: tuple[str, int] | None = None,
+                 mode: int = 0o600) -> None:
+        self.path = path
+        self.tcp = tcp
+        self.mode = mode
+        self._runner = web.AppRunner(make_app(get_snapshot), access_log=None)
+        self._started = False
+        self._bound = False  # only a socket we bound is ours to remove
+        self.tcp_port: int | None = None  # the bound port (useful with port 0)
+
+    async def start(self) -> None:
+        _claim_unix_path(self.path)
+        await self._runner.setup()
+        self._started = True
+        try:
+            old = os.umask(0o777 & ~self.mode)  # no window in which the socket is wider open than asked
+            try:
+                await web.UnixSite(self._runner, self.path).start()
+                self._bound = True
+            finally:
+                os.umask(old)
+            os.chmod(self.path, self.mode)
+            if self.tcp is not None:
+                site = web.TCPSite(self._runner, self.tcp[0], self.tcp[1])
+                await site.start()
+                server = getattr(site, "_server", None)
+                sockets = getattr(server, "sockets", None) or []
+                self.tcp_port = sockets[0].getsockname()[1] if sockets else self.tcp[1]
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("control socket listening on %s%s", self.path,
+                 f" and http://{self.tcp[0]}:{self.tcp_port}" if self.tcp else "")
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._runner.cleanup()
+        if self._bound:
+            self._bound = False
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                    os.unlink(self.path)
+
+    async def __aenter__(self) -> ControlServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve(get_snapshot: SnapshotSource, path: str, tcp: tuple[str, int] | None = None) -> None:
+    """Run a control server until cancelled (handy for a child process that only serves status)."""
+    async with ControlServer(get_snapshot, path, tcp=tcp):
+        await asyncio.Event().wait()
+
+
+# ---------------------------------------------------------------------------------------- dashboard
+
+DASHBOARD_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>pykeepalived</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
+h1{font-size:1.3em;margin:0 0 .2em} h2{font-size:1.1em;margin:1.4em 0 .4em}
+#meta{color:#666} #err{color:#b00;font-weight:bold}
+table{border-collapse:collapse;background:#fff;min-width:40em}
+th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right} tr.svc td{background:#eef;font-weight:600;font-family:monospace}
+td.mono{font-family:monospace}
+.MASTER{color:#060;font-weight:bold}.BACKUP{color:#036}.FAULT,.down{color:#b00;font-weight:bold}
+.inhibited{color:#b60}.sorry{color:#85a}.alive{color:#060}
+</style></head>
+<body>
+<h1>pykeepalived</h1><div id="meta">loading&hellip;</div><div id="err"></div>
+<h2>VRRP instances</h2>
+<table id="vrrp"><thead><tr><th>Instance</th><th>Interface</th><th class="n">VRID</th><th>State</th>
+<th class="n">Priority</th><th>Master</th><th>VIPs</th><th class="n">Adverts in</th>
+<th class="n">Adverts out</th></tr></thead><tbody></tbody></table>
+<h2>Virtual servers</h2>
+<table id="lvs"><thead><tr><th>Prot LocalAddress:Port / &rarr; RemoteAddress:Port</th>
+<th>Scheduler Flags / Forward</th><th class="n">Weight</th><th class="n">ActiveConn</th>
+<th class="n">InActConn</th><th>Health</th><th class="n">Conns</th><th class="n">InBytes</th>
+<th class="n">OutBytes</th></tr></thead><tbody></tbody></table>
+<script>
+"use strict";
+const FWD = {NAT: "Masq", DR: "Route", TUN: "Tunnel"};
+function hostport(a, p) { return (a.includes(":") ? "[" + a + "]" : a) + ":" + p; }
+function svcName(k) {
+  if (k.protocol === "fwm") return "FWM  " + k.fwmark + (k.family === 6 ? " IPv6" : "");
+  return k.protocol.toUpperCase().padEnd(4) + " " + hostport(k.addr, k.port);
+}
+function row(tbody, cells, cls) {
+  const tr = document.createElement("tr");
+  if (cls) tr.className = cls;
+  for (const c of cells) {
+    const td = document.createElement("td");
+    const [text, klass] = Array.isArray(c) ? c : [c, ""];
+    td.textContent = String(text);
+    if (klass) td.className = klass;
+    tr.appendChild(td);
+  }
+  tbody.appendChild(tr);
+}
+function ago(s) {
+  s = Math.max(0, Math.floor(s));
+  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+  return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
+}
+function render(st) {
+  const d = st.daemon;
+  document.getElementById("meta").textContent = "pid " + d.pid + " \\u00b7 " + d.config_file +
+    " \\u00b7 data plane " + d.dataplane + " \\u00b7 up " + ago(st.taken_at - d.started_at) +
+    " \\u00b7 " + new Date(st.taken_at * 1000).toLocaleTimeString();
+  const vb = document.querySelector("#vrrp tbody");
+  vb.replaceChildren();
+  for (const v of st.vrrp) {
+    const prio = v.effective_priority === v.base_priority ? v.effective_priority
+      : v.effective_priority + " (base " + v.base_priority + ")";
+    row(vb, [v.name, v.interface, [v.vrid, "n"], [v.state, v.state], [prio, "n"], v.master_address || "-",
+             v.vips.join(" ") || "-", [v.stats.advert_rcvd, "n"], [v.stats.advert_sent, "n"]]);
+  }
+  if (!st.vrrp.length) row(vb, ["no VRRP instances"]);
+  const lb = document.querySelector("#lvs tbody");
+  lb.replaceChildren();
+  for (const vs of st.virtual_services) {
+    const s = vs.service;
+    let sched = s.scheduler;
+    if (s.persistence_timeout) sched += " persistent " + s.persistence_timeout;
+    const flags = s.flags.filter(f => f !== "hashed");
+    if (flags.length) sched += " (" + flags.join(",") + ")";
+    const q = vs.quorum;
+    let conns = 0, inb = 0, outb = 0;
+    for (const x of vs.destinations) {
+      conns += x.stats.conns; inb += x.stats.inbytes; outb += x.stats.outbytes;
+    }
+    if (vs.stats) { conns = vs.stats.conns; inb = vs.stats.inbytes; outb = vs.stats.outbytes; }
+    row(lb, [svcName(s.key), sched, "", "", "", [q.up ? "quorum up" : "quorum DOWN", q.up ? "alive" : "down"],
+             [conns, "n"], [inb, "n"], [outb, "n"]], "svc");
+    const plane = new Map(s.destinations.map(x => [hostport(x.key.addr, x.key.port), x]));
+    const seen = new Set();
+    for (const x of vs.destinations) {
+      const name = hostport(x.key.addr, x.key.port);
+      seen.add(name);
+      const p = plane.get(name);
+      row(lb, [["  \\u2192 " + name, "mono"], p ? FWD[p.forward] || p.forward : "(not in table)",
+               [p ? p.weight : 0, "n"], [x.active_conns, "n"], [x.inactive_conns, "n"], [x.health, x.health],
+               [x.stats.conns, "n"], [x.stats.inbytes, "n"], [x.stats.outbytes, "n"]]);
+    }
+    for (const [name, p] of plane) {
+      if (!seen.has(name)) row(lb, [["  \\u2192 " + name, "mono"], FWD[p.forward] || p.forward,
+                                    [p.weight, "n"], "", "", "", "", "", ""]);
+    }
+  }
+  if (!st.virtual_services.length) row(lb, ["no virtual servers"]);
+}
+async function poll() {
+  try {
+    const r = await fetch("status", {cache: "no-store"});
+    if (!r.ok) throw new Error("HTTP " + r.status + ": " + await r.text());
+    render(await r.json());
+    document.getElementById("err").textContent = "";
+  } catch (e) {
+    document.getElementById("err").textContent = "cannot read status: " + e.message;
+  }
+  setTimeout(poll, 2000);
+}
+poll();
+</script>
+</body></html>
+"""

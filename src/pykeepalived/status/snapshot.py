@@ -1,0 +1,510 @@
+"""One immutable view of the running daemon: what ``status``, ``/metrics`` and the dashboard show.
+
+The daemon builds a :class:`Snapshot` on request (from the VRRP instances, the checkers' view of each real
+server and the data plane's table and counters) and the control socket ships it as JSON; the CLI turns the
+JSON back into the same objects, so every view (text, ipvsadm table, metrics, dashboard) is rendered from
+one type whichever side of the socket it runs on.
+
+Two views of each virtual service are kept on purpose: ``service`` is what the data plane holds (the
+ipvsadm table: a real server that is down is absent, an inhibited one is there with weight 0, the sorry
+server is there while quorum is lost) and ``destinations`` is what the checkers think of every configured
+real server (and the sorry server), with its counters.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from pykeepalived.lvs.model import Destination, DestKey, Forward, IPAddress, Service, ServiceKey
+
+SCHEMA_VERSION = 1
+"""Bumped when a field changes meaning; ``from_json`` refuses other versions with a clear message."""
+
+
+class SnapshotFormatError(ValueError):
+    """The JSON is not a snapshot this version understands (e.g. a newer daemon)."""
+
+
+class Health(enum.StrEnum):
+    """What the checkers say about a real server (keepalived's alive flag plus how it is applied)."""
+
+    ALIVE = "alive"
+    DOWN = "down"  # removed from the data plane
+    INHIBITED = "inhibited"  # down, kept with weight 0 (inhibit_on_failure)
+    SORRY = "sorry"  # the sorry server (in the table only while quorum is lost, or with sorry_server_inhibit)
+
+
+# --------------------------------------------------------------------------------------------- VRRP
+
+#: keepalived's per-instance counters, named and ordered as in its JSON dump (vrrp_json.c, SIGJSON).
+VRRP_STAT_NAMES: tuple[str, ...] = (
+    "advert_rcvd", "advert_sent", "become_master", "release_master", "packet_len_err",
+    "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
+    "authtype_mismatch", "auth_failure", "pri_zero_rcvd", "pri_zero_sent",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpStats:
+    """The counters keepalived keeps per instance, under keepalived's own names."""
+
+    advert_rcvd: int = 0
+    advert_sent: int = 0
+    become_master: int = 0
+    release_master: int = 0
+    packet_len_err: int = 0
+    advert_interval_err: int = 0
+    ip_ttl_err: int = 0
+    invalid_type_rcvd: int = 0
+    addr_list_err: int = 0
+    invalid_authtype: int = 0
+    authtype_mismatch: int = 0
+    auth_failure: int = 0
+    pri_zero_rcvd: int = 0
+    pri_zero_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in VRRP_STAT_NAMES}
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpInstanceStatus:
+    """One vrrp_instance as an operator looks at it (state, priorities, who is master, VIPs, counters)."""
+
+    name: str
+    interface: str
+    vrid: int
+    state: str  # "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP" (keepalived's words)
+    base_priority: int
+    effective_priority: int
+    version: int = 2
+    master_address: str | None = None
+    master_priority: int = 0
+    vips: tuple[str, ...] = ()
+    sync_group: str | None = None
+    faults: tuple[str, ...] = ()
+    last_transition: float | None = None  # unix time of the last state change, when the daemon knows it
+    stats: VrrpStats = field(default_factory=VrrpStats)
+
+    @classmethod
+    def from_fsm(
+        cls,
+        inst: Any,
+        *,
+        interface: str,
+        vips: Iterable[object] = (),
+        errors: Mapping[str, int] | None = None,
+        last_transition: float | None = None,
+    ) -> VrrpInstanceStatus:
+        """Read a :class:`pykeepalived.vrrp.fsm.Instance` (duck-typed, so this module needs no VRRP import).
+
+        ``errors`` are the packet error counters the I/O layer keeps (``DropCounters.keepalived_stats()``);
+        the state machine itself only counts adverts and transitions.
+        """
+        st = inst.stats
+        counts = {n: getattr(st, n, 0) for n in VRRP_STAT_NAMES}
+        for k, v in (errors or {}).items():
+            if k in counts:
+                counts[k] = v
+        master = inst.master_address
+        return cls(
+            name=inst.name,
+            interface=interface,
+            vrid=inst.params.vrid,
+            state=inst.state.name,
+            base_priority=inst.base_priority,
+            effective_priority=inst.effective_priority,
+            version=inst.params.version,
+            master_address=None if master is None else str(master),
+            master_priority=getattr(inst, "master_priority", 0),
+            vips=tuple(str(v) for v in vips),
+            sync_group=inst.params.sync_group,
+            faults=tuple(sorted(inst.faults)),
+            last_transition=last_transition,
+            stats=VrrpStats(**counts),
+        )
+
+
+# --------------------------------------------------------------------------------------------- LVS
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """IPVS's cumulative counters for a service or destination (``ipvsadm -Ln --stats``)."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Counters)))
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """IPVS's per-second rate estimates (``ipvsadm -Ln --rate``)."""
+
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+    def __add__(self, other: Rates) -> Rates:
+        return Rates(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Rates)))
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationStatus:
+    """A configured real server (or the sorry server): the checkers' verdict and its traffic."""
+
+    key: DestKey
+    weight: int  # the weight the checkers want (configured, or from misc_dynamic / FILE_CHECK)
+    health: Health = Health.ALIVE
+    active_conns: int = 0  # ActiveConn
+    inactive_conns: int = 0  # InActConn
+    stats: Counters = field(default_factory=Counters)
+    rates: Rates = field(default_factory=Rates)
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumStatus:
+    """keepalived's quorum for one virtual server (ipwrapper.c update_quorum_state)."""
+
+    quorum: int = 1
+    hysteresis: int = 0
+    weight_sum: int = 0  # sum of the weights of the alive real servers
+    up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualServiceStatus:
+    """One virtual server: the data plane's entry plus the checkers' view of each destination."""
+
+    service: Service  # as the data plane holds it: what ipvsadm would print
+    destinations: tuple[DestinationStatus, ...] = ()
+    quorum: QuorumStatus = field(default_factory=QuorumStatus)
+    stats: Counters | None = None  # the service's own counters; None = sum of its destinations'
+    rates: Rates | None = None
+    sorry_server: DestKey | None = None
+    name: str | None = None  # virtual_server_group name or a label, when there is one
+
+    def dest_status(self, key: DestKey) -> DestinationStatus | None:
+        for d in self.destinations:
+            if d.key == key:
+                return d
+        return None
+
+    def total_stats(self) -> Counters:
+        """The service line of ``--stats``: IPVS keeps it itself; lacking that, the destinations' sum."""
+        if self.stats is not None:
+            return self.stats
+        total = Counters()
+        for d in self.destinations:
+            total = total + d.stats
+        return total
+
+    def total_rates(self) -> Rates:
+        if self.rates is not None:
+            return self.rates
+        total = Rates()
+        for d in self.destinations:
+            total = total + d.rates
+        return total
+
+    @classmethod
+    def build(
+        cls,
+        service: Service,
+        *,
+        configured: Iterable[Destination] = (),
+        health: Mapping[DestKey, Health] | None = None,
+        conn_counts: Mapping[tuple[ServiceKey, DestKey], Any] | None = None,
+        stats: Mapping[DestKey, Counters] | None = None,
+        rates: Mapping[DestKey, Rates] | None = None,
+        quorum: QuorumStatus | None = None,
+        sorry_server: DestKey | None = None,
+        name: str | None = None,
+    ) -> VirtualServiceStatus:
+        """Assemble from the pieces the daemon has at hand.
+
+        ``service`` is the data plane's entry; ``configured`` lists every configured real server (those
+        missing from the data plane count as down unless ``health`` says otherwise); ``conn_counts`` is the
+        nftables data plane's ``counters()`` (anything with ``.active`` / ``.inactive``).
+        """
+        health = dict(health or {})
+        in_table = service.dest_map()
+        wanted: dict[DestKey, int] = {d.key: d.weight for d in configured}
+        for key, d in in_table.items():
+            wanted.setdefault(key, d.weight)
+        if sorry_server is not None:
+            wanted.setdefault(sorry_server, in_table[sorry_server].weight if sorry_server in in_table else 1)
+        dests = []
+        for key, weight in wanted.items():
+            if key in health:
+                h = health[key]
+            elif key == sorry_server:
+                h = Health.SORRY
+            elif key not in in_table:
+                h = Health.DOWN
+            elif in_table[key].weight == 0 and weight != 0:
+                h = Health.INHIBITED
+            else:
+                h = Health.ALIVE
+            cc = (conn_counts or {}).get((service.key, key))
+            dests.append(
+                DestinationStatus(
+                    key=key,
+                    weight=weight,
+                    health=h,
+                    active_conns=getattr(cc, "active", 0),
+                    inactive_conns=getattr(cc, "inactive", 0),
+                    stats=(stats or {}).get(key, Counters()),
+                    rates=(rates or {}).get(key, Rates()),
+                )
+            )
+        if quorum is None:
+            alive = sum(d.weight for d in dests if d.health is Health.ALIVE)
+            quorum = QuorumStatus(weight_sum=alive, up=alive >= 1)
+        return cls(service, tuple(dests), quorum, None, None, sorry_server, name)
+
+
+# --------------------------------------------------------------------------------------------- daemon
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonInfo:
+    """Which daemon this is: enough to tell two daemons on one machine apart."""
+
+    pid: int
+    config_file: str
+    dataplane: str  # "ipvs" | "nftables" | "proxy" | "none"
+    started_at: float  # unix time
+    version: str = ""
+    pid_file: str | None = None
+    control_socket: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the status views show, taken at one instant (``taken_at``, unix time)."""
+
+    daemon: DaemonInfo
+    taken_at: float
+    vrrp: tuple[VrrpInstanceStatus, ...] = ()
+    virtual_services: tuple[VirtualServiceStatus, ...] = ()
+    # What the "IP Virtual Server version" header says: the kernel's for the ipvs data plane, IPVS's
+    # usual values (1.2.1, 2^12 connection table) for the others, so scripts parsing it keep working.
+    ipvs_version: str = "1.2.1"
+    ipvs_table_size: int = 4096
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(snapshot_to_dict(self), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Snapshot:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SnapshotFormatError(f"not JSON: {e}") from e
+        return snapshot_from_dict(data)
+
+    def table(self) -> tuple[Service, ...]:
+        """The data plane's services (the ipvsadm view)."""
+        return tuple(vs.service for vs in self.virtual_services)
+
+    def with_time(self, taken_at: float) -> Snapshot:
+        return replace(self, taken_at=taken_at)
+
+
+# --------------------------------------------------------------------------------------------- JSON
+# Explicit encoders rather than dataclasses.asdict: addresses, keys and enums need a stable spelling that
+# a human reading `status --json` (or jq) recognises, and decoding must rebuild exactly the same objects.
+
+
+def _addr(a: IPAddress | None) -> str | None:
+    return None if a is None else str(a)
+
+
+def _service_key_to(k: ServiceKey) -> dict[str, Any]:
+    return {"protocol": k.protocol, "addr": _addr(k.addr), "port": k.port, "fwmark": k.fwmark,
+            "family": k.family}
+
+
+def _service_key_from(d: Mapping[str, Any]) -> ServiceKey:
+    addr = d.get("addr")
+    return ServiceKey(
+        str(d["protocol"]),
+        None if addr is None else ipaddress.ip_address(addr),
+        int(d.get("port", 0)),
+        int(d.get("fwmark", 0)),
+        int(d.get("family", 4)),
+    )
+
+
+def _dest_key_to(k: DestKey) -> dict[str, Any]:
+    return {"addr": str(k.addr), "port": k.port}
+
+
+def _dest_key_from(d: Mapping[str, Any]) -> DestKey:
+    return DestKey(ipaddress.ip_address(d["addr"]), int(d["port"]))
+
+
+def _service_to(s: Service) -> dict[str, Any]:
+    return {
+        "key": _service_key_to(s.key),
+        "scheduler": s.scheduler,
+        "flags": sorted(s.flags),
+        "persistence_timeout": s.persistence_timeout,
+        "persistence_netmask": s.persistence_netmask,
+        "destinations": [
+            {
+                "key": _dest_key_to(d.key),
+                "weight": d.weight,
+                "forward": d.forward.value,
+                "u_threshold": d.u_threshold,
+                "l_threshold": d.l_threshold,
+            }
+            for d in s.destinations
+        ],
+    }
+
+
+def _service_from(d: Mapping[str, Any]) -> Service:
+    mask = d.get("persistence_netmask")
+    return Service(
+        key=_service_key_from(d["key"]),
+        scheduler=str(d.get("scheduler", "wlc")),
+        flags=frozenset(d.get("flags", ())),
+        persistence_timeout=int(d.get("persistence_timeout", 0)),
+        persistence_netmask=None if mask is None else int(mask),
+        destinations=tuple(
+            Destination(
+                key=_dest_key_from(x["key"]),
+                weight=int(x.get("weight", 1)),
+                forward=Forward(x.get("forward", "NAT")),
+                u_threshold=int(x.get("u_threshold", 0)),
+                l_threshold=int(x.get("l_threshold", 0)),
+            )
+            for x in d.get("destinations", ())
+        ),
+    )
+
+
+def _flat_to(obj: Any) -> dict[str, Any]:
+    """A dataclass of plain ints/floats/strs as a dict."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _flat_from(cls: Any, d: Mapping[str, Any] | None) -> Any:
+    """Ignore unknown keys (an older CLI reading a newer daemon's additive fields)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (d or {}).items() if k in names})
+
+
+def _vrrp_to(v: VrrpInstanceStatus) -> dict[str, Any]:
+    out = _flat_to(v)
+    out["vips"] = list(v.vips)
+    out["faults"] = list(v.faults)
+    out["stats"] = v.stats.as_dict()
+    return out
+
+
+def _vrrp_from(d: Mapping[str, Any]) -> VrrpInstanceStatus:
+    names = {f.name for f in fields(VrrpInstanceStatus)}
+    kw = {k: v for k, v in d.items() if k in names}
+    kw["vips"] = tuple(d.get("vips", ()))
+    kw["faults"] = tuple(d.get("faults", ()))
+    kw["stats"] = _flat_from(VrrpStats, d.get("stats"))
+    return VrrpInstanceStatus(**kw)
+
+
+def _dest_status_to(d: DestinationStatus) -> dict[str, Any]:
+    return {
+        "key": _dest_key_to(d.key),
+        "weight": d.weight,
+        "health": d.health.value,
+        "active_conns": d.active_conns,
+        "inactive_conns": d.inactive_conns,
+        "stats": _flat_to(d.stats),
+        "rates": _flat_to(d.rates),
+    }
+
+
+def _dest_status_from(d: Mapping[str, Any]) -> DestinationStatus:
+    return DestinationStatus(
+        key=_dest_key_from(d["key"]),
+        weight=int(d["weight"]),
+        health=Health(d.get("health", "alive")),
+        active_conns=int(d.get("active_conns", 0)),
+        inactive_conns=int(d.get("inactive_conns", 0)),
+        stats=_flat_from(Counters, d.get("stats")),
+        rates=_flat_from(Rates, d.get("rates")),
+    )
+
+
+def _vs_to(vs: VirtualServiceStatus) -> dict[str, Any]:
+    return {
+        "name": vs.name,
+        "service": _service_to(vs.service),
+        "destinations": [_dest_status_to(d) for d in vs.destinations],
+        "quorum": _flat_to(vs.quorum),
+        "stats": None if vs.stats is None else _flat_to(vs.stats),
+        "rates": None if vs.rates is None else _flat_to(vs.rates),
+        "sorry_server": None if vs.sorry_server is None else _dest_key_to(vs.sorry_server),
+    }
+
+
+def _vs_from(d: Mapping[str, Any]) -> VirtualServiceStatus:
+    sorry = d.get("sorry_server")
+    return VirtualServiceStatus(
+        service=_service_from(d["service"]),
+        destinations=tuple(_dest_status_from(x) for x in d.get("destinations", ())),
+        quorum=_flat_from(QuorumStatus, d.get("quorum")),
+        stats=None if d.get("stats") is None else _flat_from(Counters, d["stats"]),
+        rates=None if d.get("rates") is None else _flat_from(Rates, d["rates"]),
+        sorry_server=None if sorry is None else _dest_key_from(sorry),
+        name=d.get("name"),
+    )
+
+
+def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
+    """The JSON document served at ``GET /status`` (and printed by ``status --json``)."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "taken_at": s.taken_at,
+        "daemon": _flat_to(s.daemon),
+        "ipvs": {"version": s.ipvs_version, "table_size": s.ipvs_table_size},
+        "vrrp": [_vrrp_to(v) for v in s.vrrp],
+        "virtual_services": [_vs_to(vs) for vs in s.virtual_services],
+    }
+
+
+def snapshot_from_dict(data: Any) -> Snapshot:
+    if not isinstance(data, dict) or "daemon" not in data:
+        raise SnapshotFormatError("not a pykeepalived status document (no 'daemon' object)")
+    schema = data.get("schema")
+    if schema != SCHEMA_VERSION:
+        raise SnapshotFormatError(
+            f"status schema {schema!r} is not the {SCHEMA_VERSION} this pykeepalived understands "
+            "(is the daemon a different version?)"
+        )
+    try:
+        ipvs = data.get("ipvs") or {}
+        return Snapshot(
+            daemon=_flat_from(DaemonInfo, data["daemon"]),
+            taken_at=float(data["taken_at"]),
+            vrrp=tuple(_vrrp_from(v) for v in data.get("vrrp", ())),
+            virtual_services=tuple(_vs_from(v) for v in data.get("virtual_services", ())),
+            ipvs_version=str(ipvs.get("version", "1.2.1")),
+            ipvs_table_size=int(ipvs.get("table_size", 4096)),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise SnapshotFormatError(f"malformed status document: {e!r}") from e
