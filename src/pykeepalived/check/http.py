@@ -1,0 +1,744 @@
+"""The one HTTP/1.x GET mechanism behind HTTP_GET, SSL_GET and ``genhash``.
+
+keepalived's checker (``check_http.c``, ``check_ssl.c``, ``lib/html.c`` in 2.2.7) sends a fixed request
+template, reads the reply until EOF in reads of at most 4095 bytes, finds the header end, and digests the
+body (capped at ``Content-Length``) as it arrives.  Several observable quirks follow from that reading
+loop (a header larger than 4095 bytes reads as "no data", ``Content-Length:`` is found by a
+case-sensitive search of the whole first buffer, a status line without a reason phrase has status 0), so
+this module reproduces the loop itself rather than using a general HTTP parser:
+
+* :func:`build_request` / :func:`host_header` — the exact request bytes;
+* :class:`ResponseParser` — the pure, incremental reading loop (one :meth:`~ResponseParser.feed` per
+  ``read()`` keepalived would make), and :func:`analyse` for a whole reply;
+* :func:`evaluate_url` — status set, MD5 digest and regex rules of one ``url`` block;
+* :func:`http_get` — the asyncio client (Protocol/callback API; TLS through a memory BIO so that
+  SSL_read-sized chunks and close_notify are visible, as they are to keepalived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import hashlib
+import re
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+HttpProtocol = Literal["1.0", "1.0C", "1.1"]
+
+#: keepalived's receive buffer is 4096 bytes, one kept for a terminating NUL.
+MAX_READ = 4095
+#: keepalived formats the request into a 2048-byte buffer with snprintf (longer requests are truncated).
+MAX_REQUEST = 2047
+#: default accepted status codes when a url has no ``status_code`` (``HTTP_DEFAULT_STATUS_CODE_MIN/MAX``).
+DEFAULT_STATUS_CODES: frozenset[int] = frozenset(range(200, 300))
+#: keepalived's genhash default timeout: ``UINT_MAX`` microseconds.
+GENHASH_DEFAULT_TIMEOUT = 0xFFFFFFFF / 1_000_000
+
+_ULONG_MAX = (1 << 64) - 1
+_C_SPACE = b" \t\n\v\f\r"
+_HEADER_END = b"\r\n\r\n"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Request
+
+
+def normalise_protocol(value: str) -> HttpProtocol:
+    """Map keepalived's spellings (``1.0``, ``1.0c``, ``1.0C``, ``1.1``) to one value."""
+    if value == "1.0":
+        return "1.0"
+    if value in ("1.0c", "1.0C"):
+        return "1.0C"
+    if value == "1.1":
+        return "1.1"
+    raise ValueError(f"invalid HTTP protocol version '{value}'")
+
+
+def select_virtualhost(*candidates: str | None) -> str | None:
+    """First configured vhost in keepalived's order: url > checker > real server > virtual server.
+
+    For the TLS SNI name keepalived uses url > checker > virtual server (the real server's vhost is skipped).
+    """
+    for c in candidates:
+        if c:
+            return c
+    return None
+
+
+def _ntop(ip: str) -> tuple[int, str]:
+    """Address family and inet_ntop text of an IP, as keepalived prints a parsed address."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        return family, socket.inet_ntop(family, socket.inet_pton(family, ip))
+    except OSError:
+        return family, ip
+
+
+def host_header(vhost: str | None, ip: str, port: int) -> str:
+    """Value of the Host header: the vhost alone, else ``ip:port`` (``[ip]:port`` for IPv6, RFC 2732)."""
+    if vhost:
+        return vhost
+    family, text = _ntop(ip)
+    if family == socket.AF_INET6:
+        return f"[{text}]:{port}"
+    return f"{text}:{port}"
+
+
+def build_request(path: str, host_header: str, protocol: HttpProtocol = "1.0") -> bytes:
+    """The exact bytes keepalived sends (``request_template`` in check_http.c)."""
+    minor = 1 if protocol == "1.1" else 0
+    connection = "Connection: close\r\n" if protocol in ("1.0C", "1.1") else ""
+    text = (f"GET {path} HTTP/1.{minor}\r\nUser-Agent: KeepAliveClient\r\n"
+            f"{connection}Host: {host_header}\r\n\r\n")
+    return text.encode("utf-8", "surrogateescape")[:MAX_REQUEST]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Response parsing (lib/html.c semantics)
+
+
+def _strtoul(buf: bytes, pos: int) -> tuple[int, int]:
+    """C ``strtoul(.., 10)`` on ``buf[pos:]`` (NUL-terminated): (value, end index)."""
+    n = len(buf)
+    i = pos
+    while i < n and buf[i] in _C_SPACE:
+        i += 1
+    negative = False
+    if i < n and buf[i] in b"+-":
+        negative = buf[i] == 0x2D
+        i += 1
+    start = i
+    value = 0
+    while i < n and 0x30 <= buf[i] <= 0x39:
+        value = value * 10 + buf[i] - 0x30
+        i += 1
+    if i == start:
+        return 0, pos
+    if value > _ULONG_MAX:
+        return _ULONG_MAX, i
+    if negative:
+        value = (-value) & _ULONG_MAX
+    return value, i
+
+
+def extract_status_code(buf: bytes) -> int:
+    """Status code as keepalived reads it: 3 digits between the first space and a following space, else 0."""
+    n = len(buf)
+    i = 0
+    while i < n and buf[i] not in (0x20, 0x0D):
+        i += 1
+    if i >= n or buf[i] != 0x20:
+        return 0
+    i += 1
+    if i + 3 >= n or buf[i] == 0x20 or buf[i + 3] != 0x20:
+        return 0
+    value, end = _strtoul(buf, i)
+    if end != i + 3:
+        return 0
+    value &= 0xFFFFFFFF  # returned through a C int
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def extract_content_length(buf: bytes) -> int | None:
+    """``Content-Length:`` (case-sensitive, first occurrence anywhere in the buffer, strstr stops at NUL)."""
+    nul = buf.find(b"\0")
+    at = (buf if nul < 0 else buf[:nul]).find(b"Content-Length:")
+    if at < 0:
+        return None
+    value, end = _strtoul(buf, at + len(b"Content-Length:"))
+    if end < len(buf) and buf[end] not in (0, 0x0D, 0x0A):
+        return None
+    if value == _ULONG_MAX:
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStep:
+    """What one read did: used by genhash to print its verbose dumps as keepalived does."""
+
+    data: bytes
+    #: the header had already been found before this read
+    was_extracted: bool
+    #: the header block (up to and including CRLF CRLF) if it was completed by this read
+    header: bytes | None
+    #: body bytes of this read that went into the MD5 (capped at Content-Length)
+    digested: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A reply as keepalived understood it."""
+
+    #: header block including the terminating CRLF CRLF; None when no terminator was seen ("no data")
+    header: bytes | None
+    #: status code (None when there was no header or keepalived's parse gave 0)
+    status: int | None
+    #: Content-Length as keepalived read it (None = absent/unparseable)
+    content_length: int | None
+    #: body bytes that were digested (at most Content-Length)
+    body: bytes
+    #: all body bytes received (not capped); keepalived logs a mismatch with content_length
+    rx_bytes: int
+    #: hex MD5 of ``body``
+    md5: str
+    #: what keepalived's regex sees: the body, prefixed by the header when the first body bytes came in the
+    #: same read as the end of the header (keepalived matches that first buffer from its start)
+    regex_subject: bytes
+
+    @property
+    def length_mismatch(self) -> bool:
+        return self.content_length is not None and self.content_length != self.rx_bytes
+
+
+class ResponseParser:
+    """keepalived's response reading loop, one :meth:`feed` per ``read()``; pure (no I/O, no clock)."""
+
+    __slots__ = ("_buf", "_md5", "_regex", "_subject", "_tail", "body", "content_length", "header",
+                 "rx_bytes", "status")
+
+    def __init__(self, *, keep_regex_subject: bool = True) -> None:
+        self._buf = bytearray()
+        self._md5 = hashlib.md5()
+        self._regex = keep_regex_subject
+        self._subject = bytearray()
+        self.body = bytearray()
+        self._tail = 0
+        self.header: bytes | None = None
+        self.status: int | None = None
+        self.content_length: int | None = None
+        self.rx_bytes = 0
+
+    @property
+    def extracted(self) -> bool:
+        return self.header is not None
+
+    def read_size(self) -> int:
+        """Bytes keepalived's next read() asks for; 0 means its buffer is full, which it takes for EOF."""
+        return MAX_READ if self.header is not None else MAX_READ - len(self._buf)
+
+    def _digest(self, chunk: bytes) -> bytes:
+        cl = self.content_length
+        if cl is None:
+            part = chunk
+        elif cl > self.rx_bytes:
+            part = chunk[: cl - self.rx_bytes]
+        else:
+            part = b""
+        if part:
+            self._md5.update(part)
+            self.body += part
+        return part
+
+    def feed(self, data: bytes) -> ReadStep:
+        """Process one read of at most :meth:`read_size` bytes."""
+        if self.header is not None:
+            digested = self._digest(data)
+            self.rx_bytes += len(data)
+            if self._regex:
+                self._subject += data
+            return ReadStep(data, True, None, digested)
+        self._buf += data
+        end = self._buf.find(_HEADER_END)
+        if end < 0:
+            return ReadStep(data, False, None, b"")
+        buf = bytes(self._buf)
+        self._buf = bytearray()
+        end += len(_HEADER_END)
+        status = extract_status_code(buf)
+        self.status = status or None
+        self.content_length = extract_content_length(buf)
+        self.header = buf[:end]
+        rest = buf[end:]
+        digested = self._digest(rest)
+        self.rx_bytes = len(rest)
+        if self._regex and rest:
+            self._subject += buf
+        return ReadStep(data, False, self.header, digested)
+
+    def result(self) -> Parsed:
+        return Parsed(
+            header=self.header,
+            status=self.status,
+            content_length=self.content_length,
+            body=bytes(self.body),
+            rx_bytes=self.rx_bytes,
+            md5=self._md5.hexdigest(),
+            regex_subject=bytes(self._subject),
+        )
+
+    def feed_all(self, data: bytes) -> Iterable[ReadStep]:
+        """Split data that arrived at once into keepalived's reads; stops when keepalived would see EOF."""
+        pos = 0
+        while pos < len(data):
+            n = self.read_size()
+            if n == 0:
+                return
+            yield self.feed(data[pos : pos + n])
+            pos += n
+
+
+def analyse(raw: bytes | Iterable[bytes]) -> Parsed:
+    """Parse a whole reply; an iterable gives the chunks as they arrived (the split can matter)."""
+    parser = ResponseParser()
+    chunks = [raw] if isinstance(raw, bytes | bytearray) else raw
+    for chunk in chunks:
+        if parser.read_size() == 0:
+            break
+        for _ in parser.feed_all(bytes(chunk)):
+            pass
+    return parser.result()
+
+
+# --------------------------------------------------------------------------------------------------------
+# URL evaluation
+
+
+#: PCRE2 option names keepalived accepts in ``regex_options`` that Python's ``re`` can express.
+REGEX_FLAGS: dict[str, re.RegexFlag] = {
+    "caseless": re.IGNORECASE,
+    "dotall": re.DOTALL,
+    "extended": re.VERBOSE,
+    "multiline": re.MULTILINE,
+}
+
+
+@dataclass(frozen=True)
+class UrlSpec:
+    """One ``url { }`` block of HTTP_GET/SSL_GET."""
+
+    path: str
+    digest: str | None = None
+    status_codes: frozenset[int] | None = None
+    virtualhost: str | None = None
+    regex: str | None = None
+    regex_no_match: bool = False
+    regex_options: tuple[str, ...] = ()
+    #: first acceptable match position (keepalived ``regex_min_offset``)
+    regex_min_offset: int = 0
+    #: last acceptable match position (keepalived ``regex_max_offset``); None = unlimited
+    regex_max_offset: int | None = None
+    _compiled: re.Pattern[bytes] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def compiled_regex(self) -> re.Pattern[bytes] | None:
+        """The regex compiled once (Python ``re`` on bytes; :func:`regex_matches` lists PCRE2 differences)."""
+        if self.regex is None:
+            return None
+        if self._compiled is None:
+            flags = re.RegexFlag(0)
+            for name in self.regex_options:
+                flags |= REGEX_FLAGS.get(name, re.RegexFlag(0))
+            object.__setattr__(self, "_compiled",
+                               re.compile(self.regex.encode("utf-8", "surrogateescape"), flags))
+        return self._compiled
+
+
+@dataclass(frozen=True, slots=True)
+class UrlVerdict:
+    ok: bool
+    #: keepalived's words: on failure the log fragment ("HTTP status code error to", "MD5 digest error to",
+    #: "Regex match failed", "Read, no data received from "), on success what passed ("HTTP status code",
+    #: "MD5 digest", "Regex match") for "<reason> success to [ip]:tcp:port url(path)"
+    reason: str
+
+
+def regex_matches(parsed: Parsed, url: UrlSpec) -> bool:
+    """Whether the url's regex matches what keepalived would have matched.
+
+    Differences from keepalived (PCRE2, streamed with PCRE2_PARTIAL_HARD over 4095-byte windows):
+    Python ``re`` syntax instead of PCRE2 (no possessive quantifiers before 3.11 matter here; ``\\K``,
+    ``(*VERB)``s, recursion and Unicode properties are not available); only the ``caseless``, ``dotall``,
+    ``extended`` and ``multiline`` options are honoured; the whole subject is matched at once, so a match
+    keepalived would miss because a partial match outgrew its buffer is found here.
+    """
+    pattern = url.compiled_regex()
+    if pattern is None:
+        return False
+    m = pattern.search(parsed.regex_subject, url.regex_min_offset)
+    if m is None:
+        return False
+    return url.regex_max_offset is None or m.start() <= url.regex_max_offset
+
+
+def evaluate_url(parsed: Parsed, url: UrlSpec) -> UrlVerdict:
+    """keepalived's checks in order: data, status code, digest, regex (``http_handle_response``)."""
+    if parsed.header is None:
+        return UrlVerdict(False, "Read, no data received from ")
+    codes = url.status_codes if url.status_codes else DEFAULT_STATUS_CODES
+    if parsed.status is None or parsed.status not in codes:
+        return UrlVerdict(False, "HTTP status code error to")
+    reason = "HTTP status code"
+    if url.digest:
+        if parsed.md5 != url.digest.lower():
+            return UrlVerdict(False, "MD5 digest error to")
+        reason = "MD5 digest"
+    if url.regex is not None:
+        if regex_matches(parsed, url) == url.regex_no_match:
+            return UrlVerdict(False, "Regex match failed")
+        reason = "Regex match"
+    return UrlVerdict(True, reason)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Client
+
+
+class ErrorKind(enum.Enum):
+    """Why a GET produced no usable reply, with keepalived's message (what genhash prints)."""
+
+    SOCKET = "WEB socket bind failed. Rescheduling"
+    UNREACHABLE = "HTTP_CHECK - network unreachable"
+    CONNECT_ERROR = "Error connecting"
+    REFUSED = "Connection failed"
+    CONNECT_TIMEOUT = "Timeout connecting"
+    TLS_HANDSHAKE = "SSL handshake/communication error connecting to"
+    WRITE_TIMEOUT = "Timeout WEB write"
+    SEND = "Cannot send get request to"
+    FIRST_READ_TIMEOUT = "Timeout WEB read"
+    READ_TIMEOUT = "Timeout HTTP read"
+    TLS_READ_TIMEOUT = "Timeout SSL read"
+    READ_ERROR = "Read error with"
+    TLS_READ_ERROR = "SSL read error from"
+    NO_DATA = "no data received from remote webserver"
+
+    @property
+    def message(self) -> str:
+        return self.value
+
+
+#: errno values keepalived treats as "cannot reach" when connect() fails at once (``socket_bind_connect``)
+_CONNECT_FAIL = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.EHOSTDOWN, errno.ENETDOWN,
+                 errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT}
+_SO_MARK = getattr(socket, "SO_MARK", 36)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    """Outcome of one GET: the raw reply, keepalived's reading of it, timing, and the failure if any."""
+
+    raw: bytes
+    parsed: Parsed
+    error: ErrorKind | None
+    #: the reply ended by an orderly close (FIN, or TLS close_notify); keepalived dumps the digest only then
+    eof_clean: bool
+    #: seconds from the start of connect() to connected (None if never connected)
+    connect_time: float | None
+    #: seconds from the start of connect() to the end
+    elapsed: float
+    #: the OSError behind a socket/connect/read failure, for logs
+    os_error: OSError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def message(self) -> str | None:
+        return self.error.message if self.error else None
+
+
+OnChunk = Callable[[ReadStep], None]
+
+
+class _GetProtocol(asyncio.Protocol):
+    """One GET driven by callbacks; every step has its own timeout, started when the step starts."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, request: bytes, timeout: float,
+                 deadline: float, tls: ssl.SSLObject | None, on_chunk: OnChunk | None, t0: float) -> None:
+        self.loop = loop
+        self.request = request
+        self.timeout = timeout
+        self.deadline = deadline  # the handshake shares the connect deadline, as in keepalived
+        self.tls = tls
+        self.tls_in = ssl.MemoryBIO()
+        self.tls_out = ssl.MemoryBIO()
+        self.on_chunk = on_chunk
+        self.t0 = t0
+        self.done: asyncio.Future[tuple[ErrorKind | None, bool, OSError | None]] = loop.create_future()
+        self.parser = ResponseParser()
+        self.raw = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.phase = "handshake" if tls else "request"
+        self.got_bytes = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    # -- plumbing
+    def _arm(self) -> None:
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        if self.done.done():
+            return
+        if self.loop.time() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
+            self._arm()
+            return
+        if self.phase == "handshake":
+            self._finish(ErrorKind.CONNECT_TIMEOUT)
+        elif self.phase == "request":
+            self._finish(ErrorKind.WRITE_TIMEOUT)
+        elif not self.got_bytes:
+            self._finish(ErrorKind.FIRST_READ_TIMEOUT)
+        else:
+            self._finish(ErrorKind.TLS_READ_TIMEOUT if self.tls else ErrorKind.READ_TIMEOUT)
+
+    def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
+        if self.done.done():
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.done.set_result((error, clean, exc))
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _flush_tls(self) -> None:
+        data = self.tls_out.read()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    # -- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.timeout <= 0:
+            # keepalived registers the write step with a zero timeout: it expires before the socket is polled
+            self._finish(ErrorKind.WRITE_TIMEOUT)
+            return
+        if self.tls is not None:
+            self._arm()
+            self._handshake()
+        else:
+            self._send()
+
+    def _handshake(self) -> None:
+        assert self.tls is not None
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush_tls()
+            return
+        except (ssl.SSLError, OSError) as e:
+            self._flush_tls()
+            self._finish(ErrorKind.TLS_HANDSHAKE, exc=e)
+            return
+        self._flush_tls()
+        self._send()
+
+    def _send(self) -> None:
+        assert self.transport is not None
+        self.phase = "response"
+        try:
+            if self.tls is not None:
+                self.tls.write(self.request)
+                self._flush_tls()
+            else:
+                self.transport.write(self.request)
+        except (ssl.SSLError, OSError) as e:
+            self._finish(ErrorKind.SEND, exc=e)
+            return
+        self.deadline = self.loop.time() + self.timeout
+        self._arm()
+        if self.tls is not None and (self.tls_in.pending or self.tls.pending()):
+            self._read_tls()
+
+    def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
+        if self.tls is not None:
+            self.tls_in.write(data)
+            if self.phase == "handshake":
+                self._handshake()
+                return
+            if not self.got_bytes:
+                self.got_bytes = True
+                self.deadline = self.loop.time() + self.timeout
+            self._read_tls()
+            return
+        self.got_bytes = True
+        self.deadline = self.loop.time() + self.timeout
+        self._consume(data)
+
+    def _consume(self, data: bytes) -> None:
+        """Hand data to the parser in keepalived-sized reads."""
+        pos = 0
+        while pos < len(data):
+            n = self.parser.read_size()
+            if n == 0:  # keepalived's buffer is full: read() returns 0, which it handles as EOF
+                self._finish(None, clean=True)
+                return
+            piece = data[pos : pos + n]
+            pos += n
+            self.raw += piece
+            step = self.parser.feed(piece)
+            if self.on_chunk is not None:
+                self.on_chunk(step)
+
+    def _read_tls(self) -> None:
+        assert self.tls is not None
+        while not self.done.done():
+            n = self.parser.read_size()
+            if n == 0:
+                self._finish(None, clean=True)
+                return
+            try:
+                data = self.tls.read(n)
+            except ssl.SSLWantReadError:
+                self._flush_tls()
+                return
+            except ssl.SSLZeroReturnError:
+                data = b""
+            except (ssl.SSLError, OSError):
+                # keepalived hands any other SSL error (an EOF without close_notify too) to the response
+                # handler as the end of the reply
+                self._finish(None, clean=False)
+                return
+            if not data:  # close_notify (SSL_ERROR_ZERO_RETURN): keepalived dumps the digest, and with no
+                # header seen it reports an SSL read error rather than "no data"
+                self._finish(None if self.parser.extracted else ErrorKind.TLS_READ_ERROR, clean=True)
+                return
+            self.deadline = self.loop.time() + self.timeout
+            self._consume(data)
+
+    def eof_received(self) -> bool | None:
+        if self.tls is not None:
+            self.tls_in.write_eof()
+            if self.phase == "handshake":
+                self._handshake()
+            else:
+                self._read_tls()
+            if not self.done.done():
+                self._finish(None, clean=False)
+        else:
+            self._finish(None, clean=True)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.done.done():
+            return
+        if self.phase == "handshake":
+            self._finish(ErrorKind.TLS_HANDSHAKE, exc=exc if isinstance(exc, OSError) else None)
+        elif self.tls is not None:
+            self._finish(None, clean=False)
+        else:
+            self._finish(ErrorKind.READ_ERROR, exc=exc if isinstance(exc, OSError) else None)
+
+
+def _connect_result(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, addr: tuple[str, int],
+                   deadline: float) -> tuple[ErrorKind | None, OSError | None]:
+    """Non-blocking connect with keepalived's classification of the outcome."""
+    rc = sock.connect_ex(addr)
+    if rc == 0:
+        return None, None
+    if rc != errno.EINPROGRESS:
+        kind = ErrorKind.UNREACHABLE if rc in _CONNECT_FAIL else ErrorKind.SOCKET
+        return kind, OSError(rc, errno.errorcode.get(rc, str(rc)))
+    fd = sock.fileno()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    loop.add_writer(fd, ready)
+    timer = loop.call_at(deadline, ready)
+    try:
+        await waiter
+    finally:
+        loop.remove_writer(fd)
+        timer.cancel()
+    err = _connect_result(sock)
+    if err == 0:
+        return None, None
+    if err == errno.EINPROGRESS:  # the deadline fired first
+        return ErrorKind.CONNECT_TIMEOUT, None
+    exc = OSError(err, errno.errorcode.get(err, str(err)))
+    return (ErrorKind.CONNECT_TIMEOUT if err == errno.ETIMEDOUT else ErrorKind.REFUSED), exc
+
+
+def client_ssl_context() -> ssl.SSLContext:
+    """TLS context like keepalived's SSL_GET default: any certificate is accepted (no verification)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def http_get(
+    ip: str,
+    port: int,
+    request: bytes,
+    *,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    bind: tuple[str, int] | None = None,
+    fwmark: int | None = None,
+    on_chunk: OnChunk | None = None,
+) -> HttpResult:
+    """Connect, (TLS handshake), send ``request``, read until EOF; never raises for network failures.
+
+    ``timeout`` applies to each step as keepalived's ``connect_timeout`` does: connect (and TLS handshake),
+    then the wait for the first reply bytes, then each later read.  ``server_hostname`` is the SNI name
+    (None: no SNI).  ``on_chunk`` sees every read as keepalived's 4095-byte reads would split it.
+    """
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    family, _ = _ntop(ip)
+    parser_none = ResponseParser()
+
+    def fail(kind: ErrorKind, exc: OSError | None, connect_time: float | None = None) -> HttpResult:
+        return HttpResult(b"", parser_none.result(), kind, False, connect_time, loop.time() - t0, exc)
+
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        if fwmark:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, fwmark)
+        if bind is not None:
+            sock.bind(bind)
+    except OSError as e:
+        sock.close()
+        return fail(ErrorKind.SOCKET, e)
+
+    deadline = t0 + timeout
+    try:
+        kind, exc = await _connect(loop, sock, (ip, port), deadline)
+    except BaseException:
+        sock.close()
+        raise
+    if kind is not None:
+        sock.close()
+        return fail(kind, exc)
+    connect_time = loop.time() - t0
+
+    tls = None
+    if ssl_context is not None:
+        proto_in, proto_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ssl_context.wrap_bio(proto_in, proto_out, server_side=False, server_hostname=server_hostname)
+    protocol = _GetProtocol(loop, request, timeout, deadline, tls, on_chunk, t0)
+    if tls is not None:
+        protocol.tls_in, protocol.tls_out = proto_in, proto_out
+    try:
+        await loop.connect_accepted_socket(lambda: protocol, sock)
+        error, clean, os_exc = await protocol.done
+    finally:
+        if protocol.transport is not None:
+            protocol.transport.abort()
+        else:
+            sock.close()
+    if error is None and not protocol.parser.extracted:
+        error = ErrorKind.NO_DATA
+    return HttpResult(bytes(protocol.raw), protocol.parser.result(), error, clean, connect_time,
+                      loop.time() - t0, os_exc)
+
