@@ -59,6 +59,11 @@ def daemon_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "genhash":
+        # genhash keeps keepalived's getopt_long parsing and messages, so argparse stays out of it
+        from pykeepalived.check.genhash import run_argv
+
+        return run_argv(["genhash", *args_list[1:]], "genhash")
     if args_list and args_list[0] in SUBCOMMANDS:
         name = args_list[0]
         module_name, help_text = SUBCOMMANDS[name]
