@@ -1,0 +1,861 @@
+"""``global_defs`` and root-level process keywords -> :class:`~.model_global.GlobalDefs`.
+
+Most global keywords are a single typed value, so they are described once in :data:`SIMPLE`
+(keyword, field, kind, range) and both the parser and :func:`render` are driven from that
+table; only keywords with their own syntax have a handler here.  ``check_scripts`` applies
+keepalived's script security rules (keepalived-behaviour.md §5.3) to the finished config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import pwd
+import shutil
+import socket
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ErrClass
+from .lines import LogicalLine, Word
+from .model import Config, Script
+from .model_global import Fifo, GlobalDefs, LvsSyncDaemon, LvsTimeouts, SmtpServer
+from .parser import Block, Context, Draft, SkipLine
+from .scripts import script_from_line
+
+Kind = Literal["flag", "bool", "str", "int", "timer", "words", "ints"]
+
+UINT_MAX = 4294967295
+
+
+@dataclass(frozen=True)
+class Simple:
+    """One single-valued keyword: how to read it and which GlobalDefs field it sets."""
+
+    keyword: str
+    kind: Kind
+    lo: float = 0
+    hi: float = UINT_MAX
+    #: keepalived's own complaint after a rejected value ("{kw}" and "{arg}" are filled in)
+    invalid: str | None = None
+    #: root level (outside global_defs)
+    root: bool = False
+    field: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.field or self.keyword
+
+
+def _simple_table() -> list[Simple]:
+    s: list[Simple] = [
+        Simple("net_namespace", "str", root=True),
+        Simple("net_namespace_ipvs", "str", root=True),
+        Simple("namespace_with_ipsets", "flag", root=True),
+        Simple("instance", "str", root=True),
+        Simple("use_pid_dir", "flag", root=True),
+        Simple("linkbeat_use_polling", "flag", root=True),
+        Simple("child_wait_time", "int", 0, UINT_MAX, "Invalid child_wait_time {arg}", root=True),
+        Simple("router_id", "str"),
+        Simple("notification_email_from", "str"),
+        Simple("smtp_helo_name", "str"),
+        Simple("smtp_alert", "bool"),
+        Simple("smtp_alert_vrrp", "bool"),
+        Simple("smtp_alert_checker", "bool"),
+        Simple("no_email_faults", "flag"),
+        Simple("checker_log_all_failures", "bool"),
+        Simple("no_checker_emails", "bool"),
+        Simple("rs_init_notifies", "bool"),
+        Simple("enable_script_security", "flag"),
+        Simple(
+            "startup_script_timeout",
+            "int",
+            1,
+            1000,
+            "startup_script_timeout '{arg}' must be in [1, 1000] - ignoring",
+        ),
+        Simple(
+            "shutdown_script_timeout",
+            "int",
+            1,
+            1000,
+            "shutdown_script_timeout '{arg}' must be in [1, 1000] - ignoring",
+        ),
+        Simple("vrrp_notify_priority_changes", "bool"),
+        Simple("fifo_write_vrrp_states_on_reload", "flag"),
+        Simple("vrrp_version", "int", 2, 3, "VRRP Error: Version must be either 2 or 3"),
+        Simple(
+            "vrrp_garp_master_delay",
+            "int",
+            0,
+            UINT_MAX // 1000000,
+            "vrrp_garp_master_delay '{arg}' invalid - ignoring",
+        ),
+        Simple(
+            "vrrp_garp_master_refresh",
+            "int",
+            0,
+            UINT_MAX,
+            "Invalid vrrp_garp_master_refresh '{arg}' - ignoring",
+        ),
+        Simple(
+            "vrrp_garp_lower_prio_delay",
+            "int",
+            0,
+            UINT_MAX // 1000000,
+            "vrrp_garp_lower_prio_delay '{arg}' invalid - ignoring",
+        ),
+        Simple(
+            "vrrp_garp_lower_prio_repeat", "int", 0, 2147483647, "Invalid vrrp_garp_lower_prio_repeat '{arg}'"
+        ),
+        Simple("vrrp_garp_interval", "timer", 0.000001, 4294.967295, "vrrp_garp_interval '{arg}' is invalid"),
+        Simple("vrrp_gna_interval", "timer", 0.000001, 4294.967295, "vrrp_gna_interval '{arg}' is invalid"),
+        Simple("vrrp_min_garp", "bool"),
+        Simple("vrrp_down_timer_adverts", "int", 1, 100, "Invalid vrrp_down_timer_adverts [1:100] '{arg}'"),
+        Simple("vrrp_lower_prio_no_advert", "bool"),
+        Simple("vrrp_higher_prio_send_advert", "bool"),
+        Simple("vrrp_check_unicast_src", "flag"),
+        Simple("vrrp_skip_check_adv_addr", "flag"),
+        Simple("vrrp_strict", "flag"),
+        Simple("default_interface", "str"),
+        Simple("disable_local_igmp", "flag"),
+        Simple("vrrp_startup_delay", "timer", 0.001, 4294.967295, "vrrp_startup_delay '{arg}' is invalid"),
+        Simple("log_unknown_vrids", "flag"),
+        Simple("vmac_prefix", "str"),
+        Simple("vmac_addr_prefix", "str"),
+        Simple("vrrp_rx_bufs_policy", "words"),
+        Simple("vrrp_rx_bufs_multiplier", "int", 1, UINT_MAX, "Invalid vrrp_rx_bufs_multiplier {arg}"),
+        Simple("vrrp_iptables", "words"),
+        Simple("vrrp_ipsets", "words"),
+        Simple(
+            "nftables_priority", "int", -2147483648, 2147483647, "invalid nftables chain priority '{arg}'"
+        ),
+        Simple("nftables_ifindex", "flag"),
+        Simple("nftables_counters", "flag"),
+        Simple(
+            "nftables_ipvs_priority",
+            "int",
+            -2147483648,
+            2147483647,
+            "invalid ipvs nftables chain priority '{arg}'",
+        ),
+        Simple(
+            "nftables_ipvs_start_fwmark",
+            "int",
+            1,
+            UINT_MAX,
+            "invalid ipvs nftables start_fwmark priority '{arg}'",
+        ),
+        Simple("lvs_flush", "flag"),
+        Simple("process_names", "flag"),
+        Simple("process_name", "str"),
+        Simple("vrrp_process_name", "str"),
+        Simple("checker_process_name", "str"),
+        Simple("bfd_process_name", "str"),
+        Simple(
+            "max_auto_priority",
+            "int",
+            -1,
+            99,
+            "max_auto_priority '{arg}' must be in [0, 99] (or -1 to disable) - ignoring",
+        ),
+        Simple(
+            "min_auto_priority_delay",
+            "int",
+            1,
+            10000000,
+            "min_auto_priority_delay '{arg}' must be in [1, 10000000] - ignoring",
+        ),
+        Simple("snmp_socket", "str"),
+        Simple("enable_traps", "flag"),
+        Simple("enable_snmp_vrrp", "flag"),
+        Simple("enable_snmp_checker", "flag"),
+        Simple("enable_snmp_rfcv2", "flag"),
+        Simple("enable_snmp_rfcv3", "flag"),
+        Simple("enable_dbus", "flag"),
+        Simple("dbus_service_name", "str"),
+        Simple("random_seed", "int", 0, UINT_MAX, "random_seed {arg} invalid"),
+        Simple("reload_time_file", "str"),
+        Simple("reload_repeat", "flag"),
+        Simple("config_save_dir", "str"),
+        Simple("tmp_config_directory", "str"),
+        Simple("data_use_instance", "bool"),
+    ]
+    for proc in ("vrrp", "checker", "bfd"):
+        s += [
+            Simple(f"{proc}_priority", "int", -20, 19, f"Invalid {proc} process priority specified"),
+            Simple(f"{proc}_no_swap", "flag"),
+            Simple(
+                f"{proc}_rt_priority", "int", 1, 99, f"{proc} process real-time priority '{{arg}}' invalid"
+            ),
+            Simple(f"{proc}_cpu_affinity", "ints", 0, 4095),
+            Simple(f"{proc}_rlimit_rttime", "int", 1, UINT_MAX, f"Invalid {proc} real-time limit - {{arg}}"),
+        ]
+    for nl in (
+        "vrrp_netlink_cmd",
+        "vrrp_netlink_monitor",
+        "lvs_netlink_cmd",
+        "lvs_netlink_monitor",
+        "process_monitor",
+    ):
+        s += [
+            Simple(f"{nl}_rcv_bufs", "int", 0, UINT_MAX, f"{nl}_rcv_bufs size ({{arg}}) invalid"),
+            Simple(f"{nl}_rcv_bufs_force", "bool"),
+        ]
+    return s
+
+
+SIMPLE: list[Simple] = _simple_table()
+
+#: old keyword -> (current keyword, message keepalived prints, class or None for a log line only)
+ALIASES: dict[str, tuple[str, str, ErrClass | None]] = {
+    "lvs_process_name": (
+        "checker_process_name",
+        "'lvs_process_name' is deprecated - please use 'checker_process_name'",
+        None,
+    ),
+    "enable_snmp_keepalived": (
+        "enable_snmp_vrrp",
+        "enable_snmp_keepalived is deprecated - please use 'enable_snmp_vrrp'",
+        ErrClass.DEPRECATED,
+    ),
+    "lvs_flush_onstop": (
+        "lvs_flush_on_stop",
+        "lvs_flush_onstop is deprecated - please use 'lvs_flush_on_stop'",
+        ErrClass.DEPRECATED,
+    ),
+    "vrrp_vmac_garp_intvl": (
+        "vrrp_garp_extra_if",
+        'Keyword "vrrp_vmac_garp_intvl" is deprecated - please use "vrrp_garp_extra_if"',
+        ErrClass.DEPRECATED,
+    ),
+    **{
+        f"{p}_rlimit_rtime": (
+            f"{p}_rlimit_rttime",
+            f"Keyword '{p}_rlimit_rtime' is deprecated - please use '{p}_rlimit_rttime'",
+            None,
+        )
+        for p in ("vrrp", "checker", "bfd")
+    },
+}
+
+_FIELDS = {f.name: f for f in dataclasses.fields(GlobalDefs)}
+
+
+def _target(draft: Draft, root: bool) -> Draft:
+    """Root-level keywords write into the same dict as the global_defs block."""
+    return draft.setdefault("global", {}) if root else draft
+
+
+def _simple_handler(spec: Simple) -> Callable[[Context, LogicalLine, Draft], None]:
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        d = _target(draft, spec.root)
+        try:
+            d[spec.name] = read_value(ctx, line, spec.kind, spec.lo, spec.hi)
+            if spec.keyword == "default_interface":
+                ctx.shared["default_interface"] = d[spec.name]  # static addresses use it while parsing
+        except SkipLine:
+            if spec.invalid and len(line.words) > 1:
+                ctx.error(line, spec.invalid.format(kw=line.keyword, arg=line.words[1].text))
+            raise
+
+    return handle
+
+
+def read_value(ctx: Context, line: LogicalLine, kind: Kind, lo: float, hi: float, pos: int = 1) -> Any:
+    """Read word ``pos`` of ``line`` as ``kind`` (shared by the global and VRRP keyword tables)."""
+    if kind == "flag":
+        return True
+    if kind == "bool":
+        return ctx.boolean(line, pos)
+    if kind == "str":
+        return ctx.string(line, pos)
+    if kind == "int":
+        return ctx.integer(line, pos, int(lo), int(hi))
+    if kind == "timer":
+        return ctx.timer(line, pos, float(lo), float(hi))
+    if kind == "words":
+        return tuple(line.texts()[pos:])
+    if kind == "ints":
+        return tuple(ctx.integer(line, i, int(lo), int(hi)) for i in range(pos, len(line.words)))
+    raise AssertionError(kind)
+
+
+# -- keywords with their own syntax ---------------------------------------------------------
+
+GLOBAL_DEFS = Block("global_defs", begin=lambda ctx, line, parent: parent.setdefault("global", {}))
+
+
+def _emails(ctx: Context, words: list[Word], draft: Draft) -> None:
+    if not words:
+        ctx.error(draft.get("_loc"), "Warning - empty notification_email block")
+    draft["emails"] = tuple(w.text for w in words)
+
+
+def _emails_end(ctx: Context, draft: Draft, parent: Draft) -> None:
+    parent["notification_email"] = parent.get("notification_email", ()) + draft.get("emails", ())
+
+
+NOTIFICATION_EMAIL = Block("notification_email", kind="words", words=_emails, end=_emails_end)
+GLOBAL_DEFS.sub("notification_email", NOTIFICATION_EMAIL)
+
+
+@GLOBAL_DEFS.keyword("smtp_server")
+def _smtp_server(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    host = ctx.string(line)
+    port = 25
+    if len(line.words) > 2:
+        try:
+            port = ctx.integer(line, 2, 1, 65535)
+        except SkipLine:
+            ctx.error(line, f"Invalid smtp server {host} {line.words[2].text}")
+            raise
+    draft["smtp_server"] = SmtpServer(host, port)
+
+
+@GLOBAL_DEFS.keyword("smtp_connect_timeout")
+def _smtp_connect_timeout(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    try:
+        value = ctx.integer(line, 1, 0, UINT_MAX // 1000000)
+    except SkipLine:
+        ctx.error(
+            line,
+            f"smtp_connect_timeout '{line.words[1].text}' must be in [0, {UINT_MAX // 1000000}] - ignoring",
+        )
+        raise
+    if value == 0:
+        ctx.error(line, "smtp_conect_timeout must be greater than 0, setting to 1")
+        value = 1
+    draft["smtp_connect_timeout"] = value
+
+
+def _repeat(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
+    """vrrp_garp_master_repeat / _refresh_repeat: 0 is corrected to 1 as keepalived does."""
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        try:
+            value = ctx.integer(line, 1, 0, UINT_MAX)
+        except SkipLine:
+            ctx.error(line, f"{field} '{line.words[1].text}' invalid - ignoring")
+            raise
+        if value == 0:
+            ctx.error(line, f"{field} must be greater than 0, setting to 1")
+            value = 1
+        draft[field] = value
+
+    return handle
+
+
+for _f in ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat"):
+    GLOBAL_DEFS.keyword(_f)(_repeat(_f))
+
+
+@GLOBAL_DEFS.keyword("script_user")
+def _script_user(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["script_user"] = ctx.string(line)
+    if len(line.words) > 2:
+        draft["script_group"] = line.words[2].text
+
+
+def _script_kw(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        if draft.get(field) is not None:
+            ctx.error(line, f"{field.split('_')[0]} script already specified")
+            return
+        draft[field] = script_from_line(ctx, line)
+
+    return handle
+
+
+for _f in (
+    "startup_script",
+    "shutdown_script",
+    "notify_fifo_script",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo_script",
+):
+    GLOBAL_DEFS.keyword(_f)(_script_kw(_f))
+
+
+def _fifo(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        prefix = field[: -len("notify_fifo")]
+        if len(line.words) < 2:
+            ctx.error(line, f"No {prefix}notify_fifo name specified")
+            return
+        if draft.get(field) is not None:
+            ctx.error(line, f"{prefix}notify_fifo already specified - ignoring {line.words[1].text}")
+            return
+        t = line.texts()
+        draft[field] = Fifo(t[1], t[2] if len(t) > 2 else None, t[3] if len(t) > 3 else None)
+
+    return handle
+
+
+for _f in ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"):
+    GLOBAL_DEFS.keyword(_f)(_fifo(_f))
+
+
+def _mcast_group(version: int) -> Callable[[Context, LogicalLine, Draft], None]:
+    kw = f"vrrp_mcast_group{4 if version == 4 else 6}"
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        text = ctx.string(line)
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            ctx.error(line, f"Can't parse {kw} [{text}]. Skipping")
+            return
+        if addr.version != version:
+            ctx.error(line, f"{kw} [{text}] is not IPv{version}. Skipping")
+            return
+        if not addr.is_multicast:
+            ctx.error(line, f"{kw} [{text}] is not multicast. Skipping")
+            return
+        if version == 6 and not str(addr).startswith("ff02"):
+            ctx.warning(line, f"{kw} [{text}] should be link-local multicast.")
+        draft[kw] = addr
+
+    return handle
+
+
+GLOBAL_DEFS.keyword("vrrp_mcast_group4")(_mcast_group(4))
+GLOBAL_DEFS.keyword("vrrp_mcast_group6")(_mcast_group(6))
+
+
+@GLOBAL_DEFS.keyword("vrrp_garp_extra_if")
+def _garp_extra_if(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    delay = None
+    for i in range(1, len(line.words)):
+        if line.words[i].text == "all":
+            draft["vrrp_garp_extra_if_all"] = True
+            continue
+        try:
+            delay = ctx.integer(line, i, 1, 86400)
+        except SkipLine:
+            ctx.error(line, f"{line.keyword} '{line.words[i].text}' invalid - ignoring")
+            raise
+    if delay is None:
+        ctx.error(line, f"{line.keyword} specified without time - ignoring")
+        return
+    draft["vrrp_garp_extra_if"] = delay
+
+
+@GLOBAL_DEFS.keyword("dynamic_interfaces")
+def _dynamic_interfaces(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["dynamic_interfaces"] = True
+    ctx.shared["dynamic_interfaces"] = True
+    if len(line.words) > 1:
+        if line.words[1].text == "allow_if_changes":
+            draft["dynamic_interfaces_allow_if_changes"] = True
+        else:
+            ctx.error(line, f"Unknown dynamic_interfaces option '{line.words[1].text}'")
+
+
+@GLOBAL_DEFS.keyword("nftables", "nftables_ipvs")
+def _nftables(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    field = line.keyword
+    if draft.get(field) is not None:
+        what = "ipvs nftables" if field == "nftables_ipvs" else "nftables"
+        ctx.error(line, f"{what} already specified - ignoring")
+        return
+    name = (
+        line.words[1].text if len(line.words) > 1 else "keepalived" + ("_ipvs" if field != "nftables" else "")
+    )
+    draft[field] = name
+
+
+@GLOBAL_DEFS.keyword("lvs_timeouts")
+def _lvs_timeouts(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    t = line.texts()
+    if len(t) < 2:
+        ctx.error(line, "lvs_timeouts requires at least one option")
+        return
+    values: dict[str, int] = {}
+    i = 1
+    while i < len(t):
+        opt = t[i]
+        if opt in ("tcp", "tcpfin", "udp"):
+            if i + 1 >= len(t):
+                ctx.error(line, f"No value specified for lvs_timeout {opt} - ignoring")
+                break
+            try:
+                values[opt] = ctx.integer(line, i + 1, 0, 86400 * 31)
+            except SkipLine:
+                ctx.error(line, f"Invalid lvs_timeout {opt} ({t[i + 1]}) - ignoring")
+            i += 2
+            continue
+        ctx.error(line, f"Unknown option {opt} specified for lvs_timeouts")
+        i += 1
+    draft["lvs_timeouts"] = LvsTimeouts(**values)
+
+
+@GLOBAL_DEFS.keyword("lvs_flush_on_stop", "lvs_flush_onstop")
+def _lvs_flush_on_stop(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if line.keyword == "lvs_flush_onstop":
+        ctx.warning(line, ALIASES["lvs_flush_onstop"][1], cls=ErrClass.DEPRECATED)
+    if len(line.words) < 2:
+        draft["lvs_flush_on_stop"] = "ALL"
+    elif line.words[1].text == "VS":
+        draft["lvs_flush_on_stop"] = "VS"
+    else:
+        ctx.error(line, f"Unknown lvs_flush_on_stop type {line.words[1].text}")
+
+
+@GLOBAL_DEFS.keyword("lvs_sync_daemon")
+def _lvs_sync_daemon(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    t = line.texts()
+    if draft.get("lvs_sync_daemon") is not None:
+        cur = draft["lvs_sync_daemon"]
+        ctx.error(
+            line,
+            f"lvs_sync_daemon has already been specified as {cur.interface} {cur.instance or ''} - ignoring",
+        )
+        return
+    if len(t) < 2:
+        ctx.error(line, "lvs_sync_daemon requires interface")
+        return
+    if len(t[1]) >= 16:
+        ctx.error(line, f"lvs_sync_daemon interface name '{t[1]}' too long - ignoring")
+        return
+    opts: dict[str, Any] = {}
+    limits = {
+        "id": ("syncid", 0, 255),
+        "maxlen": ("maxlen", 1, 65535 - 28),
+        "port": ("port", 1, 65535),
+        "ttl": ("ttl", 1, 255),
+    }
+    i = 2
+    while i < len(t):
+        opt = t[i]
+        if opt in limits or opt in ("inst", "group"):
+            if i + 1 >= len(t):
+                ctx.error(line, f"No value specified for lvs_sync_daemon {opt} - ignoring")
+                break
+            if opt == "inst":
+                opts["instance"] = t[i + 1]
+            elif opt == "group":
+                opts["group"] = t[i + 1]
+            else:
+                field, lo, hi = limits[opt]
+                try:
+                    opts[field] = ctx.integer(line, i + 1, lo, hi)
+                except SkipLine:
+                    ctx.error(line, f"Invalid lvs_sync_daemon {opt} ({t[i + 1]}) - ignoring")
+            i += 2
+            continue
+        if i == 2:  # old syntax: IF VRRP_INSTANCE [SYNCID]
+            opts["instance"] = opt
+            if len(t) > 3 and t[3].isdigit():
+                opts["syncid"] = int(t[3])
+                ctx.error(line, 'Please use keyword "id" before lvs_sync_daemon SYNCID')
+                i += 1
+            i += 1
+            continue
+        ctx.error(line, f"Unknown option {opt} specified for lvs_sync_daemon")
+        i += 1
+    draft["lvs_sync_daemon"] = LvsSyncDaemon(t[1], **opts)
+
+
+@GLOBAL_DEFS.keyword("enable_snmp_rfc")
+def _snmp_rfc(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["enable_snmp_rfcv2"] = draft["enable_snmp_rfcv3"] = True
+
+
+@GLOBAL_DEFS.keyword("umask")
+def _umask(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if len(line.words) < 2:
+        ctx.error(line, "Missing parameter(s) to umask option")
+        return
+    draft["umask"] = " ".join(line.texts()[1:])
+
+
+@GLOBAL_DEFS.keyword("reload_check_config", "reload_file")
+def _optional_path(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft[line.keyword] = line.words[1].text if len(line.words) > 1 else ""
+
+
+@GLOBAL_DEFS.keyword("include_check")
+def _include_check(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["include_check"] = tuple(line.texts()[1:])
+
+
+def register(root: Block) -> None:
+    """Install global_defs and the root-level process keywords."""
+    for spec in SIMPLE:
+        handler = _simple_handler(spec)
+        if spec.root:
+            root.keyword(spec.keyword)(handler)
+        else:
+            GLOBAL_DEFS.keyword(spec.keyword)(handler)
+    for old, (new, message, cls) in ALIASES.items():
+        if old in GLOBAL_DEFS.keywords:
+            continue
+        target = GLOBAL_DEFS.keywords[new].handler
+        assert target is not None
+        GLOBAL_DEFS.keyword(old)(_alias(target, message, cls))
+    root.sub("global_defs", GLOBAL_DEFS)
+
+
+def _alias(
+    target: Callable[[Context, LogicalLine, Draft], None], message: str, cls: ErrClass | None
+) -> Callable[[Context, LogicalLine, Draft], None]:
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        if cls is None:
+            ctx.note(line, message)
+        else:
+            ctx.warning(line, message, cls=cls)
+        target(ctx, line, draft)
+
+    return handle
+
+
+# -- finish ---------------------------------------------------------------------------------
+
+
+def finish(ctx: Context, draft: Draft) -> GlobalDefs:
+    """Apply keepalived's defaults (``init_global_data``) and build :class:`GlobalDefs`."""
+    d = {k: v for k, v in draft.get("global", {}).items() if k in _FIELDS}
+    if d.get("router_id") is None:
+        d["router_id"] = socket.gethostname()
+    if d.get("vrrp_min_garp"):
+        # only parameters still at their default are changed (vrrp_min_garp_handler)
+        d.setdefault("vrrp_garp_master_repeat", 1)
+        d.setdefault("vrrp_garp_master_refresh_repeat", 0)
+        d.setdefault("vrrp_garp_master_delay", 0)
+    d.setdefault("vrrp_garp_lower_prio_delay", d.get("vrrp_garp_master_delay", 5))
+    d.setdefault("vrrp_garp_lower_prio_repeat", d.get("vrrp_garp_master_repeat", 5))
+    return GlobalDefs(**d)
+
+
+# -- script security (keepalived-behaviour.md §5.3) ------------------------------------------
+
+
+def _scripts_in(obj: Any) -> Iterator[Script]:
+    """Every Script inside a model object, in field order."""
+    if isinstance(obj, Script):
+        yield obj
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            yield from _scripts_in(getattr(obj, f.name))
+    elif isinstance(obj, tuple | list):
+        for v in obj:
+            yield from _scripts_in(v)
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _scripts_in(v)
+
+
+def script_status(script: Script) -> tuple[str, str | None]:
+    """How keepalived's ``check_script_secure`` classifies a script on this machine.
+
+    Returns (status, log message): ``system`` (``</path`` form, not a script), ``missing``,
+    ``not-executable``, ``insecure`` or ``ok``.  Tests replace this function to describe a
+    machine other than the one they run on.
+    """
+    cmd = script.argv[0] if script.argv else ""
+    if cmd.startswith("<") and cmd[1:].lstrip(" \t").startswith("/"):
+        return "system", None
+    path: str | None = cmd
+    if "/" not in cmd:
+        path = shutil.which(cmd)
+        if path is None:
+            return "missing", f"Cannot find script {cmd} in path - disabling"
+    assert path is not None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing", f"Unable to access script `{cmd}` - disabling"
+    if not stat.S_ISREG(st.st_mode) or not os.access(path, os.X_OK):
+        return "not-executable", f"WARNING - script '{cmd}' is not executable for uid:gid 0:0 - disabling."
+    if not _secure_path(os.path.realpath(path)):
+        return "insecure", f"Unsafe permissions found for script '{cmd}'"
+    return "ok", None
+
+
+def _secure_path(path: str) -> bool:
+    """Every component root-owned and not writable by others (sticky directories exempt)."""
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        p = "/".join(parts[:i]) or "/"
+        try:
+            st = os.stat(p)
+        except OSError:
+            return False
+        if st.st_uid != 0:
+            return False
+        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if not sticky and (st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and st.st_gid != 0)):
+            return False
+    return True
+
+
+def check_scripts(ctx: Context, config: Config) -> None:
+    """keepalived's script checks: disabled scripts are noted, SECURITY VIOLATION is an error.
+
+    The VRRP part is skipped when the VRRP configuration was abandoned (keepalived's VRRP
+    process stops before it checks scripts when an interface does not exist).
+    """
+    gd = config.global_defs
+    groups: list[tuple[str, list[Script]]] = [
+        ("start/shutdown scripts", list(_scripts_in((gd.startup_script, gd.shutdown_script)))),
+        ("check scripts", list(_scripts_in((config.lvs, gd.lvs_notify_fifo_script)))),
+    ]
+    if not ctx.shared.get("vrrp_aborted"):
+        groups.insert(
+            0,
+            ("scripts", list(_scripts_in((config.vrrp, gd.notify_fifo_script, gd.vrrp_notify_fifo_script)))),
+        )
+    user_checked = False
+    for what, scripts in groups:
+        is_script = insecure = False
+        for script in scripts:
+            if (
+                gd.enable_script_security
+                and not user_checked
+                and script.user is None
+                and gd.script_user is None
+            ):
+                user_checked = True
+                if not _user_exists("keepalived_script"):
+                    ctx.error(script.loc, "Unable to set default user keepalived_script for script")
+            status, message = script_status(script)
+            if status == "insecure":
+                insecure = True
+                if gd.enable_script_security:
+                    message = f"{message} - disabling"
+            if message:
+                ctx.note(script.loc, message + ".") if status == "insecure" else ctx.note(script.loc, message)
+            if status in ("ok", "insecure", "not-executable"):
+                is_script = True
+        if is_script and not gd.enable_script_security:
+            extra = " There are insecure scripts." if insecure else ""
+            ctx.error(
+                None,
+                f"SECURITY VIOLATION - {what} are being executed but script_security not enabled.{extra}",
+                cls=ErrClass.SECURITY_ERROR,
+            )
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+# -- render ---------------------------------------------------------------------------------
+
+
+def render(gd: GlobalDefs) -> str:
+    """keepalived syntax for ``gd`` (root-level keywords first, then one global_defs block)."""
+    from .render import script_line, word
+
+    root: list[str] = []
+    body: list[str] = []
+    for spec in SIMPLE:
+        value = getattr(gd, spec.name)
+        default = _FIELDS[spec.name].default
+        if value == default and not (gd.vrrp_min_garp and spec.keyword == "vrrp_garp_master_delay"):
+            continue
+        out = root if spec.root else body
+        kw = spec.keyword
+        if spec.kind == "flag":
+            if value:
+                out.append(kw)
+        elif spec.kind == "bool":
+            out.append(f"{kw} {'true' if value else 'false'}")
+        elif spec.kind in ("words", "ints"):
+            out.append(" ".join([kw, *(word(str(v)) for v in value)]))
+        elif spec.kind == "timer":
+            out.append(f"{kw} {_fmt_timer(value)}")
+        else:
+            out.append(f"{kw} {word(str(value))}")
+    if gd.notification_email:
+        body.append("notification_email {")
+        body += [f"  {word(e)}" for e in gd.notification_email]
+        body.append("}")
+    if gd.smtp_server is not None:
+        body.append(f"smtp_server {word(gd.smtp_server.host)} {gd.smtp_server.port}")
+    if gd.smtp_connect_timeout != 30:
+        body.append(f"smtp_connect_timeout {gd.smtp_connect_timeout}")
+    # vrrp_min_garp changes these defaults; 0 is only reachable through it
+    for f, default, _min_garp in (
+        ("vrrp_garp_master_repeat", 5, 1),
+        ("vrrp_garp_master_refresh_repeat", 1, 0),
+    ):
+        value = getattr(gd, f)
+        if (gd.vrrp_min_garp and value) or (not gd.vrrp_min_garp and value != default):
+            body.append(f"{f} {getattr(gd, f)}")
+    if gd.script_user is not None:
+        body.append(" ".join(word(x) for x in ("script_user", gd.script_user, gd.script_group) if x))
+    for f in (
+        "startup_script",
+        "shutdown_script",
+        "notify_fifo_script",
+        "vrrp_notify_fifo_script",
+        "lvs_notify_fifo_script",
+    ):
+        s = getattr(gd, f)
+        if s is not None:
+            body.append(script_line(f, s))
+    for f in ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"):
+        fifo = getattr(gd, f)
+        if fifo is not None:
+            body.append(" ".join(word(x) for x in (f, fifo.path, fifo.user, fifo.group) if x))
+    if gd.vrrp_mcast_group4 != ipaddress.IPv4Address("224.0.0.18"):
+        body.append(f"vrrp_mcast_group4 {gd.vrrp_mcast_group4}")
+    if gd.vrrp_mcast_group6 != ipaddress.IPv6Address("ff02::12"):
+        body.append(f"vrrp_mcast_group6 {gd.vrrp_mcast_group6}")
+    if gd.vrrp_garp_extra_if is not None:
+        body.append(
+            f"vrrp_garp_extra_if {'all ' if gd.vrrp_garp_extra_if_all else ''}{gd.vrrp_garp_extra_if}"
+        )
+    if gd.dynamic_interfaces:
+        body.append(
+            "dynamic_interfaces" + (" allow_if_changes" if gd.dynamic_interfaces_allow_if_changes else "")
+        )
+    for f in ("nftables", "nftables_ipvs"):
+        if getattr(gd, f) is not None:
+            body.append(f"{f} {word(getattr(gd, f))}")
+    if gd.lvs_timeouts is not None:
+        t = gd.lvs_timeouts
+        opts = [
+            f"{k} {v}" for k, v in (("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)) if v is not None
+        ]
+        if opts:
+            body.append("lvs_timeouts " + " ".join(opts))
+    if gd.lvs_flush_on_stop is not None:
+        body.append("lvs_flush_on_stop" + (" VS" if gd.lvs_flush_on_stop == "VS" else ""))
+    if gd.lvs_sync_daemon is not None:
+        s = gd.lvs_sync_daemon
+        parts = ["lvs_sync_daemon", word(s.interface)]
+        for k, v in (
+            ("inst", s.instance),
+            ("id", s.syncid),
+            ("maxlen", s.maxlen),
+            ("port", s.port),
+            ("ttl", s.ttl),
+            ("group", s.group),
+        ):
+            if v is not None:
+                parts += [k, word(str(v))]
+        body.append(" ".join(parts))
+    if gd.umask is not None:
+        body.append(f"umask {gd.umask}")
+    for f in ("reload_check_config", "reload_file"):
+        if getattr(gd, f) is not None:
+            body.append(f"{f} {word(getattr(gd, f))}".rstrip() if getattr(gd, f) else f)
+    if gd.include_check is not None:
+        body.append(" ".join(["include_check", *gd.include_check]))
+    lines = root + ["global_defs {"] + [f"  {b}" for b in body] + ["}"]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt_timer(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return text or "0"

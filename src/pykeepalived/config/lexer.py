@@ -1,0 +1,226 @@
+"""Per-line lexing of keepalived.conf text, as keepalived's ``lib/parser.c`` does it.
+
+Four small jobs, each applied by the preprocessor (``preprocess.py``) at the point where
+keepalived applies it:
+
+* ``physical_lines``: split a file into lines and reject the ones keepalived rejects
+  (longer than ``MAXBUF`` bytes, embedded NULs);
+* ``decomment``: strip blanks and ``#``/``!`` comments (anywhere outside double quotes,
+  ``\\#``/``\\!`` escape them), keep a trailing ``\\`` continuation marker;
+* ``find_brace``: where a line must be split so every ``{``/``}`` becomes a logical line;
+* ``tokenize``: whitespace split where a token *starting* with ``"`` runs to the next ``"``.
+
+Columns.  Every piece of text travels with its column map ``Cols`` so words can say where in
+the physical line they were written.  The map is either an ``int`` offset (text[i] was written
+at column ``offset + i + 1``: the common, cheap case) or a list of 1-based columns, one per
+character (after an escape was removed or a definition substituted).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .lines import Location, Word
+
+#: keepalived's line buffer (``MAXBUF``); a line must fit in it with its newline and NUL
+MAXBUF = 1024
+#: keepalived's WHITE_SPACE set, used when tokenising
+WHITESPACE = " \t\f\n\r\v"
+
+Cols = int | list[int]
+
+#: keywords whose line keepalived (2.4.x) re-parses with script quoting rules; a mismatched
+#: quote after their second word is allowed (``install_keyword_quoted``)
+SCRIPT_KEYWORDS = frozenset({
+    "lvs_notify_fifo_script", "misc_path", "notify", "notify_backup", "notify_deleted",
+    "notify_down", "notify_fault", "notify_fifo_script", "notify_master",
+    "notify_master_rx_lower_pri", "notify_stop", "notify_up", "quorum_down", "quorum_up",
+    "script", "shutdown_script", "startup_script", "vrrp_notify_fifo_script",
+})
+
+_DECOMMENT_SPECIAL = re.compile(r'[!#"\\]')
+_BRACE_OR_QUOTE = re.compile(r'[{}"]')
+_TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
+_PLAIN_TOKEN = re.compile(r'[^ \t\f\n\r\v"]*')
+_WS = re.compile(r"[ \t\f\n\r\v]*")
+
+#: physical-line outcomes other than text
+TOO_LONG = "line too long - ignoring"
+EMBEDDED_NUL = "configuration appears to have embedded NULs - ignoring line"
+
+
+def col_at(cols: Cols, pos: int) -> int:
+    """1-based physical column of text position ``pos`` (positions past the end extrapolate)."""
+    if isinstance(cols, int):
+        return cols + pos + 1
+    if pos < len(cols):
+        return cols[pos]
+    return (cols[-1] + 1 + pos - len(cols)) if cols else pos + 1
+
+
+def slice_cols(cols: Cols, start: int, stop: int | None = None) -> Cols:
+    """Column map of ``text[start:stop]``."""
+    if isinstance(cols, int):
+        return cols + start
+    return cols[start:stop]
+
+
+def expand_cols(cols: Cols, length: int) -> list[int]:
+    """An explicit per-character column list (needed before text is rearranged)."""
+    if isinstance(cols, int):
+        return list(range(cols + 1, cols + length + 1))
+    return cols
+
+
+def _byte_len(line: str) -> int:
+    """Length in bytes as keepalived's ``fgets`` sees it (undecodable bytes count as one)."""
+    try:
+        return len(line.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return len(line.encode("utf-8", "surrogatepass"))
+
+
+def physical_lines(text: str) -> Iterator[tuple[int, str | None, str | None]]:
+    """Yield ``(line_no, line, problem)`` per physical line.
+
+    ``line`` has its ``\\n`` and trailing ``\\r`` removed; when keepalived would ignore the line,
+    ``line`` is None and ``problem`` is its message.  Unlike keepalived, an overlong line is
+    reported once and skipped whole (keepalived reads it in 1023-byte chunks and miscounts
+    lines), so a 10 MB line costs one message.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    has_nul = "\0" in text
+    ascii_only = text.isascii()
+    limit = MAXBUF - 1
+    for no, line in enumerate(lines, 1):
+        if has_nul and "\0" in line:
+            yield no, None, EMBEDDED_NUL
+            continue
+        n = len(line)
+        if n >= limit or (n * 4 >= limit and not ascii_only and _byte_len(line) >= limit):
+            yield no, None, TOO_LONG
+            continue
+        if n and line[-1] == "\r":
+            line = line.rstrip("\r")
+        yield no, line, None
+
+
+def decomment(text: str, cols: Cols = 0) -> tuple[str, Cols, bool]:
+    """keepalived's ``decomment()``: returns ``(text, cols, unterminated_quote)``.
+
+    Leading blanks go; ``#`` or ``!`` outside double quotes ends the line; ``\\#``/``\\!``
+    outside quotes lose their backslash; any other ``\\X`` is kept (and hides a ``"``); a
+    final lone ``\\`` is kept as the continuation marker after trailing blanks are removed.
+    """
+    stripped = text.lstrip(" \t")
+    start = len(text) - len(stripped)
+    if _DECOMMENT_SPECIAL.search(stripped) is None:
+        return stripped.rstrip(" \t"), slice_cols(cols, start), False
+
+    out: list[str] = []
+    out_cols: list[int] = []
+    quote = False
+    cont_col = 0
+    i, n = start, len(text)
+
+    def keep(a: int, b: int) -> None:
+        out.append(text[a:b])
+        if isinstance(cols, int):
+            out_cols.extend(range(cols + a + 1, cols + b + 1))
+        else:
+            out_cols.extend(cols[a:b])
+
+    while True:
+        m = _DECOMMENT_SPECIAL.search(text, i)
+        if m is None:
+            keep(i, n)
+            break
+        j = m.start()
+        keep(i, j)
+        c = text[j]
+        if c == '"':
+            quote = not quote
+            keep(j, j + 1)
+            i = j + 1
+        elif c == "\\":
+            if j + 1 < n:
+                if not quote and text[j + 1] in "#!":
+                    keep(j + 1, j + 2)
+                else:
+                    keep(j, j + 2)
+                i = j + 2
+            else:
+                cont_col = col_at(cols, j)
+                break
+        elif quote:
+            keep(j, j + 1)
+            i = j + 1
+        else:
+            break
+    result = "".join(out)
+    trimmed = result.rstrip(" \t")
+    del out_cols[len(trimmed):]
+    if cont_col:
+        trimmed += "\\"
+        out_cols.append(cont_col)
+    return trimmed, out_cols, quote
+
+
+def find_brace(text: str) -> int:
+    """Index of the first ``{`` or ``}`` not inside ``"..."`` (keepalived's scan), or -1.
+
+    The scan does not honour escapes, and an unclosed ``"`` hides everything after it.
+    """
+    if not text:
+        return -1
+    if text[0] in "{}":
+        return 0
+    if "{" not in text and "}" not in text:
+        return -1
+    i = 0
+    while True:
+        m = _BRACE_OR_QUOTE.search(text, i)
+        if m is None:
+            return -1
+        if m.group() != '"':
+            return m.start()
+        close = text.find('"', m.start() + 1)
+        if close < 0:
+            return -1
+        i = close + 1
+
+
+def tokenize(text: str, cols: Cols, file: str, line: int) -> tuple[list[Word], bool]:
+    """keepalived's ``alloc_strvec_r``: returns ``(words, unmatched_quote)``.
+
+    Words split on whitespace; a word starting with ``"`` runs to the next ``"`` (quotes
+    removed, no escapes); a ``"`` inside a word ends it.  On an unmatched ``"`` the rest of
+    the line is dropped and ``unmatched_quote`` is True.
+    """
+    if '"' not in text:
+        if isinstance(cols, int):
+            return [Word(m.group(), Location(file, line, cols + m.start() + 1))
+                    for m in _TOKEN.finditer(text)], False
+        return [Word(m.group(), Location(file, line, col_at(cols, m.start())))
+                for m in _TOKEN.finditer(text)], False
+
+    words: list[Word] = []
+    n = len(text)
+    i = _WS.match(text, 0).end()  # type: ignore[union-attr]
+    while i < n:
+        loc = Location(file, line, col_at(cols, i))
+        if text[i] == '"':
+            close = text.find('"', i + 1)
+            if close < 0:
+                return words, True
+            words.append(Word(text[i + 1:close], loc, True))
+            i = close + 1
+        else:
+            end = _PLAIN_TOKEN.match(text, i).end()  # type: ignore[union-attr]
+            words.append(Word(text[i:end], loc))
+            i = end
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+    return words, False
