@@ -1,0 +1,492 @@
+"""The checker types: each performs ONE attempt and reports a :class:`~.state.Result`.
+
+The runner owns scheduling, retries, timeouts between attempts and all state; a probe only knows
+how to look once.  Every probe has ``start(done)`` and ``cancel()``: TCP_CHECK is pure callbacks
+(it runs thousands of times a second), the others are small coroutines wrapped by
+:class:`AsyncProbe`.  Each network step times out after ``connect_timeout`` counted from the
+moment the step starts (connect, then each read), never from when the check was due.
+
+:func:`build_probe` is the single place that maps the config model to probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import struct
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+
+from pykeepalived.check import http
+from pykeepalived.check.net import Connect, connect, open_socket, reset_close, target
+from pykeepalived.check.state import IPVS_WEIGHT_FAULT, Result
+from pykeepalived.config.model_lvs import (
+    BfdCheck,
+    CheckConnection,
+    Checker,
+    DnsCheck,
+    FileCheck,
+    HttpCheck,
+    MiscCheck,
+    PingCheck,
+    RealServer,
+    SmtpCheck,
+    SslConfig,
+    TcpCheck,
+    UdpCheck,
+    VirtualServer,
+)
+from pykeepalived.config.model_vrrp import TrackFile
+
+Done = Callable[[Result], None]
+
+
+class Probe(Protocol):
+    def start(self, done: Done) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+class UnsupportedChecker(Exception):
+    """A checker type this implementation cannot run (BFD_CHECK); the message says so plainly."""
+
+
+# ----------------------------------------------------------------------------------------- TCP
+
+
+class TcpProbe:
+    """TCP_CHECK: success = connected within connect_timeout; closed at once with RST."""
+
+    __slots__ = ("_addr", "_conn", "_connect", "_loop")
+
+    def __init__(self, conn: CheckConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self._conn = conn
+        self._addr = target(conn)
+        self._loop = loop
+        self._connect: Connect | None = None
+
+    def start(self, done: Done) -> None:
+        try:
+            sock = open_socket(self._conn)
+        except OSError as e:
+            self._loop.call_soon(done, Result(False, reason=f"socket: {e.strerror or e}"))
+            return
+
+        def connected(s: socket.socket | None, err: OSError | None) -> None:
+            self._connect = None
+            if s is not None:
+                reset_close(s)
+                done(Result(True))
+            else:
+                done(Result(False, reason=err.strerror if err is not None and err.strerror else "failed"))
+
+        self._connect = Connect(self._loop, sock, self._addr, self._conn.connect_timeout, connected)
+
+    def cancel(self) -> None:
+        if self._connect is not None:
+            self._connect.cancel()
+            self._connect = None
+
+
+# --------------------------------------------------------------------------------- async probes
+
+
+class AsyncProbe:
+    """A probe whose one attempt is a coroutine; exceptions are failures, never crashes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._task: asyncio.Task[Result] | None = None
+
+    def attempt(self) -> Coroutine[Any, Any, Result]:
+        raise NotImplementedError
+
+    def start(self, done: Done) -> None:
+        task = self._loop.create_task(self.attempt())
+        self._task = task
+
+        def finished(t: asyncio.Task[Result]) -> None:
+            self._task = None
+            if t.cancelled():
+                done(Result(False, reason="cancelled"))
+            elif (exc := t.exception()) is not None:
+                done(Result(False, reason=str(exc) or type(exc).__name__))
+            else:
+                done(t.result())
+
+        task.add_done_callback(finished)
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+# ---------------------------------------------------------------------------------------- HTTP
+
+
+class HttpProbe(AsyncProbe):
+    """HTTP_GET / SSL_GET through :mod:`.http`: every url is fetched and must pass, in order."""
+
+    def __init__(self, check: HttpCheck, rs: RealServer, vs: VirtualServer,
+                 loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext | None) -> None:
+        super().__init__(loop)
+        conn = check.connection
+        self.conn = conn
+        self.ip = str(conn.connect_ip)
+        self.ssl_context = ssl_context if check.ssl else None
+        any_addr = "::" if conn.connect_ip.version == 6 else "0.0.0.0"
+        self.bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
+            if conn.bindto is not None or conn.bind_port else None
+        self.requests: list[tuple[bytes, http.UrlSpec, str | None]] = []
+        for url in check.urls:
+            vhost = http.select_virtualhost(url.virtualhost, check.virtualhost, rs.virtualhost,
+                                            vs.virtualhost)
+            sni = http.select_virtualhost(url.virtualhost, check.virtualhost, vs.virtualhost)
+            req = http.build_request(url.path, http.host_header(vhost, self.ip, conn.connect_port),
+                                     http.normalise_protocol(check.http_protocol.value))
+            codes = frozenset(c for lo, hi in url.status_codes for c in range(lo, hi + 1))
+            spec = http.UrlSpec(path=url.path, digest=url.digest, status_codes=codes,
+                                virtualhost=url.virtualhost, regex=url.regex,
+                                regex_no_match=url.regex_no_match,
+                                regex_options=url.regex_options, regex_min_offset=url.regex_min_offset,
+                                regex_max_offset=url.regex_max_offset)
+            self.requests.append((req, spec, sni if check.enable_sni else None))
+
+    async def attempt(self) -> Result:
+        for req, spec, sni in self.requests:
+            r = await http.http_get(self.ip, self.conn.connect_port, req, timeout=self.conn.connect_timeout,
+                                    ssl_context=self.ssl_context, server_hostname=sni, bind=self.bind,
+                                    fwmark=self.conn.fwmark or None)
+            if not r.ok:
+                return Result(False, reason=f"{r.message} url({spec.path})")
+            verdict = http.evaluate_url(r.parsed, spec)
+            if not verdict.ok:
+                return Result(False, reason=f"{verdict.reason} url({spec.path})")
+        return Result(True)
+
+
+def ssl_context_for(cfg: SslConfig | None) -> ssl.SSLContext:
+    """The global ``SSL {}`` client context: no peer verification, optional client certificate."""
+    ctx = http.client_ssl_context()
+    if cfg is not None:
+        if cfg.ca:
+            ctx.load_verify_locations(cfg.ca)
+        if cfg.certificate:
+            ctx.load_cert_chain(cfg.certificate, cfg.key, cfg.password)
+    return ctx
+
+
+# ---------------------------------------------------------------------------------------- MISC
+
+
+MISC_KILL_DELAY = 2.0
+"""After misc_timeout: SIGTERM to the process group, SIGKILL this much later (keepalived)."""
+_SCRUB_ENV = ("IFS", "LD_PRELOAD", "LD_LIBRARY_PATH")
+
+
+class MiscProbe(AsyncProbe):
+    """MISC_CHECK: run the script (no shell, own process group), exit status -> pass/fail/weight (§3.5)."""
+
+    def __init__(self, check: MiscCheck, rs_weight: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.check = check
+        self.rs_weight = rs_weight
+
+    async def attempt(self) -> Result:
+        script = self.check.misc_path
+        env = {k: v for k, v in os.environ.items() if k not in _SCRUB_ENV}
+        proc = await asyncio.create_subprocess_exec(
+            *script.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, env=env, process_group=0,
+            user=script.user, group=script.group)
+        timed_out = False
+        try:
+            try:
+                status = await asyncio.wait_for(proc.wait(), self.check.misc_timeout)
+            except TimeoutError:
+                timed_out = True
+                _killpg(proc.pid, signal.SIGTERM)
+                try:
+                    status = await asyncio.wait_for(proc.wait(), MISC_KILL_DELAY)
+                except TimeoutError:
+                    _killpg(proc.pid, signal.SIGKILL)
+                    status = await proc.wait()
+        except asyncio.CancelledError:
+            _killpg(proc.pid, signal.SIGKILL)
+            raise
+        _killpg(proc.pid, signal.SIGKILL)  # children the script left behind
+        if timed_out:
+            return Result(False, reason="timed out")
+        if status < 0:
+            return Result(False, reason=f"due to signal {-status}")
+        if status == 0:
+            return Result(True, weight_delta=0 if self.check.misc_dynamic else None)
+        if self.check.misc_dynamic and 2 <= status <= 255:
+            return Result(True, weight_delta=status - 2 - self.rs_weight)
+        return Result(False, reason=f"exited with status {status}")
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+# ---------------------------------------------------------------------------------------- SMTP
+
+
+async def _smtp_reply(loop: asyncio.AbstractEventLoop, sock: socket.socket, buf: bytearray,
+                      timeout: float) -> int:
+    """The code of the next complete (possibly multi-line ``250-…``) reply; -1 if malformed."""
+    async with asyncio.timeout(timeout):
+        while True:
+            while (nl := buf.find(b"\n")) >= 0:
+                line = bytes(buf[:nl]).rstrip(b"\r")
+                del buf[:nl + 1]
+                if line[3:4] == b"-":
+                    continue
+                return int(line[:3]) if line[:3].isdigit() else -1
+            data = await loop.sock_recv(sock, 4096)
+            if not data:
+                raise ConnectionError("connection closed by server")
+            buf += data
+
+
+class SmtpProbe(AsyncProbe):
+    """SMTP_CHECK: 220 banner -> HELO name -> 250 -> QUIT -> 221."""
+
+    def __init__(self, check: SmtpCheck, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.check = check
+
+    async def attempt(self) -> Result:
+        conn = self.check.connection
+        sock = await connect(conn, conn.connect_timeout)
+        buf = bytearray()
+        try:
+            for send, expect in ((None, 220), (f"HELO {self.check.helo_name}\r\n", 250), ("QUIT\r\n", 221)):
+                if send is not None:
+                    async with asyncio.timeout(conn.connect_timeout):
+                        await self._loop.sock_sendall(sock, send.encode())
+                code = await _smtp_reply(self._loop, sock, buf, conn.connect_timeout)
+                if code != expect:
+                    return Result(False, reason=f"bad server response code {code} (expected {expect})")
+        finally:
+            reset_close(sock)
+        return Result(True)
+
+
+# ----------------------------------------------------------------------------------------- DNS
+
+
+class DnsProbe(AsyncProbe):
+    """DNS_CHECK: one UDP query (dnspython builds/parses it); pass = reply with our id and RCODE 0."""
+
+    def __init__(self, check: DnsCheck, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.check = check
+
+    async def attempt(self) -> Result:
+        conn = self.check.connection
+        rdtype = dns.rdatatype.from_text(self.check.query_type.value)
+        query = dns.message.make_query(self.check.name or ".", rdtype)
+        sock = await connect(conn, conn.connect_timeout, socket.SOCK_DGRAM, conn.connect_port or 53)
+        try:
+            await self._loop.sock_sendall(sock, query.to_wire())
+            async with asyncio.timeout(conn.connect_timeout):
+                while True:
+                    data = await self._loop.sock_recv(sock, 65535)
+                    try:
+                        reply = dns.message.from_wire(data)
+                    except dns.exception.DNSException:
+                        continue
+                    if reply.id == query.id:
+                        break
+        except TimeoutError:
+            return Result(False, reason="timeout")
+        except ConnectionRefusedError:
+            return Result(False, reason="port unreachable")
+        finally:
+            sock.close()
+        if reply.rcode() != dns.rcode.NOERROR:
+            return Result(False, reason=f"RCODE {dns.rcode.to_text(reply.rcode())}")
+        return Result(True)
+
+
+# ----------------------------------------------------------------------------------------- UDP
+
+
+def reply_matches(reply: bytes, pattern: str | None) -> bool:
+    """``require_reply`` pattern: hex nibbles, ``x`` = any nibble, compared up to the shorter length."""
+    if not pattern:
+        return True
+    return all(a in ("x", b) for a, b in zip(pattern.lower(), reply.hex(), strict=False))
+
+
+class UdpProbe(AsyncProbe):
+    """UDP_CHECK: an ICMP unreachable fails; silence until connect_timeout passes (unless require_reply)."""
+
+    def __init__(self, check: UdpCheck, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.check = check
+        self.payload = bytes.fromhex(check.payload) if check.payload else None
+
+    async def attempt(self) -> Result:
+        c = self.check
+        conn = c.connection
+        sock = await connect(conn, conn.connect_timeout, socket.SOCK_DGRAM)
+        try:
+            await self._loop.sock_sendall(sock, self.payload if self.payload is not None else os.urandom(16))
+            async with asyncio.timeout(conn.connect_timeout):
+                reply = await self._loop.sock_recv(sock, 65535)
+        except TimeoutError:
+            return Result(not c.require_reply, reason="no reply" if c.require_reply else "")
+        except ConnectionRefusedError:
+            return Result(False, reason="port unreachable")
+        finally:
+            sock.close()
+        if not c.require_reply:
+            return Result(True)
+        if not c.min_reply_length <= len(reply) <= c.max_reply_length:
+            return Result(False, reason=f"reply length {len(reply)}")
+        if not reply_matches(reply, c.reply_pattern):
+            return Result(False, reason="reply data mismatch")
+        return Result(True)
+
+
+# ---------------------------------------------------------------------------------------- PING
+
+
+def _icmp_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    s = (s >> 16) + (s & 0xFFFF)
+    s += s >> 16
+    return ~s & 0xFFFF
+
+
+class PingProbe(AsyncProbe):
+    """PING_CHECK: ICMP echo over an unprivileged datagram ping socket, raw socket as root's fallback."""
+
+    _seq = 0
+
+    def __init__(self, check: PingCheck, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.check = check
+
+    def _socket(self) -> tuple[socket.socket, bool]:
+        conn = self.check.connection
+        proto = socket.IPPROTO_ICMPV6 if conn.connect_ip.version == 6 else socket.IPPROTO_ICMP
+        try:
+            return open_socket(conn, socket.SOCK_DGRAM, proto), False
+        except PermissionError:
+            return open_socket(conn, socket.SOCK_RAW, proto), True
+
+    async def attempt(self) -> Result:
+        conn = self.check.connection
+        v6 = conn.connect_ip.version == 6
+        sock, raw = self._socket()
+        PingProbe._seq = (PingProbe._seq + 1) & 0xFFFF
+        seq, ident = PingProbe._seq, os.getpid() & 0xFFFF
+        payload = b"pykeepalived-ping"
+        req_type, rep_type = (128, 129) if v6 else (8, 0)
+        hdr = struct.pack("!BBHHH", req_type, 0, 0, ident, seq)
+        pkt = hdr[:2] + struct.pack("!H", _icmp_checksum(hdr + payload)) + hdr[4:] + payload
+        try:
+            sock.connect(target(conn, 0))
+            await self._loop.sock_sendall(sock, pkt)
+            async with asyncio.timeout(conn.connect_timeout):
+                while True:
+                    data = await self._loop.sock_recv(sock, 65535)
+                    if raw and not v6:
+                        data = data[(data[0] & 0x0F) * 4:]
+                    if len(data) < 8 or data[0] != rep_type:
+                        continue
+                    # datagram ping sockets rewrite the id; the kernel only delivers our own replies
+                    r_id, r_seq = struct.unpack("!HH", data[4:8])
+                    if r_seq == seq and (not raw or r_id == ident):
+                        return Result(True)
+        except TimeoutError:
+            return Result(False, reason="timeout")
+        finally:
+            sock.close()
+
+
+# ---------------------------------------------------------------------------------------- FILE
+
+
+def read_track_file(path: str) -> int:
+    """The value in a tracked file as keepalived reads it (leading integer; unreadable/garbage = 0)."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(64).split()
+    except OSError:
+        return 0
+    if not text:
+        return 0
+    try:
+        return int(text[0])
+    except ValueError:
+        return 0
+
+
+class FileProbe:
+    """FILE_CHECK: value × weight is the weight contribution; weight 0 means non-zero = down."""
+
+    def __init__(self, check: FileCheck, track: TrackFile | None, loop: asyncio.AbstractEventLoop) -> None:
+        self.path = track.file if track is not None else check.track_file
+        weight = check.weight if check.weight is not None else (track.weight if track is not None else 1)
+        reverse = check.reverse if check.weight is not None else (track.weight_reverse if track else False)
+        self.weight = -weight if reverse else weight
+        self._loop = loop
+
+    def evaluate(self, value: int) -> Result:
+        if self.weight == 0:
+            return Result(value == 0, reason=f"value {value}")
+        contribution = value * self.weight
+        if contribution <= IPVS_WEIGHT_FAULT:
+            return Result(False, reason=f"value {value}")
+        return Result(True, weight_delta=contribution)
+
+    def start(self, done: Done) -> None:
+        self._loop.call_soon(done, self.evaluate(read_track_file(self.path)))
+
+    def cancel(self) -> None:
+        pass
+
+
+# -------------------------------------------------------------------------------------- mapping
+
+
+def build_probe(vs: VirtualServer, rs: RealServer, checker: Checker, loop: asyncio.AbstractEventLoop, *,
+                ssl_context: ssl.SSLContext | None = None,
+                track_files: Mapping[str, TrackFile] | None = None) -> Probe:
+    """The probe for one configured checker (raises :class:`UnsupportedChecker` for BFD_CHECK)."""
+    match checker:
+        case TcpCheck():
+            return TcpProbe(checker.connection, loop)
+        case HttpCheck():
+            return HttpProbe(checker, rs, vs, loop, ssl_context)
+        case MiscCheck():
+            return MiscProbe(checker, rs.weight, loop)
+        case SmtpCheck():
+            return SmtpProbe(checker, loop)
+        case DnsCheck():
+            return DnsProbe(checker, loop)
+        case UdpCheck():
+            return UdpProbe(checker, loop)
+        case PingCheck():
+            return PingProbe(checker, loop)
+        case FileCheck():
+            return FileProbe(checker, (track_files or {}).get(checker.track_file), loop)
+        case BfdCheck():
+            raise UnsupportedChecker(f"BFD_CHECK ({checker.name}) is not supported by pykeepalived")
+    raise UnsupportedChecker(f"{getattr(checker, 'type', type(checker).__name__)} is not supported")

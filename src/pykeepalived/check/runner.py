@@ -1,0 +1,228 @@
+"""One asyncio scheduling mechanism for every checker type (keepalived-behaviour.md §3.2).
+
+Each configured checker is a :class:`Job`: a timer on the loop (``call_at``), a probe that performs
+one attempt, and its retry state in :mod:`.state`.  When a job is due it starts at once if fewer
+than ``max_in_flight`` attempts are running, else it waits in a FIFO; probes start their own
+timeouts when they connect.  So an overloaded checker process runs checks *late* and never turns a
+healthy server into a false failure (python-building-blocks.md appendix).  No thread or
+coroutine exists per idle check: only a timer handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pykeepalived.check.kinds import Probe, UnsupportedChecker, build_probe, ssl_context_for
+from pykeepalived.check.state import (
+    Event,
+    Log,
+    Result,
+    Settings,
+    VirtualServerState,
+    VsId,
+    desired_table,
+    rs_key,
+)
+from pykeepalived.config.model_lvs import (
+    BfdCheck,
+    HttpCheck,
+    SslConfig,
+    VirtualServer,
+    VirtualServerGroup,
+    format_trio,
+)
+from pykeepalived.config.model_vrrp import TrackFile
+from pykeepalived.lvs.model import DestKey, Table
+
+EventSink = Callable[[list[Event]], None]
+
+
+def unsupported_checkers(virtual_servers: Iterable[VirtualServer]) -> list[str]:
+    """One message per configured checker this implementation will not run (for ``-t`` and the log)."""
+    out = []
+    for vs in virtual_servers:
+        for rs in vs.real_servers:
+            for ch in rs.checkers:
+                if isinstance(ch, BfdCheck):
+                    out.append(f"BFD_CHECK ({ch.name}) for {format_trio(rs.ip, rs.port, vs.protocol)} of VS "
+                               f"{vs.describe()} is not supported by pykeepalived - the checker is ignored")
+    return out
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One configured checker at run time."""
+
+    vs: VirtualServerState
+    rs: DestKey
+    index: int
+    probe: Probe
+    due: float = 0.0
+    started: float = 0.0
+    timer: asyncio.TimerHandle | None = None
+    running: bool = False
+
+
+@dataclass(slots=True)
+class RunnerStats:
+    """What the benchmark and ``status`` want to know about the checker loop."""
+
+    attempts: int = 0
+    failures: int = 0
+    #: start time minus due time, seconds (bounded reservoir)
+    lateness: list[float] = field(default_factory=list)
+    #: attempt durations, seconds (bounded reservoir)
+    durations: list[float] = field(default_factory=list)
+    max_lateness: float = 0.0
+    max_queue: int = 0
+    samples: int = 20_000
+
+    def _keep(self, seq: list[float], value: float) -> None:
+        if len(seq) < self.samples:
+            seq.append(value)
+        else:
+            i = random.randrange(self.attempts)
+            if i < self.samples:
+                seq[i] = value
+
+
+class Runner:
+    """Runs every checker of ``virtual_servers`` on the current loop and feeds the health state.
+
+    ``on_events`` gets each batch of :data:`~.state.Event`; :meth:`desired_table` is the data
+    plane's desired state at any moment.  ``rand`` returns floats in [0, 1] for warmup jitter.
+    """
+
+    def __init__(self, virtual_servers: Iterable[VirtualServer], *, on_events: EventSink,
+                 settings: Settings | None = None, max_in_flight: int = 1024,
+                 groups: Iterable[VirtualServerGroup] = (), ssl_config: SslConfig | None = None,
+                 track_files: Mapping[str, TrackFile] | None = None,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.virtual_servers = tuple(virtual_servers)
+        self.groups = tuple(groups)
+        self.on_events = on_events
+        self.settings = settings or Settings()
+        self.max_in_flight = max_in_flight
+        self.ssl_config = ssl_config
+        self.track_files = dict(track_files or {})
+        self.rand = rand
+        self.health: dict[VsId, VirtualServerState] = {}
+        self.jobs: list[Job] = []
+        self.unsupported = unsupported_checkers(self.virtual_servers)
+        self.stats = RunnerStats()
+        self._ready: deque[Job] = deque()
+        self._in_flight = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def start(self) -> None:
+        """Build the jobs, perform the start-up state (non-alpha RS in, quorum) and arm the first runs."""
+        loop = self._loop = asyncio.get_running_loop()
+        now = loop.time()
+        ssl_ctx: ssl.SSLContext | None = None
+        if any(isinstance(c, HttpCheck) and c.ssl for vs in self.virtual_servers
+               for rs in vs.real_servers for c in rs.checkers):
+            ssl_ctx = ssl_context_for(self.ssl_config)
+        events: list[Event] = [Log(m) for m in self.unsupported]
+        for vs in self.virtual_servers:
+            st = VirtualServerState(vs, self.settings)
+            self.health[st.id] = st
+            for rs in vs.real_servers:
+                key = rs_key(rs)
+                index = 0
+                for checker in rs.checkers:
+                    try:
+                        probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
+                                            track_files=self.track_files)
+                    except UnsupportedChecker:
+                        continue  # already reported in self.unsupported
+                    job = Job(st, key, index, probe)
+                    cstate = st.servers[key].checkers[index]
+                    job.due = cstate.first_run(now, self.rand())
+                    job.timer = loop.call_at(job.due, self._fire, job)
+                    self.jobs.append(job)
+                    index += 1
+            events += st.start(now)
+        self._deliver(events)
+
+    def desired_table(self) -> Table:
+        return desired_table(self.virtual_servers, self.health, self.groups)
+
+    async def stop(self) -> None:
+        """Cancel timers and attempts in flight, then issue keepalived's shutdown notifies (omega)."""
+        self._stopping = True
+        for job in self.jobs:
+            if job.timer is not None:
+                job.timer.cancel()
+                job.timer = None
+            if job.running:
+                job.probe.cancel()
+        self._ready.clear()
+        await asyncio.sleep(0)
+        events: list[Event] = []
+        for st in self.health.values():
+            events += st.stop()
+        self._deliver(events)
+
+    # -- the scheduling mechanism
+
+    def _fire(self, job: Job) -> None:
+        job.timer = None
+        if self._stopping:
+            return
+        if self._in_flight < self.max_in_flight:
+            self._launch(job)
+        else:
+            self._ready.append(job)
+            if len(self._ready) > self.stats.max_queue:
+                self.stats.max_queue = len(self._ready)
+
+    def _launch(self, job: Job) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        self._in_flight += 1
+        job.running = True
+        job.started = now
+        late = now - job.due
+        st = self.stats
+        st.attempts += 1
+        st._keep(st.lateness, late)
+        if late > st.max_lateness:
+            st.max_lateness = late
+        try:
+            job.probe.start(lambda result: self._done(job, result))
+        except Exception as e:  # a probe that cannot even start is a failed attempt, not a crash
+            self._loop.call_soon(self._done, job, Result(False, reason=str(e) or type(e).__name__))
+
+    def _done(self, job: Job, result: Result) -> None:
+        assert self._loop is not None
+        if not job.running:
+            return
+        job.running = False
+        self._in_flight -= 1
+        if self._stopping:
+            return
+        now = self._loop.time()
+        self.stats._keep(self.stats.durations, now - job.started)
+        if not result.ok:
+            self.stats.failures += 1
+        nxt, events = job.vs.record(job.rs, job.index, now, result, started=job.started)
+        job.due = nxt
+        job.timer = self._loop.call_at(nxt, self._fire, job)
+        while self._ready and self._in_flight < self.max_in_flight:
+            self._launch(self._ready.popleft())
+        if events:
+            self._deliver(events)
+
+    def _deliver(self, events: list[Event]) -> None:
+        if events:
+            self.on_events(events)

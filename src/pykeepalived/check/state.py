@@ -1,0 +1,651 @@
+"""Health state of checkers, real servers and virtual servers — sans-I/O, time is an argument.
+
+This module is keepalived's ``tcp_epilog()`` / ``update_svr_checker_state()`` /
+``perform_svr_state()`` / ``update_quorum_state()`` (keepalived-behaviour.md §3.2, §3.3, §3.7)
+done once for every checker type: the runner feeds it one :class:`Result` per attempt and it
+answers with the next run time and the :data:`Event` list (log lines, scripts to run, FIFO lines,
+mail alerts, and the semantic changes the data plane cares about).  :func:`desired_table` turns
+config + health into the data plane's desired :class:`~pykeepalived.lvs.model.Table`.
+
+Nothing here imports asyncio, socket or time, so tests walk a virtual clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from pykeepalived.config.model import Script
+from pykeepalived.config.model_lvs import (
+    Checker,
+    CheckTiming,
+    FileCheck,
+    MiscCheck,
+    RealServer,
+    VirtualServer,
+    VirtualServerGroup,
+    format_trio,
+)
+from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey, Table
+
+BOOTSTRAP_DELAY = 1.0
+"""keepalived's BOOTSTRAP_DELAY: every checker first runs 1 s (+ warmup jitter) after start."""
+
+IPVS_WEIGHT_LIMIT = 2**31 - 1
+IPVS_WEIGHT_FAULT = -(2**31)
+"""A FILE_CHECK contribution at or below this marks the checker down (keepalived's IPVS_WEIGHT_FAULT)."""
+
+FILE_CHECK_TIMING = CheckTiming(delay_loop=1.0, retry=0, delay_before_retry=1.0, warmup=0.0)
+"""FILE_CHECK has no timing keywords: it acts on the first change (retry 0); the runner polls the file."""
+
+VsId = tuple[str, str]
+"""How a virtual server is named in health maps: (FMT_VS text, protocol) — stable across reloads."""
+
+
+def vs_id(vs: VirtualServer) -> VsId:
+    return (vs.describe(), vs.protocol.value if vs.protocol is not None else "")
+
+
+def rs_key(rs: RealServer) -> DestKey:
+    return DestKey(rs.ip, rs.port)
+
+
+def real_weight(effective: int) -> int:
+    """keepalived's real_weight(): the weight IPVS can take, clamped to 0..INT32_MAX."""
+    return max(0, min(IPVS_WEIGHT_LIMIT, effective))
+
+
+def checker_timing(checker: Checker) -> CheckTiming | None:
+    """The scheduling knobs of a polled checker (None: BFD, which is not polled)."""
+    if isinstance(checker, FileCheck):
+        return FILE_CHECK_TIMING
+    return getattr(checker, "timing", None)
+
+
+# ------------------------------------------------------------------------------------ results/events
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one attempt of one checker found.
+
+    ``weight_delta`` is the checker's dynamic contribution to its real server's weight
+    (misc_dynamic: ``status - 2 - configured weight``; FILE_CHECK: ``value × weight``);
+    None leaves it as is.  ``reason`` is for logs (e.g. ``exited with status 1``, ``timed out``).
+    """
+
+    ok: bool
+    weight_delta: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunScript:
+    """A notify_up/notify_down/quorum_up/quorum_down script: configured argv only (§3.7).
+
+    ``wait`` is set for shutdown notifies (omega), which keepalived waits for up to 1 s.
+    """
+
+    script: Script
+    why: str
+    wait: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FifoLine:
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailAlert:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckerChanged:
+    vs: VsId
+    rs: DestKey
+    index: int
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RealServerChanged:
+    vs: VsId
+    rs: DestKey
+    alive: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WeightChanged:
+    vs: VsId
+    rs: DestKey
+    old: int
+    new: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuorumChanged:
+    vs: VsId
+    up: bool
+
+
+Event = (
+    Log | RunScript | FifoLine | MailAlert
+    | CheckerChanged | RealServerChanged | WeightChanged | QuorumChanged
+)
+TABLE_EVENTS = (RealServerChanged, WeightChanged, QuorumChanged)
+"""Events after which the desired table may differ (the daemon re-reconciles on these)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Global knobs the state logic needs (from global_defs)."""
+
+    router_id: str = ""
+    no_checker_emails: bool = False
+    rs_init_notifies: bool = False
+    checker_log_all_failures: bool = False
+
+
+# ------------------------------------------------------------------------------------------ texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Texts:
+    up: str
+    down: str
+    down_retries: str
+    mail_up: str
+    mail_down: str
+
+
+_HTTP_FAILED = "=> CHECK failed on service : HTTP/SSL request failed <="
+
+_TEXTS: dict[str, _Texts] = {
+    "TCP_CHECK": _Texts("TCP connection to {rs} success.", "TCP_CHECK on service {rs} failed.",
+                        "TCP_CHECK on service {rs} failed after {n} retries.",
+                        "=> TCP CHECK succeed on service <=", "=> TCP CHECK failed on service <="),
+    "HTTP_GET": _Texts("Remote Web server {rs} succeed on service.", "HTTP_CHECK on service {rs} failed.",
+                       "HTTP_CHECK on service {rs} failed after {n} retries.",
+                       "=> CHECK succeed on service <=", _HTTP_FAILED),
+    "SSL_GET": _Texts("Remote Web server {rs} succeed on service.", "SSL_CHECK on service {rs} failed.",
+                      "SSL_CHECK on service {rs} failed after {n} retries.",
+                      "=> CHECK succeed on service <=", _HTTP_FAILED),
+    "SMTP_CHECK": _Texts("Remote SMTP server {rs} succeed on service.", "SMTP_CHECK on service {rs} failed.",
+                         "SMTP_CHECK on service {rs} failed after {n} retries.",
+                         "=> CHECK succeed on service <=", "=> CHECK failed on service <="),
+    "DNS_CHECK": _Texts("DNS_CHECK ({rs}) succeed.", "DNS_CHECK ({rs}) {reason}",
+                        "DNS_CHECK ({rs}) {reason} after {n} retries",
+                        "=> DNS_CHECK: succeed on service <=", "=> DNS_CHECK: failed on service <="),
+    "UDP_CHECK": _Texts("UDP connection to {rs} success.", "UDP_CHECK on service {rs} failed.",
+                        "UDP_CHECK on service {rs} failed after {n} retries.",
+                        "=> UDP CHECK succeed on service <=", "=> UDP CHECK failed on service <="),
+    "PING_CHECK": _Texts("ICMP connection to {rs} success.", "ICMP CHECK on service {rs} failed.",
+                         "ICMP CHECK on service {rs} of {vs} failed after {n} retries.",
+                         "=> ICMP CHECK succeed on service <=", "=> ICMP CHECK failed on service <="),
+    "FILE_CHECK": _Texts("FILE_CHECK {label} for {rs} of VS {vs} is up.",
+                         "FILE_CHECK {label} for {rs} of VS {vs} is down.",
+                         "FILE_CHECK {label} for {rs} of VS {vs} is down.",
+                         "=> FILE CHECK succeed on service <=", "=> FILE CHECK failed on service <="),
+}  # fmt: skip
+
+
+def _misc_message(
+    c: CheckerState, rs: str, vs: str, ok: bool, reason: str, last_retry: bool
+) -> tuple[str, str]:
+    """check_misc.c's log line and mail body (``succeeded|failed|timed out`` + retry wording)."""
+    head = f"Misc check for [{rs} VS {vs}] by [{c.label}]"
+    if ok:
+        return f"{head} succeeded.", "=> MISC CHECK succeeded on service <="
+    verb = "timed out" if reason == "timed out" else "failed"
+    if c.retry == 0:
+        tail = " with retry disabled"
+    elif last_retry:
+        tail = f" after {c.retry} {'retry' if c.retry == 1 else 'retries'}"
+    elif c.retry_it == 1:
+        tail = f", will do {c.retry} {'retry' if c.retry == 1 else 'retries'}"
+    else:
+        tail = f" on retry {c.retry_it - 1}/{c.retry}"
+    paren = f" ({reason})" if reason and verb == "failed" else ""
+    return f"{head} {verb}{tail}{paren}.", f"=> MISC CHECK {verb} on service <="
+
+
+# ---------------------------------------------------------------------------------------- checker
+
+
+@dataclass(slots=True)
+class CheckerState:
+    """One checker's retry state (§3.2): ``is_up``, ``has_run``, ``retry_it``.
+
+    ``retry_it`` starts at ``retry`` so the first failure after start marks the checker down at
+    once; alpha checkers start down.  ``from_start`` (MISC_CHECK) measures the next run from
+    the attempt's start rather than its end.
+    """
+
+    kind: str
+    timing: CheckTiming
+    label: str = ""
+    from_start: bool = False
+    is_up: bool = True
+    has_run: bool = False
+    retry_it: int = 0
+    cur_weight: int = 0
+
+    def __post_init__(self) -> None:
+        self.is_up = not self.timing.alpha
+        self.retry_it = self.timing.retry
+
+    @property
+    def retry(self) -> int:
+        return self.timing.retry
+
+    def first_run(self, now: float, rand: float) -> float:
+        """``now + BOOTSTRAP_DELAY + warmup × rand`` with ``rand`` in [0, 1] (the caller's random)."""
+        return now + BOOTSTRAP_DELAY + self.timing.warmup * rand
+
+    def next_run(self, now: float, started: float | None, delay: float) -> float:
+        base = started if self.from_start and started is not None else now
+        return max(now, base + delay)
+
+
+def checker_state(checker: Checker) -> CheckerState | None:
+    """The state for one configured checker (None: BFD_CHECK, unsupported)."""
+    timing = checker_timing(checker)
+    if timing is None:
+        return None
+    label = ""
+    if isinstance(checker, MiscCheck):
+        label = checker.misc_path.argv[0] if checker.misc_path.argv else ""
+    elif isinstance(checker, FileCheck):
+        label = checker.track_file
+    return CheckerState(kind=checker.type, timing=timing, label=label,
+                        from_start=isinstance(checker, MiscCheck))
+
+
+# ------------------------------------------------------------------------------------ real server
+
+
+@dataclass(slots=True)
+class RealServerState:
+    """keepalived's real_server_t runtime fields: alive, failed-checker count, effective weight."""
+
+    config: RealServer
+    checkers: list[CheckerState]
+    alive: bool = False
+    num_failed: int = 0
+    effective_weight: int = 0
+    #: FMT_RS text, ``[ip]:proto:port`` (computed once: it is in every log line)
+    name: str = ""
+
+    @property
+    def key(self) -> DestKey:
+        return rs_key(self.config)
+
+    @property
+    def weight(self) -> int:
+        """The weight IPVS gets while the server is alive."""
+        return real_weight(self.effective_weight)
+
+
+# --------------------------------------------------------------------------------- virtual server
+
+
+class VirtualServerState:
+    """All health state of one virtual server: its real servers, quorum and sorry server.
+
+    ``start(now)`` performs keepalived's init_service_vs (non-alpha RS alive before their first
+    check, quorum evaluated, sorry server added if quorum is down); ``record()`` is the epilog of
+    one attempt; ``stop()`` the omega shutdown notifies.  Every method returns the events.
+    """
+
+    def __init__(self, vs: VirtualServer, settings: Settings | None = None) -> None:
+        self.config = vs
+        self.settings = settings or Settings()
+        self.id: VsId = vs_id(vs)
+        self.name = vs.describe()
+        self.quorum_up = False
+        self.sorry_alive = False
+        self.started = False
+        self.servers: dict[DestKey, RealServerState] = {}
+        for rs in vs.real_servers:
+            checkers = [c for c in (checker_state(ch) for ch in rs.checkers) if c is not None]
+            r = RealServerState(config=rs, checkers=checkers, effective_weight=rs.weight,
+                                name=format_trio(rs.ip, rs.port, vs.protocol))
+            r.num_failed = sum(1 for c in checkers if not c.is_up)
+            self.servers[r.key] = r
+
+    # -- formatting
+
+    def _fmt_rs(self, r: RealServerState) -> str:
+        return r.name
+
+    def _fmt_sorry(self) -> str:
+        s = self.config.sorry_server
+        assert s is not None
+        return format_trio(s.ip, s.port or self.config.port, self.config.protocol)
+
+    def _rs_mail(self, r: RealServerState, up: bool, body: str) -> MailAlert:
+        return MailAlert(f"[{self.settings.router_id}] Realserver {self._fmt_rs(r)} of virtual server "
+                         f"{self.name} - {'UP' if up else 'DOWN'}", body)
+
+    # -- keepalived's ipwrapper.c
+
+    def weight_sum(self) -> int:
+        return sum(r.weight for r in self.servers.values() if r.alive)
+
+    def _rs_notifies(self, r: RealServerState, ev: list[Event], stopping: bool = False) -> None:
+        script = r.config.notify_up if r.alive else r.config.notify_down
+        if script is not None:
+            ev.append(RunScript(script, "notify_up" if r.alive else "notify_down", 1.0 if stopping else None))
+        ev.append(FifoLine(f"RS {self._fmt_rs(r)} {self.name} {'UP' if r.alive else 'DOWN'}\n"))
+
+    def _vs_notifies(self, ev: list[Event], init: bool, threshold: int, weight_sum: int,
+                     stopping: bool = False) -> None:
+        ev.append(QuorumChanged(self.id, self.quorum_up))
+        if stopping and not self.config.omega:
+            return
+        up = self.quorum_up
+        script = self.config.quorum_up if up else self.config.quorum_down
+        if script is not None:
+            ev.append(RunScript(script, "quorum_up" if up else "quorum_down", 1.0 if stopping else None))
+        ev.append(FifoLine(f"VS {self.name} {'UP' if up else 'DOWN'}\n"))
+        if self.config.smtp_alert:
+            if stopping:
+                body = "=> Shutting down <="
+            else:
+                what = ("Starting with quorum up" if init else "Gained quorum") if up else \
+                    ("Starting with quorum down" if init else "Lost quorum")
+                q, h = self.config.quorum, self.config.hysteresis
+                body = f"=> {what} {q}+{h}={threshold} <= {weight_sum} <="
+            ev.append(MailAlert(f"[{self.settings.router_id}] Virtualserver {self.name} - "
+                                f"{'UP' if up else 'DOWN'}", body))
+
+    def _quorum_pool(self, ev: list[Event], add: bool) -> None:
+        ev.append(Log(f"{'Adding alive servers to' if add else 'Removing alive servers from'} "
+                      f"the pool for VS {self.name}"))
+
+    def _update_quorum(self, ev: list[Event], init: bool) -> None:
+        vs = self.config
+        ws = self.weight_sum()
+        threshold = vs.quorum + (-1 if self.quorum_up else 1) * vs.hysteresis
+        sorry = vs.sorry_server
+        if not self.quorum_up and ws >= threshold:
+            self.quorum_up = True
+            ev.append(Log(f"Gained quorum {vs.quorum}+{vs.hysteresis}={threshold} <= {ws} "
+                          f"for VS {self.name}"))
+            if sorry is not None and self.sorry_alive:
+                ev.append(Log(f"{'Disabling' if sorry.inhibit else 'Removing'} sorry server "
+                              f"{self._fmt_sorry()} from VS {self.name}"))
+                self.sorry_alive = False
+                self._quorum_pool(ev, True)
+            self._vs_notifies(ev, init, threshold, ws)
+        elif (self.quorum_up and (ws == 0 or ws < threshold)) or \
+                (init and not self.quorum_up and sorry is not None and not self.sorry_alive):
+            self.quorum_up = False
+            ev.append(Log(f"{'Starting with quorum down' if init else 'Lost quorum'} "
+                          f"{vs.quorum}-{vs.hysteresis}={threshold} > {ws} for VS {self.name}"))
+            if sorry is not None and not self.sorry_alive:
+                ev.append(Log(f"{'Enabling' if sorry.inhibit else 'Adding'} sorry server "
+                              f"{self._fmt_sorry()} to VS {self.name}"))
+                self._quorum_pool(ev, False)
+                self.sorry_alive = True
+            self._vs_notifies(ev, init, threshold, ws)
+
+    def _perform_svr_state(self, r: RealServerState, alive: bool, ev: list[Event]) -> None:
+        if r.alive == alive:
+            return
+        inhibit = r.config.inhibit_on_failure
+        verb = ("Enabl" if inhibit else "Add") if alive else ("Disabl" if inhibit else "Remov")
+        prep = "of" if inhibit else ("to" if alive else "from")
+        ev.append(Log(f"{verb}ing service {self._fmt_rs(r)} {prep} VS {self.name}"))
+        r.alive = alive
+        ev.append(RealServerChanged(self.id, r.key, alive))
+        self._rs_notifies(r, ev)
+        self._update_quorum(ev, False)
+
+    def _update_svr_checker_state(self, r: RealServerState, idx: int, alive: bool, ev: list[Event]) -> None:
+        c = r.checkers[idx]
+        if c.is_up == alive:
+            if not c.has_run:
+                if c.timing.alpha or not alive:
+                    self._rs_notifies(r, ev)
+                c.has_run = True
+            return
+        c.has_run = True
+        if alive:
+            if r.num_failed <= 1:
+                self._perform_svr_state(r, True, ev)
+        elif r.num_failed == 0:
+            self._perform_svr_state(r, False, ev)
+        c.is_up = alive
+        r.num_failed += -1 if alive else 1
+        r.num_failed = max(0, r.num_failed)
+        ev.append(CheckerChanged(self.id, r.key, idx, alive))
+
+    def _update_weight(self, r: RealServerState, new: int, ev: list[Event]) -> None:
+        old_w, new_w = r.weight, real_weight(new)
+        r.effective_weight = new
+        if old_w != new_w:
+            ev.append(Log(f"Changing weight from {old_w} to {new_w} for {'' if r.alive else 'in'}active "
+                          f"service {self._fmt_rs(r)} of VS {self.name}"))
+            ev.append(WeightChanged(self.id, r.key, old_w, new_w))
+            self._update_quorum(ev, False)
+
+    # -- public API
+
+    def start(self, now: float) -> list[Event]:
+        """init_service_vs: RS with no failed checkers are alive at once; quorum (and sorry) evaluated."""
+        ev: list[Event] = []
+        self.started = True
+        for r in self.servers.values():
+            if r.num_failed == 0 and not r.alive:
+                r.alive = True
+                ev.append(RealServerChanged(self.id, r.key, True))
+                if self.settings.rs_init_notifies:
+                    self._rs_notifies(r, ev)
+        self._update_quorum(ev, True)
+        return ev
+
+    def record(self, rs: DestKey, index: int, now: float, result: Result,
+               started: float | None = None) -> tuple[float, list[Event]]:
+        """The epilog of one attempt (§3.2): returns (next run time, events)."""
+        r = self.servers[rs]
+        c = r.checkers[index]
+        ev: list[Event] = []
+        ok = result.ok
+        fmt_rs = self._fmt_rs(r)
+        texts = _TEXTS.get(c.kind)
+        if ok and result.weight_delta is not None and result.weight_delta != c.cur_weight:
+            new = r.effective_weight - c.cur_weight + result.weight_delta
+            c.cur_weight = result.weight_delta
+            self._update_weight(r, new, ev)
+        if ok or ((c.is_up or not c.has_run) and c.retry_it >= c.retry):
+            c.retry_it = 0
+            delay = c.timing.delay_loop
+            was_up, was_alive = c.is_up, r.alive
+            if ok and (not c.is_up or not c.has_run):
+                if c.kind == "MISC_CHECK":
+                    text, mail = _misc_message(c, fmt_rs, self.name, True, result.reason, False)
+                else:
+                    assert texts is not None
+                    text, mail = texts.up.format(rs=fmt_rs, vs=self.name, label=c.label), texts.mail_up
+                ev.append(Log(text))
+                self._update_svr_checker_state(r, index, True, ev)
+                if r.config.smtp_alert and not was_up and \
+                        (was_alive != r.alive or not self.settings.no_checker_emails):
+                    ev.append(self._rs_mail(r, True, mail))
+            elif not ok and (c.is_up or not c.has_run):
+                if c.kind == "MISC_CHECK":
+                    text, mail = _misc_message(c, fmt_rs, self.name, False, result.reason, True)
+                else:
+                    assert texts is not None
+                    tmpl = texts.down_retries if c.retry and c.has_run else texts.down
+                    text = tmpl.format(rs=fmt_rs, vs=self.name, n=c.retry, label=c.label,
+                                       reason=result.reason or "failed")
+                    mail = texts.mail_down
+                ev.append(Log(text))
+                if c.cur_weight:  # a failure drops the dynamic contribution (silently, as keepalived)
+                    r.effective_weight -= c.cur_weight
+                    c.cur_weight = 0
+                self._update_svr_checker_state(r, index, False, ev)
+                if r.config.smtp_alert and was_up and \
+                        (was_alive != r.alive or not self.settings.no_checker_emails):
+                    ev.append(self._rs_mail(r, False, mail))
+        elif c.is_up:
+            delay = c.timing.delay_before_retry
+            c.retry_it += 1
+            if self.settings.checker_log_all_failures or c.timing.log_all_failures:
+                if c.kind == "MISC_CHECK":
+                    ev.append(Log(_misc_message(c, fmt_rs, self.name, False, result.reason, False)[0]))
+                else:
+                    why = f": {result.reason}" if result.reason else ""
+                    n = f"(retry {c.retry_it}/{c.retry})"
+                    ev.append(Log(f"{c.kind} on service {fmt_rs} failed{why} {n}."))
+        else:
+            delay = c.timing.delay_loop
+        c.has_run = True
+        return c.next_run(now, started, delay), ev
+
+    def stop(self) -> list[Event]:
+        """Shutdown (clear_service_vs): RS/VS down notifies, FIFO and mails only with omega."""
+        ev: list[Event] = []
+        omega = self.config.omega
+        for r in self.servers.values():
+            inhibited = r.config.inhibit_on_failure and not r.alive
+            if r.alive or inhibited:
+                ev.append(Log(f"Shutting down {'(inhibited) ' if inhibited else ''}service {self._fmt_rs(r)} "
+                              f"from VS {self.name}"))
+            if not r.alive:
+                continue
+            r.alive = False
+            ev.append(RealServerChanged(self.id, r.key, False))
+            if omega:
+                self._rs_notifies(r, ev, stopping=True)
+                if r.config.smtp_alert:
+                    ev.append(self._rs_mail(r, False, "=> Shutting down <="))
+        self.quorum_up = False
+        self.sorry_alive = False
+        self._vs_notifies(ev, False, self.config.quorum - self.config.hysteresis, 0, stopping=True)
+        return ev
+
+    # -- views
+
+    def destinations(self) -> list[Destination]:
+        """The real servers (and sorry server) the data plane should hold for this VS (§3.3)."""
+        vs = self.config
+        sorry = vs.sorry_server
+        sorry_active = sorry is not None and self.sorry_alive
+        out: dict[DestKey, Destination] = {}
+        for r in self.servers.values():
+            rs = r.config
+            inhibit = rs.inhibit_on_failure
+            if sorry_active:
+                if not inhibit:
+                    continue
+                weight = 0
+            elif r.alive:
+                weight = r.weight
+            elif inhibit:
+                weight = 0
+            else:
+                continue
+            out[r.key] = Destination(r.key, weight, Forward(rs.forwarding.method.value),
+                                     rs.uthreshold or 0, rs.lthreshold or 0)
+        if sorry is not None and (sorry_active or sorry.inhibit):
+            key = DestKey(sorry.ip, sorry.port or vs.port)
+            out[key] = Destination(key, 1 if sorry_active else 0, Forward(sorry.forwarding.method.value))
+        return [out[k] for k in sorted(out)]
+
+
+# ----------------------------------------------------------------------------------- desired table
+
+
+def _service_keys(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> Iterator[ServiceKey]:
+    proto = vs.protocol.value.lower() if vs.protocol is not None else "tcp"
+    family = 6 if vs.ip_family.value == "inet6" else 4
+    if vs.fwmark is not None:
+        yield ServiceKey.mark(vs.fwmark, family)
+    elif vs.address is not None:
+        yield ServiceKey.inet(proto, vs.address, vs.port)
+    elif vs.group is not None and vs.group in groups:
+        g = groups[vs.group]
+        for entry in g.addresses:
+            first, last = int(entry.first), int(entry.last)
+            for n in range(first, last + 1):
+                yield ServiceKey.inet(proto, ipaddress.ip_address(n) if entry.first.version == 4
+                                      else ipaddress.IPv6Address(n), entry.port)
+        for fw in g.fwmarks:
+            fam = family if fw.family is None else (6 if fw.family.value == "inet6" else 4)
+            yield ServiceKey.mark(fw.fwmark, fam)
+
+
+def _netmask(vs: VirtualServer) -> int | None:
+    g = vs.persistence_granularity
+    if g is None:
+        return None
+    if isinstance(g, int):
+        return g
+    return ipaddress.IPv4Network(f"0.0.0.0/{g}").prefixlen
+
+
+def desired_table(virtual_servers: Iterable[VirtualServer], health: Mapping[VsId, VirtualServerState],
+                  groups: Iterable[VirtualServerGroup] = ()) -> Table:
+    """The data plane's desired state from config + health.
+
+    A virtual server missing from ``health`` is taken in its start-up state (non-alpha RS in,
+    alpha RS out, sorry server if quorum is down), so the table is right before the first check.
+    """
+    gmap = {g.name: g for g in groups}
+    services: dict[ServiceKey, Service] = {}
+    for vs in virtual_servers:
+        st = health.get(vs_id(vs))
+        if st is None:
+            st = VirtualServerState(vs)
+            st.start(0.0)
+        dests = tuple(st.destinations())
+        for key in _service_keys(vs, gmap):
+            services[key] = Service(key=key, scheduler=vs.lvs_sched, flags=frozenset(vs.sched_flags),
+                                    persistence_timeout=vs.persistence_timeout,
+                                    persistence_netmask=_netmask(vs), destinations=dests)
+    return Table(tuple(services[k] for k in sorted(services)))
+
+
+@dataclass(slots=True)
+class HealthBoard:
+    """All virtual servers' health: what the runner updates and ``desired_table`` reads."""
+
+    settings: Settings = field(default_factory=Settings)
+    vs: dict[VsId, VirtualServerState] = field(default_factory=dict)
+
+    def add(self, config: VirtualServer) -> VirtualServerState:
+        st = VirtualServerState(config, self.settings)
+        self.vs[st.id] = st
+        return st
+
+
+class CheckerKind(enum.StrEnum):
+    """Checker type names as configured (for reports and -t)."""
+
+    TCP = "TCP_CHECK"
+    HTTP = "HTTP_GET"
+    SSL = "SSL_GET"
+    MISC = "MISC_CHECK"
+    SMTP = "SMTP_CHECK"
+    DNS = "DNS_CHECK"
+    UDP = "UDP_CHECK"
+    PING = "PING_CHECK"
+    FILE = "FILE_CHECK"
+    BFD = "BFD_CHECK"
+
+
+UNSUPPORTED_KINDS = frozenset({CheckerKind.BFD.value})
+"""Checker types this implementation does not run (reported clearly, never silently ignored)."""
