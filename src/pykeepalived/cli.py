@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "config": ("pykeepalived.config.cli", "inspect a keepalived.conf (config show: the effective model as JSON)"),
+    "config": ("pykeepalived.config.cli",
+               "inspect a keepalived.conf (config show: the effective model as JSON)"),
     "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
     "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
 }
@@ -50,7 +51,8 @@ def daemon_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--log-console", action="store_true", help="log to the console")
     p.add_argument("-D", "--log-detail", action="store_true", help="detailed log messages")
     p.add_argument("-p", "--pid", dest="pid_file", default=None, metavar="FILE", help="main pid file")
-    p.add_argument("-r", "--vrrp_pid", dest="vrrp_pid_file", default=None, metavar="FILE", help="VRRP pid file")
+    p.add_argument("-r", "--vrrp_pid", dest="vrrp_pid_file", default=None, metavar="FILE",
+                   help="VRRP pid file")
     p.add_argument("-c", "--checkers_pid", dest="checkers_pid_file", default=None, metavar="FILE",
                    help="checkers pid file")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")

@@ -15,7 +15,7 @@ import pwd
 import shutil
 import socket
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -210,6 +210,14 @@ def _simple_table() -> list[Simple]:
 
 SIMPLE: list[Simple] = _simple_table()
 
+#: global_defs keywords that are parsed and validated as keepalived does, but whose feature
+#: pykeepalived does not have (SNMP, D-Bus, iptables/ipsets): a note says so where they are used
+UNSUPPORTED = (
+    "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
+    "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_socket",
+    "enable_dbus", "dbus_service_name", "vrrp_iptables", "vrrp_ipsets",
+)
+
 #: old keyword -> (current keyword, message keepalived prints, class or None for a log line only)
 ALIASES: dict[str, tuple[str, str, ErrClass | None]] = {
     "lvs_process_name": (
@@ -318,6 +326,7 @@ def _smtp_server(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @GLOBAL_DEFS.keyword("smtp_connect_timeout")
 def _smtp_connect_timeout(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
     try:
         value = ctx.integer(line, 1, 0, UINT_MAX // 1000000)
     except SkipLine:
@@ -336,6 +345,7 @@ def _repeat(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
     """vrrp_garp_master_repeat / _refresh_repeat: 0 is corrected to 1 as keepalived does."""
 
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
         try:
             value = ctx.integer(line, 1, 0, UINT_MAX)
         except SkipLine:
@@ -597,6 +607,8 @@ def register(root: Block) -> None:
         target = GLOBAL_DEFS.keywords[new].handler
         assert target is not None
         GLOBAL_DEFS.keyword(old)(_alias(target, message, cls))
+    for name in UNSUPPORTED:
+        GLOBAL_DEFS.unsupported(name)
     root.sub("global_defs", GLOBAL_DEFS)
 
 
@@ -632,21 +644,6 @@ def finish(ctx: Context, draft: Draft) -> GlobalDefs:
 
 
 # -- script security (keepalived-behaviour.md §5.3) ------------------------------------------
-
-
-def _scripts_in(obj: Any) -> Iterator[Script]:
-    """Every Script inside a model object, in field order."""
-    if isinstance(obj, Script):
-        yield obj
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            yield from _scripts_in(getattr(obj, f.name))
-    elif isinstance(obj, tuple | list):
-        for v in obj:
-            yield from _scripts_in(v)
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _scripts_in(v)
 
 
 def script_status(script: Script) -> tuple[str, str | None]:
@@ -699,15 +696,22 @@ def check_scripts(ctx: Context, config: Config) -> None:
     The VRRP part is skipped when the VRRP configuration was abandoned (keepalived's VRRP
     process stops before it checks scripts when an interface does not exist).
     """
+    from . import keywords_lvs, keywords_vrrp  # they import this module
+
+    def present(*scripts: Script | None) -> list[Script]:
+        return [s for s in scripts if s is not None]
+
     gd = config.global_defs
     groups: list[tuple[str, list[Script]]] = [
-        ("start/shutdown scripts", list(_scripts_in((gd.startup_script, gd.shutdown_script)))),
-        ("check scripts", list(_scripts_in((config.lvs, gd.lvs_notify_fifo_script)))),
+        ("start/shutdown scripts", present(gd.startup_script, gd.shutdown_script)),
+        ("check scripts",
+         [*keywords_lvs.iter_scripts(config.lvs), *present(gd.lvs_notify_fifo_script)]),
     ]
     if not ctx.shared.get("vrrp_aborted"):
         groups.insert(
             0,
-            ("scripts", list(_scripts_in((config.vrrp, gd.notify_fifo_script, gd.vrrp_notify_fifo_script)))),
+            ("scripts", [*keywords_vrrp.iter_scripts(config.vrrp),
+                         *present(gd.notify_fifo_script, gd.vrrp_notify_fifo_script)]),
         )
     user_checked = False
     for what, scripts in groups:

@@ -148,19 +148,21 @@ def _with_message(ctx: Context, line: LogicalLine, message: str, read: Callable[
 def _uint(ctx: Context, line: LogicalLine, lo: int, hi: int, message: str | None = None, pos: int = 1) -> int:
     if message is None:
         return ctx.integer(line, pos, lo, hi)
-    ctx.arg(line, pos)
-    result: int = _with_message(
-        ctx, line, message.format(line.words[pos].text), lambda: ctx.integer(line, pos, lo, hi)
-    )
-    return result
+    word = ctx.arg(line, pos)
+    try:
+        return ctx.integer(line, pos, lo, hi)
+    except SkipLine:
+        ctx.error(line, message.format(word.text))
+        raise
 
 
 def _timer(ctx: Context, line: LogicalLine, lo: float, hi: float, message: str) -> float:
-    ctx.arg(line, 1)
-    result: float = _with_message(
-        ctx, line, message.format(line.words[1].text), lambda: ctx.timer(line, 1, lo, hi)
-    )
-    return result
+    word = ctx.arg(line, 1)
+    try:
+        return ctx.timer(line, 1, lo, hi)
+    except SkipLine:
+        ctx.error(line, message.format(word.text))
+        raise
 
 
 def _flag(ctx: Context, line: LogicalLine, message: str) -> bool:
@@ -1317,6 +1319,7 @@ def _server_timing_keywords(block: Block, who: str) -> None:
 _server_timing_keywords(RS, "real")
 for _name, _block in CHECKER_BLOCKS.items():
     RS.sub(_name, _block)
+RS.unsupported("BFD_CHECK")
 
 
 # --- virtual_server --------------------------------------------------------------------------

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import Diagnostics, ErrClass
 from .keywords_global import Kind, read_value
 from .lines import Location, LogicalLine, Word
+from .model import Script
 from .model_global import GlobalDefs
 from .model_vrrp import (
     Authentication,
@@ -42,7 +43,7 @@ from .model_vrrp import (
     VrrpInstance,
     VrrpScript,
 )
-from .parser import Block, Context, Draft, SkipLine, model_fields
+from .parser import Block, Context, Draft, SkipLine, model_fields, unsupported_note
 from .scripts import script_from_line
 
 Handler = Callable[[Context, LogicalLine, Draft], None]
@@ -153,6 +154,7 @@ def _vs_script(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 @VRRP_SCRIPT.keyword("interval", "timeout")
 def _vs_interval(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     kw = line.keyword
+    ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
     try:
         value = ctx.timer(line, 1, 0, 4294.967295)
     except SkipLine:
@@ -172,6 +174,7 @@ def _vs_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @VRRP_SCRIPT.keyword("rise", "fall")
 def _vs_rise_fall(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
     try:
         draft[line.keyword] = ctx.integer(line, 1, 1, 4294967295)
     except SkipLine:
@@ -1130,6 +1133,7 @@ def _sg_group_end(ctx: Context, draft: Draft, parent: Draft) -> None:
 SYNC_GROUP.sub("group", Block("group", kind="words", words=_sg_group_words, end=_sg_group_end))
 for _kw in _TRACKERS:
     SYNC_GROUP.sub(_kw, _track_block(_kw))
+SYNC_GROUP.unsupported("track_bfd")
 for _kw, _f in _NOTIFY_FIELDS.items():
     SYNC_GROUP.keyword(_kw)(_notify_handler(_f, "vrrp group {name}:"))
 
@@ -1180,6 +1184,7 @@ GARP_GROUP = Block("garp_group")
 
 @GARP_GROUP.keyword("garp_interval", "gna_interval")
 def _gg_interval(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
     try:
         draft[line.keyword] = ctx.timer(line, 1, 0.000001, 4294.967295)
     except SkipLine:
@@ -1368,6 +1373,7 @@ _install_scalars(
 for _kw in ("garp_master_repeat", "garp_master_refresh_repeat"):
 
     def _rep(ctx: Context, line: LogicalLine, draft: Draft, _kw: str = _kw) -> None:
+        ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
         try:
             value = ctx.integer(line, 1, 0, 4294967295)
         except SkipLine:
@@ -1509,6 +1515,17 @@ def _use_vmac(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_vmac"] = (ifname, mac)
 
 
+INSTANCE.unsupported("use_vmac")
+
+
+@INSTANCE.keyword("use_ipvlan")
+def _use_ipvlan(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    """``use_ipvlan [IFNAME] [IP/PREFIX] [l2|l3] [bridge|private|vepa]``: accepted, not modelled."""
+
+
+INSTANCE.unsupported("use_ipvlan")
+
+
 @INSTANCE.keyword("garp_extra_if", "vmac_garp_intvl")
 def _inst_garp_extra_if(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     if line.keyword == "vmac_garp_intvl":
@@ -1589,6 +1606,7 @@ INSTANCE.sub(
 )
 for _kw in _TRACKERS:
     INSTANCE.sub(_kw, _track_block(_kw))
+INSTANCE.unsupported("track_bfd")
 
 
 def _peer_entry(ctx: Context, line: LogicalLine, draft: Draft) -> None:
@@ -1643,6 +1661,9 @@ def _auth_type(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     if value not in ("PASS", "AH"):
         ctx.error(line, f"({draft['_parent']['name']}) unknown authentication type '{value}'")
         return
+    if value == "AH":
+        # the VRRP daemon refuses to run an instance with AH authentication
+        ctx.note(line.words[1], unsupported_note("auth_type AH", "rejected"))
     draft["_parent"]["_auth_type"] = value
 
 
@@ -1680,6 +1701,7 @@ def register(root: Block) -> None:
     root.sub("static_routes", STATIC_ROUTES)
     root.sub("static_rules", STATIC_RULES)
     root.sub("bfd_instance", BFD_INSTANCE)
+    root.unsupported("bfd_instance")
     root.sub("vrrp_instance", INSTANCE)
 
 
@@ -2419,3 +2441,24 @@ def render(vrrp: VrrpConfig) -> str:
             body.append("sync_group_tracking_weight")
         out += _block(f"vrrp_sync_group {word(sg.name)}", body)
     return "\n".join(out) + ("\n" if out else "")
+
+
+def _notify_scripts(notify: NotifyScripts) -> Iterator[Script]:
+    for s in (notify.master, notify.backup, notify.fault, notify.stop, notify.deleted,
+              notify.master_rx_lower_pri, notify.generic):
+        if s is not None:
+            yield s
+
+
+def iter_scripts(vrrp: VrrpConfig) -> Iterator[Script]:
+    """Every script the VRRP side may run, in model field order (instances' notify scripts,
+    sync groups' notify scripts, vrrp_script commands).
+
+    Lets script-security checks visit just these instead of walking the whole model.
+    """
+    for inst in vrrp.instances:
+        yield from _notify_scripts(inst.notify)
+    for sg in vrrp.sync_groups:
+        yield from _notify_scripts(sg.notify)
+    for vs in vrrp.vrrp_scripts:
+        yield vs.script

@@ -8,6 +8,7 @@ run last, on the finished model.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from .errors import Diagnostics
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
-from .preprocess import read_config, read_config_text
+from .preprocess import _gc_paused, read_config, read_config_text
 
 
 @dataclass
@@ -48,11 +49,17 @@ def root_block() -> Block:
     return root
 
 
+@functools.cache
+def _shared_root() -> Block:
+    """The keyword tables, built once: parsing only reads them."""
+    return root_block()
+
+
 def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None,
           interfaces: frozenset[str] | None, files: tuple[str, ...] = ()) -> Config:
     ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces)
     draft: dict = {}
-    parse_lines(lines, root_block(), ctx, draft)
+    parse_lines(lines, _shared_root(), ctx, draft)
     global_defs = keywords_global.finish(ctx, draft)
     vrrp = keywords_vrrp.finish(ctx, draft, global_defs)
     lvs = keywords_lvs.finish(ctx, draft, global_defs)
@@ -67,8 +74,9 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
     diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
-    lines = read_config(path, diags, config_id=cid)
-    config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
+    with _gc_paused():  # only acyclic objects are made: collecting during the load only costs
+        lines = read_config(path, diags, config_id=cid)
+        config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
     return LoadResult(config, diags)
 
 
@@ -79,6 +87,7 @@ def load_config_text(text: str, *, name: str = "<string>", config_id: str | None
     diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else None
-    lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
-    config = build(lines, diags, config_id=cid, interfaces=ifaces)
+    with _gc_paused():
+        lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
+        config = build(lines, diags, config_id=cid, interfaces=ifaces)
     return LoadResult(config, diags)

@@ -66,6 +66,9 @@ class Keyword:
     block: Block | None = None
     #: a replacement name for deprecated keywords, reported as a DEPRECATED warning
     deprecated: str | None = None
+    #: an informational note printed wherever the keyword is used (features pykeepalived
+    #: parses but does not implement); it does not change the exit status
+    note: str | None = None
 
 
 @dataclass
@@ -97,6 +100,15 @@ class Block:
     def sub(self, name: str, block: Block, *, deprecated: str | None = None) -> None:
         """Register ``name`` as a keyword opening ``block``."""
         self.keywords[name] = Keyword(name, block=block, deprecated=deprecated)
+
+    def unsupported(self, name: str, verb: str = "ignored", what: str | None = None) -> None:
+        """Note at every use of keyword ``name`` that pykeepalived does not implement it yet."""
+        self.keywords[name].note = unsupported_note(what or name, verb)
+
+
+def unsupported_note(what: str, verb: str = "ignored") -> str:
+    """The note for a feature that is parsed (and validated as keepalived does) but not run."""
+    return f"pykeepalived: {what} is not supported yet and will be {verb}"
 
 
 @dataclass
@@ -152,6 +164,11 @@ class Context:
         """
         w = word if word is not None else self.arg(line, pos)
         text = w.text
+        if text.isdigit() and text.isascii():
+            # the common case, plain decimal digits
+            plain = int(text)
+            if lo <= plain <= hi:
+                return plain
         value = _int_prefix(text)
         if value is None:
             self.error(w, f"invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
@@ -176,6 +193,15 @@ class Context:
         """
         w = word if word is not None else self.arg(line, pos)
         text = w.text
+        bounds = _TIMER_BOUNDS.get((lo, hi))
+        if bounds is None:
+            bounds = _TIMER_BOUNDS[(lo, hi)] = (Decimal(str(lo)), Decimal(str(hi)))
+        lo_d, hi_d = bounds
+        if text.isdigit() and text.isascii() and len(text) < 16:
+            # the common case, a plain integer: exact, and no Decimal needed
+            n = int(text)
+            if lo_d <= n <= hi_d:
+                return float(n)
         try:
             d = Decimal(text)
         except InvalidOperation:
@@ -183,7 +209,6 @@ class Context:
         if d is None or not d.is_finite():
             self.error(w, f"invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
             raise SkipLine
-        lo_d, hi_d = Decimal(str(lo)), Decimal(str(hi))
         if d < lo_d or d > hi_d:
             self.error(w, f"number '{text}' outside range [{_fmt_bound(lo)}, {_fmt_bound(hi)}]",
                        cls=ErrClass.INVALID_NUMBER)
@@ -231,6 +256,10 @@ def _int_prefix(text: str) -> int | None:
     return int(text[:j], 10)
 
 
+#: ``timer`` bounds as keepalived compares them (decimal text of the float), per (lo, hi)
+_TIMER_BOUNDS: dict[tuple[float, float], tuple[Decimal, Decimal]] = {}
+
+
 def _fmt_bound(x: float) -> str:
     """keepalived prints timer ranges with %f."""
     return f"{x:.6f}"
@@ -261,38 +290,38 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
     it: Iterator[LogicalLine] = iter(lines)
     pending: LogicalLine | None = None
 
-    def next_line() -> LogicalLine | None:
-        nonlocal pending
+    while True:
+        line: LogicalLine | None
         if pending is not None:
             line, pending = pending, None
-            return line
-        return next(it, None)
-
-    while (line := next_line()) is not None:
-        if not line.words:
+        else:
+            line = next(it, None)
+            if line is None:
+                break
+        words = line.words
+        if not words:
             continue
         frame = stack[-1]
-        kw = line.keyword
+        kw = words[0].text
 
-        if kw == "}" and len(line.words) == 1:
-            if len(stack) == 1:
+        if len(words) == 1 and (kw == "}" or kw == "{"):
+            if kw == "{":
+                ctx.error(line, "Unexpected '{' - ignoring", cls=ErrClass.UNEXPECTED_BOB)
+            elif len(stack) == 1:
                 ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
-                continue
-            _close(ctx, stack, line.loc)
-            continue
-        if kw == "{" and len(line.words) == 1:
-            ctx.error(line, "Unexpected '{' - ignoring", cls=ErrClass.UNEXPECTED_BOB)
+            else:
+                _close(ctx, stack, line.loc)
             continue
 
-        if frame.block.kind == "words":
-            frame.words.extend(line.words)
-            continue
-        if frame.block.kind == "lines":
-            if frame.block.entry is not None:
-                _run(ctx, frame.block.entry, line, frame.draft)
+        block = frame.block
+        if block.kind != "keywords":
+            if block.kind == "words":
+                frame.words.extend(words)
+            elif block.entry is not None:
+                _run(ctx, block.entry, line, frame.draft)
             continue
 
-        spec = frame.block.keywords.get(kw)
+        spec = block.keywords.get(kw)
         if spec is None:
             ctx.error(line.words[0], f"Unknown keyword '{kw}'", _suggest(kw, frame.block),
                       cls=ErrClass.UNKNOWN_KEYWORD)
@@ -300,6 +329,8 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         if spec.deprecated is not None:
             ctx.warning(line.words[0], f"{kw} is deprecated - please use '{spec.deprecated}'",
                         cls=ErrClass.DEPRECATED)
+        if spec.note is not None:
+            ctx.note(line.words[0], spec.note)
 
         if spec.block is None:
             if spec.handler is not None:
@@ -307,8 +338,11 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             continue
 
         # A block keyword: the next logical line must be "{".
-        nxt = next_line()
-        if nxt is None or nxt.texts() != ["{"]:
+        if pending is not None:
+            nxt, pending = pending, None
+        else:
+            nxt = next(it, None)
+        if nxt is None or len(nxt.words) != 1 or nxt.words[0].text != "{":
             ctx.error(line, "Missing '{' at beginning of configuration block", cls=ErrClass.MISSING_BOB)
             pending = nxt
             continue
@@ -365,10 +399,12 @@ def _close(ctx: Context, stack: list[_Frame], end_loc: Location | None = None) -
 def _skip_block(it: Iterator[LogicalLine]) -> None:
     depth = 1
     for line in it:
-        t = line.texts()
-        if t == ["{"]:
+        if len(line.words) != 1:
+            continue
+        t = line.words[0].text
+        if t == "{":
             depth += 1
-        elif t == ["}"]:
+        elif t == "}":
             depth -= 1
             if depth == 0:
                 return

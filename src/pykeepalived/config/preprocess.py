@@ -33,9 +33,11 @@ import gc
 import glob
 import os
 import random
+import re
 import socket
 import stat
 import string
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -54,7 +56,7 @@ from .lexer import (
     slice_cols,
     tokenize,
 )
-from .lines import Location, LogicalLine
+from .lines import Location, LogicalLine, Word
 
 #: cap on lines produced by ~SEQ/~LST and multi-line definitions in one read
 MAX_GENERATED_LINES = 1_000_000
@@ -116,6 +118,12 @@ class ReadResult(list[LogicalLine]):
         #: every file read, in order (for reload watching and ``config show``)
         self.files: list[str] = []
 
+
+#: a physical line containing none of these goes through ``_Reader._plain_line``: nothing
+#: in it is a comment, quote, escape, definition, conditional, generator or include
+_NOT_PLAIN = re.compile(r'[$~@"#!\\]|include')
+_BRACE = re.compile(r"[{}]")
+_TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
 
 # --------------------------------------------------------------------------------------
 # definitions
@@ -438,6 +446,9 @@ class _Reader:
             if not line:
                 self._end_collecting()
                 continue
+            if self.collecting is None and _NOT_PLAIN.search(line) is None:
+                self._plain_line(line, ctx, line_no)
+                continue
             text, cols, unterminated = decomment(line)
             if unterminated:
                 self._error(Location(ctx.file, line_no, 1), f"Unterminated quote '{text}'")
@@ -449,6 +460,55 @@ class _Reader:
             self.diags.add(self.brace_locs[0], ErrClass.MISSING_EOB,
                            f"There are {n} missing '}}'s or extra '{{'s",
                            hint="the first unclosed '{' is here")
+
+    def _plain_line(self, line: str, ctx: _Ctx, line_no: int) -> None:
+        """The common case, a physical line without any character the pipeline treats specially
+        (``_NOT_PLAIN``): what ``decomment`` + ``_process`` + ``_split_and_emit`` + ``_emit``
+        do to it, in one pass.  Only blank stripping and brace splitting apply, the columns
+        stay an ``int`` offset, and brace residue (plain too) is handled here instead of via
+        the work stack, which is empty whenever a physical line is read.
+        """
+        text = line.lstrip(" \t")
+        cols = len(line) - len(text)
+        file = ctx.file
+        out = self.out
+        intern = sys.intern
+        while True:
+            text = text.rstrip(" \t")
+            if not text:
+                return
+            first = text[0]
+            if first == "{" or first == "}":
+                loc = Location(file, line_no, cols + 1)
+                if first == "{":
+                    self.brace_locs.append(loc)
+                    self.blocks.append(self.last_keyword)
+                elif self.brace_locs:
+                    self.brace_locs.pop()
+                    self.blocks.pop()
+                else:
+                    self.diags.add(loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
+                self.last_keyword = ""
+                out.append(LogicalLine((Word(first, loc),), first, loc))
+                rest = _skip_blanks(text, 1)
+                text = text[rest:]
+                cols += rest
+                continue
+            m = _BRACE.search(text)
+            idx = m.start() if m is not None else len(text)
+            segment = text[:idx].rstrip(" \t")
+            words = [Word(intern(t.group()), Location(file, line_no, cols + t.start() + 1))
+                     for t in _TOKEN.finditer(segment)]
+            if words:
+                first_word = words[0]
+                keyword = self.last_keyword = first_word.text
+                if keyword == "include_check" and self.blocks == ["global_defs"]:
+                    self._include_check_set([w.text for w in words[1:]])
+                out.append(LogicalLine(tuple(words), segment, first_word.loc))
+            if m is None:
+                return
+            text = text[idx:]
+            cols += idx
 
     def _end_collecting(self) -> None:
         d = self.collecting

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .lines import LogicalLine
 from .model import Script
-from .parser import Context
+from .parser import Context, SkipLine
 
 
 def script_from_line(ctx: Context, line: LogicalLine, pos: int = 1) -> Script:
@@ -18,7 +18,7 @@ def script_from_line(ctx: Context, line: LogicalLine, pos: int = 1) -> Script:
 
     A missing command is a MISSING_PARAMETER error (the line is skipped).
     """
-    from .argv import split_command, split_script_line
+    from .argv import ArgvError, split_command, split_script_line
 
     ctx.arg(line, pos)  # reports MISSING_PARAMETER and skips the line when absent
     raw = line.raw.lstrip()
@@ -29,6 +29,11 @@ def script_from_line(ctx: Context, line: LogicalLine, pos: int = 1) -> Script:
         rest = rest.lstrip()
         cut = len(rest.split(None, 1)[0]) if rest.split(None, 1) else len(rest)
         rest = rest[cut:]
-    command, user, group = split_script_line(rest.strip())
-    argv = tuple(split_command(command))
+    try:
+        command, user, group = split_script_line(rest.strip())
+        argv = tuple(split_command(command))
+    except ArgvError as e:
+        # keepalived logs the problem and leaves the script unset
+        ctx.error(line, e.message, cls=e.cls)
+        raise SkipLine from None
     return Script(argv=argv, user=user, group=group, loc=line.loc)

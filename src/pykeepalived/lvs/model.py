@@ -30,7 +30,7 @@ class Forward(StrEnum):
         return {"NAT": "Masq", "DR": "Route", "TUN": "Tunnel"}[self.value]
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class ServiceKey:
     """What identifies a virtual service: protocol + address + port, or a firewall mark."""
 
@@ -49,16 +49,30 @@ class ServiceKey:
     def mark(cls, fwmark: int, family: int = 4) -> ServiceKey:
         return cls("fwm", None, 0, fwmark, family)
 
+    def sort_key(self) -> tuple[str, int, int, int, int]:
+        """Total order across families (IPv4 and IPv6 addresses do not compare directly)."""
+        return (self.protocol, self.family, int(self.addr) if self.addr is not None else -1, self.port,
+                self.fwmark)
+
+    def __lt__(self, other: ServiceKey) -> bool:
+        return self.sort_key() < other.sort_key()
+
     def __str__(self) -> str:
         if self.protocol == "fwm":
             return f"FWM {self.fwmark}"
         return f"{self.protocol.upper()} {_hostport(self.addr, self.port)}"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class DestKey:
     addr: IPAddress
     port: int
+
+    def sort_key(self) -> tuple[int, int, int]:
+        return (self.addr.version, int(self.addr), self.port)
+
+    def __lt__(self, other: DestKey) -> bool:
+        return self.sort_key() < other.sort_key()
 
     @classmethod
     def of(cls, addr: str | IPAddress, port: int) -> DestKey:
@@ -96,6 +110,14 @@ class Service:
 
     def dest_map(self) -> dict[DestKey, Destination]:
         return {d.key: d for d in self.destinations}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnCounts:
+    """Connections per destination as ipvsadm shows them: ActiveConn (established) and InActConn."""
+
+    active: int = 0
+    inactive: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pykeepalived.lvs.dataplane.nftables import ConnCounts
-from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey
+from pykeepalived.lvs.model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey
 from pykeepalived.status.snapshot import (
     Counters,
     DaemonInfo,

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pykeepalived.lvs.dataplane.nftables import ConnCounts
-from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey
+from pykeepalived.lvs.model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey
 from pykeepalived.status.snapshot import (
     SCHEMA_VERSION,
     VRRP_STAT_NAMES,

@@ -37,9 +37,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.generic import GenericNetlinkSocket
 
 from ...status.snapshot import Counters, Rates, VirtualServiceStatus
-from ..model import Destination, DestKey, Forward, IPAddress, Service, ServiceKey, Table
+from ..model import ConnCounts, Destination, DestKey, Forward, IPAddress, Service, ServiceKey, Table
 from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
-from .nftables import ConnCounts, Counts
+from .nftables import Counts
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Destination, DestKey, Forward, Service, ServiceKey, Table
+from ..model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey, Table
 from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op, apply_ops
 from .dispatch import Dispatch, plan_dispatch
 from .libnft import Nft, NftError
@@ -49,12 +49,6 @@ _FAMILIES = {4: ("ip", "ipv4_addr", "ip"), 6: ("ip6", "ipv6_addr", "ip6")}
 
 class UnsupportedByDataplane(ValueError):
     """A configuration the nftables data plane cannot implement (e.g. DR forwarding)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnCounts:
-    active: int = 0
-    inactive: int = 0
 
 
 #: conntrack counts keyed by (service key, destination key)
