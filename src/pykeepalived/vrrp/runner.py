@@ -22,20 +22,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import logging
 import logging.handlers
 import os
 import signal
 import socket
-import stat
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pykeepalived.notify.fifo import FifoWriter
+from pykeepalived.notify.scripts import ScriptJob, ScriptQueues, spawn
 
 from . import packet as pkt
 from .addresses import Netlink, VipSpec, watch_links
@@ -81,8 +82,6 @@ STOP_NOTIFY_WAIT = 2.0
 STOP_EFFECTS_WAIT = 5.0
 #: interface-name tag of the fault reason the interface watcher sets
 _IF_FAULT = "interface {} down"
-#: the environment variables keepalived unsets before running a script
-_UNSAFE_ENV = ("IFS", "LD_PRELOAD", "LD_LIBRARY_PATH")
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -203,98 +202,54 @@ def release_vips(config: Config, netns: str | None = None) -> list[VipSpec]:
 # --------------------------------------------------------------------------------------------- notifications
 
 
-def script_argv(script: Script | None, *extra: str) -> list[str] | None:
-    return None if script is None or not script.argv else [*script.argv, *extra]
-
-
-@dataclass(slots=True)
-class _ScriptJob:
-    argv: list[str]
-    user: str | None
-    group: str | None
+def script_job(script: Script | None, global_defs: GlobalDefs, *extra: str) -> ScriptJob | None:
+    """The job for a configured script plus appended arguments (None when not configured)."""
+    if script is None or not script.argv:
+        return None
+    return ScriptJob((*script.argv, *extra), script.user or global_defs.script_user,
+                     script.group or global_defs.script_group)
 
 
 class Notifier:
-    """Notify scripts in per-instance order, and FIFO lines (keepalived-behaviour.md §5).
+    """VRRP notifications (keepalived-behaviour.md §5): scripts in per-instance order, FIFO lines.
 
-    keepalived forks and forgets, so two transitions of one instance can reach a script out of
-    order.  Here each instance (or sync group) has a queue: the next notification's scripts start
-    when the previous ones have exited (or after ``NOTIFY_ORDER_WAIT``), so nothing is lost or
-    reordered.  Scripts run without a shell, in their own session, with stdio on /dev/null.
+    Ordering and execution are :class:`~pykeepalived.notify.scripts.ScriptQueues`' (one queue per
+    instance or sync group); FIFO writing is :class:`~pykeepalived.notify.fifo.FifoWriter`'s.
+    This class only knows which scripts and lines a VRRP transition produces.
     """
 
     def __init__(self, global_defs: GlobalDefs) -> None:
         self.g = global_defs
-        self._queues: dict[str, asyncio.Queue[list[_ScriptJob] | None]] = {}
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._fifos: list[tuple[str, int]] = []
-        self._fifo_scripts: list[asyncio.subprocess.Process] = []
-        self._children: set[asyncio.subprocess.Process] = set()
+        self.scripts = ScriptQueues(NOTIFY_ORDER_WAIT)
+        self.fifos = FifoWriter()
+        self._fifo_readers: list[asyncio.subprocess.Process] = []
 
-    # -- FIFOs ----------------------------------------------------------------------------------
     async def open_fifos(self) -> None:
         """notify_fifo and vrrp_notify_fifo (once if both name the same path), plus their readers."""
-        seen: set[str] = set()
         pairs: list[tuple[Fifo | None, Script | None]] = [
             (self.g.notify_fifo, self.g.notify_fifo_script),
             (self.g.vrrp_notify_fifo, self.g.vrrp_notify_fifo_script),
         ]
         for fifo, script in pairs:
-            if fifo is None or fifo.path in seen:
+            if fifo is None or fifo.path in self.fifos.paths or not self.fifos.open(fifo.path):
                 continue
-            seen.add(fifo.path)
-            try:
-                if not os.path.exists(fifo.path):
-                    os.mkfifo(fifo.path, 0o600)
-                elif not stat.S_ISFIFO(os.stat(fifo.path).st_mode):
-                    log.error("notify FIFO %s exists and is not a FIFO", fifo.path)
-                    continue
-                fd = os.open(fifo.path, os.O_RDWR | os.O_NONBLOCK)
-            except OSError as e:
-                log.error("Unable to open notify FIFO %s: %s", fifo.path, e.strerror)
-                continue
-            self._fifos.append((fifo.path, fd))
-            argv = script_argv(script, fifo.path)
-            if argv is not None and script is not None:
-                proc = await self._spawn(_ScriptJob(argv, script.user, script.group))
+            job = script_job(script, self.g, fifo.path)
+            if job is not None:
+                proc = await spawn(job)
                 if proc is not None:
-                    self._fifo_scripts.append(proc)
+                    self._fifo_readers.append(proc)
 
     def fifo_line(self, line: str) -> None:
-        """Write one line to every FIFO now; a full FIFO drops it (keepalived: EAGAIN)."""
-        data = (line + "\n").encode()
-        for path, fd in self._fifos:
-            try:
-                os.write(fd, data)
-            except OSError as e:
-                if e.errno != errno.EAGAIN:
-                    log.warning("Write to notify FIFO %s failed: %s", path, e.strerror)
-
-    # -- scripts --------------------------------------------------------------------------------
-    def _job(self, script: Script | None, *extra: str) -> _ScriptJob | None:
-        argv = script_argv(script, *extra)
-        if argv is None or script is None:
-            return None
-        return _ScriptJob(argv, script.user or self.g.script_user, script.group or self.g.script_group)
-
-    def submit(self, key: str, jobs: Iterable[_ScriptJob | None]) -> None:
-        """Queue one notification's scripts (specific first, then generic) behind ``key``'s earlier ones."""
-        batch = [j for j in jobs if j is not None]
-        if not batch:
-            return
-        q = self._queues.get(key)
-        if q is None:
-            q = self._queues[key] = asyncio.Queue()
-            self._workers[key] = asyncio.get_running_loop().create_task(self._work(q))
-        q.put_nowait(batch)
+        self.fifos.write(line)
 
     def instance_state(self, inst: VrrpInstance, state: State, priority: int) -> None:
         n = inst.notify
         name = _state_name(state)
         specific = {State.MASTER: n.master, State.BACKUP: n.backup, State.FAULT: n.fault,
                     State.STOP: n.stop}.get(state)
-        self.submit(inst.name, [self._job(specific),
-                                self._job(n.generic, "INSTANCE", inst.name, name, str(priority))])
+        self.scripts.submit(inst.name, [script_job(specific, self.g),
+                                        script_job(n.generic, self.g, "INSTANCE", inst.name, name,
+                                                   str(priority))])
         self.fifo_line(f'INSTANCE "{inst.name}" {name} {priority}')
 
     def group_state(self, group: SyncGroupModel, state: State) -> None:
@@ -302,62 +257,23 @@ class Notifier:
         name = _state_name(state)
         specific = {State.MASTER: n.master, State.BACKUP: n.backup, State.FAULT: n.fault,
                     State.STOP: n.stop}.get(state)
-        self.submit("group:" + group.name, [self._job(specific),
-                                            self._job(n.generic, "GROUP", group.name, name, "0")])
+        self.scripts.submit("group:" + group.name,
+                            [script_job(specific, self.g),
+                             script_job(n.generic, self.g, "GROUP", group.name, name, "0")])
         self.fifo_line(f'GROUP "{group.name}" {name} 0')
 
     def instance_event(self, inst: VrrpInstance, event: str, priority: int) -> None:
         if event == "MASTER_RX_LOWER_PRI":
-            self.submit(inst.name, [self._job(inst.notify.master_rx_lower_pri)])
+            self.scripts.submit(inst.name, [script_job(inst.notify.master_rx_lower_pri, self.g)])
         self.fifo_line(f'INSTANCE "{inst.name}" {event} {priority}')
 
-    async def _work(self, q: asyncio.Queue[list[_ScriptJob] | None]) -> None:
-        while (batch := await q.get()) is not None:
-            for job in batch:
-                proc = await self._spawn(job)
-                if proc is None:
-                    continue
-                try:
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), NOTIFY_ORDER_WAIT)
-                except TimeoutError:
-                    log.warning("Notify script %s still running after %.0f s; continuing",
-                                job.argv[0], NOTIFY_ORDER_WAIT)
-
-    async def _spawn(self, job: _ScriptJob) -> asyncio.subprocess.Process | None:
-        env = {k: v for k, v in os.environ.items() if k not in _UNSAFE_ENV}
-        kwargs: dict[str, Any] = {}
-        if os.geteuid() == 0:
-            if job.user:
-                kwargs["user"] = job.user
-            if job.group:
-                kwargs["group"] = job.group.lstrip(":")
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *job.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, start_new_session=True, env=env, **kwargs)
-        except (OSError, ValueError, KeyError) as e:
-            log.error("Unable to run notify script %s: %s", job.argv[0], e)
-            return None
-        self._children.add(proc)
-        proc_wait = asyncio.get_running_loop().create_task(proc.wait())
-        proc_wait.add_done_callback(lambda _t: self._children.discard(proc))
-        return proc
-
     async def drain(self, timeout: float) -> None:
-        """Let queued notifications run (bounded), then stop the workers and FIFO readers."""
-        for q in self._queues.values():
-            q.put_nowait(None)
-        workers = list(self._workers.values())
-        if workers:
-            _done, pending = await asyncio.wait(workers, timeout=timeout)
-            for t in pending:
-                t.cancel()
-        for proc in self._fifo_scripts:
+        """Let queued notifications run (bounded), then stop the FIFO readers and close the FIFOs."""
+        await self.scripts.drain(timeout)
+        for proc in self._fifo_readers:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
-        for _path, fd in self._fifos:
-            os.close(fd)
-        self._fifos.clear()
+        self.fifos.close()
 
 
 def _state_name(state: State) -> str:
