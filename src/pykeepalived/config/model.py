@@ -53,19 +53,28 @@ class Config:
     config_id: str | None = None
 
 
+#: types ``to_jsonable`` returns unchanged (exact types: enums and other subclasses are not)
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+#: dataclass -> the field names ``to_jsonable`` emits, in order
+_JSON_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data for a model object (dataclasses, enums, addresses, tuples …).
 
     Keys keep dataclass field order; ``loc`` fields and ``_``-prefixed fields are left out so
     two configs that mean the same thing produce the same JSON.
     """
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            if f.name == "loc" or f.name.startswith("_"):
-                continue
-            out[f.name] = to_jsonable(getattr(obj, f.name))
-        return out
+    cls = type(obj)
+    if cls in _ATOMIC:
+        return obj
+    names = _JSON_FIELDS.get(cls)
+    if names is None and dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        names = _JSON_FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(obj) if f.name != "loc" and not f.name.startswith("_")
+        )
+    if names is not None:
+        return {name: to_jsonable(getattr(obj, name)) for name in names}
     if isinstance(obj, enum.Enum):
         return obj.value if isinstance(obj.value, str | int) else obj.name
     if isinstance(obj, dict):

@@ -279,9 +279,21 @@ class _Frame:
     words: list[Word] = field(default_factory=list)
 
 
+#: (id of the block, its keyword count, misspelt name) -> (the block, hint): the same typo is
+#: often repeated; keeping the block keeps its id from being reused
+_SUGGESTIONS: dict[tuple[int, int, str], tuple[Block, str | None]] = {}
+
+
 def _suggest(name: str, block: Block) -> str | None:
+    key = (id(block), len(block.keywords), name)
+    cached = _SUGGESTIONS.get(key)
+    if cached is not None and cached[0] is block:
+        return cached[1]
     close = difflib.get_close_matches(name, list(block.keywords), n=1, cutoff=0.75)
-    return f"did you mean '{close[0]}'?" if close else None
+    hint = f"did you mean '{close[0]}'?" if close else None
+    if len(_SUGGESTIONS) < 4096:
+        _SUGGESTIONS[key] = (block, hint)
+    return hint
 
 
 def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:

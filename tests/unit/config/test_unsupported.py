@@ -1,0 +1,113 @@
+"""``-t`` notes features pykeepalived parses but does not implement (issue 2, task 3).
+
+keepalived's own messages and exit codes are unchanged: the note is an info line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pykeepalived.config import load_config_text
+from pykeepalived.config.errors import Diagnostic
+from pykeepalived.config.loader import LoadResult
+
+IFACES = frozenset({"lo", "eth0"})
+
+INSTANCE = """vrrp_instance V {{
+  interface eth0
+  virtual_router_id 1
+  priority 100
+{body}
+  virtual_ipaddress {{
+    10.0.0.1
+  }}
+}}
+"""
+
+
+def _load(text: str) -> LoadResult:
+    return load_config_text(text, name="k.conf", config_id="n", interfaces=IFACES)
+
+
+def _notes(result: LoadResult) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.info and d.message.startswith("pykeepalived:")]
+
+
+def _without_notes(text: str) -> list[str]:
+    return [str(d) for d in _load(text).diagnostics if not d.message.startswith("pykeepalived:")]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "what", "verb"),
+    [
+        ("global_defs {\n  enable_snmp_vrrp\n}\n", 2, 3, "enable_snmp_vrrp", "ignored"),
+        ("global_defs {\n  enable_snmp_checker\n}\n", 2, 3, "enable_snmp_checker", "ignored"),
+        ("global_defs {\n  enable_snmp_rfc\n}\n", 2, 3, "enable_snmp_rfc", "ignored"),
+        ("global_defs {\n  enable_snmp_rfcv2\n}\n", 2, 3, "enable_snmp_rfcv2", "ignored"),
+        ("global_defs {\n  enable_snmp_rfcv3\n}\n", 2, 3, "enable_snmp_rfcv3", "ignored"),
+        ("global_defs {\n  enable_traps\n}\n", 2, 3, "enable_traps", "ignored"),
+        ("global_defs {\n  snmp_socket udp:1.2.3.4:705\n}\n", 2, 3, "snmp_socket", "ignored"),
+        ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
+        ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
+        ("global_defs {\n vrrp_iptables INPUT OUTPUT\n}\n", 2, 2, "vrrp_iptables", "ignored"),
+        ("global_defs {\n vrrp_ipsets a b c\n}\n", 2, 2, "vrrp_ipsets", "ignored"),
+        ("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n", 1, 1, "bfd_instance", "ignored"),
+        (INSTANCE.format(body="  use_vmac"), 5, 3, "use_vmac", "ignored"),
+        (INSTANCE.format(body="  use_vmac vrrp.1 00:00:5e:00:01:01"), 5, 3, "use_vmac", "ignored"),
+        (INSTANCE.format(body="  use_ipvlan eth0.1 10.0.0.9/24 l2"), 5, 3, "use_ipvlan", "ignored"),
+        (
+            INSTANCE.format(body="  authentication {\n    auth_type AH\n    auth_pass x\n  }"),
+            6, 15, "auth_type AH", "rejected",
+        ),
+        (
+            "bfd_instance b1 {\n}\n" + INSTANCE.format(body="  track_bfd {\n    b1\n  }"),
+            7, 3, "track_bfd", "ignored",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n"
+            "    BFD_CHECK {\n      name b1\n    }\n  }\n}\n",
+            4, 5, "BFD_CHECK", "ignored",
+        ),
+    ],
+)
+def test_note_where_the_feature_is_used(text: str, line: int, col: int, what: str, verb: str) -> None:
+    result = _load(text)
+    notes = [d for d in _notes(result) if what in d.message]
+    assert len(notes) == 1, [str(d) for d in result.diagnostics]
+    note = notes[0]
+    assert note.message == f"pykeepalived: {what} is not supported yet and will be {verb}"
+    assert note.loc is not None and (note.loc.file, note.loc.line, note.loc.col) == ("k.conf", line, col)
+    assert note.severity == "note"
+    assert str(note) == f"k.conf:{line}:{col}: note: {note.message}"
+
+
+def test_notes_do_not_change_messages_or_exit_codes() -> None:
+    plain = "global_defs {\n  router_id r\n}\n" + INSTANCE.format(body="")
+    with_features = (
+        "global_defs {\n  router_id r\n  enable_snmp_vrrp\n  enable_dbus\n  vrrp_iptables\n}\n"
+        + INSTANCE.format(body="  use_vmac\n  authentication {\n    auth_type AH\n    auth_pass x\n  }")
+    )
+    a, b = _load(plain), _load(with_features)
+    assert a.diagnostics.config_test_exit_code() == b.diagnostics.config_test_exit_code() == 0
+    assert [d for d in b.diagnostics if not d.info] == []
+    assert len(_notes(b)) == 5
+
+
+def test_pass_authentication_has_no_note() -> None:
+    result = _load(INSTANCE.format(body="  authentication {\n    auth_type PASS\n    auth_pass x\n  }"))
+    assert _notes(result) == []
+
+
+def test_keepalived_messages_are_kept_next_to_the_note() -> None:
+    """An invalid value still gets keepalived's error (and its exit code); the note is extra."""
+    text = "global_defs {\n  snmp_socket\n}\n"
+    result = _load(text)
+    assert len(_notes(result)) == 1
+    errors = [d for d in result.diagnostics if not d.info]
+    assert errors and result.diagnostics.config_test_exit_code() == 2
+
+
+def test_every_use_is_noted() -> None:
+    second = INSTANCE.format(body="  use_vmac").replace("V {", "W {")
+    text = INSTANCE.format(body="  use_vmac") + second.replace("virtual_router_id 1", "virtual_router_id 2")
+    assert [d.loc.line for d in _notes(_load(text)) if d.loc] == [5, 14]
