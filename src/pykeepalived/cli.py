@@ -55,6 +55,18 @@ def daemon_parser() -> argparse.ArgumentParser:
                    help="VRRP pid file")
     p.add_argument("-c", "--checkers_pid", dest="checkers_pid_file", default=None, metavar="FILE",
                    help="checkers pid file")
+    p.add_argument("-V", "--dont-release-vrrp", action="store_true",
+                   help="leave VIPs and routes in place when stopping")
+    p.add_argument("-I", "--dont-release-ipvs", action="store_true",
+                   help="leave the virtual server table in place when stopping")
+    p.add_argument("-R", "--dont-respawn", action="store_true", help="do not restart a child that died")
+    p.add_argument("--dataplane", default="auto", choices=["auto", "ipvs", "nftables", "proxy"],
+                   help="how virtual servers are forwarded: ipvs (kernel IPVS), nftables (kernel DNAT, "
+                        "for kernels without ip_vs), auto = ipvs if available else nftables (default)")
+    p.add_argument("--control", default=None, metavar="PATH",
+                   help="control socket for `pykeepalived status` (default: beside the pid file, X.pid -> X.ctl)")
+    p.add_argument("--listen", default=None, metavar="HOST:PORT",
+                   help="also serve the status JSON, Prometheus /metrics and the dashboard on this TCP address")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
 
@@ -84,8 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pykeepalived.config.cli import config_test
 
         return config_test(args)
-    print("pykeepalived: the daemon is not built yet; use -t to check a configuration", file=sys.stderr)
-    return 1
+    from pykeepalived.daemon.options import DaemonOptions
+    from pykeepalived.daemon.supervisor import run_daemon
+
+    return run_daemon(DaemonOptions.from_args(args), detach=not args.dont_fork)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -114,10 +114,13 @@ class NftablesDataPlane:
         installed: dict[ServiceKey, _Installed] = {}
         for family, (fam, _, _) in _FAMILIES.items():
             try:
-                objects = self.nft.json(f"list table {fam} {self.table}")
+                # `list maps`, not `list table`: nft 1.0.6 cannot print our rules' map-update
+                # statement as JSON (it warns on stderr), and the maps hold all we need
+                objects = self.nft.json(f"list maps {fam}")
             except NftError:  # no table yet
                 continue
-            maps = {o["map"]["name"]: o["map"] for o in objects if "map" in o}
+            maps = {o["map"]["name"]: o["map"] for o in objects
+                    if "map" in o and o["map"].get("table") == self.table}
             for map_name, m in maps.items():
                 if not map_name.startswith("svc_"):
                     continue

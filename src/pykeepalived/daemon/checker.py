@@ -1,0 +1,313 @@
+"""The checker process: health checks drive the data plane (keepalived's ``Keepalived_healthcheckers``).
+
+One asyncio loop runs every checker (:class:`pykeepalived.check.runner.Runner`); health changes
+turn into a desired :class:`~pykeepalived.lvs.model.Table` (``desired_table``), which the
+reconciler compares with what the data plane really holds and applies.  The same reconcile also
+runs on a short period, so drift (someone ran ``ipvsadm -C`` or ``nft flush ruleset``) is
+repaired, and after a restart the table that is already in the kernel is adopted, not rebuilt.
+
+Notifications the checkers produce (``notify_up``/``notify_down``, ``quorum_up``/``quorum_down``,
+FIFO lines, SMTP alerts) go through the shared notify modules; the status view is served to the
+supervisor on a control socket of this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pykeepalived.check.runner import Runner
+from pykeepalived.check.state import (
+    TABLE_EVENTS,
+    Event,
+    FifoLine,
+    Log,
+    MailAlert,
+    RunScript,
+    Settings,
+    VirtualServerState,
+    rs_key,
+    vs_id,
+)
+from pykeepalived.config.model import Config, Script
+from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
+from pykeepalived.lvs.model import ConnCounts, DestKey, Service, ServiceKey, Table
+from pykeepalived.lvs.reconcile import diff
+from pykeepalived.notify.fifo import FifoWriter
+from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
+from pykeepalived.status.snapshot import (
+    DaemonInfo,
+    Health,
+    QuorumStatus,
+    Snapshot,
+    VirtualServiceStatus,
+)
+
+log = logging.getLogger("pykeepalived.check")
+
+#: full reconcile period: repairs drift and feeds connection counts to lc-type schedulers
+RECONCILE_INTERVAL = 1.0
+#: how long shutdown waits for omega notify scripts
+STOP_NOTIFY_WAIT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckerOptions:
+    config_file: str = ""
+    dataplane: str = "auto"
+    #: keepalived's ``-I``: leave the data plane's table in place on stop
+    dont_release_ipvs: bool = False
+    reconcile_interval: float = RECONCILE_INTERVAL
+
+
+def normalise(dp: Any, table: Table) -> Table:
+    """The desired table as this data plane will read it back (IPVS stores flags as bits)."""
+    canonical: Callable[[str, frozenset[str]], frozenset[str]] | None = getattr(dp, "canonical_flags", None)
+    if canonical is None:
+        from pykeepalived.lvs.dataplane import ipvs
+
+        if dp.__class__.__name__ == "IpvsDataPlane":
+            canonical = ipvs.canonical_flags
+    services = []
+    for svc in table.services:
+        mask = svc.persistence_netmask
+        if not svc.persistence_timeout or mask in (32 if svc.key.family == 4 else 128,):
+            mask = None
+        flags = canonical(svc.scheduler, svc.flags) if canonical is not None else svc.flags
+        services.append(replace(svc, flags=frozenset(flags), persistence_netmask=mask))
+    return Table(tuple(services))
+
+
+class CheckerProcess:
+    """Runs the checkers of ``config`` and keeps the data plane equal to what they say."""
+
+    def __init__(self, config: Config, options: CheckerOptions, dataplane: DataPlane | None = None) -> None:
+        self.config = config
+        self.options = options
+        self.dp = dataplane
+        self.dp_reason = ""
+        self.scripts = ScriptQueues()
+        self.fifos = FifoWriter()
+        self.runner: Runner | None = None
+        self.observed = Table()
+        self.counts: dict[tuple[ServiceKey, DestKey], ConnCounts] = {}
+        self.started_at = time.time()
+        self._dirty = asyncio.Event()
+        self._dp_lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._mailer: Any = None
+        self.reconciles = 0
+        self.ops_applied = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        if self.dp is None:
+            self.dp, self.dp_reason = choose_dataplane(self.options.dataplane)  # logs its choice
+        ensure = getattr(self.dp, "ensure_tables", None)
+        if ensure is not None:
+            await asyncio.to_thread(ensure)
+        self._open_fifos()
+        self._mailer = _make_mailer(self.config)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        self._start_runner(self.config)
+        await self.reconcile()
+        ticker = loop.create_task(self._tick())
+        await self._stopping.wait()
+        log.info("Stopping")
+        ticker.cancel()
+        if self.runner is not None:
+            await self.runner.stop()  # omega: shutdown notifies
+        if not self.options.dont_release_ipvs:
+            async with self._dp_lock:
+                await asyncio.to_thread(self._release)
+        await self.scripts.drain(STOP_NOTIFY_WAIT)
+        if self._mailer is not None:
+            await self._mailer.close()
+        self.fifos.close()
+        return 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def reload(self, config: Config) -> None:
+        """Apply a new configuration: checkers restart only if the LVS part changed."""
+        old = self.config
+        self.config = config
+        if config.lvs == old.lvs and config.global_defs == old.global_defs:
+            log.info("Reload: virtual servers unchanged")
+            return
+        log.info("Reload: restarting health checkers for the new configuration")
+        if self.runner is not None:
+            old_runner = self.runner
+            asyncio.get_running_loop().create_task(old_runner.stop())
+        self._start_runner(config)
+        self._dirty.set()
+
+    def _start_runner(self, config: Config) -> None:
+        g = config.global_defs
+        settings = Settings(router_id=str(getattr(g, "router_id", "") or ""),
+                            no_checker_emails=bool(getattr(g, "no_checker_emails", False)),
+                            rs_init_notifies=bool(getattr(g, "rs_init_notifies", False)),
+                            checker_log_all_failures=bool(getattr(g, "checker_log_all_failures", False)))
+        track_files = {t.name: t for t in getattr(config.vrrp, "track_files", ())}
+        self.runner = Runner(config.lvs.virtual_servers, on_events=self._on_events, settings=settings,
+                             groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
+                             track_files=track_files)
+        self.runner.start()
+
+    async def _tick(self) -> None:
+        """Reconcile right after table events (coalesced), and every ``reconcile_interval`` anyway."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), self.options.reconcile_interval)
+            self._dirty.clear()
+            try:
+                await self.reconcile()
+            except Exception:  # the data plane refused something: log, keep checking, retry later
+                log.exception("Reconcile failed; will retry")
+
+    # -- the data plane ------------------------------------------------------------------------------
+    def desired(self) -> Table:
+        assert self.runner is not None
+        return normalise(self.dp, self.runner.desired_table())
+
+    async def reconcile(self) -> None:
+        """Make the data plane hold the desired table (no-op when it already does).
+
+        Data-plane calls are blocking netlink/libnftables calls (and pyroute2's synchronous API
+        cannot run inside a running event loop), so they run on a worker thread, one at a time.
+        """
+        desired = self.desired()
+        async with self._dp_lock:
+            await asyncio.to_thread(self._reconcile_sync, desired)
+
+    def _release(self) -> None:
+        assert self.dp is not None
+        remove = getattr(self.dp, "remove_tables", None)
+        if remove is not None:
+            remove()
+        else:
+            self.dp.apply(diff(Table(), self.dp.observe()))
+
+    def _reconcile_sync(self, desired: Table) -> None:
+        assert self.dp is not None
+        observed = self.dp.observe()
+        ops = diff(desired, observed)
+        if ops:
+            for op in ops:
+                log.info("%s", op)
+            self.dp.apply(ops)
+            self.ops_applied += len(ops)
+            observed = self.dp.observe()
+        self.observed = observed
+        counts = getattr(self.dp, "connection_counts", None)
+        if counts is not None:
+            self.counts = dict(counts())
+        rebalance = getattr(self.dp, "rebalance", None)
+        if rebalance is not None:
+            rebalance(self.counts)
+        self.reconciles += 1
+
+    # -- notifications ------------------------------------------------------------------------------
+    def _open_fifos(self) -> None:
+        g = self.config.global_defs
+        for fifo in (getattr(g, "notify_fifo", None), getattr(g, "lvs_notify_fifo", None)):
+            if fifo is not None:
+                self.fifos.open(fifo.path)
+
+    def _on_events(self, events: list[Event]) -> None:
+        table_changed = False
+        for ev in events:
+            if isinstance(ev, Log):
+                log.info("%s", ev.text)
+            elif isinstance(ev, RunScript):
+                # one ordered queue for the checker side: notifies reach scripts in event order
+                self.scripts.submit("lvs", [self._job(ev.script)])
+            elif isinstance(ev, FifoLine):
+                self.fifos.write(ev.line)
+            elif isinstance(ev, MailAlert) and self._mailer is not None:
+                self._mailer.alert(ev.subject, ev.body)
+            if isinstance(ev, TABLE_EVENTS):
+                table_changed = True
+        if table_changed:
+            self._dirty.set()
+
+    def _job(self, script: Script | None) -> ScriptJob | None:
+        if script is None or not script.argv:
+            return None
+        g = self.config.global_defs
+        return ScriptJob(tuple(script.argv), script.user or getattr(g, "script_user", None),
+                         script.group or getattr(g, "script_group", None))
+
+    # -- status ------------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The LVS half of the status view: the data plane's table plus the checkers' verdicts."""
+        statuses = []
+        health_by_vs: dict[Any, VirtualServerState] = self.runner.health if self.runner else {}
+        configured_by_service: dict[ServiceKey, tuple[Any, VirtualServerState | None]] = {}
+        if self.runner is not None:
+            wanted = self.runner.desired_table()
+            for vs in self.config.lvs.virtual_servers:
+                st = health_by_vs.get(vs_id(vs))
+                for svc in wanted.services:
+                    if st is not None and _same_vs(svc, st):
+                        configured_by_service[svc.key] = (vs, st)
+        for svc in self.observed.services:
+            vs, st = configured_by_service.get(svc.key, (None, None))
+            health: dict[DestKey, Health] = {}
+            configured = []
+            quorum = None
+            sorry = None
+            if vs is not None and st is not None:
+                for rs in vs.real_servers:
+                    key = rs_key(rs)
+                    server = st.servers.get(key)
+                    alive = bool(server.alive) if server is not None else True
+                    health[key] = Health.ALIVE if alive else (
+                        Health.INHIBITED if getattr(rs, "inhibit_on_failure", False) else Health.DOWN)
+                    configured.append(_configured_dest(rs))
+                quorum = QuorumStatus(quorum=getattr(vs, "quorum", 1),
+                                      hysteresis=getattr(vs, "hysteresis", 0),
+                                      weight_sum=st.weight_sum(), up=bool(getattr(st, "quorum_up", True)))
+                sorry_cfg = getattr(vs, "sorry_server", None)
+                if sorry_cfg is not None:
+                    sorry = DestKey.of(sorry_cfg.ip, sorry_cfg.port or svc.key.port)
+            statuses.append(VirtualServiceStatus.build(svc, configured=configured, health=health,
+                                                       conn_counts=self.counts, quorum=quorum,
+                                                       sorry_server=sorry))
+        dp_name = getattr(self.dp, "name", None) or type(self.dp).__name__
+        return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=self.options.config_file,
+                                          dataplane=str(dp_name), started_at=self.started_at),
+                        taken_at=time.time(), virtual_services=tuple(statuses))
+
+
+def _same_vs(svc: Service, st: VirtualServerState) -> bool:
+    keys = {d.key for d in svc.destinations}
+    return bool(keys & set(st.servers)) or not svc.destinations
+
+
+def _configured_dest(rs: Any) -> Any:
+    from pykeepalived.lvs.model import Destination
+
+    return Destination(rs_key(rs), int(getattr(rs, "weight", 1)))
+
+
+def _make_mailer(config: Config) -> Any:
+    """The SMTP alerter when mail is configured (notify.mail), else None."""
+    try:
+        from pykeepalived.notify.mail import Mailer  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    g = config.global_defs
+    if not getattr(g, "smtp_server", None) or not getattr(g, "notification_email", ()):
+        return None
+    return Mailer(g)

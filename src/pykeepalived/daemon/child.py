@@ -1,0 +1,130 @@
+"""Entry of the supervisor's children: ``python -m pykeepalived.daemon.child vrrp|checkers OPTIONS_JSON``.
+
+Each child is its own process with its own event loop (VRRP adverts never wait for a health
+check), reads the configuration itself (as keepalived's children re-read the consolidated
+config), writes its pid file, and serves its half of the status view on its own control socket
+for the supervisor to merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+
+from pykeepalived.config import load_config
+from pykeepalived.config.errors import ErrClass
+from pykeepalived.config.model import Config
+from pykeepalived.status.server import ControlServer
+from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
+
+from .options import DaemonOptions
+from .runtime import remove_pid_file, setup_logging, write_pid_file
+
+log = logging.getLogger("pykeepalived")
+
+#: exit status telling the supervisor not to respawn (keepalived's KEEPALIVED_EXIT_CONFIG)
+EXIT_CONFIG = 2
+_FATAL = (ErrClass.MISSING_PARAMETER,)
+
+
+def load_usable(options: DaemonOptions) -> Config | None:
+    """The configuration, or None when it cannot be run (logged with file:line)."""
+    result = load_config(options.config_file, config_id=options.config_id)
+    for d in result.diagnostics:
+        if not d.info:
+            log.debug("%s", d)
+    if result.config is None or result.diagnostics.missing_parameter:
+        for d in result.diagnostics:
+            if d.cls in _FATAL:
+                log.error("%s", d)
+        return None
+    return result.config
+
+
+def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snapshot:
+    instances = []
+    for rt in getattr(proc, "instances", {}).values():
+        errors = rt.drops.keepalived_stats() if hasattr(rt.drops, "keepalived_stats") else None
+        instances.append(VrrpInstanceStatus.from_fsm(
+            rt.fsm, interface=rt.ifname, vips=[getattr(v, "address", v) for v in rt.vips],
+            errors=dict(errors) if errors else None))
+    return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=options.config_file, dataplane="none",
+                                      started_at=started),
+                    taken_at=time.time(), vrrp=tuple(instances))
+
+
+async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
+    from pykeepalived.vrrp.runner import RunnerOptions, VrrpProcess
+
+    ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
+                          dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
+                          configure_logging=False)
+    proc = VrrpProcess(config, ropts)
+    started = time.time()
+    server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"))
+    await server.start()
+    try:
+        return await proc.run()
+    finally:
+        await server.stop()
+
+
+async def run_checker_child(config: Config, options: DaemonOptions) -> int:
+    from .checker import CheckerOptions, CheckerProcess
+
+    proc = CheckerProcess(config, CheckerOptions(config_file=options.config_file, dataplane=options.dataplane,
+                                                 dont_release_ipvs=options.dont_release_ipvs))
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        new = load_usable(options)
+        if new is None:
+            log.error("Reload: configuration unusable - keeping the running configuration")
+            return
+        proc.reload(new)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    server = ControlServer(proc.snapshot, options.child_control_path("checkers"))
+    await server.start()
+    try:
+        return await proc.run()
+    finally:
+        await server.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    kind = args[0]
+    options = DaemonOptions(**json.loads(args[1]))
+    setup_logging(kind, console=options.log_console, detail=options.log_detail)
+    pid_file = options.child_pid_file(kind)
+    config = load_usable(options)
+    if config is None:
+        return EXIT_CONFIG
+    if not write_pid_file(pid_file, f"{kind} child process"):
+        return EXIT_CONFIG
+    try:
+        if kind == "vrrp":
+            return asyncio.run(run_vrrp_child(config, options))
+        return asyncio.run(run_checker_child(config, options))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        remove_pid_file(pid_file)
+        with contextlib.suppress(OSError):
+            os.unlink(options.child_control_path(kind))
+
+
+def options_json(options: DaemonOptions) -> str:
+    return json.dumps(asdict(options))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""What the command line tells the daemon, and where its runtime files go.
+
+keepalived's defaults are ``/run/keepalived.pid``, ``/run/vrrp.pid`` and ``/run/checkers.pid``.
+Several pykeepalived daemons run on one machine in different network namespaces (the tests, the
+lab), so every runtime file is derived from the main pid file unless given explicitly:
+``-p /run/lb1.pid`` gives ``/run/lb1_vrrp.pid``, ``/run/lb1_checkers.pid`` and the control
+socket ``/run/lb1.ctl`` (its children's sockets ``/run/lb1_vrrp.ctl`` and
+``/run/lb1_checkers.ctl``).  Nothing else is shared between daemons.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PID_FILE = "/run/pykeepalived.pid"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonOptions:
+    config_file: str
+    config_id: str | None = None
+    pid_file: str = DEFAULT_PID_FILE
+    vrrp_pid_file: str | None = None
+    checkers_pid_file: str | None = None
+    control: str | None = None
+    listen: str | None = None
+    dataplane: str = "auto"
+    vrrp_only: bool = False
+    check_only: bool = False
+    log_console: bool = False
+    log_detail: bool = False
+    dont_release_vrrp: bool = False
+    dont_release_ipvs: bool = False
+    dont_respawn: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> DaemonOptions:
+        return cls(
+            config_file=args.config_file, config_id=args.config_id,
+            pid_file=args.pid_file or DEFAULT_PID_FILE, vrrp_pid_file=args.vrrp_pid_file,
+            checkers_pid_file=args.checkers_pid_file, control=getattr(args, "control", None),
+            listen=getattr(args, "listen", None), dataplane=getattr(args, "dataplane", "auto"),
+            vrrp_only=args.vrrp, check_only=args.check, log_console=args.log_console,
+            log_detail=args.log_detail, dont_release_vrrp=getattr(args, "dont_release_vrrp", False),
+            dont_release_ipvs=getattr(args, "dont_release_ipvs", False),
+            dont_respawn=getattr(args, "dont_respawn", False))
+
+    def _stem(self) -> Path:
+        p = Path(self.pid_file)
+        return p.with_suffix("") if p.suffix == ".pid" else p
+
+    def child_pid_file(self, kind: str) -> str:
+        explicit = {"vrrp": self.vrrp_pid_file, "checkers": self.checkers_pid_file}[kind]
+        if explicit:
+            return explicit
+        stem = self._stem()
+        return str(stem.with_name(f"{stem.name}_{kind}.pid"))
+
+    @property
+    def control_path(self) -> str:
+        return self.control or str(self._stem().with_suffix(".ctl"))
+
+    def child_control_path(self, kind: str) -> str:
+        base = Path(self.control_path)
+        stem = base.with_suffix("") if base.suffix == ".ctl" else base
+        return str(stem.with_name(f"{stem.name}_{kind}.ctl"))

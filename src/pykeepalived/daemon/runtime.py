@@ -1,0 +1,78 @@
+"""Process plumbing shared by the supervisor and its children: logging, pid files.
+
+Logs keep keepalived's words and, with ``-l``, its console format (``Thu Nov 26 03:42:59 2026:
+message``), so operators' greps and alerts keep working; syslog gets keepalived's idents
+(``Keepalived``, ``Keepalived_vrrp``, ``Keepalived_healthcheckers``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("pykeepalived")
+
+SYSLOG_IDENTS = {"parent": "Keepalived", "vrrp": "Keepalived_vrrp", "checkers": "Keepalived_healthcheckers"}
+
+
+class _CtimeFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.ctime(record.created)
+
+
+def setup_logging(kind: str, *, console: bool, detail: bool) -> None:
+    root = logging.getLogger("pykeepalived")
+    root.setLevel(logging.DEBUG if detail else logging.INFO)
+    root.propagate = False
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    if console:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_CtimeFormatter("%(asctime)s: %(message)s"))
+        root.addHandler(handler)
+    if os.path.exists("/dev/log"):
+        with contextlib.suppress(OSError):
+            sh = logging.handlers.SysLogHandler("/dev/log",
+                                                facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            ident = SYSLOG_IDENTS.get(kind, "Keepalived")
+            sh.setFormatter(logging.Formatter(f"{ident}[%(process)d]: %(message)s"))
+            root.addHandler(sh)
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_pid_file(path: str, what: str = "daemon") -> bool:
+    """Write our pid; refuse (False, logged) if the file names another live process."""
+    p = Path(path)
+    try:
+        old = int(p.read_text().strip())
+    except (OSError, ValueError):
+        old = 0
+    if old and old != os.getpid() and pid_alive(old):
+        log.error("%s is already running (pid %d, %s)", what, old, path)
+        return False
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(f"{os.getpid()}\n")
+    return True
+
+
+def remove_pid_file(path: str) -> None:
+    """Remove the pid file if it is still ours."""
+    with contextlib.suppress(OSError, ValueError):
+        if int(Path(path).read_text().strip()) == os.getpid():
+            os.unlink(path)

@@ -1,0 +1,269 @@
+"""The parent process: starts, watches and restarts the VRRP and checker children.
+
+As keepalived's parent does (keepalived-behaviour.md §6.1): it validates the configuration,
+writes the main pid file, starts one child per subsystem that has configuration (``-P`` VRRP
+only, ``-C`` checkers only), forwards signals (HUP reload, TERM stop, USR1/USR2 dumps) and
+restarts a child that died, with back-off.  Before restarting a dead VRRP child it removes the
+VIPs that child may have held, so a crash never leaves a VIP behind on two hosts.
+
+A reload (SIGHUP) parses and validates first; a configuration that cannot run (a keyword missing
+its parameter, an unreadable file) keeps the running one, with the reason logged.
+
+The supervisor also serves the control socket: ``pykeepalived status`` talks to it, and it merges
+the children's halves (VRRP instances; virtual servers) into one snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field, replace
+
+from pykeepalived import __version__
+from pykeepalived.config import load_config
+from pykeepalived.config.model import Config
+from pykeepalived.status.server import ControlServer, parse_listen
+from pykeepalived.status.snapshot import DaemonInfo, Snapshot
+
+from .child import EXIT_CONFIG, options_json
+from .options import DaemonOptions
+from .runtime import remove_pid_file, write_pid_file
+
+log = logging.getLogger("pykeepalived")
+
+#: keepalived's child_wait_time default: how long stop waits for children
+CHILD_WAIT = 5.0
+RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Child:
+    kind: str  # "vrrp" | "checkers"
+    proc: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    waiter: asyncio.Task[int] | None = field(default=None, repr=False)
+
+
+def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
+    kinds = []
+    if not options.check_only and config.vrrp.instances:
+        kinds.append("vrrp")
+    if not options.vrrp_only and config.lvs.virtual_servers:
+        kinds.append("checkers")
+    return kinds
+
+
+class Supervisor:
+    def __init__(self, config: Config, options: DaemonOptions) -> None:
+        self.config = config
+        self.options = options
+        self.children: dict[str, Child] = {}
+        self.started_at = time.time()
+        self._stopping = asyncio.Event()
+        self._exited: asyncio.Queue[Child] = asyncio.Queue()
+        self.dataplane = "none"
+
+    # -- children -------------------------------------------------------------------------------------
+    async def _spawn(self, child: Child) -> None:
+        argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
+        child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                          preexec_fn=_die_with_parent)
+        child.started_at = time.monotonic()
+        log.info("Starting %s child process, pid=%d", "VRRP" if child.kind == "vrrp" else "Healthcheck",
+                 child.proc.pid)
+        child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
+
+    async def _wait(self, child: Child) -> int:
+        assert child.proc is not None
+        rc = await child.proc.wait()
+        self._exited.put_nowait(child)
+        return rc
+
+    async def _on_exit(self, child: Child) -> None:
+        assert child.proc is not None
+        rc = child.proc.returncode
+        if self._stopping.is_set():
+            return
+        log.warning("%s child process(%d) exited with status %s", child.kind, child.proc.pid, rc)
+        if child.kind == "vrrp" and not self.options.dont_release_vrrp:
+            await self._release_vips()
+        if rc == EXIT_CONFIG:
+            log.error("%s child exited with a configuration error. Terminating", child.kind)
+            self._stopping.set()
+            return
+        if self.options.dont_respawn:
+            log.error("%s child died and --dont-respawn is set. Terminating", child.kind)
+            self._stopping.set()
+            return
+        if time.monotonic() - child.started_at > 60:
+            child.restarts = 0
+        delay = RESTART_DELAYS[min(child.restarts, len(RESTART_DELAYS) - 1)]
+        child.restarts += 1
+        log.info("Restarting %s child process in %.1f s", child.kind, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        if not self._stopping.is_set():
+            await self._spawn(child)
+
+    async def _release_vips(self) -> None:
+        from pykeepalived.vrrp.runner import release_vips_async
+
+        try:
+            removed = await release_vips_async(self.config)
+            if removed:
+                log.info("Removed %d VIP(s) left by the dead VRRP child", len(removed))
+        except Exception:
+            log.exception("Removing the VIPs of the dead VRRP child failed")
+
+    def _signal_children(self, sig: int) -> None:
+        for child in self.children.values():
+            if child.proc is not None and child.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.send_signal(sig)
+
+    # -- reload ---------------------------------------------------------------------------------------
+    async def reload(self) -> None:
+        log.info("Reloading")
+        result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id)
+        if result.config is None or result.diagnostics.missing_parameter:
+            for d in result.diagnostics:
+                if not d.info:
+                    log.error("%s", d)
+            log.error("Reload aborted: the new configuration cannot be used - keeping the running configuration")
+            return
+        self.config = result.config
+        wanted = wanted_children(self.config, self.options)
+        for kind in list(self.children):
+            if kind not in wanted:
+                child = self.children.pop(kind)
+                if child.proc is not None and child.proc.returncode is None:
+                    child.proc.terminate()
+        self._signal_children(signal.SIGHUP)
+        for kind in wanted:
+            if kind not in self.children:
+                self.children[kind] = Child(kind)
+                await self._spawn(self.children[kind])
+
+    # -- status ---------------------------------------------------------------------------------------
+    async def snapshot(self) -> Snapshot:
+        """Merge the children's status halves (whichever answer) into one view."""
+        from pykeepalived.status.cli import fetch
+
+        vrrp: tuple = ()
+        services: tuple = ()
+        dataplane = "none"
+        for kind in self.children:
+            path = self.options.child_control_path(kind)
+            try:
+                status, body = await asyncio.to_thread(fetch, path, "/status", 2.0)
+                if status != 200:
+                    continue
+                part = Snapshot.from_json(body)
+            except Exception:  # a child restarting: show what the other knows
+                continue
+            if kind == "vrrp":
+                vrrp = part.vrrp
+            else:
+                services = part.virtual_services
+                dataplane = part.daemon.dataplane
+        info = DaemonInfo(pid=os.getpid(), config_file=self.options.config_file, dataplane=dataplane,
+                          started_at=self.started_at, version=__version__, pid_file=self.options.pid_file,
+                          control_socket=self.options.control_path)
+        return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services)
+
+    # -- main loop ------------------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        for sig in (signal.SIGUSR1, signal.SIGUSR2):
+            loop.add_signal_handler(sig, self._signal_children, sig)
+
+        tcp = parse_listen(self.options.listen) if self.options.listen else None
+        server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp)
+        await server.start()
+        for kind in wanted_children(self.config, self.options):
+            self.children[kind] = Child(kind)
+            await self._spawn(self.children[kind])
+        if not self.children:
+            log.warning("Nothing to run: the configuration has no vrrp_instance and no virtual_server")
+
+        stop_task = loop.create_task(self._stopping.wait())
+        while not self._stopping.is_set():
+            exit_task = loop.create_task(self._exited.get())
+            done, _ = await asyncio.wait({stop_task, exit_task}, return_when=asyncio.FIRST_COMPLETED)
+            if exit_task in done:
+                child = exit_task.result()
+                if self.children.get(child.kind) is child:
+                    await self._on_exit(child)
+            else:
+                exit_task.cancel()
+
+        log.info("Stopping")
+        self._signal_children(signal.SIGTERM)
+        waiters = [c.waiter for c in self.children.values() if c.waiter is not None]
+        if waiters:
+            _done, pending = await asyncio.wait(waiters, timeout=CHILD_WAIT)
+            if pending:
+                self._signal_children(signal.SIGKILL)
+                await asyncio.wait(pending, timeout=2.0)
+                if "vrrp" in self.children and not self.options.dont_release_vrrp:
+                    await self._release_vips()
+        await server.stop()
+        log.info("Stopped pykeepalived %s", __version__)
+        return 0
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM when the supervisor dies (keepalived's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _daemonize(pid_file: str) -> bool:
+    """Fork into the background (keepalived without ``-n``); True in the daemon, False in the caller."""
+    if os.fork() > 0:
+        return False
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    fd = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(fd, std)
+    os.close(fd)
+    with open(pid_file, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    return True
+
+
+def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
+    """``pykeepalived -f FILE …``: validate, write the pid file, supervise. Returns the exit status."""
+    from .runtime import setup_logging
+
+    setup_logging("parent", console=options.log_console, detail=options.log_detail)
+    log.info("Starting pykeepalived %s", __version__)
+    log.info("Configuration file %s", options.config_file)
+    result = load_config(options.config_file, config_id=options.config_id)
+    for d in result.diagnostics:
+        if not d.info:
+            log.warning("%s", d)
+    if result.config is None or result.diagnostics.missing_parameter:
+        log.error("The configuration cannot be used; not starting")
+        return EXIT_CONFIG
+    if not write_pid_file(options.pid_file, "pykeepalived"):
+        return 1
+    if detach and not _daemonize(options.pid_file):
+        return 0  # the parent of the fork: the daemon carries on in the background
+    try:
+        return asyncio.run(Supervisor(result.config, replace(options)).run())
+    finally:
+        remove_pid_file(options.pid_file)
