@@ -29,6 +29,7 @@ from pykeepalived.config.model_lvs import (
     format_trio,
 )
 from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey, Table
+from pykeepalived.notify.mail import MailAlert
 
 BOOTSTRAP_DELAY = 1.0
 """keepalived's BOOTSTRAP_DELAY: every checker first runs 1 s (+ warmup jitter) after start."""
@@ -101,12 +102,6 @@ class RunScript:
 @dataclass(frozen=True, slots=True)
 class FifoLine:
     line: str
-
-
-@dataclass(frozen=True, slots=True)
-class MailAlert:
-    subject: str
-    body: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 import pwd
-import shutil
 import socket
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -650,44 +647,22 @@ def script_status(script: Script) -> tuple[str, str | None]:
     """How keepalived's ``check_script_secure`` classifies a script on this machine.
 
     Returns (status, log message): ``system`` (``</path`` form, not a script), ``missing``,
-    ``not-executable``, ``insecure`` or ``ok``.  Tests replace this function to describe a
-    machine other than the one they run on.
+    ``not-executable``, ``insecure`` or ``ok``.  The checks are :mod:`pykeepalived.notify.security`'s
+    (the same ones the daemon applies before running a script); tests replace this function to
+    describe a machine other than the one they run on.
     """
+    from pykeepalived.notify.security import Status, check_script
+
     cmd = script.argv[0] if script.argv else ""
     if cmd.startswith("<") and cmd[1:].lstrip(" \t").startswith("/"):
         return "system", None
-    path: str | None = cmd
-    if "/" not in cmd:
-        path = shutil.which(cmd)
-        if path is None:
-            return "missing", f"Cannot find script {cmd} in path - disabling"
-    assert path is not None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "missing", f"Unable to access script `{cmd}` - disabling"
-    if not stat.S_ISREG(st.st_mode) or not os.access(path, os.X_OK):
-        return "not-executable", f"WARNING - script '{cmd}' is not executable for uid:gid 0:0 - disabling."
-    if not _secure_path(os.path.realpath(path)):
-        return "insecure", f"Unsafe permissions found for script '{cmd}'"
-    return "ok", None
-
-
-def _secure_path(path: str) -> bool:
-    """Every component root-owned and not writable by others (sticky directories exempt)."""
-    parts = path.split("/")
-    for i in range(1, len(parts) + 1):
-        p = "/".join(parts[:i]) or "/"
-        try:
-            st = os.stat(p)
-        except OSError:
-            return False
-        if st.st_uid != 0:
-            return False
-        sticky = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if not sticky and (st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and st.st_gid != 0)):
-            return False
-    return True
+    v = check_script(script, GlobalDefs(script_user="root"), our_uid=0, our_gid=0)
+    status = {Status.SYSTEM: "system", Status.OK: "ok", Status.INSECURE: "insecure",
+              Status.NOT_EXECUTABLE: "not-executable"}.get(v.status, "missing")
+    message = v.messages[-1] if v.messages else None
+    if status == "insecure" and message:
+        message = message.removesuffix(".")  # check_scripts adds " - disabling" and "."
+    return status, message
 
 
 def check_scripts(ctx: Context, config: Config) -> None:

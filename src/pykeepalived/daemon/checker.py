@@ -235,7 +235,7 @@ class CheckerProcess:
             elif isinstance(ev, FifoLine):
                 self.fifos.write(ev.line)
             elif isinstance(ev, MailAlert) and self._mailer is not None:
-                self._mailer.alert(ev.subject, ev.body)
+                self._mailer.send_alert(ev)
             if isinstance(ev, TABLE_EVENTS):
                 table_changed = True
         if table_changed:
@@ -303,11 +303,7 @@ def _configured_dest(rs: Any) -> Any:
 
 def _make_mailer(config: Config) -> Any:
     """The SMTP alerter when mail is configured (notify.mail), else None."""
-    try:
-        from pykeepalived.notify.mail import Mailer  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+    from pykeepalived.notify.mail import Mailer, mail_configured
+
     g = config.global_defs
-    if not getattr(g, "smtp_server", None) or not getattr(g, "notification_email", ()):
-        return None
-    return Mailer(g)
+    return Mailer(g) if mail_configured(g) else None
