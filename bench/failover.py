@@ -25,9 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.integration.test_vrrp_failover import (
+from pykeepalived.lab.measure import (
     VIP,
     Node,
     Prober,
@@ -41,7 +39,6 @@ from tests.integration.test_vrrp_failover import (
     vrrp_conf,
     wait_for,
 )
-
 from pykeepalived.lab.topology import Lab, two_node_lan
 
 CASES = {"v2-1": (2, 1.0), "v3-0.1": (3, 0.1), "v3-0.05": (3, 0.05)}

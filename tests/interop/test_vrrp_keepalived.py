@@ -18,16 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from pykeepalived.lab.topology import Lab
-from tests.conftest import require_binary
-from tests.integration.test_vrrp_failover import (
+from pykeepalived.lab.measure import (
     SLACK,
     Node,
     Sniffer,
     down_bound,
     elect,
     error_counters,
-    lan,
     masters_entered,
     node_ip,
     skew,
@@ -35,6 +32,9 @@ from tests.integration.test_vrrp_failover import (
     vip_holders,
     vrrp_conf,
 )
+from pykeepalived.lab.topology import Lab
+from tests.conftest import require_binary
+from tests.integration.test_vrrp_failover import lan
 
 __all__ = ["lan"]  # the fixture, re-exported for pytest
 

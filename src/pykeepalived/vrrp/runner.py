@@ -5,12 +5,22 @@ This is the thin adapter around the sans-I/O cores.  The state machines (``vrrp.
 
 * events: received adverts (decoded and validated by ``vrrp.packet`` against each instance's
   ``Expectation``; drops are counted per reason, never raised), interface up/down from netlink
-  (FAULT), the earliest deadline of any instance (one ``loop.call_at`` handle), SIGTERM/SIGINT;
+  (FAULT), tracker results (vrrp_script runs, track_file values, vrrp_track_process counts,
+  turned into priority changes and FAULT reasons by ``vrrp.tracking``), the earliest deadline of
+  any instance (one ``loop.call_at`` handle), SIGTERM/SIGINT, SIGHUP (reload);
 * actions: adverts are sent synchronously from the event that produced them (timing matters);
   VIP changes and GARP/NA rounds go through one ordered queue (netlink is async, and a GARP must
   not leave before its VIP exists); notify scripts run through one ordered queue per instance or
   sync group, so a slow script never reorders or loses a transition; FIFO lines are written at
-  once, in event order.
+  once, in event order; SMTP alerts are queued to one sender (``notify.mail``).
+
+Reload (SIGHUP) re-reads the config file; a file with fatal errors (a keyword missing its
+parameter, FATAL problems) is refused and the running config kept.  Otherwise instances are
+matched by name: one whose identity (VRID, interface, family, version, advert interval, unicast
+or multicast, sync group) is unchanged keeps its state machine, timers and VIPs, with new
+priority, VIPs (added/removed while MASTER), trackers and notify scripts applied in place; a
+removed one sends priority 0 if MASTER, drops its VIPs and notifies FAULT (or DELETED with
+``notify_deleted``); a new one (or one whose identity changed) starts in BACKUP.
 
 ``run_vrrp(config, options)`` is the entry for the supervisor (one child process);
 ``release_vips(config)`` is what the supervisor calls after the child died; ``main`` is the
@@ -22,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import logging.handlers
@@ -30,16 +41,21 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from pykeepalived.notify.fifo import FifoWriter
+from pykeepalived.notify.mail import Mailer, VrrpAlerts
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues, spawn
+from pykeepalived.notify.security import Status as SecurityStatus
+from pykeepalived.notify.security import Verdict, check_script
 
 from . import packet as pkt
-from .addresses import Netlink, VipSpec, watch_links
+from .addresses import SCOPES, Netlink, VipSpec, watch_links
 from .fsm import (
     Action,
     AddVips,
@@ -63,12 +79,30 @@ from .fsm import (
 )
 from .io import Datagram, FrameSender, VrrpSocket
 from .sync_group import GroupNotify, SyncGroup
+from .tracking import (
+    ProcessQuorum,
+    ScriptResult,
+    Status,
+    TrackerRef,
+    TrackerState,
+    evaluate,
+    instance_trackers,
+    process_matches,
+)
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config, Script
     from pykeepalived.config.model_global import Fifo, GlobalDefs
+    from pykeepalived.config.model_vrrp import (
+        Route,
+        Rule,
+        TrackFile,
+        TrackProcess,
+        VirtualAddress,
+        VrrpInstance,
+        VrrpScript,
+    )
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
-    from pykeepalived.config.model_vrrp import VirtualAddress, VrrpInstance
 
 log = logging.getLogger("pykeepalived.vrrp")
 
@@ -82,6 +116,12 @@ STOP_NOTIFY_WAIT = 2.0
 STOP_EFFECTS_WAIT = 5.0
 #: interface-name tag of the fault reason the interface watcher sets
 _IF_FAULT = "interface {} down"
+#: how often track_file files are read (keepalived uses inotify; a read is cheap)
+TRACK_FILE_POLL = 0.1
+#: how often /proc is scanned for vrrp_track_process
+TRACK_PROCESS_POLL = 0.2
+#: how long a script gets after SIGTERM before SIGKILL (keepalived: 2 s)
+SCRIPT_KILL_AFTER = 2.0
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -102,6 +142,8 @@ class RunnerOptions:
     config_id: str | None = None
     #: set up logging handlers (False when the supervisor already did)
     configure_logging: bool = True
+    #: the file SIGHUP re-reads (None: reload is refused with a log line)
+    config_file: str | None = None
 
 
 def dump_path(name: str) -> Path:
@@ -203,11 +245,31 @@ def release_vips(config: Config, netns: str | None = None) -> list[VipSpec]:
 
 
 def script_job(script: Script | None, global_defs: GlobalDefs, *extra: str) -> ScriptJob | None:
-    """The job for a configured script plus appended arguments (None when not configured)."""
+    """The job for a configured script plus appended arguments (None when not configured).
+
+    No security verdict: :meth:`Notifier.job` is what the VRRP process uses.
+    """
     if script is None or not script.argv:
         return None
     return ScriptJob((*script.argv, *extra), script.user or global_defs.script_user,
                      script.group or global_defs.script_group)
+
+
+def verdict_job(verdict: Verdict, *extra: str) -> ScriptJob | None:
+    """The job a security verdict allows (None when the script is disabled).
+
+    The ``</path`` form goes through /bin/sh, as keepalived's ``system()``; otherwise the
+    verdict's resolved path is executed with its user and group.
+    """
+    if not verdict.run:
+        return None
+    user = verdict.user
+    if verdict.status is SecurityStatus.SYSTEM:
+        return ScriptJob(("/bin/sh", "-c", " ".join((*verdict.argv, *extra))))
+    argv = (verdict.path or verdict.argv[0], *verdict.argv[1:], *extra)
+    if user is None:
+        return ScriptJob(argv)
+    return ScriptJob(argv, user.user, user.group)
 
 
 class Notifier:
@@ -222,7 +284,35 @@ class Notifier:
         self.g = global_defs
         self.scripts = ScriptQueues(NOTIFY_ORDER_WAIT)
         self.fifos = FifoWriter()
+        self.mailer = Mailer(global_defs)
+        self.alerts = VrrpAlerts(global_defs)
         self._fifo_readers: list[asyncio.subprocess.Process] = []
+        self._verdicts: dict[tuple[str, Script], Verdict] = {}
+
+    def reload(self, global_defs: GlobalDefs) -> None:
+        """New global_defs (script users, SMTP settings); FIFOs stay as opened at start."""
+        self.g = global_defs
+        self.mailer.reload(global_defs)
+        self.alerts.gd = global_defs
+        self._verdicts.clear()
+
+    def verdict(self, script: Script, kind: str = "notify") -> Verdict:
+        """Script security (``notify.security``), decided once per script and config; the
+        messages (``Unsafe permissions found for script ...``) are logged that once."""
+        key = (kind, script)
+        v = self._verdicts.get(key)
+        if v is None:
+            v = self._verdicts[key] = check_script(script, self.g, kind=kind)
+            for message in v.messages:
+                log.warning("%s", message)
+        return v
+
+    def job(self, script: Script | None, *extra: str, kind: str = "notify") -> ScriptJob | None:
+        """The job for a configured script plus appended arguments; None when not configured
+        or refused by script security."""
+        if script is None or not script.argv:
+            return None
+        return verdict_job(self.verdict(script, kind), *extra)
 
     async def open_fifos(self) -> None:
         """notify_fifo and vrrp_notify_fifo (once if both name the same path), plus their readers."""
@@ -233,7 +323,7 @@ class Notifier:
         for fifo, script in pairs:
             if fifo is None or fifo.path in self.fifos.paths or not self.fifos.open(fifo.path):
                 continue
-            job = script_job(script, self.g, fifo.path)
+            job = self.job(script, fifo.path)
             if job is not None:
                 proc = await spawn(job)
                 if proc is not None:
@@ -242,15 +332,18 @@ class Notifier:
     def fifo_line(self, line: str) -> None:
         self.fifos.write(line)
 
-    def instance_state(self, inst: VrrpInstance, state: State, priority: int) -> None:
+    def instance_state(self, inst: VrrpInstance, state: State | str, priority: int) -> None:
+        """Scripts, FIFO line, mail for one instance transition (``"DELETED"`` on reload)."""
         n = inst.notify
-        name = _state_name(state)
-        specific = {State.MASTER: n.master, State.BACKUP: n.backup, State.FAULT: n.fault,
-                    State.STOP: n.stop}.get(state)
-        self.scripts.submit(inst.name, [script_job(specific, self.g),
-                                        script_job(n.generic, self.g, "INSTANCE", inst.name, name,
-                                                   str(priority))])
+        name = state if isinstance(state, str) else _state_name(state)
+        specific = {"MASTER": n.master, "BACKUP": n.backup, "FAULT": n.fault, "STOP": n.stop,
+                    "DELETED": n.deleted}.get(name)
+        self.scripts.submit(inst.name, [self.job(specific),
+                                        self.job(n.generic, "INSTANCE", inst.name, name, str(priority))])
         self.fifo_line(f'INSTANCE "{inst.name}" {name} {priority}')
+        alert = self.alerts.instance(inst.name, name, inst.smtp_alert)
+        if alert is not None:
+            self.mailer.send_alert(alert)
 
     def group_state(self, group: SyncGroupModel, state: State) -> None:
         n = group.notify
@@ -258,18 +351,21 @@ class Notifier:
         specific = {State.MASTER: n.master, State.BACKUP: n.backup, State.FAULT: n.fault,
                     State.STOP: n.stop}.get(state)
         self.scripts.submit("group:" + group.name,
-                            [script_job(specific, self.g),
-                             script_job(n.generic, self.g, "GROUP", group.name, name, "0")])
+                            [self.job(specific), self.job(n.generic, "GROUP", group.name, name, "0")])
         self.fifo_line(f'GROUP "{group.name}" {name} 0')
+        alert = self.alerts.group(group.name, name, group.smtp_alert)
+        if alert is not None:
+            self.mailer.send_alert(alert)
 
     def instance_event(self, inst: VrrpInstance, event: str, priority: int) -> None:
         if event == "MASTER_RX_LOWER_PRI":
-            self.scripts.submit(inst.name, [script_job(inst.notify.master_rx_lower_pri, self.g)])
+            self.scripts.submit(inst.name, [self.job(inst.notify.master_rx_lower_pri)])
         self.fifo_line(f'INSTANCE "{inst.name}" {event} {priority}')
 
     async def drain(self, timeout: float) -> None:
         """Let queued notifications run (bounded), then stop the FIFO readers and close the FIFOs."""
         await self.scripts.drain(timeout)
+        await self.mailer.close(timeout)
         for proc in self._fifo_readers:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
@@ -301,7 +397,11 @@ class _Runtime:
     advert: pkt.Advert | None = None
     ip_id: int = 0
     drops: pkt.DropCounters = field(default_factory=pkt.DropCounters)
+    #: FAULT reasons of the instance's own interface (and socket)
     faults: set[str] = field(default_factory=set)
+    #: FAULT reasons from trackers (``vrrp.tracking.evaluate``)
+    tracker_faults: set[str] = field(default_factory=set)
+    trackers: list[TrackerRef] = field(default_factory=list)
     send_errors: int = 0
 
     @property
@@ -390,6 +490,110 @@ class DeadlineTimer:
 SockKey = tuple[str, int, str | None]  # (interface, family, multicast group or None for unicast)
 
 
+def _sock_key(rt: _Runtime) -> SockKey:
+    return (rt.ifname, rt.family, str(rt.group) if rt.group is not None else None)
+
+
+def _identity(inst: VrrpInstance, default_if: str) -> tuple[object, ...]:
+    """What must stay the same for a reloaded instance to keep its state machine."""
+    return (inst.virtual_router_id, inst.interface or default_if, inst.family, inst.version,
+            inst.advert_int, bool(inst.unicast_peer), inst.priority == 255)
+
+
+# --------------------------------------------------------------------------------------------- trackers
+
+
+async def run_tracked_script(job: ScriptJob, timeout: float,
+                             kill_after: float = SCRIPT_KILL_AFTER) -> tuple[int | None, str]:
+    """Run a vrrp_script once: (exit status or None, keepalived's words for the outcome).
+
+    On timeout the process group gets SIGTERM, then SIGKILL ``kill_after`` s later; the outcome
+    is ``"timeout"``.  Cancelling (stop, reload) sends SIGTERM to the group.
+    """
+    proc = await spawn(job)
+    if proc is None:
+        return None, "could not be run"
+    try:
+        rc = await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        _killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), kill_after)
+        except TimeoutError:
+            _killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        return None, "timeout"
+    except asyncio.CancelledError:
+        _killpg(proc.pid, signal.SIGTERM)
+        raise
+    if rc < 0:
+        return rc, f"due to signal {-rc}"
+    return rc, f"exited with status {rc}"
+
+
+def _killpg(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _parse_int(text: str) -> int:
+    """strtol-like: leading blanks, optional sign, digits; anything else gives 0."""
+    t = text.lstrip()
+    end = 1 if t[:1] in "+-" else 0
+    while end < len(t) and t[end].isdigit():
+        end += 1
+    try:
+        return int(t[:end])
+    except ValueError:
+        return 0
+
+
+def _read_track_file(tf: TrackFile) -> int:
+    """The file's integer value; a missing or unreadable file counts as 0."""
+    try:
+        return _parse_int(Path(tf.file).read_text(errors="replace")[:64])
+    except OSError:
+        return 0
+
+
+def _init_track_file(tf: TrackFile) -> None:
+    """``init_file [VALUE] [overwrite]``: create the file (or overwrite it) with VALUE."""
+    if tf.init_file is None:
+        return
+    p = Path(tf.file)
+    if p.exists() and not tf.init_file_overwrite:
+        return
+    try:
+        p.write_text(f"{tf.init_file}\n")
+    except OSError as e:
+        log.error("Unable to initialise track_file %s (%s): %s", tf.name, tf.file, e.strerror)
+
+
+def _scan_processes(full: bool) -> list[tuple[str, list[str]]]:
+    """(comm, argv) of every process in /proc; argv only when ``full`` (it costs a second read)."""
+    out: list[tuple[str, list[str]]] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for pid in entries:
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as f:
+                comm = f.read().rstrip(b"\n").decode(errors="replace")
+            argv: list[str] = []
+            if full:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
+                while argv and argv[-1] == "":
+                    argv.pop()
+        except OSError:
+            continue
+        out.append((comm, argv))
+    return out
+
+
 class VrrpProcess:
     """Runs every instance of one config until SIGTERM/SIGINT; see the module docstring."""
 
@@ -414,6 +618,21 @@ class VrrpProcess:
         self._stopped = False
         self._last_garp: dict[str, float] = {}
         self.nl = Netlink(netns)
+        self._started = False
+        self._links_task: asyncio.Task[None] | None = None
+        self._watching: frozenset[str] = frozenset()
+        # trackers: verdicts by (kind, name), and what produces them
+        self.track_state: dict[tuple[str, str], TrackerState] = {}
+        self._script_defs: dict[str, VrrpScript] = {}
+        self._script_results: dict[str, ScriptResult] = {}
+        self._script_tasks: dict[str, asyncio.Task[None]] = {}
+        self._files: dict[str, TrackFile] = {}
+        self._files_task: asyncio.Task[None] | None = None
+        self._procs: dict[str, TrackProcess] = {}
+        self._quorums: dict[str, ProcessQuorum] = {}
+        self._procs_task: asyncio.Task[None] | None = None
+        self._reload_task: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     # ------------------------------------------------------------------------------ set-up
 
@@ -431,60 +650,71 @@ class VrrpProcess:
             return None
         return ipaddress.ip_address(text) if text else None
 
-    async def _build(self) -> None:
+    async def _make_runtime(self, inst: VrrpInstance, fsm: Instance | None = None) -> _Runtime:
+        """The run-time side of one instance; ``fsm`` is the kept state machine on reload."""
         default_if = self.g.default_interface
+        ifname = inst.interface or default_if
+        family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
+        vips, evips = configured_vips(inst, default_if)
+        fam_v = 4 if family == socket.AF_INET else 6
+        adv_vips = tuple(v.address.ip for v in vips if v.address.version == fam_v)
+        primary = await self._primary(inst, ifname, family)
+        if primary is None:
+            log.error("(%s) no source address on %s: no adverts can be sent", inst.name, ifname)
+        params = instance_params(inst, primary, tuple(vips))
+        if fsm is None:
+            fsm = Instance(params)
+        else:
+            fsm.params = params
+            fsm.base_priority = params.priority
+        peers = tuple(p.address for p in inst.unicast_peer)
+        group: IPAddress | None = None
+        if not peers:
+            group = inst.mcast_dst_ip or (self.g.vrrp_mcast_group4 if family == socket.AF_INET
+                                          else self.g.vrrp_mcast_group6)
+        auth_type, auth_pass = pkt.AUTH_NONE, ""
+        if inst.authentication is not None and inst.version == 2:
+            if inst.authentication.type.upper() == "PASS":
+                auth_type, auth_pass = pkt.AUTH_PASS, inst.authentication.password
+            else:
+                log.error("(%s) authentication type %s is not supported; sending without authentication",
+                          inst.name, inst.authentication.type)
+        common: dict[str, Any] = {
+            "vrid": inst.virtual_router_id, "version": inst.version, "auth_type": auth_type,
+            "auth_pass": auth_pass, "adver_int": inst.advert_int, "vips": adv_vips,
+            "unicast": bool(peers), "check_unicast_src": inst.check_unicast_src,
+            "unicast_peers": tuple(pkt.UnicastPeer(p.address, p.min_ttl or 0,
+                                                   255 if p.max_ttl is None else p.max_ttl)
+                                   for p in inst.unicast_peer),
+        }
+        rt = _Runtime(
+            model=inst, fsm=fsm, ifname=ifname, family=family, vips=vips, evips=evips,
+            src=primary, group=group, peers=peers,
+            expect=pkt.Expectation(**common),
+            expect_known_master=pkt.Expectation(**common, check_vips=not inst.skip_check_adv_addr),
+        )
+        try:
+            rt.advert = pkt.Advert.build(version=inst.version, vrid=inst.virtual_router_id,
+                                         priority=inst.priority, addresses=adv_vips,
+                                         adver_int=inst.advert_int, family=fam_v,
+                                         auth_type=auth_type, auth_pass=auth_pass)
+        except ValueError as e:
+            log.error("(%s) cannot build adverts: %s", inst.name, e)
+        if inst.track.bfds:
+            log.warning("(%s) track_bfd is not supported by the VRRP process yet; ignored", inst.name)
+        if not inst.accept:
+            log.warning("(%s) no_accept is not supported yet; the VIPs accept traffic", inst.name)
+        return rt
+
+    async def _build(self) -> None:
         for inst in self.config.vrrp.instances:
-            ifname = inst.interface or default_if
-            family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
-            vips, evips = configured_vips(inst, default_if)
-            fam_v = 4 if family == socket.AF_INET else 6
-            adv_vips = tuple(v.address.ip for v in vips if v.address.version == fam_v)
-            primary = await self._primary(inst, ifname, family)
-            if primary is None:
-                log.error("(%s) no source address on %s: no adverts can be sent", inst.name, ifname)
-            params = instance_params(inst, primary, tuple(vips))
-            peers = tuple(p.address for p in inst.unicast_peer)
-            group: IPAddress | None = None
-            if not peers:
-                group = inst.mcast_dst_ip or (self.g.vrrp_mcast_group4 if family == socket.AF_INET
-                                              else self.g.vrrp_mcast_group6)
-            auth_type, auth_pass = pkt.AUTH_NONE, ""
-            if inst.authentication is not None and inst.version == 2:
-                if inst.authentication.type.upper() == "PASS":
-                    auth_type, auth_pass = pkt.AUTH_PASS, inst.authentication.password
-                else:
-                    log.error("(%s) authentication type %s is not supported; sending without authentication",
-                              inst.name, inst.authentication.type)
-            common: dict[str, Any] = {
-                "vrid": inst.virtual_router_id, "version": inst.version, "auth_type": auth_type,
-                "auth_pass": auth_pass, "adver_int": inst.advert_int, "vips": adv_vips,
-                "unicast": bool(peers), "check_unicast_src": inst.check_unicast_src,
-                "unicast_peers": tuple(pkt.UnicastPeer(p.address, p.min_ttl or 0,
-                                                       255 if p.max_ttl is None else p.max_ttl)
-                                       for p in inst.unicast_peer),
-            }
-            rt = _Runtime(
-                model=inst, fsm=Instance(params), ifname=ifname, family=family, vips=vips, evips=evips,
-                src=primary, group=group, peers=peers,
-                expect=pkt.Expectation(**common),
-                expect_known_master=pkt.Expectation(**common, check_vips=not inst.skip_check_adv_addr),
-            )
-            try:
-                rt.advert = pkt.Advert.build(version=inst.version, vrid=inst.virtual_router_id,
-                                             priority=inst.priority, addresses=adv_vips,
-                                             adver_int=inst.advert_int, family=fam_v,
-                                             auth_type=auth_type, auth_pass=auth_pass)
-            except ValueError as e:
-                log.error("(%s) cannot build adverts: %s", inst.name, e)
-            if inst.virtual_routes or inst.virtual_rules:
-                log.warning("(%s) virtual_routes / virtual_rules are not supported yet; ignored", inst.name)
-            if inst.track.scripts or inst.track.files or inst.track.processes or inst.track.bfds:
-                log.warning("(%s) track_script / track_file / track_process / track_bfd are not supported "
-                            "by the VRRP process yet; ignored", inst.name)
-            if not inst.accept:
-                log.warning("(%s) no_accept is not supported yet; the VIPs accept traffic", inst.name)
-            self.instances[inst.name] = rt
-        for gm in self.config.vrrp.sync_groups:
+            self.instances[inst.name] = await self._make_runtime(inst)
+        self._make_groups(self.config.vrrp.sync_groups)
+        self._set_trackers()
+
+    def _make_groups(self, models: Sequence[SyncGroupModel]) -> None:
+        """SyncGroup coordinators over the (already built) member instances."""
+        for gm in models:
             members = [self.instances[n].fsm for n in gm.group if n in self.instances]
             if not members:
                 continue
@@ -493,9 +723,15 @@ class VrrpProcess:
             for m in members:
                 self.group_of[m.name] = gm.name
 
-    def _open_sockets(self) -> None:
+    def _set_trackers(self) -> None:
+        """Each instance's tracker references: its own blocks plus its sync group's."""
         for rt in self.instances.values():
-            key: SockKey = (rt.ifname, rt.family, str(rt.group) if rt.group is not None else None)
+            gname = self.group_of.get(rt.name)
+            rt.trackers = instance_trackers(rt.model, self.group_models.get(gname) if gname else None)
+
+    def _open_sockets(self, rts: Iterable[_Runtime]) -> None:
+        for rt in rts:
+            key = _sock_key(rt)
             sock = self.sockets.get(key)
             if sock is None:
                 try:
@@ -515,6 +751,23 @@ class VrrpProcess:
                          key[2] or ",".join(map(str, rt.peers)))
             self.by_socket[key].setdefault(rt.model.virtual_router_id, []).append(rt)
 
+    def _unregister(self, rt: _Runtime) -> None:
+        """Forget a removed instance's packets; close its socket when nobody else uses it."""
+        key = _sock_key(rt)
+        vrids = self.by_socket.get(key)
+        if vrids is None:
+            return
+        same = vrids.get(rt.model.virtual_router_id, [])
+        if rt in same:
+            same.remove(rt)
+        if not same:
+            vrids.pop(rt.model.virtual_router_id, None)
+        if not vrids:
+            del self.by_socket[key]
+            sock = self.sockets.pop(key, None)
+            if sock is not None:
+                sock.close()
+
     async def _initial_links(self) -> None:
         for rt in self.instances.values():
             for ifname in self._watched_ifnames(rt):
@@ -527,7 +780,7 @@ class VrrpProcess:
 
     def _watched_ifnames(self, rt: _Runtime) -> list[str]:
         names = [] if rt.model.dont_track_primary else [rt.ifname]
-        return names + [t.name for t in rt.model.track.interfaces]
+        return names + [t.name for t in rt.trackers if t.kind == "interface"]
 
     # ------------------------------------------------------------------------------ running
 
@@ -535,25 +788,32 @@ class VrrpProcess:
         loop = asyncio.get_running_loop()
         await self._build()
         await self._initial_links()
-        self._open_sockets()
+        self._open_sockets(self.instances.values())
         await self.notifier.open_fifos()
+        self._sync_trackers(loop.time())
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
-        loop.add_signal_handler(signal.SIGHUP, log.warning, "Reload is not supported yet; ignoring SIGHUP")
+        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         effects = loop.create_task(self._effects_worker())
         if self.g.vrrp_startup_delay > 0:
             log.info("Delaying startup for %g seconds", self.g.vrrp_startup_delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.g.vrrp_startup_delay)
-        links: asyncio.Task[None] | None = None
         if not self._stopping.is_set():
-            self._start_all(loop.time())
-            links = loop.create_task(self._watch_links())
+            self._start_instances(loop.time(), list(self.instances))
+            self._started = True
+            self._start_tracker_tasks()
+            self._restart_link_watcher()
             await self._stopping.wait()
         log.info("Stopping")
-        if links is not None:
-            links.cancel()
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload_task
+        if self._links_task is not None:
+            self._links_task.cancel()
+        await self._stop_tracker_tasks()
         self._stop_all(loop.time())
         self._effects.put_nowait(None)
         with contextlib.suppress(TimeoutError):
@@ -562,18 +822,23 @@ class VrrpProcess:
         self._close()
         return 0
 
-    def _start_all(self, now: float) -> None:
-        for rt in self.instances.values():
-            for ifname in self._watched_ifnames(rt):
-                if not self.link_up.get(ifname, False):
-                    rt.faults.add(_IF_FAULT.format(ifname))
-            for reason in rt.faults:
+    def _start_instances(self, now: float, names: Sequence[str]) -> None:
+        """Start instances (and sync groups whose members are all among them) in BACKUP or FAULT."""
+        todo = set(names)
+        for name in names:
+            rt = self.instances[name]
+            if not rt.model.dont_track_primary and not self.link_up.get(rt.ifname, False):
+                rt.faults.add(_IF_FAULT.format(rt.ifname))
+            for reason in sorted(rt.faults):
                 rt.fsm.handle(now, FaultSet(reason))
-            self._apply_track_weights(now, rt, initial=True)
+            self._apply_tracking(now, rt, initial=True)
         for group in self.groups.values():
-            self._execute(group.start(now))
-        for rt in self.instances.values():
-            if rt.name not in self.group_of:
+            if all(m in todo for m in group.members) and group.state is State.INIT:
+                self._execute(group.start(now))
+                todo -= set(group.members)
+        for name in names:
+            if name in todo and name not in self.group_of:
+                rt = self.instances[name]
                 self._execute([(rt.name, a) for a in rt.fsm.handle(now, Start())])
         self._rearm()
 
@@ -598,7 +863,7 @@ class VrrpProcess:
 
     def dispatch(self, now: float, name: str, event: Event) -> None:
         """Feed one event to an instance (through its sync group) and carry out the actions."""
-        if self._stopped:
+        if self._stopped or name not in self.instances:
             return
         gname = self.group_of.get(name)
         if gname is not None:
@@ -645,7 +910,7 @@ class VrrpProcess:
         received = pkt.Received(dg.data, 4 if dg.family == socket.AF_INET else 6, src,
                                 ipaddress.ip_address(dg.dst) if dg.dst else None,
                                 dg.ttl if dg.ttl >= 0 else None)
-        for rt in candidates:
+        for rt in list(candidates):
             if rt.fsm.state not in (State.BACKUP, State.MASTER):
                 continue  # keepalived ignores packets in FAULT/INIT without counting them
             known = src is not None and src == rt.fsm.master_address
@@ -659,8 +924,17 @@ class VrrpProcess:
                 src=result.src or (src if src is not None else ipaddress.IPv4Address(0)),
                 priority=result.priority, max_adver_int=result.adver_int, addresses=result.addresses))
 
-    async def _watch_links(self) -> None:
-        wanted = {n for rt in self.instances.values() for n in self._watched_ifnames(rt)}
+    def _restart_link_watcher(self) -> None:
+        """(Re)start the netlink watcher when the set of interesting interfaces changed."""
+        wanted = frozenset(n for rt in self.instances.values() for n in self._watched_ifnames(rt))
+        if wanted == self._watching and self._links_task is not None and not self._links_task.done():
+            return
+        if self._links_task is not None:
+            self._links_task.cancel()
+        self._watching = wanted
+        self._links_task = asyncio.get_running_loop().create_task(self._watch_links(wanted))
+
+    async def _watch_links(self, wanted: frozenset[str]) -> None:
         if not wanted:
             return
         try:
@@ -676,11 +950,11 @@ class VrrpProcess:
             log.exception("interface watcher failed; interface changes are no longer followed")
 
     def _link_changed(self, now: float, ifname: str) -> None:
-        for rt in self.instances.values():
+        for rt in list(self.instances.values()):
             if not rt.model.dont_track_primary and rt.ifname == ifname:
                 self._set_fault(now, rt, _IF_FAULT.format(ifname), not self.link_up[ifname])
-            if any(t.name == ifname for t in rt.model.track.interfaces):
-                self._apply_track_weights(now, rt)
+            if any(t.kind == "interface" and t.name == ifname for t in rt.trackers):
+                self._apply_tracking(now, rt)
 
     def _set_fault(self, now: float, rt: _Runtime, reason: str, on: bool) -> None:
         if on and reason not in rt.faults:
@@ -690,28 +964,352 @@ class VrrpProcess:
             rt.faults.discard(reason)
             self.dispatch(now, rt.name, FaultCleared(reason))
 
-    def _apply_track_weights(self, now: float, rt: _Runtime, initial: bool = False) -> None:
-        """track_interface: weight 0 -> FAULT, else priority +/- weight (keepalived-behaviour.md §2.4)."""
-        total = rt.fsm.base_priority
-        for t in rt.model.track.interfaces:
-            up = self.link_up.get(t.name, False)
-            if t.weight == 0:
-                reason = f"tracked interface {t.name} down"
-                failed = up if t.reverse else not up
-                if initial:
-                    if failed:
-                        rt.faults.add(reason)
-                else:
-                    self._set_fault(now, rt, reason, failed)
-            elif t.weight > 0:
-                total += (-t.weight if t.reverse else t.weight) if up else 0
-            else:
-                total += 0 if up else (-t.weight if t.reverse else t.weight)
-        if total != rt.fsm.total_priority:
+    # ------------------------------------------------------------------------------ tracking
+
+    def _tracker_states(self) -> dict[tuple[str, str], TrackerState]:
+        states: dict[tuple[str, str], TrackerState] = dict(self.track_state)
+        for ifname, up in self.link_up.items():
+            states[("interface", ifname)] = up
+        return states
+
+    def _apply_tracking(self, now: float, rt: _Runtime, initial: bool = False) -> None:
+        """Priority and FAULT reasons from every tracker (vrrp.tracking), fed to the state machine.
+
+        ``initial``: before Start, straight into the state machine (nothing to announce yet).
+        """
+        ev = evaluate(rt.fsm.base_priority, rt.trackers, self._tracker_states())
+        if ev.total != rt.fsm.total_priority:
             if initial:
-                rt.fsm.handle(now, PriorityChanged(total))
+                rt.fsm.handle(now, PriorityChanged(ev.total))
             else:
-                self.dispatch(now, rt.name, PriorityChanged(total))
+                self.dispatch(now, rt.name, PriorityChanged(ev.total))
+        for reason in sorted(ev.faults - rt.tracker_faults):
+            rt.tracker_faults.add(reason)
+            if initial:
+                rt.fsm.handle(now, FaultSet(reason))
+            else:
+                self.dispatch(now, rt.name, FaultSet(reason))
+        for reason in sorted(rt.tracker_faults - ev.faults):
+            rt.tracker_faults.discard(reason)
+            if initial:
+                rt.fsm.handle(now, FaultCleared(reason))
+            else:
+                self.dispatch(now, rt.name, FaultCleared(reason))
+
+    def _tracker_changed(self, key: tuple[str, str]) -> None:
+        """A script/file/process verdict changed: re-evaluate every instance that tracks it."""
+        if self._stopped or not self._started:
+            return
+        now = asyncio.get_running_loop().time()
+        for rt in list(self.instances.values()):
+            if any(r.key == key for r in rt.trackers):
+                self._apply_tracking(now, rt)
+
+    def _used_trackers(self) -> set[tuple[str, str]]:
+        return {r.key for rt in self.instances.values() for r in rt.trackers}
+
+    def _sync_trackers(self, now: float) -> None:
+        """Make the monitors match the config (start-up and reload).
+
+        Unchanged vrrp_scripts keep their rise/fall counters and running task; removed or changed
+        ones are stopped; new ones get their initial state (INIT, or FAILED with init_fail).
+        track_file values and process counts are read at once, so instances start with them.
+        """
+        used = self._used_trackers()
+        scripts = {vs.name: vs for vs in self.config.vrrp.vrrp_scripts if ("script", vs.name) in used}
+        for name in list(self._script_defs):
+            if scripts.get(name) != self._script_defs[name]:
+                task = self._script_tasks.pop(name, None)
+                if task is not None:
+                    task.cancel()
+                del self._script_defs[name]
+                self._script_results.pop(name, None)
+                self.track_state.pop(("script", name), None)
+        for name, vs in list(scripts.items()):
+            if name not in self._script_defs and not self.notifier.verdict(self._vrrp_script(vs),
+                                                                          "vrrp_script").run:
+                log.warning("Disabling track script %s since it cannot be run", name)
+                del scripts[name]
+        for name, vs in scripts.items():
+            if name not in self._script_defs:
+                self._script_defs[name] = vs
+                sr = self._script_results[name] = ScriptResult(vs.rise, vs.fall, vs.init_fail)
+                self.track_state[("script", name)] = sr.status
+        files = {tf.name: tf for tf in self.config.vrrp.track_files if ("file", tf.name) in used}
+        for name in [n for n in self._files if files.get(n) != self._files[n]]:
+            del self._files[name]
+            self.track_state.pop(("file", name), None)
+        for name, tf in files.items():
+            if name not in self._files:
+                self._files[name] = tf
+                _init_track_file(tf)
+                self.track_state[("file", name)] = _read_track_file(tf)
+        procs = {tp.name: tp for tp in self.config.vrrp.track_processes if ("process", tp.name) in used}
+        for name in [n for n in self._procs if procs.get(n) != self._procs[n]]:
+            del self._procs[name]
+            self._quorums.pop(name, None)
+            self.track_state.pop(("process", name), None)
+        fresh = [tp for name, tp in procs.items() if name not in self._procs]
+        for tp in fresh:
+            self._procs[tp.name] = tp
+            fork = tp.fork_delay if tp.fork_delay is not None else (tp.delay or 0.0)
+            term = tp.terminate_delay if tp.terminate_delay is not None else (tp.delay or 0.0)
+            self._quorums[tp.name] = ProcessQuorum(tp.quorum, tp.quorum_max, fork, term)
+        if fresh:
+            self._count_processes(now, announce=False)
+
+    def _start_tracker_tasks(self) -> None:
+        loop = asyncio.get_running_loop()
+        for name, vs in self._script_defs.items():
+            if name not in self._script_tasks:
+                self._script_tasks[name] = loop.create_task(
+                    self._script_loop(vs, self._script_results[name]), name=f"vrrp_script {name}")
+        if self._files and (self._files_task is None or self._files_task.done()):
+            self._files_task = loop.create_task(self._file_loop(), name="track_file")
+        if self._procs and (self._procs_task is None or self._procs_task.done()):
+            self._procs_task = loop.create_task(self._process_loop(), name="track_process")
+
+    async def _stop_tracker_tasks(self) -> None:
+        tasks = [*self._script_tasks.values(), self._files_task, self._procs_task]
+        live = [t for t in tasks if t is not None and not t.done()]
+        for t in live:
+            t.cancel()
+        if live:
+            await asyncio.wait(live, timeout=SCRIPT_KILL_AFTER + 1)
+        self._script_tasks.clear()
+
+    async def _script_loop(self, vs: VrrpScript, sr: ScriptResult) -> None:
+        """Run ``vs`` every interval; skip (and say so) while the previous run is still going."""
+        loop = asyncio.get_running_loop()
+        interval = vs.interval if vs.interval > 0 else 1.0
+        timeout = vs.timeout or interval
+        running: asyncio.Task[None] | None = None
+        next_at = loop.time()
+        try:
+            while True:
+                if running is not None and not running.done():
+                    log.info("Track script %s is already running, expect idle - skipping run", vs.name)
+                else:
+                    running = loop.create_task(self._run_script(vs, sr, timeout))
+                next_at = max(next_at + interval, loop.time())
+                await asyncio.sleep(next_at - loop.time())
+        finally:
+            if running is not None and not running.done():
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+    async def _run_script(self, vs: VrrpScript, sr: ScriptResult, timeout: float) -> None:
+        job = self._script_job(vs)
+        if job is None:
+            return
+        rc, detail = await run_tracked_script(job, timeout)
+        change = sr.record(rc == 0)
+        if change is Status.OK:
+            log.info("VRRP_Script(%s) succeeded", vs.name)
+        elif change is Status.FAILED:
+            if detail == "timeout":
+                log.info("VRRP_Script(%s) timed_out", vs.name)
+            else:
+                log.info("VRRP_Script(%s) failed (%s)", vs.name, detail)
+        if change is not None and self._script_results.get(vs.name) is sr:
+            self.track_state[("script", vs.name)] = change
+            self._tracker_changed(("script", vs.name))
+
+    def _vrrp_script(self, vs: VrrpScript) -> Script:
+        """The script with the vrrp_script's ``user`` line folded in (for the security verdict)."""
+        if vs.user is None:
+            return vs.script
+        return replace(vs.script, user=vs.user, group=vs.group)
+
+    def _script_job(self, vs: VrrpScript) -> ScriptJob | None:
+        """As script security allows (``</path`` through /bin/sh, as keepalived's system())."""
+        return self.notifier.job(self._vrrp_script(vs), kind="vrrp_script")
+
+    async def _file_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TRACK_FILE_POLL)
+            for tf in list(self._files.values()):
+                value = _read_track_file(tf)
+                key = ("file", tf.name)
+                if self.track_state.get(key) != value:
+                    log.info("Tracked file %s changed value to %d", tf.name, value)
+                    self.track_state[key] = value
+                    self._tracker_changed(key)
+
+    async def _process_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(TRACK_PROCESS_POLL)
+            self._count_processes(loop.time())
+
+    def _count_processes(self, now: float, announce: bool = True) -> None:
+        procs = _scan_processes(full=any(tp.args is not None or tp.full_command or len(tp.process) > 15
+                                         for tp in self._procs.values()))
+        for tp in list(self._procs.values()):
+            count = sum(1 for comm, argv in procs if process_matches(tp, comm, argv))
+            change = self._quorums[tp.name].observe(now, count)
+            if change is None:
+                continue
+            key = ("process", tp.name)
+            self.track_state[key] = change
+            log.info("Quorum %s for tracked process %s", "gained" if change else "lost", tp.name)
+            if announce:
+                self._tracker_changed(key)
+
+    # ------------------------------------------------------------------------------ reload
+
+    def _on_sighup(self) -> None:
+        if self._reload_task is not None and not self._reload_task.done():
+            log.info("Reload already in progress - queueing another")
+            self._reload_again = True
+            return
+        self._reload_task = asyncio.get_running_loop().create_task(self._reload_loop())
+
+    async def _reload_loop(self) -> None:
+        while True:
+            self._reload_again = False
+            try:
+                await self.reload()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a reload must never take the running instances down
+                log.exception("Reload failed; keeping what is running")
+            if not self._reload_again or self._stopping.is_set():
+                return
+
+    async def reload(self) -> bool:
+        """SIGHUP: re-read the config file; apply it unless it has fatal errors. True if applied."""
+        path = self.options.config_file
+        if path is None:
+            log.warning("Reload requested but the configuration file is not known; ignoring SIGHUP")
+            return False
+        log.info("Reloading")
+        from pykeepalived.config import load_config
+        from pykeepalived.config.errors import ErrClass
+
+        loop = asyncio.get_running_loop()
+        if not os.path.exists(path):
+            log.error("Reload of %s failed: the file does not exist - keeping the running configuration",
+                      path)
+            return False
+        result = await loop.run_in_executor(None, lambda: load_config(path, config_id=self.options.config_id))
+        fatal = [d for d in result.diagnostics
+                 if d.cls in (ErrClass.MISSING_PARAMETER, ErrClass.FATAL) and not d.info]
+        for d in result.diagnostics:
+            log.warning("%s", d)
+        if result.config is None or fatal:
+            why = str(fatal[0]) if fatal else "it could not be read"
+            log.error("Reload of %s failed (%s) - keeping the running configuration", path, why)
+            return False
+        if self._stopped:
+            return False
+        await self.apply_config(result.config)
+        log.info("Reload finished")
+        return True
+
+    def _same_group(self, name: str, new: Config) -> bool:
+        """Same sync group with the same members before and after (or in none both times)."""
+        names = {i.name for i in new.vrrp.instances}
+        new_gm = next((g for g in new.vrrp.sync_groups if name in g.group), None)
+        old_name = self.group_of.get(name)
+        if new_gm is None or old_name is None:
+            return new_gm is None and old_name is None
+        old_gm = self.group_models[old_name]
+        return (old_gm.name == new_gm.name and {n for n in old_gm.group if n in self.instances}
+                == {n for n in new_gm.group if n in names})
+
+    async def apply_config(self, new: Config) -> None:
+        """Apply a new config to the running process (see the module docstring)."""
+        loop = asyncio.get_running_loop()
+        self.config, self.g = new, new.global_defs
+        self.notifier.reload(new.global_defs)
+        models = {i.name: i for i in new.vrrp.instances}
+        keep = [n for n, rt in self.instances.items()
+                if n in models and _identity(rt.model, self.g.default_interface)
+                == _identity(models[n], self.g.default_interface) and self._same_group(n, new)]
+        drop = [n for n in self.instances if n not in keep]
+        add = [n for n in models if n not in keep]
+        now = loop.time()
+        for name in drop:
+            self._remove_instance(now, self.instances[name])
+        for gname in [g for g, grp in self.groups.items() if not any(m in self.instances for m in grp.members)]:
+            del self.groups[gname]
+            self.group_models.pop(gname, None)
+            self.notifier.alerts.forget(gname)
+        for name in keep:
+            await self._update_instance(self.instances[name], models[name])
+        for gm in new.vrrp.sync_groups:
+            if gm.name in self.groups:
+                self.group_models[gm.name] = gm
+        for name in add:
+            self.instances[name] = await self._make_runtime(models[name])
+        self._make_groups([gm for gm in new.vrrp.sync_groups if gm.name not in self.groups])
+        self._set_trackers()
+        await self._initial_links()
+        self._open_sockets([self.instances[n] for n in add])
+        now = loop.time()
+        self._sync_trackers(now)
+        if self._started:  # else run() starts every instance once the start-up delay is over
+            self._start_instances(now, add)
+            for name in keep:
+                self._apply_tracking(now, self.instances[name])
+            self._start_tracker_tasks()
+            self._restart_link_watcher()
+        if drop or add:
+            log.info("Reload: %d instance(s) kept, %d removed, %d added", len(keep), len(drop), len(add))
+        self._rearm()
+
+    def _remove_instance(self, now: float, rt: _Runtime) -> None:
+        """An instance gone from the config (or replaced): priority 0 if MASTER, VIPs and routes
+        removed, FAULT notified (DELETED with ``notify_deleted``), its packets no longer routed."""
+        prio = rt.fsm.effective_priority
+        n = rt.model.notify
+        actions = rt.fsm.handle(now, Stop())
+        self._execute([(rt.name, a) for a in actions if isinstance(a, (SendAdvert, RemoveVips, Log))])
+        self.notifier.instance_state(rt.model, "DELETED" if n.deleted_state or n.deleted else "FAULT", prio)
+        self.notifier.alerts.forget(rt.name)
+        self._unregister(rt)
+        del self.instances[rt.name]
+        self.group_of.pop(rt.name, None)
+
+    async def _update_instance(self, old: _Runtime, model: VrrpInstance) -> None:
+        """Same identity: keep the state machine (state, timers); take the new settings.
+
+        While MASTER, VIPs/routes/rules no longer configured are removed and new ones added (with
+        a GARP round); the ones in both stay untouched.
+        """
+        rt = await self._make_runtime(model, fsm=old.fsm)
+        rt.faults, rt.tracker_faults = old.faults, old.tracker_faults
+        rt.ip_id, rt.drops, rt.send_errors = old.ip_id, old.drops, old.send_errors
+        key = _sock_key(old)
+        same = self.by_socket.get(key, {}).get(old.model.virtual_router_id, [])
+        if old in same:
+            same[same.index(old)] = rt
+        self.instances[rt.name] = rt
+        if not rt.fsm.vips_set:
+            return
+        old_addrs, new_addrs = old.vips + old.evips, rt.vips + rt.evips
+        gone = [v for v in old_addrs if v not in new_addrs]
+        added = [v for v in new_addrs if v not in old_addrs]
+        gone_routes = [r for r in old.model.virtual_routes if r not in model.virtual_routes]
+        gone_rules = [r for r in old.model.virtual_rules if r not in model.virtual_rules]
+        new_routes = [r for r in model.virtual_routes if r not in old.model.virtual_routes]
+        new_rules = [r for r in model.virtual_rules if r not in old.model.virtual_rules]
+        if gone or added or gone_routes or gone_rules or new_routes or new_rules:
+            log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(gone), len(added))
+
+            async def change() -> None:
+                await self._routes_rules(rt, gone_routes, gone_rules, add=False)
+                for vip in gone:
+                    await self._vip(rt, vip, add=False)
+                for vip in added:
+                    await self._vip(rt, vip, add=True)
+                await self._routes_rules(rt, new_routes, new_rules, add=True)
+
+            self._effect(change)
+            if added:
+                self._effect(lambda: self._garps(rt, 1, added))
 
     # ------------------------------------------------------------------------------ actions
 
@@ -775,22 +1373,60 @@ class VrrpProcess:
                 log.exception("address change failed")
 
     async def _add_vips(self, rt: _Runtime) -> None:
+        """VIPs and eVIPs, then virtual_routes and virtual_rules (which may need the VIPs)."""
         for vip in rt.vips + rt.evips:
-            try:
-                await self.nl.add_vip(vip)
-            except (OSError, LookupError) as e:
-                log.error("(%s) cannot add %s to %s: %s", rt.name, vip.address, vip.dev, e)
+            await self._vip(rt, vip, add=True)
+        await self._routes_rules(rt, rt.model.virtual_routes, rt.model.virtual_rules, add=True)
 
     async def _del_vips(self, rt: _Runtime) -> None:
+        """The reverse of :meth:`_add_vips`: rules and routes first, then the addresses."""
+        await self._routes_rules(rt, rt.model.virtual_routes, rt.model.virtual_rules, add=False)
         for vip in rt.vips + rt.evips:
-            try:
-                await self.nl.del_vip(vip)
-            except (OSError, LookupError) as e:
-                log.error("(%s) cannot remove %s from %s: %s", rt.name, vip.address, vip.dev, e)
+            await self._vip(rt, vip, add=False)
 
-    async def _garps(self, rt: _Runtime, rounds: int) -> None:
+    async def _vip(self, rt: _Runtime, vip: VipSpec, add: bool) -> None:
+        try:
+            await (self.nl.add_vip(vip) if add else self.nl.del_vip(vip))
+        except (OSError, LookupError) as e:
+            log.error("(%s) cannot %s %s %s %s: %s", rt.name, "add" if add else "remove", vip.address,
+                      "to" if add else "from", vip.dev, e)
+
+    async def _routes_rules(self, rt: _Runtime, routes: Sequence[Route], rules: Sequence[Rule],
+                            add: bool) -> None:
+        """virtual_routes / virtual_rules through rtnetlink (replace on add, idempotent delete)."""
+        if not routes and not rules:
+            return
+        ipr = await self.nl._rt()  # the process's one rtnetlink socket (addresses.Netlink)
+        for route in routes if add else reversed(routes):
+            try:
+                req = await route_request(route, self.nl)
+                if add:
+                    await ipr.route("replace", **req)
+                else:
+                    await ipr.route("del", **req)
+            except Exception as e:
+                if not add and getattr(e, "code", None) in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+                    continue
+                log.error("(%s) cannot %s route %s: %s", rt.name, "add" if add else "remove",
+                          route.dest, e)
+        for rule in rules if add else reversed(rules):
+            try:
+                req = await rule_request(rule, self.nl)
+                if add:
+                    with contextlib.suppress(NetlinkError):
+                        await ipr.rule("del", **req)  # "replace" for rules: no duplicates
+                    await ipr.rule("add", **req)
+                else:
+                    await ipr.rule("del", **req)
+            except Exception as e:
+                if not add and getattr(e, "code", None) in (errno.ESRCH, errno.ENOENT):
+                    continue
+                log.error("(%s) cannot %s rule (preference %d): %s", rt.name, "add" if add else "remove",
+                          rule.preference, e)
+
+    async def _garps(self, rt: _Runtime, rounds: int, only: Sequence[VipSpec] | None = None) -> None:
         """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval."""
-        targets = rt.vips + rt.evips
+        targets = list(only) if only is not None else rt.vips + rt.evips
         for vip in targets:
             kind = "gratuitous ARPs" if vip.address.version == 4 else "unsolicited neighbour advertisements"
             log.info("(%s) Sending/queueing %s on %s for %s", rt.name, kind, vip.dev, vip.address.ip)
@@ -868,6 +1504,113 @@ class VrrpProcess:
 
 def _with_priority(adv: pkt.Advert, priority: int) -> pkt.Advert:
     return replace(adv, priority=priority)
+
+
+# --------------------------------------------------------------------------------------------- routes
+
+
+#: /etc/iproute2 names keepalived accepts in virtual_routes / virtual_rules
+ROUTE_TABLE_IDS = {"main": 254, "local": 255, "default": 253}
+ROUTE_PROTOCOL_IDS = {"redirect": 1, "kernel": 2, "boot": 3, "static": 4, "keepalived": 18}
+ROUTE_TYPE_IDS = {"unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
+                  "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9, "nat": 10}
+RULE_ACTION_IDS = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+RTPROT_KEEPALIVED = 18
+FIB_RULE_INVERT = 2
+
+
+def _table_id(name: str | None) -> int | None:
+    if name is None:
+        return None
+    return int(name) if name.isdigit() else ROUTE_TABLE_IDS.get(name)
+
+
+def _prefix(text: str, family: int) -> tuple[str, int] | None:
+    """``10.0.0.0/8`` -> (address, length); ``default``/``any``/``all`` -> None."""
+    if text in ("default", "any", "all", "default6"):
+        return None
+    net = ipaddress.ip_network(text, strict=False)
+    return str(net.network_address), net.prefixlen
+
+
+async def route_request(route: Route, nl: Netlink) -> dict[str, Any]:
+    """A virtual_routes line as pyroute2 ``route()`` arguments (the common ``ip route`` options).
+
+    Routes carry ``proto keepalived`` (18) unless another protocol is configured, as keepalived's.
+    Multipath ``nexthop`` lists and rarer options are not handled (logged by the caller's error).
+    """
+    family = socket.AF_INET6 if route.family == 6 else socket.AF_INET
+    req: dict[str, Any] = {"family": family}
+    dst = _prefix(route.dest, route.family)
+    if dst is not None:
+        req["dst"], req["dst_len"] = dst
+    else:
+        req["dst_len"] = 0
+    if route.type:
+        req["type"] = ROUTE_TYPE_IDS.get(route.type, 1)
+    if route.via:
+        req["gateway"] = route.via
+    if route.src:
+        req["prefsrc"] = route.src
+    if route.dev:
+        req["oif"] = await nl.ifindex(route.dev)
+    table = _table_id(route.table)
+    if table is not None:
+        req["table"] = table
+    if route.metric is not None:
+        req["priority"] = route.metric
+    if route.scope:
+        req["scope"] = int(route.scope) if route.scope.isdigit() else SCOPES.get(route.scope, 0)
+    elif route.type in (None, "unicast") and not route.via and not route.nexthops:
+        req["scope"] = SCOPES["link"]  # what ``ip route add`` picks for a route without a gateway
+    elif route.type == "local":
+        req["scope"] = SCOPES["host"]
+    proto = route.protocol
+    req["proto"] = (int(proto) if proto and proto.isdigit()
+                    else ROUTE_PROTOCOL_IDS.get(proto or "keepalived", RTPROT_KEEPALIVED))
+    if route.nexthops:
+        raise ValueError("multipath (nexthop) routes are not supported yet")
+    return req
+
+
+async def rule_request(rule: Rule, nl: Netlink) -> dict[str, Any]:
+    """A virtual_rules line as pyroute2 ``rule()`` arguments: from, to, table/action, preference,
+    fwmark[/mask], iif, oif, not."""
+    req: dict[str, Any] = {"family": socket.AF_INET6 if rule.family == 6 else socket.AF_INET,
+                           "priority": rule.preference}
+    for attr, text in (("src", rule.from_), ("dst", rule.to)):
+        if text is not None:
+            pfx = _prefix(text, rule.family)
+            if pfx is not None:
+                req[attr], req[f"{attr}_len"] = pfx
+    action = rule.action or "table"
+    if action == "table":
+        table = _table_id(rule.table)
+        if table is None:
+            raise ValueError(f"unknown table {rule.table}")
+        req["table"] = table
+        req["action"] = RULE_ACTION_IDS["table"]
+    elif action.startswith("goto "):
+        req["action"] = RULE_ACTION_IDS["goto"]
+        req["goto"] = int(action.split()[1])
+    else:
+        req["action"] = RULE_ACTION_IDS.get(action, 1)
+    if rule.iif:
+        req["iifname"] = rule.iif
+    if rule.oif:
+        req["oifname"] = rule.oif
+    if rule.invert:
+        req["flags"] = FIB_RULE_INVERT
+    opts = list(rule.options)
+    for i in range(0, len(opts) - 1, 2):
+        if opts[i] == "fwmark":
+            mark, _, mask = opts[i + 1].partition("/")
+            req["fwmark"] = int(mark, 0)
+            if mask:
+                req["fwmask"] = int(mask, 0)
+        else:
+            raise ValueError(f"rule option {opts[i]} is not supported yet")
+    return req
 
 
 # --------------------------------------------------------------------------------------------- entry points
@@ -956,7 +1699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     options = RunnerOptions(pid_file=args.pid_file, log_console=args.log_console, log_detail=args.log_detail,
                             stats_file=args.stats_file, dont_release_vrrp=args.dont_release_vrrp,
-                            config_id=args.config_id)
+                            config_id=args.config_id, config_file=args.config_file)
     setup_logging(options)
     from pykeepalived.config import load_config
 

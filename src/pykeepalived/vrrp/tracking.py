@@ -1,0 +1,289 @@
+"""Sans-I/O tracking: what trackers do to an instance's priority, and when they force FAULT.
+
+keepalived's ``vrrp_track.c`` rules (keepalived-behaviour.md §1.9, §2.4), as pure functions and
+small state objects that take the current time as an argument:
+
+* :func:`weighted` - one track_interface / track_script / track_process / track_bfd entry:
+  weight 0 -> FAULT on failure (with ``reverse``: on success); weight > 0 adds while OK
+  (reverse: subtracts while OK); weight < 0 subtracts while failed (reverse: adds while failed).
+* :func:`file_weighted` - one track_file entry: the file's value times the weight (negated with
+  ``reverse``); weight 0 -> any non-zero value is FAULT; a result below -253 is FAULT.
+* :func:`evaluate` - base priority plus every contribution, and the set of FAULT reasons.
+  The FSM clamps to 1..254 and leaves an owner (255) alone; :attr:`Evaluation.effective` shows
+  the same number for logs and tests.
+* :class:`ScriptResult` - vrrp_script rise/fall hysteresis, including keepalived's start-up
+  quirks (one success is enough at start; one failure at start is a failure even with fall > 1).
+* :class:`ProcessQuorum` - vrrp_track_process quorum / quorum_max with fork and terminate
+  delays, fed with process counts and the time.
+* :func:`process_matches` - does one process (comm + argv) match a vrrp_track_process.
+* :func:`instance_trackers` - the tracker references an instance obeys: its own plus its sync
+  group's, with weights ignored for sync-group members unless ``sync_group_tracking_weight``.
+
+Nothing here runs a script, reads /proc or looks at a clock: the runner does, and feeds results in.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
+    from pykeepalived.config.model_vrrp import TrackProcess, VrrpInstance
+
+PRIO_OWNER = 255
+#: a track_file result below this is FAULT (keepalived: -254 means "fault")
+FILE_FAULT_BELOW = -253
+FILE_MAX = 253
+
+
+class Status(enum.Enum):
+    """A tracker's current verdict. ``INIT``: a script that has not run yet counts neither way."""
+
+    INIT = "init"
+    OK = "ok"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerRef:
+    """One tracker as an instance uses it: kind (interface|script|file|process|bfd), name, weight."""
+
+    kind: str
+    name: str
+    weight: int = 0
+    reverse: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one tracker does right now: a priority delta, or a FAULT reason (``fault`` set)."""
+
+    delta: int = 0
+    fault: str | None = None
+
+
+def weighted(ref: TrackerRef, status: Status | bool | None) -> Contribution:
+    """track_interface / track_script / track_process / track_bfd (§2.4). ``None``/INIT: no effect."""
+    if status is None or status is Status.INIT:
+        return Contribution()
+    ok = status is True or status is Status.OK
+    if ref.weight == 0:
+        failed = ok if ref.reverse else not ok
+        return Contribution(fault=_fault_reason(ref)) if failed else Contribution()
+    if ref.weight > 0:
+        if not ok:
+            return Contribution()
+        return Contribution(-ref.weight if ref.reverse else ref.weight)
+    if ok:
+        return Contribution()
+    return Contribution(-ref.weight if ref.reverse else ref.weight)
+
+
+def file_weighted(ref: TrackerRef, value: int | None) -> Contribution:
+    """track_file: value × weight (negated with reverse); weight 0 -> non-zero is FAULT; < -253 FAULT."""
+    if value is None:
+        return Contribution()
+    if ref.weight == 0:
+        return Contribution(fault=_fault_reason(ref)) if value else Contribution()
+    delta = value * (-ref.weight if ref.reverse else ref.weight)
+    if delta < FILE_FAULT_BELOW:
+        return Contribution(fault=_fault_reason(ref))
+    return Contribution(min(delta, FILE_MAX))
+
+
+def _fault_reason(ref: TrackerRef) -> str:
+    return f"track_{ref.kind} {ref.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Base priority plus the trackers: ``total`` (unclamped, what the FSM gets) and FAULT reasons."""
+
+    base: int
+    total: int
+    faults: frozenset[str] = frozenset()
+
+    @property
+    def effective(self) -> int:
+        """The priority adverts carry: clamped to 1..254; an owner's never changes."""
+        if self.base == PRIO_OWNER:
+            return PRIO_OWNER
+        return min(max(self.total, 1), PRIO_OWNER - 1)
+
+
+TrackerState = Status | bool | int | None
+"""Interfaces and processes: bool (up / quorum met); scripts: :class:`Status`; files: int value."""
+
+
+def evaluate(base: int, refs: Iterable[TrackerRef], states: Mapping[tuple[str, str], TrackerState]
+             ) -> Evaluation:
+    """Priority and FAULT reasons of one instance from its tracker references and current states.
+
+    A tracker with no state yet (not in ``states``) has no effect.  An owner's total stays at
+    255 whatever the weights (keepalived ignores weights on owners); FAULT still applies.
+    """
+    total = base
+    faults: set[str] = set()
+    for ref in refs:
+        state = states.get(ref.key)
+        if ref.kind == "file":
+            c = file_weighted(ref, state if isinstance(state, int) and not isinstance(state, bool) else None)
+        else:
+            c = weighted(ref, state if isinstance(state, (Status, bool)) else None)
+        if c.fault is not None:
+            faults.add(c.fault)
+        total += c.delta
+    if base == PRIO_OWNER:
+        total = base
+    return Evaluation(base, total, frozenset(faults))
+
+
+# --------------------------------------------------------------------------------------------- scripts
+
+
+@dataclass(slots=True)
+class ScriptResult:
+    """vrrp_script rise/fall (``vrrp_script_child_thread``): the ``result`` counter 0..rise+fall-1.
+
+    Starts at rise-1 (one success is enough); ``init_fail`` starts failed at 0 (``rise``
+    successes needed).  :meth:`record` returns the new status when it changed, else None.
+    """
+
+    rise: int = 1
+    fall: int = 1
+    init_fail: bool = False
+    result: int = field(init=False)
+    status: Status = field(init=False)
+    _first: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rise = max(1, self.rise)
+        self.fall = max(1, self.fall)
+        self.result = 0 if self.init_fail else self.rise - 1
+        self.status = Status.FAILED if self.init_fail else Status.INIT
+        self._first = not self.init_fail
+
+    def record(self, success: bool) -> Status | None:
+        """One finished run (exit 0 = success; anything else, a signal or a timeout = failure)."""
+        first, self._first = self._first, False
+        changed: Status | None = None
+        top = self.rise + self.fall - 1
+        if success:
+            if self.result < self.rise - 1:
+                self.result += 1
+            elif self.result != top:
+                if self.result < self.rise:
+                    changed = Status.OK
+                self.result = top
+        else:
+            if self.result > self.rise:
+                self.result -= 1
+            else:
+                if self.result == self.rise or first:
+                    changed = Status.FAILED
+                self.result = 0
+        if changed is None or changed is self.status:
+            return None
+        self.status = changed
+        return changed
+
+
+# --------------------------------------------------------------------------------------------- processes
+
+
+def process_matches(tp: TrackProcess, comm: str, argv: Sequence[str]) -> bool:
+    """Does a process (``/proc/PID/comm``, ``/proc/PID/cmdline`` split on NUL) match ``tp``?
+
+    Without arguments and ``full_command`` the name is compared with comm (the kernel keeps 15
+    characters of it); ``full_command`` compares the name with argv[0] instead.  Arguments are
+    compared as a space-joined string: exactly, as a prefix (``param_match initial``) or as a
+    substring (``param_match partial``).
+    """
+    if tp.full_command or (tp.args is not None and len(tp.process) > 15):
+        if not argv or argv[0] != tp.process:
+            return False
+    elif comm != tp.process[:15]:
+        return False
+    if tp.args is None:
+        return True
+    want = " ".join(tp.args)
+    have = " ".join(argv[1:])
+    if tp.param_match == "initial":
+        return have.startswith(want)
+    if tp.param_match == "partial":
+        return want in have
+    return have == want
+
+
+@dataclass(slots=True)
+class ProcessQuorum:
+    """Quorum of one vrrp_track_process with its delays (``delay`` sets both, as keepalived).
+
+    :meth:`observe` takes a process count and the time; the verdict changes only after the
+    count has stayed on the other side for ``fork_delay`` (becoming OK) or ``terminate_delay``
+    (becoming failed).  The first observation decides at once (keepalived's initial scan).
+    """
+
+    quorum: int = 1
+    quorum_max: int | None = None
+    fork_delay: float = 0.0
+    terminate_delay: float = 0.0
+    ok: bool | None = None
+    _pending: tuple[bool, float] | None = None
+
+    def within(self, count: int) -> bool:
+        return count >= self.quorum and (self.quorum_max is None or count <= self.quorum_max)
+
+    def observe(self, now: float, count: int) -> bool | None:
+        """Feed a count; returns the new verdict when it changed, else None."""
+        want = self.within(count)
+        if self.ok is None:
+            self.ok = want
+            return want
+        if want == self.ok:
+            self._pending = None
+            return None
+        delay = self.fork_delay if want else self.terminate_delay
+        if self._pending is None or self._pending[0] != want:
+            self._pending = (want, now + delay)
+        if now >= self._pending[1]:
+            self.ok, self._pending = want, None
+            return want
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When a pending change becomes due (so the caller can look again then)."""
+        return None if self._pending is None else self._pending[1]
+
+
+# --------------------------------------------------------------------------------------------- references
+
+
+def instance_trackers(inst: VrrpInstance, group: SyncGroupModel | None = None,
+                      track_interfaces: bool = True) -> list[TrackerRef]:
+    """Every tracker ``inst`` obeys: its own blocks plus its sync group's.
+
+    keepalived ignores the weights of sync-group members' trackers unless the group has
+    ``sync_group_tracking_weight`` (the config layer already drops them from the instance's own
+    blocks; the group's blocks are done here): they become plain FAULT trackers.
+    """
+    refs: list[TrackerRef] = []
+    no_weight = group is not None and not group.sync_group_tracking_weight
+    sources = [inst.track] + ([group.track] if group is not None else [])
+    for track in sources:
+        for kind, entries in (("interface", track.interfaces if track_interfaces else ()),
+                              ("script", track.scripts), ("file", track.files),
+                              ("process", track.processes), ("bfd", track.bfds)):
+            for t in entries:
+                weight = 0 if no_weight else t.weight
+                ref = TrackerRef(kind, t.name, weight, t.reverse)
+                if all(r.key != ref.key for r in refs):
+                    refs.append(ref)
+    return refs
