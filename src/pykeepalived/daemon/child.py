@@ -65,7 +65,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
 
     ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
                           dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
-                          configure_logging=False)
+                          configure_logging=False, config_file=options.config_file)
     proc = VrrpProcess(config, ropts)
     started = time.time()
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"))
