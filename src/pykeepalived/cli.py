@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
     "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
     "plan": ("pykeepalived.lvs.plan", "print the data-plane changes a configuration needs, without applying them"),
+    "lab": ("pykeepalived.lab.cli", "the seed scenario in network namespaces: lab up|demo|down (root)"),
 }
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
