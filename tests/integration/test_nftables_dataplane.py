@@ -198,3 +198,21 @@ while line:
     print(c.getresponse().read().decode().strip(), flush=True)
     line = sys.stdin.readline()
 """
+
+
+def test_a_running_data_plane_rebuilds_its_table_after_someone_flushed_it(lab: Lab) -> None:
+    table = Table((seed_service("wrr"),))
+
+    def work() -> list[str]:
+        dp = NftablesDataPlane()
+        dp.ensure_tables()
+        dp.apply(diff(table, dp.observe()))
+        subprocess.run(["nft", "delete", "table", "ip", "pykeepalived"], check=True)  # "nft flush ruleset"
+        ops = diff(table, dp.observe())  # the same object, as in a running daemon
+        dp.apply(ops)
+        assert diff(table, dp.observe()) == []
+        return [str(op) for op in ops]
+
+    ops = call_in_netns(lab.ns("lb1"), work)
+    assert ops[0] == "add service TCP 10.0.0.5:80 wrr"
+    assert set(requests(lab, 14)) == {"rs1", "rs2"}

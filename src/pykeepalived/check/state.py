@@ -564,7 +564,8 @@ class VirtualServerState:
 # ----------------------------------------------------------------------------------- desired table
 
 
-def _service_keys(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> Iterator[ServiceKey]:
+def service_keys(vs: VirtualServer, groups: Mapping[str, VirtualServerGroup]) -> Iterator[ServiceKey]:
+    """The data-plane services one virtual_server stands for (a group expands to several)."""
     proto = vs.protocol.value.lower() if vs.protocol is not None else "tcp"
     family = 6 if vs.ip_family.value == "inet6" else 4
     if vs.fwmark is not None:
@@ -607,7 +608,7 @@ def desired_table(virtual_servers: Iterable[VirtualServer], health: Mapping[VsId
             st = VirtualServerState(vs)
             st.start(0.0)
         dests = tuple(st.destinations())
-        for key in _service_keys(vs, gmap):
+        for key in service_keys(vs, gmap):
             services[key] = Service(key=key, scheduler=vs.lvs_sched, flags=frozenset(vs.sched_flags),
                                     persistence_timeout=vs.persistence_timeout,
                                     persistence_netmask=_netmask(vs), destinations=dests)

@@ -34,11 +34,12 @@ from pykeepalived.check.state import (
     Settings,
     VirtualServerState,
     rs_key,
+    service_keys,
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
-from pykeepalived.lvs.model import ConnCounts, DestKey, Service, ServiceKey, Table
+from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
@@ -251,18 +252,16 @@ class CheckerProcess:
     # -- status ------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """The LVS half of the status view: the data plane's table plus the checkers' verdicts."""
-        statuses = []
-        health_by_vs: dict[Any, VirtualServerState] = self.runner.health if self.runner else {}
-        configured_by_service: dict[ServiceKey, tuple[Any, VirtualServerState | None]] = {}
+        by_key: dict[ServiceKey, tuple[Any, VirtualServerState | None]] = {}
         if self.runner is not None:
-            wanted = self.runner.desired_table()
+            groups = {g.name: g for g in self.config.lvs.virtual_server_groups}
             for vs in self.config.lvs.virtual_servers:
-                st = health_by_vs.get(vs_id(vs))
-                for svc in wanted.services:
-                    if st is not None and _same_vs(svc, st):
-                        configured_by_service[svc.key] = (vs, st)
+                st = self.runner.health.get(vs_id(vs))
+                for key in service_keys(vs, groups):
+                    by_key[key] = (vs, st)
+        statuses = []
         for svc in self.observed.services:
-            vs, st = configured_by_service.get(svc.key, (None, None))
+            vs, st = by_key.get(svc.key, (None, None))
             health: dict[DestKey, Health] = {}
             configured = []
             quorum = None
@@ -275,9 +274,8 @@ class CheckerProcess:
                     health[key] = Health.ALIVE if alive else (
                         Health.INHIBITED if getattr(rs, "inhibit_on_failure", False) else Health.DOWN)
                     configured.append(_configured_dest(rs))
-                quorum = QuorumStatus(quorum=getattr(vs, "quorum", 1),
-                                      hysteresis=getattr(vs, "hysteresis", 0),
-                                      weight_sum=st.weight_sum(), up=bool(getattr(st, "quorum_up", True)))
+                quorum = QuorumStatus(quorum=getattr(vs, "quorum", 1), hysteresis=getattr(vs, "hysteresis", 0),
+                                      weight_sum=st.weight_sum(), up=bool(st.quorum_up))
                 sorry_cfg = getattr(vs, "sorry_server", None)
                 if sorry_cfg is not None:
                     sorry = DestKey.of(sorry_cfg.ip, sorry_cfg.port or svc.key.port)
@@ -288,11 +286,6 @@ class CheckerProcess:
         return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=self.options.config_file,
                                           dataplane=str(dp_name), started_at=self.started_at),
                         taken_at=time.time(), virtual_services=tuple(statuses))
-
-
-def _same_vs(svc: Service, st: VirtualServerState) -> bool:
-    keys = {d.key for d in svc.destinations}
-    return bool(keys & set(st.servers)) or not svc.destinations
 
 
 def _configured_dest(rs: Any) -> Any:

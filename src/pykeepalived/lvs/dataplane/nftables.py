@@ -76,6 +76,7 @@ class NftablesDataPlane:
         self._installed: dict[ServiceKey, _Installed] = {}
         self._conntrack = conntrack or _conntrack_marks
         self._counts: Counts = {}
+        self._tables_missing = False
 
     # -- setup / teardown -------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -112,6 +113,7 @@ class NftablesDataPlane:
     def observe(self) -> Table:
         """Read the services we own back from the kernel (and remember their ids)."""
         installed: dict[ServiceKey, _Installed] = {}
+        self._tables_missing = False
         for family, (fam, _, _) in _FAMILIES.items():
             try:
                 # `list maps`, not `list table`: nft 1.0.6 cannot print our rules' map-update
@@ -121,6 +123,9 @@ class NftablesDataPlane:
                 continue
             maps = {o["map"]["name"]: o["map"] for o in objects
                     if "map" in o and o["map"].get("table") == self.table}
+            if "svc_fwm" not in maps:
+                # our table is gone (someone flushed the ruleset): the next apply recreates it
+                self._tables_missing = True
             for map_name, m in maps.items():
                 if not map_name.startswith("svc_"):
                     continue
@@ -150,6 +155,9 @@ class NftablesDataPlane:
         """Apply reconciler operations: one nft transaction for the whole batch."""
         if not ops:
             return
+        if self._tables_missing:
+            self.ensure_tables()
+            self._tables_missing = False
         current = Table(tuple(i.service for _, i in sorted(self._installed.items())))
         target = apply_ops(current, ops).service_map()
         touched: list[ServiceKey] = []
