@@ -268,10 +268,10 @@ class CheckerProcess:
             sorry = None
             if vs is not None and st is not None:
                 for rs in vs.real_servers:
-                    key = rs_key(rs)
-                    server = st.servers.get(key)
+                    dkey = rs_key(rs)
+                    server = st.servers.get(dkey)
                     alive = bool(server.alive) if server is not None else True
-                    health[key] = Health.ALIVE if alive else (
+                    health[dkey] = Health.ALIVE if alive else (
                         Health.INHIBITED if getattr(rs, "inhibit_on_failure", False) else Health.DOWN)
                     configured.append(_configured_dest(rs))
                 quorum = QuorumStatus(quorum=getattr(vs, "quorum", 1), hysteresis=getattr(vs, "hysteresis", 0),

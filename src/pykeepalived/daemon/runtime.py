@@ -56,15 +56,19 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def write_pid_file(path: str, what: str = "daemon") -> bool:
-    """Write our pid; refuse (False, logged) if the file names another live process."""
+def write_pid_file(path: str, what: str = "daemon", *,
+                   running: str = "%s is already running (pid %d, %s)") -> bool:
+    """Write our pid; refuse (False, logged) if the file names another live process.
+
+    ``running`` is the refusal's message, given ``what``, the other pid and ``path``.
+    """
     p = Path(path)
     try:
         old = int(p.read_text().strip())
     except (OSError, ValueError):
         old = 0
     if old and old != os.getpid() and pid_alive(old):
-        log.error("%s is already running (pid %d, %s)", what, old, path)
+        log.error(running, what, old, path)
         return False
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(f"{os.getpid()}\n")

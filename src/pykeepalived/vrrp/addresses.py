@@ -2,7 +2,8 @@
 
 What VRRP needs from the kernel, and nothing more: add and remove VIPs (idempotently, since a
 restart after a crash finds its old VIPs still there, and a reload may re-add existing ones),
-list an interface's addresses, find the primary IPv4 address (advert source, tie-break), and
+list an interface's addresses, find the primary IPv4 address (advert source, tie-break), carry
+out route and rule requests (``vrrp.routes`` builds them from virtual_routes / virtual_rules), and
 follow interfaces going up and down (FAULT state, tracked interfaces).
 
 Like :mod:`pykeepalived.vrrp.io`, everything works in our own namespace (the daemon) or in a
@@ -14,10 +15,11 @@ after one receive batch.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import socket
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -158,7 +160,7 @@ def link_is_up(flags: int) -> bool:
 
 
 class Netlink:
-    """One rtnetlink socket for a VRRP process: VIPs, addresses, interface lookups.
+    """One rtnetlink socket for a VRRP process: VIPs, addresses, routes and rules, interface lookups.
 
     Use ``async with Netlink(netns=...) as nl``.  The socket is opened lazily on first use.
     """
@@ -299,6 +301,38 @@ class Netlink:
                 removed.append(vip)
         return removed
 
+
+    # -- routes and rules (requests from vrrp.routes) ----------------------------------------
+    async def replace_route(self, req: Mapping[str, Any]) -> None:
+        """Add a route, or replace the one with the same key (``ip route replace``)."""
+        await (await self._rt()).route("replace", **req)
+
+    async def del_route(self, req: Mapping[str, Any]) -> bool:
+        """Remove a route; ``False`` if it was not there (ESRCH, ENOENT) or its device is gone."""
+        try:
+            await (await self._rt()).route("del", **req)
+        except NetlinkError as e:
+            if e.code in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+                return False
+            raise
+        return True
+
+    async def add_rule(self, req: Mapping[str, Any]) -> None:
+        """Add a rule once: rules have no "replace", so an equal rule is deleted first."""
+        ipr = await self._rt()
+        with contextlib.suppress(NetlinkError):
+            await ipr.rule("del", **req)
+        await ipr.rule("add", **req)
+
+    async def del_rule(self, req: Mapping[str, Any]) -> bool:
+        """Remove a rule; ``False`` if it was not there (ESRCH, ENOENT)."""
+        try:
+            await (await self._rt()).rule("del", **req)
+        except NetlinkError as e:
+            if e.code in (errno.ESRCH, errno.ENOENT):
+                return False
+            raise
+        return True
 
 async def watch_links(netns: str | None = None, ifnames: Iterable[str] | None = None, *,
                       initial: bool = True) -> AsyncGenerator[LinkEvent, None]:

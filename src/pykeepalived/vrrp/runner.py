@@ -1,7 +1,10 @@
 """The VRRP process: every ``vrrp_instance`` of the config on one asyncio loop.
 
 This is the thin adapter around the sans-I/O cores.  The state machines (``vrrp.fsm``, grouped by
-``vrrp.sync_group``) decide; this module only feeds them events and carries out their actions:
+``vrrp.sync_group``) decide; this module is the event loop that feeds them events and carries out
+their actions.  Its helpers: ``vrrp.notifier`` (what a transition notifies), ``vrrp.monitors``
+(vrrp_script, track_file, track_process), ``vrrp.addresses`` and ``vrrp.routes`` (netlink),
+``vrrp.io`` (VRRP sockets, GARP/NA frames).
 
 * events: received adverts (decoded and validated by ``vrrp.packet`` against each instance's
   ``Expectation``; drops are counted per reason, never raised), interface up/down from netlink
@@ -32,10 +35,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
 import ipaddress
 import logging
-import logging.handlers
 import os
 import signal
 import socket
@@ -46,16 +47,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyroute2.netlink.exceptions import NetlinkError
-
-from pykeepalived.notify.fifo import FifoWriter
-from pykeepalived.notify.mail import Mailer, VrrpAlerts
-from pykeepalived.notify.scripts import ScriptJob, ScriptQueues, spawn
-from pykeepalived.notify.security import Status as SecurityStatus
-from pykeepalived.notify.security import Verdict, check_script
+from pykeepalived.daemon import runtime
 
 from . import packet as pkt
-from .addresses import SCOPES, Netlink, VipSpec, watch_links
+from .addresses import Netlink, VipSpec, watch_links
 from .fsm import (
     Action,
     AddVips,
@@ -78,50 +73,27 @@ from .fsm import (
     TimerFired,
 )
 from .io import Datagram, FrameSender, VrrpSocket
+from .monitors import Monitors
+from .notifier import Notifier, state_name
+from .routes import change_routes_rules
 from .sync_group import GroupNotify, SyncGroup
-from .tracking import (
-    ProcessQuorum,
-    ScriptResult,
-    Status,
-    TrackerRef,
-    TrackerState,
-    evaluate,
-    instance_trackers,
-    process_matches,
-)
+from .tracking import TrackerRef, TrackerState, evaluate, instance_trackers
 
 if TYPE_CHECKING:
-    from pykeepalived.config.model import Config, Script
-    from pykeepalived.config.model_global import Fifo, GlobalDefs
-    from pykeepalived.config.model_vrrp import (
-        Route,
-        Rule,
-        TrackFile,
-        TrackProcess,
-        VirtualAddress,
-        VrrpInstance,
-        VrrpScript,
-    )
+    from pykeepalived.config.model import Config
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
+    from pykeepalived.config.model_vrrp import VirtualAddress, VrrpInstance
 
 log = logging.getLogger("pykeepalived.vrrp")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-#: how long one notify script may hold up the next notification of the same instance
-NOTIFY_ORDER_WAIT = 10.0
 #: how long shutdown waits for STOP notify scripts (keepalived waits about 1 s, then kills)
 STOP_NOTIFY_WAIT = 2.0
 #: how long shutdown waits for VIP removal to finish
 STOP_EFFECTS_WAIT = 5.0
 #: interface-name tag of the fault reason the interface watcher sets
 _IF_FAULT = "interface {} down"
-#: how often track_file files are read (keepalived uses inotify; a read is cheap)
-TRACK_FILE_POLL = 0.1
-#: how often /proc is scanned for vrrp_track_process
-TRACK_PROCESS_POLL = 0.2
-#: how long a script gets after SIGTERM before SIGKILL (keepalived: 2 s)
-SCRIPT_KILL_AFTER = 2.0
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -226,6 +198,14 @@ def all_vips(config: Config) -> list[VipSpec]:
 async def release_vips_async(config: Config, netns: str | None = None) -> list[VipSpec]:
     """:func:`release_vips` for a caller that already runs an event loop."""
     async with Netlink(netns) as nl:
+        for inst in config.vrrp.instances:  # routes and rules first, as a stopping MASTER does
+            routes, rules = await change_routes_rules(nl, inst.name, inst.virtual_routes,
+                                                      inst.virtual_rules, add=False)
+            for route in routes:
+                log.info("(%s) Removed virtual route %s after the VRRP process stopped", inst.name, route.dest)
+            for rule in rules:
+                log.info("(%s) Removed virtual rule (preference %d) after the VRRP process stopped",
+                         inst.name, rule.preference)
         removed = await nl.remove_stale_vips(all_vips(config))
     for vip in removed:
         log.info("Removed VIP %s from %s after the VRRP process stopped", vip.address, vip.dev)
@@ -233,147 +213,13 @@ async def release_vips_async(config: Config, netns: str | None = None) -> list[V
 
 
 def release_vips(config: Config, netns: str | None = None) -> list[VipSpec]:
-    """Remove every configured VIP and eVIP of every instance; idempotent.
+    """Remove every configured VIP and eVIP, virtual_route and virtual_rule of every instance;
+    idempotent.
 
     For the supervisor after the VRRP child died: whatever the child held must not outlive it.
     Returns the addresses that were actually present.
     """
     return asyncio.run(release_vips_async(config, netns))
-
-
-# --------------------------------------------------------------------------------------------- notifications
-
-
-def script_job(script: Script | None, global_defs: GlobalDefs, *extra: str) -> ScriptJob | None:
-    """The job for a configured script plus appended arguments (None when not configured).
-
-    No security verdict: :meth:`Notifier.job` is what the VRRP process uses.
-    """
-    if script is None or not script.argv:
-        return None
-    return ScriptJob((*script.argv, *extra), script.user or global_defs.script_user,
-                     script.group or global_defs.script_group)
-
-
-def verdict_job(verdict: Verdict, *extra: str) -> ScriptJob | None:
-    """The job a security verdict allows (None when the script is disabled).
-
-    The ``</path`` form goes through /bin/sh, as keepalived's ``system()``; otherwise the
-    verdict's resolved path is executed with its user and group.
-    """
-    if not verdict.run:
-        return None
-    user = verdict.user
-    if verdict.status is SecurityStatus.SYSTEM:
-        return ScriptJob(("/bin/sh", "-c", " ".join((*verdict.argv, *extra))))
-    argv = (verdict.path or verdict.argv[0], *verdict.argv[1:], *extra)
-    if user is None:
-        return ScriptJob(argv)
-    return ScriptJob(argv, user.user, user.group)
-
-
-class Notifier:
-    """VRRP notifications (keepalived-behaviour.md §5): scripts in per-instance order, FIFO lines.
-
-    Ordering and execution are :class:`~pykeepalived.notify.scripts.ScriptQueues`' (one queue per
-    instance or sync group); FIFO writing is :class:`~pykeepalived.notify.fifo.FifoWriter`'s.
-    This class only knows which scripts and lines a VRRP transition produces.
-    """
-
-    def __init__(self, global_defs: GlobalDefs) -> None:
-        self.g = global_defs
-        self.scripts = ScriptQueues(NOTIFY_ORDER_WAIT)
-        self.fifos = FifoWriter()
-        self.mailer = Mailer(global_defs)
-        self.alerts = VrrpAlerts(global_defs)
-        self._fifo_readers: list[asyncio.subprocess.Process] = []
-        self._verdicts: dict[tuple[str, Script], Verdict] = {}
-
-    def reload(self, global_defs: GlobalDefs) -> None:
-        """New global_defs (script users, SMTP settings); FIFOs stay as opened at start."""
-        self.g = global_defs
-        self.mailer.reload(global_defs)
-        self.alerts.gd = global_defs
-        self._verdicts.clear()
-
-    def verdict(self, script: Script, kind: str = "notify") -> Verdict:
-        """Script security (``notify.security``), decided once per script and config; the
-        messages (``Unsafe permissions found for script ...``) are logged that once."""
-        key = (kind, script)
-        v = self._verdicts.get(key)
-        if v is None:
-            v = self._verdicts[key] = check_script(script, self.g, kind=kind)
-            for message in v.messages:
-                log.warning("%s", message)
-        return v
-
-    def job(self, script: Script | None, *extra: str, kind: str = "notify") -> ScriptJob | None:
-        """The job for a configured script plus appended arguments; None when not configured
-        or refused by script security."""
-        if script is None or not script.argv:
-            return None
-        return verdict_job(self.verdict(script, kind), *extra)
-
-    async def open_fifos(self) -> None:
-        """notify_fifo and vrrp_notify_fifo (once if both name the same path), plus their readers."""
-        pairs: list[tuple[Fifo | None, Script | None]] = [
-            (self.g.notify_fifo, self.g.notify_fifo_script),
-            (self.g.vrrp_notify_fifo, self.g.vrrp_notify_fifo_script),
-        ]
-        for fifo, script in pairs:
-            if fifo is None or fifo.path in self.fifos.paths or not self.fifos.open(fifo.path):
-                continue
-            job = self.job(script, fifo.path)
-            if job is not None:
-                proc = await spawn(job)
-                if proc is not None:
-                    self._fifo_readers.append(proc)
-
-    def fifo_line(self, line: str) -> None:
-        self.fifos.write(line)
-
-    def instance_state(self, inst: VrrpInstance, state: State | str, priority: int) -> None:
-        """Scripts, FIFO line, mail for one instance transition (``"DELETED"`` on reload)."""
-        n = inst.notify
-        name = state if isinstance(state, str) else _state_name(state)
-        specific = {"MASTER": n.master, "BACKUP": n.backup, "FAULT": n.fault, "STOP": n.stop,
-                    "DELETED": n.deleted}.get(name)
-        self.scripts.submit(inst.name, [self.job(specific),
-                                        self.job(n.generic, "INSTANCE", inst.name, name, str(priority))])
-        self.fifo_line(f'INSTANCE "{inst.name}" {name} {priority}')
-        alert = self.alerts.instance(inst.name, name, inst.smtp_alert)
-        if alert is not None:
-            self.mailer.send_alert(alert)
-
-    def group_state(self, group: SyncGroupModel, state: State) -> None:
-        n = group.notify
-        name = _state_name(state)
-        specific = {State.MASTER: n.master, State.BACKUP: n.backup, State.FAULT: n.fault,
-                    State.STOP: n.stop}.get(state)
-        self.scripts.submit("group:" + group.name,
-                            [self.job(specific), self.job(n.generic, "GROUP", group.name, name, "0")])
-        self.fifo_line(f'GROUP "{group.name}" {name} 0')
-        alert = self.alerts.group(group.name, name, group.smtp_alert)
-        if alert is not None:
-            self.mailer.send_alert(alert)
-
-    def instance_event(self, inst: VrrpInstance, event: str, priority: int) -> None:
-        if event == "MASTER_RX_LOWER_PRI":
-            self.scripts.submit(inst.name, [self.job(inst.notify.master_rx_lower_pri)])
-        self.fifo_line(f'INSTANCE "{inst.name}" {event} {priority}')
-
-    async def drain(self, timeout: float) -> None:
-        """Let queued notifications run (bounded), then stop the FIFO readers and close the FIFOs."""
-        await self.scripts.drain(timeout)
-        await self.mailer.close(timeout)
-        for proc in self._fifo_readers:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        self.fifos.close()
-
-
-def _state_name(state: State) -> str:
-    return "STOP" if state is State.STOP else state.name
 
 
 # --------------------------------------------------------------------------------------------- instances
@@ -500,100 +346,6 @@ def _identity(inst: VrrpInstance, default_if: str) -> tuple[object, ...]:
             inst.advert_int, bool(inst.unicast_peer), inst.priority == 255)
 
 
-# --------------------------------------------------------------------------------------------- trackers
-
-
-async def run_tracked_script(job: ScriptJob, timeout: float,
-                             kill_after: float = SCRIPT_KILL_AFTER) -> tuple[int | None, str]:
-    """Run a vrrp_script once: (exit status or None, keepalived's words for the outcome).
-
-    On timeout the process group gets SIGTERM, then SIGKILL ``kill_after`` s later; the outcome
-    is ``"timeout"``.  Cancelling (stop, reload) sends SIGTERM to the group.
-    """
-    proc = await spawn(job)
-    if proc is None:
-        return None, "could not be run"
-    try:
-        rc = await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), kill_after)
-        except TimeoutError:
-            _killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-        return None, "timeout"
-    except asyncio.CancelledError:
-        _killpg(proc.pid, signal.SIGTERM)
-        raise
-    if rc < 0:
-        return rc, f"due to signal {-rc}"
-    return rc, f"exited with status {rc}"
-
-
-def _killpg(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _parse_int(text: str) -> int:
-    """strtol-like: leading blanks, optional sign, digits; anything else gives 0."""
-    t = text.lstrip()
-    end = 1 if t[:1] in "+-" else 0
-    while end < len(t) and t[end].isdigit():
-        end += 1
-    try:
-        return int(t[:end])
-    except ValueError:
-        return 0
-
-
-def _read_track_file(tf: TrackFile) -> int:
-    """The file's integer value; a missing or unreadable file counts as 0."""
-    try:
-        return _parse_int(Path(tf.file).read_text(errors="replace")[:64])
-    except OSError:
-        return 0
-
-
-def _init_track_file(tf: TrackFile) -> None:
-    """``init_file [VALUE] [overwrite]``: create the file (or overwrite it) with VALUE."""
-    if tf.init_file is None:
-        return
-    p = Path(tf.file)
-    if p.exists() and not tf.init_file_overwrite:
-        return
-    try:
-        p.write_text(f"{tf.init_file}\n")
-    except OSError as e:
-        log.error("Unable to initialise track_file %s (%s): %s", tf.name, tf.file, e.strerror)
-
-
-def _scan_processes(full: bool) -> list[tuple[str, list[str]]]:
-    """(comm, argv) of every process in /proc; argv only when ``full`` (it costs a second read)."""
-    out: list[tuple[str, list[str]]] = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for pid in entries:
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/comm", "rb") as f:
-                comm = f.read().rstrip(b"\n").decode(errors="replace")
-            argv: list[str] = []
-            if full:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0")]
-                while argv and argv[-1] == "":
-                    argv.pop()
-        except OSError:
-            continue
-        out.append((comm, argv))
-    return out
-
-
 class VrrpProcess:
     """Runs every instance of one config until SIGTERM/SIGINT; see the module docstring."""
 
@@ -621,16 +373,8 @@ class VrrpProcess:
         self._started = False
         self._links_task: asyncio.Task[None] | None = None
         self._watching: frozenset[str] = frozenset()
-        # trackers: verdicts by (kind, name), and what produces them
-        self.track_state: dict[tuple[str, str], TrackerState] = {}
-        self._script_defs: dict[str, VrrpScript] = {}
-        self._script_results: dict[str, ScriptResult] = {}
-        self._script_tasks: dict[str, asyncio.Task[None]] = {}
-        self._files: dict[str, TrackFile] = {}
-        self._files_task: asyncio.Task[None] | None = None
-        self._procs: dict[str, TrackProcess] = {}
-        self._quorums: dict[str, ProcessQuorum] = {}
-        self._procs_task: asyncio.Task[None] | None = None
+        # trackers: vrrp_script, track_file and track_process verdicts by (kind, name)
+        self.monitors = Monitors(self.notifier, self._tracker_changed)
         self._reload_task: asyncio.Task[None] | None = None
         self._reload_again = False
 
@@ -803,7 +547,7 @@ class VrrpProcess:
         if not self._stopping.is_set():
             self._start_instances(loop.time(), list(self.instances))
             self._started = True
-            self._start_tracker_tasks()
+            self.monitors.start()
             self._restart_link_watcher()
             await self._stopping.wait()
         log.info("Stopping")
@@ -813,7 +557,7 @@ class VrrpProcess:
                 await self._reload_task
         if self._links_task is not None:
             self._links_task.cancel()
-        await self._stop_tracker_tasks()
+        await self.monitors.stop()
         self._stop_all(loop.time())
         self._effects.put_nowait(None)
         with contextlib.suppress(TimeoutError):
@@ -967,7 +711,7 @@ class VrrpProcess:
     # ------------------------------------------------------------------------------ tracking
 
     def _tracker_states(self) -> dict[tuple[str, str], TrackerState]:
-        states: dict[tuple[str, str], TrackerState] = dict(self.track_state)
+        states: dict[tuple[str, str], TrackerState] = dict(self.monitors.state)
         for ifname, up in self.link_up.items():
             states[("interface", ifname)] = up
         return states
@@ -1009,153 +753,8 @@ class VrrpProcess:
         return {r.key for rt in self.instances.values() for r in rt.trackers}
 
     def _sync_trackers(self, now: float) -> None:
-        """Make the monitors match the config (start-up and reload).
-
-        Unchanged vrrp_scripts keep their rise/fall counters and running task; removed or changed
-        ones are stopped; new ones get their initial state (INIT, or FAILED with init_fail).
-        track_file values and process counts are read at once, so instances start with them.
-        """
-        used = self._used_trackers()
-        scripts = {vs.name: vs for vs in self.config.vrrp.vrrp_scripts if ("script", vs.name) in used}
-        for name in list(self._script_defs):
-            if scripts.get(name) != self._script_defs[name]:
-                task = self._script_tasks.pop(name, None)
-                if task is not None:
-                    task.cancel()
-                del self._script_defs[name]
-                self._script_results.pop(name, None)
-                self.track_state.pop(("script", name), None)
-        for name, vs in list(scripts.items()):
-            if name not in self._script_defs and not self.notifier.verdict(self._vrrp_script(vs),
-                                                                          "vrrp_script").run:
-                log.warning("Disabling track script %s since it cannot be run", name)
-                del scripts[name]
-        for name, vs in scripts.items():
-            if name not in self._script_defs:
-                self._script_defs[name] = vs
-                sr = self._script_results[name] = ScriptResult(vs.rise, vs.fall, vs.init_fail)
-                self.track_state[("script", name)] = sr.status
-        files = {tf.name: tf for tf in self.config.vrrp.track_files if ("file", tf.name) in used}
-        for name in [n for n in self._files if files.get(n) != self._files[n]]:
-            del self._files[name]
-            self.track_state.pop(("file", name), None)
-        for name, tf in files.items():
-            if name not in self._files:
-                self._files[name] = tf
-                _init_track_file(tf)
-                self.track_state[("file", name)] = _read_track_file(tf)
-        procs = {tp.name: tp for tp in self.config.vrrp.track_processes if ("process", tp.name) in used}
-        for name in [n for n in self._procs if procs.get(n) != self._procs[n]]:
-            del self._procs[name]
-            self._quorums.pop(name, None)
-            self.track_state.pop(("process", name), None)
-        fresh = [tp for name, tp in procs.items() if name not in self._procs]
-        for tp in fresh:
-            self._procs[tp.name] = tp
-            fork = tp.fork_delay if tp.fork_delay is not None else (tp.delay or 0.0)
-            term = tp.terminate_delay if tp.terminate_delay is not None else (tp.delay or 0.0)
-            self._quorums[tp.name] = ProcessQuorum(tp.quorum, tp.quorum_max, fork, term)
-        if fresh:
-            self._count_processes(now, announce=False)
-
-    def _start_tracker_tasks(self) -> None:
-        loop = asyncio.get_running_loop()
-        for name, vs in self._script_defs.items():
-            if name not in self._script_tasks:
-                self._script_tasks[name] = loop.create_task(
-                    self._script_loop(vs, self._script_results[name]), name=f"vrrp_script {name}")
-        if self._files and (self._files_task is None or self._files_task.done()):
-            self._files_task = loop.create_task(self._file_loop(), name="track_file")
-        if self._procs and (self._procs_task is None or self._procs_task.done()):
-            self._procs_task = loop.create_task(self._process_loop(), name="track_process")
-
-    async def _stop_tracker_tasks(self) -> None:
-        tasks = [*self._script_tasks.values(), self._files_task, self._procs_task]
-        live = [t for t in tasks if t is not None and not t.done()]
-        for t in live:
-            t.cancel()
-        if live:
-            await asyncio.wait(live, timeout=SCRIPT_KILL_AFTER + 1)
-        self._script_tasks.clear()
-
-    async def _script_loop(self, vs: VrrpScript, sr: ScriptResult) -> None:
-        """Run ``vs`` every interval; skip (and say so) while the previous run is still going."""
-        loop = asyncio.get_running_loop()
-        interval = vs.interval if vs.interval > 0 else 1.0
-        timeout = vs.timeout or interval
-        running: asyncio.Task[None] | None = None
-        next_at = loop.time()
-        try:
-            while True:
-                if running is not None and not running.done():
-                    log.info("Track script %s is already running, expect idle - skipping run", vs.name)
-                else:
-                    running = loop.create_task(self._run_script(vs, sr, timeout))
-                next_at = max(next_at + interval, loop.time())
-                await asyncio.sleep(next_at - loop.time())
-        finally:
-            if running is not None and not running.done():
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
-
-    async def _run_script(self, vs: VrrpScript, sr: ScriptResult, timeout: float) -> None:
-        job = self._script_job(vs)
-        if job is None:
-            return
-        rc, detail = await run_tracked_script(job, timeout)
-        change = sr.record(rc == 0)
-        if change is Status.OK:
-            log.info("VRRP_Script(%s) succeeded", vs.name)
-        elif change is Status.FAILED:
-            if detail == "timeout":
-                log.info("VRRP_Script(%s) timed_out", vs.name)
-            else:
-                log.info("VRRP_Script(%s) failed (%s)", vs.name, detail)
-        if change is not None and self._script_results.get(vs.name) is sr:
-            self.track_state[("script", vs.name)] = change
-            self._tracker_changed(("script", vs.name))
-
-    def _vrrp_script(self, vs: VrrpScript) -> Script:
-        """The script with the vrrp_script's ``user`` line folded in (for the security verdict)."""
-        if vs.user is None:
-            return vs.script
-        return replace(vs.script, user=vs.user, group=vs.group)
-
-    def _script_job(self, vs: VrrpScript) -> ScriptJob | None:
-        """As script security allows (``</path`` through /bin/sh, as keepalived's system())."""
-        return self.notifier.job(self._vrrp_script(vs), kind="vrrp_script")
-
-    async def _file_loop(self) -> None:
-        while True:
-            await asyncio.sleep(TRACK_FILE_POLL)
-            for tf in list(self._files.values()):
-                value = _read_track_file(tf)
-                key = ("file", tf.name)
-                if self.track_state.get(key) != value:
-                    log.info("Tracked file %s changed value to %d", tf.name, value)
-                    self.track_state[key] = value
-                    self._tracker_changed(key)
-
-    async def _process_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(TRACK_PROCESS_POLL)
-            self._count_processes(loop.time())
-
-    def _count_processes(self, now: float, announce: bool = True) -> None:
-        procs = _scan_processes(full=any(tp.args is not None or tp.full_command or len(tp.process) > 15
-                                         for tp in self._procs.values()))
-        for tp in list(self._procs.values()):
-            count = sum(1 for comm, argv in procs if process_matches(tp, comm, argv))
-            change = self._quorums[tp.name].observe(now, count)
-            if change is None:
-                continue
-            key = ("process", tp.name)
-            self.track_state[key] = change
-            log.info("Quorum %s for tracked process %s", "gained" if change else "lost", tp.name)
-            if announce:
-                self._tracker_changed(key)
+        """Make the monitors match the config and the trackers instances use (start-up, reload)."""
+        self.monitors.sync(self.config.vrrp, self._used_trackers(), now)
 
     # ------------------------------------------------------------------------------ reload
 
@@ -1254,7 +853,7 @@ class VrrpProcess:
             self._start_instances(now, add)
             for name in keep:
                 self._apply_tracking(now, self.instances[name])
-            self._start_tracker_tasks()
+            self.monitors.start()
             self._restart_link_watcher()
         if drop or add:
             log.info("Reload: %d instance(s) kept, %d removed, %d added", len(keep), len(drop), len(add))
@@ -1300,12 +899,12 @@ class VrrpProcess:
             log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(gone), len(added))
 
             async def change() -> None:
-                await self._routes_rules(rt, gone_routes, gone_rules, add=False)
+                await change_routes_rules(self.nl, rt.name, gone_routes, gone_rules, add=False)
                 for vip in gone:
                     await self._vip(rt, vip, add=False)
                 for vip in added:
                     await self._vip(rt, vip, add=True)
-                await self._routes_rules(rt, new_routes, new_rules, add=True)
+                await change_routes_rules(self.nl, rt.name, new_routes, new_rules, add=True)
 
             self._effect(change)
             if added:
@@ -1316,7 +915,7 @@ class VrrpProcess:
     def _execute(self, routed: Sequence[tuple[str, Action | GroupNotify]], stopping: bool = False) -> None:
         for name, action in routed:
             if isinstance(action, GroupNotify):
-                log.info("VRRP_Group(%s) Entering %s STATE", action.group, _state_name(action.state))
+                log.info("VRRP_Group(%s) Entering %s STATE", action.group, state_name(action.state))
                 self.notifier.group_state(self.group_models[action.group], action.state)
                 continue
             rt = self.instances.get(name)
@@ -1376,11 +975,11 @@ class VrrpProcess:
         """VIPs and eVIPs, then virtual_routes and virtual_rules (which may need the VIPs)."""
         for vip in rt.vips + rt.evips:
             await self._vip(rt, vip, add=True)
-        await self._routes_rules(rt, rt.model.virtual_routes, rt.model.virtual_rules, add=True)
+        await change_routes_rules(self.nl, rt.name, rt.model.virtual_routes, rt.model.virtual_rules, add=True)
 
     async def _del_vips(self, rt: _Runtime) -> None:
         """The reverse of :meth:`_add_vips`: rules and routes first, then the addresses."""
-        await self._routes_rules(rt, rt.model.virtual_routes, rt.model.virtual_rules, add=False)
+        await change_routes_rules(self.nl, rt.name, rt.model.virtual_routes, rt.model.virtual_rules, add=False)
         for vip in rt.vips + rt.evips:
             await self._vip(rt, vip, add=False)
 
@@ -1390,39 +989,6 @@ class VrrpProcess:
         except (OSError, LookupError) as e:
             log.error("(%s) cannot %s %s %s %s: %s", rt.name, "add" if add else "remove", vip.address,
                       "to" if add else "from", vip.dev, e)
-
-    async def _routes_rules(self, rt: _Runtime, routes: Sequence[Route], rules: Sequence[Rule],
-                            add: bool) -> None:
-        """virtual_routes / virtual_rules through rtnetlink (replace on add, idempotent delete)."""
-        if not routes and not rules:
-            return
-        ipr = await self.nl._rt()  # the process's one rtnetlink socket (addresses.Netlink)
-        for route in routes if add else reversed(routes):
-            try:
-                req = await route_request(route, self.nl)
-                if add:
-                    await ipr.route("replace", **req)
-                else:
-                    await ipr.route("del", **req)
-            except Exception as e:
-                if not add and getattr(e, "code", None) in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
-                    continue
-                log.error("(%s) cannot %s route %s: %s", rt.name, "add" if add else "remove",
-                          route.dest, e)
-        for rule in rules if add else reversed(rules):
-            try:
-                req = await rule_request(rule, self.nl)
-                if add:
-                    with contextlib.suppress(NetlinkError):
-                        await ipr.rule("del", **req)  # "replace" for rules: no duplicates
-                    await ipr.rule("add", **req)
-                else:
-                    await ipr.rule("del", **req)
-            except Exception as e:
-                if not add and getattr(e, "code", None) in (errno.ESRCH, errno.ENOENT):
-                    continue
-                log.error("(%s) cannot %s rule (preference %d): %s", rt.name, "add" if add else "remove",
-                          rule.preference, e)
 
     async def _garps(self, rt: _Runtime, rounds: int, only: Sequence[VipSpec] | None = None) -> None:
         """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval."""
@@ -1506,161 +1072,13 @@ def _with_priority(adv: pkt.Advert, priority: int) -> pkt.Advert:
     return replace(adv, priority=priority)
 
 
-# --------------------------------------------------------------------------------------------- routes
-
-
-#: /etc/iproute2 names keepalived accepts in virtual_routes / virtual_rules
-ROUTE_TABLE_IDS = {"main": 254, "local": 255, "default": 253}
-ROUTE_PROTOCOL_IDS = {"redirect": 1, "kernel": 2, "boot": 3, "static": 4, "keepalived": 18}
-ROUTE_TYPE_IDS = {"unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
-                  "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9, "nat": 10}
-RULE_ACTION_IDS = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
-RTPROT_KEEPALIVED = 18
-FIB_RULE_INVERT = 2
-
-
-def _table_id(name: str | None) -> int | None:
-    if name is None:
-        return None
-    return int(name) if name.isdigit() else ROUTE_TABLE_IDS.get(name)
-
-
-def _prefix(text: str, family: int) -> tuple[str, int] | None:
-    """``10.0.0.0/8`` -> (address, length); ``default``/``any``/``all`` -> None."""
-    if text in ("default", "any", "all", "default6"):
-        return None
-    net = ipaddress.ip_network(text, strict=False)
-    return str(net.network_address), net.prefixlen
-
-
-async def route_request(route: Route, nl: Netlink) -> dict[str, Any]:
-    """A virtual_routes line as pyroute2 ``route()`` arguments (the common ``ip route`` options).
-
-    Routes carry ``proto keepalived`` (18) unless another protocol is configured, as keepalived's.
-    Multipath ``nexthop`` lists and rarer options are not handled (logged by the caller's error).
-    """
-    family = socket.AF_INET6 if route.family == 6 else socket.AF_INET
-    req: dict[str, Any] = {"family": family}
-    dst = _prefix(route.dest, route.family)
-    if dst is not None:
-        req["dst"], req["dst_len"] = dst
-    else:
-        req["dst_len"] = 0
-    if route.type:
-        req["type"] = ROUTE_TYPE_IDS.get(route.type, 1)
-    if route.via:
-        req["gateway"] = route.via
-    if route.src:
-        req["prefsrc"] = route.src
-    if route.dev:
-        req["oif"] = await nl.ifindex(route.dev)
-    table = _table_id(route.table)
-    if table is not None:
-        req["table"] = table
-    if route.metric is not None:
-        req["priority"] = route.metric
-    if route.scope:
-        req["scope"] = int(route.scope) if route.scope.isdigit() else SCOPES.get(route.scope, 0)
-    elif route.type in (None, "unicast") and not route.via and not route.nexthops:
-        req["scope"] = SCOPES["link"]  # what ``ip route add`` picks for a route without a gateway
-    elif route.type == "local":
-        req["scope"] = SCOPES["host"]
-    proto = route.protocol
-    req["proto"] = (int(proto) if proto and proto.isdigit()
-                    else ROUTE_PROTOCOL_IDS.get(proto or "keepalived", RTPROT_KEEPALIVED))
-    if route.nexthops:
-        raise ValueError("multipath (nexthop) routes are not supported yet")
-    return req
-
-
-async def rule_request(rule: Rule, nl: Netlink) -> dict[str, Any]:
-    """A virtual_rules line as pyroute2 ``rule()`` arguments: from, to, table/action, preference,
-    fwmark[/mask], iif, oif, not."""
-    req: dict[str, Any] = {"family": socket.AF_INET6 if rule.family == 6 else socket.AF_INET,
-                           "priority": rule.preference}
-    for attr, text in (("src", rule.from_), ("dst", rule.to)):
-        if text is not None:
-            pfx = _prefix(text, rule.family)
-            if pfx is not None:
-                req[attr], req[f"{attr}_len"] = pfx
-    action = rule.action or "table"
-    if action == "table":
-        table = _table_id(rule.table)
-        if table is None:
-            raise ValueError(f"unknown table {rule.table}")
-        req["table"] = table
-        req["action"] = RULE_ACTION_IDS["table"]
-    elif action.startswith("goto "):
-        req["action"] = RULE_ACTION_IDS["goto"]
-        req["goto"] = int(action.split()[1])
-    else:
-        req["action"] = RULE_ACTION_IDS.get(action, 1)
-    if rule.iif:
-        req["iifname"] = rule.iif
-    if rule.oif:
-        req["oifname"] = rule.oif
-    if rule.invert:
-        req["flags"] = FIB_RULE_INVERT
-    opts = list(rule.options)
-    for i in range(0, len(opts) - 1, 2):
-        if opts[i] == "fwmark":
-            mark, _, mask = opts[i + 1].partition("/")
-            req["fwmark"] = int(mark, 0)
-            if mask:
-                req["fwmask"] = int(mask, 0)
-        else:
-            raise ValueError(f"rule option {opts[i]} is not supported yet")
-    return req
-
-
 # --------------------------------------------------------------------------------------------- entry points
 
 
-class _CtimeFormatter(logging.Formatter):
-    """keepalived's ``-l`` console format: ``Thu Nov 26 03:42:59 2026: message``."""
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        return time.ctime(record.created)
-
-
 def setup_logging(options: RunnerOptions) -> None:
-    root = logging.getLogger("pykeepalived")
-    root.setLevel(logging.DEBUG if options.log_detail else logging.INFO)
-    root.propagate = False
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    if options.log_console:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(_CtimeFormatter("%(asctime)s: %(message)s"))
-        root.addHandler(console)
-    if os.path.exists("/dev/log"):
-        sh = logging.handlers.SysLogHandler("/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON)
-        sh.setFormatter(logging.Formatter("Keepalived_vrrp[%(process)d]: %(message)s"))
-        root.addHandler(sh)
-    if not root.handlers:
-        root.addHandler(logging.NullHandler())
-
-
-def _write_pid(path: str) -> bool:
-    p = Path(path)
-    try:
-        old = int(p.read_text().strip())
-    except (OSError, ValueError):
-        old = 0
-    if old and old != os.getpid():
-        try:
-            os.kill(old, 0)
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            log.error("VRRP child process already running (pid %d, %s)", old, path)
-            return False
-        else:
-            log.error("VRRP child process already running (pid %d, %s)", old, path)
-            return False
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(f"{os.getpid()}\n")
-    return True
+    """The daemon's logging (:func:`pykeepalived.daemon.runtime.setup_logging`) with the VRRP child's
+    syslog ident, ``Keepalived_vrrp``."""
+    runtime.setup_logging("vrrp", console=options.log_console, detail=options.log_detail)
 
 
 def run_vrrp(config: Config, options: RunnerOptions, netns: str | None = None) -> int:
@@ -1669,15 +1087,14 @@ def run_vrrp(config: Config, options: RunnerOptions, netns: str | None = None) -
         setup_logging(options)
     if not config.vrrp.instances:
         log.info("No VRRP instances configured; nothing to do")
-    if options.pid_file and not _write_pid(options.pid_file):
+    if options.pid_file and not runtime.write_pid_file(options.pid_file, "VRRP child process",
+                                                       running="%s already running (pid %d, %s)"):
         return 1
     try:
         rc = asyncio.run(VrrpProcess(config, options, netns).run())
     finally:
         if options.pid_file:
-            with contextlib.suppress(OSError):
-                if Path(options.pid_file).read_text().strip() == str(os.getpid()):
-                    os.unlink(options.pid_file)
+            runtime.remove_pid_file(options.pid_file)
     log.info("Stopped")
     return rc
 
