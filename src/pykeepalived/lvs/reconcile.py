@@ -84,6 +84,8 @@ def diff(desired: Table, observed: Table) -> list[Op]:
     for key in sorted(want):
         svc = want[key]
         old = have.get(key)
+        if old == svc:
+            continue  # the common case on every periodic reconcile: nothing to look at
         if old is None:
             adds.append(AddService(svc))
             old_dests: dict[DestKey, Destination] = {}
