@@ -12,9 +12,7 @@ moment the step starts (connect, then each read), never from when the check was 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import socket
 import ssl
 import struct
@@ -45,6 +43,7 @@ from pykeepalived.config.model_lvs import (
     VirtualServer,
 )
 from pykeepalived.config.model_vrrp import TrackFile
+from pykeepalived.notify.scripts import ScriptJob, run_with_timeout
 
 Done = Callable[[Result], None]
 
@@ -189,7 +188,6 @@ def ssl_context_for(cfg: SslConfig | None) -> ssl.SSLContext:
 
 MISC_KILL_DELAY = 2.0
 """After misc_timeout: SIGTERM to the process group, SIGKILL this much later (keepalived)."""
-_SCRUB_ENV = ("IFS", "LD_PRELOAD", "LD_LIBRARY_PATH")
 
 
 class MiscProbe(AsyncProbe):
@@ -202,41 +200,18 @@ class MiscProbe(AsyncProbe):
 
     async def attempt(self) -> Result:
         script = self.check.misc_path
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB_ENV}
-        proc = await asyncio.create_subprocess_exec(
-            *script.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, env=env, process_group=0,
-            user=script.user, group=script.group)
-        timed_out = False
-        try:
-            try:
-                status = await asyncio.wait_for(proc.wait(), self.check.misc_timeout)
-            except TimeoutError:
-                timed_out = True
-                _killpg(proc.pid, signal.SIGTERM)
-                try:
-                    status = await asyncio.wait_for(proc.wait(), MISC_KILL_DELAY)
-                except TimeoutError:
-                    _killpg(proc.pid, signal.SIGKILL)
-                    status = await proc.wait()
-        except asyncio.CancelledError:
-            _killpg(proc.pid, signal.SIGKILL)
-            raise
-        _killpg(proc.pid, signal.SIGKILL)  # children the script left behind
-        if timed_out:
-            return Result(False, reason="timed out")
+        outcome = await run_with_timeout(ScriptJob(tuple(script.argv), script.user, script.group),
+                                         self.check.misc_timeout, MISC_KILL_DELAY)
+        status = outcome.status
+        if status is None:
+            return Result(False, reason="timed out" if outcome.timed_out else outcome.words)
         if status < 0:
-            return Result(False, reason=f"due to signal {-status}")
+            return Result(False, reason=outcome.words)
         if status == 0:
             return Result(True, weight_delta=0 if self.check.misc_dynamic else None)
         if self.check.misc_dynamic and 2 <= status <= 255:
             return Result(True, weight_delta=status - 2 - self.rs_weight)
-        return Result(False, reason=f"exited with status {status}")
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+        return Result(False, reason=outcome.words)
 
 
 # ---------------------------------------------------------------------------------------- SMTP

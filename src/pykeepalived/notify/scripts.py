@@ -59,24 +59,52 @@ async def spawn(job: ScriptJob) -> asyncio.subprocess.Process | None:
         return None
 
 
-async def run_with_timeout(job: ScriptJob, timeout: float, kill_after: float = 2.0) -> int | None:
-    """Run to completion; on timeout SIGTERM the process group, SIGKILL ``kill_after`` s later.
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one bounded script run ended: ``status`` is None when it timed out or could not start."""
 
-    Returns the exit status (negative for a signal), or None if it could not start or timed out.
+    status: int | None
+    timed_out: bool = False
+    started: bool = True
+
+    @property
+    def words(self) -> str:
+        """keepalived's words for it (``exited with status 1``, ``due to signal 9``, ``timeout``)."""
+        if not self.started:
+            return "could not be run"
+        if self.timed_out or self.status is None:
+            return "timeout"
+        if self.status < 0:
+            return f"due to signal {-self.status}"
+        return f"exited with status {self.status}"
+
+
+async def run_with_timeout(job: ScriptJob, timeout: float, kill_after: float = 2.0) -> Outcome:
+    """Run a script to completion within ``timeout`` (vrrp_script, MISC_CHECK).
+
+    On timeout the process group gets SIGTERM, then SIGKILL ``kill_after`` s later, as keepalived
+    does; cancelling (stop, reload) kills the group too, and so does a normal end (children the
+    script left behind must not accumulate).
     """
     proc = await spawn(job)
     if proc is None:
-        return None
+        return Outcome(None, started=False)
     try:
-        return await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        _kill_group(proc.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), kill_after)
+            return Outcome(await asyncio.wait_for(proc.wait(), timeout))
         except TimeoutError:
-            _kill_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
-        return None
+            _kill_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), kill_after)
+            except TimeoutError:
+                _kill_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            return Outcome(None, timed_out=True)
+    except asyncio.CancelledError:
+        _kill_group(proc.pid, signal.SIGKILL)
+        raise
+    finally:
+        _kill_group(proc.pid, signal.SIGKILL)
 
 
 def _kill_group(pid: int, sig: int) -> None:

@@ -13,13 +13,12 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pykeepalived.notify.scripts import ScriptJob, spawn
+from pykeepalived.notify.scripts import run_with_timeout
 
 from .tracking import ProcessQuorum, ScriptResult, Status, TrackerState, process_matches
 
@@ -39,39 +38,6 @@ TRACK_FILE_POLL = 0.1
 TRACK_PROCESS_POLL = 0.2
 #: how long a script gets after SIGTERM before SIGKILL (keepalived: 2 s)
 SCRIPT_KILL_AFTER = 2.0
-
-
-async def run_tracked_script(job: ScriptJob, timeout: float,
-                             kill_after: float = SCRIPT_KILL_AFTER) -> tuple[int | None, str]:
-    """Run a vrrp_script once: (exit status or None, keepalived's words for the outcome).
-
-    On timeout the process group gets SIGTERM, then SIGKILL ``kill_after`` s later; the outcome
-    is ``"timeout"``.  Cancelling (stop, reload) sends SIGTERM to the group.
-    """
-    proc = await spawn(job)
-    if proc is None:
-        return None, "could not be run"
-    try:
-        rc = await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        _killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), kill_after)
-        except TimeoutError:
-            _killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-        return None, "timeout"
-    except asyncio.CancelledError:
-        _killpg(proc.pid, signal.SIGTERM)
-        raise
-    if rc < 0:
-        return rc, f"due to signal {-rc}"
-    return rc, f"exited with status {rc}"
-
-
-def _killpg(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _parse_int(text: str) -> int:
@@ -250,7 +216,8 @@ class Monitors:
         job = self.notifier.job(_vrrp_script(vs), kind="vrrp_script")
         if job is None:
             return
-        rc, detail = await run_tracked_script(job, timeout)
+        outcome = await run_with_timeout(job, timeout, SCRIPT_KILL_AFTER)
+        rc, detail = outcome.status, outcome.words
         change = sr.record(rc == 0)
         if change is Status.OK:
             log.info("VRRP_Script(%s) succeeded", vs.name)
