@@ -44,8 +44,12 @@ class FifoWriter:
         return True
 
     def write(self, line: str) -> None:
-        """One line to every FIFO now; a full FIFO drops it (keepalived: EAGAIN)."""
-        data = (line + "\n").encode()
+        """One line to every FIFO now; a full FIFO drops it (keepalived: EAGAIN).
+
+        ``line`` may or may not end with its newline (the checker's ``FifoLine`` events carry
+        keepalived's ``\\n``, the VRRP notifier's lines do not): exactly one is written.
+        """
+        data = (line.rstrip("\n") + "\n").encode()
         for path, fd in self._fifos:
             try:
                 os.write(fd, data)
