@@ -11,8 +11,9 @@ this module reproduces the loop itself rather than using a general HTTP parser:
 * :class:`ResponseParser` — the pure, incremental reading loop (one :meth:`~ResponseParser.feed` per
   ``read()`` keepalived would make), and :func:`analyse` for a whole reply;
 * :func:`evaluate_url` — status set, MD5 digest and regex rules of one ``url`` block;
-* :func:`http_get` — the asyncio client (Protocol/callback API; TLS through a memory BIO so that
-  SSL_read-sized chunks and close_notify are visible, as they are to keepalived).
+* :class:`HttpGet` — the callback client (a non-blocking socket on the checkers' private epoll, no
+  coroutine per check; TLS through a memory BIO so that SSL_read-sized chunks and close_notify are
+  visible, as they are to keepalived), and :func:`http_get`, the same behind a future.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+from pykeepalived.check.net import EPOLLERR_HUP, EPOLLIN, EPOLLOUT, STREAM_NONBLOCK, Poller, poller_for
 
 HttpProtocol = Literal["1.0", "1.0C", "1.1"]
 
@@ -445,36 +448,135 @@ class HttpResult:
 OnChunk = Callable[[ReadStep], None]
 
 
-class _GetProtocol(asyncio.Protocol):
-    """One GET driven by callbacks; every step has its own timeout, started when the step starts."""
+HttpCallback = Callable[["HttpResult | Exception"], None]
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, request: bytes, timeout: float,
-                 deadline: float, tls: ssl.SSLObject | None, on_chunk: OnChunk | None, t0: float) -> None:
+_EMPTY_PARSED = ResponseParser().result()
+#: the selector transport's read size (asyncio ``max_size``): the reads are split as they always were
+_RECV_SIZE = 256 * 1024
+
+
+class HttpGet:
+    """One GET driven by callbacks on a :class:`~.net.Poller`: no Task, no transport, no loop handles.
+
+    ``callback`` gets the :class:`HttpResult` (or an unexpected exception) from the loop, never from the
+    constructor.  Every step has its own timeout, started when the step starts: connect (the TLS
+    handshake shares the connect deadline, as in keepalived), then the wait for the first reply
+    bytes, then each later read.  The phases, reads and error classification are those of asyncio's
+    selector transport driving a Protocol, which this replaces.
+    """
+
+    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "keep_regex", "loop",
+                 "on_chunk", "parser", "phase", "poller", "raw", "request", "server_hostname", "sock",
+                 "ssl_context", "t0", "timeout", "timer_armed", "tls", "tls_in", "tls_out", "token", "wbuf")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, ip: str, port: int, request: bytes, *,
+                 timeout: float, callback: HttpCallback, ssl_context: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None, bind: tuple[str, int] | None = None,
+                 fwmark: int | None = None, on_chunk: OnChunk | None = None,
+                 keep_regex_subject: bool = True) -> None:
         self.loop = loop
+        self.poller = poller
         self.request = request
         self.timeout = timeout
-        self.deadline = deadline  # the handshake shares the connect deadline, as in keepalived
-        self.tls = tls
-        self.tls_in = ssl.MemoryBIO()
-        self.tls_out = ssl.MemoryBIO()
+        self.callback = callback
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
         self.on_chunk = on_chunk
-        self.t0 = t0
-        self.done: asyncio.Future[tuple[ErrorKind | None, bool, OSError | None]] = loop.create_future()
-        self.parser = ResponseParser()
-        self.raw = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.phase = "handshake" if tls else "request"
+        self.keep_regex = keep_regex_subject
+        self.t0 = t0 = loop.time()
+        self.deadline = t0 + timeout
+        self.done = False
+        self.token = 0
+        self.timer_armed = False
+        self.connect_time: float | None = None
+        self.phase = "connect"
         self.got_bytes = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.tls: ssl.SSLObject | None = None
+        self.tls_in: ssl.MemoryBIO | None = None
+        self.tls_out: ssl.MemoryBIO | None = None
+        self.parser: ResponseParser | None = None
+        self.raw = bytearray()
+        self.wbuf = bytearray()
+        self.sock: socket.socket | None = None
+        self.fd = -1
+        family, _ = _ntop(ip)
+        sock = socket.socket(family, STREAM_NONBLOCK)
+        if not hasattr(socket, "SOCK_NONBLOCK"):
+            sock.setblocking(False)
+        try:
+            if fwmark:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, fwmark)
+            if bind is not None:
+                sock.bind(bind)
+        except OSError as e:
+            sock.close()
+            self._fail_soon(ErrorKind.SOCKET, e)
+            return
+        try:
+            rc = sock.connect_ex((ip, port))
+        except BaseException:
+            sock.close()
+            raise
+        if rc == 0:
+            self._own(sock, EPOLLIN)
+            loop.call_soon(self._connected)
+        elif rc != errno.EINPROGRESS:
+            sock.close()
+            kind = ErrorKind.UNREACHABLE if rc in _CONNECT_FAIL else ErrorKind.SOCKET
+            self._fail_soon(kind, OSError(rc, errno.errorcode.get(rc, str(rc))))
+        else:
+            self._own(sock, EPOLLOUT)
+            poller.timers.add(self.deadline, self._on_timer, self.token)
 
     # -- plumbing
-    def _arm(self) -> None:
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.deadline, self._on_timer)
 
-    def _on_timer(self) -> None:
-        self.timer = None
-        if self.done.done():
+    def _own(self, sock: socket.socket, events: int) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.poller.register(self.fd, events, self._on_events)
+
+    def _close(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            self.sock = None
+            self.poller.forget(self.fd)
+            sock.close()
+
+    def _fail_soon(self, kind: ErrorKind, exc: OSError | None) -> None:
+        self.done = True
+        result = HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc)
+        self.loop.call_soon(self.callback, result)
+
+    def _fail(self, kind: ErrorKind, exc: OSError | None) -> None:
+        self.done = True
+        self.token += 1
+        self._close()
+        self.callback(HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc))
+
+    def _crash(self, exc: Exception) -> None:
+        if not self.done:
+            self.done = True
+            self.token += 1
+            self._close()
+            self.callback(exc)
+
+    def cancel(self) -> None:
+        """Abandon the GET: the socket is closed and the callback never runs."""
+        self.done = True
+        self.token += 1
+        self._close()
+
+    def _arm(self) -> None:
+        if not self.timer_armed:
+            self.timer_armed = True
+            self.poller.timers.add(self.deadline, self._on_timer, self.token)
+
+    def _on_timer(self, token: int) -> None:
+        if token != self.token or self.done:
+            return
+        self.timer_armed = False
+        if self.phase == "connect":
+            self._connect_outcome()
             return
         if self.loop.time() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
             self._arm()
@@ -488,34 +590,131 @@ class _GetProtocol(asyncio.Protocol):
         else:
             self._finish(ErrorKind.TLS_READ_TIMEOUT if self.tls else ErrorKind.READ_TIMEOUT)
 
-    def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
-        if self.done.done():
+    def _on_events(self, events: int) -> None:
+        try:
+            if self.phase == "connect":
+                self._connect_outcome()
+                return
+            if events & EPOLLOUT and self.wbuf:
+                self._flush_wbuf()
+            if events & (EPOLLIN | EPOLLERR_HUP) and not self.done:
+                self._read()
+        except Exception as e:
+            self._crash(e)
+
+    # -- connect (keepalived's classification of the outcome)
+
+    def _connect_outcome(self) -> None:
+        sock = self.sock
+        if sock is None:
             return
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.done.set_result((error, clean, exc))
-        if self.transport is not None:
-            self.transport.abort()
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err == 0:
+            self.token += 1  # the connect deadline timer is spent
+            self.poller.modify(self.fd, EPOLLIN)
+            self._connected()
+            return
+        if err == errno.EINPROGRESS:  # the deadline fired first
+            self._fail(ErrorKind.CONNECT_TIMEOUT, None)
+            return
+        exc = OSError(err, errno.errorcode.get(err, str(err)))
+        self._fail(ErrorKind.CONNECT_TIMEOUT if err == errno.ETIMEDOUT else ErrorKind.REFUSED, exc)
+
+    def _connected(self) -> None:
+        if self.done:
+            return
+        try:
+            self.connect_time = self.loop.time() - self.t0
+            self.parser = ResponseParser(keep_regex_subject=self.keep_regex)
+            if self.ssl_context is not None:
+                self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+                self.tls = self.ssl_context.wrap_bio(self.tls_in, self.tls_out, server_side=False,
+                                                     server_hostname=self.server_hostname)
+            self.phase = "handshake" if self.tls else "request"
+            if self.timeout <= 0:
+                # keepalived registers the write step with a zero timeout: it expires before the socket is polled
+                self._finish(ErrorKind.WRITE_TIMEOUT)
+                return
+            if self.tls is not None:
+                self._arm()
+                self._handshake()
+            else:
+                self._send()
+        except Exception as e:
+            self._crash(e)
+
+    # -- the socket as a transport would drive it
+
+    def _write(self, data: bytes) -> None:
+        if self.sock is None or not data:
+            return
+        if self.wbuf:
+            self.wbuf += data
+            return
+        try:
+            n = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as e:  # a transport reports a write error as the connection lost, from the loop
+            self._stop_io()
+            self.loop.call_soon(self._lost, e)
+            return
+        if n < len(data):
+            self.wbuf += data[n:]
+            self.poller.modify(self.fd, EPOLLIN | EPOLLOUT)
+
+    def _flush_wbuf(self) -> None:
+        assert self.sock is not None
+        try:
+            n = self.sock.send(self.wbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._stop_io()
+            self._lost(e)
+            return
+        del self.wbuf[:n]
+        if not self.wbuf:
+            self.poller.modify(self.fd, EPOLLIN)
+
+    def _stop_io(self) -> None:
+        if self.sock is not None:
+            self.poller.unregister(self.fd)
+
+    def _read(self) -> None:
+        sock = self.sock
+        assert sock is not None
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._stop_io()
+            self._lost(e)
+            return
+        if not data:
+            self._eof()
+            return
+        self._data(data)
+
+    def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.token += 1
+        self._close()
+        parser = self.parser
+        assert parser is not None
+        if error is None and not parser.extracted:
+            error = ErrorKind.NO_DATA
+        self.callback(HttpResult(bytes(self.raw), parser.result(), error, clean, self.connect_time,
+                                 self.loop.time() - self.t0, exc))
 
     def _flush_tls(self) -> None:
+        assert self.tls_out is not None
         data = self.tls_out.read()
-        if data and self.transport is not None:
-            self.transport.write(data)
-
-    # -- asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        if self.timeout <= 0:
-            # keepalived registers the write step with a zero timeout: it expires before the socket is polled
-            self._finish(ErrorKind.WRITE_TIMEOUT)
-            return
-        if self.tls is not None:
-            self._arm()
-            self._handshake()
-        else:
-            self._send()
+        if data:
+            self._write(data)
 
     def _handshake(self) -> None:
         assert self.tls is not None
@@ -532,26 +731,26 @@ class _GetProtocol(asyncio.Protocol):
         self._send()
 
     def _send(self) -> None:
-        assert self.transport is not None
         self.phase = "response"
         try:
             if self.tls is not None:
                 self.tls.write(self.request)
                 self._flush_tls()
             else:
-                self.transport.write(self.request)
+                self._write(self.request)
         except (ssl.SSLError, OSError) as e:
             self._finish(ErrorKind.SEND, exc=e)
             return
         self.deadline = self.loop.time() + self.timeout
         self._arm()
-        if self.tls is not None and (self.tls_in.pending or self.tls.pending()):
+        if self.tls is not None and self.tls_in is not None and (self.tls_in.pending or self.tls.pending()):
             self._read_tls()
 
-    def data_received(self, data: bytes) -> None:
-        if self.done.done():
+    def _data(self, data: bytes) -> None:
+        if self.done:
             return
         if self.tls is not None:
+            assert self.tls_in is not None
             self.tls_in.write(data)
             if self.phase == "handshake":
                 self._handshake()
@@ -567,22 +766,24 @@ class _GetProtocol(asyncio.Protocol):
 
     def _consume(self, data: bytes) -> None:
         """Hand data to the parser in keepalived-sized reads."""
+        parser = self.parser
+        assert parser is not None
         pos = 0
         while pos < len(data):
-            n = self.parser.read_size()
+            n = parser.read_size()
             if n == 0:  # keepalived's buffer is full: read() returns 0, which it handles as EOF
                 self._finish(None, clean=True)
                 return
             piece = data[pos : pos + n]
             pos += n
             self.raw += piece
-            step = self.parser.feed(piece)
+            step = parser.feed(piece)
             if self.on_chunk is not None:
                 self.on_chunk(step)
 
     def _read_tls(self) -> None:
-        assert self.tls is not None
-        while not self.done.done():
+        assert self.tls is not None and self.parser is not None
+        while not self.done:
             n = self.parser.read_size()
             if n == 0:
                 self._finish(None, clean=True)
@@ -606,21 +807,23 @@ class _GetProtocol(asyncio.Protocol):
             self.deadline = self.loop.time() + self.timeout
             self._consume(data)
 
-    def eof_received(self) -> bool | None:
+    def _eof(self) -> None:
+        if self.done:
+            return
         if self.tls is not None:
+            assert self.tls_in is not None
             self.tls_in.write_eof()
             if self.phase == "handshake":
                 self._handshake()
             else:
                 self._read_tls()
-            if not self.done.done():
+            if not self.done:
                 self._finish(None, clean=False)
         else:
             self._finish(None, clean=True)
-        return False
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.done.done():
+    def _lost(self, exc: Exception | None) -> None:
+        if self.done:
             return
         if self.phase == "handshake":
             self._finish(ErrorKind.TLS_HANDSHAKE, exc=exc if isinstance(exc, OSError) else None)
@@ -628,42 +831,6 @@ class _GetProtocol(asyncio.Protocol):
             self._finish(None, clean=False)
         else:
             self._finish(ErrorKind.READ_ERROR, exc=exc if isinstance(exc, OSError) else None)
-
-
-def _connect_result(sock: socket.socket) -> int:
-    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-
-
-async def _connect(loop: asyncio.AbstractEventLoop, sock: socket.socket, addr: tuple[str, int],
-                   deadline: float) -> tuple[ErrorKind | None, OSError | None]:
-    """Non-blocking connect with keepalived's classification of the outcome."""
-    rc = sock.connect_ex(addr)
-    if rc == 0:
-        return None, None
-    if rc != errno.EINPROGRESS:
-        kind = ErrorKind.UNREACHABLE if rc in _CONNECT_FAIL else ErrorKind.SOCKET
-        return kind, OSError(rc, errno.errorcode.get(rc, str(rc)))
-    fd = sock.fileno()
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def ready() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    loop.add_writer(fd, ready)
-    timer = loop.call_at(deadline, ready)
-    try:
-        await waiter
-    finally:
-        loop.remove_writer(fd)
-        timer.cancel()
-    err = _connect_result(sock)
-    if err == 0:
-        return None, None
-    if err == errno.EINPROGRESS:  # the deadline fired first
-        return ErrorKind.CONNECT_TIMEOUT, None
-    exc = OSError(err, errno.errorcode.get(err, str(err)))
-    return (ErrorKind.CONNECT_TIMEOUT if err == errno.ETIMEDOUT else ErrorKind.REFUSED), exc
 
 
 def client_ssl_context() -> ssl.SSLContext:
@@ -693,52 +860,21 @@ async def http_get(
     (None: no SNI).  ``on_chunk`` sees every read as keepalived's 4095-byte reads would split it.
     """
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    family, _ = _ntop(ip)
-    parser_none = ResponseParser()
+    fut: asyncio.Future[HttpResult] = loop.create_future()
 
-    def fail(kind: ErrorKind, exc: OSError | None, connect_time: float | None = None) -> HttpResult:
-        return HttpResult(b"", parser_none.result(), kind, False, connect_time, loop.time() - t0, exc)
-
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    try:
-        if fwmark:
-            sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, fwmark)
-        if bind is not None:
-            sock.bind(bind)
-    except OSError as e:
-        sock.close()
-        return fail(ErrorKind.SOCKET, e)
-
-    deadline = t0 + timeout
-    try:
-        kind, exc = await _connect(loop, sock, (ip, port), deadline)
-    except BaseException:
-        sock.close()
-        raise
-    if kind is not None:
-        sock.close()
-        return fail(kind, exc)
-    connect_time = loop.time() - t0
-
-    tls = None
-    if ssl_context is not None:
-        proto_in, proto_out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ssl_context.wrap_bio(proto_in, proto_out, server_side=False, server_hostname=server_hostname)
-    protocol = _GetProtocol(loop, request, timeout, deadline, tls, on_chunk, t0)
-    if tls is not None:
-        protocol.tls_in, protocol.tls_out = proto_in, proto_out
-    try:
-        await loop.connect_accepted_socket(lambda: protocol, sock)
-        error, clean, os_exc = await protocol.done
-    finally:
-        if protocol.transport is not None:
-            protocol.transport.abort()
+    def done(r: HttpResult | Exception) -> None:
+        if fut.done():
+            return
+        if isinstance(r, Exception):
+            fut.set_exception(r)
         else:
-            sock.close()
-    if error is None and not protocol.parser.extracted:
-        error = ErrorKind.NO_DATA
-    return HttpResult(bytes(protocol.raw), protocol.parser.result(), error, clean, connect_time,
-                      loop.time() - t0, os_exc)
+            fut.set_result(r)
 
+    get = HttpGet(loop, poller_for(loop), ip, port, request, timeout=timeout, callback=done,
+                  ssl_context=ssl_context, server_hostname=server_hostname, bind=bind, fwmark=fwmark,
+                  on_chunk=on_chunk)
+    try:
+        return await fut
+    except asyncio.CancelledError:
+        get.cancel()
+        raise

@@ -12,6 +12,7 @@ moment the step starts (connect, then each read), never from when the check was 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import socket
 import ssl
@@ -24,7 +25,20 @@ import dns.rcode
 import dns.rdatatype
 
 from pykeepalived.check import http
-from pykeepalived.check.net import Connect, connect, open_socket, reset_close, target
+from pykeepalived.check.net import (
+    EPOLLERR_HUP,
+    EPOLLOUT,
+    LINGER_RESET,
+    STREAM_NONBLOCK,
+    TCP_QUICKACK,
+    Poller,
+    connect,
+    family_of,
+    open_socket,
+    poller_for,
+    reset_close,
+    target,
+)
 from pykeepalived.check.state import IPVS_WEIGHT_FAULT, Result
 from pykeepalived.config.model_lvs import (
     BfdCheck,
@@ -61,38 +75,123 @@ class UnsupportedChecker(Exception):
 # ----------------------------------------------------------------------------------------- TCP
 
 
+#: shared results of the hot path (Result is frozen): no allocation per successful check
+TCP_OK = Result(True)
+_FAILURES: dict[str, Result] = {}
+
+
+def _failure(reason: str) -> Result:
+    r = _FAILURES.get(reason)
+    if r is None:
+        r = _FAILURES[reason] = Result(False, reason=reason)
+    return r
+
+
+def _errno_reason(err: int) -> Result:
+    return _failure(errno.errorcode.get(err, str(err)))
+
+
 class TcpProbe:
-    """TCP_CHECK: success = connected within connect_timeout; closed at once with RST."""
+    """TCP_CHECK: success = connected within connect_timeout; closed at once with RST.
 
-    __slots__ = ("_addr", "_conn", "_connect", "_loop")
+    Pure callbacks on the loop's :class:`~.net.Poller`: one socket, one epoll registration and one
+    heap entry per attempt; the SO_LINGER 0 close sends an RST, so nobody keeps a TIME_WAIT.  The
+    connect timeout starts at ``connect()``.
 
-    def __init__(self, conn: CheckConnection, loop: asyncio.AbstractEventLoop) -> None:
+    ``half_open`` (off by default: keepalived completes the handshake, and a server may want to see
+    the connection) closes the way haproxy's TCP check does: TCP_QUICKACK off delays our final ACK and
+    the RST goes first, so the server never accept()s -- less work on both sides of loopback.
+    """
+
+    __slots__ = ("_addr", "_attempt", "_conn", "_done", "_family", "_fd", "_half_open", "_loop", "_on_expire",
+                 "_on_ready", "_plain", "_poller", "_sock", "_timeout")
+
+    def __init__(self, conn: CheckConnection, loop: asyncio.AbstractEventLoop, half_open: bool = False) -> None:
         self._conn = conn
         self._addr = target(conn)
+        self._family = family_of(conn)
+        self._plain = not (conn.fwmark or conn.bind_if or conn.bindto is not None or conn.bind_port)
+        self._timeout = conn.connect_timeout
+        self._half_open = half_open
         self._loop = loop
-        self._connect: Connect | None = None
+        self._poller: Poller | None = None
+        self._sock: socket.socket | None = None
+        self._done: Done | None = None
+        self._fd = -1
+        self._attempt = 0
+        self._on_ready = self._ready
+        self._on_expire = self._expire
+
+    def _socket(self) -> socket.socket:
+        sock = socket.socket(self._family, STREAM_NONBLOCK) if self._plain else open_socket(self._conn)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            if self._half_open:
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def start(self, done: Done) -> None:
+        loop = self._loop
         try:
-            sock = open_socket(self._conn)
+            sock = self._socket()
         except OSError as e:
-            self._loop.call_soon(done, Result(False, reason=f"socket: {e.strerror or e}"))
+            loop.call_soon(done, Result(False, reason=f"socket: {e.strerror or e}"))
             return
+        try:
+            rc = sock.connect_ex(self._addr)
+        except OSError as e:
+            sock.close()
+            loop.call_soon(done, Result(False, reason=e.strerror or str(e)))
+            return
+        if rc == errno.EINPROGRESS:
+            poller = self._poller
+            if poller is None:
+                poller = self._poller = poller_for(loop)
+            fd = self._fd = sock.fileno()
+            self._sock = sock
+            self._done = done
+            self._attempt += 1
+            poller.register(fd, EPOLLOUT, self._on_ready)
+            poller.timers.add(loop.time() + self._timeout, self._on_expire, self._attempt)
+            return
+        sock.close()
+        loop.call_soon(done, TCP_OK if rc == 0 else _errno_reason(rc))
 
-        def connected(s: socket.socket | None, err: OSError | None) -> None:
-            self._connect = None
-            if s is not None:
-                reset_close(s)
-                done(Result(True))
-            else:
-                done(Result(False, reason=err.strerror if err is not None and err.strerror else "failed"))
+    def _ready(self, events: int) -> None:
+        sock = self._sock
+        done = self._done
+        if sock is None or done is None:
+            return
+        self._sock = self._done = None
+        assert self._poller is not None
+        self._poller.forget(self._fd)
+        # EPOLLOUT alone is a completed connect; the error is only fetched when there is one
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & EPOLLERR_HUP else 0
+        sock.close()  # SO_LINGER 0: RST
+        done(TCP_OK if err == 0 else _errno_reason(err))
 
-        self._connect = Connect(self._loop, sock, self._addr, self._conn.connect_timeout, connected)
+    def _expire(self, attempt: int) -> None:
+        sock = self._sock
+        done = self._done
+        if attempt != self._attempt or sock is None or done is None:
+            return
+        self._sock = self._done = None
+        assert self._poller is not None
+        self._poller.forget(self._fd)
+        sock.close()
+        done(_failure("connect timeout"))
 
     def cancel(self) -> None:
-        if self._connect is not None:
-            self._connect.cancel()
-            self._connect = None
+        sock = self._sock
+        if sock is None:
+            return
+        self._sock = self._done = None
+        if self._poller is not None:
+            self._poller.forget(self._fd)
+        sock.close()
 
 
 # --------------------------------------------------------------------------------- async probes
@@ -131,15 +230,26 @@ class AsyncProbe:
 # ---------------------------------------------------------------------------------------- HTTP
 
 
-class HttpProbe(AsyncProbe):
-    """HTTP_GET / SSL_GET through :mod:`.http`: every url is fetched and must pass, in order."""
+HTTP_OK = Result(True)
+
+
+class HttpProbe:
+    """HTTP_GET / SSL_GET through :class:`.http.HttpGet`: every url is fetched and must pass, in order.
+
+    Callbacks only (no coroutine per check): each url's GET reports to :meth:`_got`, which evaluates
+    it and starts the next one.
+    """
 
     def __init__(self, check: HttpCheck, rs: RealServer, vs: VirtualServer,
                  loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext | None) -> None:
-        super().__init__(loop)
+        self._loop = loop
+        self._poller: Poller | None = None
         conn = check.connection
         self.conn = conn
         self.ip = str(conn.connect_ip)
+        self.port = conn.connect_port
+        self.timeout = conn.connect_timeout
+        self.fwmark = conn.fwmark or None
         self.ssl_context = ssl_context if check.ssl else None
         any_addr = "::" if conn.connect_ip.version == 6 else "0.0.0.0"
         self.bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
@@ -158,18 +268,64 @@ class HttpProbe(AsyncProbe):
                                 regex_options=url.regex_options, regex_min_offset=url.regex_min_offset,
                                 regex_max_offset=url.regex_max_offset)
             self.requests.append((req, spec, sni if check.enable_sni else None))
+        self._done: Done | None = None
+        self._get: http.HttpGet | None = None
+        self._index = 0
+        self._on_result = self._got
 
-    async def attempt(self) -> Result:
-        for req, spec, sni in self.requests:
-            r = await http.http_get(self.ip, self.conn.connect_port, req, timeout=self.conn.connect_timeout,
-                                    ssl_context=self.ssl_context, server_hostname=sni, bind=self.bind,
-                                    fwmark=self.conn.fwmark or None)
-            if not r.ok:
-                return Result(False, reason=f"{r.message} url({spec.path})")
-            verdict = http.evaluate_url(r.parsed, spec)
-            if not verdict.ok:
-                return Result(False, reason=f"{verdict.reason} url({spec.path})")
-        return Result(True)
+    def start(self, done: Done) -> None:
+        if self._poller is None:
+            self._poller = poller_for(self._loop)
+        self._done = done
+        self._index = 0
+        if not self.requests:
+            self._loop.call_soon(self._finish, HTTP_OK)
+            return
+        self._fetch()  # an exception here is the runner's to report
+
+    def _fetch(self) -> None:
+        req, spec, sni = self.requests[self._index]
+        assert self._poller is not None
+        self._get = http.HttpGet(self._loop, self._poller, self.ip, self.port, req, timeout=self.timeout,
+                                 callback=self._on_result, ssl_context=self.ssl_context, server_hostname=sni,
+                                 bind=self.bind, fwmark=self.fwmark, keep_regex_subject=spec.regex is not None)
+
+    def _finish(self, result: Result) -> None:
+        done = self._done
+        self._done = None
+        self._get = None
+        if done is not None:
+            done(result)
+
+    def _got(self, r: http.HttpResult | Exception) -> None:
+        self._get = None
+        if self._done is None:
+            return
+        if isinstance(r, Exception):
+            self._finish(Result(False, reason=str(r) or type(r).__name__))
+            return
+        spec = self.requests[self._index][1]
+        if not r.ok:
+            self._finish(Result(False, reason=f"{r.message} url({spec.path})"))
+            return
+        verdict = http.evaluate_url(r.parsed, spec)
+        if not verdict.ok:
+            self._finish(Result(False, reason=f"{verdict.reason} url({spec.path})"))
+            return
+        self._index += 1
+        if self._index == len(self.requests):
+            self._finish(HTTP_OK)
+            return
+        try:
+            self._fetch()
+        except Exception as e:
+            self._finish(Result(False, reason=str(e) or type(e).__name__))
+
+    def cancel(self) -> None:
+        self._done = None
+        if self._get is not None:
+            self._get.cancel()
+            self._get = None
 
 
 def ssl_context_for(cfg: SslConfig | None) -> ssl.SSLContext:
@@ -443,11 +599,11 @@ class FileProbe:
 
 def build_probe(vs: VirtualServer, rs: RealServer, checker: Checker, loop: asyncio.AbstractEventLoop, *,
                 ssl_context: ssl.SSLContext | None = None,
-                track_files: Mapping[str, TrackFile] | None = None) -> Probe:
+                track_files: Mapping[str, TrackFile] | None = None, tcp_half_open: bool = False) -> Probe:
     """The probe for one configured checker (raises :class:`UnsupportedChecker` for BFD_CHECK)."""
     match checker:
         case TcpCheck():
-            return TcpProbe(checker.connection, loop)
+            return TcpProbe(checker.connection, loop, tcp_half_open)
         case HttpCheck():
             return HttpProbe(checker, rs, vs, loop, ssl_context)
         case MiscCheck():

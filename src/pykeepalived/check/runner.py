@@ -1,23 +1,25 @@
 """One asyncio scheduling mechanism for every checker type (keepalived-behaviour.md §3.2).
 
-Each configured checker is a :class:`Job`: a timer on the loop (``call_at``), a probe that performs
-one attempt, and its retry state in :mod:`.state`.  When a job is due it starts at once if fewer
-than ``max_in_flight`` attempts are running, else it waits in a FIFO; probes start their own
-timeouts when they connect.  So an overloaded checker process runs checks *late* and never turns a
-healthy server into a false failure (python-building-blocks.md appendix).  No thread or
-coroutine exists per idle check: only a timer handle.
+Each configured checker is a :class:`Job`: an entry in the runner's timer heap (:class:`~.net.Timers`,
+one loop timer for all jobs), a probe that performs one attempt, and its retry state in :mod:`.state`.
+When a job is due it starts at once if fewer than ``max_in_flight`` attempts are running, else it
+waits in a FIFO; probes start their own timeouts when they connect.  So an overloaded checker process
+runs checks *late* and never turns a healthy server into a false failure (python-building-blocks.md
+appendix).  No thread, coroutine or timer handle exists per idle check: only a heap entry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pykeepalived.check.kinds import Probe, UnsupportedChecker, build_probe, ssl_context_for
+from pykeepalived.check.kinds import Done, Probe, UnsupportedChecker, build_probe, ssl_context_for
+from pykeepalived.check.net import Timers
 from pykeepalived.check.state import (
     Event,
     Log,
@@ -40,6 +42,7 @@ from pykeepalived.config.model_vrrp import TrackFile
 from pykeepalived.lvs.model import DestKey, Table
 
 EventSink = Callable[[list[Event]], None]
+_random = random.random
 
 
 def unsupported_checkers(virtual_servers: Iterable[VirtualServer]) -> list[str]:
@@ -64,8 +67,11 @@ class Job:
     probe: Probe
     due: float = 0.0
     started: float = 0.0
-    timer: asyncio.TimerHandle | None = None
+    #: an entry for this job is in the runner's timer heap
+    scheduled: bool = False
     running: bool = False
+    #: ``runner._done`` bound to this job, made once (no closure per attempt)
+    on_done: Done | None = None
 
 
 @dataclass(slots=True)
@@ -86,7 +92,7 @@ class RunnerStats:
         if len(seq) < self.samples:
             seq.append(value)
         else:
-            i = random.randrange(self.attempts)
+            i = int(_random() * self.attempts)
             if i < self.samples:
                 seq[i] = value
 
@@ -96,13 +102,15 @@ class Runner:
 
     ``on_events`` gets each batch of :data:`~.state.Event`; :meth:`desired_table` is the data
     plane's desired state at any moment.  ``rand`` returns floats in [0, 1] for warmup jitter.
+    ``tcp_half_open``: TCP_CHECK closes before the server sees the connection (see
+    :class:`~.kinds.TcpProbe`).
     """
 
     def __init__(self, virtual_servers: Iterable[VirtualServer], *, on_events: EventSink,
                  settings: Settings | None = None, max_in_flight: int = 1024,
                  groups: Iterable[VirtualServerGroup] = (), ssl_config: SslConfig | None = None,
                  track_files: Mapping[str, TrackFile] | None = None,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random, tcp_half_open: bool = False) -> None:
         self.virtual_servers = tuple(virtual_servers)
         self.groups = tuple(groups)
         self.on_events = on_events
@@ -111,6 +119,7 @@ class Runner:
         self.ssl_config = ssl_config
         self.track_files = dict(track_files or {})
         self.rand = rand
+        self.tcp_half_open = tcp_half_open
         self.health: dict[VsId, VirtualServerState] = {}
         self.jobs: list[Job] = []
         self.unsupported = unsupported_checkers(self.virtual_servers)
@@ -118,6 +127,7 @@ class Runner:
         self._ready: deque[Job] = deque()
         self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._timers: Timers | None = None
         self._stopping = False
 
     @property
@@ -127,6 +137,7 @@ class Runner:
     def start(self) -> None:
         """Build the jobs, perform the start-up state (non-alpha RS in, quorum) and arm the first runs."""
         loop = self._loop = asyncio.get_running_loop()
+        timers = self._timers = Timers(loop)
         now = loop.time()
         ssl_ctx: ssl.SSLContext | None = None
         if any(isinstance(c, HttpCheck) and c.ssl for vs in self.virtual_servers
@@ -142,13 +153,15 @@ class Runner:
                 for checker in rs.checkers:
                     try:
                         probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
-                                            track_files=self.track_files)
+                                            track_files=self.track_files, tcp_half_open=self.tcp_half_open)
                     except UnsupportedChecker:
                         continue  # already reported in self.unsupported
                     job = Job(st, key, index, probe)
+                    job.on_done = functools.partial(self._done, job)
                     cstate = st.servers[key].checkers[index]
                     job.due = cstate.first_run(now, self.rand())
-                    job.timer = loop.call_at(job.due, self._fire, job)
+                    job.scheduled = True
+                    timers.add(job.due, self._fire, job)
                     self.jobs.append(job)
                     index += 1
             events += st.start(now)
@@ -160,10 +173,10 @@ class Runner:
     async def stop(self) -> None:
         """Cancel timers and attempts in flight, then issue keepalived's shutdown notifies (omega)."""
         self._stopping = True
+        if self._timers is not None:
+            self._timers.clear()
         for job in self.jobs:
-            if job.timer is not None:
-                job.timer.cancel()
-                job.timer = None
+            job.scheduled = False
             if job.running:
                 job.probe.cancel()
         self._ready.clear()
@@ -176,7 +189,7 @@ class Runner:
     # -- the scheduling mechanism
 
     def _fire(self, job: Job) -> None:
-        job.timer = None
+        job.scheduled = False
         if self._stopping:
             return
         if self._in_flight < self.max_in_flight:
@@ -198,8 +211,9 @@ class Runner:
         st._keep(st.lateness, late)
         if late > st.max_lateness:
             st.max_lateness = late
+        assert job.on_done is not None
         try:
-            job.probe.start(lambda result: self._done(job, result))
+            job.probe.start(job.on_done)
         except Exception as e:  # a probe that cannot even start is a failed attempt, not a crash
             self._loop.call_soon(self._done, job, Result(False, reason=str(e) or type(e).__name__))
 
@@ -217,7 +231,9 @@ class Runner:
             self.stats.failures += 1
         nxt, events = job.vs.record(job.rs, job.index, now, result, started=job.started)
         job.due = nxt
-        job.timer = self._loop.call_at(nxt, self._fire, job)
+        job.scheduled = True
+        assert self._timers is not None
+        self._timers.add(nxt, self._fire, job)
         while self._ready and self._in_flight < self.max_in_flight:
             self._launch(self._ready.popleft())
         if events:
