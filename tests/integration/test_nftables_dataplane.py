@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -216,3 +217,64 @@ def test_a_running_data_plane_rebuilds_its_table_after_someone_flushed_it(lab: L
     ops = call_in_netns(lab.ns("lb1"), work)
     assert ops[0] == "add service TCP 10.0.0.5:80 wrr"
     assert set(requests(lab, 14)) == {"rs1", "rs2"}
+
+
+def test_golden_batches_are_accepted_by_the_kernel(lab: Lab) -> None:
+    """Every golden batch of tests/unit/lvs/test_nftables_rules.py applies, reads back as its service,
+    and its delete batch leaves no map, chain or counter element behind."""
+    from pykeepalived.lvs.dataplane.nftables import delete_service_commands, service_commands
+    from tests.unit.lvs.test_nftables_rules import CASES
+
+    def work() -> dict[str, str]:
+        problems: dict[str, str] = {}
+        dp = NftablesDataPlane()
+        dp.ensure_tables()
+        for name, case in CASES.items():
+            if case.previous is not None:
+                dp.nft.run("\n".join(service_commands(case.previous, case.sid, case.previous_ids)))
+            dp.nft.run("\n".join(case.commands()))
+            seen = NftablesDataPlane().observe().service_map().get(case.service.key)
+            if seen != case.service:
+                problems[name] = f"read back {seen}"
+            dp.nft.run("\n".join(delete_service_commands(case.service, case.sid, case.ids())))
+            left = [f"{kind} {obj['name']}" for o in dp.nft.json("list table ip pykeepalived")
+                    + dp.nft.json("list table ip6 pykeepalived")
+                    for kind, obj in o.items() if kind in ("map", "set", "chain")
+                    if obj.get("elem") or obj["name"].startswith(("vs_", "dst_", "persist_"))]
+            if left:
+                problems[name] = f"left behind {left}"
+        dp.remove_tables()
+        return problems
+
+    assert call_in_netns(lab.ns("lb2"), work) == {}
+
+
+def test_counters_count_connections_and_traffic_per_destination(lab: Lab) -> None:
+    """Conns per destination equals the connections made; packets and bytes in both directions;
+    a weight change keeps the counters, removing the destination drops them."""
+    program(lab, Table((seed_service("rr", 1, 1),)))
+    lab.run("lb1", ["conntrack", "-F"], check=False)
+
+    def counters() -> dict[str, Any]:
+        dp = NftablesDataPlane()
+        dp.observe()
+        return {str(d): c for (_, d), c in dp.counters().items()}
+
+    before = call_in_netns(lab.ns("lb1"), counters)
+    seen = requests(lab, 10)  # one connection per request (httpclient.py)
+    assert seen == {"rs1": 5, "rs2": 5}
+    after = call_in_netns(lab.ns("lb1"), counters)
+    for rs in ("192.168.0.12:80", "192.168.0.13:80"):
+        b, a = before[rs], after[rs]
+        assert a.conns - b.conns == 5, (rs, b, a)
+        # a TCP connection with one request and answer: SYN, ACK, request, FIN ... >= 4 each way
+        assert a.inpkts - b.inpkts >= 4 * 5 and a.outpkts - b.outpkts >= 4 * 5, (rs, b, a)
+        assert a.inbytes - b.inbytes >= 40 * (a.inpkts - b.inpkts)  # at least IP + TCP headers each
+        assert a.outbytes - b.outbytes >= 40 * (a.outpkts - b.outpkts)
+    program(lab, Table((seed_service("rr", 3, 1),)))  # a weight change: counters kept
+    kept = call_in_netns(lab.ns("lb1"), counters)
+    assert kept == after
+    program(lab, Table((Service(VIP, "rr", destinations=(Destination(RS1, 1),)),)))
+    assert set(call_in_netns(lab.ns("lb1"), counters)) == {"192.168.0.12:80"}
+    program(lab, Table((seed_service("rr", 1, 1),)))  # rs2 again: a new destination, counted from 0
+    assert call_in_netns(lab.ns("lb1"), counters)["192.168.0.13:80"].conns == 0

@@ -44,9 +44,11 @@ from pykeepalived.lvs.reconcile import diff
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
 from pykeepalived.status.snapshot import (
+    Counters,
     DaemonInfo,
     Health,
     QuorumStatus,
+    Rates,
     Snapshot,
     VirtualServiceStatus,
 )
@@ -54,7 +56,7 @@ from pykeepalived.status.snapshot import (
 log = logging.getLogger("pykeepalived.check")
 
 #: full reconcile period: repairs drift and feeds connection counts to lc-type schedulers
-RECONCILE_INTERVAL = 1.0
+RECONCILE_INTERVAL = 2.0  # also the counters/rates sample period, as IPVS's estimator
 #: how long shutdown waits for omega notify scripts
 STOP_NOTIFY_WAIT = 2.0
 
@@ -99,6 +101,11 @@ class CheckerProcess:
         self.runner: Runner | None = None
         self.observed = Table()
         self.counts: dict[tuple[ServiceKey, DestKey], ConnCounts] = {}
+        #: ``--stats`` / ``--rate`` per (service, destination), and per service where the data plane
+        #: keeps its own (IPVS); read on every reconcile
+        self.stats: dict[tuple[ServiceKey, DestKey], Counters] = {}
+        self.rates: dict[tuple[ServiceKey, DestKey], Rates] = {}
+        self.service_stats: dict[ServiceKey, tuple[Counters, Rates]] = {}
         self.started_at = time.time()
         self._dirty = asyncio.Event()
         self._dp_lock = asyncio.Lock()
@@ -210,9 +217,22 @@ class CheckerProcess:
             self.ops_applied += len(ops)
             observed = self.dp.observe()
         self.observed = observed
-        counts = getattr(self.dp, "connection_counts", None)
-        if counts is not None:
-            self.counts = dict(counts())
+        traffic = getattr(self.dp, "counters", None)
+        got = traffic() if traffic is not None else None
+        if got is not None and hasattr(got, "dests"):
+            # ipvs: one dump holds connection counts, counters and the kernel's rate estimates
+            self.counts = dict(got.connection_counts())
+            self.stats = {k: c.stats for k, c in got.dests.items()}
+            self.rates = {k: c.rates for k, c in got.dests.items()}
+            self.service_stats = dict(got.services)
+        else:
+            counts = getattr(self.dp, "connection_counts", None)
+            if counts is not None:
+                self.counts = dict(counts())
+            if got is not None:  # nftables: cumulative counters; rates over the last interval
+                self.stats = dict(got)
+                rates = getattr(self.dp, "rates", None)
+                self.rates = dict(rates()) if rates is not None else {}
         rebalance = getattr(self.dp, "rebalance", None)
         if rebalance is not None:
             rebalance(self.counts)
@@ -259,6 +279,12 @@ class CheckerProcess:
                 st = self.runner.health.get(vs_id(vs))
                 for key in service_keys(vs, groups):
                     by_key[key] = (vs, st)
+        stats: dict[ServiceKey, dict[DestKey, Counters]] = {}
+        for (skey, dkey), c in self.stats.items():
+            stats.setdefault(skey, {})[dkey] = c
+        rates: dict[ServiceKey, dict[DestKey, Rates]] = {}
+        for (skey, dkey), r in self.rates.items():
+            rates.setdefault(skey, {})[dkey] = r
         statuses = []
         for svc in self.observed.services:
             vs, st = by_key.get(svc.key, (None, None))
@@ -279,9 +305,13 @@ class CheckerProcess:
                 sorry_cfg = getattr(vs, "sorry_server", None)
                 if sorry_cfg is not None:
                     sorry = DestKey.of(sorry_cfg.ip, sorry_cfg.port or svc.key.port)
-            statuses.append(VirtualServiceStatus.build(svc, configured=configured, health=health,
-                                                       conn_counts=self.counts, quorum=quorum,
-                                                       sorry_server=sorry))
+            vss = VirtualServiceStatus.build(
+                svc, configured=configured, health=health, conn_counts=self.counts, quorum=quorum,
+                sorry_server=sorry,
+                stats=stats.get(svc.key), rates=rates.get(svc.key))
+            if svc.key in self.service_stats:  # the kernel's own service line (outlives removed dests)
+                vss = replace(vss, stats=self.service_stats[svc.key][0], rates=self.service_stats[svc.key][1])
+            statuses.append(vss)
         dp_name = getattr(self.dp, "name", None) or type(self.dp).__name__
         return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=self.options.config_file,
                                           dataplane=str(dp_name), started_at=self.started_at),

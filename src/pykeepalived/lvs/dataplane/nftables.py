@@ -10,11 +10,29 @@ nothing else is touched.  Layout::
         ct mark set <saddr> map @persist_N       a persistent client goes back to its destination
         ct mark set <scheduler expression>       numgen over a weighted sequence, or jhash over a table
         update @persist_N { <saddr> : ct mark }  remember the choice (persistence_timeout)
-        dnat to ct mark map @dst_N               destination id -> real server address . port
+        ct mark @conns dnat to ct mark map @dst_N  count the connection (Conns) and DNAT it:
+                                                 destination id -> real server address . port
     map dst_N { mark : addr . port }           destinations, each with a comment "w=20 f=NAT u=0 l=0"
+    set conns { mark ; counter }               one element per destination: its Conns
+    set traffic { ct_dir . mark ; counter }    original . mark: InPkts/InBytes, reply . mark: Out…
+    chain acct_fwd / acct_in / acct_out        filter hooks forward/input/output, one rule:
+        ct direction . ct mark @traffic
 
 The conntrack mark of every connection is ``service_id << 16 | destination_id``, so
-connection counts per real server come straight from conntrack (ActiveConn/InActConn).
+connection counts per real server come straight from conntrack (ActiveConn/InActConn), and the
+``ipvsadm --stats`` counters from the counters of the ``conns`` and ``traffic`` set elements
+(``list sets``, one call).  A lookup that matches an element of a set declared with ``counter``
+adds the packet to that element's counter (Linux >= 5.12, ``nft_set_elem_update_expr``), so:
+nat chains see only a connection's first packet, and the lookup in ``vs_N`` counts
+connections; the accounting chains look every packet of a marked connection up once
+(forwarded: forward hook; to or from the load balancer itself: input/output), by direction, as
+IPVS's InPkts/OutPkts.  Nothing else may look these sets up.  Elements are created with their
+destination and deleted with it, in the same transaction; lookups never create any (a
+connection to a removed destination is no longer counted, as in IPVS), and a weight change
+re-adds existing elements, which keeps their counters.  Set elements, unlike
+named counter objects, stay out of the cache nft loads to add a rule, so changing one weight
+in a table of 10,000 destinations stays fast.  Rates (``--rate``) are the growth of the
+counters between the last two reads, per second.
 
 Settings that nft cannot show back are kept in element comments (the service's in its
 ``svc_*`` element, each destination's in ``dst_N``), so :meth:`observe` reads the whole
@@ -33,10 +51,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...status.snapshot import Counters, Rates
 from ..model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey, Table
 from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op, apply_ops
 from .dispatch import Dispatch, plan_dispatch
@@ -53,6 +73,13 @@ class UnsupportedByDataplane(ValueError):
 
 #: conntrack counts keyed by (service key, destination key)
 Counts = dict[tuple[ServiceKey, DestKey], ConnCounts]
+#: cumulative traffic counters (``ipvsadm --stats``) keyed by (service key, destination key)
+Traffic = dict[tuple[ServiceKey, DestKey], Counters]
+#: per-second rates (``ipvsadm --rate``) keyed by (service key, destination key)
+TrafficRates = dict[tuple[ServiceKey, DestKey], Rates]
+
+#: the accounting chains: every packet of a marked connection passes exactly one of them
+ACCT_CHAINS = (("acct_fwd", "forward"), ("acct_in", "input"), ("acct_out", "output"))
 
 
 @dataclass
@@ -70,13 +97,17 @@ class NftablesDataPlane:
     name = "nftables"
 
     def __init__(self, nft: Nft | None = None, *, table: str = TABLE,
-                 conntrack: Callable[[], Iterable[tuple[int, bool]]] | None = None) -> None:
+                 conntrack: Callable[[], Iterable[tuple[int, bool]]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.nft = nft or Nft()
         self.table = table
         self._installed: dict[ServiceKey, _Installed] = {}
         self._conntrack = conntrack or _conntrack_marks
         self._counts: Counts = {}
         self._tables_missing = False
+        self._clock = clock
+        #: the last two reads of the traffic counters: (time, counters), newest last
+        self._samples: list[tuple[float, Traffic]] = []
 
     # -- setup / teardown -------------------------------------------------------------------
     def ensure_tables(self) -> None:
@@ -98,6 +129,13 @@ class NftablesDataPlane:
                     batch.append(f"add rule {fam} {self.table} {chain} "
                                  f"{_l3(family)} daddr . {proto} dport vmap @svc_{proto}")
                 batch.append(f"add rule {fam} {self.table} {chain} meta mark vmap @svc_fwm")
+            for name, key_t in (("conns", "mark"), ("traffic", "ct_dir . mark")):
+                batch.append(f"add set {fam} {self.table} {name} {{ type {key_t} ; counter ; }}")
+            for chain, hook in ACCT_CHAINS:
+                batch.append(f"add chain {fam} {self.table} {chain} "
+                             f"{{ type filter hook {hook} priority 0 ; policy accept ; }}")
+                batch.append(f"flush chain {fam} {self.table} {chain}")
+                batch.append(f"add rule {fam} {self.table} {chain} ct direction . ct mark @traffic")
         self.nft.run("\n".join(batch))
 
     def remove_tables(self) -> None:
@@ -114,15 +152,17 @@ class NftablesDataPlane:
         """Read the services we own back from the kernel (and remember their ids)."""
         installed: dict[ServiceKey, _Installed] = {}
         self._tables_missing = False
+        try:
+            # `list maps`, not `list table`: nft 1.0.6 cannot print our rules' map-update
+            # statement as JSON (it warns on stderr), and the maps hold all we need.  One call
+            # for both families: nft loads every set's elements for any `list maps`, whatever
+            # family it names (the counter sets included), so a second call costs as much again
+            objects = self.nft.json("list maps")
+        except NftError:  # no table yet
+            objects = []
         for family, (fam, _, _) in _FAMILIES.items():
-            try:
-                # `list maps`, not `list table`: nft 1.0.6 cannot print our rules' map-update
-                # statement as JSON (it warns on stderr), and the maps hold all we need
-                objects = self.nft.json(f"list maps {fam}")
-            except NftError:  # no table yet
-                continue
             maps = {o["map"]["name"]: o["map"] for o in objects
-                    if "map" in o and o["map"].get("table") == self.table}
+                    if "map" in o and o["map"].get("table") == self.table and o["map"].get("family") == fam}
             if "svc_fwm" not in maps:
                 # our table is gone (someone flushed the ruleset): the next apply recreates it
                 self._tables_missing = True
@@ -205,6 +245,32 @@ class NftablesDataPlane:
         self._counts = counts
         return counts
 
+    def counters(self) -> Traffic:
+        """Cumulative Conns / InPkts / OutPkts / InBytes / OutBytes per destination (one nft call).
+
+        Also the sample :meth:`rates` works from.  Destinations without counters (a table written
+        before counters existed) read as zero.
+        """
+        try:
+            objects = self.nft.json("list sets")
+        except NftError:  # no table at all
+            objects = []
+        raw = parse_counters(objects, self.table)
+        traffic: Traffic = {}
+        for inst in self._installed.values():
+            family = inst.service.key.family
+            for dkey, did in inst.dest_ids.items():
+                traffic[(inst.service.key, dkey)] = raw.get((family, (inst.sid << 16) | did), Counters())
+        self._samples = [*self._samples[-1:], (self._clock(), traffic)]
+        return traffic
+
+    def rates(self) -> TrafficRates:
+        """Per-second rates over the interval between the last two :meth:`counters` reads."""
+        if len(self._samples) < 2:
+            return {}
+        (t0, before), (t1, after) = self._samples
+        return rates_between(before, after, t1 - t0)
+
     # -- internals -------------------------------------------------------------------------------
     def _alloc_sid(self) -> int:
         used = {i.sid for i in self._installed.values()}
@@ -214,90 +280,198 @@ class NftablesDataPlane:
         return sid
 
     def _delete_service(self, inst: _Installed) -> list[str]:
-        fam = _FAMILIES[inst.service.key.family][0]
-        t = f"{fam} {self.table}"
-        key = inst.service.key
-        lines = [f"delete element {t} {_svc_map(key)} {{ {_svc_elem_key(key)} }}",
-                 f"delete chain {t} vs_{inst.sid}",
-                 f"delete map {t} dst_{inst.sid}"]
-        if inst.service.persistence_timeout:
-            lines.append(f"delete map {t} persist_{inst.sid}")
-        return lines
+        return delete_service_commands(inst.service, inst.sid, inst.dest_ids, table=self.table)
 
     def _write_service(self, svc: Service, counts: Counts | None = None) -> list[str]:
-        for d in svc.destinations:
-            if d.forward is not Forward.NAT:
-                raise UnsupportedByDataplane(
-                    f"{svc.key}: lvs_method {d.forward.value} for {d.key} is not supported by the nftables "
-                    "data plane (NAT only); use --dataplane ipvs on a kernel with ip_vs")
-        family = svc.key.family
-        fam, addr_t, l3 = _FAMILIES[family]
-        t = f"{fam} {self.table}"
         inst = self._installed.get(svc.key)
-        lines: list[str] = []
         if inst is None:
-            inst = _Installed(self._alloc_sid(), svc)
-            self._installed[svc.key] = inst
-            fresh = True
+            sid, old_ids, previous = self._alloc_sid(), {}, None
         else:
-            fresh = False
-        sid = inst.sid
-        # stable destination ids: keep known ones, give new ones the lowest free id
-        ids = {k: v for k, v in inst.dest_ids.items() if any(d.key == k for d in svc.destinations)}
-        free = (i for i in range(1, 0xFFFF) if i not in ids.values())
-        for d in svc.destinations:
-            if d.key not in ids:
-                ids[d.key] = next(free)
-        port_mapped = svc.key.protocol != "fwm" or any(d.key.port for d in svc.destinations)
-        data_t = f"{addr_t} . inet_service" if port_mapped else addr_t
-
-        was_persistent = (not fresh) and bool(inst.service.persistence_timeout)
-        lines.append(f"add chain {t} vs_{sid}")
-        lines.append(f"flush chain {t} vs_{sid}")
-        if not fresh and _map_type_changed(inst.service, svc):
-            lines.append(f"delete map {t} dst_{sid}")
-        lines.append(f"add map {t} dst_{sid} {{ type mark : {data_t} ; }}")
-        lines.append(f"flush map {t} dst_{sid}")
-        if svc.destinations:
-            elems = ", ".join(
-                f"{(sid << 16) | ids[d.key]} comment {_q(_dest_comment(d))} : "
-                f"{_dest_data(d, svc, port_mapped)}"
-                for d in svc.destinations)
-            lines.append(f"add element {t} dst_{sid} {{ {elems} }}")
-
-        saddr = f"{l3} saddr"
-        if svc.persistence_netmask is not None:
-            saddr = f"{l3} saddr & {_netmask(family, svc.persistence_netmask)}"
-        if was_persistent and (not svc.persistence_timeout
-                               or svc.persistence_timeout != inst.service.persistence_timeout):
-            lines.append(f"delete map {t} persist_{sid}")
-        if svc.persistence_timeout:
-            lines.append(f"add map {t} persist_{sid} {{ type {addr_t} : mark ; flags dynamic,timeout ; "
-                         f"timeout {svc.persistence_timeout}s ; }}")
-
-        l4 = _l4_match(svc.key)
-        dnat = f"{l4} dnat {l3} to ct mark map @dst_{sid}"
-        if svc.persistence_timeout:
-            lines.append(f"add rule {t} vs_{sid} ct mark set {saddr} map @persist_{sid}")
-            lines.append(f"add rule {t} vs_{sid} ct mark != 0 {dnat}")
-        dispatch = plan_dispatch(svc, counts if counts is not None else self._counts)
-        expr = _dispatch_expr(dispatch, svc, l3, {k: (sid << 16) | v for k, v in ids.items()})
-        if expr is not None:
-            lines.append(f"add rule {t} vs_{sid} ct mark set {expr}")
-            if svc.persistence_timeout:
-                lines.append(f"add rule {t} vs_{sid} update @persist_{sid} {{ {saddr} : ct mark }}")
-            lines.append(f"add rule {t} vs_{sid} {dnat}")
-        # no usable destination: fall through (the packet reaches the VIP itself, as with an
-        # IPVS service without destinations the connection is refused or dropped)
-
-        svc_map = _svc_map(svc.key)
-        if not fresh:
-            lines.append(f"delete element {t} {svc_map} {{ {_svc_elem_key(svc.key)} }}")
-        lines.append(f"add element {t} {svc_map} {{ {_svc_elem_key(svc.key)} comment "
-                     f"{_q(_svc_comment(svc))} : jump vs_{sid} }}")
+            sid, old_ids, previous = inst.sid, inst.dest_ids, inst.service
+        ids = assign_dest_ids(svc, old_ids)
+        lines = service_commands(svc, sid, ids, counts if counts is not None else self._counts,
+                                 previous=previous, previous_ids=old_ids, table=self.table)
+        if inst is None:
+            inst = self._installed[svc.key] = _Installed(sid, svc)
         inst.service = svc
         inst.dest_ids = ids
         return lines
+
+
+# -- nft text (pure: no kernel, no state) ----------------------------------------------------------
+
+def assign_dest_ids(svc: Service, old_ids: Mapping[DestKey, int]) -> dict[DestKey, int]:
+    """Stable destination ids: known destinations keep theirs, new ones get the lowest free id.
+
+    An id freed in this same change is not handed out again at once: connections to the removed
+    destination still carry its mark, and a new destination must not inherit them (nor its counters).
+    """
+    wanted = {d.key for d in svc.destinations}
+    ids = {k: v for k, v in old_ids.items() if k in wanted}
+    taken = set(old_ids.values())
+    free = (i for i in range(1, 0x10000) if i not in taken)
+    for d in svc.destinations:
+        if d.key not in ids:
+            ids[d.key] = next(free)
+    return ids
+
+
+def service_commands(svc: Service, sid: int, dest_ids: Mapping[DestKey, int],
+                     counts: Mapping[tuple[ServiceKey, DestKey], ConnCounts] | None = None, *,
+                     previous: Service | None = None, previous_ids: Mapping[DestKey, int] | None = None,
+                     table: str = TABLE) -> list[str]:
+    """The nft batch that installs ``svc`` as service ``sid`` (or rewrites it, given what was there).
+
+    ``dest_ids`` numbers every destination of ``svc`` (mark = ``sid << 16 | id``); ``counts`` feeds
+    the count-driven schedulers; ``previous`` / ``previous_ids`` describe the installed service being
+    rewritten (None: a fresh one).  Raises :class:`UnsupportedByDataplane` for non-NAT destinations.
+    """
+    for d in svc.destinations:
+        if d.forward is not Forward.NAT:
+            raise UnsupportedByDataplane(
+                f"{svc.key}: lvs_method {d.forward.value} for {d.key} is not supported by the nftables "
+                "data plane (NAT only); use --dataplane ipvs on a kernel with ip_vs")
+    family = svc.key.family
+    fam, addr_t, l3 = _FAMILIES[family]
+    t = f"{fam} {table}"
+    fresh = previous is None
+    old_ids = dict(previous_ids or {})
+    marks = {k: (sid << 16) | v for k, v in dest_ids.items()}
+    port_mapped = svc.key.protocol != "fwm" or any(d.key.port for d in svc.destinations)
+    data_t = f"{addr_t} . inet_service" if port_mapped else addr_t
+
+    lines: list[str] = []
+    lines.append(f"add chain {t} vs_{sid}")
+    lines.append(f"flush chain {t} vs_{sid}")
+    if previous is not None and _map_type_changed(previous, svc):
+        lines.append(f"delete map {t} dst_{sid}")
+    lines.append(f"add map {t} dst_{sid} {{ type mark : {data_t} ; }}")
+    lines.append(f"flush map {t} dst_{sid}")
+    # counters of destinations that are gone (or renumbered) go with them
+    gone = sorted((sid << 16) | v for k, v in old_ids.items() if dest_ids.get(k) != v)
+    lines.extend(_drop_counters(t, gone))
+    if svc.destinations:
+        elems = ", ".join(
+            f"{marks[d.key]} comment {_q(_dest_comment(d))} : {_dest_data(d, svc, port_mapped)}"
+            for d in svc.destinations)
+        lines.append(f"add element {t} dst_{sid} {{ {elems} }}")
+        # counters: existing elements are left as they are (and keep counting)
+        ordered = [marks[d.key] for d in svc.destinations]
+        lines.append(f"add element {t} conns {{ {', '.join(str(m) for m in ordered)} }}")
+        lines.append(f"add element {t} traffic {{ {_traffic_keys(ordered)} }}")
+
+    saddr = f"{l3} saddr"
+    if svc.persistence_netmask is not None:
+        saddr = f"{l3} saddr & {_netmask(family, svc.persistence_netmask)}"
+    if previous is not None and previous.persistence_timeout \
+            and svc.persistence_timeout != previous.persistence_timeout:
+        lines.append(f"delete map {t} persist_{sid}")
+    if svc.persistence_timeout:
+        lines.append(f"add map {t} persist_{sid} {{ type {addr_t} : mark ; flags dynamic,timeout ; "
+                     f"timeout {svc.persistence_timeout}s ; }}")
+
+    l4 = _l4_match(svc.key)
+    # the @conns lookup counts the connection (this chain sees its first packet only)
+    dnat = f"{l4} ct mark @conns dnat {l3} to ct mark map @dst_{sid}"
+    if svc.persistence_timeout:
+        lines.append(f"add rule {t} vs_{sid} ct mark set {saddr} map @persist_{sid}")
+        lines.append(f"add rule {t} vs_{sid} ct mark != 0 {dnat}")
+    dispatch = plan_dispatch(svc, counts or {})
+    expr = _dispatch_expr(dispatch, svc, l3, marks)
+    if expr is not None:
+        lines.append(f"add rule {t} vs_{sid} ct mark set {expr}")
+        if svc.persistence_timeout:
+            lines.append(f"add rule {t} vs_{sid} update @persist_{sid} {{ {saddr} : ct mark }}")
+        lines.append(f"add rule {t} vs_{sid} {dnat}")
+    # no usable destination: fall through (the packet reaches the VIP itself, as with an
+    # IPVS service without destinations the connection is refused or dropped)
+
+    svc_map = _svc_map(svc.key)
+    if not fresh:
+        lines.append(f"delete element {t} {svc_map} {{ {_svc_elem_key(svc.key)} }}")
+    lines.append(f"add element {t} {svc_map} {{ {_svc_elem_key(svc.key)} comment "
+                 f"{_q(_svc_comment(svc))} : jump vs_{sid} }}")
+    return lines
+
+
+def delete_service_commands(svc: Service, sid: int, dest_ids: Mapping[DestKey, int], *,
+                            table: str = TABLE) -> list[str]:
+    """The nft batch that removes installed service ``sid`` with its maps and counters."""
+    t = f"{_FAMILIES[svc.key.family][0]} {table}"
+    lines = [f"delete element {t} {_svc_map(svc.key)} {{ {_svc_elem_key(svc.key)} }}",
+             f"delete chain {t} vs_{sid}",
+             f"delete map {t} dst_{sid}"]
+    lines.extend(_drop_counters(t, sorted((sid << 16) | v for v in dest_ids.values())))
+    if svc.persistence_timeout:
+        lines.append(f"delete map {t} persist_{sid}")
+    return lines
+
+
+def _traffic_keys(marks: Iterable[int]) -> str:
+    return ", ".join(f"{direction} . {m}" for m in marks for direction in ("original", "reply"))
+
+
+def _drop_counters(t: str, marks: list[int]) -> list[str]:
+    """Delete destinations' counter elements (added first: `add` of an existing element is a
+    no-op, and a table written before counters existed has none to delete)."""
+    if not marks:
+        return []
+    conns = ", ".join(str(m) for m in marks)
+    traffic = _traffic_keys(marks)
+    return [f"add element {t} conns {{ {conns} }}", f"delete element {t} conns {{ {conns} }}",
+            f"add element {t} traffic {{ {traffic} }}", f"delete element {t} traffic {{ {traffic} }}"]
+
+
+def parse_counters(objects: Iterable[Mapping[str, Any]], table: str = TABLE) -> dict[tuple[int, int], Counters]:
+    """``list sets`` JSON -> Counters keyed by (address family, destination mark)."""
+    conns: dict[tuple[int, int], int] = {}
+    traffic: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}
+    families = {fam: family for family, (fam, _, _) in _FAMILIES.items()}
+    for obj in objects:
+        st = obj.get("set")
+        if not isinstance(st, Mapping) or st.get("table") != table or st.get("family") not in families:
+            continue
+        family = families[st["family"]]
+        for elem in st.get("elem", ()):
+            inner = elem.get("elem") if isinstance(elem, Mapping) else None
+            if not isinstance(inner, Mapping):
+                continue
+            counter = inner.get("counter") or {}
+            packets, nbytes = int(counter.get("packets", 0)), int(counter.get("bytes", 0))
+            val = inner.get("val")
+            if st.get("name") == "conns" and isinstance(val, int):
+                conns[(family, val)] = packets
+            elif st.get("name") == "traffic" and isinstance(val, Mapping) and "concat" in val:
+                direction, mark = val["concat"]
+                traffic.setdefault((family, int(mark)), {})[str(direction)] = (packets, nbytes)
+    out: dict[tuple[int, int], Counters] = {}
+    for key in conns.keys() | traffic.keys():
+        t = traffic.get(key, {})
+        inpkts, inbytes = t.get("original", (0, 0))
+        outpkts, outbytes = t.get("reply", (0, 0))
+        out[key] = Counters(conns.get(key, 0), inpkts, outpkts, inbytes, outbytes)
+    return out
+
+
+def rates_between(before: Mapping[Any, Counters], after: Mapping[Any, Counters], seconds: float) -> dict[Any, Rates]:
+    """ipvsadm ``--rate`` per key: the counters' growth per second over ``seconds``.
+
+    A key new in ``after``, or whose counters went down (destination removed and added again),
+    counts from zero.
+    """
+    if seconds <= 0:
+        return {}
+    out: dict[Any, Rates] = {}
+    for key, now in after.items():
+        then = before.get(key, Counters())
+        if any(getattr(now, f) < getattr(then, f) for f in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")):
+            then = Counters()
+        out[key] = Rates(round((now.conns - then.conns) / seconds),
+                         round((now.inpkts - then.inpkts) / seconds),
+                         round((now.outpkts - then.outpkts) / seconds),
+                         round((now.inbytes - then.inbytes) / seconds),
+                         round((now.outbytes - then.outbytes) / seconds))
+    return out
 
 
 # -- helpers -------------------------------------------------------------------------------------
