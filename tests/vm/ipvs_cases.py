@@ -271,6 +271,36 @@ def test_sync_daemon_follows_master_and_backup() -> None:
         subprocess.run(["ip", "link", "del", "sync0"], check=False)
 
 
+def test_vrrp_process_runs_the_sync_daemon_its_instance_asks_for(tmp_path: Path) -> None:
+    """``lvs_sync_daemon eth0 VI_1 id 7``: the VRRP process (in namespace a) starts the backup sync
+    thread when VI_1 starts in BACKUP, the master thread once VI_1 is MASTER, and stops it on SIGTERM.
+
+    The process alone takes ~10 s to start under TCG (every import compiled from source), hence the
+    generous bounds."""
+    from pykeepalived.lab.measure import has_vip, node, vrrp_conf, wait_for
+    from pykeepalived.lab.topology import two_node_lan
+
+    with two_node_lan() as lab:
+        def daemons() -> str:
+            return ipvsadm("-L", "--daemon", netns=lab.ns("a"))
+
+        conf = vrrp_conf(prio=150, advert=0.5, global_extra=["lvs_sync_daemon eth0 VI_1 id 7"])
+        a = node(lab, tmp_path, "a", "py", conf).start()
+        try:
+            wait_for(lambda: has_vip(lab, "a"), 90, "VI_1 MASTER in a", step=0.2)
+            wait_for(lambda: daemons().startswith("master sync daemon (mcast=eth0, syncid=7"), 10,
+                     "the master sync daemon in a", step=0.2)
+            assert "backup" not in daemons()
+            assert "Starting IPVS backup sync daemon" in a.log()  # at start-up in BACKUP
+            assert a.stop(timeout=20) == 0  # SIGTERM: STOP stops both threads
+            assert daemons() == ""
+            assert "needs the kernel's ip_vs" not in a.log()
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- a:\n{a.log()}") from e
+        finally:
+            a.stop()
+
+
 # ------------------------------------------------------------------------------------ real traffic
 
 

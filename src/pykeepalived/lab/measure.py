@@ -6,8 +6,9 @@ Shared by the integration and interop tests (``tests/integration/test_vrrp_*.py`
 * :func:`vrrp_conf` writes a keepalived.conf both implementations read (one instance on eth0);
 * :class:`Node` runs pykeepalived's VRRP process or Debian's keepalived in a lab node, with its
   pid files, log and dumps in a private directory, stopped by PID;
-* :class:`Sniffer` captures adverts and gratuitous ARPs with kernel timestamps (AF_PACKET in the
-  node's namespace), and :func:`takeover` reads the takeover time off it;
+* :class:`Sniffer` captures adverts (IPv4 and IPv6), gratuitous ARPs and unsolicited neighbour
+  advertisements with kernel timestamps (AF_PACKET in the node's namespace), and :func:`takeover`
+  reads the takeover time off it;
 * :class:`Prober` connects from the client to the VIP every few ms (what users see);
 * :func:`skew` / :func:`down_bound` are keepalived's timer formulas (keepalived-behaviour.md §2.2).
 
@@ -34,6 +35,8 @@ from pykeepalived.lab.topology import TWO_NODE_ADDRESSES, Lab
 from pykeepalived.vrrp.io import open_socket
 
 VIP = "10.9.0.50"
+#: the IPv6 VIP of the IPv6 tests (``vrrp_conf(vip=VIP6 + "/64")``)
+VIP6 = "fd09::50"
 VRID = 51
 PORT = 8080
 ETH_P_ALL = 0x0003
@@ -47,6 +50,21 @@ def node_ip(node: str) -> str:
     return TWO_NODE_ADDRESSES[node][0].split("/")[0]
 
 
+def node_ip6(node: str) -> str:
+    """The global IPv6 address of a two_node_lan node (adverts come from its link-local one)."""
+    return TWO_NODE_ADDRESSES[node][1].split("/")[0]
+
+
+def link_local(lab: Lab, node: str, dev: str = "eth0") -> str:
+    """The node's IPv6 link-local address on ``dev``: the source of its IPv6 adverts."""
+    out = lab.run(node, ["ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link"]).stdout
+    for line in out.splitlines():
+        words = line.split()
+        if "inet6" in words:
+            return words[words.index("inet6") + 1].split("/")[0]
+    raise AssertionError(f"no link-local address on {node}:{dev}")
+
+
 # -- configs ----------------------------------------------------------------------------------
 
 def vrrp_conf(*, prio: int, version: int = 3, advert: float = 0.1, state: str = "BACKUP",
@@ -57,6 +75,7 @@ def vrrp_conf(*, prio: int, version: int = 3, advert: float = 0.1, state: str = 
               global_extra: Sequence[str] = ()) -> str:
     """A keepalived.conf both implementations read: one instance on eth0 holding ``vip``/24.
 
+    ``vip`` may carry its own prefix (``"fd09::50/64"``: an IPv6 instance, which needs version 3).
     ``instance_extra`` lines go inside the instance (track_script, notify_*, ...), ``blocks``
     (vrrp_script, track_file, ...) before it, ``global_extra`` into global_defs.
     """
@@ -80,7 +99,7 @@ def vrrp_conf(*, prio: int, version: int = 3, advert: float = 0.1, state: str = 
     if notify:
         lines.append(f'  notify "{notify}"')
     lines += [f"  {x}" for x in instance_extra]
-    lines += ["  virtual_ipaddress {", f"    {vip}/24", "  }", "}"]
+    lines += ["  virtual_ipaddress {", f"    {vip if '/' in vip else vip + '/24'}", "  }", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -225,8 +244,9 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str, step: float = 
 
 
 def has_vip(lab: Lab, node: str, vip: str = VIP, dev: str = "eth0") -> bool:
-    out = lab.run(node, ["ip", "-4", "-o", "addr", "show", "dev", dev], check=False).stdout
-    return f" {vip}/" in out
+    out = lab.run(node, ["ip", "-6" if ":" in vip else "-4", "-o", "addr", "show", "dev", dev],
+                  check=False).stdout
+    return f" {vip.split('/')[0]}/" in out
 
 
 def vip_holders(lab: Lab, nodes: Sequence[str] = ("a", "b"), vip: str = VIP, dev: str = "eth0") -> list[str]:
@@ -238,15 +258,18 @@ def vip_holders(lab: Lab, nodes: Sequence[str] = ("a", "b"), vip: str = VIP, dev
 @dataclass(frozen=True, slots=True)
 class Seen:
     t: float  # CLOCK_MONOTONIC seconds
-    kind: str  # "vrrp" | "garp"
-    src: str  # IP source (VRRP) or sender IP (GARP)
+    kind: str  # "vrrp" | "garp" | "na" (unsolicited neighbour advertisement)
+    src: str  # IP source (VRRP), sender IP (GARP) or target address (NA)
     prio: int = -1
     vrid: int = -1
-    mac: str = ""
+    mac: str = ""  # Ethernet source
+    ttl: int = -1  # IPv4 TTL / IPv6 hop limit
+    flags: int = -1  # NA: the R/S/O flag byte (0x80 Router, 0x20 Override)
 
 
 class Sniffer:
-    """AF_PACKET capture of VRRP adverts and gratuitous ARPs in one node (incoming and outgoing)."""
+    """AF_PACKET capture of VRRP adverts, gratuitous ARPs and unsolicited NAs in one node (incoming
+    and outgoing)."""
 
     def __init__(self, lab: Lab, node: str, ifname: str = "eth0") -> None:
         self.sock = open_socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), lab.ns(node))
@@ -287,7 +310,9 @@ class Sniffer:
                 if e.kind == "vrrp" and e.t >= since and (src is None or e.src == src)]
 
     def garps(self, ip: str, since: float = 0.0) -> list[Seen]:
-        return [e for e in self.events() if e.kind == "garp" and e.src == ip and e.t >= since]
+        """Gratuitous ARPs for an IPv4 ``ip``, unsolicited NAs for an IPv6 one."""
+        kind = "na" if ":" in ip else "garp"
+        return [e for e in self.events() if e.kind == kind and e.src == ip and e.t >= since]
 
     def close(self) -> None:
         self._stop = True
@@ -303,11 +328,22 @@ def parse_frame(t: float, frame: bytes) -> Seen | None:
         ihl = (frame[14] & 0x0F) * 4
         v = frame[14 + ihl:]
         if len(v) >= 3:
-            return Seen(t, "vrrp", socket.inet_ntoa(frame[26:30]), prio=v[2], vrid=v[1])
+            return Seen(t, "vrrp", socket.inet_ntoa(frame[26:30]), prio=v[2], vrid=v[1],
+                        mac=frame[6:12].hex(":"), ttl=frame[22])
     if ethertype == 0x0806 and len(frame) >= 42:
         sender, target = frame[28:32], frame[38:42]
         if sender == target:
             return Seen(t, "garp", socket.inet_ntoa(sender), mac=frame[22:28].hex(":"))
+    if ethertype == 0x86DD and len(frame) >= 54:
+        nxt, src, dst, body = frame[20], frame[22:38], frame[38:54], frame[54:]
+        if nxt == 112 and len(body) >= 3:
+            return Seen(t, "vrrp", socket.inet_ntop(socket.AF_INET6, src), prio=body[2], vrid=body[1],
+                        mac=frame[6:12].hex(":"), ttl=frame[21])
+        # ICMPv6 type 136 (NA) to all-nodes, Solicited flag clear, hop limit 255
+        if (nxt == 58 and len(body) >= 24 and body[0] == 136 and not body[4] & 0x40
+                and dst == socket.inet_pton(socket.AF_INET6, "ff02::1") and frame[21] == 255):
+            return Seen(t, "na", socket.inet_ntop(socket.AF_INET6, body[8:24]), mac=frame[6:12].hex(":"),
+                        ttl=255, flags=body[4])
     return None
 
 
@@ -339,8 +375,9 @@ def takeover(sn: Sniffer, old: str, new: str, since: float, timeout: float) -> T
 
 SERVER = """
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(64)
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)  # IPv4 and IPv6 VIPs alike
+s.bind(("::", int(sys.argv[1]))); s.listen(64)
 while True:
     c, _ = s.accept(); c.sendall(sys.argv[2].encode()); c.close()
 """

@@ -131,7 +131,9 @@ class VrrpSocket:
 
     IPv4: ``send`` takes whole IP packets (``IP_HDRINCL``: the codec writes TTL 255, TOS 0xc0,
     the IP id and the source address, as keepalived does).  IPv6: ``send`` takes the VRRP
-    message; the kernel adds the header (hop limit 255, traffic class 0xc0) and the checksum
+    message; the kernel adds the header (hop limit 255 to the multicast group, traffic class
+    0xc0; to unicast destinations ``unicast_hop_limit``, where None leaves the interface's
+    default hop limit as keepalived 2.2.7 does: 64 on a default host) and the checksum
     (``IPV6_CHECKSUM`` 6), and drops received packets whose checksum is wrong.
 
     Receive either with a callback (:meth:`start`) or with ``async for rx in sock``.
@@ -139,13 +141,15 @@ class VrrpSocket:
 
     def __init__(self, ifname: str, family: int = socket.AF_INET, *, group: str | None = None,
                  src: str | None = None, netns: str | None = None, join: bool = True,
-                 queue_size: int = 256, rcvbuf: int | None = None) -> None:
+                 queue_size: int = 256, rcvbuf: int | None = None,
+                 unicast_hop_limit: int | None = VRRP_TTL) -> None:
         if family not in (socket.AF_INET, socket.AF_INET6):
             raise ValueError("family must be AF_INET or AF_INET6")
         self.ifname = ifname
         self.family = family
         self.group = group or (VRRP_GROUP_V4 if family == socket.AF_INET else VRRP_GROUP_V6)
         self.netns = netns
+        self.unicast_hop_limit = unicast_hop_limit
         #: packets dropped here (queue full, truncated or too short to carry an IP header)
         self.dropped = 0
         self._queue: asyncio.Queue[Datagram | None] = asyncio.Queue(queue_size)
@@ -209,7 +213,8 @@ class VrrpSocket:
         tx = self.tx
         tx.setsockopt(ip6, socket.IPV6_MULTICAST_IF, self.ifindex)
         tx.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
-        tx.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+        if self.unicast_hop_limit is not None:
+            tx.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, self.unicast_hop_limit)
         tx.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
         tx.setsockopt(ip6, socket.IPV6_TCLASS, TOS_NETWORK_CONTROL)
         if src:
@@ -217,11 +222,20 @@ class VrrpSocket:
         _attach_drop_all(tx)
 
     # -- sending ----------------------------------------------------------------------------
-    def send(self, packet: bytes, dst: str | None = None) -> None:
+    def send(self, packet: bytes, dst: str | None = None, src: str | None = None,
+             hop_limit: int | None = None) -> None:
         """Send one packet to ``dst`` (default: IPv4 the header's destination, IPv6 the group).
 
-        Raises ``OSError`` (e.g. ENETDOWN while the link is down, EAGAIN when the queue is
-        full): the caller counts and logs, the next advert is the retry.
+        IPv6: ``src`` is the source address the packet must carry (the instance's link-local
+        address, or its ``unicast_src_ip``), passed as ``IPV6_PKTINFO`` so that the kernel's
+        source selection (a global address towards a global unicast peer) cannot change it; the
+        peer checks it against its ``unicast_peer`` list, and the checksum covers it.  IPv4
+        carries its source (and TTL) in the header it is given.  ``hop_limit`` (IPv6 only) overrides
+        the hop limit of this packet (keepalived's ``unicast_ttl``).
+
+        Raises ``OSError`` (e.g. ENETDOWN while the link is down, EADDRNOTAVAIL while ``src`` is
+        gone, EAGAIN when the queue is full): the caller counts and logs, the next advert is the
+        retry.
         """
         if self.family == socket.AF_INET:
             if dst is None:
@@ -230,7 +244,13 @@ class VrrpSocket:
                 dst = socket.inet_ntoa(packet[16:20])
             self.tx.sendto(packet, (dst, 0))
         else:
-            self.tx.sendto(packet, (dst or self.group, 0, 0, self.ifindex))
+            cmsgs: list[tuple[int, int, bytes]] = []
+            if src is not None:
+                info = socket.inet_pton(socket.AF_INET6, src) + struct.pack("@I", self.ifindex)
+                cmsgs.append((socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info))
+            if hop_limit is not None:
+                cmsgs.append((socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, struct.pack("@i", hop_limit)))
+            self.tx.sendmsg([packet], cmsgs, 0, (dst or self.group, 0, 0, self.ifindex))
 
     # -- receiving --------------------------------------------------------------------------
     def start(self, callback: Callable[[Datagram], None] | None = None) -> None:

@@ -77,6 +77,7 @@ from .monitors import Monitors
 from .notifier import Notifier, state_name
 from .routes import change_routes_rules
 from .sync_group import GroupNotify, SyncGroup
+from .syncd import TO_STOP, SyncDaemonFollower
 from .tracking import TrackerRef, TrackerState, evaluate, instance_trackers
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 STOP_NOTIFY_WAIT = 2.0
 #: how long shutdown waits for VIP removal to finish
 STOP_EFFECTS_WAIT = 5.0
+#: keepalived re-reads an interface's IPv6 forwarding (NA Router flag) when older than this
+GNA_ROUTER_RECHECK = 5.0
 #: interface-name tag of the fault reason the interface watcher sets
 _IF_FAULT = "interface {} down"
 
@@ -129,7 +132,13 @@ def dump_path(name: str) -> Path:
 
 
 def vip_spec(va: VirtualAddress, default_dev: str) -> VipSpec:
-    """One virtual_ipaddress line as the netlink layer wants it (dev defaults to the instance's)."""
+    """One virtual_ipaddress line as the netlink layer wants it (dev defaults to the instance's).
+
+    An IPv6 /128 without ``preferred_lft`` gets 0 (deprecated: never picked as a source address),
+    as keepalived does; every IPv6 VIP is added without DAD (``VipSpec.nodad``)."""
+    preferred = va.preferred_lft
+    if preferred is None and va.address.version == 6 and va.address.network.prefixlen == 128:
+        preferred = 0
     kwargs: dict[str, Any] = {
         "label": va.label,
         "scope": int(va.scope) if va.scope and va.scope.isdigit() else (va.scope or 0),
@@ -137,7 +146,7 @@ def vip_spec(va: VirtualAddress, default_dev: str) -> VipSpec:
         "home": va.home,
         "mngtmpaddr": va.mngtmpaddr,
         "autojoin": va.autojoin,
-        "preferred_lft": va.preferred_lft,
+        "preferred_lft": preferred,
     }
     if va.broadcast is not None:
         kwargs["broadcast"] = str(va.broadcast)
@@ -369,6 +378,8 @@ class VrrpProcess:
         self._stopping = asyncio.Event()
         self._stopped = False
         self._last_garp: dict[str, float] = {}
+        #: IPv6 forwarding of an interface (Router flag of its NAs) and when it was read
+        self._gna_router: dict[str, tuple[float, bool]] = {}
         self.nl = Netlink(netns)
         self._started = False
         self._links_task: asyncio.Task[None] | None = None
@@ -377,6 +388,8 @@ class VrrpProcess:
         self.monitors = Monitors(self.notifier, self._tracker_changed)
         self._reload_task: asyncio.Task[None] | None = None
         self._reload_again = False
+        #: the IPVS sync daemon following one instance (global_defs ``lvs_sync_daemon``), if configured
+        self.syncd: SyncDaemonFollower | None = None
 
     # ------------------------------------------------------------------------------ set-up
 
@@ -455,6 +468,31 @@ class VrrpProcess:
             self.instances[inst.name] = await self._make_runtime(inst)
         self._make_groups(self.config.vrrp.sync_groups)
         self._set_trackers()
+        self.syncd = self._make_syncd()
+
+    def _make_syncd(self) -> SyncDaemonFollower | None:
+        cfg = self.g.lvs_sync_daemon
+        return None if cfg is None else SyncDaemonFollower(cfg, set(self.instances), self.netns)
+
+    def _follow_syncd(self, name: str, state: State) -> None:
+        """The followed instance changed state: its sync-daemon calls, in transition order."""
+        if self.syncd is not None:
+            self.syncd.submit(self.syncd.transition(name, state))
+
+    def _reload_syncd(self, kept: Sequence[str]) -> None:
+        """After a reload: a changed ``lvs_sync_daemon`` (or a followed instance that was replaced)
+        stops the old daemons and starts what the followed instance's current state asks for."""
+        old = self.syncd
+        cfg = self.g.lvs_sync_daemon
+        if old is not None and old.model == cfg and old.instance in kept:
+            return
+        if old is not None:
+            old.submit(TO_STOP if old.state not in (None, State.STOP) else (), close=True)
+        self.syncd = self._make_syncd()
+        if self.syncd is not None and old is not None:
+            self.syncd.follow(old)
+        if self.syncd is not None and self._started and self.syncd.instance in self.instances:
+            self._follow_syncd(self.syncd.instance, self.instances[self.syncd.instance].fsm.state)
 
     def _make_groups(self, models: Sequence[SyncGroupModel]) -> None:
         """SyncGroup coordinators over the (already built) member instances."""
@@ -481,7 +519,8 @@ class VrrpProcess:
                 try:
                     sock = VrrpSocket(rt.ifname, rt.family, group=key[2], netns=self.netns,
                                       join=rt.group is not None,
-                                      rcvbuf=rt.model.kernel_rx_buf_size or None)
+                                      rcvbuf=rt.model.kernel_rx_buf_size or None,
+                                      unicast_hop_limit=None)  # keepalived: the interface's default
                 except (OSError, ValueError) as e:
                     log.error("(%s) cannot open VRRP socket on %s: %s", rt.name, rt.ifname, e)
                     rt.faults.add(f"no socket on {rt.ifname}")
@@ -531,6 +570,8 @@ class VrrpProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         await self._build()
+        if self.syncd is not None:
+            await self.syncd.check()  # modprobe ip_vs before anything is timed, as keepalived at start
         await self._initial_links()
         self._open_sockets(self.instances.values())
         await self.notifier.open_fifos()
@@ -551,6 +592,10 @@ class VrrpProcess:
             self._restart_link_watcher()
             await self._stopping.wait()
         log.info("Stopping")
+        # A second SIGTERM while stopping (a supervisor's or a test's stop()) must not kill us with
+        # VIPs still set: once the loop closes, asyncio would restore the default action.
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if self._reload_task is not None:
             self._reload_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -562,6 +607,8 @@ class VrrpProcess:
         self._effects.put_nowait(None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(effects, STOP_EFFECTS_WAIT)
+        if self.syncd is not None:
+            await self.syncd.drain(STOP_EFFECTS_WAIT)
         await self.notifier.drain(STOP_NOTIFY_WAIT)
         self._close()
         return 0
@@ -598,6 +645,8 @@ class VrrpProcess:
                 self._execute([(rt.name, a) for a in rt.fsm.handle(now, Stop())], stopping=True)
 
     def _close(self) -> None:
+        if self.syncd is not None:
+            self.syncd.close()
         for sock in self.sockets.values():
             sock.close()
         for fs in self.frames.values():
@@ -845,6 +894,7 @@ class VrrpProcess:
             self.instances[name] = await self._make_runtime(models[name])
         self._make_groups([gm for gm in new.vrrp.sync_groups if gm.name not in self.groups])
         self._set_trackers()
+        self._reload_syncd(keep)
         await self._initial_links()
         self._open_sockets([self.instances[n] for n in add])
         now = loop.time()
@@ -933,9 +983,11 @@ class VrrpProcess:
                 if not (stopping and self.options.dont_release_vrrp):
                     self._effect(lambda rt=rt: self._del_vips(rt))  # type: ignore[misc]
             elif isinstance(action, SendGarps):
-                self._effect(lambda rt=rt, a=action: self._garps(rt, a.rounds))  # type: ignore[misc]
+                self._effect(lambda rt=rt, a=action: self._garps(  # type: ignore[misc]
+                    rt, a.rounds, becoming_master=a.reason == "master"))
             elif isinstance(action, Notify):
                 self.notifier.instance_state(rt.model, action.state, action.priority)
+                self._follow_syncd(rt.name, action.state)
             elif isinstance(action, NotifyEvent):
                 self.notifier.instance_event(rt.model, action.event, action.priority)
 
@@ -954,7 +1006,8 @@ class VrrpProcess:
                 if rt.family == socket.AF_INET:
                     sock.send(pkt.encode_ipv4(adv, rt.src, dst, rt.next_ip_id(), ttl))
                 else:
-                    sock.send(pkt.encode_payload(adv, rt.src, dst), str(dst))
+                    sock.send(pkt.encode_payload(adv, rt.src, dst), str(dst), str(rt.src),
+                              rt.model.unicast_ttl if rt.peers else None)
             except OSError as e:
                 rt.send_errors += 1
                 if rt.send_errors <= 3 or rt.send_errors % 100 == 0:
@@ -990,12 +1043,17 @@ class VrrpProcess:
             log.error("(%s) cannot %s %s %s %s: %s", rt.name, "add" if add else "remove", vip.address,
                       "to" if add else "from", vip.dev, e)
 
-    async def _garps(self, rt: _Runtime, rounds: int, only: Sequence[VipSpec] | None = None) -> None:
-        """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval."""
+    async def _garps(self, rt: _Runtime, rounds: int, only: Sequence[VipSpec] | None = None,
+                     becoming_master: bool = False) -> None:
+        """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval.
+
+        NAs carry the Router flag when the interface forwards IPv6 (re-read on becoming MASTER)."""
         targets = list(only) if only is not None else rt.vips + rt.evips
         for vip in targets:
             kind = "gratuitous ARPs" if vip.address.version == 4 else "unsolicited neighbour advertisements"
             log.info("(%s) Sending/queueing %s on %s for %s", rt.name, kind, vip.dev, vip.address.ip)
+        for dev in {v.dev for v in targets if v.address.version == 6}:
+            await self._refresh_gna_router(dev, force=becoming_master)
         for _ in range(rounds):
             for vip in targets:
                 if self._stopped and rt.fsm.state is not State.MASTER:
@@ -1009,13 +1067,28 @@ class VrrpProcess:
                     wait = self._last_garp.get(vip.dev, 0.0) + interval - time.monotonic()
                     if wait > 0:
                         await asyncio.sleep(wait)
-                frame = (pkt.build_garp(fs.mac, vip.address.ip) if v4          # type: ignore[arg-type]
-                         else pkt.build_unsolicited_na(fs.mac, vip.address.ip))  # type: ignore[arg-type]
+                if not v4:
+                    await self._refresh_gna_router(vip.dev)
+                frame = (pkt.build_garp(fs.mac, vip.address.ip) if v4  # type: ignore[arg-type]
+                         else pkt.build_unsolicited_na(fs.mac, vip.address.ip,  # type: ignore[arg-type]
+                                                       router=self._gna_router[vip.dev][1]))
                 try:
                     fs.send(frame)
                 except OSError as e:
                     log.warning("(%s) GARP on %s failed: %s", rt.name, vip.dev, e.strerror)
                 self._last_garp[vip.dev] = time.monotonic()
+
+    async def _refresh_gna_router(self, ifname: str, force: bool = False) -> None:
+        """Whether ``ifname`` forwards IPv6, hence sets the Router flag in its NAs.
+
+        keepalived (vrrp_ndisc.c) reads ``net.ipv6.conf.IF.forwarding`` when an instance becomes
+        MASTER and again before an NA when the last reading is over 5 s old.
+        """
+        now = time.monotonic()
+        last = self._gna_router.get(ifname)
+        if last is not None and not force and now - last[0] < GNA_ROUTER_RECHECK:
+            return
+        self._gna_router[ifname] = (now, await ipv6_forwarding(ifname, self.netns))
 
     def _frame_sender(self, ifname: str) -> FrameSender | None:
         fs = self.frames.get(ifname)
@@ -1066,6 +1139,24 @@ class VrrpProcess:
             tmp.replace(path)
         except OSError as e:
             log.error("Unable to write %s: %s", path, e.strerror)
+
+
+async def ipv6_forwarding(ifname: str, netns: str | None = None) -> bool:
+    """``net.ipv6.conf.IFNAME.forwarding`` in our namespace (or in ``netns``, through ``ip netns exec``:
+    /proc/sys/net shows the namespace of whoever opens it); False when it cannot be read."""
+    path = f"/proc/sys/net/ipv6/conf/{ifname}/forwarding"
+    try:
+        if netns is None:
+            text = Path(path).read_text()
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                "ip", "netns", "exec", netns, "cat", path,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            out, _ = await proc.communicate()
+            text = out.decode()
+    except OSError:
+        return False
+    return text.strip() not in ("", "0")
 
 
 def _with_priority(adv: pkt.Advert, priority: int) -> pkt.Advert:
