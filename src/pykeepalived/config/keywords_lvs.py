@@ -611,9 +611,7 @@ def _url_begin(ctx: Context, line: LogicalLine, checker: Draft) -> Draft:
     }
 
 
-@URL.keyword("path")
-def _url_path(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["path"] = ctx.string(line, 1)
+URL.string_keyword("path", "path")
 
 
 @URL.keyword("digest")
@@ -649,21 +647,10 @@ def _url_status_code(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         draft["codes"].update(range(lo, hi + 1))
 
 
-@URL.keyword("virtualhost")
-def _url_virtualhost(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    w = ctx.opt(line, 1)
-    if w is None:
-        ctx.error(line, "Missing HTTP_GET virtualhost name")
-        return
-    draft["virtualhost"] = w.text
+URL.string_keyword("virtualhost", "virtualhost", "Missing HTTP_GET virtualhost name")
 
 
-@URL.keyword("regex")
-def _url_regex(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    if len(line.words) != 2:
-        ctx.note(line, "regex missing or too many fields")
-        return
-    draft["regex"] = line.words[1].text
+URL.string_keyword("regex", "regex", "regex missing or too many fields", exactly_one=True, on_missing="note")
 
 
 @URL.keyword("regex_no_match")
@@ -796,13 +783,7 @@ HTTP_GET.sub("url", URL)
 HTTP_GET.keywords["nb_get_retry"] = Keyword("nb_get_retry", handler=_ck_retry, deprecated="retry")
 
 
-@HTTP_GET.keyword("virtualhost")
-def _http_virtualhost(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    w = ctx.opt(line, 1)
-    if w is None:
-        ctx.error(line, "HTTP_GET virtualhost name missing")
-        return
-    draft["virtualhost"] = w.text
+HTTP_GET.string_keyword("virtualhost", "virtualhost", "HTTP_GET virtualhost name missing")
 
 
 @HTTP_GET.keyword("http_protocol")
@@ -880,13 +861,7 @@ MISC_CHECK.end = _misc_end
 SMTP_CHECK = checker_block("SMTP_CHECK", begin=_checker_begin("SMTP_CHECK", helo_name=None, hosts=list))
 
 
-@SMTP_CHECK.keyword("helo_name")
-def _smtp_helo(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    w = ctx.opt(line, 1)
-    if w is None:
-        ctx.error(line, "SMTP_CHECK helo name missing")
-        return
-    draft["helo_name"] = w.text
+SMTP_CHECK.string_keyword("helo_name", "helo_name", "SMTP_CHECK helo name missing")
 
 
 def _smtp_host_begin(ctx: Context, line: LogicalLine, checker: Draft) -> Draft:
@@ -1066,9 +1041,7 @@ FILE_CHECK = checker_block(
 )
 
 
-@FILE_CHECK.keyword("track_file")
-def _file_track(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["track_file"] = ctx.string(line, 1)
+FILE_CHECK.string_keyword("track_file", "track_file")
 
 
 @FILE_CHECK.keyword("weight")
@@ -1269,21 +1242,10 @@ def _rs_notify(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft[line.keyword] = script_from_line(ctx, line)
 
 
-@RS.keyword("virtualhost")
-def _rs_virtualhost(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    w = ctx.opt(line, 1)
-    if w is None:
-        ctx.error(line, "real server virtualhost missing")
-        return
-    draft["virtualhost"] = w.text
+RS.string_keyword("virtualhost", "virtualhost", "real server virtualhost missing")
 
 
-@RS.keyword("snmp_name")
-def _rs_snmp_name(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    if len(line.words) != 2:
-        ctx.error(line, "real server snmp_name missing or extra parameters")
-        return
-    draft["snmp_name"] = line.words[1].text
+RS.string_keyword("snmp_name", "snmp_name", "real server snmp_name missing or extra parameters", exactly_one=True)
 
 
 def _server_timing_keywords(block: Block, who: str) -> None:
@@ -1512,21 +1474,10 @@ def _vs_smtp_alert(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["smtp_alert"] = _flag(ctx, line, "Invalid virtual_server smtp_alert parameter {}")
 
 
-@VS.keyword("virtualhost")
-def _vs_virtualhost(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    w = ctx.opt(line, 1)
-    if w is None:
-        ctx.error(line, "virtual server virtualhost missing")
-        return
-    draft["virtualhost"] = w.text
+VS.string_keyword("virtualhost", "virtualhost", "virtual server virtualhost missing")
 
 
-@VS.keyword("snmp_name")
-def _vs_snmp_name(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    if len(line.words) != 2:
-        ctx.error(line, "virtual server snmp_name missing or extra parameters")
-        return
-    draft["snmp_name"] = line.words[1].text
+VS.string_keyword("snmp_name", "snmp_name", "virtual server snmp_name missing or extra parameters", exactly_one=True)
 
 
 @VS.keyword("quorum_up", "quorum_down")

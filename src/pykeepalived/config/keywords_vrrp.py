@@ -14,7 +14,7 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Diagnostics, ErrClass
 from .keywords_global import Kind, read_value
@@ -97,6 +97,26 @@ def _append_end(key: str, build: Callable[[Context, Draft], Any]) -> Callable[[C
 
     return end
 
+
+T = TypeVar("T")
+
+
+def _weighted_build(model: Callable[..., T], required: str, missing: str, weights_key: str, *,
+                    default_weight: int = 0) -> Callable[[Context, Draft], T | None]:
+    """End of a tracker block: ``required`` missing -> ``missing`` error (``{name}``: the block's
+    name) and no object; else record its (weight, reverse) in ``ctx.shared[weights_key]`` and build it."""
+
+    def build(ctx: Context, draft: Draft) -> T | None:
+        if required not in draft:
+            ctx.error(_end_loc(draft), missing.format(name=draft["name"]))
+            return None
+        ctx.shared.setdefault(weights_key, {})[draft["name"]] = (
+            draft.get("weight", default_weight),
+            draft.get("weight_reverse", False),
+        )
+        return model(**model_fields(draft))
+
+    return build
 
 def _weight(ctx: Context, line: LogicalLine, draft: Draft, lo: int, hi: int, message: str) -> None:
     """``weight N [reverse]`` inside a tracker definition."""
@@ -198,15 +218,9 @@ def _vs_init_fail(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["init_fail"] = True
 
 
-def _build_vrrp_script(ctx: Context, draft: Draft) -> VrrpScript | None:
-    if "script" not in draft:
-        ctx.error(_end_loc(draft), f"No script set for vrrp_script {draft['name']} - removing")
-        return None
-    ctx.shared.setdefault("vrrp_script_weights", {})[draft["name"]] = (
-        draft.get("weight", 0),
-        draft.get("weight_reverse", False),
-    )
-    return VrrpScript(**model_fields(draft))
+_build_vrrp_script = _weighted_build(
+    VrrpScript, "script", "No script set for vrrp_script {name} - removing", "vrrp_script_weights"
+)
 
 
 VRRP_SCRIPT.end = _append_end("vrrp_scripts", _build_vrrp_script)
@@ -216,9 +230,7 @@ VRRP_SCRIPT.end = _append_end("vrrp_scripts", _build_vrrp_script)
 TRACK_FILE = Block("track_file", begin=_uniq_begin("track_file", "track_file", "track_file"))
 
 
-@TRACK_FILE.keyword("file")
-def _tf_file(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["file"] = ctx.string(line)
+TRACK_FILE.string_keyword("file", "file")
 
 
 @TRACK_FILE.keyword("weight")
@@ -244,15 +256,9 @@ def _tf_init(ctx: Context, line: LogicalLine, draft: Draft) -> None:
             draft["init_file"] = ctx.integer(line, i, -2147483648, 2147483647)
 
 
-def _build_track_file(ctx: Context, draft: Draft) -> TrackFile | None:
-    if "file" not in draft:
-        ctx.error(_end_loc(draft), f"No file set for track_file {draft['name']} - removing")
-        return None
-    ctx.shared.setdefault("track_file_weights", {})[draft["name"]] = (
-        draft.get("weight", 1),
-        draft.get("weight_reverse", False),
-    )
-    return TrackFile(**model_fields(draft))
+_build_track_file = _weighted_build(
+    TrackFile, "file", "No file set for track_file {name} - removing", "track_file_weights", default_weight=1
+)
 
 
 TRACK_FILE.end = _append_end("track_files", _build_track_file)
@@ -334,15 +340,10 @@ _install_scalars(
 )
 
 
-def _build_track_process(ctx: Context, draft: Draft) -> TrackProcess | None:
-    if "process" not in draft:
-        ctx.error(_end_loc(draft), f"track process '{draft['name']}' process name not specified")
-        return None
-    ctx.shared.setdefault("track_process_weights", {})[draft["name"]] = (
-        draft.get("weight", 0),
-        draft.get("weight_reverse", False),
-    )
-    return TrackProcess(**model_fields(draft))
+_build_track_process = _weighted_build(
+    TrackProcess, "process", "track process '{name}' process name not specified",
+    "track_process_weights",
+)
 
 
 TRACK_PROCESS.end = _append_end("track_processes", _build_track_process)
@@ -430,15 +431,10 @@ def _bfd_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     )
 
 
-def _build_bfd(ctx: Context, draft: Draft) -> BfdInstance | None:
-    if "neighbor_ip" not in draft:
-        ctx.error(_end_loc(draft), f"BFD instance {draft['name']} has no neighbor_ip, disabling instance")
-        return None
-    ctx.shared.setdefault("bfd_weights", {})[draft["name"]] = (
-        draft.get("weight", 0),
-        draft.get("weight_reverse", False),
-    )
-    return BfdInstance(**model_fields(draft))
+_build_bfd = _weighted_build(
+    BfdInstance, "neighbor_ip", "BFD instance {name} has no neighbor_ip, disabling instance",
+    "bfd_weights",
+)
 
 
 BFD_INSTANCE.end = _append_end("bfd_instances", _build_bfd)

@@ -97,6 +97,30 @@ class Block:
 
         return register
 
+    def string_keyword(self, name: str, field: str, missing_message: str | None = None, *,
+                       exactly_one: bool = False,
+                       on_missing: Literal["error", "note"] = "error") -> None:
+        """Register ``name`` as a keyword storing its one string argument in ``draft[field]``.
+
+        Without ``missing_message`` a missing argument is the usual MISSING_PARAMETER error
+        (:meth:`Context.string`).  With it, a missing argument (or, with ``exactly_one``, any
+        number of arguments other than one) is reported with that message as an error or a
+        note (``on_missing``) and the line is ignored.
+        """
+
+        def handler(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+            if missing_message is None:
+                draft[field] = ctx.string(line, 1)
+                return
+            bad = len(line.words) != 2 if exactly_one else len(line.words) < 2
+            if bad:
+                report = ctx.note if on_missing == "note" else ctx.error
+                report(line, missing_message)
+                return
+            draft[field] = line.words[1].text
+
+        self.keywords[name] = Keyword(name, handler=handler)
+
     def sub(self, name: str, block: Block, *, deprecated: str | None = None) -> None:
         """Register ``name`` as a keyword opening ``block``."""
         self.keywords[name] = Keyword(name, block=block, deprecated=deprecated)
