@@ -56,7 +56,7 @@ from .model_lvs import (
     format_trio,
     format_vs,
 )
-from .parser import Block, Context, Draft, Keyword, SkipLine
+from .parser import Block, Context, Draft, Handler, Keyword, SkipLine
 from .scripts import script_from_line
 
 UINT_MAX = 2**32 - 1
@@ -420,35 +420,30 @@ def _checker_of(draft: Draft) -> Draft:
     return owner
 
 
-def _co_ip(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    co = draft["co"]
-    text = ctx.string(line, 1)
-    ip = parse_ip(text)
-    if ip is None:
-        ctx.error(line, f"Invalid connect_ip address {text} - ignoring")
-    elif co["bindto"] is not None and co["bindto"].version != ip.version:
-        ctx.error(line, f"connect_ip address {text} does not match address family of bindto - skipping")
-        co["ip"] = None
-    else:
-        co["ip"] = ip
+def _co_address(field: str, other: str, name: str, other_name: str) -> Handler:
+    """connect_ip / bindto: an address whose family must match the other one's, if set."""
+
+    def handler(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        co = draft["co"]
+        text = ctx.string(line, 1)
+        ip = parse_ip(text)
+        if ip is None:
+            ctx.error(line, f"Invalid {name} address {text} - ignoring")
+        elif co[other] is not None and co[other].version != ip.version:
+            ctx.error(line, f"{name} address {text} does not match address family of {other_name} - skipping")
+            co[field] = None
+        else:
+            co[field] = ip
+
+    return handler
+
+
+_co_ip = _co_address("ip", "bindto", "connect_ip", "bindto")
+_co_bindto = _co_address("bindto", "ip", "bindto", "connect_ip")
 
 
 def _co_port(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["co"]["port"] = _uint(ctx, line, 1, 65535, "Invalid checker connect_port '{}'")
-
-
-def _co_bindto(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    co = draft["co"]
-    text = ctx.string(line, 1)
-    ip = parse_ip(text)
-    dst = co["ip"]
-    if ip is None:
-        ctx.error(line, f"Invalid bindto address {text} - ignoring")
-    elif dst is not None and dst.version != ip.version:
-        ctx.error(line, f"bindto address {text} does not match address family of connect_ip - skipping")
-        co["bindto"] = None
-    else:
-        co["bindto"] = ip
 
 
 def _co_bind_port(ctx: Context, line: LogicalLine, draft: Draft) -> None:

@@ -2145,24 +2145,23 @@ def _vip_text(v: VirtualAddress, static: bool) -> str:
     return " ".join(parts)
 
 
+def _set_options(*pairs: tuple[str, object]) -> list[str]:
+    """``key value`` words for the options that are set (route and rule rendering)."""
+    out: list[str] = []
+    for key, value in pairs:
+        if value is not None:
+            out += [key, str(value)]
+    return out
+
+
 def _route_text(r: Route) -> str:
     parts = ["inet6"] if r.family == 6 else []
     if r.type is not None:
         parts.append(r.type)
     parts.append(r.dest)
-    for key, value in (
-        ("via", r.via),
-        ("src", r.src),
-        ("from", r.from_),
-        ("dev", r.dev),
-        ("table", r.table),
-        ("metric", r.metric),
-        ("scope", r.scope),
-        ("protocol", r.protocol),
-        ("track_group", r.track_group),
-    ):
-        if value is not None:
-            parts += [key, str(value)]
+    parts += _set_options(("via", r.via), ("src", r.src), ("from", r.from_), ("dev", r.dev), ("table", r.table),
+                          ("metric", r.metric), ("scope", r.scope), ("protocol", r.protocol),
+                          ("track_group", r.track_group))
     parts += r.options
     if r.no_track:
         parts.append("no_track")
@@ -2175,16 +2174,8 @@ def _rule_text(r: Rule) -> str:
     parts = ["inet6"] if r.family == 6 else []
     if r.invert:
         parts.append("not")
-    for key, value in (
-        ("from", r.from_),
-        ("to", r.to),
-        ("preference", r.preference),
-        ("iif", r.iif),
-        ("oif", r.oif),
-        ("track_group", r.track_group),
-    ):
-        if value is not None:
-            parts += [key, str(value)]
+    parts += _set_options(("from", r.from_), ("to", r.to), ("preference", r.preference), ("iif", r.iif),
+                          ("oif", r.oif), ("track_group", r.track_group))
     parts += r.options
     if r.action == "table":
         parts += ["table", str(r.table)]
