@@ -44,8 +44,9 @@ BOTH = {RS1, RS2}
 DELAY_LOOP, CONNECT_TIMEOUT, RETRY, DELAY_BEFORE_RETRY = 2, 1, 1, 1
 #: keepalived's detection bound for a server that fails every attempt (§3.2)
 DOWN_BOUND = CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY + DELAY_LOOP
-#: a healed server is seen at the next check: HTTP polls a down URL every max(delay_before_retry, delay_loop)
-UP_BOUND = max(DELAY_BEFORE_RETRY, DELAY_LOOP)
+#: a healed server: HTTP polls the failed url every max(delay_before_retry, delay_loop); once it passes, every
+#: url is walked again (one per delay_loop) before the checker is up (check_http.c's epilog)
+UP_BOUND = max(DELAY_BEFORE_RETRY, DELAY_LOOP) + DELAY_LOOP
 #: scheduling and status polling on a small shared machine
 SLACK = 0.75
 

@@ -262,7 +262,7 @@ def test_real_server_down_mails_with_keepalived_subject_and_body(mail_lab: MailL
     lab.stop_web("rs1")
     subject = "[lb1] Realserver [192.168.0.12]:tcp:80 of virtual server [10.0.0.5]:tcp:80 - DOWN"
     m = mail_lab.mail(subject, RS_DOWN_WITHIN)
-    assert m["data"].endswith("\r\n\r\n=> CHECK failed on service : HTTP/SSL request failed <=\r\n\r\n"), m["data"]
+    assert m["data"].endswith("\r\n\r\n=> CHECK failed on service : HTTP request failed <=\r\n\r\n"), m["data"]
     assert m["rcpt_tos"] == list(RECIPIENTS)
     lab.wait_table("lb1", {RS2}, 2)
     lab.start_web("rs1")

@@ -25,11 +25,21 @@ import hashlib
 import re
 import socket
 import ssl
+from _socket import socket as _raw_socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from pykeepalived.check.net import EPOLLERR_HUP, EPOLLIN, EPOLLOUT, STREAM_NONBLOCK, Poller, poller_for
+from pykeepalived.check.net import (
+    EPOLL_EXCHANGE,
+    EPOLLERR_HUP,
+    EPOLLIN,
+    EPOLLOUT,
+    EPOLLRDHUP,
+    STREAM_NONBLOCK,
+    Poller,
+    poller_for,
+)
 
 HttpProtocol = Literal["1.0", "1.0C", "1.1"]
 
@@ -131,6 +141,14 @@ def _strtoul(buf: bytes, pos: int) -> tuple[int, int]:
 
 def extract_status_code(buf: bytes) -> int:
     """Status code as keepalived reads it: 3 digits between the first space and a following space, else 0."""
+    sp = buf.find(b" ", 0, 64)
+    if sp > 0 and buf[sp + 4 : sp + 5] == b" " and buf[sp + 1 : sp + 4].isdigit() and b"\r" not in buf[:sp]:
+        return int(buf[sp + 1 : sp + 4])  # the usual "HTTP/1.x NNN ": what the C-like scan gives, faster
+    return _status_code_scan(buf)
+
+
+def _status_code_scan(buf: bytes) -> int:
+    """keepalived's ``extract_status_code`` step by step (any input)."""
     n = len(buf)
     i = 0
     while i < n and buf[i] not in (0x20, 0x0D):
@@ -161,8 +179,7 @@ def extract_content_length(buf: bytes) -> int | None:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class ReadStep:
+class ReadStep(NamedTuple):
     """What one read did: used by genhash to print its verbose dumps as keepalived does."""
 
     data: bytes
@@ -174,8 +191,7 @@ class ReadStep:
     digested: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(NamedTuple):
     """A reply as keepalived understood it."""
 
     #: header block including the terminating CRLF CRLF; None when no terminator was seen ("no data")
@@ -200,14 +216,18 @@ class Parsed:
 
 
 class ResponseParser:
-    """keepalived's response reading loop, one :meth:`feed` per ``read()``; pure (no I/O, no clock)."""
+    """keepalived's response reading loop, one :meth:`feed` per ``read()``; pure (no I/O, no clock).
+
+    ``keep_regex_subject`` / ``keep_digest``: a checker whose url has no regex / no digest skips that
+    work (the MD5 is then reported as ``""`` and the body is not kept); genhash keeps both.
+    """
 
     __slots__ = ("_buf", "_md5", "_regex", "_subject", "_tail", "body", "content_length", "header",
                  "rx_bytes", "status")
 
-    def __init__(self, *, keep_regex_subject: bool = True) -> None:
+    def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True) -> None:
         self._buf = bytearray()
-        self._md5 = hashlib.md5()
+        self._md5 = hashlib.md5() if keep_digest else None
         self._regex = keep_regex_subject
         self._subject = bytearray()
         self.body = bytearray()
@@ -233,7 +253,7 @@ class ResponseParser:
             part = chunk[: cl - self.rx_bytes]
         else:
             part = b""
-        if part:
+        if part and self._md5 is not None:
             self._md5.update(part)
             self.body += part
         return part
@@ -246,11 +266,16 @@ class ResponseParser:
             if self._regex:
                 self._subject += data
             return ReadStep(data, True, None, digested)
-        self._buf += data
-        end = self._buf.find(_HEADER_END)
+        if self._buf:
+            self._buf += data
+            buf = bytes(self._buf)
+        else:  # the usual case: the whole header in the first read
+            buf = data
+        end = buf.find(_HEADER_END)
         if end < 0:
+            if not self._buf:
+                self._buf += data
             return ReadStep(data, False, None, b"")
-        buf = bytes(self._buf)
         self._buf = bytearray()
         end += len(_HEADER_END)
         status = extract_status_code(buf)
@@ -271,7 +296,7 @@ class ResponseParser:
             content_length=self.content_length,
             body=bytes(self.body),
             rx_bytes=self.rx_bytes,
-            md5=self._md5.hexdigest(),
+            md5=self._md5.hexdigest() if self._md5 is not None else "",
             regex_subject=bytes(self._subject),
         )
 
@@ -341,8 +366,7 @@ class UrlSpec:
         return self._compiled
 
 
-@dataclass(frozen=True, slots=True)
-class UrlVerdict:
+class UrlVerdict(NamedTuple):
     ok: bool
     #: keepalived's words: on failure the log fragment ("HTTP status code error to", "MD5 digest error to",
     #: "Regex match failed", "Read, no data received from "), on success what passed ("HTTP status code",
@@ -420,8 +444,7 @@ _CONNECT_FAIL = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errn
 _SO_MARK = getattr(socket, "SO_MARK", 36)
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResult:
+class HttpResult(NamedTuple):
     """Outcome of one GET: the raw reply, keepalived's reading of it, timing, and the failure if any."""
 
     raw: bytes
@@ -459,21 +482,26 @@ class HttpGet:
     """One GET driven by callbacks on a :class:`~.net.Poller`: no Task, no transport, no loop handles.
 
     ``callback`` gets the :class:`HttpResult` (or an unexpected exception) from the loop, never from the
-    constructor.  Every step has its own timeout, started when the step starts: connect (the TLS
-    handshake shares the connect deadline, as in keepalived), then the wait for the first reply
-    bytes, then each later read.  The phases, reads and error classification are those of asyncio's
-    selector transport driving a Protocol, which this replaces.
+    constructor.  The socket is registered once, edge-triggered (:data:`~.net.EPOLL_EXCHANGE`): the
+    connect completes on the first writable event, and reads drain until EAGAIN or EOF.  A checker
+    passes ``keep_raw=False`` / ``keep_digest=False`` when it needs neither the reply bytes nor the MD5.
+    Every step has its own timeout, started when the step starts: connect (the TLS handshake shares
+    the connect deadline, as in keepalived), then the wait for the first reply bytes, then each later
+    read; one timer entry serves them all (it re-arms itself when the deadline moved on).  The phases,
+    reads and error classification are those of asyncio's selector transport driving a Protocol,
+    which this replaces.
     """
 
-    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "keep_regex", "loop",
-                 "on_chunk", "parser", "phase", "poller", "raw", "request", "server_hostname", "sock",
-                 "ssl_context", "t0", "timeout", "timer_armed", "tls", "tls_in", "tls_out", "token", "wbuf")
+    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "keep_digest", "keep_raw",
+                 "keep_regex", "loop", "on_chunk", "parser", "phase", "poller", "raw", "request",
+                 "server_hostname", "sock", "ssl_context", "t0", "timeout", "timer_armed", "tls", "tls_in",
+                 "tls_out", "token", "wbuf")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, ip: str, port: int, request: bytes, *,
                  timeout: float, callback: HttpCallback, ssl_context: ssl.SSLContext | None = None,
                  server_hostname: str | None = None, bind: tuple[str, int] | None = None,
                  fwmark: int | None = None, on_chunk: OnChunk | None = None,
-                 keep_regex_subject: bool = True) -> None:
+                 keep_regex_subject: bool = True, keep_digest: bool = True, keep_raw: bool = True) -> None:
         self.loop = loop
         self.poller = poller
         self.request = request
@@ -483,6 +511,8 @@ class HttpGet:
         self.server_hostname = server_hostname
         self.on_chunk = on_chunk
         self.keep_regex = keep_regex_subject
+        self.keep_digest = keep_digest
+        self.keep_raw = keep_raw
         self.t0 = t0 = loop.time()
         self.deadline = t0 + timeout
         self.done = False
@@ -497,10 +527,9 @@ class HttpGet:
         self.parser: ResponseParser | None = None
         self.raw = bytearray()
         self.wbuf = bytearray()
-        self.sock: socket.socket | None = None
+        self.sock: _raw_socket | None = None
         self.fd = -1
-        family, _ = _ntop(ip)
-        sock = socket.socket(family, STREAM_NONBLOCK)
+        sock = _raw_socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, STREAM_NONBLOCK)
         if not hasattr(socket, "SOCK_NONBLOCK"):
             sock.setblocking(False)
         try:
@@ -518,22 +547,23 @@ class HttpGet:
             sock.close()
             raise
         if rc == 0:
-            self._own(sock, EPOLLIN)
+            self.phase = "request"  # connected already: a writable event before _connected runs is no connect
+            self._own(sock)
             loop.call_soon(self._connected)
         elif rc != errno.EINPROGRESS:
             sock.close()
             kind = ErrorKind.UNREACHABLE if rc in _CONNECT_FAIL else ErrorKind.SOCKET
             self._fail_soon(kind, OSError(rc, errno.errorcode.get(rc, str(rc))))
         else:
-            self._own(sock, EPOLLOUT)
-            poller.timers.add(self.deadline, self._on_timer, self.token)
+            self._own(sock)
+            self._arm()  # one timer for the attempt: it re-arms itself when a later step moved the deadline
 
     # -- plumbing
 
-    def _own(self, sock: socket.socket, events: int) -> None:
+    def _own(self, sock: _raw_socket) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.poller.register(self.fd, events, self._on_events)
+        self.poller.register(self.fd, EPOLL_EXCHANGE, self._on_events)
 
     def _close(self) -> None:
         sock = self.sock
@@ -593,25 +623,25 @@ class HttpGet:
     def _on_events(self, events: int) -> None:
         try:
             if self.phase == "connect":
-                self._connect_outcome()
+                # writable without an error is a completed connect; only an error needs SO_ERROR
+                self._connect_outcome(0 if events & EPOLLERR_HUP == 0 else None)
                 return
             if events & EPOLLOUT and self.wbuf:
                 self._flush_wbuf()
             if events & (EPOLLIN | EPOLLERR_HUP) and not self.done:
-                self._read()
+                self._read(events & (EPOLLRDHUP | EPOLLERR_HUP) != 0)
         except Exception as e:
             self._crash(e)
 
     # -- connect (keepalived's classification of the outcome)
 
-    def _connect_outcome(self) -> None:
+    def _connect_outcome(self, err: int | None = None) -> None:
         sock = self.sock
         if sock is None:
             return
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err is None:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err == 0:
-            self.token += 1  # the connect deadline timer is spent
-            self.poller.modify(self.fd, EPOLLIN)
             self._connected()
             return
         if err == errno.EINPROGRESS:  # the deadline fired first
@@ -625,7 +655,7 @@ class HttpGet:
             return
         try:
             self.connect_time = self.loop.time() - self.t0
-            self.parser = ResponseParser(keep_regex_subject=self.keep_regex)
+            self.parser = ResponseParser(keep_regex_subject=self.keep_regex, keep_digest=self.keep_digest)
             if self.ssl_context is not None:
                 self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
                 self.tls = self.ssl_context.wrap_bio(self.tls_in, self.tls_out, server_side=False,
@@ -660,8 +690,7 @@ class HttpGet:
             self.loop.call_soon(self._lost, e)
             return
         if n < len(data):
-            self.wbuf += data[n:]
-            self.poller.modify(self.fd, EPOLLIN | EPOLLOUT)
+            self.wbuf += data[n:]  # sent when the (edge-triggered) socket reports room again
 
     def _flush_wbuf(self) -> None:
         assert self.sock is not None
@@ -674,28 +703,33 @@ class HttpGet:
             self._lost(e)
             return
         del self.wbuf[:n]
-        if not self.wbuf:
-            self.poller.modify(self.fd, EPOLLIN)
 
     def _stop_io(self) -> None:
         if self.sock is not None:
             self.poller.unregister(self.fd)
 
-    def _read(self) -> None:
-        sock = self.sock
-        assert sock is not None
-        try:
-            data = sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:
-            self._stop_io()
-            self._lost(e)
-            return
-        if not data:
-            self._eof()
-            return
-        self._data(data)
+    def _read(self, ended: bool) -> None:
+        """Read what is there (edge-triggered: until EAGAIN); ``ended``: the peer's FIN or an error was
+        reported with this event, so the reads go on to the EOF or the error now, not on another wake-up.
+        Data that comes after a short read raises a new event."""
+        while not self.done:
+            sock = self.sock
+            if sock is None:
+                return
+            try:
+                data = sock.recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self._stop_io()
+                self._lost(e)
+                return
+            if not data:
+                self._eof()
+                return
+            self._data(data)
+            if not ended and len(data) < _RECV_SIZE:
+                return
 
     def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
         if self.done:
@@ -774,9 +808,10 @@ class HttpGet:
             if n == 0:  # keepalived's buffer is full: read() returns 0, which it handles as EOF
                 self._finish(None, clean=True)
                 return
-            piece = data[pos : pos + n]
+            piece = data[pos : pos + n] if pos or n < len(data) else data
             pos += n
-            self.raw += piece
+            if self.keep_raw:
+                self.raw += piece
             step = parser.feed(piece)
             if self.on_chunk is not None:
                 self.on_chunk(step)

@@ -231,17 +231,29 @@ class AsyncProbe:
 
 
 HTTP_OK = Result(True)
+_HTTP_RESULTS: dict[tuple[bool, str], Result] = {}
+
+
+def _http_result(ok: bool, reason: str) -> Result:
+    """Results are immutable and their messages few: one object per (ok, message)."""
+    r = _HTTP_RESULTS.get((ok, reason))
+    if r is None:
+        r = _HTTP_RESULTS[(ok, reason)] = Result(ok, reason=reason)
+    return r
 
 
 class HttpProbe:
-    """HTTP_GET / SSL_GET through :class:`.http.HttpGet`: every url is fetched and must pass, in order.
+    """HTTP_GET / SSL_GET through :class:`.http.HttpGet`: one url per attempt, as keepalived does.
 
-    Callbacks only (no coroutine per check): each url's GET reports to :meth:`_got`, which evaluates
-    it and starts the next one.
+    Which url is the health state's business (:attr:`.state.CheckerState.url_it`, read through
+    ``url_index`` when the attempt starts).  The result's ``reason`` is keepalived's message: the
+    failure, or on success what passed (``HTTP status code``, ``MD5 digest``, ``Regex match``).
+    Callbacks only: no coroutine per check.
     """
 
     def __init__(self, check: HttpCheck, rs: RealServer, vs: VirtualServer,
-                 loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext | None) -> None:
+                 loop: asyncio.AbstractEventLoop, ssl_context: ssl.SSLContext | None,
+                 url_index: Callable[[], int] | None = None) -> None:
         self._loop = loop
         self._poller: Poller | None = None
         conn = check.connection
@@ -251,6 +263,7 @@ class HttpProbe:
         self.timeout = conn.connect_timeout
         self.fwmark = conn.fwmark or None
         self.ssl_context = ssl_context if check.ssl else None
+        self.url_index = url_index or (lambda: 0)
         any_addr = "::" if conn.connect_ip.version == 6 else "0.0.0.0"
         self.bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
             if conn.bindto is not None or conn.bind_port else None
@@ -277,18 +290,15 @@ class HttpProbe:
         if self._poller is None:
             self._poller = poller_for(self._loop)
         self._done = done
-        self._index = 0
         if not self.requests:
             self._loop.call_soon(self._finish, HTTP_OK)
             return
-        self._fetch()  # an exception here is the runner's to report
-
-    def _fetch(self) -> None:
+        self._index = min(self.url_index(), len(self.requests) - 1)
         req, spec, sni = self.requests[self._index]
-        assert self._poller is not None
         self._get = http.HttpGet(self._loop, self._poller, self.ip, self.port, req, timeout=self.timeout,
                                  callback=self._on_result, ssl_context=self.ssl_context, server_hostname=sni,
-                                 bind=self.bind, fwmark=self.fwmark, keep_regex_subject=spec.regex is not None)
+                                 bind=self.bind, fwmark=self.fwmark, keep_regex_subject=spec.regex is not None,
+                                 keep_digest=bool(spec.digest), keep_raw=False)
 
     def _finish(self, result: Result) -> None:
         done = self._done
@@ -304,22 +314,11 @@ class HttpProbe:
         if isinstance(r, Exception):
             self._finish(Result(False, reason=str(r) or type(r).__name__))
             return
-        spec = self.requests[self._index][1]
         if not r.ok:
-            self._finish(Result(False, reason=f"{r.message} url({spec.path})"))
+            self._finish(_http_result(False, r.message or ""))
             return
-        verdict = http.evaluate_url(r.parsed, spec)
-        if not verdict.ok:
-            self._finish(Result(False, reason=f"{verdict.reason} url({spec.path})"))
-            return
-        self._index += 1
-        if self._index == len(self.requests):
-            self._finish(HTTP_OK)
-            return
-        try:
-            self._fetch()
-        except Exception as e:
-            self._finish(Result(False, reason=str(e) or type(e).__name__))
+        verdict = http.evaluate_url(r.parsed, self.requests[self._index][1])
+        self._finish(_http_result(verdict.ok, verdict.reason))
 
     def cancel(self) -> None:
         self._done = None
@@ -599,13 +598,14 @@ class FileProbe:
 
 def build_probe(vs: VirtualServer, rs: RealServer, checker: Checker, loop: asyncio.AbstractEventLoop, *,
                 ssl_context: ssl.SSLContext | None = None,
-                track_files: Mapping[str, TrackFile] | None = None, tcp_half_open: bool = False) -> Probe:
+                track_files: Mapping[str, TrackFile] | None = None, tcp_half_open: bool = False,
+                url_index: Callable[[], int] | None = None) -> Probe:
     """The probe for one configured checker (raises :class:`UnsupportedChecker` for BFD_CHECK)."""
     match checker:
         case TcpCheck():
             return TcpProbe(checker.connection, loop, tcp_half_open)
         case HttpCheck():
-            return HttpProbe(checker, rs, vs, loop, ssl_context)
+            return HttpProbe(checker, rs, vs, loop, ssl_context, url_index)
         case MiscCheck():
             return MiscProbe(checker, rs.weight, loop)
         case SmtpCheck():

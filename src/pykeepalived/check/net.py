@@ -37,6 +37,10 @@ ConnectCallback = Callable[[socket.socket | None, OSError | None], None]
 EPOLLIN = select.EPOLLIN
 EPOLLOUT = select.EPOLLOUT
 EPOLLERR_HUP = select.EPOLLERR | select.EPOLLHUP
+EPOLLRDHUP = select.EPOLLRDHUP
+#: one registration for a whole exchange: edge-triggered reads and writes, and "the peer sent FIN"
+#: reported with the data, so a reply and its EOF are usually read in one wake-up
+EPOLL_EXCHANGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
 #: socket type of a non-blocking stream socket created in one system call
 STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pykeepalived.check.kinds import Done, Probe, UnsupportedChecker, build_probe, ssl_context_for
+from pykeepalived.check.kinds import Done, Probe, build_probe, ssl_context_for
 from pykeepalived.check.net import Timers
 from pykeepalived.check.state import (
     Event,
@@ -72,6 +72,8 @@ class Job:
     running: bool = False
     #: ``runner._done`` bound to this job, made once (no closure per attempt)
     on_done: Done | None = None
+    #: False while suspended (``ha_suspend``): the job keeps its delay_loop cadence but makes no attempt
+    enabled: bool = True
 
 
 @dataclass(slots=True)
@@ -134,8 +136,14 @@ class Runner:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def start(self) -> None:
-        """Build the jobs, perform the start-up state (non-alpha RS in, quorum) and arm the first runs."""
+    def start(self, previous: Runner | None = None) -> None:
+        r"""Build the jobs, perform the start-up state (non-alpha RS in, quorum) and arm the first runs.
+
+        ``previous``: the runner of the configuration before a reload (already :meth:`abandon`\ ed):
+        virtual servers it had take over its health state (:meth:`.state.VirtualServerState.take_over`),
+        the ones it had and this one has not are removed with their notifies.  Every checker starts
+        again after the bootstrap delay and warmup jitter, as keepalived's do after a reload.
+        """
         loop = self._loop = asyncio.get_running_loop()
         timers = self._timers = Timers(loop)
         now = loop.time()
@@ -144,31 +152,50 @@ class Runner:
                for rs in vs.real_servers for c in rs.checkers):
             ssl_ctx = ssl_context_for(self.ssl_config)
         events: list[Event] = [Log(m) for m in self.unsupported]
+        old_health = previous.health if previous is not None else {}
         for vs in self.virtual_servers:
             st = VirtualServerState(vs, self.settings)
             self.health[st.id] = st
+            old = old_health.get(st.id)
             for rs in vs.real_servers:
                 key = rs_key(rs)
                 index = 0
                 for checker in rs.checkers:
-                    try:
-                        probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
-                                            track_files=self.track_files, tcp_half_open=self.tcp_half_open)
-                    except UnsupportedChecker:
+                    if isinstance(checker, BfdCheck):
                         continue  # already reported in self.unsupported
+                    cstate = st.servers[key].checkers[index]
+                    probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
+                                        track_files=self.track_files, tcp_half_open=self.tcp_half_open,
+                                        url_index=functools.partial(getattr, cstate, "url_it"))
                     job = Job(st, key, index, probe)
                     job.on_done = functools.partial(self._done, job)
-                    cstate = st.servers[key].checkers[index]
                     job.due = cstate.first_run(now, self.rand())
                     job.scheduled = True
                     timers.add(job.due, self._fire, job)
                     self.jobs.append(job)
                     index += 1
-            events += st.start(now)
+            events += st.take_over(old) if old is not None else st.start(now)
+        for vs_key, gone in old_health.items():
+            if vs_key not in self.health:
+                events += gone.removed()
         self._deliver(events)
 
     def desired_table(self) -> Table:
         return desired_table(self.virtual_servers, self.health, self.groups)
+
+    def abandon(self) -> None:
+        """Stop without a word (a reload replaces this runner): timers and attempts in flight are dropped,
+        no shutdown notifies; the health state stays readable for the next runner's :meth:`start`."""
+        self._stopping = True
+        if self._timers is not None:
+            self._timers.clear()
+        for job in self.jobs:
+            job.scheduled = False
+            if job.running:
+                job.running = False
+                job.probe.cancel()
+        self._ready.clear()
+        self._in_flight = 0
 
     async def stop(self) -> None:
         """Cancel timers and attempts in flight, then issue keepalived's shutdown notifies (omega)."""
@@ -188,9 +215,26 @@ class Runner:
 
     # -- the scheduling mechanism
 
+    def set_checkers_enabled(self, vs: VsId, enabled: bool) -> list[Job]:
+        """Suspend or resume every checker of one virtual server (``ha_suspend``); returns the jobs that changed.
+
+        As in keepalived, a suspended checker keeps its state and is rescheduled every delay_loop
+        without an attempt; an attempt already in flight completes normally.
+        """
+        changed = [job for job in self.jobs if job.vs.id == vs and job.enabled != enabled]
+        for job in changed:
+            job.enabled = enabled
+        return changed
+
     def _fire(self, job: Job) -> None:
         job.scheduled = False
         if self._stopping:
+            return
+        if not job.enabled:
+            assert self._loop is not None and self._timers is not None
+            job.due = self._loop.time() + job.vs.servers[job.rs].checkers[job.index].timing.delay_loop
+            job.scheduled = True
+            self._timers.add(job.due, self._fire, job)
             return
         if self._in_flight < self.max_in_flight:
             self._launch(job)

@@ -1,6 +1,7 @@
 """Health state of checkers, real servers and virtual servers — sans-I/O, time is an argument.
 
-This module is keepalived's ``tcp_epilog()`` / ``update_svr_checker_state()`` /
+This module is keepalived's ``tcp_epilog()`` (``epilog()`` of check_http.c for HTTP_GET/SSL_GET, which
+walks the urls one attempt at a time) / ``update_svr_checker_state()`` /
 ``perform_svr_state()`` / ``update_quorum_state()`` (keepalived-behaviour.md §3.2, §3.3, §3.7)
 done once for every checker type: the runner feeds it one :class:`Result` per attempt and it
 answers with the next run time and the :data:`Event` list (log lines, scripts to run, FIFO lines,
@@ -15,13 +16,15 @@ from __future__ import annotations
 import enum
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pykeepalived.config.model import Script
 from pykeepalived.config.model_lvs import (
+    BfdCheck,
     Checker,
     CheckTiming,
     FileCheck,
+    HttpCheck,
     MiscCheck,
     RealServer,
     VirtualServer,
@@ -163,7 +166,8 @@ class _Texts:
     mail_down: str
 
 
-_HTTP_FAILED = "=> CHECK failed on service : HTTP/SSL request failed <="
+#: keepalived 2.2.7 says "HTTP request failed", for SSL_GET too (check_http.c; "HTTP/SSL" is not in its binary)
+_HTTP_FAILED = "=> CHECK failed on service : HTTP request failed <="
 
 _TEXTS: dict[str, _Texts] = {
     "TCP_CHECK": _Texts("TCP connection to {rs} success.", "TCP_CHECK on service {rs} failed.",
@@ -172,8 +176,8 @@ _TEXTS: dict[str, _Texts] = {
     "HTTP_GET": _Texts("Remote Web server {rs} succeed on service.", "HTTP_CHECK on service {rs} failed.",
                        "HTTP_CHECK on service {rs} failed after {n} retries.",
                        "=> CHECK succeed on service <=", _HTTP_FAILED),
-    "SSL_GET": _Texts("Remote Web server {rs} succeed on service.", "SSL_CHECK on service {rs} failed.",
-                      "SSL_CHECK on service {rs} failed after {n} retries.",
+    "SSL_GET": _Texts("Remote Web server {rs} succeed on service.", "HTTP_CHECK on service {rs} failed.",
+                      "HTTP_CHECK on service {rs} failed after {n} retries.",  # check_http.c's words for both
                       "=> CHECK succeed on service <=", _HTTP_FAILED),
     "SMTP_CHECK": _Texts("Remote SMTP server {rs} succeed on service.", "SMTP_CHECK on service {rs} failed.",
                          "SMTP_CHECK on service {rs} failed after {n} retries.",
@@ -234,6 +238,16 @@ class CheckerState:
     has_run: bool = False
     retry_it: int = 0
     cur_weight: int = 0
+    #: the configured checker minus what keepalived's compare functions ignore (timing): a checker
+    #: equal to this on reload takes over this state (``migrate_checkers``)
+    identity: object = None
+    #: HTTP_GET / SSL_GET: the urls' paths, fetched one per attempt (empty: the generic epilog)
+    url_paths: tuple[str, ...] = ()
+    fast_recovery: bool = False
+    #: the url the next attempt fetches
+    url_it: int = 0
+    #: the url that failed while the checker is down (keepalived's ``failed_url``)
+    failed_url: int | None = None
 
     def __post_init__(self) -> None:
         self.is_up = not self.timing.alpha
@@ -262,8 +276,24 @@ def checker_state(checker: Checker) -> CheckerState | None:
         label = checker.misc_path.argv[0] if checker.misc_path.argv else ""
     elif isinstance(checker, FileCheck):
         label = checker.track_file
-    return CheckerState(kind=checker.type, timing=timing, label=label,
+    if isinstance(checker, HttpCheck):
+        return CheckerState(kind=checker.type, timing=timing, identity=_identity(checker),
+                            url_paths=tuple(u.path for u in checker.urls), fast_recovery=checker.fast_recovery)
+    return CheckerState(kind=checker.type, timing=timing, label=label, identity=_identity(checker),
                         from_start=isinstance(checker, MiscCheck))
+
+
+_NO_TIMING = CheckTiming(delay_loop=0.0, retry=0, delay_before_retry=0.0, warmup=0.0)
+
+
+def _identity(checker: Checker) -> object:
+    """What must be equal for a reloaded checker to keep its state: everything but the timing (and, for
+    HTTP, the options keepalived's ``compare_http_check`` does not look at)."""
+    if isinstance(checker, HttpCheck):
+        return replace(checker, timing=_NO_TIMING, fast_recovery=False)
+    if isinstance(checker, FileCheck | BfdCheck):
+        return checker
+    return replace(checker, timing=_NO_TIMING)  # type: ignore[arg-type]  # every other kind has a timing
 
 
 # ------------------------------------------------------------------------------------ real server
@@ -442,13 +472,107 @@ class VirtualServerState:
         ev: list[Event] = []
         self.started = True
         for r in self.servers.values():
-            if r.num_failed == 0 and not r.alive:
-                r.alive = True
-                ev.append(RealServerChanged(self.id, r.key, True))
-                if self.settings.rs_init_notifies:
-                    self._rs_notifies(r, ev)
+            self._start_rs(r, ev)
         self._update_quorum(ev, True)
         return ev
+
+    def take_over(self, old: VirtualServerState) -> list[Event]:
+        """Reload of a virtual server that was already configured, instead of :meth:`start`.
+
+        keepalived's ``clear_diff_rs`` / ``migrate_checkers`` / ``init_service_rs``: real servers no
+        longer configured are removed (with their down notifies); those still there keep their alive
+        flag and weight, and each checker equal to an old one of the same real server (same type and
+        options; timing may differ) keeps its up/down state, has-run flag and retry count (clipped
+        to the new ``retry``), so a reload neither re-adds a dead server nor drops a live one.  A real
+        server that is new, or whose checkers are all new, starts as at start-up.
+        """
+        ev: list[Event] = []
+        self.started = True
+        self.quorum_up = old.quorum_up
+        self.sorry_alive = old.sorry_alive and old.config.sorry_server == self.config.sorry_server
+        for key, gone in old.servers.items():
+            if key not in self.servers:
+                ev.append(Log(f"service {gone.name} no longer exist"))
+                old._clear_rs(gone, ev, stopping=False)
+        old._update_vs_notifies(ev)
+        for key, r in self.servers.items():
+            prev = old.servers.get(key)
+            if prev is None:
+                self._start_rs(r, ev)
+            else:
+                self._migrate_rs(prev, r, ev)
+        self._update_quorum(ev, True)
+        return ev
+
+    def removed(self) -> list[Event]:
+        """Reload without this virtual server (``clear_service_vs`` not stopping): its servers go, with notifies."""
+        ev: list[Event] = [Log(f"Removing Virtual Server {self.name}")]
+        for r in self.servers.values():
+            self._clear_rs(r, ev, stopping=False)
+        self.sorry_alive = False
+        self._update_vs_notifies(ev)
+        return ev
+
+    def _clear_rs(self, r: RealServerState, ev: list[Event], stopping: bool) -> None:
+        """``clear_service_rs``: out of the pool; an alive server's down notifies (on shutdown only with omega)."""
+        inhibited = r.config.inhibit_on_failure and not r.alive
+        if r.alive or inhibited or stopping:  # "set" (in the pool), or shutting down
+            ev.append(Log(f"{'Shutting down' if stopping else 'Removing'} {'(inhibited) ' if inhibited else ''}"
+                          f"service {r.name} from VS {self.name}"))
+        if not r.alive:
+            return
+        r.alive = False
+        ev.append(RealServerChanged(self.id, r.key, False))
+        if stopping and not self.config.omega:
+            return
+        self._rs_notifies(r, ev, stopping=stopping)
+        if r.config.smtp_alert:
+            ev.append(self._rs_mail(r, False, "=> Shutting down <=" if stopping else "=> Removing <="))
+
+    def _update_vs_notifies(self, ev: list[Event]) -> None:
+        """``update_vs_notifies`` (not stopping): quorum lost because servers were removed."""
+        threshold = self.config.quorum - self.config.hysteresis
+        ws = self.weight_sum()
+        if self.quorum_up and (ws == 0 or ws < threshold):
+            self.quorum_up = False
+            self._vs_notifies(ev, False, threshold, ws)
+
+    def _start_rs(self, r: RealServerState, ev: list[Event]) -> None:
+        """``init_service_rs`` for one server: in the pool at once unless a checker starts failed (alpha)."""
+        if r.num_failed == 0 and not r.alive:
+            r.alive = True
+            ev.append(RealServerChanged(self.id, r.key, True))
+            if self.settings.rs_init_notifies:
+                self._rs_notifies(r, ev)
+
+    def _migrate_rs(self, o: RealServerState, r: RealServerState, ev: list[Event]) -> None:
+        """``migrate_checkers`` for a real server present before and after a reload."""
+        r.alive = o.alive
+        r.effective_weight = o.effective_weight
+        for c in r.checkers:
+            c.is_up = True  # on reload keepalived does not pre-set alpha checkers down nor retry_it = retry
+            c.retry_it = 0
+            prev = next((p for p in o.checkers if p.kind == c.kind and p.identity == c.identity), None)
+            if prev is None:
+                continue
+            if prev.has_run:
+                c.is_up = prev.is_up
+            c.has_run = prev.has_run
+            if prev.retry_it and c.retry:
+                c.retry_it = c.retry - 1 if prev.retry_it >= c.retry else prev.retry_it
+            c.cur_weight = prev.cur_weight
+        failed = sum(1 for c in r.checkers if c.has_run and not c.is_up)
+        if failed or (not r.alive and not any(c.has_run for c in r.checkers)):
+            for c in r.checkers:
+                if not c.has_run:
+                    if c.timing.alpha:
+                        c.is_up = False
+                    c.retry_it = c.retry  # one failure is enough
+        r.num_failed = sum(1 for c in r.checkers if not c.is_up)
+        if r.num_failed == 0 and not r.alive:
+            self._perform_svr_state(r, True, ev)
+        elif r.num_failed and r.alive:
+            self._perform_svr_state(r, False, ev)
 
     def record(self, rs: DestKey, index: int, now: float, result: Result,
                started: float | None = None) -> tuple[float, list[Event]]:
@@ -456,6 +580,8 @@ class VirtualServerState:
         r = self.servers[rs]
         c = r.checkers[index]
         ev: list[Event] = []
+        if c.url_paths:
+            return c.next_run(now, started, self._http_epilog(r, index, result, ev)), ev
         ok = result.ok
         fmt_rs = self._fmt_rs(r)
         texts = _TEXTS.get(c.kind)
@@ -510,23 +636,67 @@ class VirtualServerState:
         c.has_run = True
         return c.next_run(now, started, delay), ev
 
+    def _http_epilog(self, r: RealServerState, index: int, result: Result, ev: list[Event]) -> float:
+        """check_http.c's ``timeout_epilog()`` / ``epilog()``: returns the delay before the next attempt.
+
+        One url per attempt: a success moves on to the next url (after delay_loop) and the checker is
+        up once all have passed in a row; a failure retries the same url every delay_before_retry and
+        after retry+1 failures the checker is down and that url is polled every max(delay_before_retry,
+        delay_loop); when it passes, all urls are walked again before the checker is up (so recovery
+        takes one delay_loop more than with TCP_CHECK).  ``fast_recovery`` skips the delay while the
+        checker has not run yet, or is down with no failed url.  ``result.reason`` is keepalived's
+        message: the failure (``Timeout connecting``, ``HTTP status code error to`` ...) or what passed
+        (``HTTP status code``, ``MD5 digest``, ``Regex match``).
+        """
+        c = r.checkers[index]
+        t = c.timing
+        texts = _TEXTS[c.kind]
+        if result.ok:  # epilog(REGISTER_CHECKER_NEW)
+            if not c.is_up:
+                ev.append(Log(f"{result.reason} success to {r.name} url({c.url_paths[c.url_it]})"))
+            passed_all = c.url_it == len(c.url_paths) - 1
+            c.url_it = 0 if passed_all else c.url_it + 1
+            c.retry_it = 0
+            if passed_all and c.failed_url is None:
+                if not c.is_up or not c.has_run:
+                    ev.append(Log(texts.up.format(rs=r.name)))
+                    was_up, was_alive = c.is_up, r.alive
+                    self._update_svr_checker_state(r, index, True, ev)
+                    if not was_up and r.config.smtp_alert and \
+                            (was_alive != r.alive or not self.settings.no_checker_emails):
+                        ev.append(self._rs_mail(r, True, texts.mail_up))
+                    c.has_run = True
+            elif c.failed_url is not None:  # the failed url passes again: walk them all from the first
+                c.failed_url = None
+                c.url_it = 0
+            delay = t.delay_loop
+            if not c.has_run:
+                c.retry_it = c.retry
+        else:
+            if c.is_up or not c.has_run:  # timeout_epilog: retry (else already known dead: no retry)
+                if self.settings.checker_log_all_failures or t.log_all_failures:
+                    ev.append(Log(f"{result.reason} server {r.name}."))
+                c.has_run = True
+                c.retry_it += 1  # epilog(REGISTER_CHECKER_RETRY)
+                if c.retry_it > c.retry:
+                    if c.is_up:
+                        tmpl = texts.down_retries if c.retry else texts.down
+                        ev.append(Log(tmpl.format(rs=r.name, n=c.retry_it - 1)))
+                        was_alive = r.alive
+                        self._update_svr_checker_state(r, index, False, ev)
+                        if r.config.smtp_alert and (was_alive != r.alive or not self.settings.no_checker_emails):
+                            ev.append(self._rs_mail(r, False, texts.mail_down))
+                    c.failed_url = c.url_it
+            delay = max(t.delay_before_retry, t.delay_loop) if c.failed_url is not None else t.delay_before_retry
+        if c.fast_recovery and (not c.has_run or (not c.is_up and c.failed_url is None)):
+            delay = 0.0
+        return delay
+
     def stop(self) -> list[Event]:
         """Shutdown (clear_service_vs): RS/VS down notifies, FIFO and mails only with omega."""
         ev: list[Event] = []
-        omega = self.config.omega
         for r in self.servers.values():
-            inhibited = r.config.inhibit_on_failure and not r.alive
-            if r.alive or inhibited:
-                ev.append(Log(f"Shutting down {'(inhibited) ' if inhibited else ''}service {self._fmt_rs(r)} "
-                              f"from VS {self.name}"))
-            if not r.alive:
-                continue
-            r.alive = False
-            ev.append(RealServerChanged(self.id, r.key, False))
-            if omega:
-                self._rs_notifies(r, ev, stopping=True)
-                if r.config.smtp_alert:
-                    ev.append(self._rs_mail(r, False, "=> Shutting down <="))
+            self._clear_rs(r, ev, stopping=True)
         self.quorum_up = False
         self.sorry_alive = False
         self._vs_notifies(ev, False, self.config.quorum - self.config.hysteresis, 0, stopping=True)

@@ -28,11 +28,11 @@ def config(rs_ip: str, rs_port: int, checker: str, vs_extra: str = "", rs_extra:
     return load_config_text(text).config.lvs.virtual_servers[0]
 
 
-async def once(vs: VirtualServer, index: int = 0) -> Result:
-    """Run one attempt of the RS's checker ``index`` and return its result."""
+async def once(vs: VirtualServer, index: int = 0, url: int = 0) -> Result:
+    """Run one attempt of the RS's checker ``index`` (HTTP: of its url ``url``) and return its result."""
     loop = asyncio.get_running_loop()
     rs: RealServer = vs.real_servers[0]
-    probe: Probe = build_probe(vs, rs, rs.checkers[index], loop)
+    probe: Probe = build_probe(vs, rs, rs.checkers[index], loop, url_index=lambda: url)
     fut: asyncio.Future[Result] = loop.create_future()
     probe.start(fut.set_result)
     return await asyncio.wait_for(fut, 15)
@@ -139,15 +139,18 @@ async def test_http_status_and_digest() -> None:
         "/ok": OK_REPLY, "/teapot": b"HTTP/1.0 418 I'm a teapot\r\n\r\n"}
     async with http_server(routes) as port:
         assert (await once(http_check(port, "url {\n path /ok\n }"))).ok
-        assert (await once(http_check(port, f"url {{\n path /ok\n digest {digest}\n }}"))).ok
+        r = await once(http_check(port, f"url {{\n path /ok\n digest {digest}\n }}"))
+        assert r.ok and r.reason == "MD5 digest"
         r = await once(http_check(port, f"url {{\n path /ok\n digest {'0' * 32}\n }}"))
-        assert not r.ok and "MD5" in r.reason
+        assert not r.ok and r.reason == "MD5 digest error to"
         r = await once(http_check(port, "url {\n path /missing\n }"))
-        assert not r.ok and "status code" in r.reason
+        assert not r.ok and r.reason == "HTTP status code error to"
         assert (await once(http_check(port, "url {\n path /teapot\n status_code 418\n }"))).ok
-        # all urls must pass
-        r = await once(http_check(port, "url {\n path /ok\n }\n url {\n path /missing\n }"))
-        assert not r.ok and "url(/missing)" in r.reason
+        # one url per attempt: the one the health state points at
+        two = http_check(port, "url {\n path /ok\n }\n url {\n path /missing\n }")
+        assert (await once(two, url=0)).ok
+        r = await once(two, url=1)
+        assert not r.ok and r.reason == "HTTP status code error to"
 
 
 async def test_http_digest_is_of_body_capped_at_content_length() -> None:

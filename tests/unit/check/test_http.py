@@ -12,11 +12,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pykeepalived.check.http import (
     ErrorKind,
     ResponseParser,
     UrlSpec,
+    _status_code_scan,
     analyse,
     build_request,
     client_ssl_context,
@@ -150,6 +153,15 @@ def test_status_code_parsing(line, code):
     assert analyse(line).status == (code or None)
 
 
+@given(st.lists(st.sampled_from([b"HTTP/1.0", b"HTTP/1.1", b" ", b"  ", b"\t", b"\r", b"\n", b"+", b"-", b"0",
+                                 b"2", b"20", b"200", b"404", b"9999", b"OK", b"x"]), max_size=8),
+       st.binary(max_size=8))
+def test_status_code_fast_path_is_the_scan(parts, tail):
+    """The quick path for the usual status line gives what keepalived's character scan gives, for any input."""
+    buf = b"".join(parts) + tail
+    assert extract_status_code(buf) == _status_code_scan(buf)
+
+
 def test_parser_steps_follow_keepalived_reads():
     parser = ResponseParser()
     s1 = parser.feed(b"HTTP/1.0 200 OK\r\n")
@@ -267,6 +279,28 @@ async def test_get_ok_and_request_seen_by_server():
     assert r.raw == OK and b"".join(c.data for c in chunks) == OK
     assert seen == [req(port, "/x")]
     assert r.connect_time is not None and r.elapsed >= r.connect_time
+
+
+async def test_reply_in_pieces_and_larger_than_one_read():
+    """Edge-triggered reads drain the socket: a 600 kB body (more than one 256 kB recv) sent in pieces with pauses
+    is read whole, digested whole and ends on the server's close, as with one piece."""
+    body = os.urandom(600_000)
+    head = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+    reply = head + body
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        for i in range(0, len(reply), 150_000):
+            writer.write(reply[i : i + 150_000])
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        r = await http_get("127.0.0.1", port, req(port), timeout=2)
+    assert r.ok and r.eof_clean and r.raw == reply
+    assert r.parsed.md5 == hashlib.md5(body).hexdigest() == analyse(reply).md5
 
 
 async def test_refused():

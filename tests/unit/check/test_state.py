@@ -421,3 +421,193 @@ def test_desired_table_expands_groups() -> None:
     t = desired_table(cfg.virtual_servers, {}, cfg.virtual_server_groups)
     assert sorted(str(s.key) for s in t.services) == ["FWM 3", "TCP 10.0.0.5:80", "TCP 10.0.0.6:80"]
     assert all(len(s.destinations) == 1 for s in t.services)
+
+
+# ------------------------------------------------------------------- HTTP_GET: one url per attempt
+
+
+def http_vs(urls: tuple[str, ...] = ("/",), retry: int = 1, dbr: float = 2.0, delay_loop: float = 10.0,
+            extra: str = "") -> VirtualServer:
+    blocks = "".join(f" url {{\n path {u}\n }}\n" for u in urls)
+    check = f"HTTP_GET {{\n connect_timeout 1\n retry {retry}\n delay_before_retry {dbr}\n {extra}\n{blocks} }}"
+    return one_vs(f" delay_loop {delay_loop}\n" + rs_block("192.168.0.12", check=check))
+
+
+HTTP_OK = Result(True, reason="HTTP status code")
+HTTP_404 = Result(False, reason="HTTP status code error to")
+
+
+def test_http_walks_urls_one_per_delay_loop_and_is_up_when_all_passed() -> None:
+    st = VirtualServerState(http_vs(urls=("/a", "/b", "/c")))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    c = st.servers[rs].checkers[0]
+    assert c.url_it == 0
+    t, ev = st.record(rs, 0, 1.0, HTTP_OK)
+    assert (t, c.url_it, ev) == (11.0, 1, [])
+    t, ev = st.record(rs, 0, t, HTTP_OK)
+    assert (t, c.url_it, ev) == (21.0, 2, [])
+    t, ev = st.record(rs, 0, t, HTTP_OK)  # the last url: a full pass, the checker has run
+    assert (t, c.url_it) == (31.0, 0) and c.has_run
+    assert logs(ev) == ["Remote Web server [192.168.0.12]:tcp:80 succeed on service."]
+
+
+def test_http_failure_before_first_full_pass_is_down_at_once() -> None:
+    st = VirtualServerState(http_vs(urls=("/a", "/b"), retry=3))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    t, _ = st.record(rs, 0, 1.0, HTTP_OK)  # /a passes: not a full pass yet, so one failure is enough
+    t, ev = st.record(rs, 0, t, HTTP_404)
+    assert not st.servers[rs].alive
+    assert "HTTP_CHECK on service [192.168.0.12]:tcp:80 failed after 3 retries." in logs(ev)
+    assert st.servers[rs].checkers[0].failed_url == 1
+    assert t == 11.0 + 10.0  # down: the failed url is polled every max(delay_before_retry, delay_loop)
+
+
+def test_http_down_after_retries_then_recovery_needs_the_failed_url_and_a_full_pass() -> None:
+    st = VirtualServerState(http_vs(retry=1, dbr=2.0, delay_loop=10.0))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    c = st.servers[rs].checkers[0]
+    t, _ = st.record(rs, 0, 1.0, HTTP_OK)
+    t, ev = st.record(rs, 0, t, HTTP_404)  # first failure while up: retry after delay_before_retry
+    assert t == 13.0 and st.servers[rs].alive and ev == []
+    t, ev = st.record(rs, 0, t, HTTP_404)  # retry + 1 failures: down
+    assert not st.servers[rs].alive and t == 23.0 and c.failed_url == 0
+    assert "HTTP_CHECK on service [192.168.0.12]:tcp:80 failed after 1 retries." in logs(ev)
+    t, ev = st.record(rs, 0, t, HTTP_404)  # already down: no retry counting, same cadence
+    assert t == 33.0 and ev == []
+    t, ev = st.record(rs, 0, t, HTTP_OK)  # the failed url passes: logged, but not up yet
+    assert logs(ev) == ["HTTP status code success to [192.168.0.12]:tcp:80 url(/)"]
+    assert not st.servers[rs].alive and c.failed_url is None and t == 43.0
+    t, ev = st.record(rs, 0, t, HTTP_OK)  # a full pass: up
+    assert st.servers[rs].alive and t == 53.0
+    assert logs(ev)[:2] == ["HTTP status code success to [192.168.0.12]:tcp:80 url(/)",
+                            "Remote Web server [192.168.0.12]:tcp:80 succeed on service."]
+    assert "Adding service [192.168.0.12]:tcp:80 to VS [10.0.0.5]:tcp:80" in logs(ev)
+
+
+def test_http_fast_recovery_skips_the_delays_while_unsure() -> None:
+    st = VirtualServerState(http_vs(urls=("/a", "/b"), extra="fast_recovery"))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    t, _ = st.record(rs, 0, 1.0, HTTP_OK)  # has not run yet: the next url at once
+    assert t == 1.0
+    t, _ = st.record(rs, 0, t, HTTP_OK)  # full pass: normal cadence from now on
+    assert t == 11.0
+    t, _ = st.record(rs, 0, t, HTTP_404)
+    t, _ = st.record(rs, 0, t, HTTP_404)  # down, failed url known: max(dbr, delay_loop)
+    assert not st.servers[rs].alive and t == 23.0
+    t, _ = st.record(rs, 0, t, HTTP_OK)  # failed url passes: walk the urls again at once
+    assert t == 23.0
+    t, _ = st.record(rs, 0, t, HTTP_OK)
+    assert t == 23.0 and not st.servers[rs].alive
+    t, _ = st.record(rs, 0, t, HTTP_OK)
+    assert st.servers[rs].alive and t == 33.0
+
+
+def test_http_log_all_failures_uses_keepalived_words() -> None:
+    st = VirtualServerState(http_vs(retry=2, extra="log_all_failures"))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    t, _ = st.record(rs, 0, 1.0, HTTP_OK)
+    _, ev = st.record(rs, 0, t, Result(False, reason="Timeout connecting"))
+    assert logs(ev) == ["Timeout connecting server [192.168.0.12]:tcp:80."]
+
+
+# ------------------------------------------------------------------------- reload: state migrates
+
+
+def two_rs_vs(rs13: bool = True, retry: int = 3, port13: int = 80, extra: str = "") -> VirtualServer:
+    check = f"TCP_CHECK {{\n connect_timeout 1\n retry {retry}\n delay_before_retry 1\n }}"
+    check13 = f"TCP_CHECK {{\n connect_timeout 1\n connect_port {port13}\n }}"
+    rss = rs_block("192.168.0.12", check=check, extra="notify_down /bin/down.sh")
+    if rs13:
+        rss += rs_block("192.168.0.13", check=check13, extra="notify_down /bin/down.sh")
+    return one_vs(" delay_loop 10\n smtp_alert\n" + extra + rss)
+
+
+def test_reload_keeps_a_dead_server_out_and_a_live_one_in_without_events() -> None:
+    old = VirtualServerState(two_rs_vs())
+    old.start(0.0)
+    r12, r13 = key("192.168.0.12"), key("192.168.0.13")
+    old.record(r12, 0, 1.0, OK)
+    old.record(r13, 0, 1.0, FAIL)  # first failure after start: down at once
+    assert old.servers[r12].alive and not old.servers[r13].alive
+    new = VirtualServerState(two_rs_vs())
+    ev = new.take_over(old)
+    assert ev == []  # nothing changed: no notify, no table change
+    assert new.servers[r12].alive and not new.servers[r13].alive
+    c13 = new.servers[r13].checkers[0]
+    assert (c13.is_up, c13.has_run) == (False, True)
+    _, ev = new.record(r13, 0, 20.0, OK)  # one success brings it back, as before the reload
+    assert new.servers[r13].alive and RealServerChanged(new.id, r13, True) in ev
+
+
+def test_reload_clips_the_retry_count_to_the_new_retry() -> None:
+    old = VirtualServerState(two_rs_vs(retry=3))
+    old.start(0.0)
+    r12 = key("192.168.0.12")
+    t, _ = old.record(r12, 0, 1.0, OK)
+    for _ in range(3):
+        t, _ = old.record(r12, 0, t, FAIL)  # 3 of the 4 failures that would take it down
+    assert old.servers[r12].checkers[0].retry_it == 3
+    new = VirtualServerState(two_rs_vs(retry=2))  # timing differs: still the same checker
+    new.take_over(old)
+    assert new.servers[r12].checkers[0].retry_it == 1  # one more failure than the new retry allows: retry - 1
+    t, _ = new.record(r12, 0, t, FAIL)
+    assert new.servers[r12].alive
+    new.record(r12, 0, t, FAIL)
+    assert not new.servers[r12].alive
+
+
+def test_reload_removes_a_server_no_longer_configured_with_its_notifies() -> None:
+    old = VirtualServerState(two_rs_vs(), Settings(router_id="lb1"))
+    old.start(0.0)
+    new = VirtualServerState(two_rs_vs(rs13=False), Settings(router_id="lb1"))
+    ev = new.take_over(old)
+    assert logs(ev) == ["service [192.168.0.13]:tcp:80 no longer exist",
+                        "Removing service [192.168.0.13]:tcp:80 from VS [10.0.0.5]:tcp:80"]
+    assert RealServerChanged(old.id, key("192.168.0.13"), False) in ev
+    assert FifoLine("RS [192.168.0.13]:tcp:80 [10.0.0.5]:tcp:80 DOWN\n") in ev
+    assert any(isinstance(e, RunScript) and e.why == "notify_down" for e in ev)
+    assert MailAlert("[lb1] Realserver [192.168.0.13]:tcp:80 of virtual server [10.0.0.5]:tcp:80 - DOWN",
+                     "=> Removing <=") in ev
+    assert list(new.servers) == [key("192.168.0.12")]
+
+
+def test_reload_new_server_joins_at_once_and_changed_checker_starts_fresh() -> None:
+    old = VirtualServerState(two_rs_vs(rs13=False))
+    old.start(0.0)
+    old.record(key("192.168.0.12"), 0, 1.0, FAIL)
+    new = VirtualServerState(two_rs_vs(retry=3, port13=81))
+    ev = new.take_over(old)
+    assert RealServerChanged(new.id, key("192.168.0.13"), True) in ev  # new, non-alpha: in the pool at once
+    assert not new.servers[key("192.168.0.12")].alive  # unchanged checker: still down
+
+
+def test_reload_checker_with_other_options_does_not_inherit_state() -> None:
+    old = VirtualServerState(two_rs_vs())
+    old.start(0.0)
+    r13 = key("192.168.0.13")
+    old.record(r13, 0, 1.0, FAIL)
+    new = VirtualServerState(two_rs_vs(port13=81))  # connect_port changed: another checker
+    ev = new.take_over(old)
+    c = new.servers[r13].checkers[0]
+    assert not c.has_run and c.retry_it == c.retry  # "one failure is enough" for a server that is down
+    # keepalived puts a server back whose checkers are all new (non-alpha) until they say otherwise
+    assert new.servers[r13].alive and RealServerChanged(new.id, r13, True) in ev
+
+
+def test_reload_keeps_quorum_and_a_removed_vs_goes_with_its_notifies() -> None:
+    vs = one_vs("".join(rs_block(f"192.168.0.{i}") for i in (12, 13)) + " quorum 2\n quorum_down /bin/qd.sh")
+    old = VirtualServerState(vs)
+    old.start(0.0)
+    assert old.quorum_up
+    new = VirtualServerState(vs)
+    assert new.take_over(old) == []  # no second "Gained quorum"
+    assert new.quorum_up
+    ev = new.removed()
+    assert logs(ev)[0] == "Removing Virtual Server [10.0.0.5]:tcp:80"
+    assert QuorumChanged(new.id, False) in ev and FifoLine("VS [10.0.0.5]:tcp:80 DOWN\n") in ev
+    assert any(isinstance(e, RunScript) and e.why == "quorum_down" for e in ev)
