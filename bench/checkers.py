@@ -35,6 +35,7 @@ from pykeepalived.check.kinds import Probe
 from pykeepalived.check.runner import Runner
 from pykeepalived.check.state import Event, RealServerChanged, Result
 from pykeepalived.config.loader import load_config_text
+from pykeepalived.daemon.checker import settle_memory
 
 DELAY_LOOP = 1.0
 RETRY = 1
@@ -215,7 +216,7 @@ class PhaseResult:
 
 
 async def run_pykeepalived(name: str, n: int, ports: list[int], http: bool, window: float,
-                           max_in_flight: int, tcp_half_open: bool = False) -> PhaseResult:
+                           max_in_flight: int, target_pid: int, tcp_half_open: bool = False) -> PhaseResult:
     victim_ports = free_ports(VICTIMS)
     victim = subprocess.Popen([sys.executable, "-c", VICTIM_CODE, *map(str, victim_ports)],
                               stdout=subprocess.PIPE)
@@ -235,6 +236,7 @@ async def run_pykeepalived(name: str, n: int, ports: list[int], http: bool, wind
     extra = {"tcp_half_open": True} if tcp_half_open else {}  # (absent from older runners: A/B runs)
     runner = Runner(cfg.lvs.virtual_servers, on_events=sink, max_in_flight=max_in_flight, **extra)
     runner.start()
+    settle_memory()  # as the checker process does after start
     victim_failures = [0]
     for job in runner.jobs:  # false failures = all failed attempts minus those against the victims
         if str(job.rs.addr) in victim_names:
@@ -245,12 +247,12 @@ async def run_pykeepalived(name: str, n: int, ports: list[int], http: bool, wind
         a0, f0 = st.attempts, st.failures
         st.lateness.clear()
         st.durations.clear()
-        c0, t0 = os.times(), loop.time()
+        c0, t0, tc0 = os.times(), loop.time(), proc_cpu(target_pid)
         await asyncio.sleep(window / 2)
         os.kill(victim.pid, signal.SIGKILL)
         killed = loop.time()
         await asyncio.sleep(window / 2)
-        c1, t1 = os.times(), loop.time()
+        c1, t1, tc1 = os.times(), loop.time(), proc_cpu(target_pid)
         attempts, failures = st.attempts - a0, st.failures - f0
         lat, late = list(st.durations), list(st.lateness)
         false_failures = st.failures - victim_failures[0]
@@ -270,7 +272,7 @@ async def run_pykeepalived(name: str, n: int, ports: list[int], http: bool, wind
     if false_downs:
         detection += f"; FALSE DOWNS {len(false_downs)}"
     del failures
-    detection += f"; of the CPU, kernel {sys_pct:.1f}%"
+    detection += f"; of the CPU, kernel {sys_pct:.1f}%; target server {(tc1 - tc0) / (t1 - t0) * 100:.0f}%"
     return PhaseResult(name, attempts / (t1 - t0), cpu, pct(lat, 50) * 1e3, pct(lat, 99) * 1e3,
                        pct(late, 50) * 1e3, pct(late, 99) * 1e3, false_failures, detection)
 
@@ -315,7 +317,7 @@ def main() -> None:
                     continue
                 kind = "HTTP_GET" if http else "TCP_CHECK"
                 results.append(asyncio.run(run_pykeepalived(f"pykeepalived {kind}", args.servers, ports, http,
-                                                            args.window, args.max_in_flight,
+                                                            args.window, args.max_in_flight, target.pid,
                                                             args.tcp_half_open)))
                 print(results[-1].line(), flush=True)
                 if not args.no_haproxy:

@@ -334,11 +334,35 @@ def test_real_server_removed_by_http_get_when_its_web_server_stops_and_back_when
     assert answers == Counter({"rs2": 20}), answers
     t = time.monotonic()
     seed.start_web("rs1")
-    t_up = seed.wait_table("lb1", BOTH, 2 + 1 + SLACK)  # the next check (delay_loop 2) passes
+    # the failed url passes at the next check (delay_loop 2), then one more full pass of the urls
+    t_up = seed.wait_table("lb1", BOTH, 2 + 2 + 1 + SLACK)
     print(f"rs1 back {t_up - t:.2f} s after its web server started")
     assert seed.health("lb1")[RS1] == "alive"
     answers = seed.get(28, sources=_new_clients(seed, 28))  # persistence: only new clients reach rs1
     assert answers["errors"] == 0 and answers["rs1"] > 0, answers
+
+
+def test_reload_keeps_a_dead_real_server_out_of_the_pool(normal: SeedLab) -> None:
+    """A reload that changes the virtual server keeps the checkers' state (keepalived's migrate_checkers):
+    a real server found dead before the SIGHUP is not put back in the pool while its checks restart."""
+    seed = normal
+    seed.stop_web("rs1")
+    seed.wait_table("lb1", {RS2}, CHECK_DOWN_BOUND)
+    try:
+        seed.write_conf("lb1", persistence=None)
+        seed.procs["lb1"].signal(signal.SIGHUP)
+        _wait_persistence(seed, "lb1", 0)
+        deadline = time.monotonic() + 3.0  # past the restarted checks' bootstrap delay (1 s) and first check
+        while time.monotonic() < deadline:
+            assert set(seed.in_table("lb1")) == {RS2}, seed.in_table("lb1")
+            assert seed.health("lb1")[RS1] == "down"
+            time.sleep(0.05)
+    finally:
+        seed.start_web("rs1")
+        seed.write_conf("lb1")
+        seed.procs["lb1"].signal(signal.SIGHUP)
+        _wait_persistence(seed, "lb1", 50)
+        seed.wait_table("lb1", BOTH, 2 + 2 + 1 + SLACK + 1)
 
 
 def test_sorry_server_answers_when_all_real_servers_are_down(normal: SeedLab) -> None:
@@ -348,7 +372,7 @@ def test_sorry_server_answers_when_all_real_servers_are_down(normal: SeedLab) ->
     seed.wait_table("lb1", {SEED_SORRY_SERVER}, CHECK_DOWN_BOUND)
     assert seed.get(10) == Counter({"sorry": 10})
     seed.start_web("rs2")
-    seed.wait_table("lb1", {RS2}, 2 + 1 + SLACK)
+    seed.wait_table("lb1", {RS2}, 2 + 2 + 1 + SLACK)
     assert seed.get(10) == Counter({"rs2": 10})
 
 

@@ -37,6 +37,7 @@ from pykeepalived.check.net import (
     EPOLLOUT,
     EPOLLRDHUP,
     STREAM_NONBLOCK,
+    TCP_QUICKACK,
     Poller,
     poller_for,
 )
@@ -533,6 +534,9 @@ class HttpGet:
         if not hasattr(socket, "SOCK_NONBLOCK"):
             sock.setblocking(False)
         try:
+            # as haproxy's checks do: the handshake's last ACK is not sent alone but rides on the request,
+            # one packet less per check for both ends (the server sees the same bytes)
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
             if fwmark:
                 sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, fwmark)
             if bind is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pykeepalived.check.ha_suspend_watch import HaSuspendWatcher
 from pykeepalived.check.runner import Runner
 from pykeepalived.check.state import (
     TABLE_EVENTS,
@@ -88,6 +90,15 @@ def normalise(dp: Any, table: Table) -> Table:
     return Table(tuple(services))
 
 
+def settle_memory() -> None:
+    """Collect, then freeze what is left (the configuration and the checkers' long-lived objects) out of
+    the garbage collector's view: at thousands of checks a second, collections that walk them all are a
+    visible share of the CPU.  Called after start and after each reload (the old runner is collected)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class CheckerProcess:
     """Runs the checkers of ``config`` and keeps the data plane equal to what they say."""
 
@@ -99,6 +110,8 @@ class CheckerProcess:
         self.scripts = ScriptQueues()
         self.fifos = FifoWriter()
         self.runner: Runner | None = None
+        #: ha_suspend: address events suspend/resume checkers (netlink opened only when a VS needs it)
+        self.ha_suspend = HaSuspendWatcher(self._on_events)
         self.observed = Table()
         self.counts: dict[tuple[ServiceKey, DestKey], ConnCounts] = {}
         #: ``--stats`` / ``--rate`` per (service, destination), and per service where the data plane
@@ -127,11 +140,15 @@ class CheckerProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         self._start_runner(self.config)
+        assert self.runner is not None
+        self._apply_ha_suspend(self.runner)
+        settle_memory()
         await self.reconcile()
         ticker = loop.create_task(self._tick())
         await self._stopping.wait()
         log.info("Stopping")
         ticker.cancel()
+        await self.ha_suspend.close()
         if self.runner is not None:
             await self.runner.stop()  # omega: shutdown notifies
         if not self.options.dont_release_ipvs:
@@ -153,14 +170,18 @@ class CheckerProcess:
         if config.lvs == old.lvs and config.global_defs == old.global_defs:
             log.info("Reload: virtual servers unchanged")
             return
-        log.info("Reload: restarting health checkers for the new configuration")
-        if self.runner is not None:
-            old_runner = self.runner
-            asyncio.get_running_loop().create_task(old_runner.stop())
-        self._start_runner(config)
+        log.info("Reload: health checkers restart; servers still configured keep their state")
+        previous = self.runner
+        if previous is not None:
+            previous.abandon()
+        self._start_runner(config, previous)
+        assert self.runner is not None
+        self._apply_ha_suspend(self.runner)
+        del previous
+        settle_memory()
         self._dirty.set()
 
-    def _start_runner(self, config: Config) -> None:
+    def _start_runner(self, config: Config, previous: Runner | None = None) -> None:
         g = config.global_defs
         settings = Settings(router_id=str(getattr(g, "router_id", "") or ""),
                             no_checker_emails=bool(getattr(g, "no_checker_emails", False)),
@@ -170,7 +191,13 @@ class CheckerProcess:
         self.runner = Runner(config.lvs.virtual_servers, on_events=self._on_events, settings=settings,
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
                              track_files=track_files)
-        self.runner.start()
+        self.runner.start(previous)
+
+    def _apply_ha_suspend(self, runner: Runner) -> None:
+        """ha_suspend for a runner just started (at start and after every reload), before the loop runs
+        again: keepalived's Activating/Deactivating line per checker, and checkers of a VS whose
+        address is not on this host suspended (the address watch opens only if a VS needs it)."""
+        self.ha_suspend.attach(runner)
 
     async def _tick(self) -> None:
         """Reconcile right after table events (coalesced), and every ``reconcile_interval`` anyway."""

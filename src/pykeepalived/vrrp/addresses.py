@@ -4,7 +4,8 @@ What VRRP needs from the kernel, and nothing more: add and remove VIPs (idempote
 restart after a crash finds its old VIPs still there, and a reload may re-add existing ones),
 list an interface's addresses, find the primary IPv4 address (advert source, tie-break), carry
 out route and rule requests (``vrrp.routes`` builds them from virtual_routes / virtual_rules), and
-follow interfaces going up and down (FAULT state, tracked interfaces).
+follow interfaces going up and down (FAULT state, tracked interfaces).  The checker process uses
+:class:`AddressWatch` from here too, for ``ha_suspend`` (addresses coming and going).
 
 Like :mod:`pykeepalived.vrrp.io`, everything works in our own namespace (the daemon) or in a
 named one (``netns=``, for tests driving several nodes from one process).  pyroute2 traps
@@ -26,7 +27,7 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_LINK
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -377,6 +378,71 @@ async def watch_links(netns: str | None = None, ifnames: Iterable[str] | None = 
                     last.pop(idx, None)
     finally:
         ev.close()
+
+
+@dataclass(frozen=True, slots=True)
+class AddressChange:
+    """An address appeared on an interface (RTM_NEWADDR, ``added``) or left it (RTM_DELADDR).
+
+    The kernel also sends RTM_NEWADDR when a present address only changes (IPv6 DAD done, a
+    lifetime refresh), so consumers must treat an add of a known address as "still there".
+    """
+
+    added: bool
+    address: IPInterface
+    ifindex: int
+
+
+def _address_change(msg: Any, added: bool) -> AddressChange | None:
+    # IFA_LOCAL is the local end (IFA_ADDRESS is the peer on point-to-point links); IPv6 only has IFA_ADDRESS
+    local = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    if local is None:
+        return None
+    return AddressChange(added, ipaddress.ip_interface(f"{local}/{msg['prefixlen']}"),
+                         int(msg["index"]))
+
+
+class AddressWatch:
+    """Every address of every interface: a dump, then the changes (IPv4 and IPv6).
+
+    :meth:`open` subscribes before it dumps, so no change falls in between (one made during the
+    dump may be reported by both).  Events queue in the socket until :meth:`changes` reads them.
+    """
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self._ev: Any = None
+
+    async def open(self) -> list[AddressChange]:
+        """Subscribe, then return the addresses present now (as ``added`` changes)."""
+        self.close()
+        self._ev = _open(self.netns)
+        await self._ev.bind(groups=RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        out: list[AddressChange] = []
+        async with _open(self.netns) as ipr:
+            async for msg in await ipr.addr("dump"):
+                ch = _address_change(msg, True)
+                if ch is not None:
+                    out.append(ch)
+        return out
+
+    async def changes(self) -> AsyncGenerator[AddressChange, None]:
+        """Address changes, forever (until :meth:`close` or cancellation)."""
+        if self._ev is None:
+            raise RuntimeError("AddressWatch.changes() before open()")
+        while True:  # get() returns after one receive batch: loop it
+            async for msg in self._ev.get():
+                event = msg.get("event")
+                if event not in ("RTM_NEWADDR", "RTM_DELADDR"):
+                    continue
+                ch = _address_change(msg, event == "RTM_NEWADDR")
+                if ch is not None:
+                    yield ch
+
+    def close(self) -> None:
+        if self._ev is not None:
+            self._ev.close()
+            self._ev = None
 
 
 def _open(netns: str | None) -> Any:
