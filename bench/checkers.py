@@ -42,6 +42,9 @@ RETRY = 1
 DELAY_BEFORE_RETRY = 0.5
 CONNECT_TIMEOUT = 2.0
 VICTIMS = 20
+#: haproxy's CPU % of one core for 10,000 TCP / HTTP checks/s where the issue's target was set
+#: (python-building-blocks.md appendix); this machine's speed varies, so results are scaled by it
+REFERENCE_HAPROXY = {"tcp": 12.0, "http": 26.0}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -333,6 +336,16 @@ def main() -> None:
           f"{'late p99':>8} {'false':>6}  detection")
     for r in results:
         print(r.line())
+    by_name = {r.name: r for r in results}
+    for kind, hap, ref in (("TCP_CHECK", "haproxy tcp", REFERENCE_HAPROXY["tcp"]),
+                           ("HTTP_GET", "haproxy http", REFERENCE_HAPROXY["http"])):
+        ours, theirs = by_name.get(f"pykeepalived {kind}"), by_name.get(hap)
+        if ours is None or theirs is None or theirs.cpu_pct <= 0:
+            continue
+        per_check = ours.cpu_pct / ours.checks_per_s
+        ratio = per_check / (theirs.cpu_pct / theirs.checks_per_s)
+        print(f"{kind}: CPU per check {ratio:.2f} x haproxy's (same run); at the reference machine's speed "
+              f"(haproxy {ref:.0f} %) 10,000 checks/s would take {ratio * ref:.1f} % of a core (target < 50 %)")
 
 
 if __name__ == "__main__":

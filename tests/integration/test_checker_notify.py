@@ -26,12 +26,13 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pykeepalived.lab.demo import REAL_SERVERS, SeedLab
+from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.netns import list_netns, unique_prefix
 from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, seed_topology
 from tests.conftest import require_root, shared_path
@@ -191,15 +192,6 @@ def notify_args(lab: SeedLab) -> list[str]:
 def args(*argv: str) -> str:
     """What the capture script logs for ``argv`` (``$#`` and ``$*``)."""
     return f"argc={len(argv)} args=[{' '.join(argv)}]"
-
-
-def wait_for(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> float:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(step)
-    return time.monotonic()
 
 
 def teardown(lab: SeedLab) -> None:

@@ -20,12 +20,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pykeepalived.lab import netns
+from pykeepalived.lab.measure import wait_for
 from pykeepalived.vrrp.io import open_socket
 from tests.conftest import require_root
 
@@ -102,15 +103,6 @@ class Listener:
         self._stop.set()
         self._thread.join(2)
         self.sock.close()
-
-
-def wait_for(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> float:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(step)
-    return time.monotonic()
 
 
 class Node:

@@ -680,31 +680,26 @@ class HttpGet:
     # -- the socket as a transport would drive it
 
     def _write(self, data: bytes) -> None:
+        """Send what the socket takes now; the rest goes on the next writable event (edge-triggered)."""
         if self.sock is None or not data:
             return
-        if self.wbuf:
-            self.wbuf += data
-            return
-        try:
-            n = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as e:  # a transport reports a write error as the connection lost, from the loop
-            self._stop_io()
-            self.loop.call_soon(self._lost, e)
-            return
-        if n < len(data):
-            self.wbuf += data[n:]  # sent when the (edge-triggered) socket reports room again
+        waiting = bool(self.wbuf)
+        self.wbuf += data
+        if not waiting:
+            self._flush_wbuf(from_loop=False)
 
-    def _flush_wbuf(self) -> None:
+    def _flush_wbuf(self, from_loop: bool = True) -> None:
         assert self.sock is not None
         try:
             n = self.sock.send(self.wbuf)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError as e:
+        except OSError as e:  # a transport reports a write error as the connection lost, from the loop
             self._stop_io()
-            self._lost(e)
+            if from_loop:
+                self._lost(e)
+            else:
+                self.loop.call_soon(self._lost, e)
             return
         del self.wbuf[:n]
 

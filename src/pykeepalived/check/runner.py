@@ -199,14 +199,7 @@ class Runner:
 
     async def stop(self) -> None:
         """Cancel timers and attempts in flight, then issue keepalived's shutdown notifies (omega)."""
-        self._stopping = True
-        if self._timers is not None:
-            self._timers.clear()
-        for job in self.jobs:
-            job.scheduled = False
-            if job.running:
-                job.probe.cancel()
-        self._ready.clear()
+        self.abandon()
         await asyncio.sleep(0)
         events: list[Event] = []
         for st in self.health.values():

@@ -232,7 +232,7 @@ def error_counters(stats: dict[str, int]) -> dict[str, int]:
     return {k: stats[k] for k in ERROR_STATS if stats.get(k)}
 
 
-def wait_for(cond: Callable[[], bool], timeout: float, what: str, step: float = 0.02) -> float:
+def wait_for(cond: Callable[[], object], timeout: float, what: str, step: float = 0.02) -> float:
     """Poll ``cond`` until true (bounded); returns the monotonic time it became true."""
     deadline = time.monotonic() + timeout
     while True:
