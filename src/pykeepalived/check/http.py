@@ -601,9 +601,10 @@ class HttpGet:
         self._close()
 
     def _arm(self) -> None:
+        """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane."""
         if not self.timer_armed:
             self.timer_armed = True
-            self.poller.timers.add(self.deadline, self._on_timer, self.token)
+            self.poller.timers.add_after(self.timeout, self._on_timer, self.token, now=self.deadline - self.timeout)
 
     def _on_timer(self, token: int) -> None:
         if token != self.token or self.done:
@@ -613,7 +614,8 @@ class HttpGet:
             self._connect_outcome()
             return
         if self.loop.time() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
-            self._arm()
+            self.timer_armed = True  # (at a deadline set a while ago: the heap, not the lane)
+            self.poller.timers.add(self.deadline, self._on_timer, self.token)
             return
         if self.phase == "handshake":
             self._finish(ErrorKind.CONNECT_TIMEOUT)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pykeepalived.check.kinds import Done, Probe, build_probe, ssl_context_for
 from pykeepalived.check.net import Timers
 from pykeepalived.check.state import (
+    CheckerState,
     Event,
     Log,
     Result,
@@ -65,9 +66,11 @@ class Job:
     rs: DestKey
     index: int
     probe: Probe
+    #: its retry state (``vs.servers[rs].checkers[index]``)
+    state: CheckerState
     due: float = 0.0
     started: float = 0.0
-    #: an entry for this job is in the runner's timer heap
+    #: an entry for this job is in the runner's timers
     scheduled: bool = False
     running: bool = False
     #: ``runner._done`` bound to this job, made once (no closure per attempt)
@@ -167,7 +170,7 @@ class Runner:
                     probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
                                         track_files=self.track_files, tcp_half_open=self.tcp_half_open,
                                         url_index=functools.partial(getattr, cstate, "url_it"))
-                    job = Job(st, key, index, probe)
+                    job = Job(st, key, index, probe, cstate)
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())
                     job.scheduled = True
@@ -225,9 +228,11 @@ class Runner:
             return
         if not job.enabled:
             assert self._loop is not None and self._timers is not None
-            job.due = self._loop.time() + job.vs.servers[job.rs].checkers[job.index].timing.delay_loop
+            delay = job.state.timing.delay_loop
+            now = self._loop.time()
+            job.due = now + delay
             job.scheduled = True
-            self._timers.add(job.due, self._fire, job)
+            self._timers.add_after(delay, self._fire, job, now=now)
             return
         if self._in_flight < self.max_in_flight:
             self._launch(job)
@@ -270,7 +275,10 @@ class Runner:
         job.due = nxt
         job.scheduled = True
         assert self._timers is not None
-        self._timers.add(nxt, self._fire, job)
+        if job.state.from_start:
+            self._timers.add(nxt, self._fire, job)  # measured from the attempt's start: any delay
+        else:
+            self._timers.add_after(nxt - now, self._fire, job, now=now)  # delay_loop & co: a few lanes
         while self._ready and self._in_flight < self.max_in_flight:
             self._launch(self._ready.popleft())
         if events:
