@@ -479,13 +479,36 @@ _EMPTY_PARSED = ResponseParser().result()
 _RECV_SIZE = 256 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class GetPlan:
+    """Everything about a GET that does not change from one attempt to the next (made once per url)."""
+
+    ip: str
+    port: int
+    request: bytes
+    #: keepalived's connect_timeout, applied to each step
+    timeout: float
+    ssl_context: ssl.SSLContext | None = None
+    #: the SNI name (None: no SNI)
+    server_hostname: str | None = None
+    bind: tuple[str, int] | None = None
+    fwmark: int | None = None
+    keep_regex_subject: bool = True
+    keep_digest: bool = True
+    keep_raw: bool = True
+
+    @property
+    def family(self) -> int:
+        return socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+
+
 class HttpGet:
     """One GET driven by callbacks on a :class:`~.net.Poller`: no Task, no transport, no loop handles.
 
     ``callback`` gets the :class:`HttpResult` (or an unexpected exception) from the loop, never from the
     constructor.  The socket is registered once, edge-triggered (:data:`~.net.EPOLL_EXCHANGE`): the
     connect completes on the first writable event, and reads drain until EAGAIN or EOF.  A checker
-    passes ``keep_raw=False`` / ``keep_digest=False`` when it needs neither the reply bytes nor the MD5.
+    plans ``keep_raw=False`` / ``keep_digest=False`` when it needs neither the reply bytes nor the MD5.
     Every step has its own timeout, started when the step starts: connect (the TLS handshake shares
     the connect deadline, as in keepalived), then the wait for the first reply bytes, then each later
     read; one timer entry serves them all (it re-arms itself when the deadline moved on).  The phases,
@@ -493,60 +516,48 @@ class HttpGet:
     which this replaces.
     """
 
-    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "keep_digest", "keep_raw",
-                 "keep_regex", "loop", "on_chunk", "parser", "phase", "poller", "raw", "request",
-                 "server_hostname", "sock", "ssl_context", "t0", "timeout", "timer_armed", "tls", "tls_in",
-                 "tls_out", "token", "wbuf")
+    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "loop", "on_chunk", "parser",
+                 "phase", "plan", "poller", "raw", "sock", "t0", "timer_armed", "tls", "tls_in", "tls_out", "token",
+                 "wbuf")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, ip: str, port: int, request: bytes, *,
-                 timeout: float, callback: HttpCallback, ssl_context: ssl.SSLContext | None = None,
-                 server_hostname: str | None = None, bind: tuple[str, int] | None = None,
-                 fwmark: int | None = None, on_chunk: OnChunk | None = None,
-                 keep_regex_subject: bool = True, keep_digest: bool = True, keep_raw: bool = True) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, plan: GetPlan, callback: HttpCallback,
+                 on_chunk: OnChunk | None = None) -> None:
         self.loop = loop
         self.poller = poller
-        self.request = request
-        self.timeout = timeout
+        self.plan = plan
         self.callback = callback
-        self.ssl_context = ssl_context
-        self.server_hostname = server_hostname
         self.on_chunk = on_chunk
-        self.keep_regex = keep_regex_subject
-        self.keep_digest = keep_digest
-        self.keep_raw = keep_raw
         self.t0 = t0 = loop.time()
-        self.deadline = t0 + timeout
+        self.deadline = t0 + plan.timeout
         self.done = False
         self.token = 0
         self.timer_armed = False
         self.connect_time: float | None = None
         self.phase = "connect"
         self.got_bytes = False
-        self.tls: ssl.SSLObject | None = None
-        self.tls_in: ssl.MemoryBIO | None = None
-        self.tls_out: ssl.MemoryBIO | None = None
+        self.tls: ssl.SSLObject | None = None  # (tls_in / tls_out are set with it)
         self.parser: ResponseParser | None = None
         self.raw = bytearray()
         self.wbuf = bytearray()
         self.sock: _raw_socket | None = None
         self.fd = -1
-        sock = _raw_socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, STREAM_NONBLOCK)
+        sock = _raw_socket(plan.family, STREAM_NONBLOCK)
         if not hasattr(socket, "SOCK_NONBLOCK"):
             sock.setblocking(False)
         try:
             # as haproxy's checks do: the handshake's last ACK is not sent alone but rides on the request,
             # one packet less per check for both ends (the server sees the same bytes)
             sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
-            if fwmark:
-                sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, fwmark)
-            if bind is not None:
-                sock.bind(bind)
+            if plan.fwmark:
+                sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, plan.fwmark)
+            if plan.bind is not None:
+                sock.bind(plan.bind)
         except OSError as e:
             sock.close()
             self._fail_soon(ErrorKind.SOCKET, e)
             return
         try:
-            rc = sock.connect_ex((ip, port))
+            rc = sock.connect_ex((plan.ip, plan.port))
         except BaseException:
             sock.close()
             raise
@@ -604,7 +615,8 @@ class HttpGet:
         """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane."""
         if not self.timer_armed:
             self.timer_armed = True
-            self.poller.timers.add_after(self.timeout, self._on_timer, self.token, now=self.deadline - self.timeout)
+            timeout = self.plan.timeout
+            self.poller.timers.add_after(timeout, self._on_timer, self.token, now=self.deadline - timeout)
 
     def _on_timer(self, token: int) -> None:
         if token != self.token or self.done:
@@ -661,13 +673,14 @@ class HttpGet:
             return
         try:
             self.connect_time = self.loop.time() - self.t0
-            self.parser = ResponseParser(keep_regex_subject=self.keep_regex, keep_digest=self.keep_digest)
-            if self.ssl_context is not None:
+            plan = self.plan
+            self.parser = ResponseParser(keep_regex_subject=plan.keep_regex_subject, keep_digest=plan.keep_digest)
+            if plan.ssl_context is not None:
                 self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
-                self.tls = self.ssl_context.wrap_bio(self.tls_in, self.tls_out, server_side=False,
-                                                     server_hostname=self.server_hostname)
+                self.tls = plan.ssl_context.wrap_bio(self.tls_in, self.tls_out, server_side=False,
+                                                     server_hostname=plan.server_hostname)
             self.phase = "handshake" if self.tls else "request"
-            if self.timeout <= 0:
+            if plan.timeout <= 0:
                 # keepalived registers the write step with a zero timeout: it expires before the socket is polled
                 self._finish(ErrorKind.WRITE_TIMEOUT)
                 return
@@ -769,14 +782,14 @@ class HttpGet:
         self.phase = "response"
         try:
             if self.tls is not None:
-                self.tls.write(self.request)
+                self.tls.write(self.plan.request)
                 self._flush_tls()
             else:
-                self._write(self.request)
+                self._write(self.plan.request)
         except (ssl.SSLError, OSError) as e:
             self._finish(ErrorKind.SEND, exc=e)
             return
-        self.deadline = self.loop.time() + self.timeout
+        self.deadline = self.loop.time() + self.plan.timeout
         self._arm()
         if self.tls is not None and self.tls_in is not None and (self.tls_in.pending or self.tls.pending()):
             self._read_tls()
@@ -792,11 +805,11 @@ class HttpGet:
                 return
             if not self.got_bytes:
                 self.got_bytes = True
-                self.deadline = self.loop.time() + self.timeout
+                self.deadline = self.loop.time() + self.plan.timeout
             self._read_tls()
             return
         self.got_bytes = True
-        self.deadline = self.loop.time() + self.timeout
+        self.deadline = self.loop.time() + self.plan.timeout
         self._consume(data)
 
     def _consume(self, data: bytes) -> None:
@@ -811,7 +824,7 @@ class HttpGet:
                 return
             piece = data[pos : pos + n] if pos or n < len(data) else data
             pos += n
-            if self.keep_raw:
+            if self.plan.keep_raw:
                 self.raw += piece
             step = parser.feed(piece)
             if self.on_chunk is not None:
@@ -840,7 +853,7 @@ class HttpGet:
                 # header seen it reports an SSL read error rather than "no data"
                 self._finish(None if self.parser.extracted else ErrorKind.TLS_READ_ERROR, clean=True)
                 return
-            self.deadline = self.loop.time() + self.timeout
+            self.deadline = self.loop.time() + self.plan.timeout
             self._consume(data)
 
     def _eof(self) -> None:
@@ -906,9 +919,8 @@ async def http_get(
         else:
             fut.set_result(r)
 
-    get = HttpGet(loop, poller_for(loop), ip, port, request, timeout=timeout, callback=done,
-                  ssl_context=ssl_context, server_hostname=server_hostname, bind=bind, fwmark=fwmark,
-                  on_chunk=on_chunk)
+    plan = GetPlan(ip, port, request, timeout, ssl_context, server_hostname, bind, fwmark)
+    get = HttpGet(loop, poller_for(loop), plan, done, on_chunk)
     try:
         return await fut
     except asyncio.CancelledError:

@@ -257,22 +257,17 @@ class HttpProbe:
         self._loop = loop
         self._poller: Poller | None = None
         conn = check.connection
-        self.conn = conn
-        self.ip = str(conn.connect_ip)
-        self.port = conn.connect_port
-        self.timeout = conn.connect_timeout
-        self.fwmark = conn.fwmark or None
-        self.ssl_context = ssl_context if check.ssl else None
         self.url_index = url_index or (lambda: 0)
+        ip = str(conn.connect_ip)
         any_addr = "::" if conn.connect_ip.version == 6 else "0.0.0.0"
-        self.bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
+        bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
             if conn.bindto is not None or conn.bind_port else None
-        self.requests: list[tuple[bytes, http.UrlSpec, str | None]] = []
+        self.requests: list[tuple[http.GetPlan, http.UrlSpec]] = []
         for url in check.urls:
             vhost = http.select_virtualhost(url.virtualhost, check.virtualhost, rs.virtualhost,
                                             vs.virtualhost)
             sni = http.select_virtualhost(url.virtualhost, check.virtualhost, vs.virtualhost)
-            req = http.build_request(url.path, http.host_header(vhost, self.ip, conn.connect_port),
+            req = http.build_request(url.path, http.host_header(vhost, ip, conn.connect_port),
                                      http.normalise_protocol(check.http_protocol.value))
             codes = frozenset(c for lo, hi in url.status_codes for c in range(lo, hi + 1))
             spec = http.UrlSpec(path=url.path, digest=url.digest, status_codes=codes,
@@ -280,7 +275,11 @@ class HttpProbe:
                                 regex_no_match=url.regex_no_match,
                                 regex_options=url.regex_options, regex_min_offset=url.regex_min_offset,
                                 regex_max_offset=url.regex_max_offset)
-            self.requests.append((req, spec, sni if check.enable_sni else None))
+            plan = http.GetPlan(ip, conn.connect_port, req, conn.connect_timeout,
+                                ssl_context if check.ssl else None, sni if check.enable_sni else None, bind,
+                                conn.fwmark or None, keep_regex_subject=spec.regex is not None,
+                                keep_digest=bool(spec.digest), keep_raw=False)
+            self.requests.append((plan, spec))
         self._done: Done | None = None
         self._get: http.HttpGet | None = None
         self._index = 0
@@ -293,12 +292,8 @@ class HttpProbe:
         if not self.requests:
             self._loop.call_soon(self._finish, HTTP_OK)
             return
-        self._index = min(self.url_index(), len(self.requests) - 1)
-        req, spec, sni = self.requests[self._index]
-        self._get = http.HttpGet(self._loop, self._poller, self.ip, self.port, req, timeout=self.timeout,
-                                 callback=self._on_result, ssl_context=self.ssl_context, server_hostname=sni,
-                                 bind=self.bind, fwmark=self.fwmark, keep_regex_subject=spec.regex is not None,
-                                 keep_digest=bool(spec.digest), keep_raw=False)
+        self._index = index = min(self.url_index(), len(self.requests) - 1)
+        self._get = http.HttpGet(self._loop, self._poller, self.requests[index][0], self._on_result)
 
     def _finish(self, result: Result) -> None:
         done = self._done
