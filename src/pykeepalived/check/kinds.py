@@ -55,6 +55,7 @@ from pykeepalived.config.model_lvs import (
     TcpCheck,
     UdpCheck,
     VirtualServer,
+    format_trio,
 )
 from pykeepalived.config.model_vrrp import TrackFile
 from pykeepalived.notify.scripts import ScriptJob, run_with_timeout
@@ -232,6 +233,8 @@ class AsyncProbe:
 
 HTTP_OK = Result(True)
 _HTTP_RESULTS: dict[tuple[bool, str], Result] = {}
+#: verdicts reached before keepalived compares Content-Length with the bytes received
+_BEFORE_LENGTH_CHECK = frozenset({"Read, no data received from ", "HTTP status code error to"})
 
 
 def _http_result(ok: bool, reason: str) -> Result:
@@ -284,6 +287,10 @@ class HttpProbe:
         self._get: http.HttpGet | None = None
         self._index = 0
         self._on_result = self._got
+        #: per url, the last Content-Length minus bytes received (keepalived's ``len_mismatch``)
+        self._mismatch = [0] * len(self.requests)
+        self._rs_name = format_trio(rs.ip, rs.port, vs.protocol)
+        self._vs_name = vs.describe()
 
     def start(self, done: Done) -> None:
         if self._poller is None:
@@ -312,8 +319,25 @@ class HttpProbe:
         if not r.ok:
             self._finish(_http_result(False, r.message or ""))
             return
-        verdict = http.evaluate_url(r.parsed, self.requests[self._index][1])
-        self._finish(_http_result(verdict.ok, verdict.reason))
+        spec = self.requests[self._index][1]
+        verdict = http.evaluate_url(r.parsed, spec)
+        result = _http_result(verdict.ok, verdict.reason)
+        if verdict.reason not in _BEFORE_LENGTH_CHECK:
+            note = self._length_note(self._index, spec, r.parsed)
+            if note:
+                result = Result(result.ok, reason=result.reason, note=note)
+        self._finish(result)
+
+    def _length_note(self, index: int, spec: http.UrlSpec, parsed: http.Parsed) -> str:
+        """keepalived logs a Content-Length that differs from the bytes received, once per difference and url."""
+        diff = 0 if parsed.content_length is None else parsed.content_length - parsed.rx_bytes
+        if diff == self._mismatch[index]:
+            return ""
+        self._mismatch[index] = diff
+        if not diff:
+            return ""
+        return (f"http_check for RS {self._rs_name} VS {self._vs_name} url {spec.virtualhost or ''}{spec.path}: "
+                f"content_length ({parsed.content_length}) does not match received bytes ({parsed.rx_bytes})")
 
     def cancel(self) -> None:
         self._done = None

@@ -83,6 +83,8 @@ class Result:
     ok: bool
     weight_delta: int | None = None
     reason: str = ""
+    #: a line the checker itself logs before the verdict (HTTP: a Content-Length mismatch)
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,7 +581,7 @@ class VirtualServerState:
         """The epilog of one attempt (§3.2): returns (next run time, events)."""
         r = self.servers[rs]
         c = r.checkers[index]
-        ev: list[Event] = []
+        ev: list[Event] = [Log(result.note)] if result.note else []
         if c.url_paths:
             return c.next_run(now, started, self._http_epilog(r, index, result, ev)), ev
         ok = result.ok

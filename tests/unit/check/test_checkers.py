@@ -160,6 +160,30 @@ async def test_http_digest_is_of_body_capped_at_content_length() -> None:
         assert (await once(http_check(port, f"url {{\n path /\n digest {digest}\n }}"))).ok
 
 
+async def test_http_content_length_mismatch_is_logged_once_per_difference() -> None:
+    """keepalived's ``http_check for RS … content_length (N) does not match received bytes (M)``: once per
+    difference per url, only for a reply whose status passed."""
+    reply = b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more"
+    async with http_server({"/": reply, "/gone": b"HTTP/1.0 404 Nope\r\nContent-Length: 1\r\n\r\n"}) as port:
+        vs = http_check(port, "url {\n path /\n }\n url {\n path /gone\n }")
+        rs = vs.real_servers[0]
+        loop = asyncio.get_running_loop()
+        url = [0]
+        probe = build_probe(vs, rs, rs.checkers[0], loop, url_index=lambda: url[0])
+
+        async def attempt() -> Result:
+            fut: asyncio.Future[Result] = loop.create_future()
+            probe.start(fut.set_result)
+            return await asyncio.wait_for(fut, 15)
+
+        first = await attempt()
+        assert first.ok and first.note == (f"http_check for RS [127.0.0.1]:tcp:{port} VS [10.0.0.5]:tcp:80 url /: "
+                                           "content_length (5) does not match received bytes (15)")
+        assert (await attempt()).note == ""  # the same difference again: not repeated
+        url[0] = 1
+        assert (await attempt()).note == ""  # status failed first: no length check
+
+
 async def test_http_slow_server_hits_connect_timeout() -> None:
     async with http_server({"/slow": None}) as port:
         t0 = time.monotonic()

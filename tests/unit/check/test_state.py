@@ -611,3 +611,11 @@ def test_reload_keeps_quorum_and_a_removed_vs_goes_with_its_notifies() -> None:
     assert logs(ev)[0] == "Removing Virtual Server [10.0.0.5]:tcp:80"
     assert QuorumChanged(new.id, False) in ev and FifoLine("VS [10.0.0.5]:tcp:80 DOWN\n") in ev
     assert any(isinstance(e, RunScript) and e.why == "quorum_down" for e in ev)
+
+
+def test_a_checker_note_is_logged_before_the_verdict() -> None:
+    st = VirtualServerState(http_vs())
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    _, ev = st.record(rs, 0, 1.0, Result(True, reason="HTTP status code", note="content_length differs"))
+    assert logs(ev) == ["content_length differs", "Remote Web server [192.168.0.12]:tcp:80 succeed on service."]
