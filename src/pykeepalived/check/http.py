@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from pykeepalived.check.net import (
+    CONNECT_FAIL,
     EPOLL_EXCHANGE,
     EPOLLERR_HUP,
     EPOLLIN,
@@ -439,9 +440,6 @@ class ErrorKind(enum.Enum):
         return self.value
 
 
-#: errno values keepalived treats as "cannot reach" when connect() fails at once (``socket_bind_connect``)
-_CONNECT_FAIL = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.EHOSTDOWN, errno.ENETDOWN,
-                 errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT}
 _SO_MARK = getattr(socket, "SO_MARK", 36)
 
 
@@ -459,6 +457,8 @@ class HttpResult(NamedTuple):
     elapsed: float
     #: the OSError behind a socket/connect/read failure, for logs
     os_error: OSError | None = None
+    #: keepalived's own log line about a failed socket set-up (``Checker bind failed: ...``), if any
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -544,17 +544,21 @@ class HttpGet:
         sock = _raw_socket(plan.family, STREAM_NONBLOCK)
         if not hasattr(socket, "SOCK_NONBLOCK"):
             sock.setblocking(False)
+        stage = 0  # what failed, for keepalived's log line: 1 the fwmark, 2 the bind
         try:
             # as haproxy's checks do: the handshake's last ACK is not sent alone but rides on the request,
             # one packet less per check for both ends (the server sees the same bytes)
             sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
             if plan.fwmark:
+                stage = 1
                 sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, plan.fwmark)
             if plan.bind is not None:
+                stage = 2
                 sock.bind(plan.bind)
         except OSError as e:
             sock.close()
-            self._fail_soon(ErrorKind.SOCKET, e)
+            what = ("Socket set-up failed", f"Error setting fwmark {plan.fwmark} to socket", "Checker bind failed")
+            self._fail_soon(ErrorKind.SOCKET, e, f"{what[stage]}: {e.strerror or e}")
             return
         try:
             rc = sock.connect_ex((plan.ip, plan.port))
@@ -567,7 +571,7 @@ class HttpGet:
             loop.call_soon(self._connected)
         elif rc != errno.EINPROGRESS:
             sock.close()
-            kind = ErrorKind.UNREACHABLE if rc in _CONNECT_FAIL else ErrorKind.SOCKET
+            kind = ErrorKind.UNREACHABLE if rc in CONNECT_FAIL else ErrorKind.SOCKET
             self._fail_soon(kind, OSError(rc, errno.errorcode.get(rc, str(rc))))
         else:
             self._own(sock)
@@ -587,9 +591,9 @@ class HttpGet:
             self.poller.forget(self.fd)
             sock.close()
 
-    def _fail_soon(self, kind: ErrorKind, exc: OSError | None) -> None:
+    def _fail_soon(self, kind: ErrorKind, exc: OSError | None, detail: str = "") -> None:
         self.done = True
-        result = HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc)
+        result = HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc, detail)
         self.loop.call_soon(self.callback, result)
 
     def _fail(self, kind: ErrorKind, exc: OSError | None) -> None:

@@ -26,6 +26,7 @@ import dns.rdatatype
 
 from pykeepalived.check import http
 from pykeepalived.check.net import (
+    CONNECT_FAIL,
     EPOLLERR_HUP,
     EPOLLOUT,
     LINGER_RESET,
@@ -78,6 +79,7 @@ class UnsupportedChecker(Exception):
 
 #: shared results of the hot path (Result is frozen): no allocation per successful check
 TCP_OK = Result(True)
+TCP_SETUP_FAILED = "TCP socket bind failed. Rescheduling."
 _FAILURES: dict[str, Result] = {}
 
 
@@ -96,8 +98,9 @@ class TcpProbe:
     """TCP_CHECK: success = connected within connect_timeout; closed at once with RST.
 
     Pure callbacks on the loop's :class:`~.net.Poller`: one socket, one epoll registration and one
-    heap entry per attempt; the SO_LINGER 0 close sends an RST, so nobody keeps a TIME_WAIT.  The
-    connect timeout starts at ``connect()``.
+    timer entry per attempt; the SO_LINGER 0 close sends an RST, so nobody keeps a TIME_WAIT.  The
+    connect timeout starts at ``connect()``.  A socket that cannot be set up (bindto an address
+    this host does not hold) gives no verdict, as in keepalived (:attr:`.state.Result.skip`).
 
     ``half_open`` (off by default: keepalived completes the handshake, and a server may want to see
     the connection) closes the way haproxy's TCP check does: TCP_QUICKACK off delays our final ACK and
@@ -138,14 +141,15 @@ class TcpProbe:
         loop = self._loop
         try:
             sock = self._socket()
-        except OSError as e:
-            loop.call_soon(done, Result(False, reason=f"socket: {e.strerror or e}"))
+        except OSError as e:  # keepalived: log, try again after delay_loop, no verdict
+            loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, note=f"Checker bind failed: {e.strerror or e}",
+                                        skip=True))
             return
         try:
             rc = sock.connect_ex(self._addr)
         except OSError as e:
             sock.close()
-            loop.call_soon(done, Result(False, reason=e.strerror or str(e)))
+            loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, note=e.strerror or str(e), skip=True))
             return
         if rc == errno.EINPROGRESS:
             poller = self._poller
@@ -156,10 +160,13 @@ class TcpProbe:
             self._done = done
             self._attempt += 1
             poller.register(fd, EPOLLOUT, self._on_ready)
-            poller.timers.add(loop.time() + self._timeout, self._on_expire, self._attempt)
+            poller.timers.add_after(self._timeout, self._on_expire, self._attempt)
             return
         sock.close()
-        loop.call_soon(done, TCP_OK if rc == 0 else _errno_reason(rc))
+        if rc == 0 or rc in CONNECT_FAIL:
+            loop.call_soon(done, TCP_OK if rc == 0 else _errno_reason(rc))
+        else:  # a local error (keepalived's connect_error): no verdict
+            loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, skip=True))
 
     def _ready(self, events: int) -> None:
         sock = self._sock
@@ -315,6 +322,9 @@ class HttpProbe:
             return
         if isinstance(r, Exception):
             self._finish(Result(False, reason=str(r) or type(r).__name__))
+            return
+        if r.error is http.ErrorKind.SOCKET:  # keepalived: "Rescheduling", no verdict
+            self._finish(Result(False, reason=r.message or "", note=r.detail, skip=True))
             return
         if not r.ok:
             self._finish(_http_result(False, r.message or ""))

@@ -42,6 +42,11 @@ EPOLLRDHUP = select.EPOLLRDHUP
 #: one registration for a whole exchange: edge-triggered reads and writes, and "the peer sent FIN"
 #: reported with the data, so a reply and its EOF are usually read in one wake-up
 EPOLL_EXCHANGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
+#: errno values of an immediate connect() failure that keepalived counts as a failed check ("connect_fail");
+#: any other is a local error ("connect_error"): logged, retried after delay_loop, state untouched
+CONNECT_FAIL = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED, errno.EHOSTDOWN,
+                          errno.ENETDOWN, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT})
+
 #: socket type of a non-blocking stream socket created in one system call
 STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 

@@ -269,7 +269,7 @@ class Runner:
             return
         now = self._loop.time()
         self.stats._keep(self.stats.durations, now - job.started)
-        if not result.ok:
+        if not result.ok and not result.skip:
             self.stats.failures += 1
         nxt, events = job.vs.record(job.rs, job.index, now, result, started=job.started)
         job.due = nxt

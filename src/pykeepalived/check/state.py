@@ -85,6 +85,10 @@ class Result:
     reason: str = ""
     #: a line the checker itself logs before the verdict (HTTP: a Content-Length mismatch)
     note: str = ""
+    #: the attempt could not even start (socket, bind or a local connect error): keepalived logs
+    #: ``reason`` and tries again after delay_loop, leaving the checker's state alone -- so checkers
+    #: bound to an address this host does not hold (yet) do not take servers down
+    skip: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,6 +586,9 @@ class VirtualServerState:
         r = self.servers[rs]
         c = r.checkers[index]
         ev: list[Event] = [Log(result.note)] if result.note else []
+        if result.skip:
+            ev.append(Log(result.reason))
+            return c.next_run(now, started, c.timing.delay_loop), ev
         if c.url_paths:
             return c.next_run(now, started, self._http_epilog(r, index, result, ev)), ev
         ok = result.ok

@@ -81,6 +81,19 @@ async def test_tcp_timeout_with_full_backlog() -> None:
     assert 0.35 < elapsed < 1.0
 
 
+async def test_bindto_an_address_not_on_this_host_gives_no_verdict() -> None:
+    """keepalived: "Checker bind failed: ..." then "TCP socket bind failed. Rescheduling." / "WEB socket bind
+    failed. Rescheduling", and the checker's state is left alone (a backup whose checkers bind to the VIP)."""
+    port = free_port()
+    tcp = await once(config("127.0.0.1", port, "TCP_CHECK {\n connect_timeout 1\n bindto 192.0.2.77\n }"))
+    assert tcp.skip and tcp.reason == "TCP socket bind failed. Rescheduling."
+    assert tcp.note == "Checker bind failed: Cannot assign requested address"
+    web = await once(config("127.0.0.1", port, "HTTP_GET {\n connect_timeout 1\n bindto 192.0.2.77\n"
+                                                " url {\n path /\n }\n }"))
+    assert web.skip and web.reason == "WEB socket bind failed. Rescheduling"
+    assert web.note == "Checker bind failed: Cannot assign requested address"
+
+
 async def test_tcp_bindto_source_address() -> None:
     seen: list[str] = []
     with socket.socket() as ls:

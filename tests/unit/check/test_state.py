@@ -619,3 +619,15 @@ def test_a_checker_note_is_logged_before_the_verdict() -> None:
     rs = key("192.168.0.12")
     _, ev = st.record(rs, 0, 1.0, Result(True, reason="HTTP status code", note="content_length differs"))
     assert logs(ev) == ["content_length differs", "Remote Web server [192.168.0.12]:tcp:80 succeed on service."]
+
+
+def test_an_attempt_that_could_not_start_changes_nothing() -> None:
+    st = VirtualServerState(tcp_vs(retry=0, delay_loop=10.0))
+    st.start(0.0)
+    rs = key("192.168.0.12")
+    skip = Result(False, reason="TCP socket bind failed. Rescheduling.", note="Checker bind failed: x", skip=True)
+    t, ev = st.record(rs, 0, 1.0, skip)
+    assert t == 11.0 and st.servers[rs].alive  # retry 0, first attempt: a real failure would take it down
+    assert logs(ev) == ["Checker bind failed: x", "TCP socket bind failed. Rescheduling."]
+    c = st.servers[rs].checkers[0]
+    assert (c.is_up, c.has_run, c.retry_it) == (True, False, 0)
