@@ -47,13 +47,20 @@ def setup_logging(kind: str, *, console: bool, detail: bool) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process.  A zombie is not: a daemon killed with SIGKILL stays one until
+    whoever inherited it reaps it, which a container's init may do late or never, and a restart must not
+    refuse to start because of it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill()
+    return state not in ("Z", "X")
 
 
 def write_pid_file(path: str, what: str = "daemon", *,
