@@ -33,6 +33,7 @@ from pykeepalived.check.net import (
     STREAM_NONBLOCK,
     TCP_QUICKACK,
     Poller,
+    SetupError,
     connect,
     family_of,
     open_socket,
@@ -142,8 +143,8 @@ class TcpProbe:
         try:
             sock = self._socket()
         except OSError as e:  # keepalived: log, try again after delay_loop, no verdict
-            loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, note=f"Checker bind failed: {e.strerror or e}",
-                                        skip=True))
+            note = e.detail if isinstance(e, SetupError) else f"Checker bind failed: {e.strerror or e}"
+            loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, note=note, skip=True))
             return
         try:
             rc = sock.connect_ex(self._addr)
@@ -206,7 +207,13 @@ class TcpProbe:
 
 
 class AsyncProbe:
-    """A probe whose one attempt is a coroutine; exceptions are failures, never crashes."""
+    """A probe whose one attempt is a coroutine; exceptions are failures, never crashes.
+
+    ``setup_failed``: for the checkers where keepalived gives no verdict when the socket cannot be set
+    up (:class:`~.net.SetupError`), the line it logs before trying again after delay_loop.
+    """
+
+    setup_failed = ""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -224,7 +231,10 @@ class AsyncProbe:
             if t.cancelled():
                 done(Result(False, reason="cancelled"))
             elif (exc := t.exception()) is not None:
-                done(Result(False, reason=str(exc) or type(exc).__name__))
+                if isinstance(exc, SetupError) and self.setup_failed:
+                    done(Result(False, reason=self.setup_failed, note=exc.detail, skip=True))
+                else:
+                    done(Result(False, reason=str(exc) or type(exc).__name__))
             else:
                 done(t.result())
 
@@ -421,6 +431,8 @@ async def _smtp_reply(loop: asyncio.AbstractEventLoop, sock: socket.socket, buf:
 class SmtpProbe(AsyncProbe):
     """SMTP_CHECK: 220 banner -> HELO name -> 250 -> QUIT -> 221."""
 
+    setup_failed = "SMTP_CHECK socket bind failed. Rescheduling."
+
     def __init__(self, check: SmtpCheck, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         self.check = check
@@ -448,9 +460,10 @@ class SmtpProbe(AsyncProbe):
 class DnsProbe(AsyncProbe):
     """DNS_CHECK: one UDP query (dnspython builds/parses it); pass = reply with our id and RCODE 0."""
 
-    def __init__(self, check: DnsCheck, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, check: DnsCheck, loop: asyncio.AbstractEventLoop, name: str = "") -> None:
         super().__init__(loop)
         self.check = check
+        self.setup_failed = f"DNS_CHECK ({name}) UDP socket bind failed. Rescheduling."
 
     async def attempt(self) -> Result:
         conn = self.check.connection
@@ -640,7 +653,7 @@ def build_probe(vs: VirtualServer, rs: RealServer, checker: Checker, loop: async
         case SmtpCheck():
             return SmtpProbe(checker, loop)
         case DnsCheck():
-            return DnsProbe(checker, loop)
+            return DnsProbe(checker, loop, format_trio(rs.ip, rs.port, vs.protocol))
         case UdpCheck():
             return UdpProbe(checker, loop)
         case PingCheck():

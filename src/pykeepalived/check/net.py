@@ -247,23 +247,39 @@ def target(conn: CheckConnection, port: int | None = None) -> tuple[str, int] | 
     return (str(conn.connect_ip), p)
 
 
+class SetupError(OSError):
+    """The checker's socket could not be set up (fwmark, bind_if, bindto) or connect() failed with a local
+    error: keepalived's ``connect_error``.  ``detail`` is keepalived's own log line for it, if it has one."""
+
+    def __init__(self, err: OSError, detail: str = "") -> None:
+        super().__init__(err.errno, err.strerror)
+        self.detail = detail
+
+
 def open_socket(conn: CheckConnection, kind: int = socket.SOCK_STREAM, proto: int = 0,
                 family: int | None = None) -> socket.socket:
-    """A non-blocking socket with the checker's source options applied (raises OSError)."""
+    """A non-blocking socket with the checker's source options applied (raises OSError; SetupError when an
+    option or the bind fails)."""
     fam = family_of(conn) if family is None else family
     sock = socket.socket(fam, kind, proto)
+    what = ""
     try:
         sock.setblocking(False)
         if conn.fwmark:
+            what = f"Error setting fwmark {conn.fwmark} to socket"
             sock.setsockopt(socket.SOL_SOCKET, SO_MARK, conn.fwmark)
         if conn.bind_if:
+            what = f"Checker can't bind to device {conn.bind_if}"
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, conn.bind_if.encode())
         if conn.bindto is not None or conn.bind_port:
+            what = "Checker bind failed"
             any_addr = "::" if fam == socket.AF_INET6 else "0.0.0.0"
             src = str(conn.bindto) if conn.bindto is not None else any_addr
             sock.bind((src, conn.bind_port))
-    except OSError:
+    except OSError as e:
         sock.close()
+        if what:
+            raise SetupError(e, f"{what}: {e.strerror or e}") from e
         raise
     return sock
 
@@ -300,7 +316,8 @@ class Connect:
             loop.add_writer(self._fd, self._ready)
             self._timer = loop.call_at(loop.time() + timeout, self._timeout)
         else:
-            loop.call_soon(self._finish, OSError(rc, errno.errorcode.get(rc, str(rc))))
+            err = OSError(rc, errno.errorcode.get(rc, str(rc)))
+            loop.call_soon(self._finish, err if rc in CONNECT_FAIL else SetupError(err))
 
     def _ready(self) -> None:
         sock = self._sock

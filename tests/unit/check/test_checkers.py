@@ -92,6 +92,14 @@ async def test_bindto_an_address_not_on_this_host_gives_no_verdict() -> None:
                                                 " url {\n path /\n }\n }"))
     assert web.skip and web.reason == "WEB socket bind failed. Rescheduling"
     assert web.note == "Checker bind failed: Cannot assign requested address"
+    smtp = await once(config("127.0.0.1", port, "SMTP_CHECK {\n connect_timeout 1\n bindto 192.0.2.77\n }"))
+    assert smtp.skip and smtp.reason == "SMTP_CHECK socket bind failed. Rescheduling."
+    assert smtp.note == "Checker bind failed: Cannot assign requested address"
+    dns_ = await once(config("127.0.0.1", port, "DNS_CHECK {\n connect_timeout 1\n bindto 192.0.2.77\n }"))
+    assert dns_.skip and dns_.reason == f"DNS_CHECK ([127.0.0.1]:tcp:{port}) UDP socket bind failed. Rescheduling."
+    # keepalived's UDP_CHECK counts the same set-up error as a failed check
+    udp = await once(config("127.0.0.1", port, "UDP_CHECK {\n connect_timeout 1\n bindto 192.0.2.77\n }"))
+    assert not udp.ok and not udp.skip
 
 
 async def test_tcp_bindto_source_address() -> None:
