@@ -40,6 +40,7 @@ from pykeepalived.check.state import (
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
+from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
@@ -90,6 +91,18 @@ def normalise(dp: Any, table: Table) -> Table:
     return Table(tuple(services))
 
 
+MAX_IN_FLIGHT = 1024
+"""Checks in flight at once when descriptors allow (more wait in the runner's queue: lateness, not failure)."""
+FD_HEADROOM = 256
+"""Descriptors kept for everything else: netlink, the data plane, scripts, FIFOs, mail, the control socket."""
+
+
+def in_flight_budget(fd_limit: int) -> int:
+    """Checks in flight that fit under ``fd_limit`` open descriptors: a check that cannot get a socket
+    would be a false failure, one that waits is only late."""
+    return max(16, min(MAX_IN_FLIGHT, fd_limit - FD_HEADROOM))
+
+
 def settle_memory() -> None:
     """Collect, then freeze what is left (the configuration and the checkers' long-lived objects) out of
     the garbage collector's view: at thousands of checks a second, collections that walk them all are a
@@ -126,6 +139,8 @@ class CheckerProcess:
         self._mailer: Any = None
         self.reconciles = 0
         self.ops_applied = 0
+        #: checks in flight at once: each holds a descriptor, so never more than the process may open (run())
+        self.max_in_flight = MAX_IN_FLIGHT
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -135,6 +150,10 @@ class CheckerProcess:
         ensure = getattr(self.dp, "ensure_tables", None)
         if ensure is not None:
             await asyncio.to_thread(ensure)
+        self.max_in_flight = in_flight_budget(raise_fd_limit(MAX_IN_FLIGHT + FD_HEADROOM))
+        if self.max_in_flight < MAX_IN_FLIGHT:
+            log.warning("Open files limited to %d: at most %d checks at once", self.max_in_flight + FD_HEADROOM,
+                        self.max_in_flight)
         self._open_fifos()
         self._mailer = _make_mailer(self.config)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -190,7 +209,7 @@ class CheckerProcess:
         track_files = {t.name: t for t in getattr(config.vrrp, "track_files", ())}
         self.runner = Runner(config.lvs.virtual_servers, on_events=self._on_events, settings=settings,
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
-                             track_files=track_files)
+                             track_files=track_files, max_in_flight=self.max_in_flight)
         self.runner.start(previous)
 
     def _apply_ha_suspend(self, runner: Runner) -> None:

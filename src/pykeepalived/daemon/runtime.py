@@ -11,6 +11,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -44,6 +45,22 @@ def setup_logging(kind: str, *, console: bool, detail: bool) -> None:
             root.addHandler(sh)
     if not root.handlers:
         root.addHandler(logging.NullHandler())
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to ``wanted`` if it is lower (root may raise the hard limit too, as
+    keepalived's ``set_max_file_limit`` does); returns the soft limit in force afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted if soft == resource.RLIM_INFINITY else soft
+    for new_hard in (max(hard, wanted) if hard != resource.RLIM_INFINITY else hard, hard):
+        new_soft = wanted if new_hard == resource.RLIM_INFINITY else min(wanted, new_hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, new_hard))
+        except (ValueError, OSError):
+            continue
+        return new_soft
+    return soft
 
 
 def pid_alive(pid: int) -> bool:
