@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from pykeepalived.daemon.runtime import pid_alive
 from pykeepalived.lab import netns as nsmod
 from pykeepalived.lab.demo import (
     DEFAULT_PREFIX,
@@ -216,19 +217,9 @@ def stale_demo_prefixes_of_dirs() -> list[str]:
     if STATE_ROOT.is_dir():
         for d in STATE_ROOT.iterdir():
             rest = d.name.removeprefix(DEMO_TAG)
-            if d.name.startswith(DEMO_TAG) and rest.isdigit() and not _alive(int(rest)):
+            if d.name.startswith(DEMO_TAG) and rest.isdigit() and not pid_alive(int(rest)):
                 out.append(f"{d.name}-")
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

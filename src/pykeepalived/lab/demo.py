@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ctypes
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from typing import Any, TextIO, TypeVar
 
 from pykeepalived.lab import netns as nsmod
 from pykeepalived.lab import web
+from pykeepalived.lab.netns import InNetns
 from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, SEED_SORRY_SERVER, Lab, seed_topology
 
 T = TypeVar("T")
@@ -210,48 +210,6 @@ def _reap() -> None:
 
 
 # -- running a function inside a namespace (the client) -----------------------------------------
-
-_CLONE_NEWNET = 0x40000000
-
-
-class InNetns(threading.Thread):
-    """``fn(*args)`` on a daemon thread moved into namespace ``ns``; :meth:`result` waits for it.
-
-    Sockets a thread opens belong to the thread's namespace, so the client's requests need no
-    subprocess (Python 3.11 has no ``os.setns``: libc's, on this thread only).  A daemon thread,
-    so an interrupted demo never waits for a request loop to finish.
-    """
-
-    def __init__(self, ns: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        super().__init__(name=f"netns-{ns}", daemon=True)
-        self.ns, self.fn, self.args, self.kwargs = ns, fn, args, kwargs
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({self.ns}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            self.value = self.fn(*self.args, **self.kwargs)
-        except BaseException as exc:  # handed to result()
-            self.error = exc
-
-    def result(self, timeout: float = 120.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while self.is_alive():  # short joins: Ctrl-C is delivered between them
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.fn.__name__} in {self.ns} still running after {timeout} s")
-            self.join(0.1)
-        if self.error is not None:
-            raise self.error
-        return self.value
-
 
 def in_netns(ns: str, fn: Callable[..., T], *args: Any, timeout: float = 120.0, **kwargs: Any) -> T:
     t = InNetns(ns, fn, *args, **kwargs)

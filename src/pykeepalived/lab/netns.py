@@ -11,14 +11,19 @@ what a person debugging a failed test would type, so errors read the same.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import math
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from pykeepalived.daemon.runtime import pid_alive
 
 #: how long one ``ip``/``sysctl`` command may take before we call it stuck
 COMMAND_TIMEOUT = 10.0
@@ -102,7 +107,7 @@ def kill_pids(pids: Iterable[int], grace: float = 2.0) -> None:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while pending and time.monotonic() < deadline:
-        pending = {p for p in pending if _alive(p)}
+        pending = {p for p in pending if pid_alive(p)}
         if pending:
             time.sleep(0.05)
     for pid in pending:
@@ -133,7 +138,7 @@ def stale_prefixes(tag: str = "pk") -> list[str]:
     found: set[str] = set()
     for name in list_netns():
         m = _PID_PREFIX_RE.match(name)
-        if m and m["tag"] == tag and not _alive(int(m["pid"])):
+        if m and m["tag"] == tag and not pid_alive(int(m["pid"])):
             found.add(m.group(0))
     return sorted(found)
 
@@ -169,16 +174,6 @@ def set_sysctls(netns: str, values: Mapping[str, str | int]) -> None:
         run(exec_argv(netns, ["sysctl", "-q", "-w", *(f"{k}={v}" for k, v in values.items())]))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _signal(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
@@ -189,35 +184,51 @@ def _signal(pid: int, sig: int) -> None:
 _CLONE_NEWNET = 0x40000000
 
 
+class InNetns(threading.Thread):
+    """``fn(*args)`` on a daemon thread moved into namespace ``ns``; :meth:`result` waits for it.
+
+    Sockets a thread opens belong to the thread's namespace, so the client's requests need no
+    subprocess (Python 3.11 has no ``os.setns``: libc's, on this thread only).  A daemon thread,
+    so an interrupted demo never waits for a request loop to finish.
+    """
+
+    def __init__(self, ns: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        super().__init__(name=f"netns-{ns}", daemon=True)
+        self.ns, self.fn, self.args, self.kwargs = ns, fn, args, kwargs
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns({self.ns}): {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            self.value = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # handed to result()
+            self.error = exc
+
+    def result(self, timeout: float = 120.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while self.is_alive():  # short joins: Ctrl-C is delivered between them
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.fn.__name__} in {self.ns} still running after {timeout} s")
+            self.join(0.1)
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 def call_in_netns(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run ``fn(*args, **kwargs)`` in a fresh thread moved into namespace ``name``; return its result.
 
     libnftables and netlink sockets work in the namespace of the calling *thread*, so a test can
-    drive a data plane inside a lab node without a subprocess.  Python 3.11 has no ``os.setns``:
-    we call libc's ``setns`` on the worker thread only (the caller's thread is untouched).
+    drive a data plane inside a lab node without a subprocess (the caller's thread is untouched).
     """
-    import ctypes
-    import threading
-
-    result: dict[str, Any] = {}
-
-    def worker() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({name}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result["value"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed back to the caller's thread
-            result["error"] = exc
-
-    t = threading.Thread(target=worker, name=f"netns-{name}")
+    t = InNetns(name, fn, *args, **kwargs)
     t.start()
-    t.join()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
+    return t.result(timeout=math.inf)
