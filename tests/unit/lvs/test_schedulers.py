@@ -320,15 +320,16 @@ def test_flows_spread_like_the_table(name: str, tolerance: float) -> None:
 def test_mh_removing_one_of_n_moves_about_one_nth_of_the_table(
     n: int, seed: int, data: st.DataObject
 ) -> None:
-    # Bound asserted: with the kernel's 4093 slots and up to 20 servers (>= 200 slots each)
-    # removing one server changes at most 1.6/N of the slots, and every slot it owned.
+    # Bound asserted: with the kernel's 4093 slots and up to 20 servers (>= 200 slots each) removing one
+    # server changes every slot it owned and only a few more: Maglev is not minimal-disruption (measured
+    # up to 2.2/N over 600 random tables; hypothesis once found 1.87/N against an older 1.6/N bound).
     r = random.Random(seed)
     dests = [Dest((IPv4Address(r.getrandbits(32)), r.randrange(1, 65536)), 1) for _ in range(n)]
     gone = dests[data.draw(st.integers(0, n - 1))]
     before = hash_table("mh", dests)
     after = hash_table("mh", [d for d in dests if d is not gone])
     changed = sum(a != b for a, b in zip(before, after, strict=True))
-    assert changed <= 1.6 * MH_TABLE_SIZE / n
+    assert changed <= 3.0 * MH_TABLE_SIZE / n
     assert gone.key not in after
 
 
