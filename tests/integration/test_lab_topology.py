@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from pykeepalived.daemon.runtime import pid_alive
 from pykeepalived.lab import netns
 from pykeepalived.lab.topology import Lab, seed_topology, two_node_lan
 from pykeepalived.vrrp.io import open_socket
@@ -140,7 +141,7 @@ def test_stale_prefixes_finds_only_dead_runs() -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     deadline = time.monotonic() + 2
-    while netns._alive(dead.pid) and time.monotonic() < deadline:  # reaped at once, but be safe
+    while pid_alive(dead.pid) and time.monotonic() < deadline:  # reaped at once, but be safe
         time.sleep(0.05)
     stale = f"pk{dead.pid}-"
     live = netns.default_prefix()
