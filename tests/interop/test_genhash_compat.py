@@ -50,6 +50,8 @@ SCRIPTS: dict[str, list[tuple[float, bytes]] | None] = {
                (0.15, b"world")],
     "/hdr-split": [(0, b"HTTP/1.0 200 OK\r\n"), (0.15, b"X: y\r\n\r\nbody")],
     "/big": [(0, reply(bytes(range(256)) * 40))],
+    # larger than one loopback delivery (64 KiB): the reads must split where keepalived's 4095-byte reads do
+    "/big70k": [(0, reply(bytes((i * 7) & 0xFF for i in range(70_000))))],
     "/big-header": [(0, b"HTTP/1.0 200 OK\r\nX: " + b"a" * 5000 + b"\r\n\r\nbody")],
     "/no-header-end": [(0, b"garbage without a header end")],
     "/nul": [(0, b"HTTP/1.0 200 OK\r\nX: a\0b\r\n\r\nbinary\0body\xff")],
@@ -190,6 +192,7 @@ PLAIN_CASES = {
     "body-in-later-reads-verbose": ["-v", "-u", "/split"],
     "header-over-two-reads-verbose": ["-v", "-u", "/hdr-split"],
     "big-body-4095-byte-reads-verbose": ["-v", "-u", "/big"],
+    "body-over-64k-verbose": ["-v", "-u", "/big70k"],
     "header-larger-than-buffer-verbose": ["-v", "-u", "/big-header"],
     "no-header-end-verbose": ["-v", "-u", "/no-header-end"],
     "nul-in-header-verbose": ["-v", "-u", "/nul"],

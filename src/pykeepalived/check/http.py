@@ -734,8 +734,16 @@ class HttpGet:
             sock = self.sock
             if sock is None:
                 return
+            # keepalived reads at most what its 4096-byte buffer has room for, each read on its own;
+            # reading more at once and splitting it later would cut the reads (genhash -v's dumps)
+            # where the data's arrival happened to stop, not where keepalived's reads do
+            parser = self.parser
+            size = _RECV_SIZE if self.tls is not None or parser is None else parser.read_size()
+            if size == 0:
+                self._finish(None, clean=True)
+                return
             try:
-                data = sock.recv(_RECV_SIZE)
+                data = sock.recv(size)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -746,7 +754,7 @@ class HttpGet:
                 self._eof()
                 return
             self._data(data)
-            if not ended and len(data) < _RECV_SIZE:
+            if not ended and len(data) < size:
                 return
 
     def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
