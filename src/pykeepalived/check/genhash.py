@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import ssl
 import sys
@@ -30,6 +29,7 @@ from pykeepalived.check.http import (
     host_header,
     http_get,
 )
+from pykeepalived.getopt import GetoptLong
 
 # --------------------------------------------------------------------------------------------------------
 # Output formats (lib/utils.c dump_buffer, check_http.c banners)
@@ -66,7 +66,7 @@ def dump_buffer(buf: bytes) -> bytes:
 
 SHORTOPTS = ":hvSs:V:p:u:m:P:t:I"
 #: (name, takes an argument, value) in keepalived's order
-LONGOPTS: tuple[tuple[str, bool, str], ...] = (
+LONGOPTS: tuple[tuple[str, int, str], ...] = (
     ("help", False, "h"),
     ("verbose", False, "v"),
     ("use-ssl", False, "S"),
@@ -106,132 +106,6 @@ def usage(prog: str) -> str:
         "   -S -s server-address -p port -u url\n"
         "   -h\n\n" + USAGE_OPTIONS
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Opt:
-    """One getopt_long return: the option character (or ``?``/``:``), its argument, and context."""
-
-    c: str
-    optarg: str | None
-    optopt: str  # "" = 0
-    longindex: int  # -1 when not set
-    curind: int  # index of the argv element the option came from, as genhash tracks it
-
-
-class GetoptLong:
-    """glibc getopt_long, permuting argv in place, with a leading ':' (no messages from getopt itself)."""
-
-    def __init__(self, argv: list[str], shortopts: str, longopts: Sequence[tuple[str, bool, str]]) -> None:
-        self.argv = argv
-        self.short = shortopts
-        self.long = longopts
-        self.optind = 1
-        self.nextchar = ""
-        self.first_nonopt = 1
-        self.last_nonopt = 1
-        self.permute = not self.short.startswith("+") and "POSIXLY_CORRECT" not in os.environ
-
-    def _exchange(self) -> None:
-        a, f, o = self.first_nonopt, self.last_nonopt, self.optind
-        self.argv[a:o] = self.argv[f:o] + self.argv[a:f]
-        self.first_nonopt += o - f
-        self.last_nonopt = o
-
-    @staticmethod
-    def _nonoption(s: str) -> bool:
-        return not s.startswith("-") or s == "-"
-
-    def next(self) -> Opt | None:
-        argv, argc = self.argv, len(self.argv)
-        curind = self.optind
-        if not self.nextchar:
-            self.last_nonopt = min(self.last_nonopt, self.optind)
-            self.first_nonopt = min(self.first_nonopt, self.optind)
-            if self.permute:
-                if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
-                    self._exchange()
-                elif self.last_nonopt != self.optind:
-                    self.first_nonopt = self.optind
-                while self.optind < argc and self._nonoption(argv[self.optind]):
-                    self.optind += 1
-                self.last_nonopt = self.optind
-            if self.optind != argc and argv[self.optind] == "--":
-                self.optind += 1
-                if self.first_nonopt != self.last_nonopt and self.last_nonopt != self.optind:
-                    self._exchange()
-                elif self.first_nonopt == self.last_nonopt:
-                    self.first_nonopt = self.optind
-                self.last_nonopt = argc
-                self.optind = argc
-            if self.optind == argc:
-                if self.first_nonopt != self.last_nonopt:
-                    self.optind = self.first_nonopt
-                return None
-            if self._nonoption(argv[self.optind]):
-                return None  # only reached without permutation
-            if argv[self.optind].startswith("--"):
-                self.nextchar = argv[self.optind][2:]
-                return self._long(curind)
-            self.nextchar = argv[self.optind][1:]
-
-        c = self.nextchar[0]
-        self.nextchar = self.nextchar[1:]
-        pos = self.short.find(c)
-        if not self.nextchar:
-            self.optind += 1
-        if pos < 0 or c in ":;":
-            return Opt("?", None, c, -1, curind)
-        if self.short[pos + 1 : pos + 2] == ":":
-            optarg: str | None
-            if self.nextchar:
-                optarg = self.nextchar
-                self.optind += 1
-            elif self.optind == argc:
-                self.nextchar = ""
-                return Opt(":", None, c, -1, curind)
-            else:
-                optarg = argv[self.optind]
-                self.optind += 1
-            self.nextchar = ""
-            return Opt(c, optarg, "", -1, curind)
-        return Opt(c, None, "", -1, curind)
-
-    def _long(self, curind: int) -> Opt:
-        argv = self.argv
-        name, eq, value = self.nextchar.partition("=")
-        found = -1
-        for i, (lname, _, _) in enumerate(self.long):
-            if lname == name:
-                found = i
-                break
-        if found < 0:
-            ambiguous = False
-            for i, (lname, has_arg, val) in enumerate(self.long):
-                if lname.startswith(name):
-                    if found < 0:
-                        found = i
-                    elif (has_arg, val) != self.long[found][1:]:
-                        ambiguous = True
-            if ambiguous or found < 0:
-                self.nextchar = ""
-                self.optind += 1
-                return Opt("?", None, "", -1, curind)
-        self.optind += 1
-        self.nextchar = ""
-        lname, has_arg, val = self.long[found]
-        optarg: str | None = None
-        if eq:
-            if not has_arg:
-                return Opt("?", None, val, -1, curind)
-            optarg = value
-        elif has_arg:
-            if self.optind < len(argv):
-                optarg = argv[self.optind]
-                self.optind += 1
-            else:
-                return Opt(":", None, val, -1, curind)
-        return Opt(val, optarg, "", found, curind)
 
 
 @dataclass

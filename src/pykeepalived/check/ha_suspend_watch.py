@@ -34,9 +34,12 @@ class HaSuspendWatcher:
     """
 
     def __init__(self, on_events: Callable[[list[Event]], None], netns: str | None = None,
-                 watch_factory: Callable[[], AddressWatch] | None = None) -> None:
+                 watch_factory: Callable[[], AddressWatch] | None = None, log_changes: bool = False) -> None:
         self.on_events = on_events
         self.netns = netns
+        #: ``-a``: log every address added or removed, as keepalived's checker process does (the watch
+        #: then runs whether or not a virtual server has ha_suspend)
+        self.log_changes = log_changes
         #: a fresh watch per watching task, so a cancelled task can never close its successor's socket
         self.watch_factory = watch_factory or (lambda: AddressWatch(self.netns))
         self.core: HaSuspend | None = None
@@ -58,7 +61,7 @@ class HaSuspendWatcher:
         old = self.core
         self.runner = runner
         core = self.core = HaSuspend(runner.virtual_servers, runner.groups)
-        if not core.needed:
+        if not core.needed and not self.log_changes:
             self._stop_watching()
             self._apply(core.start(()))
             return
@@ -97,6 +100,9 @@ class HaSuspendWatcher:
                     self._apply(core.resync(dump) if core.started else core.start(dump))
                     delay = RETRY_DELAY
                     async for ch in watch.changes():
+                        if self.log_changes:
+                            log.info("Netlink reflector reports IP %s %s", ch.address,
+                                     "added" if ch.added else "removed")
                         a = LocalAddress(ch.ifindex, ch.address)
                         core = self.core  # a reload may have attached a new runner (and core) meanwhile
                         assert core is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TextIO
 
@@ -33,7 +34,8 @@ def _interfaces(spec: str | None) -> frozenset[str] | None:
 
 
 def _load(args: argparse.Namespace) -> LoadResult:
-    return load_config(args.config_file, config_id=args.config_id, interfaces=_interfaces(args.interfaces))
+    return load_config(args.config_file, config_id=args.config_id, interfaces=_interfaces(args.interfaces),
+                       all_config=getattr(args, "all_config", False))
 
 
 def print_diagnostics(result: LoadResult, out: TextIO) -> None:
@@ -43,12 +45,23 @@ def print_diagnostics(result: LoadResult, out: TextIO) -> None:
 
 def config_test(args: argparse.Namespace) -> int:
     """``pykeepalived -t [-f FILE] [--config-test=LOGFILE]``: keepalived's exit status."""
-    result = _load(args)
+    log_file = None
     if args.config_test and args.config_test != "-":
-        with open(args.config_test, "a", encoding="utf-8") as log:
-            print_diagnostics(result, log)
-    else:
-        print_diagnostics(result, sys.stderr)
+        # as keepalived opens it: append, create 0644, never through a symbolic link
+        try:
+            fd = os.open(args.config_test, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644)
+        except OSError as e:
+            print(f"Unable to open config-test log file {args.config_test} {e.errno} - {e.strerror}",
+                  file=sys.stderr)
+            return 1
+        log_file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    result = _load(args)
+    try:
+        print_diagnostics(result, log_file or sys.stderr)
+    finally:
+        if log_file is not None:
+            log_file.close()
     return result.diagnostics.config_test_exit_code()
 
 

@@ -19,7 +19,7 @@ from .errors import Diagnostics
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
-from .preprocess import _gc_paused, read_config, read_config_text
+from .preprocess import IncludeCheck, _gc_paused, read_config, read_config_text
 
 
 @dataclass
@@ -69,13 +69,16 @@ def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None
 
 
 def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
-                interfaces: frozenset[str] | set[str] | None = None) -> LoadResult:
-    """Read, parse and validate ``path``. Never raises on bad input: problems are diagnostics."""
+                interfaces: frozenset[str] | set[str] | None = None, all_config: bool = False) -> LoadResult:
+    """Read, parse and validate ``path``. Never raises on bad input: problems are diagnostics.
+
+    ``all_config`` is ``-e``: every include must exist and match (keepalived's ``include_check``)."""
     diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
     with _gc_paused():  # only acyclic objects are made: collecting during the load only costs
-        lines = read_config(path, diags, config_id=cid)
+        lines = read_config(path, diags, config_id=cid,
+                            include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE)
         config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
     return LoadResult(config, diags)
 

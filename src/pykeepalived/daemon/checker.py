@@ -71,6 +71,8 @@ class CheckerOptions:
     #: keepalived's ``-I``: leave the data plane's table in place on stop
     dont_release_ipvs: bool = False
     reconcile_interval: float = RECONCILE_INTERVAL
+    #: keepalived's ``-a``: log every address change the netlink watch reports
+    address_monitoring: bool = False
 
 
 def normalise(dp: Any, table: Table) -> Table:
@@ -124,7 +126,7 @@ class CheckerProcess:
         self.fifos = FifoWriter()
         self.runner: Runner | None = None
         #: ha_suspend: address events suspend/resume checkers (netlink opened only when a VS needs it)
-        self.ha_suspend = HaSuspendWatcher(self._on_events)
+        self.ha_suspend = HaSuspendWatcher(self._on_events, log_changes=options.address_monitoring)
         self.observed = Table()
         self.counts: dict[tuple[ServiceKey, DestKey], ConnCounts] = {}
         #: ``--stats`` / ``--rate`` per (service, destination), and per service where the data plane

@@ -36,7 +36,7 @@ _FATAL = (ErrClass.MISSING_PARAMETER,)
 
 def load_usable(options: DaemonOptions) -> Config | None:
     """The configuration, or None when it cannot be run (logged with file:line)."""
-    result = load_config(options.config_file, config_id=options.config_id)
+    result = load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
     for d in result.diagnostics:
         if not d.info:
             log.debug("%s", d)
@@ -80,7 +80,8 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
     from .checker import CheckerOptions, CheckerProcess
 
     proc = CheckerProcess(config, CheckerOptions(config_file=options.config_file, dataplane=options.dataplane,
-                                                 dont_release_ipvs=options.dont_release_ipvs))
+                                                 dont_release_ipvs=options.dont_release_ipvs,
+                                                 address_monitoring=options.address_monitoring))
     loop = asyncio.get_running_loop()
 
     def reload() -> None:
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     kind = args[0]
     options = DaemonOptions(**json.loads(args[1]))
-    setup_logging(kind, console=options.log_console, detail=options.log_detail)
+    setup_logging(kind, console=options.log_console, detail=options.log_detail, facility=options.log_facility,
+                  syslog=not options.no_syslog)
     pid_file = options.child_pid_file(kind)
     config = load_usable(options)
     if config is None:

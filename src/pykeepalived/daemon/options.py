@@ -34,6 +34,27 @@ class DaemonOptions:
     dont_release_vrrp: bool = False
     dont_release_ipvs: bool = False
     dont_respawn: bool = False
+    #: ``--all``: start both children even when the configuration has nothing for one of them
+    run_all: bool = False
+    #: ``-S``: syslog facility (the ``LOG_*`` number shifted as syslog wants it); None = daemon
+    log_facility: int | None = None
+    #: ``-G``
+    no_syslog: bool = False
+    #: ``-X``: remove an instance's VIPs whenever it leaves MASTER, even where keepalived would keep them
+    release_vips: bool = False
+    #: ``-d``: log the effective configuration (JSON) after each load
+    dump_conf: bool = False
+    #: ``-a``: log every address added or removed on the host
+    address_monitoring: bool = False
+    #: ``-s``: network namespace to run in (overrides ``net_namespace``)
+    namespace: str | None = None
+    #: ``-e``: a missing or unmatched include is an error
+    all_config: bool = False
+    #: ``-u``: umask for the files the daemon creates
+    umask: int | None = None
+    #: ``-m``: no core-size limit; ``-M``: also this ``/proc/sys/kernel/core_pattern`` while running
+    core_dump: bool = False
+    core_dump_pattern: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DaemonOptions:
@@ -45,7 +66,14 @@ class DaemonOptions:
             vrrp_only=args.vrrp, check_only=args.check, log_console=args.log_console,
             log_detail=args.log_detail, dont_release_vrrp=getattr(args, "dont_release_vrrp", False),
             dont_release_ipvs=getattr(args, "dont_release_ipvs", False),
-            dont_respawn=getattr(args, "dont_respawn", False))
+            dont_respawn=getattr(args, "dont_respawn", False),
+            run_all=getattr(args, "run_all", False), log_facility=getattr(args, "log_facility", None),
+            no_syslog=getattr(args, "no_syslog", False), release_vips=getattr(args, "release_vips", False),
+            dump_conf=getattr(args, "dump_conf", False),
+            address_monitoring=getattr(args, "address_monitoring", False),
+            namespace=getattr(args, "namespace", None), all_config=getattr(args, "all_config", False),
+            umask=getattr(args, "umask", None), core_dump=getattr(args, "core_dump", False),
+            core_dump_pattern=getattr(args, "core_dump_pattern", None))
 
     def _stem(self) -> Path:
         p = Path(self.pid_file)

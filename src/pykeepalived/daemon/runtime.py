@@ -26,7 +26,9 @@ class _CtimeFormatter(logging.Formatter):
         return time.ctime(record.created)
 
 
-def setup_logging(kind: str, *, console: bool, detail: bool) -> None:
+def setup_logging(kind: str, *, console: bool, detail: bool, facility: int | None = None,
+                  syslog: bool = True) -> None:
+    """Console (``-l``) and syslog (unless ``-G``, with ``-S``'s facility) handlers for process ``kind``."""
     root = logging.getLogger("pykeepalived")
     root.setLevel(logging.DEBUG if detail else logging.INFO)
     root.propagate = False
@@ -36,10 +38,11 @@ def setup_logging(kind: str, *, console: bool, detail: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_CtimeFormatter("%(asctime)s: %(message)s"))
         root.addHandler(handler)
-    if os.path.exists("/dev/log"):
+    if syslog and os.path.exists("/dev/log"):
         with contextlib.suppress(OSError):
-            sh = logging.handlers.SysLogHandler("/dev/log",
-                                                facility=logging.handlers.SysLogHandler.LOG_DAEMON)
+            sh = logging.handlers.SysLogHandler(
+                "/dev/log", facility=(facility >> 3) if facility is not None
+                else logging.handlers.SysLogHandler.LOG_DAEMON)
             ident = SYSLOG_IDENTS.get(kind, "Keepalived")
             sh.setFormatter(logging.Formatter(f"{ident}[%(process)d]: %(message)s"))
             root.addHandler(sh)
@@ -104,3 +107,47 @@ def remove_pid_file(path: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         if int(Path(path).read_text().strip()) == os.getpid():
             os.unlink(path)
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def enter_netns(name: str) -> None:
+    """Move the calling thread (the whole process, when called before any other thread starts) into the
+    network namespace ``name`` (``/run/netns/NAME``, as ``ip netns`` makes).  Python 3.11 has no
+    ``os.setns``: libc's."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if libc.setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+CORE_PATTERN = "/proc/sys/kernel/core_pattern"
+
+
+def allow_core_dumps() -> None:
+    """``-m``: no limit on core file size for this process and its children (keepalived's core_dump_init)."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        log.info("Failed to set core file size")
+
+
+def set_core_pattern(pattern: str, path: str = CORE_PATTERN) -> str | None:
+    """``-M``: write ``pattern`` to the kernel's core_pattern; returns the value it had, to put back on exit
+    (None: it could not be read or written, logged)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = f.read().rstrip("\n")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(pattern)
+    except OSError as e:
+        log.info("Unable to set core_pattern to %s: %s", pattern, e.strerror)
+        return None
+    return old

@@ -52,9 +52,9 @@ class Child:
 
 def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
     kinds = []
-    if not options.check_only and config.vrrp.instances:
+    if not options.check_only and (config.vrrp.instances or options.run_all):
         kinds.append("vrrp")
-    if not options.vrrp_only and config.lvs.virtual_servers:
+    if not options.vrrp_only and (config.lvs.virtual_servers or options.run_all):
         kinds.append("checkers")
     return kinds
 
@@ -130,7 +130,8 @@ class Supervisor:
     # -- reload ---------------------------------------------------------------------------------------
     async def reload(self) -> None:
         log.info("Reloading")
-        result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id)
+        result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id,
+                                         all_config=self.options.all_config)
         if result.config is None or result.diagnostics.missing_parameter:
             for d in result.diagnostics:
                 if not d.info:
@@ -138,6 +139,8 @@ class Supervisor:
             log.error("Reload aborted: the new configuration cannot be used - keeping the running configuration")
             return
         self.config = result.config
+        if self.options.dump_conf:
+            dump_config(self.config)
         wanted = wanted_children(self.config, self.options)
         for kind in list(self.children):
             if kind not in wanted:
@@ -221,6 +224,18 @@ class Supervisor:
         return 0
 
 
+def dump_config(config: Config) -> None:
+    """``-d``: the effective configuration to the log, one JSON line per log line (keepalived dumps its
+    internal structures in its own layout; this is ``pykeepalived config show``'s)."""
+    import json
+
+    from pykeepalived.config.model import to_jsonable
+
+    log.info("------< Global definitions and configuration (JSON) >------")
+    for line in json.dumps(to_jsonable(config), indent=2).splitlines():
+        log.info("%s", line)
+
+
 def _die_with_parent() -> None:
     """Children get SIGTERM when the supervisor dies (keepalived's PR_SET_PDEATHSIG)."""
     import ctypes
@@ -247,23 +262,43 @@ def _daemonize(pid_file: str) -> bool:
 
 def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
     """``pykeepalived -f FILE …``: validate, write the pid file, supervise. Returns the exit status."""
-    from .runtime import setup_logging
+    from .runtime import allow_core_dumps, enter_netns, set_core_pattern, setup_logging
 
-    setup_logging("parent", console=options.log_console, detail=options.log_detail)
+    if options.umask is not None:
+        os.umask(options.umask)
+    setup_logging("parent", console=options.log_console, detail=options.log_detail,
+                  facility=options.log_facility, syslog=not options.no_syslog)
     log.info("Starting pykeepalived %s", __version__)
     log.info("Configuration file %s", options.config_file)
-    result = load_config(options.config_file, config_id=options.config_id)
+    result = load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
     for d in result.diagnostics:
         if not d.info:
             log.warning("%s", d)
     if result.config is None or result.diagnostics.missing_parameter:
         log.error("The configuration cannot be used; not starting")
         return EXIT_CONFIG
+    if options.dump_conf:
+        dump_config(result.config)
+    namespace = options.namespace or result.config.global_defs.net_namespace
+    if namespace:
+        if options.namespace and result.config.global_defs.net_namespace:
+            log.info("Overriding config net_namespace '%s' with command line namespace '%s'",
+                     result.config.global_defs.net_namespace, options.namespace)
+        try:
+            enter_netns(namespace)  # before any thread or child: they all inherit it
+        except OSError as e:
+            log.error("Unable to set network namespace %s - exiting (%s)", namespace, e.strerror)
+            return 1
     if not write_pid_file(options.pid_file, "pykeepalived"):
         return 1
     if detach and not _daemonize(options.pid_file):
         return 0  # the parent of the fork: the daemon carries on in the background
+    if options.core_dump:
+        allow_core_dumps()
+    old_pattern = set_core_pattern(options.core_dump_pattern) if options.core_dump_pattern else None
     try:
         return asyncio.run(Supervisor(result.config, replace(options)).run())
     finally:
+        if old_pattern is not None:
+            set_core_pattern(old_pattern)
         remove_pid_file(options.pid_file)

@@ -11,7 +11,6 @@ what a person debugging a failed test would type, so errors read the same.
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import math
 import os
@@ -23,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from pykeepalived.daemon.runtime import pid_alive
+from pykeepalived.daemon.runtime import enter_netns, pid_alive
 
 #: how long one ``ip``/``sysctl`` command may take before we call it stuck
 COMMAND_TIMEOUT = 10.0
@@ -181,7 +180,6 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-_CLONE_NEWNET = 0x40000000
 
 
 class InNetns(threading.Thread):
@@ -200,14 +198,7 @@ class InNetns(threading.Thread):
 
     def run(self) -> None:
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, _CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({self.ns}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
+            enter_netns(self.ns)
             self.value = self.fn(*self.args, **self.kwargs)
         except BaseException as exc:  # handed to result()
             self.error = exc

@@ -56,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
     except DataPlaneUnavailable as e:
         print(f"pykeepalived plan: {e}", file=sys.stderr)
         return 1
-    ops = diff(normalise(dp, table), dp.observe())
+    try:
+        observed = dp.observe()
+    except (OSError, RuntimeError) as e:  # e.g. EPERM (IpvsError, PermissionError): no table, no plan
+        print(f"pykeepalived plan: cannot read the {dp.name} table: {e} "
+              "(reading the kernel's table needs root, or CAP_NET_ADMIN)", file=sys.stderr)
+        return 1
+    ops = diff(normalise(dp, table), observed)
     for op in ops:
         print(op)
     if not ops:

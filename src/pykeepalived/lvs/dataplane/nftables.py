@@ -49,6 +49,7 @@ Not supported here (use the ipvs data plane): DR and TUN forwarding, u/l thresho
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import time
@@ -158,8 +159,10 @@ class NftablesDataPlane:
             # for both families: nft loads every set's elements for any `list maps`, whatever
             # family it names (the counter sets included), so a second call costs as much again
             objects = self.nft.json("list maps")
-        except NftError:  # no table yet
-            objects = []
+        except NftError as e:
+            if "Operation not permitted" in str(e):  # no CAP_NET_ADMIN: the ruleset cannot be read at all
+                raise PermissionError(errno.EPERM, f"cannot read the nftables ruleset: {e}") from e
+            objects = []  # no table yet
         for family, (fam, _, _) in _FAMILIES.items():
             maps = {o["map"]["name"]: o["map"] for o in objects
                     if "map" in o and o["map"].get("table") == self.table and o["map"].get("family") == fam}

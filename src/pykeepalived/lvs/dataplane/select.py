@@ -1,9 +1,9 @@
-"""``--dataplane auto|ipvs|nftables|proxy``: pick the data plane this machine can run, and say why.
+"""``--dataplane auto|ipvs|nftables``: pick the data plane this machine can run, and say why.
 
 Operators must be able to tell from one log line which data plane is running and why it was chosen
 (a missing ip_vs module silently turning into nftables would be a surprise otherwise).  ``auto``
 prefers IPVS (what keepalived uses: every scheduler and DR/TUN), then nftables (NAT through kernel
-DNAT), then the userspace proxy (not written yet, so reported as unavailable).
+DNAT).  Only data planes that exist are offered.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from ..reconcile import Op
 
 log = logging.getLogger(__name__)
 
-DataPlaneName = Literal["auto", "ipvs", "nftables", "proxy"]
-NAMES: tuple[str, ...] = ("auto", "ipvs", "nftables", "proxy")
+DataPlaneName = Literal["auto", "ipvs", "nftables"]
+NAMES: tuple[str, ...] = ("auto", "ipvs", "nftables")
 
 
 class DataPlane(Protocol):
@@ -56,11 +56,7 @@ def _nftables() -> tuple[DataPlane | None, str]:
     return NftablesDataPlane(nft), "libnftables is present"
 
 
-def _proxy() -> tuple[DataPlane | None, str]:
-    return None, "the userspace proxy data plane is not implemented yet"
-
-
-_PROBES = {"ipvs": _ipvs, "nftables": _nftables, "proxy": _proxy}
+_PROBES = {"ipvs": _ipvs, "nftables": _nftables}
 
 
 def choose_dataplane(name: str = "auto") -> tuple[DataPlane, str]:
@@ -78,7 +74,7 @@ def choose_dataplane(name: str = "auto") -> tuple[DataPlane, str]:
         log.info("%s", reason)
         return dp, reason
     refused: list[str] = []
-    for candidate in ("ipvs", "nftables", "proxy"):
+    for candidate in _PROBES:
         dp, why = _PROBES[candidate]()
         if dp is not None:
             reason = f"data plane {candidate} (auto: {'; '.join([*refused, why])})"
