@@ -34,9 +34,10 @@ def default_config_id() -> str:
 
 
 def system_interfaces() -> frozenset[str]:
-    """Interface names of this network namespace."""
+    """Interface names of this process's network namespace (asked of the kernel: /sys/class/net shows the
+    namespace sysfs was mounted in, which is not this one after ``-s``/``net_namespace``)."""
     try:
-        return frozenset(os.listdir("/sys/class/net"))
+        return frozenset(name for _, name in socket.if_nameindex())
     except OSError:
         return frozenset()
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from pykeepalived import __version__
 from pykeepalived.config import load_config
+from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
 from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
@@ -270,7 +271,29 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
                   facility=options.log_facility, syslog=not options.no_syslog)
     log.info("Starting pykeepalived %s", __version__)
     log.info("Configuration file %s", options.config_file)
-    result = load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
+    def load() -> LoadResult:
+        return load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
+
+    def enter(namespace: str) -> bool:
+        try:
+            enter_netns(namespace)  # before any thread or child: they all inherit it
+        except OSError as e:
+            log.error("Unable to set network namespace %s - exiting (%s)", namespace, e.strerror)
+            return False
+        return True
+
+    # -s first, so that the configuration's interfaces are looked up where the daemon will run
+    if options.namespace and not enter(options.namespace):
+        return 1
+    result = load()
+    configured_ns = result.config.global_defs.net_namespace if result.config is not None else None
+    if configured_ns and options.namespace:
+        log.info("Overriding config net_namespace '%s' with command line namespace '%s'",
+                 configured_ns, options.namespace)
+    elif configured_ns:
+        if not enter(configured_ns):
+            return 1
+        result = load()
     for d in result.diagnostics:
         if not d.info:
             log.warning("%s", d)
@@ -279,16 +302,6 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         return EXIT_CONFIG
     if options.dump_conf:
         dump_config(result.config)
-    namespace = options.namespace or result.config.global_defs.net_namespace
-    if namespace:
-        if options.namespace and result.config.global_defs.net_namespace:
-            log.info("Overriding config net_namespace '%s' with command line namespace '%s'",
-                     result.config.global_defs.net_namespace, options.namespace)
-        try:
-            enter_netns(namespace)  # before any thread or child: they all inherit it
-        except OSError as e:
-            log.error("Unable to set network namespace %s - exiting (%s)", namespace, e.strerror)
-            return 1
     if not write_pid_file(options.pid_file, "pykeepalived"):
         return 1
     if detach and not _daemonize(options.pid_file):

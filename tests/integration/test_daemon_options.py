@@ -1,0 +1,66 @@
+"""The daemon started with an operator's keepalived command line (``/etc/default/keepalived``'s DAEMON_ARGS).
+
+The daemon is started from the root namespace with ``-s NS``: everything it does must happen in NS.  The
+interface it uses exists only in NS, so a daemon that ignored ``-s`` could not touch the host.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from pykeepalived.lab.measure import wait_for
+from pykeepalived.lab.topology import Lab
+from tests.conftest import require_root
+
+VIP = "10.77.0.5"
+CONF = f"""global_defs {{
+  vrrp_garp_master_delay 1
+}}
+vrrp_instance VI_OPT {{
+  state MASTER
+  interface kaopt0
+  virtual_router_id 77
+  priority 150
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {{
+    {VIP}/24
+  }}
+}}
+"""
+
+
+def _vip_in(lab: Lab) -> bool:
+    return f"{VIP}/24" in lab.run("a", ["ip", "-4", "-o", "addr", "show", "dev", "kaopt0"]).stdout
+
+
+def test_daemon_args_of_a_keepalived_host_start_it_in_the_named_namespace(tmp_path: Path) -> None:
+    require_root()
+    with Lab() as lab:
+        lab.add_node("a")
+        lab.run("a", ["ip", "link", "add", "kaopt0", "type", "veth", "peer", "name", "kaopt1"])
+        for ifname in ("kaopt0", "kaopt1"):
+            lab.run("a", ["ip", "link", "set", ifname, "up"])
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(CONF)
+        log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - handed to the child
+        argv = [sys.executable, "-m", "pykeepalived.cli", "-n", "-l", "-D", "-S", "0", "-G", "-X", "-x", "-B",
+                "-u", "022", "-a", "-s", lab.ns("a"), "-f", str(conf), "-p", str(tmp_path / "main.pid"),
+                "-R"]
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        try:
+            wait_for(lambda: _vip_in(lab), 10, "VIP in the namespace named by -s")
+            text = (tmp_path / "daemon.log").read_text()
+            assert "note: SNMP is not supported by pykeepalived; -x ignored" in text
+            assert "Entering MASTER STATE" in text
+            root = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+            assert VIP not in root
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(15)
+        assert rc == 0
+        assert not _vip_in(lab)
