@@ -185,3 +185,13 @@ def test_option_list_matches_installed_keepalived() -> None:
     text = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10).stderr
     longs = set(re.findall(r"--([a-z_-]+)", text)) - {"signum", "config-test", "version", "help", "genhash"}
     assert longs == {long for _, long, _ in KEEPALIVED_HELP_OPTIONS} | {"core-dump-pattern"}
+
+
+def test_default_pid_files_are_keepalived_s() -> None:
+    """``kill -USR1 $(cat /run/keepalived.pid)`` reaches pykeepalived as it reached keepalived."""
+    opts = DaemonOptions.from_args(parse_daemon_args([]).args)
+    assert opts.pid_file == "/run/keepalived.pid"
+    assert (opts.child_pid_file("vrrp"), opts.child_pid_file("checkers")) == ("/run/vrrp.pid", "/run/checkers.pid")
+    assert opts.control_path == "/run/keepalived.ctl"
+    lab = DaemonOptions.from_args(parse_daemon_args(["-p", "/tmp/lb1.pid"]).args)
+    assert lab.child_pid_file("vrrp") == "/tmp/lb1_vrrp.pid"

@@ -1,8 +1,10 @@
 """What the command line tells the daemon, and where its runtime files go.
 
-keepalived's defaults are ``/run/keepalived.pid``, ``/run/vrrp.pid`` and ``/run/checkers.pid``.
-Several pykeepalived daemons run on one machine in different network namespaces (the tests, the
-lab), so every runtime file is derived from the main pid file unless given explicitly:
+The defaults are keepalived's, ``/run/keepalived.pid``, ``/run/vrrp.pid`` and ``/run/checkers.pid``, so
+the tools that signal keepalived by its pid file (``kill -USR1 $(cat /run/keepalived.pid)``) keep
+working; the control socket is ``/run/keepalived.ctl``.  Several pykeepalived daemons run on one
+machine in different network namespaces (the tests, the lab), so with ``-p`` every runtime file is
+derived from the main pid file unless given explicitly:
 ``-p /run/lb1.pid`` gives ``/run/lb1_vrrp.pid``, ``/run/lb1_checkers.pid`` and the control
 socket ``/run/lb1.ctl`` (its children's sockets ``/run/lb1_vrrp.ctl`` and
 ``/run/lb1_checkers.ctl``).  Nothing else is shared between daemons.
@@ -14,7 +16,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PID_FILE = "/run/pykeepalived.pid"
+DEFAULT_PID_FILE = "/run/keepalived.pid"
+#: keepalived's children's pid files, used with the default main pid file
+DEFAULT_CHILD_PID_FILES = {"vrrp": "/run/vrrp.pid", "checkers": "/run/checkers.pid"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,8 @@ class DaemonOptions:
         explicit = {"vrrp": self.vrrp_pid_file, "checkers": self.checkers_pid_file}[kind]
         if explicit:
             return explicit
+        if self.pid_file == DEFAULT_PID_FILE:
+            return DEFAULT_CHILD_PID_FILES[kind]
         stem = self._stem()
         return str(stem.with_name(f"{stem.name}_{kind}.pid"))
 

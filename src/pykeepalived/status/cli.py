@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from pykeepalived.daemon.options import DEFAULT_PID_FILE
 from pykeepalived.status import ipvsadm
 from pykeepalived.status.snapshot import Snapshot, SnapshotFormatError, VrrpInstanceStatus
 
-DEFAULT_PID_FILE = "/run/pykeepalived.pid"
 """keepalived's own default is /run/keepalived.pid; ours differs so both can run side by side."""
 
 EXIT_OK, EXIT_DEAD_PIDFILE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4

@@ -50,7 +50,7 @@ def ctl(tmp_path: Path) -> str:
 
 
 def test_control_path_rule() -> None:
-    assert control_path_for(None) == "/run/pykeepalived.ctl"
+    assert control_path_for(None) == "/run/keepalived.ctl"  # keepalived's pid file is the default
     assert control_path_for("/run/pykeepalived.pid") == "/run/pykeepalived.ctl"
     assert control_path_for("/tmp/lab/lb1.pid") == "/tmp/lab/lb1.ctl"
     assert control_path_for("/tmp/lab/lb1") == "/tmp/lab/lb1.ctl"
