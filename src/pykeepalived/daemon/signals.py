@@ -1,0 +1,43 @@
+"""keepalived 2.2.7's signals: the names `--signum` knows, their numbers, and what each asks for.
+
+keepalived's parent and both children handle the same set (core/main.c, vrrp/vrrp_daemon.c,
+check/check_daemon.c); the numbers of the two real-time ones are SIGRTMIN+2 and SIGRTMAX on Linux
+with glibc, i.e. 36 and 63, which is what `keepalived --signum=JSON` and `--signum=STATS_CLEAR` print.
+"""
+
+from __future__ import annotations
+
+import signal
+
+SIGJSON = 36
+SIGSTATS_CLEAR = 63
+
+# keepalived's get_signum(): exact, case-sensitive names; anything else is "Unknown sigfunc X".
+SIGNALS: dict[str, int] = {
+    "STOP": int(signal.SIGTERM),
+    "RELOAD": int(signal.SIGHUP),
+    "DATA": int(signal.SIGUSR1),
+    "STATS": int(signal.SIGUSR2),
+    "JSON": SIGJSON,
+    "STATS_CLEAR": SIGSTATS_CLEAR,
+}
+
+# Signals every pykeepalived process (supervisor, VRRP child, checker child) handles itself, so that
+# none of them can kill or restart a child: keepalived's set, plus INT which it treats as TERM.
+HANDLED: tuple[int, ...] = (
+    int(signal.SIGHUP),
+    int(signal.SIGINT),
+    int(signal.SIGTERM),
+    int(signal.SIGUSR1),
+    int(signal.SIGUSR2),
+    SIGJSON,
+    SIGSTATS_CLEAR,
+)
+
+# Signals a process answers by writing (or clearing) status, never by stopping.
+DUMPS: tuple[int, ...] = (int(signal.SIGUSR1), int(signal.SIGUSR2), SIGJSON, SIGSTATS_CLEAR)
+
+
+def signum(name: str) -> int | None:
+    """keepalived's number for a --signum name (STOP 15, RELOAD 1, DATA 10, STATS 12, JSON 36, STATS_CLEAR 63)."""
+    return SIGNALS.get(name)
