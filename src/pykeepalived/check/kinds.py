@@ -42,6 +42,7 @@ from pykeepalived.check.net import (
     target,
 )
 from pykeepalived.check.state import IPVS_WEIGHT_FAULT, Result
+from pykeepalived.config.model import Script
 from pykeepalived.config.model_lvs import (
     BfdCheck,
     CheckConnection,
@@ -387,15 +388,17 @@ MISC_KILL_DELAY = 2.0
 class MiscProbe(AsyncProbe):
     """MISC_CHECK: run the script (no shell, own process group), exit status -> pass/fail/weight (§3.5)."""
 
-    def __init__(self, check: MiscCheck, rs_weight: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, check: MiscCheck, rs_weight: int, loop: asyncio.AbstractEventLoop,
+                 job: ScriptJob | None = None) -> None:
         super().__init__(loop)
         self.check = check
         self.rs_weight = rs_weight
+        #: what script security allows (uid, gid, groups, resolved path); the daemon never builds a MISC
+        #: probe for a refused script (the checker is removed, as keepalived's free_checker)
+        self.job = job or ScriptJob(tuple(check.misc_path.argv))
 
     async def attempt(self) -> Result:
-        script = self.check.misc_path
-        outcome = await run_with_timeout(ScriptJob(tuple(script.argv), script.user, script.group),
-                                         self.check.misc_timeout, MISC_KILL_DELAY)
+        outcome = await run_with_timeout(self.job, self.check.misc_timeout, MISC_KILL_DELAY)
         status = outcome.status
         if status is None:
             return Result(False, reason="timed out" if outcome.timed_out else outcome.words)
@@ -641,15 +644,19 @@ class FileProbe:
 def build_probe(vs: VirtualServer, rs: RealServer, checker: Checker, loop: asyncio.AbstractEventLoop, *,
                 ssl_context: ssl.SSLContext | None = None,
                 track_files: Mapping[str, TrackFile] | None = None, tcp_half_open: bool = False,
-                url_index: Callable[[], int] | None = None) -> Probe:
-    """The probe for one configured checker (raises :class:`UnsupportedChecker` for BFD_CHECK)."""
+                url_index: Callable[[], int] | None = None,
+                script_job: Callable[[Script], ScriptJob | None] | None = None) -> Probe:
+    """The probe for one configured checker (raises :class:`UnsupportedChecker` for BFD_CHECK).
+
+    ``script_job`` is the process's script security (a MISC_CHECK script runs only as it allows)."""
     match checker:
         case TcpCheck():
             return TcpProbe(checker.connection, loop, tcp_half_open)
         case HttpCheck():
             return HttpProbe(checker, rs, vs, loop, ssl_context, url_index)
         case MiscCheck():
-            return MiscProbe(checker, rs.weight, loop)
+            return MiscProbe(checker, rs.weight, loop,
+                             script_job(checker.misc_path) if script_job is not None else None)
         case SmtpCheck():
             return SmtpProbe(checker, loop)
         case DnsCheck():

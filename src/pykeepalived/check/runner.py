@@ -31,6 +31,7 @@ from pykeepalived.check.state import (
     desired_table,
     rs_key,
 )
+from pykeepalived.config.model import Script
 from pykeepalived.config.model_lvs import (
     BfdCheck,
     HttpCheck,
@@ -41,6 +42,7 @@ from pykeepalived.config.model_lvs import (
 )
 from pykeepalived.config.model_vrrp import TrackFile
 from pykeepalived.lvs.model import DestKey, Table
+from pykeepalived.notify.scripts import ScriptJob
 
 EventSink = Callable[[list[Event]], None]
 _random = random.random
@@ -115,7 +117,8 @@ class Runner:
                  settings: Settings | None = None, max_in_flight: int = 1024,
                  groups: Iterable[VirtualServerGroup] = (), ssl_config: SslConfig | None = None,
                  track_files: Mapping[str, TrackFile] | None = None,
-                 rand: Callable[[], float] = random.random, tcp_half_open: bool = False) -> None:
+                 rand: Callable[[], float] = random.random, tcp_half_open: bool = False,
+                 script_job: Callable[[Script], ScriptJob | None] | None = None) -> None:
         self.virtual_servers = tuple(virtual_servers)
         self.groups = tuple(groups)
         self.on_events = on_events
@@ -123,6 +126,7 @@ class Runner:
         self.max_in_flight = max_in_flight
         self.ssl_config = ssl_config
         self.track_files = dict(track_files or {})
+        self.script_job = script_job
         self.rand = rand
         self.tcp_half_open = tcp_half_open
         self.health: dict[VsId, VirtualServerState] = {}
@@ -169,7 +173,8 @@ class Runner:
                     cstate = st.servers[key].checkers[index]
                     probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
                                         track_files=self.track_files, tcp_half_open=self.tcp_half_open,
-                                        url_index=functools.partial(getattr, cstate, "url_it"))
+                                        url_index=functools.partial(getattr, cstate, "url_it"),
+                                        script_job=self.script_job)
                     job = Job(st, key, index, probe, cstate)
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())

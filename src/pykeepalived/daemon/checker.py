@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,12 +40,15 @@ from pykeepalived.check.state import (
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
+from pykeepalived.config.model_lvs import MiscCheck, VirtualServer
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
+from pykeepalived.notify.security import ScriptPolicy
+from pykeepalived.notify.security import Status as SecurityStatus
 from pykeepalived.status.snapshot import (
     Counters,
     DaemonInfo,
@@ -73,6 +76,33 @@ class CheckerOptions:
     reconcile_interval: float = RECONCILE_INTERVAL
     #: keepalived's ``-a``: log every address change the netlink watch reports
     address_monitoring: bool = False
+
+
+def without_refused_misc_checks(virtual_servers: Iterable[VirtualServer],
+                                policy: ScriptPolicy) -> tuple[VirtualServer, ...]:
+    """keepalived's ``check_misc_script_security``: a MISC_CHECK that script security refuses
+    (insecure path under enable_script_security, missing, not executable, no such user) is removed, so
+    it never runs and its real server is judged by its other checkers."""
+    out = []
+    for vs in virtual_servers:
+        servers = []
+        for rs in vs.real_servers:
+            kept = []
+            for c in rs.checkers:
+                if isinstance(c, MiscCheck):
+                    verdict = policy.verdict(c.misc_path, kind="misc_path")
+                    if not verdict.run:
+                        command = " ".join(c.misc_path.argv)
+                        if verdict.status is SecurityStatus.MISSING:
+                            log.info("Disabling misc script %s since not found/accessible", command)
+                        elif verdict.status in (SecurityStatus.INSECURE, SecurityStatus.WRONG_TYPE):
+                            log.info("Disabling misc script %s due to insecure", command)
+                        continue
+                kept.append(c)
+            servers.append(rs if len(kept) == len(rs.checkers) else replace(rs, checkers=tuple(kept)))
+        out.append(vs if all(a is b for a, b in zip(servers, vs.real_servers, strict=True))
+                   else replace(vs, real_servers=tuple(servers)))
+    return tuple(out)
 
 
 def normalise(dp: Any, table: Table) -> Table:
@@ -123,6 +153,8 @@ class CheckerProcess:
         self.dp = dataplane
         self.dp_reason = ""
         self.scripts = ScriptQueues()
+        #: script security for MISC_CHECK and the notify/quorum scripts (the VRRP process has its own)
+        self.policy = ScriptPolicy(config.global_defs)
         self.fifos = FifoWriter()
         self.runner: Runner | None = None
         #: ha_suspend: address events suspend/resume checkers (netlink opened only when a VS needs it)
@@ -188,6 +220,7 @@ class CheckerProcess:
         """Apply a new configuration: checkers restart only if the LVS part changed."""
         old = self.config
         self.config = config
+        self.policy.reload(config.global_defs)
         if config.lvs == old.lvs and config.global_defs == old.global_defs:
             log.info("Reload: virtual servers unchanged")
             return
@@ -209,9 +242,11 @@ class CheckerProcess:
                             rs_init_notifies=bool(getattr(g, "rs_init_notifies", False)),
                             checker_log_all_failures=bool(getattr(g, "checker_log_all_failures", False)))
         track_files = {t.name: t for t in getattr(config.vrrp, "track_files", ())}
-        self.runner = Runner(config.lvs.virtual_servers, on_events=self._on_events, settings=settings,
+        self.runner = Runner(without_refused_misc_checks(config.lvs.virtual_servers, self.policy),
+                             on_events=self._on_events, settings=settings,
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
-                             track_files=track_files, max_in_flight=self.max_in_flight)
+                             track_files=track_files, max_in_flight=self.max_in_flight,
+                             script_job=lambda script: self.policy.job(script, kind="misc_path"))
         self.runner.start(previous)
 
     def _apply_ha_suspend(self, runner: Runner) -> None:
@@ -311,11 +346,8 @@ class CheckerProcess:
             self._dirty.set()
 
     def _job(self, script: Script | None) -> ScriptJob | None:
-        if script is None or not script.argv:
-            return None
-        g = self.config.global_defs
-        return ScriptJob(tuple(script.argv), script.user or getattr(g, "script_user", None),
-                         script.group or getattr(g, "script_group", None))
+        """notify_up/down, quorum_up/down: only as script security allows, as every other script."""
+        return self.policy.job(script)
 
     # -- status ------------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

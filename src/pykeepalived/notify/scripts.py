@@ -34,22 +34,34 @@ UNSAFE_ENV = ("IFS", "LD_PRELOAD", "LD_LIBRARY_PATH")
 
 @dataclass(frozen=True, slots=True)
 class ScriptJob:
-    """One script to run: the full argv (configured argv plus any appended arguments)."""
+    """One script to run: the full argv (configured argv plus any appended arguments) and who runs it.
+
+    ``uid``/``gid`` come from the script-security verdict (:class:`~pykeepalived.notify.security.ScriptPolicy`);
+    ``groups`` is the supplementary group list (None: just ``gid``, as keepalived's ``setgroups(1, &gid)``).
+    None ids (the ``</path`` shell form, tests): the daemon's own, with its supplementary groups cleared.
+    """
 
     argv: tuple[str, ...]
-    user: str | None = None
-    group: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] | None = None
+
+
+def privileges(job: ScriptJob) -> dict[str, Any]:
+    """Popen arguments that drop all three, uid, gid and supplementary groups (only root can change them)."""
+    if os.geteuid() != 0:
+        return {}
+    gid = job.gid if job.gid is not None else os.getegid()
+    kwargs: dict[str, Any] = {"group": gid, "extra_groups": list(job.groups) if job.groups is not None else [gid]}
+    if job.uid is not None:
+        kwargs["user"] = job.uid
+    return kwargs
 
 
 async def spawn(job: ScriptJob) -> asyncio.subprocess.Process | None:
     """Start one script as keepalived would; None (and a log line) if it cannot start."""
     env = {k: v for k, v in os.environ.items() if k not in UNSAFE_ENV}
-    kwargs: dict[str, Any] = {}
-    if os.geteuid() == 0:
-        if job.user:
-            kwargs["user"] = job.user
-        if job.group:
-            kwargs["group"] = job.group.lstrip(":")
+    kwargs = privileges(job)
     try:
         return await asyncio.create_subprocess_exec(
             *job.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

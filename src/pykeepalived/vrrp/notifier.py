@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.mail import Mailer, VrrpAlerts
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues, spawn
-from pykeepalived.notify.security import Status as SecurityStatus
-from pykeepalived.notify.security import Verdict, check_script
+from pykeepalived.notify.security import ScriptPolicy, Verdict
 
 from .fsm import State
 
@@ -32,34 +31,6 @@ log = logging.getLogger("pykeepalived.vrrp")
 
 #: how long one notify script may hold up the next notification of the same instance
 NOTIFY_ORDER_WAIT = 10.0
-
-
-def script_job(script: Script | None, global_defs: GlobalDefs, *extra: str) -> ScriptJob | None:
-    """The job for a configured script plus appended arguments (None when not configured).
-
-    No security verdict: :meth:`Notifier.job` is what the VRRP process uses.
-    """
-    if script is None or not script.argv:
-        return None
-    return ScriptJob((*script.argv, *extra), script.user or global_defs.script_user,
-                     script.group or global_defs.script_group)
-
-
-def verdict_job(verdict: Verdict, *extra: str) -> ScriptJob | None:
-    """The job a security verdict allows (None when the script is disabled).
-
-    The ``</path`` form goes through /bin/sh, as keepalived's ``system()``; otherwise the
-    verdict's resolved path is executed with its user and group.
-    """
-    if not verdict.run:
-        return None
-    user = verdict.user
-    if verdict.status is SecurityStatus.SYSTEM:
-        return ScriptJob(("/bin/sh", "-c", " ".join((*verdict.argv, *extra))))
-    argv = (verdict.path or verdict.argv[0], *verdict.argv[1:], *extra)
-    if user is None:
-        return ScriptJob(argv)
-    return ScriptJob(argv, user.user, user.group)
 
 
 class Notifier:
@@ -77,32 +48,23 @@ class Notifier:
         self.mailer = Mailer(global_defs)
         self.alerts = VrrpAlerts(global_defs)
         self._fifo_readers: list[asyncio.subprocess.Process] = []
-        self._verdicts: dict[tuple[str, Script], Verdict] = {}
+        self.policy = ScriptPolicy(global_defs)
 
     def reload(self, global_defs: GlobalDefs) -> None:
         """New global_defs (script users, SMTP settings); FIFOs stay as opened at start."""
         self.g = global_defs
         self.mailer.reload(global_defs)
         self.alerts.gd = global_defs
-        self._verdicts.clear()
+        self.policy.reload(global_defs)
 
     def verdict(self, script: Script, kind: str = "notify") -> Verdict:
-        """Script security (``notify.security``), decided once per script and config; the
-        messages (``Unsafe permissions found for script ...``) are logged that once."""
-        key = (kind, script)
-        v = self._verdicts.get(key)
-        if v is None:
-            v = self._verdicts[key] = check_script(script, self.g, kind=kind)
-            for message in v.messages:
-                log.warning("%s", message)
-        return v
+        """Script security (:class:`~pykeepalived.notify.security.ScriptPolicy`), decided once per script."""
+        return self.policy.verdict(script, kind)
 
     def job(self, script: Script | None, *extra: str, kind: str = "notify") -> ScriptJob | None:
         """The job for a configured script plus appended arguments; None when not configured
         or refused by script security."""
-        if script is None or not script.argv:
-            return None
-        return verdict_job(self.verdict(script, kind), *extra)
+        return self.policy.job(script, *extra, kind=kind)
 
     async def open_fifos(self) -> None:
         """notify_fifo and vrrp_notify_fifo (once if both name the same path), plus their readers."""
