@@ -195,3 +195,12 @@ def test_default_pid_files_are_keepalived_s() -> None:
     assert opts.control_path == "/run/keepalived.ctl"
     lab = DaemonOptions.from_args(parse_daemon_args(["-p", "/tmp/lb1.pid"]).args)
     assert lab.child_pid_file("vrrp") == "/tmp/lb1_vrrp.pid"
+
+
+def test_signum_prints_keepalived_s_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    for name, number in (("STOP", 15), ("RELOAD", 1), ("DATA", 10), ("STATS", 12), ("JSON", 36),
+                         ("STATS_CLEAR", 63)):
+        assert main([f"--signum={name}"]) == 0
+        assert capsys.readouterr().out == f"{number}\n"
+    assert main(["--signum", "TDATA"]) == 1
+    assert capsys.readouterr().err == "Unknown sigfunc TDATA\n"
