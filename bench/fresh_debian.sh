@@ -13,7 +13,8 @@
 #   3. sudo ./scripts/test --install-only       the test command's install step (not the suite)
 # It checks that the demo passed, that no /usr/sbin/policy-rc.d was left behind, and prints the times.
 # /proc, /sys, /dev and /run are mounted in a private mount namespace (unshare -m), so they disappear with it
-# whatever happens; the unpacked tree is removed at the end (KEEP=1 keeps it).  Takes several minutes (apt and
+# whatever happens; the unpacked tree is removed at the end (KEEP=1 keeps it).  This machine's CA bundle is copied
+# in (CA_BUNDLE=FILE, or CA_BUNDLE= for the image's own), for a site whose proxy re-signs TLS.  Takes several minutes (apt and
 # pip downloads): run by hand, not in CI.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -65,6 +66,9 @@ trap cleanup EXIT
 t0=$(now)
 tar -C "$root" -xf "$image"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# this machine's trust store (a site behind a TLS-inspecting proxy adds its CA there); CA_BUNDLE= to skip
+ca="${CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}"
+[ -n "$ca" ] && [ -s "$ca" ] && cp "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
 git clone -q "$repo" "$root/root/pykeepalived"
 took[unpack+clone]=$(secs "$t0" "$(now)")
 echo "fresh_debian: $dist in $root, clone of $(git -C "$repo" rev-parse --short HEAD)" >&2
