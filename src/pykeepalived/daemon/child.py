@@ -16,7 +16,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from dataclasses import asdict
+from typing import Any
 
 from pykeepalived.config import load_config
 from pykeepalived.config.errors import ErrClass
@@ -26,6 +28,7 @@ from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatu
 
 from .options import DaemonOptions
 from .runtime import remove_pid_file, setup_logging, write_pid_file
+from .sdnotify import hide_ready_fd, report_ready
 
 log = logging.getLogger("pykeepalived")
 
@@ -70,9 +73,11 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
     started = time.time()
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"))
     await server.start()
+    ready = asyncio.get_running_loop().create_task(_report_when(vrrp_ready(proc, config)))
     try:
         return await proc.run()
     finally:
+        ready.cancel()
         await server.stop()
 
 
@@ -94,10 +99,68 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload)
     server = ControlServer(proc.snapshot, options.child_control_path("checkers"))
     await server.start()
+    ready = loop.create_task(_report_when(checkers_ready(proc)))
     try:
         return await proc.run()
     finally:
+        ready.cancel()
         await server.stop()
+
+
+# -- readiness (the supervisor tells systemd READY=1 once both children are ready) -----------------------
+
+READY_POLL = 0.01
+
+
+async def vrrp_ready(proc: Any, config: Config, poll: float = READY_POLL) -> None:
+    """Returns once every configured instance has reached its initial state, with its VIPs in place.
+
+    Every instance starts in BACKUP (or FAULT); one that wants MASTER leaves BACKUP when its first
+    master-down timer expires unless a better master speaks first, so that timer (taken when the instance
+    starts) bounds the wait.  The VIPs are added on the process's ordered effects queue: a marker queued
+    after them runs once they are in place.
+    """
+    from pykeepalived.vrrp.fsm import State
+
+    loop = asyncio.get_running_loop()
+    wanted = [inst.name for inst in config.vrrp.instances]
+
+    def started() -> bool:
+        rts = proc.instances
+        return all(n in rts and rts[n].fsm.state is not State.INIT for n in wanted)
+
+    def becoming_master() -> list[Any]:
+        return [rt for rt in proc.instances.values()
+                if rt.fsm.wantstate is State.MASTER and rt.fsm.state is State.BACKUP]
+
+    while not started():
+        await asyncio.sleep(poll)
+    deadlines = [d for rt in becoming_master() if (d := rt.fsm.next_deadline()) is not None]
+    bound = max(deadlines, default=loop.time()) + 2 * poll
+    while becoming_master() and loop.time() < bound:
+        await asyncio.sleep(poll)
+    queue_effect = getattr(proc, "_effect", None)  # VrrpProcess's ordered VIP/GARP queue
+    if queue_effect is not None:
+        done: asyncio.Future[None] = loop.create_future()
+
+        async def marker() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        queue_effect(marker)
+        await done
+
+
+async def checkers_ready(proc: Any, poll: float = READY_POLL) -> None:
+    """Returns once the checker process has reconciled the data plane once (its table is in place)."""
+    while not proc.reconciles:
+        await asyncio.sleep(poll)
+
+
+async def _report_when(ready: Coroutine[Any, Any, None]) -> None:
+    await ready
+    if report_ready():
+        log.debug("Ready: told the supervisor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     options = DaemonOptions(**json.loads(args[1]))
     setup_logging(kind, console=options.log_console, detail=options.log_detail, facility=options.log_facility,
                   syslog=not options.no_syslog)
+    hide_ready_fd()
     pid_file = options.child_pid_file(kind)
     config = load_usable(options)
     if config is None:

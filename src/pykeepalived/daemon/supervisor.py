@@ -34,6 +34,7 @@ from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 from .child import EXIT_CONFIG, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file
+from .sdnotify import Notifier, ReadyWatch
 
 log = logging.getLogger("pykeepalived")
 
@@ -61,7 +62,7 @@ def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, config: Config, options: DaemonOptions) -> None:
+    def __init__(self, config: Config, options: DaemonOptions, notifier: Notifier | None = None) -> None:
         self.config = config
         self.options = options
         self.children: dict[str, Child] = {}
@@ -69,12 +70,20 @@ class Supervisor:
         self._stopping = asyncio.Event()
         self._exited: asyncio.Queue[Child] = asyncio.Queue()
         self.dataplane = "none"
+        #: systemd (Type=notify): READY once the children are, RELOADING/READY around a reload, STOPPING
+        self.notifier = notifier if notifier is not None else Notifier.from_environ()
+        self.ready_watch = ReadyWatch()
 
     # -- children -------------------------------------------------------------------------------------
     async def _spawn(self, child: Child) -> None:
         argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
-        child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                          preexec_fn=_die_with_parent)
+        ready_fd, env = self.ready_watch.open(child.kind)
+        try:
+            child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                              preexec_fn=_die_with_parent, pass_fds=(ready_fd,),
+                                                              env=env)
+        finally:
+            os.close(ready_fd)
         child.started_at = time.monotonic()
         log.info("Starting %s child process, pid=%d", "VRRP" if child.kind == "vrrp" else "Healthcheck",
                  child.proc.pid)
@@ -131,6 +140,7 @@ class Supervisor:
     # -- reload ---------------------------------------------------------------------------------------
     async def reload(self) -> None:
         log.info("Reloading")
+        self.notifier.reloading()
         result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id,
                                          all_config=self.options.all_config)
         if result.config is None or result.diagnostics.missing_parameter:
@@ -138,6 +148,7 @@ class Supervisor:
                 if not d.info:
                     log.error("%s", d)
             log.error("Reload aborted: the new configuration cannot be used - keeping the running configuration")
+            self.notifier.ready("Reload aborted: the running configuration is kept")
             return
         self.config = result.config
         if self.options.dump_conf:
@@ -153,6 +164,13 @@ class Supervisor:
             if kind not in self.children:
                 self.children[kind] = Child(kind)
                 await self._spawn(self.children[kind])
+        self.notifier.ready("Reloaded")
+
+    async def _announce_ready(self) -> None:
+        """READY=1 to systemd once every child has said it is ready (readiness pipe, sdnotify.ReadyWatch)."""
+        await self.ready_watch.wait(list(self.children))
+        log.info("Ready: %s", ", ".join(self.children) or "nothing to run")
+        self.notifier.ready(f"Running: {', '.join(self.children) or 'nothing to run'}")
 
     # -- status ---------------------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
@@ -198,6 +216,7 @@ class Supervisor:
             await self._spawn(self.children[kind])
         if not self.children:
             log.warning("Nothing to run: the configuration has no vrrp_instance and no virtual_server")
+        systemd = [loop.create_task(self._announce_ready()), loop.create_task(self.notifier.run_watchdog())]
 
         stop_task = loop.create_task(self._stopping.wait())
         while not self._stopping.is_set():
@@ -211,6 +230,9 @@ class Supervisor:
                 exit_task.cancel()
 
         log.info("Stopping")
+        self.notifier.stopping()
+        for task in systemd:
+            task.cancel()
         self._signal_children(signal.SIGTERM)
         waiters = [c.waiter for c in self.children.values() if c.waiter is not None]
         if waiters:
@@ -221,6 +243,7 @@ class Supervisor:
                 if "vrrp" in self.children and not self.options.dont_release_vrrp:
                     await self._release_vips()
         await server.stop()
+        self.ready_watch.close()
         log.info("Stopped pykeepalived %s", __version__)
         return 0
 
@@ -270,6 +293,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
     setup_logging("parent", console=options.log_console, detail=options.log_detail,
                   facility=options.log_facility, syslog=not options.no_syslog)
     log.info("Starting pykeepalived %s", __version__)
+    notifier = Notifier.from_environ()  # its socket made before -s: an @abstract address is per namespace
     log.info("Configuration file %s", options.config_file)
     def load() -> LoadResult:
         return load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
@@ -310,7 +334,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         allow_core_dumps()
     old_pattern = set_core_pattern(options.core_dump_pattern) if options.core_dump_pattern else None
     try:
-        return asyncio.run(Supervisor(result.config, replace(options)).run())
+        return asyncio.run(Supervisor(result.config, replace(options), notifier).run())
     finally:
         if old_pattern is not None:
             set_core_pattern(old_pattern)
