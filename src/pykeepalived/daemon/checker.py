@@ -42,6 +42,7 @@ from pykeepalived.check.state import (
 from pykeepalived.config.model import Config, Script
 from pykeepalived.config.model_lvs import MiscCheck, VirtualServer
 from pykeepalived.daemon.runtime import raise_fd_limit
+from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
@@ -49,6 +50,7 @@ from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
 from pykeepalived.notify.security import ScriptPolicy
 from pykeepalived.notify.security import Status as SecurityStatus
+from pykeepalived.status import dumps
 from pykeepalived.status.snapshot import (
     Counters,
     DaemonInfo,
@@ -192,6 +194,7 @@ class CheckerProcess:
         self._mailer = _make_mailer(self.config)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        self.install_dump_handlers(loop)
         self._start_runner(self.config)
         assert self.runner is not None
         self._apply_ha_suspend(self.runner)
@@ -215,6 +218,70 @@ class CheckerProcess:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    # -- signal dumps (keepalived's check_print.c) ---------------------------------------------------
+    def install_dump_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """USR1 writes keepalived_check.data; USR2, JSON and STATS_CLEAR are the VRRP child's business and
+        are ignored here, as keepalived's checker child does.  None of them stops the process."""
+        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
+        for sig in (signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
+
+    def write_data(self) -> None:
+        log.info("Printing checker data for process(%d) on signal", os.getpid())
+        path = dumps.data_file("keepalived_check.data", self.config.global_defs)
+        try:
+            dumps.write_private(path, self.data_text())
+        except OSError as e:
+            log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
+
+    def data_text(self) -> str:
+        """keepalived_check.data: global definitions, LVS topology, health checkers."""
+        health = self.runner.health if self.runner is not None else {}
+        vss: list[dumps.VirtualServerView] = []
+        checkers: list[dumps.CheckerView] = []
+        for vs in self.config.lvs.virtual_servers:
+            st = health.get(vs_id(vs))
+            proto = vs.protocol.value if vs.protocol is not None else "TCP"
+            rss = []
+            for rs in vs.real_servers:
+                server = st.servers.get(rs_key(rs)) if st is not None else None
+                alive = bool(server.alive) if server is not None else False
+                eff = server.effective_weight if server is not None else rs.weight
+                rss.append(dumps.RealServerView(
+                    ip=str(rs.ip), port=rs.port, weight=rs.weight, effective_weight=eff,
+                    forwarding=rs.forwarding.method.name, alpha=rs.alpha, connect_timeout=vs.connect_timeout,
+                    delay_loop=vs.delay_loop, inhibit=rs.inhibit_on_failure, smtp_alert=rs.smtp_alert,
+                    alive=alive, num_failed=server.num_failed if server is not None else 0, rs_set=alive,
+                    notify_up=dumps.cmd_str(rs.notify_up) if rs.notify_up is not None else None,
+                    notify_down=dumps.cmd_str(rs.notify_down) if rs.notify_down is not None else None))
+                for i, chk in enumerate(rs.checkers):
+                    cst = server.checkers[i] if server is not None and i < len(server.checkers) else None
+                    conn = getattr(chk, "connection", None)
+                    t = chk.timing
+                    dest = f"[{conn.connect_ip}]:{conn.connect_port}" if conn is not None else ""
+                    checkers.append(dumps.CheckerView(
+                        vs=vs.describe(), rs=server.name if server is not None else str(rs.ip), kind=chk.type,
+                        enabled=True, up=cst.is_up if cst is not None else not t.alpha,
+                        has_run=cst.has_run if cst is not None else False,
+                        current_weight=cst.cur_weight if cst is not None else 0, alpha=t.alpha,
+                        delay_loop=t.delay_loop, warmup=t.warmup, retries=t.retry,
+                        delay_before_retry=t.delay_before_retry,
+                        retry_it=(t.retry - cst.retry_it) if cst is not None else 0,
+                        log_all_failures=t.log_all_failures, dest=dest,
+                        connect_timeout=conn.connect_timeout if conn is not None else 0.0,
+                        bind=str(conn.bindto) if conn is not None and conn.bindto is not None else None))
+            vss.append(dumps.VirtualServerView(
+                address=str(vs.address) if vs.address is not None else None, port=vs.port, fwmark=vs.fwmark,
+                family=vs.ip_family.value, connect_timeout=vs.connect_timeout, delay_loop=vs.delay_loop,
+                sched=vs.lvs_sched, protocol=proto, alpha=vs.alpha, omega=vs.omega,
+                inhibit=vs.inhibit_on_failure, quorum=vs.quorum, hysteresis=vs.hysteresis,
+                smtp_alert=vs.smtp_alert, forwarding=vs.forwarding.method.name,
+                alive=st is not None and st.started, quorum_up=bool(st.quorum_up) if st is not None else False,
+                persistence_timeout=vs.persistence_timeout, virtualhost=vs.virtualhost,
+                real_servers=tuple(rss), flags=vs.sched_flags))
+        return dumps.check_data_text(self.config.global_defs, vss, checkers)
 
     def reload(self, config: Config) -> None:
         """Apply a new configuration: checkers restart only if the LVS part changed."""
@@ -326,7 +393,7 @@ class CheckerProcess:
         g = self.config.global_defs
         for fifo in (getattr(g, "notify_fifo", None), getattr(g, "lvs_notify_fifo", None)):
             if fifo is not None:
-                self.fifos.open(fifo.path)
+                self.fifos.open(fifo.path, fifo.user, fifo.group)
 
     def _on_events(self, events: list[Event]) -> None:
         table_changed = False

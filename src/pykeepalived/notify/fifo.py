@@ -9,36 +9,66 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import grp
 import logging
 import os
+import pwd
 import stat
 
 log = logging.getLogger("pykeepalived.notify")
 
 
 class FifoWriter:
-    """Writes each line to every opened FIFO (each path once)."""
+    """Writes each line to every opened FIFO (each path once).
+
+    Opened as keepalived does (created 0644 when missing and chowned to the configured ``user [group]``,
+    opened read-write, non-blocking, never through a symbolic link), and more strictly: an existing
+    path must be a FIFO owned by us or by the configured user, so a FIFO another user planted at a
+    well-known path never receives the daemon's state lines.  A FIFO the writer created is removed
+    when it closes, as keepalived's ``fifo_close``.
+    """
 
     def __init__(self) -> None:
         self._fifos: list[tuple[str, int]] = []
+        self._created: list[str] = []
 
     @property
     def paths(self) -> list[str]:
         return [p for p, _ in self._fifos]
 
-    def open(self, path: str) -> bool:
-        """Create (if needed) and open ``path``; False (logged) when that is impossible."""
+    def open(self, path: str, user: str | None = None, group: str | None = None) -> bool:
+        """Create (if needed) and open ``path``; False (logged) when that is impossible or unsafe."""
         if path in self.paths:
             return True
+        uid, gid = _owner(user, group)
         try:
-            if not os.path.exists(path):
-                os.mkfifo(path, 0o600)
-            elif not stat.S_ISFIFO(os.stat(path).st_mode):
-                log.error("notify FIFO %s exists and is not a FIFO", path)
-                return False
-            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            os.mkfifo(path, 0o644)
+        except FileExistsError:
+            created = False
         except OSError as e:
-            log.error("Unable to open notify FIFO %s: %s", path, e.strerror)
+            log.error("Unable to create notify fifo %s: %s", path, e.strerror)
+            return False
+        else:
+            created = True
+            self._created.append(path)
+            if uid is not None or gid is not None:
+                try:
+                    os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
+                except OSError:
+                    log.info("Failed to set uid:gid for fifo %s", path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as e:
+            log.error("Unable to open notify fifo %s: %s", path, e.strerror)
+            return False
+        st = os.fstat(fd)
+        allowed = {os.geteuid()} | ({uid} if uid is not None else set())
+        problem = ("is not a FIFO" if not stat.S_ISFIFO(st.st_mode)
+                   else f"is owned by uid {st.st_uid}, not by us" if st.st_uid not in allowed
+                   else "is writable by others" if not created and st.st_mode & stat.S_IWOTH else "")
+        if problem:
+            os.close(fd)
+            log.error("notify FIFO %s %s - not using it", path, problem)
             return False
         self._fifos.append((path, fd))
         return True
@@ -62,3 +92,24 @@ class FifoWriter:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fifos.clear()
+        for path in self._created:  # first, so a reader that loops reopening it cannot reopen it
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self._created.clear()
+
+
+def _owner(user: str | None, group: str | None) -> tuple[int | None, int | None]:
+    """uid/gid of the FIFO's configured ``user [group]`` (None where not configured or unknown)."""
+    uid = gid = None
+    if user:
+        try:
+            pw = pwd.getpwnam(user)
+            uid, gid = pw.pw_uid, pw.pw_gid
+        except KeyError:
+            log.warning("notify FIFO user %s does not exist", user)
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            log.warning("notify FIFO group %s does not exist", group)
+    return uid, gid

@@ -73,7 +73,7 @@ class Notifier:
             (self.g.vrrp_notify_fifo, self.g.vrrp_notify_fifo_script),
         ]
         for fifo, script in pairs:
-            if fifo is None or fifo.path in self.fifos.paths or not self.fifos.open(fifo.path):
+            if fifo is None or fifo.path in self.fifos.paths or not self.fifos.open(fifo.path, fifo.user, fifo.group):
                 continue
             job = self.job(script, fifo.path)
             if job is not None:

@@ -20,3 +20,54 @@ def test_each_line_ends_with_exactly_one_newline(tmp_path: Path) -> None:
     finally:
         os.close(reader)
         w.close()
+
+
+def _as_nobody_fifo(path: Path) -> None:
+    import pwd
+
+    os.mkfifo(path, 0o644)
+    pw = pwd.getpwnam("nobody")
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def test_a_fifo_planted_by_another_user_is_refused(tmp_path: Path) -> None:
+    from tests.conftest import require_root
+
+    require_root()
+    path = tmp_path / "fifo"
+    _as_nobody_fifo(path)
+    w = FifoWriter()
+    assert not w.open(str(path))
+    assert w.paths == []
+    # unless that user is the one the configuration names for it
+    assert w.open(str(path), "nobody")
+    w.close()
+    assert path.exists()  # not ours to remove: we did not create it
+
+
+def test_a_symlink_is_not_followed_and_a_regular_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "real-fifo"
+    os.mkfifo(target, 0o600)
+    link = tmp_path / "fifo"
+    link.symlink_to(target)
+    w = FifoWriter()
+    assert not w.open(str(link))
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert not w.open(str(plain))
+    assert plain.read_text() == "x"
+
+
+def test_a_fifo_it_created_is_removed_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "fifo"
+    w = FifoWriter()
+    assert w.open(str(path))
+    assert (os.stat(path).st_mode & 0o777) == 0o644 & ~_umask()
+    w.close()
+    assert not path.exists()
+
+
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
