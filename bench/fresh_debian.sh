@@ -13,9 +13,9 @@
 #   3. sudo ./scripts/test --install-only       the test command's install step (not the suite)
 # It checks that the demo passed, that no /usr/sbin/policy-rc.d was left behind, and prints the times.
 # /proc, /sys, /dev and /run are mounted in a private mount namespace (unshare -m), so they disappear with it
-# whatever happens; the unpacked tree is removed at the end (KEEP=1 keeps it).  This machine's CA bundle is copied
-# in (CA_BUNDLE=FILE, or CA_BUNDLE= for the image's own), for a site whose proxy re-signs TLS.  Takes several minutes (apt and
-# pip downloads): run by hand, not in CI.
+# whatever happens; the unpacked tree is removed at the end (KEEP=1 keeps it).  This machine's CA bundle is
+# copied in (CA_BUNDLE=FILE, or CA_BUNDLE= for the image's own), for a site whose proxy re-signs TLS.
+# Takes minutes (apt and pip downloads): run by hand, not in CI.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dist="${DIST:-debian12}"
@@ -77,6 +77,7 @@ echo "fresh_debian: $dist in $root, clone of $(git -C "$repo" rev-parse --short 
 in_chroot() {
   unshare --mount --propagation private -- /bin/sh -ec '
     root="$1"; shift
+    mount --bind "$root" "$root"  # / a mount point, as on a host: ip netns exec remounts it rslave
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
