@@ -5,6 +5,10 @@ everything observable is kept: the getopt_long parsing (argument permutation, ab
 keepalived's own error texts), the usage text on stderr with exit 1, exit 0 for every network outcome,
 the one-line failure messages, and the verbose dumps (``dump_buffer`` format, banners, per-read body
 dumps) byte for byte, except the response time.
+
+The page is never held: each read is dumped (``-v``) and digested as it arrives, so an endless page
+costs no memory, and the run ends by the GET's overall deadline (``-t`` x the GET's steps, see
+:mod:`.http`) where keepalived's genhash would read for ever.
 """
 
 from __future__ import annotations
@@ -295,7 +299,7 @@ async def fetch(opts: GenhashOptions, out: BinaryIO, err: BinaryIO) -> None:
     result = await http_get(
         opts.server, opts.port, request,
         timeout=opts.timeout, ssl_context=ctx, server_hostname=sni,
-        fwmark=opts.fwmark or None, on_chunk=_VerboseDumper(out) if opts.verbose else None,
+        fwmark=opts.fwmark or None, on_chunk=_VerboseDumper(out) if opts.verbose else None, keep=False,
     )
     if opts.verbose and result.eof_clean:
         digest = bytes.fromhex(result.parsed.md5)

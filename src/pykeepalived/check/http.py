@@ -14,6 +14,17 @@ this module reproduces the loop itself rather than using a general HTTP parser:
 * :class:`HttpGet` — the callback client (a non-blocking socket on the checkers' private epoll, no
   coroutine per check; TLS through a memory BIO so that SSL_read-sized chunks and close_notify are
   visible, as they are to keepalived), and :func:`http_get`, the same behind a future.
+
+What a backend sends is bounded here where keepalived is not (STYLE §7).  The body is digested as it
+streams and never held: a checker keeps no copy of the reply at all, and :func:`http_get`/:func:`analyse`
+keep at most :data:`KEEP_PREFIX` bytes of it (``raw``, ``body``, ``regex_subject``) for their callers.
+The url's regex runs over the stream in windows (:class:`RegexScan`: each read plus a carry-over of
+the previous :data:`REGEX_CARRY` bytes, the size of keepalived's buffer), the way keepalived runs PCRE2
+with ``PCRE2_PARTIAL_HARD`` over its 4095-byte buffers.  A GET reads at most :data:`READ_BUDGET` bytes
+per wake-up before giving the event loop back, and ends by one overall deadline (connect_timeout x
+:data:`HTTP_STEPS`: connect with the TLS handshake, write, read — keepalived's own worst case for a
+reply that comes within one read timeout), so an endless body or a byte dripped every half second
+fails with keepalived's read-timeout message instead of running for ever.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from pykeepalived.check.net import (
+    CHECK_STEPS,
     CONNECT_FAIL,
     EPOLL_EXCHANGE,
     EPOLLERR_HUP,
@@ -53,6 +65,14 @@ MAX_REQUEST = 2047
 DEFAULT_STATUS_CODES: frozenset[int] = frozenset(range(200, 300))
 #: keepalived's genhash default timeout: ``UINT_MAX`` microseconds.
 GENHASH_DEFAULT_TIMEOUT = 0xFFFFFFFF / 1_000_000
+#: a GET's overall deadline is this many connect_timeouts from the connect (connect + TLS handshake, write, read)
+HTTP_STEPS = CHECK_STEPS["HTTP_GET"]
+#: bytes a GET reads from its socket per wake-up of the event loop before it lets the other callbacks run
+READ_BUDGET = 64 * 1024
+#: at most this much of a reply is kept for a caller that asked for it (``raw``, ``body``, ``regex_subject``)
+KEEP_PREFIX = 1024 * 1024
+#: bytes of the stream already searched that the regex sees again with the next read (keepalived's buffer)
+REGEX_CARRY = MAX_READ
 
 _ULONG_MAX = (1 << 64) - 1
 _C_SPACE = b" \t\n\v\f\r"
@@ -202,35 +222,114 @@ class Parsed(NamedTuple):
     status: int | None
     #: Content-Length as keepalived read it (None = absent/unparseable)
     content_length: int | None
-    #: body bytes that were digested (at most Content-Length)
+    #: body bytes that were digested (at most Content-Length; at most :data:`KEEP_PREFIX` of them are kept)
     body: bytes
     #: all body bytes received (not capped); keepalived logs a mismatch with content_length
     rx_bytes: int
     #: hex MD5 of ``body``
     md5: str
     #: what keepalived's regex sees: the body, prefixed by the header when the first body bytes came in the
-    #: same read as the end of the header (keepalived matches that first buffer from its start)
+    #: same read as the end of the header (keepalived matches that first buffer from its start); at most
+    #: :data:`KEEP_PREFIX` bytes of it, and only when the parser was asked to keep it
     regex_subject: bytes
+    #: the verdict of the regex the parser streamed (:class:`RegexScan`); None when it had none
+    regex_matched: bool | None = None
 
     @property
     def length_mismatch(self) -> bool:
         return self.content_length is not None and self.content_length != self.rx_bytes
 
 
+class RegexScan:
+    """A url's regex run over a stream without keeping it; pure.
+
+    keepalived matches each 4095-byte read with ``PCRE2_PARTIAL_HARD`` and keeps the start of a partial
+    match for the next read.  Python's ``re`` has no partial matching, so the same is had with a window:
+    each :meth:`feed` searches the new bytes together with the last :data:`REGEX_CARRY` bytes already
+    seen (plus one byte of context, so ``^``, ``\\b`` and lookbehinds see what precedes them), and a
+    match that reaches the end of the window is only accepted once more data (or the end, ``final``)
+    shows it is complete, as a hard partial match would be.  Memory is bounded by the carry and one
+    read; what is lost is what keepalived loses too: a match longer than its buffer.  Offsets are
+    counted from the start of the subject (``regex_min_offset`` / ``regex_max_offset``).
+    """
+
+    __slots__ = ("_base", "_max", "_min", "_pattern", "_skip", "_win", "done", "matched")
+
+    def __init__(self, pattern: re.Pattern[bytes], min_offset: int = 0, max_offset: int | None = None) -> None:
+        self._pattern = pattern
+        self._min = min_offset
+        self._max = max_offset
+        self._win = b""
+        #: subject offset of ``_win[0]``
+        self._base = 0
+        #: leading bytes of ``_win`` that are context only (already tried as match starts)
+        self._skip = 0
+        self.done = False
+        self.matched = False
+
+    @classmethod
+    def for_url(cls, url: UrlSpec) -> RegexScan | None:
+        pattern = url.compiled_regex()
+        return None if pattern is None else cls(pattern, url.regex_min_offset, url.regex_max_offset)
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self.done:
+            return
+        win = self._win + chunk if self._win else chunk
+        n = len(win)
+        base = self._base
+        pos = max(self._skip, self._min - base)
+        if self._max is not None and base + pos > self._max:
+            self.done = True  # no acceptable start is left
+            return
+        m = self._pattern.search(win, pos) if pos <= n else None
+        if m is not None and (final or m.end() < n):
+            self.done = True
+            self.matched = self._max is None or base + m.start() <= self._max
+            return
+        if final:
+            self.done = True
+            return
+        # keep what a match still in progress may need: from its start if that fits in the carry, else
+        # the carry (keepalived: "Regex partial match preserve too large - discarding")
+        keep = n - REGEX_CARRY
+        if m is not None and m.start() > keep:
+            keep = m.start()
+        keep = min(max(keep, pos), n)
+        if keep <= self._skip:
+            self._win = win  # the window is still short: keep it all
+            return
+        ctx = keep - 1
+        self._win = win[ctx:]
+        self._base = base + ctx
+        self._skip = 1
+
+    def finish(self) -> bool:
+        """The verdict once the stream has ended."""
+        self.feed(b"", final=True)
+        return self.matched
+
+
 class ResponseParser:
     """keepalived's response reading loop, one :meth:`feed` per ``read()``; pure (no I/O, no clock).
 
-    ``keep_regex_subject`` / ``keep_digest``: a checker whose url has no regex / no digest skips that
-    work (the MD5 is then reported as ``""`` and the body is not kept); genhash keeps both.
+    ``keep_regex_subject`` / ``keep_body``: keep the first :data:`KEEP_PREFIX` bytes of the regex subject /
+    of the digested body (for :func:`analyse` and its tests; a checker and genhash keep neither).
+    ``keep_digest``: a checker whose url has no digest skips the MD5 (reported as ``""``).  ``regex``:
+    the url whose regex is matched as the reply streams (:class:`RegexScan`), giving
+    :attr:`Parsed.regex_matched`.  Nothing here grows with the length of the reply beyond those prefixes.
     """
 
-    __slots__ = ("_buf", "_md5", "_regex", "_subject", "_tail", "body", "content_length", "header",
-                 "rx_bytes", "status")
+    __slots__ = ("_buf", "_keep_body", "_md5", "_regex", "_scan", "_subject", "_tail", "body", "content_length",
+                 "header", "rx_bytes", "status")
 
-    def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True) -> None:
+    def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True, keep_body: bool = True,
+                 regex: UrlSpec | None = None) -> None:
         self._buf = bytearray()
         self._md5 = hashlib.md5() if keep_digest else None
         self._regex = keep_regex_subject
+        self._keep_body = keep_body
+        self._scan = RegexScan.for_url(regex) if regex is not None else None
         self._subject = bytearray()
         self.body = bytearray()
         self._tail = 0
@@ -257,16 +356,22 @@ class ResponseParser:
             part = b""
         if part and self._md5 is not None:
             self._md5.update(part)
-            self.body += part
+            if self._keep_body and len(self.body) < KEEP_PREFIX:
+                self.body += part[: KEEP_PREFIX - len(self.body)]
         return part
+
+    def _match(self, data: bytes) -> None:
+        if self._regex and len(self._subject) < KEEP_PREFIX:
+            self._subject += data[: KEEP_PREFIX - len(self._subject)]
+        if self._scan is not None:
+            self._scan.feed(data)
 
     def feed(self, data: bytes) -> ReadStep:
         """Process one read of at most :meth:`read_size` bytes."""
         if self.header is not None:
             digested = self._digest(data)
             self.rx_bytes += len(data)
-            if self._regex:
-                self._subject += data
+            self._match(data)
             return ReadStep(data, True, None, digested)
         if self._buf:
             self._buf += data
@@ -287,8 +392,8 @@ class ResponseParser:
         rest = buf[end:]
         digested = self._digest(rest)
         self.rx_bytes = len(rest)
-        if self._regex and rest:
-            self._subject += buf
+        if rest:
+            self._match(buf)
         return ReadStep(data, False, self.header, digested)
 
     def result(self) -> Parsed:
@@ -300,6 +405,7 @@ class ResponseParser:
             rx_bytes=self.rx_bytes,
             md5=self._md5.hexdigest() if self._md5 is not None else "",
             regex_subject=bytes(self._subject),
+            regex_matched=self._scan.finish() if self._scan is not None else None,
         )
 
     def feed_all(self, data: bytes) -> Iterable[ReadStep]:
@@ -379,19 +485,24 @@ class UrlVerdict(NamedTuple):
 def regex_matches(parsed: Parsed, url: UrlSpec) -> bool:
     """Whether the url's regex matches what keepalived would have matched.
 
-    Differences from keepalived (PCRE2, streamed with PCRE2_PARTIAL_HARD over 4095-byte windows):
-    Python ``re`` syntax instead of PCRE2 (no possessive quantifiers before 3.11 matter here; ``\\K``,
+    The verdict of the parser's own :class:`RegexScan` when it streamed this url's regex; otherwise the kept
+    ``regex_subject`` is scanned the same way.  Differences from keepalived (PCRE2, streamed with
+    PCRE2_PARTIAL_HARD over 4095-byte windows): Python ``re`` syntax instead of PCRE2 (``\\K``,
     ``(*VERB)``s, recursion and Unicode properties are not available); only the ``caseless``, ``dotall``,
-    ``extended`` and ``multiline`` options are honoured; the whole subject is matched at once, so a match
-    keepalived would miss because a partial match outgrew its buffer is found here.
+    ``extended`` and ``multiline`` options are honoured; a match still open when the reply ends counts
+    (keepalived's hard partial match at EOF does not).
     """
-    pattern = url.compiled_regex()
-    if pattern is None:
+    if parsed.regex_matched is not None:
+        return parsed.regex_matched
+    scan = RegexScan.for_url(url)
+    if scan is None:
         return False
-    m = pattern.search(parsed.regex_subject, url.regex_min_offset)
-    if m is None:
-        return False
-    return url.regex_max_offset is None or m.start() <= url.regex_max_offset
+    subject = parsed.regex_subject
+    for pos in range(0, len(subject), MAX_READ):
+        scan.feed(subject[pos : pos + MAX_READ])
+        if scan.done:
+            break
+    return scan.finish()
 
 
 def evaluate_url(parsed: Parsed, url: UrlSpec) -> UrlVerdict:
@@ -475,8 +586,8 @@ OnChunk = Callable[[ReadStep], None]
 HttpCallback = Callable[["HttpResult | Exception"], None]
 
 _EMPTY_PARSED = ResponseParser().result()
-#: the selector transport's read size (asyncio ``max_size``): the reads are split as they always were
-_RECV_SIZE = 256 * 1024
+#: TLS: ciphertext read per recv (the plaintext is still split into keepalived-sized reads by ``tls.read``)
+_RECV_SIZE = READ_BUDGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,7 +606,12 @@ class GetPlan:
     fwmark: int | None = None
     keep_regex_subject: bool = True
     keep_digest: bool = True
+    #: keep the first KEEP_PREFIX bytes of the reply (``raw``) and of the digested body
     keep_raw: bool = True
+    #: the url whose regex is matched as the reply streams (:attr:`Parsed.regex_matched`)
+    regex: UrlSpec | None = None
+    #: the GET's overall deadline, seconds from the connect (None: ``timeout`` x :data:`HTTP_STEPS`)
+    limit: float | None = None
 
     @property
     def family(self) -> int:
@@ -511,14 +627,17 @@ class HttpGet:
     plans ``keep_raw=False`` / ``keep_digest=False`` when it needs neither the reply bytes nor the MD5.
     Every step has its own timeout, started when the step starts: connect (the TLS handshake shares
     the connect deadline, as in keepalived), then the wait for the first reply bytes, then each later
-    read; one timer entry serves them all (it re-arms itself when the deadline moved on).  The phases,
+    read; one timer entry serves them all (it re-arms itself when the deadline moved on).  No step
+    goes past the GET's one overall deadline (``end``: :attr:`GetPlan.limit`, by default connect_timeout
+    x :data:`HTTP_STEPS`), which ends an endless or dripping reply with the read timeout's message.
+    A wake-up reads at most :data:`READ_BUDGET` bytes; the rest is read on the loop's next turn.  The phases,
     reads and error classification are those of asyncio's selector transport driving a Protocol,
     which this replaces.
     """
 
-    __slots__ = ("callback", "connect_time", "deadline", "done", "fd", "got_bytes", "loop", "on_chunk", "parser",
-                 "phase", "plan", "poller", "raw", "sock", "t0", "timer_armed", "tls", "tls_in", "tls_out", "token",
-                 "wbuf")
+    __slots__ = ("callback", "connect_time", "deadline", "done", "end", "fd", "got_bytes", "loop", "on_chunk",
+                 "parser", "phase", "plan", "poller", "raw", "sock", "t0", "timer_armed", "tls", "tls_in", "tls_out",
+                 "token", "wbuf")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, plan: GetPlan, callback: HttpCallback,
                  on_chunk: OnChunk | None = None) -> None:
@@ -528,7 +647,8 @@ class HttpGet:
         self.callback = callback
         self.on_chunk = on_chunk
         self.t0 = t0 = loop.time()
-        self.deadline = t0 + plan.timeout
+        self.end = t0 + (plan.limit if plan.limit is not None else plan.timeout * HTTP_STEPS)
+        self.deadline = min(t0 + plan.timeout, self.end)
         self.done = False
         self.token = 0
         self.timer_armed = False
@@ -615,12 +735,20 @@ class HttpGet:
         self.token += 1
         self._close()
 
+    def _step(self) -> None:
+        """A step starts now: its deadline is ``now + timeout``, but never past the GET's end."""
+        self.deadline = min(self.loop.time() + self.plan.timeout, self.end)
+
     def _arm(self) -> None:
-        """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane."""
+        """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane
+        (at the overall end, which is not ``now + timeout``: on the heap)."""
         if not self.timer_armed:
             self.timer_armed = True
             timeout = self.plan.timeout
-            self.poller.timers.add_after(timeout, self._on_timer, self.token, now=self.deadline - timeout)
+            if self.deadline >= self.end:
+                self.poller.timers.add(self.deadline, self._on_timer, self.token)
+            else:
+                self.poller.timers.add_after(timeout, self._on_timer, self.token, now=self.deadline - timeout)
 
     def _on_timer(self, token: int) -> None:
         if token != self.token or self.done:
@@ -678,7 +806,8 @@ class HttpGet:
         try:
             self.connect_time = self.loop.time() - self.t0
             plan = self.plan
-            self.parser = ResponseParser(keep_regex_subject=plan.keep_regex_subject, keep_digest=plan.keep_digest)
+            self.parser = ResponseParser(keep_regex_subject=plan.keep_regex_subject, keep_digest=plan.keep_digest,
+                                         keep_body=plan.keep_raw, regex=plan.regex)
             if plan.ssl_context is not None:
                 self.tls_in, self.tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
                 self.tls = plan.ssl_context.wrap_bio(self.tls_in, self.tls_out, server_side=False,
@@ -729,7 +858,10 @@ class HttpGet:
     def _read(self, ended: bool) -> None:
         """Read what is there (edge-triggered: until EAGAIN); ``ended``: the peer's FIN or an error was
         reported with this event, so the reads go on to the EOF or the error now, not on another wake-up.
-        Data that comes after a short read raises a new event."""
+        Data that comes after a short read raises a new event.  At most :data:`READ_BUDGET` bytes are read
+        per wake-up: a socket that is never drained (a peer that always has more) is read on from the
+        loop's next turn, after the other sockets, timers and signals have had theirs."""
+        budget = READ_BUDGET
         while not self.done:
             sock = self.sock
             if sock is None:
@@ -756,6 +888,19 @@ class HttpGet:
             self._data(data)
             if not ended and len(data) < size:
                 return
+            budget -= len(data)
+            if budget <= 0:
+                if not self.done:
+                    self.loop.call_soon(self._read_on, self.token, ended)
+                return
+
+    def _read_on(self, token: int, ended: bool) -> None:
+        if token != self.token or self.done:
+            return
+        try:
+            self._read(ended)
+        except Exception as e:
+            self._crash(e)
 
     def _finish(self, error: ErrorKind | None, clean: bool = False, exc: OSError | None = None) -> None:
         if self.done:
@@ -801,7 +946,7 @@ class HttpGet:
         except (ssl.SSLError, OSError) as e:
             self._finish(ErrorKind.SEND, exc=e)
             return
-        self.deadline = self.loop.time() + self.plan.timeout
+        self._step()
         self._arm()
         if self.tls is not None and self.tls_in is not None and (self.tls_in.pending or self.tls.pending()):
             self._read_tls()
@@ -817,11 +962,11 @@ class HttpGet:
                 return
             if not self.got_bytes:
                 self.got_bytes = True
-                self.deadline = self.loop.time() + self.plan.timeout
+                self._step()
             self._read_tls()
             return
         self.got_bytes = True
-        self.deadline = self.loop.time() + self.plan.timeout
+        self._step()
         self._consume(data)
 
     def _consume(self, data: bytes) -> None:
@@ -836,8 +981,8 @@ class HttpGet:
                 return
             piece = data[pos : pos + n] if pos or n < len(data) else data
             pos += n
-            if self.plan.keep_raw:
-                self.raw += piece
+            if self.plan.keep_raw and len(self.raw) < KEEP_PREFIX:
+                self.raw += piece[: KEEP_PREFIX - len(self.raw)]
             step = parser.feed(piece)
             if self.on_chunk is not None:
                 self.on_chunk(step)
@@ -865,7 +1010,7 @@ class HttpGet:
                 # header seen it reports an SSL read error rather than "no data"
                 self._finish(None if self.parser.extracted else ErrorKind.TLS_READ_ERROR, clean=True)
                 return
-            self.deadline = self.loop.time() + self.plan.timeout
+            self._step()
             self._consume(data)
 
     def _eof(self) -> None:
@@ -913,12 +1058,15 @@ async def http_get(
     bind: tuple[str, int] | None = None,
     fwmark: int | None = None,
     on_chunk: OnChunk | None = None,
+    keep: bool = True,
 ) -> HttpResult:
     """Connect, (TLS handshake), send ``request``, read until EOF; never raises for network failures.
 
     ``timeout`` applies to each step as keepalived's ``connect_timeout`` does: connect (and TLS handshake),
-    then the wait for the first reply bytes, then each later read.  ``server_hostname`` is the SNI name
-    (None: no SNI).  ``on_chunk`` sees every read as keepalived's 4095-byte reads would split it.
+    then the wait for the first reply bytes, then each later read; the whole GET ends by
+    ``timeout`` x :data:`HTTP_STEPS`.  ``server_hostname`` is the SNI name (None: no SNI).  ``on_chunk``
+    sees every read as keepalived's 4095-byte reads would split it.  ``keep``: the result carries the
+    first :data:`KEEP_PREFIX` bytes of the reply, body and regex subject (genhash keeps none).
     """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[HttpResult] = loop.create_future()
@@ -931,7 +1079,8 @@ async def http_get(
         else:
             fut.set_result(r)
 
-    plan = GetPlan(ip, port, request, timeout, ssl_context, server_hostname, bind, fwmark)
+    plan = GetPlan(ip, port, request, timeout, ssl_context, server_hostname, bind, fwmark,
+                   keep_regex_subject=keep, keep_raw=keep)
     get = HttpGet(loop, poller_for(loop), plan, done, on_chunk)
     try:
         return await fut

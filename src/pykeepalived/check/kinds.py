@@ -4,7 +4,22 @@ The runner owns scheduling, retries, timeouts between attempts and all state; a 
 how to look once.  Every probe has ``start(done)`` and ``cancel()``: TCP_CHECK is pure callbacks
 (it runs thousands of times a second), the others are small coroutines wrapped by
 :class:`AsyncProbe`.  Each network step times out after ``connect_timeout`` counted from the
-moment the step starts (connect, then each read), never from when the check was due.
+moment the step starts (connect, then each read), never from when the check was due, and the whole
+attempt ends by one overall deadline, ``connect_timeout`` x the steps of its dialogue
+(:class:`~.net.Deadline`, :data:`~.net.CHECK_STEPS`; table below), so a backend
+that streams without pause or drips a byte at a time fails the check instead of holding it.  Receive
+loops read one bounded piece per wake-up of the event loop (:func:`~.net.recv_by`) and keep bounded
+buffers (SMTP: keepalived's 512-byte line buffer, which wraps; HTTP: see :mod:`.http`).
+
+=============  =====  ==================================================  ===========================
+checker        steps  keepalived's per-step timeouts                      deadline, connect_timeout 5
+=============  =====  ==================================================  ===========================
+TCP_CHECK      1      connect                                             5 s
+HTTP_GET/SSL   3      connect (+ TLS handshake), write, read the reply    15 s
+SMTP_CHECK     6      connect, banner, HELO, reply, QUIT, reply           30 s
+DNS/UDP/PING   3      connect, send, read the reply                       15 s
+MISC_CHECK     -      ``misc_timeout`` (then SIGTERM, SIGKILL 2 s later)  ``misc_timeout`` + 2 s
+=============  =====  ==================================================  ===========================
 
 :func:`build_probe` is the single place that maps the config model to probes.
 """
@@ -26,18 +41,21 @@ import dns.rdatatype
 
 from pykeepalived.check import http
 from pykeepalived.check.net import (
+    CHECK_STEPS,
     CONNECT_FAIL,
     EPOLLERR_HUP,
     EPOLLOUT,
     LINGER_RESET,
     STREAM_NONBLOCK,
     TCP_QUICKACK,
+    Deadline,
     Poller,
     SetupError,
     connect,
     family_of,
     open_socket,
     poller_for,
+    recv_by,
     reset_close,
     target,
 )
@@ -298,8 +316,9 @@ class HttpProbe:
                                 regex_max_offset=url.regex_max_offset)
             plan = http.GetPlan(ip, conn.connect_port, req, conn.connect_timeout,
                                 ssl_context if check.ssl else None, sni if check.enable_sni else None, bind,
-                                conn.fwmark or None, keep_regex_subject=spec.regex is not None,
-                                keep_digest=bool(spec.digest), keep_raw=False)
+                                conn.fwmark or None, keep_regex_subject=False,
+                                keep_digest=bool(spec.digest), keep_raw=False,
+                                regex=spec if spec.regex is not None else None)
             self.requests.append((plan, spec))
         self._done: Done | None = None
         self._get: http.HttpGet | None = None
@@ -414,21 +433,27 @@ class MiscProbe(AsyncProbe):
 # ---------------------------------------------------------------------------------------- SMTP
 
 
+#: keepalived's SMTP line buffer (``SMTP_BUFF_MAX``): a line longer than this without a newline wraps it (cleared)
+SMTP_BUFF_MAX = 512
+
+
 async def _smtp_reply(loop: asyncio.AbstractEventLoop, sock: socket.socket, buf: bytearray,
-                      timeout: float) -> int:
-    """The code of the next complete (possibly multi-line ``250-…``) reply; -1 if malformed."""
-    async with asyncio.timeout(timeout):
-        while True:
-            while (nl := buf.find(b"\n")) >= 0:
-                line = bytes(buf[:nl]).rstrip(b"\r")
-                del buf[:nl + 1]
-                if line[3:4] == b"-":
-                    continue
-                return int(line[:3]) if line[:3].isdigit() else -1
-            data = await loop.sock_recv(sock, 4096)
-            if not data:
-                raise ConnectionError("connection closed by server")
-            buf += data
+                      until: float) -> int:
+    """The code of the next complete (possibly multi-line ``250-…``) reply by loop time ``until``; -1 if
+    malformed.  ``buf`` never holds more than keepalived's 512 bytes; one read per wake-up."""
+    while True:
+        while (nl := buf.find(b"\n")) >= 0:
+            line = bytes(buf[:nl]).rstrip(b"\r")
+            del buf[:nl + 1]
+            if line[3:4] == b"-":
+                continue
+            return int(line[:3]) if line[:3].isdigit() else -1
+        if len(buf) >= SMTP_BUFF_MAX - 1:  # keepalived: "SMTP_CHECK Buffer overflow reading from server"
+            buf.clear()
+        data = await recv_by(loop, sock, SMTP_BUFF_MAX - 1 - len(buf), until)
+        if not data:
+            raise ConnectionError("connection closed by server")
+        buf += data
 
 
 class SmtpProbe(AsyncProbe):
@@ -442,16 +467,20 @@ class SmtpProbe(AsyncProbe):
 
     async def attempt(self) -> Result:
         conn = self.check.connection
+        loop = self._loop
+        d = Deadline(loop.time(), conn.connect_timeout, CHECK_STEPS["SMTP_CHECK"])
         sock = await connect(conn, conn.connect_timeout)
         buf = bytearray()
         try:
             for send, expect in ((None, 220), (f"HELO {self.check.helo_name}\r\n", 250), ("QUIT\r\n", 221)):
                 if send is not None:
-                    async with asyncio.timeout(conn.connect_timeout):
-                        await self._loop.sock_sendall(sock, send.encode())
-                code = await _smtp_reply(self._loop, sock, buf, conn.connect_timeout)
+                    async with asyncio.timeout_at(d.step_end(loop.time())):
+                        await loop.sock_sendall(sock, send.encode())
+                code = await _smtp_reply(loop, sock, buf, d.step_end(loop.time()))
                 if code != expect:
                     return Result(False, reason=f"bad server response code {code} (expected {expect})")
+        except TimeoutError:
+            return Result(False, reason="timeout")
         finally:
             reset_close(sock)
         return Result(True)
@@ -472,18 +501,21 @@ class DnsProbe(AsyncProbe):
         conn = self.check.connection
         rdtype = dns.rdatatype.from_text(self.check.query_type.value)
         query = dns.message.make_query(self.check.name or ".", rdtype)
+        loop = self._loop
+        d = Deadline(loop.time(), conn.connect_timeout, CHECK_STEPS["DNS_CHECK"])
         sock = await connect(conn, conn.connect_timeout, socket.SOCK_DGRAM, conn.connect_port or 53)
         try:
-            await self._loop.sock_sendall(sock, query.to_wire())
-            async with asyncio.timeout(conn.connect_timeout):
-                while True:
-                    data = await self._loop.sock_recv(sock, 65535)
-                    try:
-                        reply = dns.message.from_wire(data)
-                    except dns.exception.DNSException:
-                        continue
-                    if reply.id == query.id:
-                        break
+            async with asyncio.timeout_at(d.step_end(loop.time())):
+                await loop.sock_sendall(sock, query.to_wire())
+            until = d.step_end(loop.time())
+            while True:  # one datagram per wake-up: a flood of foreign replies ends at ``until``
+                data = await recv_by(loop, sock, 65535, until)
+                try:
+                    reply = dns.message.from_wire(data)
+                except dns.exception.DNSException:
+                    continue
+                if reply.id == query.id:
+                    break
         except TimeoutError:
             return Result(False, reason="timeout")
         except ConnectionRefusedError:
@@ -516,11 +548,13 @@ class UdpProbe(AsyncProbe):
     async def attempt(self) -> Result:
         c = self.check
         conn = c.connection
+        loop = self._loop
+        d = Deadline(loop.time(), conn.connect_timeout, CHECK_STEPS["UDP_CHECK"])
         sock = await connect(conn, conn.connect_timeout, socket.SOCK_DGRAM)
         try:
-            await self._loop.sock_sendall(sock, self.payload if self.payload is not None else os.urandom(16))
-            async with asyncio.timeout(conn.connect_timeout):
-                reply = await self._loop.sock_recv(sock, 65535)
+            async with asyncio.timeout_at(d.step_end(loop.time())):
+                await loop.sock_sendall(sock, self.payload if self.payload is not None else os.urandom(16))
+            reply = await recv_by(loop, sock, 65535, d.step_end(loop.time()))
         except TimeoutError:
             return Result(not c.require_reply, reason="no reply" if c.require_reply else "")
         except ConnectionRefusedError:
@@ -557,6 +591,9 @@ class PingProbe(AsyncProbe):
         super().__init__(loop)
         self.check = check
 
+    def _peer(self) -> tuple[str, int] | tuple[str, int, int, int]:
+        return target(self.check.connection, 0)
+
     def _socket(self) -> tuple[socket.socket, bool]:
         conn = self.check.connection
         proto = socket.IPPROTO_ICMPV6 if conn.connect_ip.version == 6 else socket.IPPROTO_ICMP
@@ -568,6 +605,8 @@ class PingProbe(AsyncProbe):
     async def attempt(self) -> Result:
         conn = self.check.connection
         v6 = conn.connect_ip.version == 6
+        loop = self._loop
+        d = Deadline(loop.time(), conn.connect_timeout, CHECK_STEPS["PING_CHECK"])
         sock, raw = self._socket()
         PingProbe._seq = (PingProbe._seq + 1) & 0xFFFF
         seq, ident = PingProbe._seq, os.getpid() & 0xFFFF
@@ -576,19 +615,20 @@ class PingProbe(AsyncProbe):
         hdr = struct.pack("!BBHHH", req_type, 0, 0, ident, seq)
         pkt = hdr[:2] + struct.pack("!H", _icmp_checksum(hdr + payload)) + hdr[4:] + payload
         try:
-            sock.connect(target(conn, 0))
-            await self._loop.sock_sendall(sock, pkt)
-            async with asyncio.timeout(conn.connect_timeout):
-                while True:
-                    data = await self._loop.sock_recv(sock, 65535)
-                    if raw and not v6:
-                        data = data[(data[0] & 0x0F) * 4:]
-                    if len(data) < 8 or data[0] != rep_type:
-                        continue
-                    # datagram ping sockets rewrite the id; the kernel only delivers our own replies
-                    r_id, r_seq = struct.unpack("!HH", data[4:8])
-                    if r_seq == seq and (not raw or r_id == ident):
-                        return Result(True)
+            sock.connect(self._peer())
+            async with asyncio.timeout_at(d.step_end(loop.time())):
+                await loop.sock_sendall(sock, pkt)
+            until = d.step_end(loop.time())
+            while True:  # one packet per wake-up: a raw socket sees every ICMP packet, a flood ends at ``until``
+                data = await recv_by(loop, sock, 65535, until)
+                if raw and not v6 and data:
+                    data = data[(data[0] & 0x0F) * 4:]
+                if len(data) < 8 or data[0] != rep_type:
+                    continue
+                # datagram ping sockets rewrite the id; the kernel only delivers our own replies
+                r_id, r_seq = struct.unpack("!HH", data[4:8])
+                if r_seq == seq and (not raw or r_id == ident):
+                    return Result(True)
         except TimeoutError:
             return Result(False, reason="timeout")
         finally:

@@ -8,7 +8,17 @@ no TimerHandle.  Timeouts start when ``connect()`` is called, never earlier, so 
 checks late rather than failed.
 
 The slow checkers use :class:`Connect` (a writer callback and a loop timer) or :func:`connect`, the
-same mechanism behind a future.
+same mechanism behind a future, and read with :func:`recv_by`.
+
+One deadline per check (STYLE §7).  keepalived gives each step of a check (connect, write, each read)
+its own ``connect_timeout``, re-armed by every read, so a backend that never stops sending, or drips
+a byte just inside the timeout, keeps a check going for ever.  Here each step still times out after
+``connect_timeout`` (keepalived's messages and timings for a normal reply are unchanged), and the
+whole attempt also ends at :class:`Deadline`'s ``end``: ``connect_timeout`` times the number of
+steps of the checker's dialogue (:data:`CHECK_STEPS`), which is keepalived's own worst case for a
+reply that arrives within one read timeout.  Every receive loop reads a bounded amount per wake-up
+and then gives the event loop back (:func:`recv_by`; ``HttpGet``'s read budget), so a peer that
+always has data ready cannot starve the other checks, the timers or the signal handlers.
 """
 
 from __future__ import annotations
@@ -49,6 +59,68 @@ CONNECT_FAIL = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFU
 
 #: socket type of a non-blocking stream socket created in one system call
 STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
+
+
+#: keepalived's steps per dialogue, each timed by connect_timeout: the check's whole budget is this many
+#: connect_timeouts (TCP: connect; HTTP/SSL: connect + TLS handshake, write the request, read the reply;
+#: SMTP: connect, banner, HELO, its reply, QUIT, its reply; DNS/UDP/PING: connect, send, read the reply)
+CHECK_STEPS: dict[str, int] = {"TCP_CHECK": 1, "HTTP_GET": 3, "SSL_GET": 3, "SMTP_CHECK": 6,
+                               "DNS_CHECK": 3, "UDP_CHECK": 3, "PING_CHECK": 3}
+
+
+class Deadline:
+    """One check attempt's time budget, pure (loop times are arguments, tests pass their own).
+
+    ``step`` is keepalived's per-step timeout (connect_timeout); ``end`` = start + ``steps`` x ``step``
+    is the attempt's one overall deadline, which no step may pass.
+    """
+
+    __slots__ = ("end", "step")
+
+    def __init__(self, now: float, step: float, steps: int) -> None:
+        self.step = step
+        self.end = now + step * steps
+
+    def step_end(self, now: float) -> float:
+        """When a step starting at ``now`` times out: ``now + step``, but never after :attr:`end`."""
+        return min(now + self.step, self.end)
+
+    def expired(self, now: float) -> bool:
+        return now >= self.end
+
+
+def _wake(fut: asyncio.Future[bool], readable: bool) -> None:
+    if not fut.done():
+        fut.set_result(readable)
+
+
+async def recv_by(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: int, until: float) -> bytes:
+    """One ``recv(size)`` once the socket is readable, before loop time ``until`` (else TimeoutError).
+
+    ``loop.sock_recv`` returns without suspending when data is already waiting, so a
+    ``while True: await loop.sock_recv(...)`` loop against a peer that never stops sending never gives
+    the event loop back: no timer (its own timeout included) and no signal handler runs again.  This
+    always waits for the loop's readiness callback first: at most one read of ``size`` bytes per
+    wake-up, and the deadline is looked at before every read.
+    """
+    fd = sock.fileno()
+    while True:
+        if loop.time() >= until:
+            raise TimeoutError(errno.ETIMEDOUT, "read timeout")
+        fut: asyncio.Future[bool] = loop.create_future()
+        loop.add_reader(fd, _wake, fut, True)
+        timer = loop.call_at(until, _wake, fut, False)
+        try:
+            readable = await fut
+        finally:
+            loop.remove_reader(fd)
+            timer.cancel()
+        if not readable:
+            raise TimeoutError(errno.ETIMEDOUT, "read timeout")
+        try:
+            return sock.recv(size)
+        except (BlockingIOError, InterruptedError):
+            continue
 
 
 class Timers:
