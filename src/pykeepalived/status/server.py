@@ -264,25 +264,125 @@ def _claim_unix_path(path: str) -> None:
                              "--control PATH")
 
 
+#: most TCP connections served at once; more are closed at once (and counted), so that idle or slow
+#: clients of the optional listener can never take the descriptors the daemon and its unix socket need
+TCP_MAX_CONNECTIONS = 64
+#: a TCP client must send its first bytes within this many seconds of connecting, or is closed
+TCP_FIRST_BYTE_TIMEOUT = 10.0
+#: first and longest wait before trying again to open a control socket that could not be opened
+RETRY_DELAY, MAX_RETRY_DELAY = 1.0, 60.0
+
+
+class ConnectionGate:
+    """Counts the TCP listener's connections and says whether one more may be served."""
+
+    def __init__(self, limit: int = TCP_MAX_CONNECTIONS, first_byte_timeout: float = TCP_FIRST_BYTE_TIMEOUT) -> None:
+        self.limit = limit
+        self.first_byte_timeout = first_byte_timeout
+        self.active = 0
+        self.refused = 0  # closed because the listener was full
+        self.idle_closed = 0  # closed because they sent nothing in time
+
+
+class _GatedProtocol(asyncio.Protocol):
+    """aiohttp's request handler behind a :class:`ConnectionGate`: over the limit the connection is closed
+    at once; a connection that sends nothing within the gate's timeout is closed."""
+
+    def __init__(self, inner: asyncio.Protocol, gate: ConnectionGate) -> None:
+        self.inner: asyncio.Protocol | None = inner
+        self.gate = gate
+        self._idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        gate = self.gate
+        if gate.active >= gate.limit:
+            gate.refused += 1
+            self.inner = None
+            transport.close()
+            return
+        gate.active += 1
+        self._idle = asyncio.get_running_loop().call_later(gate.first_byte_timeout, self._idle_close, transport)
+        assert self.inner is not None
+        self.inner.connection_made(transport)
+
+    def _idle_close(self, transport: asyncio.BaseTransport) -> None:
+        self.gate.idle_closed += 1
+        transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self.inner is not None:
+            self.gate.active -= 1
+            self.inner.connection_lost(exc)
+            self.inner = None
+
+
 class ControlServer:
     """Serves :func:`make_app` on a unix socket (mode 0600 by default) and an optional TCP address.
 
     ``get_snapshot`` is called for every request; it runs on the event loop, so it must be quick (the
-    daemon hands over its last assembled state), or be a coroutine function.
+    daemon hands over its last assembled state), or be a coroutine function.  The TCP listener serves at
+    most ``gate.limit`` connections at once.  The daemon starts it with :meth:`start_or_retry`: a socket
+    that cannot be opened is logged and tried again with back-off, never a reason to stop.
     """
 
     def __init__(self, get_snapshot: SnapshotSource, path: str, *, tcp: tuple[str, int] | None = None,
-                 mode: int = 0o600) -> None:
+                 mode: int = 0o600, gate: ConnectionGate | None = None) -> None:
         self.path = path
         self.tcp = tcp
         self.mode = mode
+        self.gate = gate or ConnectionGate()
         self._runner = web.AppRunner(make_app(get_snapshot), access_log=None)
         self._started = False
         self._bound = False  # only a socket we bound is ours to remove
+        self._tcp_server: asyncio.Server | None = None
+        self._retry: asyncio.Task[None] | None = None
         self.tcp_port: int | None = None  # the bound port (useful with port 0)
+
+    async def start_or_retry(self) -> bool:
+        """:meth:`start`; on failure log it and keep trying in the background (True: serving now)."""
+        try:
+            await self.start()
+            return True
+        except (OSError, ValueError, RuntimeError) as e:
+            log.error("control socket %s unavailable: %s; retrying in %g s", self.path, e, RETRY_DELAY)
+        self._retry = asyncio.get_running_loop().create_task(self._retry_start(), name="control-socket-retry")
+        return False
+
+    async def _retry_start(self) -> None:
+        delay = RETRY_DELAY
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.start()
+                return
+            except (OSError, ValueError, RuntimeError) as e:
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+                log.warning("control socket %s still unavailable: %s; retrying in %g s", self.path, e, delay)
 
     async def start(self) -> None:
         _claim_unix_path(self.path)
+        self._runner = web.AppRunner(self._runner.app, access_log=None)  # a fresh one for every try
         await self._runner.setup()
         self._started = True
         try:
@@ -294,10 +394,12 @@ class ControlServer:
                 os.umask(old)
             os.chmod(self.path, self.mode)
             if self.tcp is not None:
-                site = web.TCPSite(self._runner, self.tcp[0], self.tcp[1])
-                await site.start()
-                server = getattr(site, "_server", None)
-                sockets = getattr(server, "sockets", None) or []
+                handler_factory = self._runner.server
+                assert handler_factory is not None
+                self._tcp_server = await asyncio.get_running_loop().create_server(
+                    lambda: _GatedProtocol(handler_factory(), self.gate), self.tcp[0], self.tcp[1],
+                    reuse_address=True)
+                sockets = list(self._tcp_server.sockets)
                 self.tcp_port = sockets[0].getsockname()[1] if sockets else self.tcp[1]
         except BaseException:
             await self.stop()
@@ -306,6 +408,12 @@ class ControlServer:
                  f" and http://{self.tcp[0]}:{self.tcp_port}" if self.tcp else "")
 
     async def stop(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            self._tcp_server = None
         if self._started:
             self._started = False
             await self._runner.cleanup()

@@ -251,3 +251,51 @@ async def test_metrics_follow_the_daemon_at_scrape_time(ctl: str) -> None:
            '{destination="192.168.0.13:80",health="down",service="TCP 10.0.0.5:80"}')
     assert f"{key} 0.0" in before and f"{key} 1.0" in after
     assert 'pykeepalived_vrrp_state{instance="VI_1",state="FAULT"} 1.0' in after
+
+
+# ------------------------------------------------------------------------------- hostile clients
+
+
+async def test_idle_tcp_clients_cannot_starve_the_daemon(ctl: str) -> None:
+    """300 idle connections to the --listen port: at most the gate's limit are held, the rest are closed
+    at once and counted, and both the unix socket and a new TCP client are still answered."""
+    from pykeepalived.status.server import ConnectionGate
+
+    gate = ConnectionGate(limit=16, first_byte_timeout=0.5)
+    async with ControlServer(seed_snapshot, ctl, tcp=("127.0.0.1", 0), gate=gate) as server:
+        idle = []
+        for _ in range(300):
+            idle.append(await asyncio.open_connection("127.0.0.1", server.tcp_port))
+        await asyncio.sleep(0.1)
+        assert gate.active <= 16 and gate.refused >= 300 - 16
+        code, out, _err = await arun_cli("--control", ctl)
+        assert code == 0 and "VI_1" in out
+        await asyncio.sleep(0.7)  # the idle ones are closed after first_byte_timeout
+        assert gate.active == 0 and gate.idle_closed == 16
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{server.tcp_port}/status") as r:
+            assert r.status == 200
+        for _reader, writer in idle:
+            writer.close()
+
+
+async def test_a_control_socket_that_cannot_be_opened_is_retried_not_fatal(tmp_path: Path) -> None:
+    """A directory that cannot hold the socket (here: a missing one) is logged and retried in the
+    background; once it can be made, the socket is served."""
+    from pykeepalived.status import server as srv
+
+    where = tmp_path / "later" / "x.ctl"
+    old = srv.RETRY_DELAY
+    srv.RETRY_DELAY = 0.05
+    try:
+        control = ControlServer(seed_snapshot, str(where))
+        assert await control.start_or_retry() is False
+        where.parent.mkdir()
+        for _ in range(100):
+            if where.exists():
+                break
+            await asyncio.sleep(0.05)
+        code, out, _err = await arun_cli("--control", str(where))
+        assert code == 0 and "VI_1" in out
+        await control.stop()
+    finally:
+        srv.RETRY_DELAY = old
