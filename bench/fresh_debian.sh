@@ -70,8 +70,9 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 ca="${CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}"
 [ -n "$ca" ] && [ -s "$ca" ] && cp "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
 git clone -q "$repo" "$root/root/pykeepalived"
+git -C "$root/root/pykeepalived" checkout -q "${REF:-HEAD}"  # REF=commit: another committed state
 took[unpack+clone]=$(secs "$t0" "$(now)")
-echo "fresh_debian: $dist in $root, clone of $(git -C "$repo" rev-parse --short HEAD)" >&2
+echo "fresh_debian: $dist in $root, clone of $(git -C "$root/root/pykeepalived" rev-parse --short HEAD)" >&2
 
 # one step in the chroot: a login-less root shell with sudo's PATH only, nothing of this machine's environment
 in_chroot() {
