@@ -259,16 +259,18 @@ class CheckerProcess:
                 for i, chk in enumerate(rs.checkers):
                     cst = server.checkers[i] if server is not None and i < len(server.checkers) else None
                     conn = getattr(chk, "connection", None)
-                    t = chk.timing
+                    t = getattr(chk, "timing", None)
+                    if t is None:  # FILE_CHECK / BFD_CHECK: no connection checker to describe
+                        continue
                     dest = f"[{conn.connect_ip}]:{conn.connect_port}" if conn is not None else ""
                     checkers.append(dumps.CheckerView(
-                        vs=vs.describe(), rs=server.name if server is not None else str(rs.ip), kind=chk.type,
+                        vs=vs.describe(), rs=f"[{rs.ip}]:{proto.lower()}:{rs.port}", kind=chk.type,
                         enabled=True, up=cst.is_up if cst is not None else not t.alpha,
                         has_run=cst.has_run if cst is not None else False,
                         current_weight=cst.cur_weight if cst is not None else 0, alpha=t.alpha,
                         delay_loop=t.delay_loop, warmup=t.warmup, retries=t.retry,
                         delay_before_retry=t.delay_before_retry,
-                        retry_it=(t.retry - cst.retry_it) if cst is not None else 0,
+                        retry_it=cst.retry_it if cst is not None else t.retry,
                         log_all_failures=t.log_all_failures, dest=dest,
                         connect_timeout=conn.connect_timeout if conn is not None else 0.0,
                         bind=str(conn.bindto) if conn is not None and conn.bindto is not None else None))

@@ -29,6 +29,7 @@ from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatu
 from .options import DaemonOptions
 from .runtime import remove_pid_file, setup_logging, write_pid_file
 from .sdnotify import hide_ready_fd, report_ready
+from .signals import HANDLED, ignore_signals
 
 log = logging.getLogger("pykeepalived")
 
@@ -97,6 +98,7 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
         proc.reload(new)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     server = ControlServer(proc.snapshot, options.child_control_path("checkers"))
     await server.start()
     ready = loop.create_task(_report_when(checkers_ready(proc)))
@@ -165,6 +167,9 @@ async def _report_when(ready: Coroutine[Any, Any, None]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # HUP and the dump signals arrive blocked (supervisor._die_with_parent); ignored until the event loop
+    # handles them, as keepalived's children ignore them until their own handlers are set
+    ignore_signals()
     kind = args[0]
     options = DaemonOptions(**json.loads(args[1]))
     setup_logging(kind, console=options.log_console, detail=options.log_detail, facility=options.log_facility,
@@ -183,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        ignore_signals()  # the closed loop put the default (fatal) actions back
         remove_pid_file(pid_file)
         with contextlib.suppress(OSError):
             os.unlink(options.child_control_path(kind))

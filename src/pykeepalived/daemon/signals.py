@@ -41,3 +41,10 @@ DUMPS: tuple[int, ...] = (int(signal.SIGUSR1), int(signal.SIGUSR2), SIGJSON, SIG
 def signum(name: str) -> int | None:
     """keepalived's number for a --signum name (STOP 15, RELOAD 1, DATA 10, STATS 12, JSON 36, STATS_CLEAR 63)."""
     return SIGNALS.get(name)
+
+
+def ignore_signals() -> None:
+    """Ignore HUP and the dump signals (keepalived's signal_handler_child_init for a child, and the
+    time around a process's event loop): while nothing handles them they must not stop the process."""
+    for sig in (signal.SIGHUP, *DUMPS):
+        signal.signal(sig, signal.SIG_IGN)

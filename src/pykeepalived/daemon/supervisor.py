@@ -2,7 +2,7 @@
 
 As keepalived's parent does (keepalived-behaviour.md §6.1): it validates the configuration,
 writes the main pid file, starts one child per subsystem that has configuration (``-P`` VRRP
-only, ``-C`` checkers only), forwards signals (HUP reload, TERM stop, USR1/USR2 dumps) and
+only, ``-C`` checkers only), forwards signals (HUP reload, TERM stop, the dump signals of ``daemon.signals``) and
 restarts a child that died, with back-off.  Before restarting a dead VRRP child it removes the
 VIPs that child may have held, so a crash never leaves a VIP behind on two hosts.
 
@@ -28,6 +28,7 @@ from pykeepalived import __version__
 from pykeepalived.config import load_config
 from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
+from pykeepalived.status import dumps
 from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
@@ -35,6 +36,7 @@ from .child import EXIT_CONFIG, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file
 from .sdnotify import Notifier, ReadyWatch
+from .signals import DUMPS, ignore_signals
 
 log = logging.getLogger("pykeepalived")
 
@@ -137,6 +139,23 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     child.proc.send_signal(sig)
 
+    def _on_dump_signal(self, sig: int) -> None:
+        """keepalived's propagate_signal(): USR1 goes to both children and the parent writes its own
+        keepalived_parent.data; USR2, JSON and STATS_CLEAR go to the VRRP child only, which alone
+        writes them (status.dumps)."""
+        for child in self.children.values():
+            if (child.kind == "vrrp" or sig == signal.SIGUSR1) and child.proc is not None \
+                    and child.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.send_signal(sig)
+        if sig == signal.SIGUSR1:
+            log.info("Printing parent data for process(%d) on signal", os.getpid())
+            path = dumps.data_file("keepalived_parent.data", self.config.global_defs)
+            try:
+                dumps.write_private(path, dumps.parent_data_text(self.config.global_defs))
+            except OSError as e:
+                log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
+
     # -- reload ---------------------------------------------------------------------------------------
     async def reload(self) -> None:
         log.info("Reloading")
@@ -205,8 +224,8 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
-        for sig in (signal.SIGUSR1, signal.SIGUSR2):
-            loop.add_signal_handler(sig, self._signal_children, sig)
+        for dump_sig in DUMPS:
+            loop.add_signal_handler(dump_sig, self._on_dump_signal, dump_sig)
 
         tcp = parse_listen(self.options.listen) if self.options.listen else None
         server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp)
@@ -261,8 +280,12 @@ def dump_config(config: Config) -> None:
 
 
 def _die_with_parent() -> None:
-    """Children get SIGTERM when the supervisor dies (keepalived's PR_SET_PDEATHSIG)."""
+    """Children get SIGTERM when the supervisor dies (keepalived's PR_SET_PDEATHSIG), and start with
+    HUP and the dump signals blocked: one arriving before the child's handlers exist waits for them
+    instead of killing the child (each child unblocks them once its handlers are installed)."""
     import ctypes
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGHUP, *DUMPS))
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -290,6 +313,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
 
     if options.umask is not None:
         os.umask(options.umask)
+    ignore_signals()  # until the supervisor's loop handles them: a dump signal never stops the daemon
     setup_logging("parent", console=options.log_console, detail=options.log_detail,
                   facility=options.log_facility, syslog=not options.no_syslog)
     log.info("Starting pykeepalived %s", __version__)
@@ -336,6 +360,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
     try:
         return asyncio.run(Supervisor(result.config, replace(options), notifier).run())
     finally:
+        ignore_signals()  # the closed loop put the default (fatal) actions back
         if old_pattern is not None:
             set_core_pattern(old_pattern)
         remove_pid_file(options.pid_file)

@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.daemon import runtime
+from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR
+from pykeepalived.status import dumps
 
 from . import packet as pkt
 from .addresses import Netlink, VipSpec, watch_links
@@ -69,6 +71,7 @@ from .fsm import (
     SendGarps,
     Start,
     State,
+    Stats,
     Stop,
     TimerFired,
 )
@@ -119,13 +122,6 @@ class RunnerOptions:
     configure_logging: bool = True
     #: the file SIGHUP re-reads (None: reload is refused with a log line)
     config_file: str | None = None
-
-
-def dump_path(name: str) -> Path:
-    """keepalived's dump location: ``$TMPDIR`` when it is an existing directory, else /tmp."""
-    tmp = os.environ.get("TMPDIR")
-    base = Path(tmp) if tmp and Path(tmp).is_dir() else Path("/tmp")
-    return base / name
 
 
 # --------------------------------------------------------------------------------------------- config mapping
@@ -258,6 +254,8 @@ class _Runtime:
     tracker_faults: set[str] = field(default_factory=set)
     trackers: list[TrackerRef] = field(default_factory=list)
     send_errors: int = 0
+    #: wall-clock time of the last state change (keepalived's ``last_transition``)
+    last_transition: float = field(default_factory=time.time)
 
     @property
     def name(self) -> str:
@@ -569,6 +567,8 @@ class VrrpProcess:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
+        self.install_dump_handlers(loop)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
         await self._build()
         if self.syncd is not None:
             await self.syncd.check()  # modprobe ip_vs before anything is timed, as keepalived at start
@@ -578,8 +578,8 @@ class VrrpProcess:
         self._sync_trackers(loop.time())
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         effects = loop.create_task(self._effects_worker())
         if self.g.vrrp_startup_delay > 0:
             log.info("Delaying startup for %g seconds", self.g.vrrp_startup_delay)
@@ -986,6 +986,7 @@ class VrrpProcess:
                 self._effect(lambda rt=rt, a=action: self._garps(  # type: ignore[misc]
                     rt, a.rounds, becoming_master=a.reason == "master"))
             elif isinstance(action, Notify):
+                rt.last_transition = time.time()
                 self.notifier.instance_state(rt.model, action.state, action.priority)
                 self._follow_syncd(rt.name, action.state)
             elif isinstance(action, NotifyEvent):
@@ -1102,43 +1103,161 @@ class VrrpProcess:
 
     # ------------------------------------------------------------------------------ dumps
 
+    def _counters(self, rt: _Runtime) -> dumps.VrrpCounters:
+        s, d = rt.fsm.stats, rt.drops
+        return dumps.VrrpCounters(
+            advert_rcvd=s.advert_rcvd, advert_sent=s.advert_sent, become_master=s.become_master,
+            release_master=s.release_master, packet_len_err=d.packet_len_err,
+            advert_interval_err=d.advert_interval_err, ip_ttl_err=d.ip_ttl_err,
+            invalid_type_rcvd=d.invalid_type_rcvd, addr_list_err=d.addr_list_err,
+            invalid_authtype=d.invalid_authtype, authtype_mismatch=d.authtype_mismatch,
+            auth_failure=d.auth_failure, pri_zero_rcvd=s.pri_zero_rcvd, pri_zero_sent=s.pri_zero_sent)
+
+    def _instance_view(self, rt: _Runtime) -> dumps.InstanceView:
+        m, f = rt.model, rt.fsm
+        deadline = f.next_deadline()
+        read_timeout = None
+        if deadline is not None:
+            with contextlib.suppress(RuntimeError):
+                read_timeout = time.time() + deadline - asyncio.get_running_loop().time()
+        scripts = {s.name: s for s in self.config.vrrp.vrrp_scripts}
+        notify = m.notify
+        labels = (("Backup", notify.backup), ("Master", notify.master), ("Fault", notify.fault),
+                  ("Stop", notify.stop), ("Deleted", notify.deleted), ("Generic", notify.generic),
+                  ("Master rx lower pri", notify.master_rx_lower_pri))
+        sock = self.sockets.get((rt.ifname, rt.family, str(rt.group) if rt.group is not None else None))
+        return dumps.InstanceView(
+            name=rt.name, version=m.version, state=int(f.state), wantstate=int(f.wantstate),
+            interface=rt.ifname, vrid=m.virtual_router_id, base_priority=f.base_priority,
+            effective_priority=f.effective_priority, total_priority=f.total_priority,
+            adver_int=f.adver_int / 1_000_000, master_adver_int=f.master_adver_int / 1_000_000,
+            ms_down_timer=f.ms_down_timer, last_transition=rt.last_transition, read_timeout=read_timeout,
+            src_ip=str(rt.src) if rt.src is not None else None,
+            src_from_config=(m.unicast_src_ip if m.unicast_peer else m.mcast_src_ip) is not None,
+            mcast_group=str(rt.group) if rt.group is not None else None,
+            unicast_peers=tuple(str(p) for p in rt.peers), unicast_ttl=m.unicast_ttl,
+            check_unicast_src=m.check_unicast_src, family=4 if rt.family == socket.AF_INET else 6,
+            sync_group=self.group_of.get(rt.name),
+            master_router=str(f.master_address) if f.master_address is not None else None,
+            master_priority=f.master_priority, num_faults=len(f.faults),
+            garp_delay=m.garp_master_delay, garp_rep=m.garp_master_repeat, garp_refresh=m.garp_master_refresh,
+            garp_refresh_rep=m.garp_master_refresh_repeat, garp_lower_prio_delay=m.garp_lower_prio_delay,
+            garp_lower_prio_rep=m.garp_lower_prio_repeat, down_timer_adverts=m.down_timer_adverts,
+            lower_prio_no_advert=m.lower_prio_no_advert, higher_prio_send_advert=m.higher_prio_send_advert,
+            accept=m.accept, nopreempt=m.nopreempt, preempt_delay=m.preempt_delay,
+            promote_secondaries=m.promote_secondaries, dont_track_primary=m.dont_track_primary,
+            skip_check_adv_addr=m.skip_check_adv_addr, strict_mode=m.strict_mode,
+            auth_pass=(m.authentication.password if m.authentication is not None and m.version == 2
+                       and m.authentication.type.upper() == "PASS" else None),
+            vips=tuple(_vip_text(v, f.vips_set) for v in rt.vips),
+            evips=tuple(_vip_text(v, f.vips_set) for v in rt.evips),
+            fds=(sock.rx.fileno(), sock.tx.fileno()) if sock is not None else None,
+            tracked_interfaces=tuple((t.name, t.weight) for t in m.track.interfaces),
+            tracked_scripts=tuple((t.name, t.weight, dumps.cmd_str(scripts[t.name].script))
+                                  for t in m.track.scripts if t.name in scripts),
+            smtp_alert=m.smtp_alert, notify_deleted=notify.deleted_state,
+            notify_scripts=tuple((label, dumps.cmd_str(sc)) for label, sc in labels if sc is not None),
+            notify_priority_changes=m.notify_priority_changes, vipset=f.vips_set, stats=self._counters(rt))
+
+    def _script_views(self) -> list[dumps.ScriptView]:
+        out = []
+        results = getattr(self.monitors, "_script_results", {})
+        for sc in self.config.vrrp.vrrp_scripts:
+            res = results.get(sc.name)
+            tracking = tuple((rt.name, t.weight) for rt in self.instances.values()
+                             for t in rt.model.track.scripts if t.name == sc.name)
+            out.append(dumps.ScriptView(
+                name=sc.name, command=dumps.cmd_str(sc.script), interval=sc.interval,
+                timeout=sc.timeout or 0, weight=sc.weight, weight_reverse=sc.weight_reverse, rise=sc.rise,
+                fall=sc.fall, result=res.result if res is not None else (0 if sc.init_fail else sc.rise - 1),
+                insecure=False, init_state="unknown" if res is not None else "INIT", uid=0, gid=0,
+                tracking=tracking))
+        return out
+
+    def data_text(self) -> str:
+        """keepalived.data as keepalived 2.2.7's VRRP child writes it on SIGUSR1."""
+        views = [self._instance_view(rt) for rt in self.instances.values()]
+        sockets = []
+        for key, sock in self.sockets.items():
+            members = [(rt.name, rt.model.virtual_router_id) for by_vrid in self.by_socket.get(key, {}).values()
+                       for rt in by_vrid]
+            sockets.append(dumps.SocketView(fds=(sock.rx.fileno(), sock.tx.fileno()), interface=key[0],
+                                            family=4 if key[1] == socket.AF_INET else 6, unicast=key[2] is None,
+                                            instances=tuple(members)))
+        tracking: dict[str, list[tuple[str, int]]] = {}
+        for rt in self.instances.values():
+            if not rt.model.dont_track_primary:
+                tracking.setdefault(rt.ifname, []).append((rt.name, 0))
+            for t in rt.model.track.interfaces:
+                tracking.setdefault(t.name, []).append((rt.name, t.weight))
+        default_if = self.g.default_interface
+        static = [_vip_text(vip_spec(a, default_if), False) for a in self.config.vrrp.static_ipaddress]
+        groups = [(name, g.group) for name, g in self.group_models.items()]
+        return dumps.vrrp_data_text(self.g, views, sockets, self._script_views(),
+                                    dumps.read_interfaces(tracking, self.netns), groups, static)
+
     def stats_text(self) -> str:
         """keepalived.stats as keepalived 2.2.7 writes it on SIGUSR2 (keepalived-behaviour.md §6.2)."""
-        out: list[str] = []
-        for rt in self.instances.values():
-            s, d = rt.fsm.stats, rt.drops
-            out += [
-                f"VRRP Instance: {rt.name}",
-                "  Advertisements:",
-                f"    Received: {s.advert_rcvd}",
-                f"    Sent: {s.advert_sent}",
-                f"  Became master: {s.become_master}",
-                f"  Released master: {s.release_master}",
-                "  Packet Errors:",
-                f"    Length: {d.packet_len_err}",
-                f"    TTL: {d.ip_ttl_err}",
-                f"    Invalid Type: {d.invalid_type_rcvd}",
-                f"    Advertisement Interval: {d.advert_interval_err}",
-                f"    Address List: {d.addr_list_err}",
-                "  Authentication Errors:",
-                f"    Invalid Type: {d.invalid_authtype}",
-                f"    Type Mismatch: {d.authtype_mismatch}",
-                f"    Failure: {d.auth_failure}",
-                "  Priority Zero:",
-                f"    Received: {s.pri_zero_rcvd}",
-                f"    Sent: {s.pri_zero_sent}",
-            ]
-        return "\n".join(out) + "\n"
+        return dumps.stats_text((rt.name, self._counters(rt)) for rt in self.instances.values())
 
-    def write_stats(self) -> None:
-        path = Path(self.options.stats_file) if self.options.stats_file else dump_path("keepalived.stats")
-        log.info("Printing VRRP stats for process(%d) on signal", os.getpid())
+    def json_text(self) -> str:
+        """keepalived.json as keepalived 2.2.7 writes it on signal 36 (JSON)."""
+        return dumps.json_text([self._instance_view(rt) for rt in self.instances.values()])
+
+    def clear_stats(self) -> None:
+        """STATS_CLEAR: every instance's counters back to zero (after they were written)."""
+        for rt in self.instances.values():
+            rt.fsm.stats = Stats()
+            rt.drops.clear()
+
+    def _dump(self, path: Path, text: Callable[[], str]) -> None:
         try:
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(self.stats_text())
-            tmp.replace(path)
+            dumps.write_private(path, text())
         except OSError as e:
-            log.error("Unable to write %s: %s", path, e.strerror)
+            log.error("Can't open %s (%d: %s)", path, e.errno or 0, e.strerror)
+
+    def write_data(self) -> None:
+        """SIGUSR1 (DATA)."""
+        log.info("Printing VRRP data for process(%d) on signal", os.getpid())
+        self._dump(dumps.data_file("keepalived.data", self.g), self.data_text)
+
+    def write_stats(self, clear: bool = False) -> None:
+        """SIGUSR2 (STATS), or signal 63 (STATS_CLEAR) with ``clear``."""
+        log.info("Printing %sVRRP stats for process(%d) on signal", "and clearing " if clear else "", os.getpid())
+        path = Path(self.options.stats_file) if self.options.stats_file else dumps.tmp_file("keepalived.stats")
+        self._dump(path, self.stats_text)
+        if clear:
+            self.clear_stats()
+
+    def write_json(self) -> None:
+        """Signal 36 (JSON); nothing when there are no instances, as keepalived."""
+        log.info("Printing VRRP as json for process(%d) on signal", os.getpid())
+        if self.instances:
+            self._dump(dumps.tmp_file("keepalived.json"), self.json_text)
+
+    def install_dump_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """USR1, USR2, JSON (36) and STATS_CLEAR (63) write their files; none of them ever stops us."""
+        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
+        loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
+        loop.add_signal_handler(SIGJSON, self.write_json)
+        loop.add_signal_handler(SIGSTATS_CLEAR, self.write_stats, True)
+
+
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def _vip_text(v: VipSpec, is_set: bool) -> str:
+    scope = v.scope if isinstance(v.scope, str) else _SCOPES.get(v.scope, str(v.scope))
+    brd = v.broadcast
+    if brd == "+":
+        brd = str(v.address.network.broadcast_address)
+    elif brd == "-":
+        brd = str(v.address.network.network_address)
+    extra = [name for name, on in (("home", v.home), ("mngtmpaddr", v.mngtmpaddr),
+                                   ("noprefixroute", v.noprefixroute), ("autojoin", v.autojoin)) if on]
+    return dumps.format_vip(v.address, v.dev, scope=scope, brd=brd, label=v.label,
+                            nodad=v.nodad and v.address.version == 6, preferred_lft=v.preferred_lft,
+                            is_set=is_set, extra=extra)
 
 
 async def ipv6_forwarding(ifname: str, netns: str | None = None) -> bool:
