@@ -42,7 +42,7 @@ from pykeepalived.check.state import (
 from pykeepalived.config.model import Config, Script
 from pykeepalived.config.model_lvs import MiscCheck, VirtualServer
 from pykeepalived.daemon.runtime import raise_fd_limit
-from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR
+from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
@@ -226,6 +226,7 @@ class CheckerProcess:
         loop.add_signal_handler(signal.SIGUSR1, self.write_data)
         for sig in (signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
             signal.signal(sig, signal.SIG_IGN)
+        quiet_wakeup_fd()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
 
     def write_data(self) -> None:

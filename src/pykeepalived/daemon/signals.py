@@ -48,3 +48,12 @@ def ignore_signals() -> None:
     time around a process's event loop): while nothing handles them they must not stop the process."""
     for sig in (signal.SIGHUP, *DUMPS):
         signal.signal(sig, signal.SIG_IGN)
+
+
+def quiet_wakeup_fd() -> None:
+    """Call after the event loop's signal handlers are installed (main thread).  A burst of signals can
+    fill asyncio's wakeup pipe; the extra ones are then coalesced, as the kernel coalesces standard
+    signals, instead of each printing an "Exception ignored ... wakeup fd" traceback to stderr."""
+    fd = signal.set_wakeup_fd(-1)
+    if fd != -1:
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)

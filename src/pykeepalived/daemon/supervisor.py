@@ -36,7 +36,7 @@ from .child import EXIT_CONFIG, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file
 from .sdnotify import Notifier, ReadyWatch
-from .signals import DUMPS, ignore_signals
+from .signals import DUMPS, ignore_signals, quiet_wakeup_fd
 
 log = logging.getLogger("pykeepalived")
 
@@ -226,6 +226,7 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
         for dump_sig in DUMPS:
             loop.add_signal_handler(dump_sig, self._on_dump_signal, dump_sig)
+        quiet_wakeup_fd()
 
         tcp = parse_listen(self.options.listen) if self.options.listen else None
         server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp)

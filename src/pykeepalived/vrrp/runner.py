@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.daemon import runtime
-from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR
+from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
 from pykeepalived.status import dumps
 
 from . import packet as pkt
@@ -568,6 +568,7 @@ class VrrpProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.install_dump_handlers(loop)
+        quiet_wakeup_fd()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
         await self._build()
         if self.syncd is not None:
@@ -579,6 +580,7 @@ class VrrpProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        quiet_wakeup_fd()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         effects = loop.create_task(self._effects_worker())
         if self.g.vrrp_startup_delay > 0:
