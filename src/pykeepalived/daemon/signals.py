@@ -1,8 +1,25 @@
 """keepalived 2.2.7's signals: the names `--signum` knows, their numbers, and what each asks for.
 
-keepalived's parent and both children handle the same set (core/main.c, vrrp/vrrp_daemon.c,
-check/check_daemon.c); the numbers of the two real-time ones are SIGRTMIN+2 and SIGRTMAX on Linux
-with glibc, i.e. 36 and 63, which is what `keepalived --signum=JSON` and `--signum=STATS_CLEAR` print.
+The two real-time ones are keepalived's SIGRTMIN+2 and SIGRTMAX-1, i.e. 36 and 63 with glibc on Linux,
+which is what `keepalived --signum=JSON` and `--signum=STATS_CLEAR` print.
+
+What each process does (keepalived 2.2.7's core/main.c propagate_signal, vrrp_daemon.c, check_daemon.c;
+the files are :mod:`pykeepalived.status.dumps`'):
+
+=============  =====================================  ================================  ======================
+signal         supervisor (parent)                    VRRP child                        checker child
+=============  =====================================  ================================  ======================
+HUP            validate, reload, forward to both      reload                            reload
+TERM, INT      stop both children, exit               stop (priority 0, VIPs removed)   stop
+USR1           forward to both, keepalived_parent     keepalived.data                   keepalived_check.data
+               .data
+USR2           forward to the VRRP child only         keepalived.stats                  ignored
+36 (JSON)      forward to the VRRP child only         keepalived.json                   ignored
+63 (S_CLEAR)   forward to the VRRP child only         keepalived.stats, then zeroed     ignored
+=============  =====================================  ================================  ======================
+
+Children start with HUP and the dump signals blocked and ignore them until their event loop handles
+them (keepalived's signal_handler_child_init), so none of these can kill or restart a child.
 """
 
 from __future__ import annotations
