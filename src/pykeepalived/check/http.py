@@ -68,11 +68,13 @@ GENHASH_DEFAULT_TIMEOUT = 0xFFFFFFFF / 1_000_000
 #: a GET's overall deadline is this many connect_timeouts from the connect (connect + TLS handshake, write, read)
 HTTP_STEPS = CHECK_STEPS["HTTP_GET"]
 #: bytes a GET reads from its socket per wake-up of the event loop before it lets the other callbacks run
-READ_BUDGET = 64 * 1024
+READ_BUDGET = 16 * 1024
 #: at most this much of a reply is kept for a caller that asked for it (``raw``, ``body``, ``regex_subject``)
 KEEP_PREFIX = 1024 * 1024
-#: bytes of the stream already searched that the regex sees again with the next read (keepalived's buffer)
+#: bytes of the stream already searched that the regex sees again with the next batch (keepalived's buffer)
 REGEX_CARRY = MAX_READ
+#: the regex searches the stream in batches of at least this many new bytes (each search also covers the carry)
+REGEX_BATCH = 16 * 1024
 
 _ULONG_MAX = (1 << 64) - 1
 _C_SPACE = b" \t\n\v\f\r"
@@ -245,21 +247,24 @@ class RegexScan:
 
     keepalived matches each 4095-byte read with ``PCRE2_PARTIAL_HARD`` and keeps the start of a partial
     match for the next read.  Python's ``re`` has no partial matching, so the same is had with a window:
-    each :meth:`feed` searches the new bytes together with the last :data:`REGEX_CARRY` bytes already
-    seen (plus one byte of context, so ``^``, ``\\b`` and lookbehinds see what precedes them), and a
-    match that reaches the end of the window is only accepted once more data (or the end, ``final``)
-    shows it is complete, as a hard partial match would be.  Memory is bounded by the carry and one
-    read; what is lost is what keepalived loses too: a match longer than its buffer.  Offsets are
-    counted from the start of the subject (``regex_min_offset`` / ``regex_max_offset``).
+    the new bytes (gathered into batches of :data:`REGEX_BATCH`, so the carry is not searched again for
+    every read) are searched together with the last :data:`REGEX_CARRY` bytes already seen (plus one byte
+    of context, so ``^``, ``\\b`` and lookbehinds see what precedes them), and a match that reaches the
+    end of the window is only accepted once more data (or the end, ``final``) shows it is complete, as a
+    hard partial match would be.  Memory is bounded by the carry, one batch and one read; what is lost
+    is what keepalived loses too: a match longer than the window.  Offsets are counted from the start
+    of the subject (``regex_min_offset`` / ``regex_max_offset``).
     """
 
-    __slots__ = ("_base", "_max", "_min", "_pattern", "_skip", "_win", "done", "matched")
+    __slots__ = ("_base", "_max", "_min", "_pattern", "_pending", "_skip", "_win", "done", "matched")
 
     def __init__(self, pattern: re.Pattern[bytes], min_offset: int = 0, max_offset: int | None = None) -> None:
         self._pattern = pattern
         self._min = min_offset
         self._max = max_offset
         self._win = b""
+        #: new bytes not searched yet (less than REGEX_BATCH)
+        self._pending = bytearray()
         #: subject offset of ``_win[0]``
         self._base = 0
         #: leading bytes of ``_win`` that are context only (already tried as match starts)
@@ -275,6 +280,17 @@ class RegexScan:
     def feed(self, chunk: bytes, final: bool = False) -> None:
         if self.done:
             return
+        pending = self._pending
+        if not final and len(pending) + len(chunk) < REGEX_BATCH:
+            pending += chunk
+            return
+        if pending:
+            pending += chunk
+            chunk = bytes(pending)
+            pending.clear()
+        self._search(chunk, final)
+
+    def _search(self, chunk: bytes, final: bool) -> None:
         win = self._win + chunk if self._win else chunk
         n = len(win)
         base = self._base
@@ -636,8 +652,8 @@ class HttpGet:
     """
 
     __slots__ = ("callback", "connect_time", "deadline", "done", "end", "fd", "got_bytes", "loop", "on_chunk",
-                 "parser", "phase", "plan", "poller", "raw", "sock", "t0", "timer_armed", "tls", "tls_in", "tls_out",
-                 "token", "wbuf")
+                 "parser", "phase", "plan", "poller", "raw", "resume", "sock", "t0", "timer_armed", "tls", "tls_in",
+                 "tls_out", "token", "wbuf")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, poller: Poller, plan: GetPlan, callback: HttpCallback,
                  on_chunk: OnChunk | None = None) -> None:
@@ -652,6 +668,8 @@ class HttpGet:
         self.done = False
         self.token = 0
         self.timer_armed = False
+        #: reads go on from the loop's next turn (0: no; 1: yes; 2: yes, and the peer's FIN or an error was seen)
+        self.resume = 0
         self.connect_time: float | None = None
         self.phase = "connect"
         self.got_bytes = False
@@ -779,7 +797,11 @@ class HttpGet:
             if events & EPOLLOUT and self.wbuf:
                 self._flush_wbuf()
             if events & (EPOLLIN | EPOLLERR_HUP) and not self.done:
-                self._read(events & (EPOLLRDHUP | EPOLLERR_HUP) != 0)
+                ended = events & (EPOLLRDHUP | EPOLLERR_HUP) != 0
+                if not self.resume:
+                    self._read(ended)
+                elif ended:  # the reads already go on next turn: they will go to the end
+                    self.resume = 2
         except Exception as e:
             self._crash(e)
 
@@ -891,12 +913,15 @@ class HttpGet:
             budget -= len(data)
             if budget <= 0:
                 if not self.done:
-                    self.loop.call_soon(self._read_on, self.token, ended)
+                    self.resume = 2 if ended else 1
+                    self.loop.call_soon(self._read_on, self.token)
                 return
 
-    def _read_on(self, token: int, ended: bool) -> None:
+    def _read_on(self, token: int) -> None:
         if token != self.token or self.done:
             return
+        ended = self.resume == 2
+        self.resume = 0
         try:
             self._read(ended)
         except Exception as e:
