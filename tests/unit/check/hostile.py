@@ -130,18 +130,30 @@ def _dgram_reply(kind: str, mode: str, query: bytes) -> bytes:
         except Exception:
             return GARBAGE[:64]
         r = dns.message.make_response(q)
-        r.id = q.id ^ 0x5A5A  # someone else's reply
+        r.id = q.id ^ 0x5A5A  # someone else's reply, and a long one to parse
+        if q.question:
+            import dns.rrset
+
+            r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A",
+                                                *(f"192.0.2.{i}" for i in range(1, 80))))
         return r.to_wire()
     if kind == "ping":  # an echo reply (type 0) for another sequence number
         return b"\x00\x00\x00\x00\xff\xff\xff\xff" + b"not yours" * 4
     return b"\xee" * 48
 
 
+#: sender threads per client of a flood (one Python thread can be slower than the checker's reads)
+FLOOD_THREADS = 4
+
+
 def _flood(sock: socket.socket, addr: tuple[str, int], kind: str, mode: str, query: bytes, stop_at: float) -> None:
     refused = 0
+    replies = [_dgram_reply(kind, mode, query) for _ in range(16)]
+    i = 0
     while time.monotonic() < stop_at and refused < 20:
+        i += 1
         try:
-            sock.sendto(_dgram_reply(kind, mode, query), addr)
+            sock.sendto(replies[i & 15], addr)
         except ConnectionRefusedError:  # the checker closed its socket: ICMP port unreachable
             refused += 1
             time.sleep(0.01)
@@ -165,7 +177,8 @@ def _serve_dgram(sock: socket.socket, kind: str, mode: str, stop_at: float, max_
             continue  # a port unreachable from an earlier flood's peer
         seen += 1
         if mode != "stall":
-            threading.Thread(target=_flood, args=(sock, addr, kind, mode, query, stop_at), daemon=True).start()
+            for _ in range(1 if mode == "drip" else FLOOD_THREADS):
+                threading.Thread(target=_flood, args=(sock, addr, kind, mode, query, stop_at), daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
