@@ -108,6 +108,12 @@ step test-install 'sudo ./scripts/test --install-only'
 in_chroot 'echo "python3: $(command -v python3) ($(python3 -V)); venv: $(.venv/bin/python -V)";
            ls /usr/lib/python3*/EXTERNALLY-MANAGED' >&2 || status=1
 
+# policy-rc.d kept apt's daemons (keepalived, haproxy) from starting: nothing may run in the tree now
+for p in /proc/[0-9]*; do
+  if [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ]; then
+    echo "fresh_debian: left running in the chroot: ${p#/proc/} $(tr '\0' ' ' < "$p/cmdline")" >&2; status=1
+  fi
+done
 echo "fresh_debian: times on $dist (seconds)" >&2
 for k in image unpack+clone demo demo-again test-install; do
   [ -n "${took[$k]:-}" ] && printf '  %-14s %8s\n' "$k" "${took[$k]}" >&2
