@@ -258,3 +258,40 @@ async def test_memory_and_loop_stay_bounded_while_100_backends_send_endless_bodi
     growth = watch.peak_rss - idle
     assert growth < MAX_GROWTH and watch.peak_rss < 2 * idle, (idle, watch.peak_rss)
     assert watch.worst_stall < MAX_STALL, (watch.worst_stall, watch.worst_lag)
+
+
+class CountingSink:
+    """A binary stdout that keeps only the last bytes written and counts the rest."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.tail = b""
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        self.tail = (self.tail + data)[-200:]
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_genhash_streams_an_endless_page_without_holding_it() -> None:
+    """genhash -v against an endless page: every read is dumped as it comes, nothing is kept, and the run ends
+    by the GET's deadline (-t x 3) with keepalived's read-timeout line."""
+    from pykeepalived.check.genhash import GenhashOptions, fetch
+
+    out, err = CountingSink(), CountingSink()
+    with backend("http", "endless", lifetime=3 * T + 6) as (port,):
+        opts = GenhashOptions(server="127.0.0.1", port=port, url="/", verbose=True, timeout=T)
+        gc.collect()
+        idle = rss_bytes()
+        loop = asyncio.get_running_loop()
+        with LoopWatch() as watch:
+            t0 = loop.time()
+            await asyncio.wait_for(fetch(opts, out, err), 30)  # type: ignore[arg-type]
+            elapsed = loop.time() - t0
+    assert out.tail.endswith(b"Timeout HTTP read\n"), out.tail
+    assert out.written > 1 << 20  # the dumps streamed out
+    assert elapsed <= 3 * T + SLACK
+    assert watch.peak_rss - idle < 16 << 20, (idle, watch.peak_rss)
