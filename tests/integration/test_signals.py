@@ -56,6 +56,25 @@ class Daemon:
             path = self.dumps / name
             wait_for(lambda p=path: p.exists() and not p.is_symlink(), 10, f"{name} after signal {sig}")  # type: ignore[misc]
 
+    def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
+        """Wait until the log and the dump directory have not changed for ``quiet`` seconds (queued
+        signals all handled)."""
+        def state() -> object:
+            try:
+                files = tuple(sorted((p.name, p.lstat().st_mtime_ns) for p in self.dumps.iterdir()))
+            except FileNotFoundError:  # a temporary file renamed while we looked: still busy
+                return time.monotonic()
+            return self.log.stat().st_size, files
+
+        deadline = time.monotonic() + timeout
+        last, since = state(), time.monotonic()
+        while time.monotonic() - since < quiet:
+            assert time.monotonic() < deadline, "the daemon did not settle"
+            time.sleep(0.1)
+            now = state()
+            if now != last:
+                last, since = now, time.monotonic()
+
     def read(self, name: str) -> str:
         return (self.dumps / name).read_text()
 
@@ -142,7 +161,7 @@ def test_dump_signals_sent_100_times_to_a_master_cause_no_transition_and_no_rest
             for pid in (daemon.pid, *pids.values()):  # the parent, and each child directly
                 os.kill(pid, sig)
             time.sleep(0.002)
-    time.sleep(1.5)
+    daemon.settle()
     assert daemon.proc.poll() is None
     assert daemon.child_pids() == pids
     for pid in pids.values():
@@ -155,13 +174,15 @@ def test_dump_signals_sent_100_times_to_a_master_cause_no_transition_and_no_rest
 
 
 def test_links_planted_at_the_dump_names_are_replaced_not_followed(daemon: Daemon) -> None:
+    daemon.settle()
     victims = {}
     for name in ALL_FILES:
         victim = daemon.dir / f"victim-{name}"
         victim.write_text("not yours\n")
         victims[name] = victim
-        (daemon.dumps / name).unlink(missing_ok=True)
-        (daemon.dumps / name).symlink_to(victim)
+        link = daemon.dir / f"link-{name}"
+        link.symlink_to(victim)
+        link.replace(daemon.dumps / name)
     for sig, names in ((signal.SIGUSR1, DATA_FILES), (signal.SIGUSR2, ("keepalived.stats",)),
                        (SIGJSON, ("keepalived.json",))):
         os.kill(daemon.pid, sig)

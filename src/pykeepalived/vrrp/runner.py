@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived.daemon import runtime
-from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
+from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
 from pykeepalived.status import dumps
 
 from . import packet as pkt
@@ -1305,6 +1305,7 @@ def run_vrrp(config: Config, options: RunnerOptions, netns: str | None = None) -
     try:
         rc = asyncio.run(VrrpProcess(config, options, netns).run())
     finally:
+        ignore_signals()  # the closed loop put the default (fatal) actions back
         if options.pid_file:
             runtime.remove_pid_file(options.pid_file)
     log.info("Stopped")
@@ -1325,6 +1326,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    ignore_signals()  # HUP and the dump signals never stop us, also before the event loop handles them
     args = _parser().parse_args(argv)
     options = RunnerOptions(pid_file=args.pid_file, log_console=args.log_console, log_detail=args.log_detail,
                             stats_file=args.stats_file, dont_release_vrrp=args.dont_release_vrrp,
