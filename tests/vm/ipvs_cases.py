@@ -188,6 +188,29 @@ def test_ipvsadm_clear_is_repaired_exactly_by_a_fresh_reconcile() -> None:
     assert ipvsadm("-Ln") == before
 
 
+def test_services_of_other_programs_are_left_alone() -> None:
+    """keepalived's rule: only the configuration's services are the daemon's.  A service someone else made
+    (kube-proxy, ipvsadm by hand) survives every reconcile and the daemon's stop; one of ours left by a
+    previous run is adopted, not added twice."""
+    ipvsadm("-A", "-t", "10.9.9.9:443", "-s", "rr")
+    ipvsadm("-a", "-t", "10.9.9.9:443", "-r", "10.9.9.10:443", "-m", "-w", "3")
+    foreign = ipvsadm("-Ln", "-t", "10.9.9.9:443")
+    with IpvsDataPlane(scoped=True) as previous_run:  # a previous run of ours, with weight 5
+        previous_run.claim([VIP])
+        previous_run.apply(diff(Table((seed_service(w1=5),)), previous_run.observe()))
+    with IpvsDataPlane(scoped=True) as dp:
+        assert dp.observe() == Table()  # nothing claimed: nothing seen
+        dp.claim([VIP])
+        ops = diff(Table((seed_service(),)), dp.observe())
+        assert [str(op) for op in ops] == ["edit dest 192.168.0.12:80 of TCP 10.0.0.5:80 NAT weight 20"]
+        dp.apply(ops)
+        assert diff(Table((seed_service(),)), dp.observe()) == []
+        dp.apply(diff(Table(), dp.observe()))  # the daemon stops: releases what it owns
+        assert dp.owned == set()
+    assert ipvsadm("-Ln", "-t", "10.9.9.9:443") == foreign
+    assert "10.0.0.5:80" not in ipvsadm("-Ln")
+
+
 def test_flush_and_info() -> None:
     reconcile(Table((seed_service(),)))
     with IpvsDataPlane() as dp:

@@ -357,10 +357,11 @@ class CheckerProcess:
         if remove is not None:
             remove()
         else:
-            self.dp.apply(diff(Table(), self.dp.observe()))
+            self.dp.apply(diff(Table(), self.dp.observe()))  # only what it owns (IPVS: claimed)
 
     def _reconcile_sync(self, desired: Table) -> None:
         assert self.dp is not None
+        self.dp.claim(svc.key for svc in desired.services)
         observed = self.dp.observe()
         ops = diff(desired, observed)
         if ops:

@@ -73,7 +73,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
     proc = VrrpProcess(config, ropts)
     started = time.time()
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"))
-    await server.start()
+    await server.start_or_retry()
     ready = asyncio.get_running_loop().create_task(_report_when(vrrp_ready(proc, config)))
     try:
         return await proc.run()
@@ -100,7 +100,7 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
     loop.add_signal_handler(signal.SIGHUP, reload)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     server = ControlServer(proc.snapshot, options.child_control_path("checkers"))
-    await server.start()
+    await server.start_or_retry()
     ready = loop.create_task(_report_when(checkers_ready(proc)))
     try:
         return await proc.run()

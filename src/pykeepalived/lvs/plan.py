@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except DataPlaneUnavailable as e:
         print(f"pykeepalived plan: {e}", file=sys.stderr)
         return 1
+    dp.claim(svc.key for svc in table.services)  # as the daemon: other programs' IPVS services are not ours
     try:
         observed = dp.observe()
     except (OSError, RuntimeError) as e:  # e.g. EPERM (IpvsError, PermissionError): no table, no plan

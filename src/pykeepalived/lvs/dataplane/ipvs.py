@@ -615,13 +615,28 @@ def _dest_order(d: Destination) -> tuple[Any, ...]:
 
 
 class IpvsDataPlane:
-    """observe() / apply(ops) / counters() over the kernel's IPVS table (all of it: IPVS has one table)."""
+    """observe() / apply(ops) / counters() over the kernel's IPVS table.
+
+    IPVS has one table per network namespace, shared with every other program that uses it (kube-proxy,
+    a hand-made ``ipvsadm -A``, another keepalived).  With ``scoped`` (what the daemon uses) this data
+    plane sees and changes only the services it owns: those it was asked to :meth:`claim` (the
+    configuration's, which adopts a service of the same address left by a previous run, as keepalived
+    does) and keeps owning until it deletes them, so a service removed from the configuration by a reload
+    is still removed.  Anything else in the kernel is left alone, on every reconcile and on stop.
+    Unscoped (tools and tests), it sees the whole table.
+    """
 
     name = "ipvs"
 
-    def __init__(self, sock: IpvsSocket | None = None) -> None:
+    def __init__(self, sock: IpvsSocket | None = None, *, scoped: bool = False) -> None:
         self.sock = sock or IpvsSocket()
         self._counters = IpvsCounters()
+        self.scoped = scoped
+        self.owned: set[ServiceKey] = set()
+
+    def claim(self, keys: Iterable[ServiceKey]) -> None:
+        """Own these services from now on (the configuration's): observe() shows them, diffs may change them."""
+        self.owned.update(keys)
 
     def close(self) -> None:
         self.sock.close()
@@ -643,6 +658,8 @@ class IpvsDataPlane:
             if not sattrs:
                 continue
             svc = decode_service(sattrs)
+            if self.scoped and svc.key not in self.owned:
+                continue  # another program's service: not ours to see, change or remove
             svc_counters[svc.key] = _stats(sattrs)
             dests = []
             dump = make_msg(CMD_GET_DEST, service=service_attrs(svc.key))
@@ -666,6 +683,10 @@ class IpvsDataPlane:
         for op in ops:
             msg = op_message(op)
             self.sock.command(msg, str(op), create=isinstance(op, AddService | AddDest))
+            if isinstance(op, AddService):
+                self.owned.add(op.service.key)
+            elif isinstance(op, DelService):
+                self.owned.discard(op.key)
 
     def flush(self) -> None:
         """``ipvsadm -C``: remove every service (only on an explicit request, e.g. lvs_flush)."""

@@ -149,6 +149,9 @@ class NftablesDataPlane:
         self._installed.clear()
 
     # -- observe --------------------------------------------------------------------------------
+    def claim(self, keys: Iterable[ServiceKey]) -> None:
+        """Nothing to do: every service in our own table is ours (other programs' tables are never read)."""
+
     def observe(self) -> Table:
         """Read the services we own back from the kernel (and remember their ids)."""
         installed: dict[ServiceKey, _Installed] = {}

@@ -9,9 +9,10 @@ DNAT).  Only data planes that exist are offered.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Literal, Protocol
 
-from ..model import Table
+from ..model import ServiceKey, Table
 from ..reconcile import Op
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ class DataPlane(Protocol):
 
     def apply(self, ops: list[Op]) -> None: ...
 
+    def claim(self, keys: Iterable[ServiceKey]) -> None:
+        """These services are the daemon's (its configuration's): the only ones it may change or remove
+        where the kernel's table is shared with other programs (IPVS)."""
+
 
 class DataPlaneUnavailable(RuntimeError):
     """The requested data plane (or, for ``auto``, every one) cannot run here; the message says why."""
@@ -40,7 +45,7 @@ def _ipvs() -> tuple[DataPlane | None, str]:
     avail = ipvs.available()
     if not avail:
         return None, avail.reason
-    return ipvs.IpvsDataPlane(), avail.reason
+    return ipvs.IpvsDataPlane(scoped=True), avail.reason
 
 
 def _nftables() -> tuple[DataPlane | None, str]:
