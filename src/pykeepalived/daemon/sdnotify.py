@@ -61,6 +61,9 @@ class Notifier:
         self.watchdog = watchdog
         self.sent = 0
         self.failures = 0
+        #: READY=1 sent at least once: reloads are announced from then on
+        self.is_ready = False
+        self._reloading = False
         self._addr: str | bytes | None = None
         self._sock: socket.socket | None = None
         if not address:
@@ -108,10 +111,22 @@ class Notifier:
                         self.address, why)
 
     def ready(self, status: str = "") -> bool:
+        self.is_ready = True
         return self.send("READY=1", *([f"STATUS={status}"] if status else []))
 
     def reloading(self) -> bool:
+        """RELOADING=1, once the daemon has said READY=1 (a reload during start-up is part of the start)."""
+        self._reloading = self.is_ready
+        if not self._reloading:
+            return False
         return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+
+    def reloaded(self, status: str = "") -> bool:
+        """READY=1 after a reload that said RELOADING=1 (else the start-up's own READY=1 is still to come)."""
+        if not self._reloading:
+            return False
+        self._reloading = False
+        return self.ready(status)
 
     def stopping(self) -> bool:
         return self.send("STOPPING=1")

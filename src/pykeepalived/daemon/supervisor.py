@@ -167,7 +167,7 @@ class Supervisor:
                 if not d.info:
                     log.error("%s", d)
             log.error("Reload aborted: the new configuration cannot be used - keeping the running configuration")
-            self.notifier.ready("Reload aborted: the running configuration is kept")
+            self.notifier.reloaded("Reload aborted: the running configuration is kept")
             return
         self.config = result.config
         if self.options.dump_conf:
@@ -183,7 +183,7 @@ class Supervisor:
             if kind not in self.children:
                 self.children[kind] = Child(kind)
                 await self._spawn(self.children[kind])
-        self.notifier.ready("Reloaded")
+        self.notifier.reloaded("Reloaded")
 
     async def _announce_ready(self) -> None:
         """READY=1 to systemd once every child has said it is ready (readiness pipe, sdnotify.ReadyWatch)."""

@@ -238,3 +238,16 @@ async def test_checkers_are_ready_after_the_first_reconcile() -> None:
     assert not ready.done()
     proc.reconciles = 1
     await asyncio.wait_for(ready, 1)
+
+
+def test_reloads_are_announced_only_after_the_first_ready(listener: tuple[str, socket.socket]) -> None:
+    path, sock = listener
+    n = Notifier(path)
+    assert not n.reloading() and not n.reloaded("Reloaded")  # HUP during start-up: part of the start
+    assert n.ready("Running: vrrp")
+    assert fields(sock)["READY"] == "1"
+    assert n.reloading()
+    assert fields(sock)["RELOADING"] == "1"
+    assert n.reloaded("Reloaded")
+    assert fields(sock) == {"READY": "1", "STATUS": "Reloaded"}
+    assert not n.reloaded()  # one READY per RELOADING
