@@ -12,9 +12,12 @@ import logging
 import logging.handlers
 import os
 import resource
+import stat
 import sys
 import time
 from pathlib import Path
+
+from pykeepalived.files import write_private
 
 log = logging.getLogger("pykeepalived")
 
@@ -89,23 +92,39 @@ def write_pid_file(path: str, what: str = "daemon", *,
 
     ``running`` is the refusal's message, given ``what``, the other pid and ``path``.
     """
-    p = Path(path)
-    try:
-        old = int(p.read_text().strip())
-    except (OSError, ValueError):
-        old = 0
+    old = read_pid_file(path)
     if old and old != os.getpid() and pid_alive(old):
         log.error(running, what, old, path)
         return False
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(f"{os.getpid()}\n")
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, f"{os.getpid()}\n", 0o644)  # a link planted at the name is replaced, not followed
+    except OSError as e:  # e.g. ENOSPC, EROFS: refuse to start, as keepalived, but say why
+        log.error("Unable to write pid file %s: %s", path, e.strerror or e)
+        return False
     return True
+
+
+def read_pid_file(path: str) -> int:
+    """The pid a pid file names (0: none, unreadable, or not a plain file: a link is not followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return 0
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return 0
+        return int(os.read(fd, 64).decode("ascii", "replace").strip() or 0)
+    except (OSError, ValueError):
+        return 0
+    finally:
+        os.close(fd)
 
 
 def remove_pid_file(path: str) -> None:
     """Remove the pid file if it is still ours."""
-    with contextlib.suppress(OSError, ValueError):
-        if int(Path(path).read_text().strip()) == os.getpid():
+    if read_pid_file(path) == os.getpid():
+        with contextlib.suppress(OSError):
             os.unlink(path)
 
 

@@ -34,7 +34,7 @@ from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
 from .child import EXIT_CONFIG, options_json
 from .options import DaemonOptions
-from .runtime import remove_pid_file, write_pid_file
+from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
 from .signals import DUMPS, ignore_signals, quiet_wakeup_fd
 
@@ -230,7 +230,7 @@ class Supervisor:
 
         tcp = parse_listen(self.options.listen) if self.options.listen else None
         server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp)
-        await server.start()
+        await server.start_or_retry()
         for kind in wanted_children(self.config, self.options):
             self.children[kind] = Child(kind)
             await self._spawn(self.children[kind])
@@ -303,8 +303,7 @@ def _daemonize(pid_file: str) -> bool:
     for std in (0, 1, 2):
         os.dup2(fd, std)
     os.close(fd)
-    with open(pid_file, "w") as f:
-        f.write(f"{os.getpid()}\n")
+    write_private(pid_file, f"{os.getpid()}\n", 0o644)
     return True
 
 
