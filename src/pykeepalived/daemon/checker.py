@@ -177,6 +177,8 @@ class CheckerProcess:
         self.ops_applied = 0
         #: checks in flight at once: each holds a descriptor, so never more than the process may open (run())
         self.max_in_flight = MAX_IN_FLIGHT
+        #: writes keepalived_check.data off the event loop
+        self.dump_writer = dumps.DumpWriter("check-dumps")
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -211,6 +213,7 @@ class CheckerProcess:
             async with self._dp_lock:
                 await asyncio.to_thread(self._release)
         await self.scripts.drain(STOP_NOTIFY_WAIT)
+        await asyncio.to_thread(self.dump_writer.close)
         if self._mailer is not None:
             await self._mailer.close()
         self.fifos.close()
@@ -230,12 +233,10 @@ class CheckerProcess:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
 
     def write_data(self) -> None:
+        """SIGUSR1: the state is rendered now, the file written by the dump thread."""
         log.info("Printing checker data for process(%d) on signal", os.getpid())
-        path = dumps.data_file("keepalived_check.data", self.config.global_defs)
-        try:
-            dumps.write_private(path, self.data_text())
-        except OSError as e:
-            log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
+        text = self.data_text()
+        self.dump_writer.write(dumps.data_file("keepalived_check.data", self.config.global_defs), lambda: text)
 
     def data_text(self) -> str:
         """keepalived_check.data: global definitions, LVS topology, health checkers."""

@@ -25,17 +25,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
-import secrets
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pykeepalived.config.model_global import GlobalDefs
+from pykeepalived.files import write_private
+
+log = logging.getLogger("pykeepalived")
 
 #: keepalived's default dump directory (KA_TMP_DIR)
 DEFAULT_TMP_DIR = "/tmp"
@@ -72,33 +76,48 @@ def data_file(name: str, g: GlobalDefs | None = None) -> Path:
     return tmp_file(name)
 
 
-def write_private(path: str | os.PathLike[str], text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to ``path`` as root may in a shared directory: a fresh file (O_CREAT|O_EXCL|
-    O_NOFOLLOW, ``mode``) beside it, synced, then renamed over ``path``.  A symlink or file planted at
-    ``path`` is replaced, never written through.  Raises OSError (the temporary file is removed)."""
-    final = os.fspath(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    for _ in range(16):
-        tmp = f"{final}.{secrets.token_hex(4)}"
+class DumpWriter:
+    """Renders and writes dumps on one worker thread, in the order asked, so the event loop that handled
+    the signal (the VRRP child's: adverts must leave on time) never waits for netlink or the disk.
+
+    A dump asked for while an earlier one of the same file is still queued replaces it (the newest state
+    wins; a burst of signals costs one write, as the kernel coalesces the signals themselves)."""
+
+    def __init__(self, name: str = "dumps") -> None:
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[str, Callable[[], str]] = {}
+        self._lock = threading.Lock()
+
+    def write(self, path: str | os.PathLike[str], render: Callable[[], str]) -> None:
+        key = os.fspath(path)
+        with self._lock:
+            queued = key in self._pending
+            self._pending[key] = render
+        if not queued:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=self._name)
+            self._pool.submit(self._run, key)
+
+    def _run(self, key: str) -> None:
+        with self._lock:
+            render = self._pending.pop(key)
         try:
-            fd = os.open(tmp, flags, mode)
-        except FileExistsError:
-            continue
-        break
-    else:
-        raise FileExistsError(f"no free temporary name beside {final}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            write_private(key, render())
+        except OSError as e:
+            log.error("Can't open %s (%d: %s)", key, e.errno or 0, e.strerror)
+        except Exception:
+            log.exception("Writing %s failed", key)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait for every dump asked for so far (tests; stopping)."""
+        if self._pool is not None:
+            self._pool.submit(lambda: None).result(timeout)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool = None
 
 
 # --------------------------------------------------------------------------------------------- global

@@ -388,6 +388,8 @@ class VrrpProcess:
         self._reload_again = False
         #: the IPVS sync daemon following one instance (global_defs ``lvs_sync_daemon``), if configured
         self.syncd: SyncDaemonFollower | None = None
+        #: writes the signal dumps off the event loop
+        self.dump_writer = dumps.DumpWriter("vrrp-dumps")
 
     # ------------------------------------------------------------------------------ set-up
 
@@ -613,6 +615,7 @@ class VrrpProcess:
             await self.syncd.drain(STOP_EFFECTS_WAIT)
         await self.notifier.drain(STOP_NOTIFY_WAIT)
         self._close()
+        await asyncio.to_thread(self.dump_writer.close)
         return 0
 
     def _start_instances(self, now: float, names: Sequence[str]) -> None:
@@ -1176,8 +1179,9 @@ class VrrpProcess:
                 tracking=tracking))
         return out
 
-    def data_text(self) -> str:
-        """keepalived.data as keepalived 2.2.7's VRRP child writes it on SIGUSR1."""
+    def _data_render(self) -> Callable[[], str]:
+        """Take keepalived.data's snapshot now (on the loop); the returned function reads the interfaces
+        and renders it (on the dump thread)."""
         views = [self._instance_view(rt) for rt in self.instances.values()]
         sockets = []
         for key, sock in self.sockets.items():
@@ -1195,8 +1199,14 @@ class VrrpProcess:
         default_if = self.g.default_interface
         static = [_vip_text(vip_spec(a, default_if), False) for a in self.config.vrrp.static_ipaddress]
         groups = [(name, g.group) for name, g in self.group_models.items()]
-        return dumps.vrrp_data_text(self.g, views, sockets, self._script_views(),
-                                    dumps.read_interfaces(tracking, self.netns), groups, static)
+        scripts = self._script_views()
+        g, netns = self.g, self.netns
+        return lambda: dumps.vrrp_data_text(g, views, sockets, scripts, dumps.read_interfaces(tracking, netns),
+                                            groups, static)
+
+    def data_text(self) -> str:
+        """keepalived.data as keepalived 2.2.7's VRRP child writes it on SIGUSR1."""
+        return self._data_render()()
 
     def stats_text(self) -> str:
         """keepalived.stats as keepalived 2.2.7 writes it on SIGUSR2 (keepalived-behaviour.md §6.2)."""
@@ -1212,22 +1222,17 @@ class VrrpProcess:
             rt.fsm.stats = Stats()
             rt.drops.clear()
 
-    def _dump(self, path: Path, text: Callable[[], str]) -> None:
-        try:
-            dumps.write_private(path, text())
-        except OSError as e:
-            log.error("Can't open %s (%d: %s)", path, e.errno or 0, e.strerror)
-
     def write_data(self) -> None:
-        """SIGUSR1 (DATA)."""
+        """SIGUSR1 (DATA): the state is taken now, the file written by the dump thread."""
         log.info("Printing VRRP data for process(%d) on signal", os.getpid())
-        self._dump(dumps.data_file("keepalived.data", self.g), self.data_text)
+        self.dump_writer.write(dumps.data_file("keepalived.data", self.g), self._data_render())
 
     def write_stats(self, clear: bool = False) -> None:
-        """SIGUSR2 (STATS), or signal 63 (STATS_CLEAR) with ``clear``."""
+        """SIGUSR2 (STATS), or signal 63 (STATS_CLEAR) with ``clear``: written as they were, then zeroed."""
         log.info("Printing %sVRRP stats for process(%d) on signal", "and clearing " if clear else "", os.getpid())
         path = Path(self.options.stats_file) if self.options.stats_file else dumps.tmp_file("keepalived.stats")
-        self._dump(path, self.stats_text)
+        text = self.stats_text()
+        self.dump_writer.write(path, lambda: text)
         if clear:
             self.clear_stats()
 
@@ -1235,7 +1240,8 @@ class VrrpProcess:
         """Signal 36 (JSON); nothing when there are no instances, as keepalived."""
         log.info("Printing VRRP as json for process(%d) on signal", os.getpid())
         if self.instances:
-            self._dump(dumps.tmp_file("keepalived.json"), self.json_text)
+            text = self.json_text()
+            self.dump_writer.write(dumps.tmp_file("keepalived.json"), lambda: text)
 
     def install_dump_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         """USR1, USR2, JSON (36) and STATS_CLEAR (63) write their files; none of them ever stops us."""

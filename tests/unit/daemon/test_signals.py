@@ -119,6 +119,7 @@ def test_checker_process_writes_usr1_and_ignores_the_vrrp_only_signals(tmp_path:
             await asyncio.sleep(0.5)
 
         asyncio.run(main())
+        proc.dump_writer.flush(10)
         print(sorted(os.listdir({str(tmp_path)!r})))
     """)
     assert out.returncode == 0, out.stderr

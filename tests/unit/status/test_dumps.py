@@ -163,3 +163,37 @@ def test_write_private_leaves_nothing_behind_when_the_rename_fails(tmp_path: Pat
     with pytest.raises(OSError):
         dumps.write_private(tmp_path / "d", "text")  # a non-empty directory cannot be replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_dump_writer_writes_in_order_off_the_calling_thread(tmp_path: Path) -> None:
+    import threading
+
+    writer = dumps.DumpWriter("test")
+    threads: list[str] = []
+
+    def render(text: str) -> str:
+        threads.append(threading.current_thread().name)
+        return text
+
+    writer.write(tmp_path / "a", lambda: render("1"))
+    writer.write(tmp_path / "b", lambda: render("2"))
+    writer.flush(10)
+    assert (tmp_path / "a").read_text() == "1" and (tmp_path / "b").read_text() == "2"
+    assert threads and all(name.startswith("test") for name in threads)
+    writer.close()
+
+
+def test_dump_writer_coalesces_a_burst_to_the_newest_state(tmp_path: Path) -> None:
+    import threading
+
+    writer = dumps.DumpWriter("test")
+    gate = threading.Event()
+    writer.write(tmp_path / "block", lambda: gate.wait(10) and "x")  # keeps the worker busy
+    calls: list[int] = []
+    for i in range(100):
+        writer.write(tmp_path / "keepalived.stats", lambda i=i: calls.append(i) or f"{i}\n")  # type: ignore[misc]
+    gate.set()
+    writer.flush(10)
+    assert calls == [99]
+    assert (tmp_path / "keepalived.stats").read_text() == "99\n"
+    writer.close()
