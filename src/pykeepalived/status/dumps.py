@@ -579,7 +579,7 @@ def instance_lines(v: InstanceView) -> list[str]:
     w(f"   fd_in {v.fds[0]}, fd_out {v.fds[1]}" if v.fds else "   No sockets allocated")
     if v.tracked_interfaces:
         w("   Tracked interfaces :")
-        out.extend(f"     {name} weight {weight}" for name, weight in v.tracked_interfaces)
+        out.extend(f"     {name} weight {weight}" for name, weight in v.tracked_interfaces)  # dump_track_if
     if v.tracked_scripts:
         w("   Tracked scripts :")
         out.extend(f"     {name} weight {weight}" for name, weight, _ in v.tracked_scripts)
@@ -664,7 +664,7 @@ def sockpool_lines(s: SocketView) -> list[str]:
 
 def vrrp_data_text(g: GlobalDefs, instances: Sequence[InstanceView], sockets: Sequence[SocketView],
                    scripts: Sequence[ScriptView], interfaces: Sequence[InterfaceView],
-                   sync_groups: Sequence[tuple[str, Sequence[str]]] = (),
+                   sync_groups: Sequence[SyncGroupView] = (),
                    static_addresses: Sequence[str] = ()) -> str:
     """keepalived.data (dump_data_vrrp)."""
     out = global_lines(g, "vrrp")
@@ -681,10 +681,8 @@ def vrrp_data_text(g: GlobalDefs, instances: Sequence[InstanceView], sockets: Se
             out += sockpool_lines(s)
     if sync_groups:
         out.append("------< VRRP Sync groups >------")
-        for name, members in sync_groups:
-            out.append(f" VRRP Sync Group = {name}, {_group_state(instances, members)}")
-            out.append("   VRRP member instances :")
-            out.extend(f"     {m}" for m in members)
+        for sg in sync_groups:
+            out += sync_group_lines(sg, instances)
     if scripts:
         out.append("------< VRRP Scripts >------")
         for sc in scripts:
@@ -696,9 +694,35 @@ def vrrp_data_text(g: GlobalDefs, instances: Sequence[InstanceView], sockets: Se
     return "\n".join(out) + "\n"
 
 
-def _group_state(instances: Sequence[InstanceView], members: Sequence[str]) -> str:
-    states = {v.state for v in instances if v.name in members}
-    return STATE_NAMES.get(min(states) if len(states) == 1 else 1, "BACKUP") if states else "INIT"
+@dataclass
+class SyncGroupView:
+    """One vrrp_sync_group (the ``VRRP Sync groups`` section)."""
+
+    name: str
+    state: int
+    members: tuple[str, ...]
+    tracking_weight: bool = False
+    smtp_alert: bool = False
+    notify_priority_changes: bool | None = None
+    notify_scripts: tuple[tuple[str, str], ...] = ()  # (label, command)
+
+
+def sync_group_lines(sg: SyncGroupView, instances: Sequence[InstanceView] = ()) -> list[str]:
+    """dump_sync_group()."""
+    members = [v for v in instances if v.name in sg.members]
+    out = [f" VRRP Sync Group = {sg.name}, {STATE_NAMES.get(sg.state, 'unknown')}",
+           f"   Num member fault {sum(v.state == 3 for v in members)}, "
+           f"num member init {sum(v.state == 0 for v in members)}"]
+    if sg.members:
+        out.append("   VRRP member instances :")
+        out.extend(f"     {m}" for m in sg.members)
+    if sg.tracking_weight:
+        out.append("   sync group tracking weight set")
+    out.append(f"   Using smtp notification = {'yes' if sg.smtp_alert else 'no'}")
+    if sg.notify_priority_changes is not None:
+        out.append(f"   Notify priority changes = {'yes' if sg.notify_priority_changes else 'no'}")
+    out.extend(f"   {label} state transition script = {cmd}, uid:gid 0:0" for label, cmd in sg.notify_scripts)
+    return out
 
 
 def stats_text(instances: Iterable[tuple[str, VrrpCounters]]) -> str:

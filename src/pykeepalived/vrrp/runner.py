@@ -1140,7 +1140,8 @@ class VrrpProcess:
             src_ip=str(rt.src) if rt.src is not None else None,
             src_from_config=(m.unicast_src_ip if m.unicast_peer else m.mcast_src_ip) is not None,
             mcast_group=str(rt.group) if rt.group is not None else None,
-            unicast_peers=tuple(str(p) for p in rt.peers), unicast_ttl=m.unicast_ttl,
+            unicast_peers=tuple(_peer_text(p) for p in m.unicast_peer) if rt.peers else (),
+            unicast_ttl=m.unicast_ttl,
             check_unicast_src=m.check_unicast_src, family=4 if rt.family == socket.AF_INET else 6,
             sync_group=self.group_of.get(rt.name),
             master_router=str(f.master_address) if f.master_address is not None else None,
@@ -1198,7 +1199,17 @@ class VrrpProcess:
                 tracking.setdefault(t.name, []).append((rt.name, t.weight))
         default_if = self.g.default_interface
         static = [_vip_text(vip_spec(a, default_if), False) for a in self.config.vrrp.static_ipaddress]
-        groups = [(name, g.group) for name, g in self.group_models.items()]
+        groups = []
+        for name, m in self.group_models.items():
+            n = m.notify
+            labels = (("Backup", n.backup), ("Master", n.master), ("Fault", n.fault), ("Stop", n.stop),
+                      ("Generic", n.generic))
+            running = self.groups.get(name)
+            groups.append(dumps.SyncGroupView(
+                name=name, state=int(running.state) if running is not None else 0, members=tuple(m.group),
+                tracking_weight=m.sync_group_tracking_weight, smtp_alert=bool(m.smtp_alert),
+                notify_priority_changes=m.notify_priority_changes,
+                notify_scripts=tuple((label, dumps.cmd_str(sc)) for label, sc in labels if sc is not None)))
         scripts = self._script_views()
         g, netns = self.g, self.netns
         return lambda: dumps.vrrp_data_text(g, views, sockets, scripts, dumps.read_interfaces(tracking, netns),
@@ -1252,6 +1263,11 @@ class VrrpProcess:
 
 
 _SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def _peer_text(p: Any) -> str:
+    """dump_unicast_peer()."""
+    return f"{p.address} min_ttl {p.min_ttl or 0} max_ttl {255 if p.max_ttl is None else p.max_ttl}"
 
 
 def _vip_text(v: VipSpec, is_set: bool) -> str:

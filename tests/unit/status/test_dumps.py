@@ -197,3 +197,18 @@ def test_dump_writer_coalesces_a_burst_to_the_newest_state(tmp_path: Path) -> No
     assert calls == [99]
     assert (tmp_path / "keepalived.stats").read_text() == "99\n"
     writer.close()
+
+
+def test_unicast_instance_and_sync_group_sections_follow_keepalived() -> None:
+    v = _instance(name="VI_U", unicast_peers=("10.9.0.3 min_ttl 0 max_ttl 255",), mcast_group=None,
+                  unicast_ttl=None, sync_group="G1")
+    lines = dumps.instance_lines(v)
+    assert lines[2] == "   Sync group = G1"
+    assert "   Flags:" in lines and "     Using unicast" in lines and not any("Multicast" in x for x in lines)
+    i = lines.index("   Unicast Peer :")
+    assert lines[i - 1:i + 3] == ["   Check unicast src : no", "   Unicast Peer :",
+                                  "     10.9.0.3 min_ttl 0 max_ttl 255", "   Unicast checksum compatibility = no"]
+    sg = dumps.SyncGroupView(name="G1", state=2, members=("VI_U",), notify_scripts=(("Master", "'/bin/m'"),))
+    assert dumps.sync_group_lines(sg, [v]) == [
+        " VRRP Sync Group = G1, MASTER", "   Num member fault 0, num member init 0", "   VRRP member instances :",
+        "     VI_U", "   Using smtp notification = no", "   Master state transition script = '/bin/m', uid:gid 0:0"]
