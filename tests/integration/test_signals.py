@@ -25,6 +25,21 @@ from pykeepalived.lab.topology import Lab
 from tests.conftest import require_root
 from tests.unit.status.dump_layout import REFERENCE, json_keys, layout, reference, stats_values
 
+PEER_CONF = """vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  authentication {
+    auth_type PASS
+    auth_pass secret
+  }
+  virtual_ipaddress {
+    10.9.0.5/24
+  }
+}
+"""
 DATA_FILES = ("keepalived_parent.data", "keepalived.data", "keepalived_check.data")
 ALL_FILES = (*DATA_FILES, "keepalived.stats", "keepalived.json")
 
@@ -36,6 +51,10 @@ class Daemon:
     dir: Path
     dumps: Path
     log: Path
+
+    @property
+    def peer_log(self) -> Path:
+        return self.dir / "peer.log"
 
     @property
     def pid(self) -> int:
@@ -108,6 +127,13 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
             wait_for(lambda: "TCP_CHECK on service [10.9.0.13]:tcp:80 failed" in d.log_text()
                      and "[10.9.0.12]:tcp:80 success" in d.log_text(), 30, "both checkers ran")
             wait_for(d.vip_held, 10, "VIP set")
+            # a BACKUP peer: it takes over if the MASTER's adverts stop for 3.6 s (a stalled VRRP loop)
+            (tmp / "peer.conf").write_text(PEER_CONF)
+            with open(d.peer_log, "wb") as out:
+                lab.popen("peer", [sys.executable, "-m", "pykeepalived.vrrp.runner", "-l",
+                                   "-f", str(tmp / "peer.conf")],
+                          stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TMPDIR": str(tmp)})
+            wait_for(lambda: "(VI_1) Entering BACKUP STATE" in d.peer_log.read_text(), 30, "the peer in BACKUP")
             yield d
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -171,6 +197,7 @@ def test_dump_signals_sent_100_times_to_a_master_cause_no_transition_and_no_rest
         assert bad not in since, since[-2000:]
     assert "Printing VRRP stats for process" in since and "Printing checker data for process" in since
     assert daemon.vip_held()
+    assert "Entering MASTER" not in daemon.peer_log.read_text()  # the adverts kept coming on time
 
 
 def test_links_planted_at_the_dump_names_are_replaced_not_followed(daemon: Daemon) -> None:
