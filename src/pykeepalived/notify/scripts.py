@@ -28,6 +28,11 @@ log = logging.getLogger("pykeepalived.notify")
 
 #: how long one notification's scripts may hold up the next notification of the same subject
 ORDER_WAIT = 10.0
+#: a notify script still running this long is killed (keepalived never kills one; a hung script would
+#: otherwise hold its process and descriptors forever)
+NOTIFY_TIMEOUT = 60.0
+#: notifications that may wait behind a running one, per subject; beyond it the oldest is dropped
+MAX_PENDING = 64
 #: the environment variables keepalived unsets before running a script
 UNSAFE_ENV = ("IFS", "LD_PRELOAD", "LD_LIBRARY_PATH")
 
@@ -125,14 +130,31 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 class ScriptQueues:
-    """Per-subject ordered queues of notifications; each notification is a list of scripts."""
+    """Per-subject ordered queues of notifications; each notification is a list of scripts.
 
-    def __init__(self, order_wait: float = ORDER_WAIT) -> None:
+    Bounded everywhere a hostile or broken script could make it grow: a script still running after
+    ``timeout`` seconds is killed (SIGTERM to its process group, SIGKILL ``kill_after`` later, logged and
+    counted); a subject's queue holds at most ``max_pending`` notifications, and when it is full the
+    oldest waiting one is dropped (counted; a later transition supersedes it).  At shutdown
+    (:meth:`drain`) queued notifications are started at once, in order, without waiting behind a
+    hung one, so the STOP notifications keepalived sends on its way out are never lost.
+    """
+
+    def __init__(self, order_wait: float = ORDER_WAIT, timeout: float = NOTIFY_TIMEOUT,
+                 max_pending: int = MAX_PENDING, kill_after: float = 2.0) -> None:
         self.order_wait = order_wait
+        self.timeout = timeout
+        self.max_pending = max_pending
+        self.kill_after = kill_after
         self._queues: dict[str, asyncio.Queue[Sequence[ScriptJob] | None]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._draining = asyncio.Event()
         #: every script started, in start order (subject, argv): for tests and the status view
         self.started: list[tuple[str, tuple[str, ...]]] = []
+        #: notifications dropped because their subject's queue was full; scripts killed after ``timeout``
+        self.dropped = 0
+        self.killed = 0
 
     def submit(self, subject: str, jobs: Iterable[ScriptJob | None]) -> None:
         """Queue one notification's scripts (in the given order) behind ``subject``'s earlier ones."""
@@ -143,6 +165,12 @@ class ScriptQueues:
         if q is None:
             q = self._queues[subject] = asyncio.Queue()
             self._workers[subject] = asyncio.get_running_loop().create_task(self._work(subject, q))
+        if q.qsize() >= self.max_pending:
+            q.get_nowait()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                log.warning("Notify queue of %s full (%d waiting behind a running script): oldest dropped "
+                            "(%d dropped so far)", subject, self.max_pending, self.dropped)
         q.put_nowait(batch)
 
     async def _work(self, subject: str, q: asyncio.Queue[Sequence[ScriptJob] | None]) -> None:
@@ -153,21 +181,54 @@ class ScriptQueues:
                 self.started.append((subject, job.argv))
                 if proc is not None:
                     procs.append((job, proc))
+                    watcher = asyncio.get_running_loop().create_task(self._watch(job, proc))
+                    self._watchers.add(watcher)
+                    watcher.add_done_callback(self._watchers.discard)
             for job, proc in procs:
-                try:
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), self.order_wait)
-                except TimeoutError:
+                if self._draining.is_set():
+                    break  # shutting down: what is queued starts now
+                exited = asyncio.ensure_future(proc.wait())
+                draining = asyncio.ensure_future(self._draining.wait())
+                done, _ = await asyncio.wait({exited, draining}, timeout=self.order_wait,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                exited.cancel()
+                draining.cancel()
+                if not done:
                     log.warning("Notify script %s still running after %.0f s; continuing",
                                 job.argv[0], self.order_wait)
 
+    async def _watch(self, job: ScriptJob, proc: asyncio.subprocess.Process) -> None:
+        """Kill the script (its whole process group) if it outlives ``timeout``."""
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), self.timeout)
+            return
+        except TimeoutError:
+            pass
+        self.killed += 1
+        log.warning("Notify script %s (pid %d) still running after %.0f s - killing it", job.argv[0], proc.pid,
+                    self.timeout)
+        _kill_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), self.kill_after)
+        except TimeoutError:
+            _kill_group(proc.pid, signal.SIGKILL)
+
     async def drain(self, timeout: float) -> None:
-        """Let queued notifications run (bounded by ``timeout``), then stop the workers."""
+        """Start every queued notification now, in order (a hung script no longer holds the next up), and
+        let them run for up to ``timeout``; then stop the workers.  Scripts still running are left to
+        finish, as keepalived leaves its STOP notifications."""
+        self._draining.set()
         for q in self._queues.values():
             q.put_nowait(None)
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=timeout)
             for t in pending:
+                t.cancel()
+        running = list(self._watchers)
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+            for t in running:
                 t.cancel()
         self._queues.clear()
         self._workers.clear()
