@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived.daemon import runtime
 from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
+from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
 
 from . import packet as pkt
@@ -371,6 +372,8 @@ class VrrpProcess:
         self.frames: dict[str, FrameSender] = {}
         self.link_up: dict[str, bool] = {}
         self.unknown_vrid_drops = 0
+        #: log lines a peer can cause (rejected adverts, unknown VRIDs) are rate-limited; drops are counted
+        self.reject_log = LogLimiter()
         self._effects: asyncio.Queue[Callable[[], Awaitable[None]] | None] = asyncio.Queue()
         self._timer: DeadlineTimer | None = None
         self._stopping = asyncio.Event()
@@ -439,7 +442,7 @@ class VrrpProcess:
         common: dict[str, Any] = {
             "vrid": inst.virtual_router_id, "version": inst.version, "auth_type": auth_type,
             "auth_pass": auth_pass, "adver_int": inst.advert_int, "vips": adv_vips,
-            "unicast": bool(peers), "check_unicast_src": inst.check_unicast_src,
+            "unicast": bool(peers), "check_unicast_src": checks_unicast_source(inst),
             "unicast_peers": tuple(pkt.UnicastPeer(p.address, p.min_ttl or 0,
                                                    255 if p.max_ttl is None else p.max_ttl)
                                    for p in inst.unicast_peer),
@@ -701,7 +704,7 @@ class VrrpProcess:
         candidates = self.by_socket.get(key, {}).get(vrid, []) if vrid is not None else []
         if not candidates:
             self.unknown_vrid_drops += 1
-            if self.g.log_unknown_vrids:
+            if self.g.log_unknown_vrids and self._may_log(("unknown_vrid", key[0]), now):
                 log.info("Unknown VRID(%s) received on interface(%s). ignoring...", vrid, key[0])
             return
         src = ipaddress.ip_address(dg.src) if dg.src else None
@@ -715,12 +718,20 @@ class VrrpProcess:
             result = pkt.validate(received, rt.expect_known_master if known else rt.expect)
             if isinstance(result, pkt.Rejected):
                 rt.drops.record(result)
-                if not result.reason.silent:
+                if not result.reason.silent and self._may_log((rt.name, result.reason), now):
                     log.info("(%s) %s", rt.name, result.detail)
                 continue
             self.dispatch(now, rt.name, AdvertReceived(
                 src=result.src or (src if src is not None else ipaddress.IPv4Address(0)),
                 priority=result.priority, max_adver_int=result.adver_int, addresses=result.addresses))
+
+    def _may_log(self, key: tuple[Any, ...], now: float) -> bool:
+        """Whether a line a peer caused may be logged now (:class:`~pykeepalived.ratelimit.LogLimiter`)."""
+        ok, suppressed = self.reject_log.allow(key, now)
+        if ok and suppressed:
+            log.info("%s: %d similar messages suppressed in the last %g s", "/".join(map(str, key)), suppressed,
+                     self.reject_log.interval)
+        return ok
 
     def _restart_link_watcher(self) -> None:
         """(Re)start the netlink watcher when the set of interesting interfaces changed."""
@@ -1304,6 +1315,13 @@ async def ipv6_forwarding(ifname: str, netns: str | None = None) -> bool:
 
 def _with_priority(adv: pkt.Advert, priority: int) -> pkt.Advert:
     return replace(adv, priority=priority)
+
+
+def checks_unicast_source(inst: VrrpInstance) -> bool:
+    """keepalived's VRRP_FLAG_CHECK_UNICAST_SRC: ``check_unicast_src`` (or the global
+    ``vrrp_check_unicast_src``), and also any ``unicast_peer`` given a ``min_ttl`` or ``max_ttl``: a TTL
+    range means nothing unless adverts are matched to their peer."""
+    return inst.check_unicast_src or any(p.min_ttl is not None or p.max_ttl is not None for p in inst.unicast_peer)
 
 
 # --------------------------------------------------------------------------------------------- entry points
