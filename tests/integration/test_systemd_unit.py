@@ -79,7 +79,12 @@ def build_image() -> None:
 def wheels(into: Path) -> None:
     """pykeepalived and its dependencies as wheels (the dependencies' cached across runs)."""
     deps = CACHE / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(deps), str(REPO)], check=True,
+    source = into.parent / "source"  # a copy: a build leaves build/ and *.egg-info behind in its source
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--wheel-dir", str(deps), str(source)], check=True,
                    timeout=600)
     into.mkdir()
     for whl in deps.glob("*.whl"):
