@@ -20,6 +20,7 @@ failed requests.  Measured here: 13-14 (outage 3.3-3.6 s) and 3 (outage 0.6 s).
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import signal
 import time
@@ -36,7 +37,7 @@ from pykeepalived.lab.demo import (
     down_bound,
     seed_conf,
 )
-from pykeepalived.lab.measure import Sniffer, takeover
+from pykeepalived.lab.measure import Sniffer, takeover, wait_for
 from pykeepalived.lab.netns import unique_prefix
 from pykeepalived.lab.topology import SEED_SORRY_SERVER
 from pykeepalived.lab.web import Probe
@@ -362,6 +363,29 @@ def test_reload_keeps_a_dead_real_server_out_of_the_pool(normal: SeedLab) -> Non
         seed.write_conf("lb1")
         seed.procs["lb1"].signal(signal.SIGHUP)
         _wait_persistence(seed, "lb1", 50)
+        seed.wait_table("lb1", BOTH, 2 + 2 + 1 + SLACK + 1)
+
+
+def test_a_restarted_checker_process_keeps_a_dead_real_server_out(normal: SeedLab) -> None:
+    """The checker child killed (SIGKILL) while rs1 is dead: the supervisor restarts it, and the new one
+    reads the table its predecessor left, so rs1 is not put back before a check has even run."""
+    seed = normal
+    seed.stop_web("rs1")
+    seed.wait_table("lb1", {RS2}, CHECK_DOWN_BOUND)
+    try:
+        checkers = seed.pid_file("lb1").with_name("lb1_checkers.pid")
+        old_pid = int(checkers.read_text())
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: checkers.exists() and checkers.read_text().strip().isdigit()
+                 and int(checkers.read_text()) != old_pid, 10, "the checker child restarted")
+        deadline = time.monotonic() + 4.0  # past the new process's bootstrap delay (1 s) and first check
+        while time.monotonic() < deadline:  # (an empty answer: the new child's status is not up yet)
+            assert RS1 not in seed.in_table("lb1"), seed.in_table("lb1")
+            time.sleep(0.05)
+        assert set(seed.in_table("lb1")) == {RS2}
+        assert seed.health("lb1")[RS1] == "down"
+    finally:
+        seed.start_web("rs1")
         seed.wait_table("lb1", BOTH, 2 + 2 + 1 + SLACK + 1)
 
 

@@ -15,7 +15,7 @@ import functools
 import random
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from pykeepalived.check.kinds import Done, Probe, build_probe, ssl_context_for
@@ -143,13 +143,16 @@ class Runner:
     def in_flight(self) -> int:
         return self._in_flight
 
-    def start(self, previous: Runner | None = None) -> None:
+    def start(self, previous: Runner | None = None,
+              known_down: Mapping[VsId, Collection[DestKey]] | None = None) -> None:
         r"""Build the jobs, perform the start-up state (non-alpha RS in, quorum) and arm the first runs.
 
         ``previous``: the runner of the configuration before a reload (already :meth:`abandon`\ ed):
         virtual servers it had take over its health state (:meth:`.state.VirtualServerState.take_over`),
         the ones it had and this one has not are removed with their notifies.  Every checker starts
         again after the bootstrap delay and warmup jitter, as keepalived's do after a reload.
+        ``known_down``: per virtual server, real servers found out of the data plane's pool at a restart
+        (:meth:`.state.VirtualServerState.start`).
         """
         loop = self._loop = asyncio.get_running_loop()
         timers = self._timers = Timers(loop)
@@ -182,7 +185,7 @@ class Runner:
                     timers.add(job.due, self._fire, job)
                     self.jobs.append(job)
                     index += 1
-            events += st.take_over(old) if old is not None else st.start(now)
+            events += st.take_over(old) if old is not None else st.start(now, (known_down or {}).get(st.id, ()))
         for vs_key, gone in old_health.items():
             if vs_key not in self.health:
                 events += gone.removed()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from pykeepalived.config.model import Script
@@ -473,10 +473,21 @@ class VirtualServerState:
 
     # -- public API
 
-    def start(self, now: float) -> list[Event]:
-        """init_service_vs: RS with no failed checkers are alive at once; quorum (and sorry) evaluated."""
+    def start(self, now: float, known_down: Collection[DestKey] = ()) -> list[Event]:
+        """init_service_vs: RS with no failed checkers are alive at once; quorum (and sorry) evaluated.
+
+        ``known_down``: real servers the data plane holds out of the pool although they are configured in
+        it (the checker process was restarted after a crash and found its table): they start as alpha ones
+        do, down until each of their checkers has passed, so a dead server is not put back before a check
+        has even run."""
         ev: list[Event] = []
         self.started = True
+        for key in known_down:
+            r = self.servers.get(key)
+            if r is not None and r.checkers:
+                for c in r.checkers:
+                    c.is_up = False
+                r.num_failed = len(r.checkers)
         for r in self.servers.values():
             self._start_rs(r, ev)
         self._update_quorum(ev, True)

@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,12 +35,13 @@ from pykeepalived.check.state import (
     RunScript,
     Settings,
     VirtualServerState,
+    VsId,
     rs_key,
     service_keys,
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
-from pykeepalived.config.model_lvs import MiscCheck, VirtualServer
+from pykeepalived.config.model_lvs import MiscCheck, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
@@ -105,6 +106,26 @@ def without_refused_misc_checks(virtual_servers: Iterable[VirtualServer],
         out.append(vs if all(a is b for a, b in zip(servers, vs.real_servers, strict=True))
                    else replace(vs, real_servers=tuple(servers)))
     return tuple(out)
+
+
+def known_down(virtual_servers: Iterable[VirtualServer], groups: Mapping[str, VirtualServerGroup],
+               observed: Table) -> dict[VsId, set[DestKey]]:
+    """Real servers out of the pool in a table this process did not build (a restart after a crash):
+    of each configured service found in it, those configured with a weight but absent, or present with
+    weight 0 (inhibit_on_failure).  A service not in the table tells nothing (a first start)."""
+    by_key = {svc.key: svc for svc in observed.services}
+    out: dict[VsId, set[DestKey]] = {}
+    for vs in virtual_servers:
+        for skey in service_keys(vs, groups):
+            svc = by_key.get(skey)
+            if svc is None:
+                continue
+            present = {d.key: d for d in svc.destinations}
+            for rs in vs.real_servers:
+                d = present.get(rs_key(rs))
+                if rs.weight > 0 and (d is None or d.weight == 0):
+                    out.setdefault(vs_id(vs), set()).add(rs_key(rs))
+    return out
 
 
 def normalise(dp: Any, table: Table) -> Table:
@@ -197,7 +218,7 @@ class CheckerProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         self.install_dump_handlers(loop)
-        self._start_runner(self.config)
+        self._start_runner(self.config, known_down=await asyncio.to_thread(self._known_down))
         assert self.runner is not None
         self._apply_ha_suspend(self.runner)
         settle_memory()
@@ -306,7 +327,26 @@ class CheckerProcess:
         settle_memory()
         self._dirty.set()
 
-    def _start_runner(self, config: Config, previous: Runner | None = None) -> None:
+    def _known_down(self) -> dict[VsId, set[DestKey]]:
+        """Real servers that the data plane's table, found at start, holds out of the pool (a checker
+        process restarted after a crash): they stay out until their checks pass (:func:`known_down`)."""
+        assert self.dp is not None
+        groups = {g.name: g for g in self.config.lvs.virtual_server_groups}
+        self.dp.claim(k for vs in self.config.lvs.virtual_servers for k in service_keys(vs, groups))
+        try:
+            observed = self.dp.observe()
+        except Exception as e:  # the table will be read again on the first reconcile
+            log.warning("Reading the data plane's table at start failed: %s", e)
+            return {}
+        down = known_down(self.config.lvs.virtual_servers, groups, observed)
+        for vs_key, keys in down.items():
+            for key in sorted(keys, key=str):
+                log.info("%s of %s is out of the table left by the previous checker process: "
+                         "down until its checks pass", key, vs_key[0])
+        return down
+
+    def _start_runner(self, config: Config, previous: Runner | None = None,
+                      known_down: dict[VsId, set[DestKey]] | None = None) -> None:
         g = config.global_defs
         settings = Settings(router_id=str(getattr(g, "router_id", "") or ""),
                             no_checker_emails=bool(getattr(g, "no_checker_emails", False)),
@@ -318,7 +358,7 @@ class CheckerProcess:
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
                              track_files=track_files, max_in_flight=self.max_in_flight,
                              script_job=lambda script: self.policy.job(script, kind="misc_path"))
-        self.runner.start(previous)
+        self.runner.start(previous, known_down)
 
     def _apply_ha_suspend(self, runner: Runner) -> None:
         """ha_suspend for a runner just started (at start and after every reload), before the loop runs

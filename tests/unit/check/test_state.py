@@ -631,3 +631,34 @@ def test_an_attempt_that_could_not_start_changes_nothing() -> None:
     assert logs(ev) == ["Checker bind failed: x", "TCP socket bind failed. Rescheduling."]
     c = st.servers[rs].checkers[0]
     assert (c.is_up, c.has_run, c.retry_it) == (True, False, 0)
+
+
+# -------------------------------------------------------------------------- restart after a crash
+
+
+def test_a_server_the_previous_process_had_removed_starts_down_until_its_check_passes() -> None:
+    """The checker process restarted after a crash finds rs out of the table: it is not put back before a
+    check has run (keepalived would put it back and remove it again at its first failed check)."""
+    st = VirtualServerState(tcp_vs(retry=2))
+    rs = key("192.168.0.12")
+    ev = st.start(0.0, known_down={rs})
+    assert not st.servers[rs].alive
+    assert RealServerChanged(st.id, rs, True) not in ev
+    _nxt, ev = st.record(rs, 0, 1.0, OK)
+    assert st.servers[rs].alive and RealServerChanged(st.id, rs, True) in ev
+
+
+def test_known_down_is_read_from_the_table_left_behind() -> None:
+    from pykeepalived.daemon.checker import known_down
+    from pykeepalived.lvs.model import Destination, Service, ServiceKey, Table
+
+    vs = tcp_vs()
+    svc_key = ServiceKey.inet("tcp", "10.0.0.5", 80)
+    rs = key("192.168.0.12")
+    assert known_down([vs], {}, Table()) == {}  # a first start: the table tells nothing
+    empty = Table((Service(svc_key, "wlc"),))
+    assert known_down([vs], {}, empty) == {vs_id(vs): {rs}}
+    inhibited = Table((Service(svc_key, "wlc", destinations=(Destination(rs, 0),)),))
+    assert known_down([vs], {}, inhibited) == {vs_id(vs): {rs}}
+    alive = Table((Service(svc_key, "wlc", destinations=(Destination(rs, 1),)),))
+    assert known_down([vs], {}, alive) == {}
