@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import signal
 import sys
 import time
@@ -50,6 +51,38 @@ def load_usable(options: DaemonOptions) -> Config | None:
                 log.error("%s", d)
         return None
     return result.config
+
+
+#: the environment variable naming the descriptor that holds the supervisor's configuration
+CONFIG_FD_ENV = "PYKEEPALIVED_CONFIG_FD"
+
+
+def config_memfd(config: Config) -> int:
+    """An anonymous file holding ``config`` (pickled) for a child to inherit: a child the supervisor
+    (re)starts runs the configuration the supervisor runs, the last one that loaded cleanly, not whatever
+    the file on disk says now (it may have been broken since: keepalived's children would then exit)."""
+    fd = os.memfd_create("pykeepalived-config", os.MFD_CLOEXEC)
+    data = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def inherited_config() -> Config | None:
+    """The configuration handed over by the supervisor (:func:`config_memfd`), or None."""
+    value = os.environ.pop(CONFIG_FD_ENV, "")
+    if not value.isdigit():
+        return None
+    fd = int(value)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            config = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
+        log.warning("The configuration handed over by the parent could not be read (%s); reading the file", e)
+        return None
+    return config if isinstance(config, Config) else None
 
 
 def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snapshot:
@@ -176,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                   syslog=not options.no_syslog)
     hide_ready_fd()
     pid_file = options.child_pid_file(kind)
-    config = load_usable(options)
+    config = inherited_config() or load_usable(options)
     if config is None:
         return EXIT_CONFIG
     if not write_pid_file(pid_file, f"{kind} child process"):

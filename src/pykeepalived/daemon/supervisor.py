@@ -32,7 +32,7 @@ from pykeepalived.status import dumps
 from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
-from .child import EXIT_CONFIG, options_json
+from .child import CONFIG_FD_ENV, EXIT_CONFIG, config_memfd, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
@@ -42,16 +42,33 @@ log = logging.getLogger("pykeepalived")
 
 #: keepalived's child_wait_time default: how long stop waits for children
 CHILD_WAIT = 5.0
-RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+#: a child that ran this long is restarted at once; one that died sooner waits, the wait doubling up to
+#: MAX_RESTART_DELAY (keepalived's calc_restart_delay)
+STABLE_RUN, MAX_RESTART_DELAY = 60.0, 60.0
+
+
+def restart_delay(ran_for: float, pending: float) -> tuple[float, float]:
+    """keepalived's ``calc_restart_delay``: (how long to wait before this restart, the wait the next quick
+    death will get).  0, 1, 2, 4 … 32, then 60 s for a child that keeps dying within a minute."""
+    if ran_for >= STABLE_RUN:
+        return 0.0, 0.0
+    following = 1.0 if pending == 0 else (MAX_RESTART_DELAY if pending > 30 else pending * 2)
+    return pending, following
 
 
 @dataclass
 class Child:
     kind: str  # "vrrp" | "checkers"
     proc: asyncio.subprocess.Process | None = None
-    restarts: int = 0
+    #: the wait before the next restart if this run ends quickly (restart_delay)
+    next_delay: float = 0.0
     started_at: float = 0.0
     waiter: asyncio.Task[int] | None = field(default=None, repr=False)
+    respawn: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def title(self) -> str:
+        return "VRRP" if self.kind == "vrrp" else "Healthcheck"
 
 
 def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
@@ -80,15 +97,17 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
         ready_fd, env = self.ready_watch.open(child.kind)
+        config_fd = config_memfd(self.config)  # the running configuration, not the file (maybe broken since)
+        env = {**env, CONFIG_FD_ENV: str(config_fd)}
         try:
             child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                              preexec_fn=_die_with_parent, pass_fds=(ready_fd,),
-                                                              env=env)
+                                                              preexec_fn=_die_with_parent,
+                                                              pass_fds=(ready_fd, config_fd), env=env)
         finally:
             os.close(ready_fd)
+            os.close(config_fd)
         child.started_at = time.monotonic()
-        log.info("Starting %s child process, pid=%d", "VRRP" if child.kind == "vrrp" else "Healthcheck",
-                 child.proc.pid)
+        log.info("Starting %s child process, pid=%d", child.title, child.proc.pid)
         child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
 
     async def _wait(self, child: Child) -> int:
@@ -113,14 +132,17 @@ class Supervisor:
             log.error("%s child died and --dont-respawn is set. Terminating", child.kind)
             self._stopping.set()
             return
-        if time.monotonic() - child.started_at > 60:
-            child.restarts = 0
-        delay = RESTART_DELAYS[min(child.restarts, len(RESTART_DELAYS) - 1)]
-        child.restarts += 1
-        log.info("Restarting %s child process in %.1f s", child.kind, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay)
-        if not self._stopping.is_set():
+        delay, child.next_delay = restart_delay(time.monotonic() - child.started_at, child.next_delay)
+        if delay:
+            log.info("Restart of %s process delayed %g seconds to limit respawn rate", child.title, delay)
+        # the wait runs on its own: the other child's exit is handled (its VIPs released) meanwhile
+        child.respawn = asyncio.get_running_loop().create_task(self._respawn_later(child, delay))
+
+    async def _respawn_later(self, child: Child, delay: float) -> None:
+        if delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+        if not self._stopping.is_set() and self.children.get(child.kind) is child:
             await self._spawn(child)
 
     async def _release_vips(self) -> None:

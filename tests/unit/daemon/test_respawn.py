@@ -1,0 +1,51 @@
+"""The supervisor's respawn policy and the configuration it hands a respawned child."""
+
+from __future__ import annotations
+
+import os
+
+from pykeepalived.config import load_config_text
+from pykeepalived.daemon.child import CONFIG_FD_ENV, config_memfd, inherited_config
+from pykeepalived.daemon.supervisor import restart_delay
+
+CONF = """vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.168.200.16
+    }
+}
+"""
+
+
+def test_restart_delay_is_keepalived_s() -> None:
+    """calc_restart_delay: at once after a minute's run; else 0, 1, 2, 4 ... 32, then 60 s, never more."""
+    waits, pending = [], 0.0
+    for _ in range(9):
+        wait, pending = restart_delay(5.0, pending)
+        waits.append(wait)
+    assert waits == [0, 1, 2, 4, 8, 16, 32, 60, 60]
+    assert restart_delay(61.0, 60.0) == (0.0, 0.0)
+
+
+def test_a_respawned_child_gets_the_running_configuration_not_the_file(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = load_config_text(CONF, interfaces={"eth0"}).config
+    assert cfg is not None
+    fd = config_memfd(cfg)
+    monkeypatch.setenv(CONFIG_FD_ENV, str(fd))
+    assert inherited_config() == cfg
+    assert CONFIG_FD_ENV not in os.environ  # read once; not passed on to scripts the child runs
+    try:
+        os.fstat(fd)
+        closed = False
+    except OSError:
+        closed = True
+    assert closed
+
+
+def test_no_handed_configuration_means_the_file(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv(CONFIG_FD_ENV, raising=False)
+    assert inherited_config() is None
+    monkeypatch.setenv(CONFIG_FD_ENV, "not-a-number")
+    assert inherited_config() is None
