@@ -9,6 +9,7 @@ keepalived's script security rules (keepalived-behaviour.md §5.3) to the finish
 from __future__ import annotations
 
 import dataclasses
+import grp
 import ipaddress
 import pwd
 import socket
@@ -41,6 +42,9 @@ class Simple:
     #: root level (outside global_defs)
     root: bool = False
     field: str = ""
+    #: keepalived's own complaint when the value is missing (it checks before reading it, so this
+    #: is a plain error, not MISSING_PARAMETER); "" ignores the line silently, None: MISSING_PARAMETER
+    missing: str | None = None
 
     @property
     def name(self) -> str:
@@ -49,16 +53,16 @@ class Simple:
 
 def _simple_table() -> list[Simple]:
     s: list[Simple] = [
-        Simple("net_namespace", "str", root=True),
-        Simple("net_namespace_ipvs", "str", root=True),
+        Simple("net_namespace", "str", root=True, missing="net_namespace name missing - ignoring"),
+        Simple("net_namespace_ipvs", "str", root=True, missing=""),
         Simple("namespace_with_ipsets", "flag", root=True),
-        Simple("instance", "str", root=True),
+        Simple("instance", "str", root=True, missing="instance name missing - ignoring"),
         Simple("use_pid_dir", "flag", root=True),
         Simple("linkbeat_use_polling", "flag", root=True),
         Simple("child_wait_time", "int", 0, UINT_MAX, "Invalid child_wait_time {arg}", root=True),
-        Simple("router_id", "str"),
-        Simple("notification_email_from", "str"),
-        Simple("smtp_helo_name", "str"),
+        Simple("router_id", "str", missing="routerid name missing - ignoring"),
+        Simple("notification_email_from", "str", missing="emailfrom missing - ignoring"),
+        Simple("smtp_helo_name", "str", missing=""),
         Simple("smtp_alert", "bool"),
         Simple("smtp_alert_vrrp", "bool"),
         Simple("smtp_alert_checker", "bool"),
@@ -67,20 +71,6 @@ def _simple_table() -> list[Simple]:
         Simple("no_checker_emails", "bool"),
         Simple("rs_init_notifies", "bool"),
         Simple("enable_script_security", "flag"),
-        Simple(
-            "startup_script_timeout",
-            "int",
-            1,
-            1000,
-            "startup_script_timeout '{arg}' must be in [1, 1000] - ignoring",
-        ),
-        Simple(
-            "shutdown_script_timeout",
-            "int",
-            1,
-            1000,
-            "shutdown_script_timeout '{arg}' must be in [1, 1000] - ignoring",
-        ),
         Simple("vrrp_notify_priority_changes", "bool"),
         Simple("fifo_write_vrrp_states_on_reload", "flag"),
         Simple("vrrp_version", "int", 2, 3, "VRRP Error: Version must be either 2 or 3"),
@@ -117,16 +107,14 @@ def _simple_table() -> list[Simple]:
         Simple("vrrp_check_unicast_src", "flag"),
         Simple("vrrp_skip_check_adv_addr", "flag"),
         Simple("vrrp_strict", "flag"),
-        Simple("default_interface", "str"),
+        Simple("default_interface", "str", missing="default_interface requires interface name"),
         Simple("disable_local_igmp", "flag"),
         Simple("vrrp_startup_delay", "timer", 0.001, 4294.967295, "vrrp_startup_delay '{arg}' is invalid"),
         Simple("log_unknown_vrids", "flag"),
         Simple("vmac_prefix", "str"),
         Simple("vmac_addr_prefix", "str"),
-        Simple("vrrp_rx_bufs_policy", "words"),
+        Simple("vrrp_rx_bufs_policy", "words", missing="vrrp_rx_bufs_policy missing"),
         Simple("vrrp_rx_bufs_multiplier", "int", 1, UINT_MAX, "Invalid vrrp_rx_bufs_multiplier {arg}"),
-        Simple("vrrp_iptables", "words"),
-        Simple("vrrp_ipsets", "words"),
         Simple(
             "nftables_priority", "int", -2147483648, 2147483647, "invalid nftables chain priority '{arg}'"
         ),
@@ -153,27 +141,21 @@ def _simple_table() -> list[Simple]:
         Simple("checker_process_name", "str"),
         Simple("bfd_process_name", "str"),
         Simple(
-            "max_auto_priority",
-            "int",
-            -1,
-            99,
-            "max_auto_priority '{arg}' must be in [0, 99] (or -1 to disable) - ignoring",
-        ),
-        Simple(
             "min_auto_priority_delay",
             "int",
             1,
             10000000,
             "min_auto_priority_delay '{arg}' must be in [1, 10000000] - ignoring",
+            missing="min_auto_priority_delay requires delay time",
         ),
-        Simple("snmp_socket", "str"),
+        Simple("snmp_socket", "str", missing="SNMP error : snmp socket name missing"),
         Simple("enable_traps", "flag"),
         Simple("enable_snmp_vrrp", "flag"),
         Simple("enable_snmp_checker", "flag"),
         Simple("enable_snmp_rfcv2", "flag"),
         Simple("enable_snmp_rfcv3", "flag"),
         Simple("enable_dbus", "flag"),
-        Simple("dbus_service_name", "str"),
+        Simple("dbus_service_name", "str", missing="dbus_service_name missing - ignoring"),
         Simple("random_seed", "int", 0, UINT_MAX, "random_seed {arg} invalid"),
         Simple("reload_time_file", "str"),
         Simple("reload_repeat", "flag"),
@@ -183,12 +165,14 @@ def _simple_table() -> list[Simple]:
     ]
     for proc in ("vrrp", "checker", "bfd"):
         s += [
-            Simple(f"{proc}_priority", "int", -20, 19, f"Invalid {proc} process priority specified"),
+            Simple(f"{proc}_priority", "int", -20, 19, f"Invalid {proc} process priority specified",
+                   missing=f"No {proc} process priority specified"),
             Simple(f"{proc}_no_swap", "flag"),
             Simple(
-                f"{proc}_rt_priority", "int", 1, 99, f"{proc} process real-time priority '{{arg}}' invalid"
+                f"{proc}_rt_priority", "int", 1, 99, f"{proc} process real-time priority '{{arg}}' invalid",
+                missing=f"No {proc} process real-time priority specified",
             ),
-            Simple(f"{proc}_cpu_affinity", "ints", 0, 4095),
+            Simple(f"{proc}_cpu_affinity", "ints", 0, 4095, missing=f"No {proc} cpu_id set specified"),
             Simple(f"{proc}_rlimit_rttime", "int", 1, UINT_MAX, f"Invalid {proc} real-time limit - {{arg}}"),
         ]
     for nl in (
@@ -199,7 +183,8 @@ def _simple_table() -> list[Simple]:
         "process_monitor",
     ):
         s += [
-            Simple(f"{nl}_rcv_bufs", "int", 0, UINT_MAX, f"{nl}_rcv_bufs size ({{arg}}) invalid"),
+            Simple(f"{nl}_rcv_bufs", "int", 0, UINT_MAX, f"{nl}_rcv_bufs size ({{arg}}) invalid",
+                   missing=f"{nl}_rcv_bufs size missing"),
             Simple(f"{nl}_rcv_bufs_force", "bool"),
         ]
     return s
@@ -208,11 +193,13 @@ def _simple_table() -> list[Simple]:
 SIMPLE: list[Simple] = _simple_table()
 
 #: global_defs keywords that are parsed and validated as keepalived does, but whose feature
-#: pykeepalived does not have (SNMP, D-Bus, iptables/ipsets): a note says so where they are used
+#: pykeepalived does not have (SNMP, D-Bus): a note says so where they are used.  keepalived as
+#: Debian builds 2.2.7 has nftables but neither iptables nor ipsets: ``vrrp_iptables`` is an error
+#: that selects nftables, ``vrrp_ipsets`` an unknown keyword; pykeepalived does the same.
 UNSUPPORTED = (
     "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
     "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_socket",
-    "enable_dbus", "dbus_service_name", "vrrp_iptables", "vrrp_ipsets",
+    "enable_dbus", "dbus_service_name",
 )
 
 #: old keyword -> (current keyword, message keepalived prints, class or None for a log line only)
@@ -258,6 +245,10 @@ def _target(draft: Draft, root: bool) -> Draft:
 def _simple_handler(spec: Simple) -> Callable[[Context, LogicalLine, Draft], None]:
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         d = _target(draft, spec.root)
+        if spec.missing is not None and len(line.words) < 2:
+            if spec.missing:
+                ctx.error(line, spec.missing)
+            return
         try:
             d[spec.name] = read_value(ctx, line, spec.kind, spec.lo, spec.hi)
             if spec.keyword == "default_interface":
@@ -318,7 +309,67 @@ def _smtp_server(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         except SkipLine:
             ctx.error(line, f"Invalid smtp server {host} {line.words[2].text}")
             raise
+    if not _smtp_host_resolves(host, port):
+        ctx.error(line, f"Invalid smtp server {host} {line.words[2].text if len(line.words) > 2 else port}")
+        return
     draft["smtp_server"] = SmtpServer(host, port)
+
+
+def _smtp_host_resolves(host: str, port: int) -> bool:
+    """keepalived takes an address, else asks the resolver (``getaddrinfo``) now, at parse time."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        return bool(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    except (OSError, UnicodeError):
+        return False
+
+
+@GLOBAL_DEFS.keyword("vrrp_iptables")
+def _vrrp_iptables(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    ctx.error(line, "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and"
+                    " 'vrrp_ipsets' with 'nftables' config option")
+    draft["nftables"] = "keepalived"
+
+
+#: sched_get_priority_max(SCHED_RR) on Linux: max_auto_priority's value when none is given
+MAX_RT_PRIORITY = 99
+
+
+@GLOBAL_DEFS.keyword("max_auto_priority")
+def _max_auto_priority(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if len(line.words) < 2:
+        draft["max_auto_priority"] = MAX_RT_PRIORITY
+        return
+    try:
+        draft["max_auto_priority"] = ctx.integer(line, 1, -1, MAX_RT_PRIORITY)
+    except SkipLine:
+        ctx.error(line, f"max_auto_priority '{line.words[1].text}' must be in [0, {MAX_RT_PRIORITY}]"
+                        " (or -1 to disable) - ignoring")
+        raise
+
+
+def _script_timeout(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
+    """startup_script_timeout / shutdown_script_timeout: [1, 1000] seconds."""
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        if len(line.words) < 2:
+            ctx.error(line, f"{field} requires value")
+            return
+        try:
+            draft[field] = ctx.integer(line, 1, 1, 1000)
+        except SkipLine:
+            ctx.error(line, f"{field} '{line.words[1].text}' must be in [1, 1000] - ignoring")
+            raise
+
+    return handle
+
+
+for _f in ("startup_script_timeout", "shutdown_script_timeout"):
+    GLOBAL_DEFS.keyword(_f)(_script_timeout(_f))
 
 
 @GLOBAL_DEFS.keyword("smtp_connect_timeout")
@@ -362,15 +413,28 @@ for _f in ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat"):
 
 @GLOBAL_DEFS.keyword("script_user")
 def _script_user(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["script_user"] = ctx.string(line)
-    if len(line.words) > 2:
-        draft["script_group"] = line.words[2].text
+    if len(line.words) < 2:
+        ctx.error(line, "No script username specified")
+        return
+    user = draft["script_user"] = line.words[1].text
+    group = line.words[2].text if len(line.words) > 2 else None
+    if group is not None:
+        draft["script_group"] = group
+    if not _user_resolves(user, group):
+        ctx.error(line, "Error setting global script uid/gid")
+        ctx.shared["script_user_failed"] = True
 
 
 def _script_kw(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         if draft.get(field) is not None:
             ctx.error(line, f"{field.split('_')[0]} script already specified")
+            return
+        if len(line.words) < 2:
+            if field in ("startup_script", "shutdown_script"):
+                ctx.error(line, f"{field.split('_')[0]} script missing")
+            else:
+                ctx.error(line, f"No {field.removesuffix('notify_fifo_script')}notify_fifo_script specified")
             return
         draft[field] = script_from_line(ctx, line)
 
@@ -574,9 +638,7 @@ def _snmp_rfc(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @GLOBAL_DEFS.keyword("umask")
 def _umask(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    if len(line.words) < 2:
-        ctx.error(line, "Missing parameter(s) to umask option")
-        return
+    ctx.arg(line, 1)  # keepalived reads the value before it counts the words: MISSING_PARAMETER
     draft["umask"] = " ".join(line.texts()[1:])
 
 
@@ -658,49 +720,123 @@ def script_status(script: Script) -> tuple[str, str | None]:
         return "system", None
     v = check_script(script, GlobalDefs(script_user="root"), our_uid=0, our_gid=0)
     status = {Status.SYSTEM: "system", Status.OK: "ok", Status.INSECURE: "insecure",
-              Status.NOT_EXECUTABLE: "not-executable"}.get(v.status, "missing")
+              Status.NOT_EXECUTABLE: "not-executable", Status.WRONG_TYPE: "wrong-type"}.get(v.status, "missing")
     message = v.messages[-1] if v.messages else None
     if status == "insecure" and message:
         message = message.removesuffix(".")  # check_scripts adds " - disabling" and "."
     return status, message
 
 
+@dataclass(frozen=True)
+class _ScriptUse:
+    """One configured script as keepalived's script checks see it."""
+
+    script: Script
+    #: "track" (a vrrp_script), "misc" (a MISC_CHECK) or the notify type ("notify", "quorum_up" …)
+    kind: str
+    #: the vrrp_script's name for track scripts
+    name: str | None = None
+    user: str | None = None
+    group: str | None = None
+
+
+def _cmd_str(script: Script) -> str:
+    """keepalived's ``cmd_str``: each word in single quotes (a leading ``<``/``>`` word bare)."""
+    return " ".join(w if i == 0 and w[:1] in ("<", ">") else f"'{w}'" for i, w in enumerate(script.argv))
+
+
+def _user_resolves(user: str, group: str | None) -> bool:
+    """keepalived's ``set_uid_gid``: the user, and the group when given, exist."""
+    if not _user_exists(user):
+        return False
+    if group is None:
+        return True
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        return False
+    return True
+
+
+def _script_uses(ctx: Context, config: Config) -> list[tuple[str, list[_ScriptUse]]]:
+    """The scripts each of keepalived's script checks visits, grouped as its messages name them."""
+    from . import keywords_lvs, keywords_vrrp  # they import this module
+    from .model_lvs import MiscCheck
+
+    gd = config.global_defs
+    vrrp_scripts = [*config.vrrp.vrrp_scripts, *ctx.shared.get("unused_vrrp_scripts", ())]
+    track_ids = {id(vs.script) for vs in vrrp_scripts}
+    misc_ids = {id(c.misc_path) for vs in config.lvs.virtual_servers for rs in vs.real_servers
+                for c in rs.checkers if isinstance(c, MiscCheck)}
+
+    def plain(*scripts: Script | None, kind: str = "notify") -> list[_ScriptUse]:
+        return [_ScriptUse(s, kind, user=s.user, group=s.group) for s in scripts if s is not None]
+
+    vrrp = [_ScriptUse(s, "notify", user=s.user, group=s.group)
+            for s in keywords_vrrp.iter_scripts(config.vrrp) if id(s) not in track_ids]
+    vrrp += [_ScriptUse(vs.script, "track", vs.name, vs.user, vs.group) for vs in vrrp_scripts]
+    vrrp += plain(gd.notify_fifo_script, gd.vrrp_notify_fifo_script)
+    check = [_ScriptUse(s, "misc" if id(s) in misc_ids else "notify", user=s.user, group=s.group)
+             for s in keywords_lvs.iter_scripts(config.lvs)]
+    check += plain(gd.lvs_notify_fifo_script)
+    groups = [
+        ("start/shutdown scripts", [*plain(gd.startup_script, kind="startup"),
+                                    *plain(gd.shutdown_script, kind="shutdown")]),
+        ("check scripts", check),
+    ]
+    if not ctx.shared.get("vrrp_aborted"):
+        groups.insert(0, ("scripts", vrrp))
+    return groups
+
+
 def check_scripts(ctx: Context, config: Config) -> None:
-    """keepalived's script checks: disabled scripts are noted, SECURITY VIOLATION is an error.
+    """keepalived's script checks, as ``keepalived -t`` reports them.
+
+    A script runs as its own ``user`` (which must exist), else as ``script_user`` (which must
+    exist: ``Error setting global script uid/gid`` at that line), else as ``keepalived_script``
+    if that user exists, else as root -- except that under ``enable_script_security`` a missing
+    ``keepalived_script`` fails the default.  A script whose user cannot be set is removed (an
+    error for vrrp_scripts and MISC_CHECKs, a log line for notify scripts).  Of the rest, a
+    vrrp_script that cannot be found, or is insecure under script security, is disabled with an
+    error; other scripts' problems are log lines.  Scripts that would run without
+    ``enable_script_security`` give a SECURITY VIOLATION (exit 6).
 
     The VRRP part is skipped when the VRRP configuration was abandoned (keepalived's VRRP
     process stops before it checks scripts when an interface does not exist).
     """
-    from . import keywords_lvs, keywords_vrrp  # they import this module
-
-    def present(*scripts: Script | None) -> list[Script]:
-        return [s for s in scripts if s is not None]
-
     gd = config.global_defs
-    groups: list[tuple[str, list[Script]]] = [
-        ("start/shutdown scripts", present(gd.startup_script, gd.shutdown_script)),
-        ("check scripts",
-         [*keywords_lvs.iter_scripts(config.lvs), *present(gd.lvs_notify_fifo_script)]),
-    ]
-    if not ctx.shared.get("vrrp_aborted"):
-        groups.insert(
-            0,
-            ("scripts", [*keywords_vrrp.iter_scripts(config.vrrp),
-                         *present(gd.notify_fifo_script, gd.vrrp_notify_fifo_script)]),
-        )
-    user_checked = False
-    for what, scripts in groups:
+    default_failed = bool(ctx.shared.get("script_user_failed"))
+    default_checked = gd.script_user is not None
+    for what, uses in _script_uses(ctx, config):
         is_script = insecure = False
-        for script in scripts:
-            if (
-                gd.enable_script_security
-                and not user_checked
-                and script.user is None
-                and gd.script_user is None
-            ):
-                user_checked = True
-                if not _user_exists("keepalived_script"):
-                    ctx.error(script.loc, "Unable to set default user keepalived_script for script")
+        for use in uses:
+            script = use.script
+            if use.user is not None:
+                if not _user_resolves(use.user, use.group):
+                    if use.kind == "track":
+                        ctx.error(script.loc, f"Unable to set uid/gid for script {_cmd_str(script)}")
+                    elif use.kind == "misc":
+                        ctx.error(script.loc,
+                                  f"Failed to set uid/gid for misc checker script {_cmd_str(script)} - removing")
+                    else:
+                        ctx.note(script.loc, f"Invalid user/group for {use.kind} script {script.argv[0]} - ignoring")
+                    continue
+            else:
+                if not default_checked:
+                    default_checked = True
+                    if gd.enable_script_security and not _user_exists("keepalived_script"):
+                        ctx.error(script.loc, "Unable to set default user keepalived_script for script")
+                        default_failed = True
+                if default_failed:
+                    if use.kind == "track":
+                        ctx.error(script.loc, f"Unable to set default user for vrrp script {use.name} - removing")
+                    elif use.kind == "misc":
+                        ctx.error(script.loc,
+                                  f"Unable to set default user for misc script {_cmd_str(script)} - removing")
+                    else:
+                        ctx.note(script.loc,
+                                 f"Failed to set default user for {use.kind} script {script.argv[0]} - ignoring")
+                    continue
             status, message = script_status(script)
             if status == "insecure":
                 insecure = True
@@ -708,6 +844,11 @@ def check_scripts(ctx: Context, config: Config) -> None:
                     message = f"{message} - disabling"
             if message:
                 ctx.note(script.loc, message + ".") if status == "insecure" else ctx.note(script.loc, message)
+            if use.kind == "track":
+                if status == "missing":
+                    ctx.error(script.loc, f"Disabling track script {use.name} since not found/accessible")
+                elif status == "wrong-type" or (status == "insecure" and gd.enable_script_security):
+                    ctx.error(script.loc, f"Disabling track script {use.name} due to insecure")
             if status in ("ok", "insecure", "not-executable"):
                 is_script = True
         if is_script and not gd.enable_script_security:
@@ -782,6 +923,11 @@ def render(gd: GlobalDefs) -> str:
         s = getattr(gd, f)
         if s is not None:
             body.append(script_line(f, s))
+    for f in ("startup_script_timeout", "shutdown_script_timeout"):
+        if getattr(gd, f) != 10:
+            body.append(f"{f} {getattr(gd, f)}")
+    if gd.max_auto_priority is not None:
+        body.append(f"max_auto_priority {gd.max_auto_priority}")
     for f in ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"):
         fifo = getattr(gd, f)
         if fifo is not None:

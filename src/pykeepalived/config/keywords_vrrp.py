@@ -230,12 +230,15 @@ VRRP_SCRIPT.end = _append_end("vrrp_scripts", _build_vrrp_script)
 TRACK_FILE = Block("track_file", begin=_uniq_begin("track_file", "track_file", "track_file"))
 
 
-TRACK_FILE.string_keyword("file", "file")
+TRACK_FILE.string_keyword("file", "file", "track file file name missing")
 
 
 @TRACK_FILE.keyword("weight")
 def _tf_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_what"] = "track_file"
+    if len(line.words) < 2:
+        ctx.error(line, f"No weight specified for track file {draft['name']} - ignoring")
+        return
     _weight(
         ctx,
         line,
@@ -293,6 +296,9 @@ def _tp_match(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 @TRACK_PROCESS.keyword("weight")
 def _tp_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_what"] = "vrrp_track_process"
+    if len(line.words) < 2:
+        ctx.error(line, f"No weight specified for track process {draft['name']} - ignoring")
+        return
     _weight(
         ctx,
         line,
@@ -754,6 +760,10 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
                 else:
                     current.append(w)
             nexthops.append(tuple(current))
+            for hop in nexthops:
+                for k, word in enumerate(hop[:-1]):
+                    if word == "dev" and not interface_exists(ctx, hop[k + 1]):
+                        ctx.error(line, f"WARNING - interface {hop[k + 1]} for VROUTE nexthop doesn't exist")
             i = len(t)
             break
         elif opt == "no_track":
@@ -1517,6 +1527,7 @@ INSTANCE.unsupported("use_vmac")
 @INSTANCE.keyword("use_ipvlan")
 def _use_ipvlan(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     """``use_ipvlan [IFNAME] [IP/PREFIX] [l2|l3] [bridge|private|vepa]``: accepted, not modelled."""
+    draft["_ipvlan"] = True
 
 
 INSTANCE.unsupported("use_ipvlan")
@@ -1675,7 +1686,27 @@ def _auth_pass(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 INSTANCE.sub("authentication", AUTH)
 
 
+#: instance keywords that make it a unicast instance (keepalived's VRRP_FLAG_UNICAST_CONFIGURED)
+_UNICAST_KEYWORDS = ("unicast_fault_no_peer", "check_unicast_src", "old_unicast_checksum")
+
+
 def _instance_end(ctx: Context, draft: Draft, parent: Draft) -> None:
+    """keepalived's ``vrrp_end_handler``: unicast with a VMAC, and unicast_ttl without peers."""
+    name = draft["name"]
+    if any(k in draft for k in _UNICAST_KEYWORDS):
+        draft["_unicast_configured"] = True
+    if draft.get("_unicast_configured") and ("_vmac" in draft or draft.get("_ipvlan")):
+        if draft.get("interface") is None:
+            ctx.error(draft["_loc"], f"({name}): Cannot use VMAC/ipvlan with unicast and no interface"
+                                     " - clearing use_vmac")
+            draft.pop("_vmac", None)
+            draft.pop("_ipvlan", None)
+        elif not draft.get("vmac_xmit_base"):
+            ctx.error(draft["_loc"], f"({name}) unicast with use_vmac requires vmac_xmit_base - setting")
+            draft["vmac_xmit_base"] = True
+    if not draft.get("unicast_peer") and "unicast_ttl" in draft:
+        ctx.error(draft["_loc"], f"({name}): Cannot use unicast_ttl without unicast peers - resetting")
+        del draft["unicast_ttl"]
     _items(parent, "instances").append(draft)
 
 
@@ -1686,7 +1717,9 @@ def register(root: Block) -> None:
     """Install every VRRP root keyword."""
     root.sub("vrrp_script", VRRP_SCRIPT)
     root.sub("track_file", TRACK_FILE)
-    root.sub("vrrp_track_file", TRACK_FILE, deprecated="track_file")
+    root.sub("vrrp_track_file", TRACK_FILE)
+    # keepalived only logs this (it is not a config error)
+    root.keywords["vrrp_track_file"].note = '"vrrp_track_file" is deprecated, please use "track_file"'
     root.sub("vrrp_track_process", TRACK_PROCESS)
     root.sub("vrrp_sync_group", SYNC_GROUP)
     root.sub("garp_group", GARP_GROUP)
@@ -1778,13 +1811,18 @@ def _complete(ctx: Context, draft: Draft, gd: GlobalDefs) -> VrrpConfig:
 
     completed = [c for c in (_complete_instance(ctx, inst, gd) for inst in instances) if c is not None]
     _check_vrid_conflicts(ctx, completed, gd)
+    _check_sync_group_interfaces(ctx, groups, completed)
 
     used_scripts = {t.name for i in completed for t in i.track.scripts}
     used_scripts |= {t.name for g in groups for t in g.track.scripts}
     scripts = []
+    unused = ctx.shared["unused_vrrp_scripts"] = []
     for s in draft.get("vrrp_scripts", []):
         if s.name not in used_scripts:
-            ctx.error(None, f"Warning - script {s.name} is not used")
+            # keepalived says so after its config-test checks: a log line, not a -t error; the
+            # script is still checked for security (check_vrrp_script_security sees every script)
+            ctx.note(None, f"Warning - script {s.name} is not used")
+            unused.append(s)
             continue
         scripts.append(s)
 
@@ -1803,6 +1841,22 @@ def _complete(ctx: Context, draft: Draft, gd: GlobalDefs) -> VrrpConfig:
         interface_up_down_delays=tuple(draft.get("interface_up_down_delays", ())),
         bfd_instances=tuple(draft.get("bfd_instances", ())),
     )
+
+
+def _check_sync_group_interfaces(ctx: Context, groups: list[SyncGroup], instances: list[VrrpInstance]) -> None:
+    """keepalived's ``sync_group_tracking_init``: a sync group's tracked interface that a member
+    already tracks (its own interface, unless ``dont_track_primary``, or its track_interface)."""
+    by_name = {i.name: i for i in instances}
+    for sg in groups:
+        for tracked in sg.track.interfaces:
+            for member in sg.group:
+                inst = by_name.get(member)
+                if inst is None:
+                    continue
+                own = {inst.interface} if inst.interface and not inst.dont_track_primary else set()
+                if tracked.name in own or any(t.name == tracked.name for t in inst.track.interfaces):
+                    ctx.error(None, f"({member}) track_interface {tracked.name} is configured on VRRP instance"
+                                    " and sync group. Remove vrrp instance or sync group config")
 
 
 def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance | None:
@@ -1959,6 +2013,10 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
     advert = _round_advert(err, advert, version)
 
     track = _tracking_from(d)
+    own = d.get("interface")
+    if own is not None and any(t.name == own for t in track.interfaces):
+        err(f"Ignoring track_interface {own} since own interface")
+        track = dataclasses.replace(track, interfaces=tuple(t for t in track.interfaces if t.name != own))
     sync_no_weight = sg is not None and not sg.get("sync_group_tracking_weight")
     if sync_no_weight or priority == 255:
         track = _drop_weights(err, track, sync_no_weight)
@@ -1975,6 +2033,11 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
             d.get("use_vmac_addr", False),
             d.get("vmac_xmit_base", False) or bool(peers),
         )
+
+    promote_secondaries = d.get("promote_secondaries", False)
+    if promote_secondaries and (vmac is not None or d.get("_ipvlan")):
+        err("promote_secondaries is automatically set for vmacs - ignoring")
+        promote_secondaries = False
 
     return VrrpInstance(
         name=name,
@@ -2024,7 +2087,7 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
         strict_mode=strict,
         skip_check_adv_addr=d.get("skip_check_adv_addr", gd.vrrp_skip_check_adv_addr),
         vmac=vmac,
-        promote_secondaries=d.get("promote_secondaries", False),
+        promote_secondaries=promote_secondaries,
         kernel_rx_buf_size=d.get("kernel_rx_buf_size"),
         debug=d.get("debug", 0),
         sync_group=sg["name"] if sg else None,

@@ -49,8 +49,6 @@ def _without_notes(text: str) -> list[str]:
         ("global_defs {\n  snmp_socket udp:1.2.3.4:705\n}\n", 2, 3, "snmp_socket", "ignored"),
         ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
         ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
-        ("global_defs {\n vrrp_iptables INPUT OUTPUT\n}\n", 2, 2, "vrrp_iptables", "ignored"),
-        ("global_defs {\n vrrp_ipsets a b c\n}\n", 2, 2, "vrrp_ipsets", "ignored"),
         ("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n", 1, 1, "bfd_instance", "ignored"),
         (INSTANCE.format(body="  use_vmac"), 5, 3, "use_vmac", "ignored"),
         (INSTANCE.format(body="  use_vmac vrrp.1 00:00:5e:00:01:01"), 5, 3, "use_vmac", "ignored"),
@@ -84,7 +82,7 @@ def test_note_where_the_feature_is_used(text: str, line: int, col: int, what: st
 def test_notes_do_not_change_messages_or_exit_codes() -> None:
     plain = "global_defs {\n  router_id r\n}\n" + INSTANCE.format(body="")
     with_features = (
-        "global_defs {\n  router_id r\n  enable_snmp_vrrp\n  enable_dbus\n  vrrp_iptables\n}\n"
+        "global_defs {\n  router_id r\n  enable_snmp_vrrp\n  enable_dbus\n  enable_traps\n}\n"
         + INSTANCE.format(body="  use_vmac\n  authentication {\n    auth_type AH\n    auth_pass x\n  }")
     )
     a, b = _load(plain), _load(with_features)
@@ -104,7 +102,9 @@ def test_keepalived_messages_are_kept_next_to_the_note() -> None:
     result = _load(text)
     assert len(_notes(result)) == 1
     errors = [d for d in result.diagnostics if not d.info]
-    assert errors and result.diagnostics.config_test_exit_code() == 2
+    # keepalived 2.2.7 checks for the name itself: a general error (exit 5), not a missing parameter
+    assert [d.message for d in errors] == ["SNMP error : snmp socket name missing"]
+    assert result.diagnostics.config_test_exit_code() == 5
 
 
 def test_every_use_is_noted() -> None:
