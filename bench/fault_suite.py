@@ -264,10 +264,11 @@ class FuzzReport:
 
     def summary(self) -> str:
         pps = self.sent / self.send_seconds if self.send_seconds else 0.0
-        taken = self.sent / self.taken_seconds if self.taken_seconds else 0.0
+        taken = {n: (self.sent - d) / self.taken_seconds if self.taken_seconds else 0.0
+                 for n, d in self.kernel_drops.items()}
         lines = [f"fuzz: {self.sent} packets sent in {self.send_seconds:.1f} s ({pps:,.0f}/s; "
-                 f"{self.send_errors} send errors); counted by both daemons after {self.taken_seconds:.1f} s "
-                 f"({taken:,.0f}/s)",
+                 f"{self.send_errors} send errors); all read by the daemons after {self.taken_seconds:.1f} s "
+                 "(" + ", ".join(f"{n} {v:,.0f}/s" for n, v in taken.items()) + ")",
                  "  expected drops by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(self.expected.items()))]
         for name, counted in self.counted.items():
             lines.append(f"  {name}: counted {dict(sorted(counted.items()))}, kernel drops "
@@ -542,6 +543,7 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
     wrk: threading.Thread | None = None
     child_kills = {lb: 0 for lb in LBS}
     down_until: dict[str, float] = {}
+    last_kill: dict[str, float] = {}
 
     def say(msg: str) -> None:
         line = f"[{time.monotonic() - t0:6.1f}s] {msg}"
@@ -572,6 +574,13 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
                     say(f"{lb}: daemon exited on its own! starting it again")
                     _reap_lb(seed, lb)
                     seed.start_lb(lb)
+            for lb in LBS:  # a killed child is back within 10 s (the first restart is immediate)
+                if lb not in down_until and now - last_kill.get(lb, 0.0) > 10 and lb in seed.procs:
+                    pids = seed.daemon_pids(lb)
+                    if len(pids) != 3 or not all(_in_netns(p, seed.ns(lb)) and not _zombie(p) for p in pids):
+                        report.crashes.append(f"{lb}: not all of supervisor, VRRP and checker running: {pids}")
+                        say(f"{lb}: a process is missing 10 s after the last kill: {pids}")
+                        last_kill[lb] = now
             lb = rng.choice(LBS)
             if lb not in down_until:
                 which = rng.choice(("parent", "vrrp", "checkers"))
@@ -581,6 +590,7 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(target, signal.SIGKILL)
                     report.kills[which] += 1
+                    last_kill[lb] = time.monotonic()
                     if which == "parent":
                         down_until[lb] = time.monotonic() + rng.uniform(1.0, 3.0)
                     else:
@@ -659,7 +669,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--duration", type=float, default=1800.0, help="total seconds (default 1800)")
     p.add_argument("--packets", type=int, default=1_000_000, help="fuzzed VRRP packets (default 1,000,000)")
-    p.add_argument("--rate", type=float, default=0.0, help="fuzz packets/s (0: as fast as the sender goes)")
+    p.add_argument("--rate", type=float, default=6000.0,
+                   help="fuzz packets/s, paced so the daemons read every one (default 6000)")
+    p.add_argument("--flood", type=int, default=300_000,
+                   help="then this many fuzzed packets as fast as the sender goes (default 300,000)")
     p.add_argument("--splits", type=int, default=20, help="split-brain rounds (default 20)")
     p.add_argument("--seed", type=int, default=None, help="random seed (printed; reuse it to replay)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
@@ -678,10 +691,16 @@ def main(argv: list[str] | None = None) -> int:
         elect(lab, "a", "b", 15)
         time.sleep(2)
         fz = run_fuzz(lab, nodes, args.packets, rng, args.rate or None, settle=60)
-    print(fz.summary(), flush=True)
-    out["fuzz"] = asdict(fz)
+        print(fz.summary(), flush=True)
+        flood = run_fuzz(lab, nodes, args.flood, rng, None, settle=60) if args.flood else None
+    if flood is not None:
+        print("flood (unpaced; the kernel drops what the daemons cannot read, so counts are partial)\n"
+              + flood.summary(), flush=True)
+    out["fuzz"], out["flood"] = asdict(fz), asdict(flood) if flood else None
     ok &= (all(fz.alive.values()) and not any(fz.state_changes.values()) and fz.vip_holders == ["a"]
            and all(c == fz.expected_counted for name, c in fz.counted.items() if not fz.kernel_drops[name]))
+    if flood is not None:
+        ok &= all(flood.alive.values())
 
     splits: list[SplitBrain] = []
     with lan_nodes({"a": split_conf(150), "b": split_conf(100)}) as (lab, nodes):
@@ -721,4 +740,5 @@ def _stats(xs: list[float]) -> str:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.soak, run as a script
     sys.exit(main())
