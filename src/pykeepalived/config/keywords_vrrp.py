@@ -1474,6 +1474,14 @@ def _lvs_syncd(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_lvs_sync_daemon_interface"] = ctx.string(line)
 
 
+def _same_family(inst: Draft, version: int) -> bool:
+    """The instance's address family is set by the first address that says one (a VIP, a source,
+    a peer, mcast_dst_ip, native_ipv6); False when ``version`` differs from it."""
+    if inst.get("_family") is None:
+        inst["_family"] = version
+    return bool(inst["_family"] == version)
+
+
 def _src_ip(field: str) -> Handler:
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         text = ctx.string(line)
@@ -1485,6 +1493,14 @@ def _src_ip(field: str) -> Handler:
                 f"Configuration error: VRRP instance[{draft['name']}] malformed {field}"
                 f" address[{text}]. Skipping...",
             )
+            return
+        if not _same_family(draft, ip.version):
+            if field == "mcast_dst_ip":
+                ctx.error(line, f"({draft['name']}) mcast dest address {text} MUST match VRRP instance family."
+                                " Skipping...")
+            else:
+                ctx.error(line, f"Configuration error: VRRP instance[{draft['name']}] and src address[{text}]"
+                                " MUST be of the same family !!! Skipping...")
             return
         if field == "mcast_dst_ip" and not ip.is_multicast:
             ctx.error(line, f"({draft['name']}) mcast_dst_ip {text} not multicast. Skipping...")
@@ -1575,17 +1591,13 @@ def _vip_list_entry(excluded: bool) -> Handler:
         vip = parse_vip(ctx, line, static=False)
         if vip is None:
             return
-        if not excluded:
-            fam = vip.address.version
-            if inst.get("_family") is None:
-                inst["_family"] = fam
-            elif inst["_family"] != fam:
-                ctx.error(
-                    line,
-                    f"({inst['name']}): address family must match VRRP instance [{line.words[0].text}]"
-                    " - ignoring",
-                )
-                return
+        if not excluded and not _same_family(inst, vip.address.version):
+            ctx.error(
+                line,
+                f"({inst['name']}): address family must match VRRP instance [{line.words[0].text}]"
+                " - ignoring",
+            )
+            return
         _items(inst, "virtual_ipaddress_excluded" if excluded else "virtual_ipaddress").append(vip)
 
     return entry
@@ -1627,6 +1639,10 @@ def _peer_entry(ctx: Context, line: LogicalLine, draft: Draft) -> None:
             f"Configuration error: VRRP instance[{inst['name']}] malformed unicast peer address"
             f"[{t[0]}]. Skipping...",
         )
+        return
+    if not _same_family(inst, ip.version):
+        ctx.error(line, f"Configuration error: VRRP instance[{inst['name']}] and unicast peer address[{t[0]}]"
+                        " MUST be of the same family !!! Skipping...")
         return
     opts: dict[str, int] = {}
     i = 1
@@ -1757,7 +1773,8 @@ def _complete(ctx: Context, draft: Draft, gd: GlobalDefs) -> VrrpConfig:
         if "virtual_router_id" not in inst:
             ctx.error(inst["_loc"], f"({name}) the virtual router id must be set")
             continue
-        if "interface" not in inst and not inst.get("unicast_peer"):
+        if "interface" not in inst:
+            # keepalived 2.2.7's chk_min_cfg runs before unicast is known: no interface is always an error
             ctx.error(inst["_loc"], f"({name}) Unknown interface!")
             continue
         instances.append(inst)
