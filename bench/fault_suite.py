@@ -208,18 +208,23 @@ class SendResult:
     errors: int = 0
     seconds: float = 0.0
 
+    @property
+    def tried(self) -> int:
+        return self.sent + self.errors
 
-def send_packets(packets: list[Fuzzed], src: str, rate: float | None, stop: threading.Event | None = None,
+
+def send_packets(packets: list[Fuzzed], src: str, rate: float | None, until: float | None = None,
                  ifname: str = "eth0") -> SendResult:
     """Run in the sender's namespace: each packet through a raw IP_HDRINCL socket to 224.0.0.18,
-    at most ``rate`` per second (None: as fast as possible), in bursts of 50."""
+    at most ``rate`` per second (None: as fast as possible), in bursts of 50, until the monotonic
+    time ``until`` at the latest."""
     res = SendResult()
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
         t0 = time.monotonic()
         for i, p in enumerate(packets):
-            if stop is not None and stop.is_set():
+            if until is not None and i % 50 == 0 and time.monotonic() > until:
                 break
             try:
                 s.sendto(ip_packet(p.payload, p.ttl, (i % 65535) + 1, src), (MCAST, 0))
@@ -270,10 +275,14 @@ class FuzzReport:
                  f"{self.send_errors} send errors); all read by the daemons after {self.taken_seconds:.1f} s "
                  "(" + ", ".join(f"{n} {v:,.0f}/s" for n, v in taken.items()) + ")",
                  "  expected drops by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(self.expected.items()))]
+        share = sum(self.expected_counted.values()) / self.sent if self.sent else 0.0
         for name, counted in self.counted.items():
-            lines.append(f"  {name}: counted {dict(sorted(counted.items()))}, kernel drops "
-                         f"{self.kernel_drops.get(name, 0)}, state changes {self.state_changes.get(name, 0)}, "
-                         f"alive {self.alive.get(name)}")
+            missing = sum(self.expected_counted.values()) - sum(counted.values())
+            drops = self.kernel_drops.get(name, 0)
+            lines.append(f"  {name}: counted {dict(sorted(counted.items()))}, kernel drops {drops}, "
+                         f"state changes {self.state_changes.get(name, 0)}, alive {self.alive.get(name)}")
+            lines.append(f"    missing from its counters: {missing} (kernel drops x share of counted kinds "
+                         f"= {drops * share:.0f})")
         lines.append(f"  VIP holders after: {self.vip_holders}")
         return "\n".join(lines)
 
@@ -288,8 +297,9 @@ def counted_drops(stats: dict[str, int]) -> dict[str, int]:
 
 
 def run_fuzz(lab: Lab, nodes: dict[str, Node], n: int, rng: random.Random, rate: float | None,
-             settle: float = 30.0) -> FuzzReport:
-    """Send ``n`` fuzzed packets from the client at the running nodes and account for them."""
+             settle: float = 30.0, until: float | None = None) -> FuzzReport:
+    """Send ``n`` fuzzed packets from the client at the running nodes (fewer if the monotonic time
+    ``until`` comes first) and account for them."""
     src = node_ip(SENDER)
     report = FuzzReport(n)
     before = {name: counted_drops(nd.stats()) for name, nd in nodes.items()}
@@ -299,13 +309,13 @@ def run_fuzz(lab: Lab, nodes: dict[str, Node], n: int, rng: random.Random, rate:
     t0 = time.monotonic()
     expected: collections.Counter[str] = collections.Counter()
     left = n
-    while left > 0:
+    while left > 0 and (until is None or time.monotonic() < until):
         packets = fuzz_packets(min(chunk, left), rng, src)
         left -= len(packets)
-        expected.update(p.expect for p in packets)
-        res = InNetns(lab.ns(SENDER), send_packets, packets, src, rate)
+        res = InNetns(lab.ns(SENDER), send_packets, packets, src, rate, until)
         res.start()
         r: SendResult = res.result(timeout=3600)
+        expected.update(p.expect for p in packets[:r.tried])
         report.sent += r.sent
         report.send_errors += r.errors
         report.send_seconds += r.seconds
@@ -667,7 +677,9 @@ def lan_nodes(confs: dict[str, str]) -> Iterator[tuple[Lab, dict[str, Node]]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=1800.0, help="total seconds (default 1800)")
+    p.add_argument("--duration", type=float, default=1800.0,
+                   help="total seconds (default 1800): the fuzz stops at 60%% of it at the latest, split brain "
+                        "runs at least 3 rounds, SIGKILL chaos the rest (at least 60 s)")
     p.add_argument("--packets", type=int, default=1_000_000, help="fuzzed VRRP packets (default 1,000,000)")
     p.add_argument("--rate", type=float, default=6000.0,
                    help="fuzz packets/s, paced so the daemons read every one (default 6000)")
@@ -690,9 +702,10 @@ def main(argv: list[str] | None = None) -> int:
     with lan_nodes({"a": fuzz_conf(150), "b": fuzz_conf(100)}) as (lab, nodes):
         elect(lab, "a", "b", 15)
         time.sleep(2)
-        fz = run_fuzz(lab, nodes, args.packets, rng, args.rate or None, settle=60)
+        fuzz_end = time.monotonic() + 0.6 * args.duration
+        fz = run_fuzz(lab, nodes, args.packets, rng, args.rate or None, settle=60, until=fuzz_end - 40)
         print(fz.summary(), flush=True)
-        flood = run_fuzz(lab, nodes, args.flood, rng, None, settle=60) if args.flood else None
+        flood = run_fuzz(lab, nodes, args.flood, rng, None, settle=60, until=fuzz_end) if args.flood else None
     if flood is not None:
         print("flood (unpaced; the kernel drops what the daemons cannot read, so counts are partial)\n"
               + flood.summary(), flush=True)
@@ -706,8 +719,8 @@ def main(argv: list[str] | None = None) -> int:
     with lan_nodes({"a": split_conf(150), "b": split_conf(100)}) as (lab, nodes):
         sn, csn = Sniffer(lab, "b"), Sniffer(lab, "client")
         try:
-            for _ in range(args.splits):
-                if time.monotonic() > t_end - 60:
+            for i in range(args.splits):
+                if i >= 3 and time.monotonic() > t_end - 60:
                     break
                 splits.append(split_brain(lab, nodes["a"], nodes["b"], sn, csn))
         finally:

@@ -25,7 +25,7 @@ from pykeepalived.vrrp import packet as pkt
 pytestmark = pytest.mark.root
 
 PACKETS = 20_000
-RATE = 4_000.0
+RATE = 3_000.0
 
 
 def test_fuzzed_adverts_leave_both_nodes_up_in_their_state_with_every_drop_counted(lan: tuple[Lab, Path]) -> None:
