@@ -68,10 +68,6 @@ def open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in check/http.py: HttpGet creates its socket outside its try, so EMFILE escapes HttpProbe.start and "
-    "check/runner.py counts 'a probe that cannot even start' as a failed attempt: live HTTP_GET servers go "
-    "down (keepalived reschedules with no verdict: 'WEB connection fail to create socket. Rescheduling.')"))
 def test_checker_out_of_file_descriptors_keeps_running_and_never_fails_a_live_server(
         lan: tuple[Lab, Path]) -> None:
     from tests.conftest import require_binary
@@ -103,7 +99,13 @@ def test_checker_out_of_file_descriptors_keeps_running_and_never_fails_a_live_se
         time.sleep(3)
         assert set(a.health().values()) == {"alive"}
         # the data plane's reconcile fails while starved too: logged with its traceback and retried
-        crashes = [c for c in crashes_in(a.log()) if "Reconcile failed; will retry" not in c]
+        # not crashes: a reconcile that failed for want of descriptors (logged, retried), the chained
+        # tracebacks under it (preceded by a blank line), Python's note that pyroute2's half-made event
+        # loop (its selector could not be opened) was collected, and asyncio's own report that accept() on
+        # the control socket is paused for want of descriptors
+        benign = ("Reconcile failed; will retry", "Exception ignored in: <function BaseEventLoop.__del__",
+                  "socket: <asyncio.TransportSocket")
+        crashes = [c for c in crashes_in(a.log()) if c.strip() and not any(b in c for b in benign)]
         assert crashes == [], crashes
     finally:
         a.stop()

@@ -548,6 +548,8 @@ class ErrorKind(enum.Enum):
     """Why a GET produced no usable reply, with keepalived's message (what genhash prints)."""
 
     SOCKET = "WEB socket bind failed. Rescheduling"
+    #: socket() itself failed (EMFILE, ENFILE, ENOBUFS): keepalived reschedules with no verdict
+    NO_SOCKET = "WEB connection fail to create socket. Rescheduling."
     UNREACHABLE = "HTTP_CHECK - network unreachable"
     CONNECT_ERROR = "Error connecting"
     REFUSED = "Connection failed"
@@ -679,7 +681,11 @@ class HttpGet:
         self.wbuf = bytearray()
         self.sock: _raw_socket | None = None
         self.fd = -1
-        sock = _raw_socket(plan.family, STREAM_NONBLOCK)
+        try:
+            sock = _raw_socket(plan.family, STREAM_NONBLOCK)
+        except OSError as e:  # out of descriptors: not the server's fault, so no verdict on it
+            self._fail_soon(ErrorKind.NO_SOCKET, e, f"socket(): {e.strerror or e}")
+            return
         if not hasattr(socket, "SOCK_NONBLOCK"):
             sock.setblocking(False)
         stage = 0  # what failed, for keepalived's log line: 1 the fwmark, 2 the bind

@@ -353,7 +353,7 @@ class HttpProbe:
         if isinstance(r, Exception):
             self._finish(Result(False, reason=str(r) or type(r).__name__))
             return
-        if r.error is http.ErrorKind.SOCKET:  # keepalived: "Rescheduling", no verdict
+        if r.error in (http.ErrorKind.SOCKET, http.ErrorKind.NO_SOCKET):  # keepalived: "Rescheduling", no verdict
             self._finish(Result(False, reason=r.message or "", note=r.detail, skip=True))
             return
         if not r.ok:

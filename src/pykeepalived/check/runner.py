@@ -11,6 +11,7 @@ appendix).  No thread, coroutine or timer handle exists per idle check: only a h
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import random
 import ssl
@@ -46,6 +47,9 @@ from pykeepalived.notify.scripts import ScriptJob
 
 EventSink = Callable[[list[Event]], None]
 _random = random.random
+
+#: errors of socket() that say the host is out of something, not that the server is down
+_HOST_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 def unsupported_checkers(virtual_servers: Iterable[VirtualServer]) -> list[str]:
@@ -264,6 +268,11 @@ class Runner:
         assert job.on_done is not None
         try:
             job.probe.start(job.on_done)
+        except OSError as e:
+            # out of descriptors or buffers is the host's state, not the server's: no verdict, tried again
+            # after delay_loop (keepalived: "fail to create socket. Rescheduling.")
+            skip = e.errno in _HOST_LIMITS
+            self._loop.call_soon(self._done, job, Result(False, reason=str(e) or type(e).__name__, skip=skip))
         except Exception as e:  # a probe that cannot even start is a failed attempt, not a crash
             self._loop.call_soon(self._done, job, Result(False, reason=str(e) or type(e).__name__))
 
