@@ -26,13 +26,15 @@ case "$dist" in
     mirrors=("deb http://deb.debian.org/debian bookworm main"
              "deb http://deb.debian.org/debian bookworm-updates main"
              "deb http://deb.debian.org/debian-security bookworm-security main")
-    keyring=() ;;
+    keyring=()
+    extra="" ;;
   ubuntu2404)
     suite=noble
     mirrors=("deb http://archive.ubuntu.com/ubuntu noble main universe"
              "deb http://archive.ubuntu.com/ubuntu noble-updates main universe"
              "deb http://security.ubuntu.com/ubuntu noble-security main universe")
-    keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg) ;;
+    keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
+    extra=",apt" ;;  # Ubuntu's apt is priority important, so minbase leaves it out; every Ubuntu install has it
   *) echo "DIST must be debian12 or ubuntu2404" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "fresh_debian: needs root (chroot, mounts, namespaces)" >&2; exit 1; }
@@ -47,7 +49,7 @@ mkdir -p "$cache"
 if [ ! -s "$image" ]; then
   t0=$(now)
   echo "fresh_debian: building $image (mmdebstrap $suite minbase + python3 sudo ca-certificates)" >&2
-  mmdebstrap --quiet --variant=minbase --format=tar "${keyring[@]}" --include=python3,sudo,ca-certificates \
+  mmdebstrap --quiet --variant=minbase --format=tar "${keyring[@]}" --include=python3,sudo,ca-certificates$extra \
     "$suite" "$image.part" "${mirrors[@]}"
   mv "$image.part" "$image"
   took[image]=$(secs "$t0" "$(now)")
