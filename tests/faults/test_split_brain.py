@@ -24,6 +24,9 @@ pytestmark = pytest.mark.root
 
 def test_split_brain_heals_to_one_master_within_one_advert_interval_and_winner_resends_garps(
         lan: tuple[Lab, Path]) -> None:
+    from tests.conftest import require_binary
+
+    require_binary("nft")
     lab, tmp = lan
     a = node(lab, tmp, "a", "py", split_conf(150)).start()
     b = node(lab, tmp, "b", "py", split_conf(100)).start()
