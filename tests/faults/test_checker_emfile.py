@@ -98,7 +98,6 @@ def test_checker_out_of_file_descriptors_keeps_running_and_never_fails_a_live_se
         lab.run("a", [prlimit, "--pid", str(checker), f"--nofile={soft}:"])
         time.sleep(3)
         assert set(a.health().values()) == {"alive"}
-        # the data plane's reconcile fails while starved too: logged with its traceback and retried
         # not crashes: a reconcile that failed for want of descriptors (logged, retried), the chained
         # tracebacks under it (preceded by a blank line), Python's note that pyroute2's half-made event
         # loop (its selector could not be opened) was collected, and asyncio's own report that accept() on
