@@ -114,7 +114,8 @@ def _simple_table() -> list[Simple]:
         Simple("vmac_prefix", "str"),
         Simple("vmac_addr_prefix", "str"),
         Simple("vrrp_rx_bufs_policy", "words", missing="vrrp_rx_bufs_policy missing"),
-        Simple("vrrp_rx_bufs_multiplier", "int", 1, UINT_MAX, "Invalid vrrp_rx_bufs_multiplier {arg}"),
+        Simple("vrrp_rx_bufs_multiplier", "int", 1, UINT_MAX, "Invalid vrrp_rx_bufs_multiplier {arg}",
+               missing="Invalid vrrp_rx_bufs_multiplier"),
         Simple(
             "nftables_priority", "int", -2147483648, 2147483647, "invalid nftables chain priority '{arg}'"
         ),
@@ -157,10 +158,10 @@ def _simple_table() -> list[Simple]:
         Simple("enable_dbus", "flag"),
         Simple("dbus_service_name", "str", missing="dbus_service_name missing - ignoring"),
         Simple("random_seed", "int", 0, UINT_MAX, "random_seed {arg} invalid"),
-        Simple("reload_time_file", "str"),
+        Simple("reload_time_file", "str", missing="reload_time_file invalid"),
         Simple("reload_repeat", "flag"),
         Simple("config_save_dir", "str"),
-        Simple("tmp_config_directory", "str"),
+        Simple("tmp_config_directory", "str", missing="tmp_config_directory missing directory name"),
         Simple("data_use_instance", "bool"),
     ]
     for proc in ("vrrp", "checker", "bfd"):
@@ -209,15 +210,16 @@ ALIASES: dict[str, tuple[str, str, ErrClass | None]] = {
         "'lvs_process_name' is deprecated - please use 'checker_process_name'",
         None,
     ),
+    # keepalived 2.2.7 takes these two as plain synonyms: a note only
     "enable_snmp_keepalived": (
         "enable_snmp_vrrp",
         "enable_snmp_keepalived is deprecated - please use 'enable_snmp_vrrp'",
-        ErrClass.DEPRECATED,
+        None,
     ),
     "lvs_flush_onstop": (
         "lvs_flush_on_stop",
         "lvs_flush_onstop is deprecated - please use 'lvs_flush_on_stop'",
-        ErrClass.DEPRECATED,
+        None,
     ),
     "vrrp_vmac_garp_intvl": (
         "vrrp_garp_extra_if",
@@ -567,7 +569,7 @@ def _lvs_timeouts(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 @GLOBAL_DEFS.keyword("lvs_flush_on_stop", "lvs_flush_onstop")
 def _lvs_flush_on_stop(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     if line.keyword == "lvs_flush_onstop":
-        ctx.warning(line, ALIASES["lvs_flush_onstop"][1], cls=ErrClass.DEPRECATED)
+        ctx.note(line, ALIASES["lvs_flush_onstop"][1])
     if len(line.words) < 2:
         draft["lvs_flush_on_stop"] = "ALL"
     elif line.words[1].text == "VS":
@@ -784,7 +786,7 @@ def _script_uses(ctx: Context, config: Config) -> list[tuple[str, list[_ScriptUs
                                     *plain(gd.shutdown_script, kind="shutdown")]),
         ("check scripts", check),
     ]
-    if not ctx.shared.get("vrrp_aborted"):
+    if ctx.shared.get("vrrp_instances_configured") and not ctx.shared.get("vrrp_aborted"):
         groups.insert(0, ("scripts", vrrp))
     return groups
 
@@ -801,8 +803,9 @@ def check_scripts(ctx: Context, config: Config) -> None:
     error; other scripts' problems are log lines.  Scripts that would run without
     ``enable_script_security`` give a SECURITY VIOLATION (exit 6).
 
-    The VRRP part is skipped when the VRRP configuration was abandoned (keepalived's VRRP
-    process stops before it checks scripts when an interface does not exist).
+    The VRRP part is skipped when there is no vrrp_instance, or when the VRRP configuration was
+    abandoned (keepalived's VRRP process stops before it checks scripts when an interface does
+    not exist).
     """
     gd = config.global_defs
     default_failed = bool(ctx.shared.get("script_user_failed"))
@@ -818,6 +821,8 @@ def check_scripts(ctx: Context, config: Config) -> None:
                     elif use.kind == "misc":
                         ctx.error(script.loc,
                                   f"Failed to set uid/gid for misc checker script {_cmd_str(script)} - removing")
+                    elif use.kind in ("startup", "shutdown"):
+                        ctx.error(script.loc, f"Invalid {use.kind} script")
                     else:
                         ctx.note(script.loc, f"Invalid user/group for {use.kind} script {script.argv[0]} - ignoring")
                     continue

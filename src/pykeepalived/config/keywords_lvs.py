@@ -815,6 +815,8 @@ MISC_CHECK = checker_block(
 
 @MISC_CHECK.keyword("misc_path")
 def _misc_path(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if len(line.words) < 2:
+        return  # keepalived reads no path; the block's end says "No script path has been specified ..."
     # only the (quoted) first word is the command; anything after it is ignored, as keepalived does
     draft["path"] = replace(script_from_line(ctx, line), user=None, group=None)
 

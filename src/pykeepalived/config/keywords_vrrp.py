@@ -168,6 +168,8 @@ VRRP_SCRIPT = Block("vrrp_script", begin=_uniq_begin("vrrp script", "vrrp_script
 
 @VRRP_SCRIPT.keyword("script")
 def _vs_script(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if len(line.words) < 2:
+        return  # keepalived reads no script; the block's end says "No script set for vrrp_script ..."
     draft["script"] = script_from_line(ctx, line)
 
 
@@ -1192,7 +1194,7 @@ GARP_GROUP = Block("garp_group")
 def _gg_interval(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
     try:
-        draft[line.keyword] = ctx.timer(line, 1, 0.000001, 4294.967295)
+        draft[line.keyword] = ctx.timer(line, 1, 0, 2147.483647)  # [0, INT_MAX] microseconds
     except SkipLine:
         ctx.error(line, f"garp_group {line.keyword} '{line.words[1].text}' invalid")
         raise
@@ -1755,6 +1757,8 @@ def register(root: Block) -> None:
 
 def finish(ctx: Context, draft: Draft, global_defs: GlobalDefs) -> VrrpConfig:
     """Validate and complete the VRRP configuration as keepalived's VRRP process does."""
+    # keepalived checks VRRP scripts only when some vrrp_instance was configured at all
+    ctx.shared["vrrp_instances_configured"] = bool(draft.get("instances"))
     vctx = ctx
     if ctx.shared.get("non_existent_interface"):
         ctx.error(None, "Non-existent interface specified in configuration", cls=ErrClass.BAD_IF)
