@@ -574,7 +574,10 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
             for lb, when in list(down_until.items()):
                 if when <= now:
                     del down_until[lb]
-                    _reap_lb(seed, lb)
+                    orphans = _reap_lb(seed, lb)
+                    if orphans:
+                        report.crashes.append(f"{lb}: children outlived their killed supervisor: {orphans}")
+                        say(f"{lb}: orphans after the supervisor's SIGKILL: {orphans}")
                     seed.start_lb(lb)
                     say(f"{lb}: supervisor started again")
             for lb in LBS:
@@ -640,12 +643,16 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
     return report
 
 
-def _reap_lb(seed: SeedLab, lb: str) -> None:
-    """After its supervisor was killed: its children follow (parent-death signal); wait for them."""
+def _reap_lb(seed: SeedLab, lb: str) -> list[int]:
+    """After its supervisor was killed: its children follow (parent-death signal); wait for them.
+    Returns the processes still there after 10 s (orphans: a bug)."""
     ns = seed.ns(lb)
-    with contextlib.suppress(Exception):
-        wait_for(lambda: not pids_in_netns(ns) or all(_zombie(p) for p in pids_in_netns(ns)), 10,
-                 f"{lb}'s children to exit")
+
+    def left() -> list[int]:
+        return [p for p in pids_in_netns(ns) if not _zombie(p)]
+
+    with contextlib.suppress(AssertionError):
+        wait_for(lambda: not left(), 10, f"{lb}'s children to exit")
     popen = seed.popens.pop(lb, None)
     if popen is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -653,6 +660,7 @@ def _reap_lb(seed: SeedLab, lb: str) -> None:
         if seed.lab is not None and popen in seed.lab.processes:
             seed.lab.processes.remove(popen)
     seed.procs.pop(lb, None)
+    return left()
 
 
 def _zombie(pid: int) -> bool:
