@@ -51,6 +51,7 @@ from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
 from pykeepalived.notify.security import ScriptPolicy
 from pykeepalived.notify.security import Status as SecurityStatus
+from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
 from pykeepalived.status.snapshot import (
     Counters,
@@ -191,6 +192,7 @@ class CheckerProcess:
         self.service_stats: dict[ServiceKey, tuple[Counters, Rates]] = {}
         self.started_at = time.time()
         self._dirty = asyncio.Event()
+        self._reconcile_log = LogLimiter(burst=1, interval=60.0)
         self._dp_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._mailer: Any = None
@@ -368,14 +370,25 @@ class CheckerProcess:
 
     async def _tick(self) -> None:
         """Reconcile right after table events (coalesced), and every ``reconcile_interval`` anyway."""
+        failing: tuple[str, str] | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.options.reconcile_interval)
             self._dirty.clear()
             try:
                 await self.reconcile()
-            except Exception:  # the data plane refused something: log, keep checking, retry later
-                log.exception("Reconcile failed; will retry")
+                failing = None
+            except Exception as e:  # the data plane refused something: log, keep checking, retry later
+                # the same failure every second (out of descriptors, a table someone else holds) is logged
+                # with its traceback once, then once a minute, as one line
+                key = (type(e).__name__, str(e))
+                ok, suppressed = self._reconcile_log.allow(key, asyncio.get_running_loop().time())
+                if ok and key != failing:
+                    log.exception("Reconcile failed; will retry")
+                elif ok:
+                    log.error("Reconcile still failing (%s: %s; %d more since the last line); will retry",
+                              key[0], key[1], suppressed)
+                failing = key
 
     # -- the data plane ------------------------------------------------------------------------------
     def desired(self) -> Table:
