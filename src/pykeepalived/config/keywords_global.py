@@ -113,7 +113,6 @@ def _simple_table() -> list[Simple]:
         Simple("log_unknown_vrids", "flag"),
         Simple("vmac_prefix", "str"),
         Simple("vmac_addr_prefix", "str"),
-        Simple("vrrp_rx_bufs_policy", "words", missing="vrrp_rx_bufs_policy missing"),
         Simple("vrrp_rx_bufs_multiplier", "int", 1, UINT_MAX, "Invalid vrrp_rx_bufs_multiplier {arg}",
                missing="Invalid vrrp_rx_bufs_multiplier"),
         Simple(
@@ -640,8 +639,77 @@ def _snmp_rfc(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @GLOBAL_DEFS.keyword("umask")
 def _umask(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    ctx.arg(line, 1)  # keepalived reads the value before it counts the words: MISSING_PARAMETER
-    draft["umask"] = " ".join(line.texts()[1:])
+    """``umask 022`` (C ``strtol`` base 0) or ``umask IWGRP|IWOTH`` (symbolic bits, ``|``-joined)."""
+    mask = ctx.arg(line, 1).text  # keepalived reads the value before it counts the words
+    t = line.texts()
+    if mask[0].isdigit():
+        if len(t) != 2:
+            ctx.error(line, "Extra parameter(s) to umask option")
+            return
+        value = _strtol0(mask)
+        if value is None or value & ~0o777:
+            ctx.error(line, f"invalid umask value {mask}")
+            return
+    else:
+        need_or = False
+        for w in t[1:]:
+            p = 0
+            while p < len(w):
+                if need_or:
+                    if w[p] == "|":
+                        need_or, p = False, p + 1
+                        continue
+                    ctx.error(line, f"Invalid umask syntax {w}")
+                    return
+                if w[p:p + 5] not in _UMASK_BITS:
+                    ctx.error(line, f"Unknown umask bit {w[p:]}")
+                    return
+                p, need_or = p + 5, True
+        if not need_or:
+            ctx.error(line, "umask missing bit value")
+            return
+    draft["umask"] = " ".join(t[1:])
+
+
+_UMASK_BITS = ("IRUSR", "IWUSR", "IXUSR", "IRGRP", "IWGRP", "IXGRP", "IROTH", "IWOTH", "IXOTH")
+
+
+def _strtol0(text: str) -> int | None:
+    """C ``strtol(text, &end, 0)`` that must consume everything: 0x.. hex, 0.. octal, else decimal."""
+    low = text.lower()
+    try:
+        if low.startswith("0x"):
+            return int(low[2:], 16)
+        if low.startswith("0") and len(low) > 1:
+            return int(low[1:], 8)
+        return int(low, 10)
+    except ValueError:
+        return None
+
+
+@GLOBAL_DEFS.keyword("vrrp_rx_bufs_policy")
+def _rx_bufs_policy(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    """``MTU``, ``ADVERT`` or a size.  keepalived reads a size from the first word whichever word
+    it is looking at, so ``MTU 4096`` calls 4096 invalid; the same here."""
+    t = line.texts()
+    if len(t) < 2:
+        ctx.error(line, "vrrp_rx_bufs_policy missing")
+        return
+    mtu = advert = size = False
+    for w in t[1:]:
+        if w.upper() == "MTU":
+            mtu = True
+        elif w.upper() == "ADVERT":
+            advert = True
+        elif t[1].isdigit() and int(t[1]) <= UINT_MAX:
+            size = True
+        else:
+            ctx.error(line, f"Invalid vrrp_rx_bufs_policy {w}")
+    if size and (mtu or advert):
+        ctx.error(line, "Cannot set vrrp_rx_bufs_policy size and policy, ignoring policy")
+    elif mtu and advert:
+        ctx.error(line, "Cannot set both vrrp_rx_bufs_policy MTU and ADVERT, ignoring ADVERT")
+    draft["vrrp_rx_bufs_policy"] = tuple(t[1:])
 
 
 @GLOBAL_DEFS.keyword("reload_check_config", "reload_file")
@@ -933,6 +1001,8 @@ def render(gd: GlobalDefs) -> str:
             body.append(f"{f} {getattr(gd, f)}")
     if gd.max_auto_priority is not None:
         body.append(f"max_auto_priority {gd.max_auto_priority}")
+    if gd.vrrp_rx_bufs_policy:
+        body.append(" ".join(["vrrp_rx_bufs_policy", *(word(w) for w in gd.vrrp_rx_bufs_policy)]))
     for f in ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"):
         fifo = getattr(gd, f)
         if fifo is not None:
