@@ -14,8 +14,13 @@ import logging
 import os
 import pwd
 import stat
+import time
+from collections.abc import Callable
 
 log = logging.getLogger("pykeepalived.notify")
+
+#: first and longest wait (seconds) before trying again a FIFO that could not be opened
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 
 
 class FifoWriter:
@@ -28,18 +33,31 @@ class FifoWriter:
     when it closes, as keepalived's ``fifo_close``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._fifos: list[tuple[str, int]] = []
         self._created: list[str] = []
+        #: FIFOs that could not be opened: path -> (user, group, next try, wait after that); tried again
+        #: before a later write, so a FIFO whose directory appears later (a tmpfs mounted late) is used
+        self._retry: dict[str, tuple[str | None, str | None, float, float]] = {}
+        self._clock = clock
 
     @property
     def paths(self) -> list[str]:
         return [p for p, _ in self._fifos]
 
     def open(self, path: str, user: str | None = None, group: str | None = None) -> bool:
-        """Create (if needed) and open ``path``; False (logged) when that is impossible or unsafe."""
+        """Create (if needed) and open ``path``; False (logged, and tried again before later writes with
+        a growing wait) when that is impossible or unsafe."""
         if path in self.paths:
             return True
+        if self._open(path, user, group):
+            self._retry.pop(path, None)
+            return True
+        wait = min(self._retry[path][3] * 2, RETRY_MAX) if path in self._retry else RETRY_FIRST
+        self._retry[path] = (user, group, self._clock() + wait, wait)
+        return False
+
+    def _open(self, path: str, user: str | None, group: str | None) -> bool:
         uid, gid = _owner(user, group)
         try:
             os.mkfifo(path, 0o644)
@@ -79,6 +97,11 @@ class FifoWriter:
         ``line`` may or may not end with its newline (the checker's ``FifoLine`` events carry
         keepalived's ``\\n``, the VRRP notifier's lines do not): exactly one is written.
         """
+        if self._retry:
+            now = self._clock()
+            for path, (user, group, due, _wait) in list(self._retry.items()):
+                if due <= now:
+                    self.open(path, user, group)
         data = (line.rstrip("\n") + "\n").encode()
         for path, fd in self._fifos:
             try:

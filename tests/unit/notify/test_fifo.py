@@ -71,3 +71,25 @@ def _umask() -> int:
     old = os.umask(0)
     os.umask(old)
     return old
+
+
+def test_a_fifo_that_cannot_be_opened_yet_is_tried_again_before_later_writes(tmp_path: Path) -> None:
+    """An optional facility that fails logs and retries: the FIFO's directory appears after start."""
+    now = [0.0]
+    w = FifoWriter(clock=lambda: now[0])
+    path = tmp_path / "later" / "fifo"
+    assert not w.open(str(path))
+    w.write("INSTANCE VI_1 MASTER 100")  # too early: not retried yet
+    assert w.paths == []
+    path.parent.mkdir()
+    now[0] = 1.5
+    w.write('INSTANCE "VI_1" BACKUP 100')
+    assert w.paths == [str(path)]
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        w.write('INSTANCE "VI_1" MASTER 100')
+        # the write that reopened it went in too (the FIFO is held open read-write, as keepalived does)
+        assert os.read(reader, 4096) == b'INSTANCE "VI_1" BACKUP 100\nINSTANCE "VI_1" MASTER 100\n'
+    finally:
+        os.close(reader)
+        w.close()
