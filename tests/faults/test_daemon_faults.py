@@ -14,7 +14,18 @@ from pathlib import Path
 import pytest
 from bench.fault_suite import Daemon, crashes_in, split_conf
 
-from pykeepalived.lab.measure import SLACK, VIP, Sniffer, down_bound, elect, has_vip, node_ip, takeover, wait_for
+from pykeepalived.lab.measure import (
+    SLACK,
+    VIP,
+    Sniffer,
+    down_bound,
+    elect,
+    has_vip,
+    node_ip,
+    skew,
+    takeover,
+    wait_for,
+)
 from pykeepalived.lab.topology import Lab
 
 pytestmark = pytest.mark.root
@@ -72,6 +83,10 @@ def test_sigkill_of_the_masters_vrrp_child_moves_the_vip_within_the_bound_and_ba
         tk = takeover(sn, node_ip("a"), node_ip("b"), t_kill, 5)
         bound = down_bound(3, ADV, 100)
         assert tk.seconds <= bound + SLACK, (tk.seconds, bound)
+        # the supervisor sent priority 0 on the dead child's behalf, as the child's own stop would have:
+        # b took over after Skew_Time, not Master_Down_Interval
+        assert tk.last_old.prio == 0, tk
+        assert tk.seconds <= skew(3, ADV, 100) + SLACK, (tk.seconds, skew(3, ADV, 100))
         wait_for(lambda: has_vip(lab, "b"), 2, "b holding the VIP")
         # the supervisor released the dead child's VIP and started a new child at once: it preempts
         a.child_pid("vrrp", other_than=vrrp)

@@ -86,6 +86,7 @@ from .tracking import TrackerRef, TrackerState, evaluate, instance_trackers
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
+    from pykeepalived.config.model_global import GlobalDefs
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
     from pykeepalived.config.model_vrrp import VirtualAddress, VrrpInstance
 
@@ -201,6 +202,74 @@ def all_vips(config: Config) -> list[VipSpec]:
     return specs
 
 
+async def advert_source(nl: Netlink, inst: VrrpInstance, ifname: str, family: int) -> IPAddress | None:
+    """Advert source: unicast_src_ip / mcast_src_ip, else the interface's primary address."""
+    chosen = inst.unicast_src_ip if inst.unicast_peer else inst.mcast_src_ip
+    if chosen is None:
+        chosen = inst.mcast_src_ip or inst.unicast_src_ip
+    if chosen is not None:
+        return chosen
+    try:
+        text = (await nl.primary_ipv4(ifname) if family == socket.AF_INET
+                else await nl.link_local_ipv6(ifname))
+    except LookupError:
+        return None
+    return ipaddress.ip_address(text) if text else None
+
+
+def advert_destinations(inst: VrrpInstance, g: GlobalDefs) -> tuple[tuple[IPAddress, ...], IPAddress | None]:
+    """(unicast peers, multicast group): adverts go to each peer, or to the group when there is none."""
+    peers = tuple(p.address for p in inst.unicast_peer)
+    if peers:
+        return peers, None
+    return peers, inst.mcast_dst_ip or (g.vrrp_mcast_group6 if inst.family == 6 else g.vrrp_mcast_group4)
+
+
+def advert_auth(inst: VrrpInstance) -> tuple[int, str]:
+    """(auth type, password) of a VRRPv2 advert: PASS, or none (AH is not supported: said once)."""
+    if inst.authentication is not None and inst.version == 2:
+        if inst.authentication.type.upper() == "PASS":
+            return pkt.AUTH_PASS, inst.authentication.password
+        log.error("(%s) authentication type %s is not supported; sending without authentication",
+                  inst.name, inst.authentication.type)
+    return pkt.AUTH_NONE, ""
+
+
+async def resign(nl: Netlink, inst: VrrpInstance, g: GlobalDefs, netns: str | None = None) -> bool:
+    """One priority-0 advert on behalf of an instance whose process died while MASTER, as its own stop
+    would have sent: the backups take over after Skew_Time instead of Master_Down_Interval."""
+    ifname = inst.interface or g.default_interface
+    family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
+    src = await advert_source(nl, inst, ifname, family)
+    if src is None:
+        return False
+    vips, _ = configured_vips(inst, g.default_interface)
+    auth_type, auth_pass = advert_auth(inst)
+    adv = pkt.Advert.build(version=inst.version, vrid=inst.virtual_router_id, priority=0,
+                           addresses=tuple(v.address.ip for v in vips if v.address.version == inst.family),
+                           adver_int=inst.advert_int, family=inst.family, auth_type=auth_type, auth_pass=auth_pass)
+    peers, group = advert_destinations(inst, g)
+    try:
+        sock = VrrpSocket(ifname, family, group=str(group) if group is not None else None, netns=netns, join=False)
+    except OSError as e:
+        log.warning("(%s) no priority-0 advert for the dead VRRP process: %s", inst.name, e.strerror or e)
+        return False
+    try:
+        for dst in peers or ((group,) if group is not None else ()):
+            if family == socket.AF_INET:
+                ttl = (inst.unicast_ttl or pkt.VRRP_TTL) if peers else pkt.VRRP_TTL
+                sock.send(pkt.encode_ipv4(adv, src, dst, 0, ttl))
+            else:
+                sock.send(pkt.encode_payload(adv, src, dst), str(dst), str(src), inst.unicast_ttl if peers else None)
+    except OSError as e:
+        log.warning("(%s) priority-0 advert for the dead VRRP process failed: %s", inst.name, e.strerror or e)
+        return False
+    finally:
+        sock.close()
+    log.info("(%s) sent priority 0 on behalf of the dead VRRP process", inst.name)
+    return True
+
+
 async def release_vips_async(config: Config, netns: str | None = None) -> list[VipSpec]:
     """:func:`release_vips` for a caller that already runs an event loop."""
     async with Netlink(netns) as nl:
@@ -213,6 +282,11 @@ async def release_vips_async(config: Config, netns: str | None = None) -> list[V
                 log.info("(%s) Removed virtual rule (preference %d) after the VRRP process stopped",
                          inst.name, rule.preference)
         removed = await nl.remove_stale_vips(all_vips(config))
+        held = {(v.address, v.dev) for v in removed}
+        for inst in config.vrrp.instances:  # an instance whose VIPs were up was MASTER
+            vips, evips = configured_vips(inst, config.global_defs.default_interface)
+            if any((v.address, v.dev) in held for v in vips + evips):
+                await resign(nl, inst, config.global_defs, netns)
     for vip in removed:
         log.info("Removed VIP %s from %s after the VRRP process stopped", vip.address, vip.dev)
     return removed
@@ -397,18 +471,7 @@ class VrrpProcess:
     # ------------------------------------------------------------------------------ set-up
 
     async def _primary(self, inst: VrrpInstance, ifname: str, family: int) -> IPAddress | None:
-        """Advert source: unicast_src_ip / mcast_src_ip, else the interface's primary address."""
-        chosen = inst.unicast_src_ip if inst.unicast_peer else inst.mcast_src_ip
-        if chosen is None:
-            chosen = inst.mcast_src_ip or inst.unicast_src_ip
-        if chosen is not None:
-            return chosen
-        try:
-            text = (await self.nl.primary_ipv4(ifname) if family == socket.AF_INET
-                    else await self.nl.link_local_ipv6(ifname))
-        except LookupError:
-            return None
-        return ipaddress.ip_address(text) if text else None
+        return await advert_source(self.nl, inst, ifname, family)
 
     async def _make_runtime(self, inst: VrrpInstance, fsm: Instance | None = None) -> _Runtime:
         """The run-time side of one instance; ``fsm`` is the kept state machine on reload."""
@@ -427,18 +490,8 @@ class VrrpProcess:
         else:
             fsm.params = params
             fsm.base_priority = params.priority
-        peers = tuple(p.address for p in inst.unicast_peer)
-        group: IPAddress | None = None
-        if not peers:
-            group = inst.mcast_dst_ip or (self.g.vrrp_mcast_group4 if family == socket.AF_INET
-                                          else self.g.vrrp_mcast_group6)
-        auth_type, auth_pass = pkt.AUTH_NONE, ""
-        if inst.authentication is not None and inst.version == 2:
-            if inst.authentication.type.upper() == "PASS":
-                auth_type, auth_pass = pkt.AUTH_PASS, inst.authentication.password
-            else:
-                log.error("(%s) authentication type %s is not supported; sending without authentication",
-                          inst.name, inst.authentication.type)
+        peers, group = advert_destinations(inst, self.g)
+        auth_type, auth_pass = advert_auth(inst)
         common: dict[str, Any] = {
             "vrid": inst.virtual_router_id, "version": inst.version, "auth_type": auth_type,
             "auth_pass": auth_pass, "adver_int": inst.advert_int, "vips": adv_vips,
