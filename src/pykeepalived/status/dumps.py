@@ -38,6 +38,7 @@ from typing import Any
 
 from pykeepalived.config.model_global import GlobalDefs
 from pykeepalived.files import write_private
+from pykeepalived.status.snapshot import VrrpStats
 
 log = logging.getLogger("pykeepalived")
 
@@ -350,26 +351,6 @@ def ctime_us(t: float) -> str:
 
 
 @dataclass
-class VrrpCounters:
-    """One instance's keepalived.stats counters (a plain copy, taken by the runner)."""
-
-    advert_rcvd: int = 0
-    advert_sent: int = 0
-    become_master: int = 0
-    release_master: int = 0
-    packet_len_err: int = 0
-    advert_interval_err: int = 0
-    ip_ttl_err: int = 0
-    invalid_type_rcvd: int = 0
-    addr_list_err: int = 0
-    invalid_authtype: int = 0
-    authtype_mismatch: int = 0
-    auth_failure: int = 0
-    pri_zero_rcvd: int = 0
-    pri_zero_sent: int = 0
-
-
-@dataclass
 class InstanceView:
     """What the VRRP dumps say about one instance, gathered by the runner at the signal."""
 
@@ -427,7 +408,7 @@ class InstanceView:
     notify_scripts: tuple[tuple[str, str], ...] = ()  # (label, command)
     notify_priority_changes: bool = False
     vipset: bool = False
-    stats: VrrpCounters = field(default_factory=VrrpCounters)
+    stats: VrrpStats = field(default_factory=VrrpStats)
 
 
 @dataclass
@@ -725,7 +706,7 @@ def sync_group_lines(sg: SyncGroupView, instances: Sequence[InstanceView] = ()) 
     return out
 
 
-def stats_text(instances: Iterable[tuple[str, VrrpCounters]]) -> str:
+def stats_text(instances: Iterable[tuple[str, VrrpStats]]) -> str:
     """keepalived.stats (vrrp_print_stats)."""
     out: list[str] = []
     for name, s in instances:

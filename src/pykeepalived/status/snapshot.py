@@ -71,6 +71,14 @@ class VrrpStats:
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in VRRP_STAT_NAMES}
 
+    @classmethod
+    def collect(cls, fsm_stats: Any, errors: Mapping[str, int] | None = None) -> VrrpStats:
+        """The state machine's counts (adverts, transitions) with the I/O layer's packet errors
+        (``DropCounters.keepalived_stats()``) over them."""
+        counts = {n: getattr(fsm_stats, n, 0) for n in VRRP_STAT_NAMES}
+        counts.update((k, v) for k, v in (errors or {}).items() if k in counts)
+        return cls(**counts)
+
 
 @dataclass(frozen=True, slots=True)
 class VrrpInstanceStatus:
@@ -106,11 +114,6 @@ class VrrpInstanceStatus:
         ``errors`` are the packet error counters the I/O layer keeps (``DropCounters.keepalived_stats()``);
         the state machine itself only counts adverts and transitions.
         """
-        st = inst.stats
-        counts = {n: getattr(st, n, 0) for n in VRRP_STAT_NAMES}
-        for k, v in (errors or {}).items():
-            if k in counts:
-                counts[k] = v
         master = inst.master_address
         return cls(
             name=inst.name,
@@ -126,7 +129,7 @@ class VrrpInstanceStatus:
             sync_group=inst.params.sync_group,
             faults=tuple(sorted(inst.faults)),
             last_transition=last_transition,
-            stats=VrrpStats(**counts),
+            stats=VrrpStats.collect(inst.stats, errors),
         )
 
 

@@ -51,6 +51,7 @@ from pykeepalived.daemon import runtime
 from pykeepalived.daemon.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
 from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
+from pykeepalived.status.snapshot import VrrpStats
 
 from . import packet as pkt
 from .addresses import Netlink, VipSpec, watch_links
@@ -1172,15 +1173,8 @@ class VrrpProcess:
 
     # ------------------------------------------------------------------------------ dumps
 
-    def _counters(self, rt: _Runtime) -> dumps.VrrpCounters:
-        s, d = rt.fsm.stats, rt.drops
-        return dumps.VrrpCounters(
-            advert_rcvd=s.advert_rcvd, advert_sent=s.advert_sent, become_master=s.become_master,
-            release_master=s.release_master, packet_len_err=d.packet_len_err,
-            advert_interval_err=d.advert_interval_err, ip_ttl_err=d.ip_ttl_err,
-            invalid_type_rcvd=d.invalid_type_rcvd, addr_list_err=d.addr_list_err,
-            invalid_authtype=d.invalid_authtype, authtype_mismatch=d.authtype_mismatch,
-            auth_failure=d.auth_failure, pri_zero_rcvd=s.pri_zero_rcvd, pri_zero_sent=s.pri_zero_sent)
+    def _counters(self, rt: _Runtime) -> VrrpStats:
+        return VrrpStats.collect(rt.fsm.stats, rt.drops.keepalived_stats())
 
     def _instance_view(self, rt: _Runtime) -> dumps.InstanceView:
         m, f = rt.model, rt.fsm

@@ -14,6 +14,7 @@ from pykeepalived.config import load_config
 from pykeepalived.config.model import Config
 from pykeepalived.daemon.checker import CheckerOptions, CheckerProcess
 from pykeepalived.status import dumps
+from pykeepalived.status.snapshot import VrrpStats
 
 from .dump_layout import REFERENCE, json_keys, layout, reference, stats_values
 
@@ -79,13 +80,13 @@ def test_whole_vrrp_data_layout_matches_keepalived(config: Config) -> None:
 
 
 def test_stats_layout_is_keepalived_stats() -> None:
-    counters = dumps.VrrpCounters(**{k: v for k, v in (("advert_sent", 5), ("become_master", 1))})
+    counters = VrrpStats(**{k: v for k, v in (("advert_sent", 5), ("become_master", 1))})
     assert dumps.stats_text([("VI_1", counters)]) == reference("keepalived.stats")
     assert stats_values(reference("keepalived.stats.after-clear"))["Became master"] == 0
 
 
 def test_json_is_one_compact_line_in_keepalived_field_order() -> None:
-    text = dumps.json_text([_instance(stats=dumps.VrrpCounters(advert_sent=6, become_master=1))])
+    text = dumps.json_text([_instance(stats=VrrpStats(advert_sent=6, become_master=1))])
     assert json_keys(text) == json_keys(reference("keepalived.json"))
     assert list(json.loads(text)[0]["data"]) == list(json.loads(reference("keepalived.json"))[0]["data"])
     assert text.count("\n") == 1 and text.endswith("]\n")
