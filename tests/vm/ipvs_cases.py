@@ -273,25 +273,33 @@ def test_reconcile_converges_in_one_apply_against_the_kernel(desired: Table, obs
 
 
 def test_sync_daemon_follows_master_and_backup() -> None:
-    for cmd in (["ip", "link", "add", "sync0", "type", "veth", "peer", "name", "sync1"],
-                ["ip", "addr", "add", "10.77.0.1/24", "dev", "sync0"],
-                ["ip", "link", "set", "sync0", "up"], ["ip", "link", "set", "sync1", "up"]):
-        subprocess.run(cmd, check=True)
+    """In a namespace of its own: the sync daemon joins its multicast group, and nothing of it may reach the
+    (VM's) root namespace."""
+    ns = f"pksync{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
+        for cmd in (["link", "add", "sync0", "type", "veth", "peer", "name", "sync1"],
+                    ["addr", "add", "10.77.0.1/24", "dev", "sync0"],
+                    ["link", "set", "sync0", "up"], ["link", "set", "sync1", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
         cfg = SyncDaemonConfig("sync0", syncid=7, port=8849, ttl=2, group="224.0.0.82")
-        ipvs.follow_vrrp_state("MASTER", cfg)
-        out = ipvsadm("-L", "--daemon")
+
+        def follow(state: str) -> None:
+            call_in_netns(ns, ipvs.follow_vrrp_state, state, cfg)
+
+        follow("MASTER")
+        out = ipvsadm("-L", "--daemon", netns=ns)
         assert out.startswith("master sync daemon (mcast=sync0, syncid=7,"), out
         assert "group=224.0.0.82, port=8849, ttl=2" in out and "backup" not in out
-        ipvs.follow_vrrp_state("BACKUP", cfg)
-        out = ipvsadm("-L", "--daemon")
+        follow("BACKUP")
+        out = ipvsadm("-L", "--daemon", netns=ns)
         assert out.startswith("backup sync daemon (mcast=sync0, syncid=7,") and "master" not in out, out
-        ipvs.follow_vrrp_state("FAULT", cfg)  # still backup: starting it again is not an error
-        assert [d.state for d in ipvs.sync_daemons()] == ["backup"]
-        ipvs.follow_vrrp_state("STOP", cfg)
-        assert ipvsadm("-L", "--daemon") == "" and ipvs.sync_daemons() == []
+        follow("FAULT")  # still backup: starting it again is not an error
+        assert [d.state for d in call_in_netns(ns, ipvs.sync_daemons)] == ["backup"]
+        follow("STOP")
+        assert ipvsadm("-L", "--daemon", netns=ns) == "" and call_in_netns(ns, ipvs.sync_daemons) == []
     finally:
-        subprocess.run(["ip", "link", "del", "sync0"], check=False)
+        subprocess.run(["ip", "netns", "del", ns], check=False)
 
 
 def test_vrrp_process_runs_the_sync_daemon_its_instance_asks_for(tmp_path: Path) -> None:
