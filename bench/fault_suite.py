@@ -48,6 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pykeepalived.daemon.supervisor import MAX_RESTART_DELAY
 from pykeepalived.lab import netns as nsmod
 from pykeepalived.lab.demo import LBS, InNetns, SeedLab, _in_netns, daemon_argv, pids_in_netns
 from pykeepalived.lab.measure import (
@@ -587,12 +588,15 @@ def run_kill_chaos(duration: float, rng_seed: int, log: Callable[[str], None] = 
                     say(f"{lb}: daemon exited on its own! starting it again")
                     _reap_lb(seed, lb)
                     seed.start_lb(lb)
-            for lb in LBS:  # a killed child is back within 10 s (the first restart is immediate)
-                if lb not in down_until and now - last_kill.get(lb, 0.0) > 10 and lb in seed.procs:
+            # a killed child is back within 10 s of the wait keepalived's respawn-rate limit gives it (at once
+            # after a minute's run, else 1, 2, 4 ... 60 s: supervisor.restart_delay)
+            for lb in LBS:
+                if lb not in down_until and now - last_kill.get(lb, 0.0) > 10 + MAX_RESTART_DELAY \
+                        and lb in seed.procs:
                     pids = seed.daemon_pids(lb)
                     if len(pids) != 3 or not all(_in_netns(p, seed.ns(lb)) and not _zombie(p) for p in pids):
                         report.crashes.append(f"{lb}: not all of supervisor, VRRP and checker running: {pids}")
-                        say(f"{lb}: a process is missing 10 s after the last kill: {pids}")
+                        say(f"{lb}: a process is missing {10 + MAX_RESTART_DELAY:.0f} s after the last kill: {pids}")
                         last_kill[lb] = now
             lb = rng.choice(LBS)
             if lb not in down_until:
