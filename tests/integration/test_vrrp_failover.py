@@ -44,6 +44,11 @@ from pykeepalived.lab.measure import (
 )
 from pykeepalived.lab.topology import Lab, two_node_lan
 
+#: takeover bounds are asserted to within SLACK (60 ms) on a shared 2-core machine: a test late once is
+#: run again, one late twice fails (a real timing bug is late every time)
+pytestmark = pytest.mark.flaky(reruns=1)
+
+
 # -- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture

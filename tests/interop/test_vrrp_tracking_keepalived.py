@@ -23,6 +23,11 @@ from tests.conftest import require_binary
 from tests.integration.test_vrrp_failover import lan
 from tests.integration.test_vrrp_tracking import holders, scripted_conf, seed, seed_conf, tracked_interface
 
+#: takeover bounds are asserted to within SLACK (60 ms) on a shared 2-core machine: a test late once is
+#: run again, one late twice fails (a real timing bug is late every time)
+pytestmark = pytest.mark.flaky(reruns=1)
+
+
 __all__ = ["lan", "seed"]
 
 ROLES = {"keepalived-master": ("ka", "py"), "pykeepalived-master": ("py", "ka")}
