@@ -37,21 +37,29 @@ def _vip_in(lab: Lab) -> bool:
     return f"{VIP}/24" in lab.run("a", ["ip", "-4", "-o", "addr", "show", "dev", "kaopt0"]).stdout
 
 
+def start_in_namespace(lab: Lab, tmp_path: Path, conf: str, ifname: str, *options: str) -> subprocess.Popen[bytes]:
+    """Node ``a`` with a veth pair ``IFNAME0``/``IFNAME1`` that exists only there, and the daemon started from
+    the root namespace with ``-s`` into it (so a daemon that ignored ``-s`` could not touch the host);
+    its log in ``tmp_path/daemon.log``, its runtime files beside ``tmp_path/main.pid``."""
+    lab.add_node("a")
+    lab.run("a", ["ip", "link", "add", f"{ifname}0", "type", "veth", "peer", "name", f"{ifname}1"])
+    for name in (f"{ifname}0", f"{ifname}1"):
+        lab.run("a", ["ip", "link", "set", name, "up"])
+    conf_path = tmp_path / "keepalived.conf"
+    conf_path.write_text(conf)
+    log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - handed to the child
+    argv = [sys.executable, "-m", "pykeepalived.cli", "-n", "-l", *options, "-s", lab.ns("a"), "-f", str(conf_path),
+            "-p", str(tmp_path / "main.pid")]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    return proc
+
+
 def test_daemon_args_of_a_keepalived_host_start_it_in_the_named_namespace(tmp_path: Path) -> None:
     require_root()
     with Lab() as lab:
-        lab.add_node("a")
-        lab.run("a", ["ip", "link", "add", "kaopt0", "type", "veth", "peer", "name", "kaopt1"])
-        for ifname in ("kaopt0", "kaopt1"):
-            lab.run("a", ["ip", "link", "set", ifname, "up"])
-        conf = tmp_path / "keepalived.conf"
-        conf.write_text(CONF)
-        log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", "pykeepalived.cli", "-n", "-l", "-D", "-S", "0", "-G", "-X", "-x", "-B",
-                "-u", "022", "-a", "-s", lab.ns("a"), "-f", str(conf), "-p", str(tmp_path / "main.pid"),
-                "-R"]
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        proc = start_in_namespace(lab, tmp_path, CONF, "kaopt", "-D", "-S", "0", "-G", "-X", "-x", "-B",
+                                  "-u", "022", "-a", "-R")
         try:
             wait_for(lambda: _vip_in(lab), 10, "VIP in the namespace named by -s")
             text = (tmp_path / "daemon.log").read_text()

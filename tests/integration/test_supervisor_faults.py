@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.topology import Lab
 from tests.conftest import require_root
+from tests.integration.test_daemon_options import start_in_namespace
 
 VIP = "10.78.0.5"
 CONF = f"""global_defs {{
@@ -71,17 +71,7 @@ class Daemon:
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     require_root()
     with Lab() as lab:
-        lab.add_node("a")
-        lab.run("a", ["ip", "link", "add", "ksup0", "type", "veth", "peer", "name", "ksup1"])
-        for ifname in ("ksup0", "ksup1"):
-            lab.run("a", ["ip", "link", "set", ifname, "up"])
-        conf = tmp_path / "keepalived.conf"
-        conf.write_text(CONF)
-        log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", "pykeepalived.cli", "-n", "-l", "-s", lab.ns("a"), "-f", str(conf),
-                "-p", str(tmp_path / "main.pid"), "--dataplane", "nftables"]
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        proc = start_in_namespace(lab, tmp_path, CONF, "ksup", "--dataplane", "nftables")
         d = Daemon(lab, tmp_path, proc)
         try:
             wait_for(d.vip, 10, "the MASTER's VIP")
