@@ -1,10 +1,10 @@
 """The parent process: starts, watches and restarts the VRRP and checker children.
 
-As keepalived's parent does (keepalived-behaviour.md §6.1): it validates the configuration,
-writes the main pid file, starts one child per subsystem that has configuration (``-P`` VRRP
-only, ``-C`` checkers only), forwards signals (HUP reload, TERM stop, the dump signals of ``daemon.signals``) and
-restarts a child that died, with back-off.  Before restarting a dead VRRP child it removes the
-VIPs that child may have held, so a crash never leaves a VIP behind on two hosts.
+As keepalived's parent does (keepalived's core/main.c; vrrp/vrrp_daemon.c: vrrp_respawn_thread()): it
+validates the configuration, writes the main pid file, starts one child per subsystem that has configuration
+(``-P`` VRRP only, ``-C`` checkers only), forwards signals (HUP reload, TERM stop, the dump signals of
+``daemon.signals``) and restarts a child that died, with back-off. Before restarting a dead VRRP child it
+removes the VIPs that child may have held, so a crash never leaves a VIP behind on two hosts.
 
 A reload (SIGHUP) parses and validates first; a configuration that cannot run (a keyword missing
 its parameter, an unreadable file) keeps the running one, with the reason logged.

@@ -10,7 +10,8 @@ Shared by the integration and interop tests (``tests/integration/test_vrrp_*.py`
   advertisements with kernel timestamps (AF_PACKET in the node's namespace), and :func:`takeover`
   reads the takeover time off it;
 * :class:`Prober` connects from the client to the VIP every few ms (what users see);
-* :func:`skew` / :func:`down_bound` are keepalived's timer formulas (keepalived-behaviour.md §2.2).
+* :func:`skew` / :func:`down_bound` are keepalived's timer formulas (keepalived's include/vrrp.h:
+  ``VRRP_TIMER_SKEW``, ``VRRP_MS_DOWN_TIMER``).
 
 Everything happens inside the namespaces of a :class:`~pykeepalived.lab.topology.Lab`.
 """

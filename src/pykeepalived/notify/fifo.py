@@ -1,4 +1,5 @@
-"""Notify FIFOs: one line per state change, as keepalived writes them (keepalived-behaviour.md §5.2).
+"""Notify FIFOs: one line per state change, as keepalived writes them
+(keepalived's vrrp/vrrp_notify.c: notify_fifo(); lib/notify.c: notify_fifo_open()).
 
 keepalived creates the FIFO if it is missing, opens it read-write and non-blocking (so a
 missing reader never blocks the daemon) and drops a line when the FIFO is full.  A

@@ -7,7 +7,7 @@ previous notification's scripts of the same subject have exited (or after ``orde
 seconds), so scripts see transitions in the order they happened.  Different subjects run
 concurrently.
 
-Scripts run as keepalived runs them (keepalived-behaviour.md §5.3): without a shell, in their
+Scripts run as keepalived runs them (keepalived's lib/notify.c: system_call_script()): without a shell, in their
 own session (so a timeout can kill the whole group), stdio on /dev/null, ``IFS``,
 ``LD_PRELOAD`` and ``LD_LIBRARY_PATH`` removed from the environment, as the configured
 user/group when we are root.

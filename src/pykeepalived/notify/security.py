@@ -1,4 +1,4 @@
-"""Script security at run time (keepalived-behaviour.md §5.3; keepalived's ``check_script_secure``).
+"""Script security at run time (keepalived's lib/notify.c: ``check_script_secure()``).
 
 Every script user (VRRP notify, vrrp_script, MISC_CHECK, notify_up/down, quorum_up/down,
 startup/shutdown, FIFO scripts) asks :func:`check_script` once per configured script, when the

@@ -9,7 +9,7 @@ follow interfaces going up and down (FAULT state, tracked interfaces).  The chec
 
 Like :mod:`pykeepalived.vrrp.io`, everything works in our own namespace (the daemon) or in a
 named one (``netns=``, for tests driving several nodes from one process).  pyroute2 traps
-handled here (../shared/reference/python-building-blocks.md §1): ``flags=0`` so a mistyped
+handled here: ``flags=0`` so a mistyped
 namespace raises instead of being created, and the event ``get()`` looped because it returns
 after one receive batch.
 """

@@ -2,7 +2,7 @@
 
 The rules follow what keepalived 2.2.7 does (``vrrp.c``, ``vrrp_scheduler.c``, ``vrrp_track.c``), which
 differs from the RFC in a few places (v2 skew in seconds, equal priority accepted by a backup, priority-0
-adverts twice on entering FAULT, ...). See keepalived-behaviour.md §2.1-2.5.
+adverts twice on entering FAULT, ...).
 
 Nothing here touches a socket or a clock: :meth:`Instance.handle` takes the current time and an event and
 returns the actions to perform; :meth:`Instance.next_deadline` says when the adapter must feed

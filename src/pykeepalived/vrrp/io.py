@@ -1,8 +1,8 @@
 """VRRP packet I/O: raw IPv4/IPv6 sockets and AF_PACKET frames as thin asyncio adapters.
 
 This module moves bytes.  Building and checking packets is ``vrrp.packet``'s job, deciding what
-to send is ``vrrp.fsm``'s; here we only know how Linux wants the sockets set up (measured in
-../shared/reference/python-building-blocks.md §3):
+to send is ``vrrp.fsm``'s; here we only know how Linux wants the sockets set up (measured on Linux;
+keepalived's vrrp/vrrp_if.c does the same):
 
 * a raw socket bound to an *address* only receives packets sent to that address, so receiving
   and sending use separate sockets, as keepalived does;

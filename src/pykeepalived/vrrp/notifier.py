@@ -1,6 +1,6 @@
 """VRRP notifications: what a transition of an instance or sync group produces.
 
-keepalived-behaviour.md §5: notify scripts (``notify_master`` ..., the generic ``notify`` with
+As keepalived's vrrp/vrrp_notify.c does: notify scripts (``notify_master`` ..., the generic ``notify`` with
 ``INSTANCE``/``GROUP`` arguments) in per-instance order, ``notify_fifo`` lines, SMTP alerts.  Running
 and ordering scripts is :mod:`pykeepalived.notify.scripts`', writing FIFOs :mod:`pykeepalived.notify.fifo`'s,
 mail :mod:`pykeepalived.notify.mail`'s; script security verdicts (:mod:`pykeepalived.notify.security`)
@@ -34,7 +34,7 @@ NOTIFY_ORDER_WAIT = 10.0
 
 
 class Notifier:
-    """VRRP notifications (keepalived-behaviour.md §5): scripts in per-instance order, FIFO lines.
+    """VRRP notifications (keepalived's vrrp/vrrp_notify.c): scripts in per-instance order, FIFO lines.
 
     Ordering and execution are :class:`~pykeepalived.notify.scripts.ScriptQueues`' (one queue per
     instance or sync group); FIFO writing is :class:`~pykeepalived.notify.fifo.FifoWriter`'s.

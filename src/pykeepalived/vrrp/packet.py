@@ -1,9 +1,9 @@
 """VRRP v2/v3 codec: adverts, checksums, authentication, GARP and unsolicited NA frames.
 
 Sans-I/O: bytes in, bytes out.  Encoders produce exactly what keepalived 2.2.7 puts on the wire
-(keepalived-behaviour.md §2.7).  Decoders never raise: any input becomes an `Advert` or a typed
-`Rejected`, and the checks run in keepalived's order (§2.6), so that a packet failing several
-checks is counted under the same stats name as keepalived would count it.
+(keepalived's vrrp/vrrp.c: vrrp_build_pkt()).  Decoders never raise: any input becomes an `Advert` or a
+typed `Rejected`, and the checks run in keepalived's order (vrrp/vrrp.c: vrrp_check_packet()), so that a
+packet failing several checks is counted under the same stats name as keepalived would count it.
 
 Two layers of checks:
 
@@ -294,7 +294,7 @@ def build_unsolicited_na(mac: bytes | str, ip6: ipaddress.IPv6Address | str, rou
 
 
 class DropReason(enum.Enum):
-    """Why a received packet was not processed; one per check of keepalived-behaviour.md §2.6."""
+    """Why a received packet was not processed; one per check of keepalived's vrrp_check_packet()."""
 
     TRUNCATED = "truncated"  # not even the IP + (AH) + VRRP headers: dropped before VRID routing
     BAD_IP_HEADER = "bad_ip_header"  # not IPv4 / IHL < 5 (a raw socket never delivers that)

@@ -2,7 +2,7 @@
 
 A member only becomes MASTER when every other member wants MASTER too; a member falling back to BACKUP
 pulls the others to BACKUP; the first member to enter FAULT pulls everyone into FAULT, and they stay there
-until no member has a fault left. See keepalived-behaviour.md §2.5.
+until no member has a fault left.
 
 The group is a coordinator over :class:`~.fsm.Instance` objects: it installs itself as their
 :class:`~.fsm.SyncGate`, forwards events, and reacts to the state each member ends up in (keepalived's

@@ -1,6 +1,6 @@
 """Sans-I/O tracking: what trackers do to an instance's priority, and when they force FAULT.
 
-keepalived's ``vrrp_track.c`` rules (keepalived-behaviour.md §1.9, §2.4), as pure functions and
+keepalived's ``vrrp/vrrp_track.c`` rules, as pure functions and
 small state objects that take the current time as an argument:
 
 * :func:`weighted` - one track_interface / track_script / track_process / track_bfd entry:
