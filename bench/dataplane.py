@@ -213,14 +213,14 @@ def pyk_service(scheduler: str = "wrr", persistence: int = 0) -> Table:
 def program_pyk(lab: Lab, table: Table) -> None:
     def work() -> None:
         dp = NftablesDataPlane()
-        dp.ensure_tables()
+        dp.open()
         dp.apply(diff(table, dp.observe()))
 
     call_in_netns(lab.ns("lb1"), work)
 
 
 def remove_pyk(lab: Lab) -> None:
-    call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().remove_tables())
+    call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().release())
 
 
 @contextmanager
@@ -339,7 +339,7 @@ def weight_change_times(lab: Lab, repeat: int = 10) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         dp = NftablesDataPlane(table="dpbench_big")
         try:
-            dp.ensure_tables()
+            dp.open()
             t0 = time.perf_counter()
             dp.apply(diff(big, dp.observe()))
             load = time.perf_counter() - t0
@@ -370,7 +370,7 @@ def weight_change_times(lab: Lab, repeat: int = 10) -> dict[str, Any]:
             return {"load_s": load, "observe_s": observe, "apply_s": apply_only, "diff_apply_s": diff_apply,
                     "read_back_matches": seen == before}
         finally:
-            dp.remove_tables()
+            dp.release()
 
     result: dict[str, Any] = call_in_netns(lab.ns("lb2"), work)
     return result

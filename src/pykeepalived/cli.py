@@ -27,7 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                "inspect a keepalived.conf (config show: the effective model as JSON)"),
     "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
     "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
-    "plan": ("pykeepalived.lvs.plan", "print the data-plane changes a configuration needs, without applying them"),
+    "plan": ("pykeepalived.plan", "print the data-plane changes a configuration needs, without applying them"),
     "lab": ("pykeepalived.lab.cli", "the seed scenario in network namespaces: lab up|demo|down (root)"),
 }
 

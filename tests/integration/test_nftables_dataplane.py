@@ -48,7 +48,7 @@ def lab() -> Iterator[Lab]:
                              stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         yield lab
-        call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().remove_tables())
+        call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().release())
 
 
 def program(lab: Lab, table: Table) -> list[str]:
@@ -56,7 +56,7 @@ def program(lab: Lab, table: Table) -> list[str]:
 
     def work() -> list[str]:
         dp = NftablesDataPlane()
-        dp.ensure_tables()
+        dp.open()
         ops = diff(table, dp.observe())
         dp.apply(ops)
         return [str(op) for op in ops]
@@ -171,7 +171,7 @@ def test_weight_change_in_a_large_table_is_fast(lab: Lab) -> None:
     def work() -> tuple[float, float]:
         dp = NftablesDataPlane(table="pkbench")
         try:
-            dp.ensure_tables()
+            dp.open()
             t0 = time.perf_counter()
             dp.apply(diff(big, dp.observe()))
             full = time.perf_counter() - t0
@@ -190,7 +190,7 @@ def test_weight_change_in_a_large_table_is_fast(lab: Lab) -> None:
                 before = after
             return best, full
         finally:
-            dp.remove_tables()
+            dp.release()
 
     elapsed, full = call_in_netns(lab.ns("lb2"), work)
     print(f"one weight change {elapsed * 1000:.2f} ms, full load {full * 1000:.1f} ms")
@@ -213,7 +213,7 @@ def test_a_running_data_plane_rebuilds_its_table_after_someone_flushed_it(lab: L
 
     def work() -> list[str]:
         dp = NftablesDataPlane()
-        dp.ensure_tables()
+        dp.open()
         dp.apply(diff(table, dp.observe()))
         subprocess.run(["nft", "delete", "table", "ip", "pykeepalived"], check=True)  # "nft flush ruleset"
         ops = diff(table, dp.observe())  # the same object, as in a running daemon
@@ -235,7 +235,7 @@ def test_golden_batches_are_accepted_by_the_kernel(lab: Lab) -> None:
     def work() -> dict[str, str]:
         problems: dict[str, str] = {}
         dp = NftablesDataPlane()
-        dp.ensure_tables()
+        dp.open()
         for name, case in CASES.items():
             if case.previous is not None:
                 dp.nft.run("\n".join(service_commands(case.previous, case.sid, case.previous_ids)))
@@ -250,7 +250,7 @@ def test_golden_batches_are_accepted_by_the_kernel(lab: Lab) -> None:
                     if obj.get("elem") or obj["name"].startswith(("vs_", "dst_", "persist_"))]
             if left:
                 problems[name] = f"left behind {left}"
-        dp.remove_tables()
+        dp.release()
         return problems
 
     assert call_in_netns(lab.ns("lb2"), work) == {}
@@ -265,7 +265,7 @@ def test_counters_count_connections_and_traffic_per_destination(lab: Lab) -> Non
     def counters() -> dict[str, Any]:
         dp = NftablesDataPlane()
         dp.observe()
-        return {str(d): c for (_, d), c in dp.counters().items()}
+        return {str(d): c for (_, d), c in dp.traffic().items()}
 
     before = call_in_netns(lab.ns("lb1"), counters)
     seen = requests(lab, 10)  # one connection per request (httpclient.py)

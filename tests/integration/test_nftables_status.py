@@ -49,7 +49,7 @@ def lab() -> Iterator[Lab]:
                              stdout=subprocess.PIPE, text=True)
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         yield lab
-        call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().remove_tables())
+        call_in_netns(lab.ns("lb1"), lambda: NftablesDataPlane().release())
 
 
 class Daemon:
@@ -61,7 +61,7 @@ class Daemon:
 
         def make() -> CheckerProcess:
             dp = NftablesDataPlane()
-            dp.ensure_tables()
+            dp.open()
             return CheckerProcess(config, CheckerOptions(dataplane="nftables"), dataplane=dp)
 
         self.proc: CheckerProcess = call_in_netns(self.ns, make)

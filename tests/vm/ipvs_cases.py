@@ -31,6 +31,7 @@ from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, Servi
 from pykeepalived.lvs.reconcile import EditDest, apply_ops, diff
 from pykeepalived.lvs.schedulers import SCHEDULER_NAMES
 from pykeepalived.status import ipvsadm as render
+from pykeepalived.status.snapshot import table_statuses
 
 REPO = Path(__file__).resolve().parents[2]
 INTEGRATION = REPO / "tests" / "integration"
@@ -74,7 +75,7 @@ def rendered(netns: str | None = None, mode: render.Mode = render.Mode.LIST, exa
         with IpvsDataPlane() as dp:
             table = dp.observe()
             info = dp.info()
-            services = ipvs.virtual_service_statuses(table, dp.counters(refresh=False))
+            services = table_statuses(table, dp.counters())
         return render.render_services(services, mode, exact, version=info.version, size=info.conn_tab_size)
 
     return call_in_netns(netns, work) if netns else work()

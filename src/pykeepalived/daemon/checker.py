@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,11 +41,11 @@ from pykeepalived.check.state import (
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
-from pykeepalived.config.model_lvs import MiscCheck, VirtualServer, VirtualServerGroup
+from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
-from pykeepalived.lvs.model import ConnCounts, DestKey, ServiceKey, Table
+from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
 from pykeepalived.lvs.reconcile import diff
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
@@ -129,24 +129,6 @@ def known_down(virtual_servers: Iterable[VirtualServer], groups: Mapping[str, Vi
     return out
 
 
-def normalise(dp: Any, table: Table) -> Table:
-    """The desired table as this data plane will read it back (IPVS stores flags as bits)."""
-    canonical: Callable[[str, frozenset[str]], frozenset[str]] | None = getattr(dp, "canonical_flags", None)
-    if canonical is None:
-        from pykeepalived.lvs.dataplane import ipvs
-
-        if dp.__class__.__name__ == "IpvsDataPlane":
-            canonical = ipvs.canonical_flags
-    services = []
-    for svc in table.services:
-        mask = svc.persistence_netmask
-        if not svc.persistence_timeout or mask in (32 if svc.key.family == 4 else 128,):
-            mask = None
-        flags = canonical(svc.scheduler, svc.flags) if canonical is not None else svc.flags
-        services.append(replace(svc, flags=frozenset(flags), persistence_netmask=mask))
-    return Table(tuple(services))
-
-
 MAX_IN_FLIGHT = 1024
 """Checks in flight at once when descriptors allow (more wait in the runner's queue: lateness, not failure)."""
 FD_HEADROOM = 256
@@ -184,12 +166,8 @@ class CheckerProcess:
         #: ha_suspend: address events suspend/resume checkers (netlink opened only when a VS needs it)
         self.ha_suspend = HaSuspendWatcher(self._on_events, log_changes=options.address_monitoring)
         self.observed = Table()
-        self.counts: dict[tuple[ServiceKey, DestKey], ConnCounts] = {}
-        #: ``--stats`` / ``--rate`` per (service, destination), and per service where the data plane
-        #: keeps its own (IPVS); read on every reconcile
-        self.stats: dict[tuple[ServiceKey, DestKey], Counters] = {}
-        self.rates: dict[tuple[ServiceKey, DestKey], Rates] = {}
-        self.service_stats: dict[ServiceKey, tuple[Counters, Rates]] = {}
+        #: connection counts, ``--stats`` and ``--rate`` of the data plane, read on every reconcile
+        self.counters = TableCounters()
         self.started_at = time.time()
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
@@ -208,9 +186,7 @@ class CheckerProcess:
         loop = asyncio.get_running_loop()
         if self.dp is None:
             self.dp, self.dp_reason = choose_dataplane(self.options.dataplane)  # logs its choice
-        ensure = getattr(self.dp, "ensure_tables", None)
-        if ensure is not None:
-            await asyncio.to_thread(ensure)
+        await asyncio.to_thread(self.dp.open)
         self.max_in_flight = in_flight_budget(raise_fd_limit(MAX_IN_FLIGHT + FD_HEADROOM))
         if self.max_in_flight < MAX_IN_FLIGHT:
             log.warning("Open files limited to %d: at most %d checks at once", self.max_in_flight + FD_HEADROOM,
@@ -232,9 +208,10 @@ class CheckerProcess:
         await self.ha_suspend.close()
         if self.runner is not None:
             await self.runner.stop()  # omega: shutdown notifies
-        if not self.options.dont_release_ipvs:
-            async with self._dp_lock:
-                await asyncio.to_thread(self._release)
+        async with self._dp_lock:
+            if not self.options.dont_release_ipvs:
+                await asyncio.to_thread(self.dp.release)  # only what it owns (IPVS: what it claimed)
+            self.dp.close()
         await self.scripts.drain(STOP_NOTIFY_WAIT)
         await asyncio.to_thread(self.dump_writer.close)
         if self._mailer is not None:
@@ -350,11 +327,11 @@ class CheckerProcess:
     def _start_runner(self, config: Config, previous: Runner | None = None,
                       known_down: dict[VsId, set[DestKey]] | None = None) -> None:
         g = config.global_defs
-        settings = Settings(router_id=str(getattr(g, "router_id", "") or ""),
-                            no_checker_emails=bool(getattr(g, "no_checker_emails", False)),
-                            rs_init_notifies=bool(getattr(g, "rs_init_notifies", False)),
-                            checker_log_all_failures=bool(getattr(g, "checker_log_all_failures", False)))
-        track_files = {t.name: t for t in getattr(config.vrrp, "track_files", ())}
+        settings = Settings(router_id=g.router_id or "",
+                            no_checker_emails=g.no_checker_emails,
+                            rs_init_notifies=g.rs_init_notifies,
+                            checker_log_all_failures=g.checker_log_all_failures)
+        track_files = {t.name: t for t in config.vrrp.track_files}
         self.runner = Runner(without_refused_misc_checks(config.lvs.virtual_servers, self.policy),
                              on_events=self._on_events, settings=settings,
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
@@ -393,7 +370,8 @@ class CheckerProcess:
     # -- the data plane ------------------------------------------------------------------------------
     def desired(self) -> Table:
         assert self.runner is not None
-        return normalise(self.dp, self.runner.desired_table())
+        assert self.dp is not None
+        return self.dp.canonical(self.runner.desired_table())
 
     async def reconcile(self) -> None:
         """Make the data plane hold the desired table (no-op when it already does).
@@ -404,14 +382,6 @@ class CheckerProcess:
         desired = self.desired()
         async with self._dp_lock:
             await asyncio.to_thread(self._reconcile_sync, desired)
-
-    def _release(self) -> None:
-        assert self.dp is not None
-        remove = getattr(self.dp, "remove_tables", None)
-        if remove is not None:
-            remove()
-        else:
-            self.dp.apply(diff(Table(), self.dp.observe()))  # only what it owns (IPVS: claimed)
 
     def _reconcile_sync(self, desired: Table) -> None:
         assert self.dp is not None
@@ -425,31 +395,14 @@ class CheckerProcess:
             self.ops_applied += len(ops)
             observed = self.dp.observe()
         self.observed = observed
-        traffic = getattr(self.dp, "counters", None)
-        got = traffic() if traffic is not None else None
-        if got is not None and hasattr(got, "dests"):
-            # ipvs: one dump holds connection counts, counters and the kernel's rate estimates
-            self.counts = dict(got.connection_counts())
-            self.stats = {k: c.stats for k, c in got.dests.items()}
-            self.rates = {k: c.rates for k, c in got.dests.items()}
-            self.service_stats = dict(got.services)
-        else:
-            counts = getattr(self.dp, "connection_counts", None)
-            if counts is not None:
-                self.counts = dict(counts())
-            if got is not None:  # nftables: cumulative counters; rates over the last interval
-                self.stats = dict(got)
-                rates = getattr(self.dp, "rates", None)
-                self.rates = dict(rates()) if rates is not None else {}
-        rebalance = getattr(self.dp, "rebalance", None)
-        if rebalance is not None:
-            rebalance(self.counts)
+        self.counters = self.dp.counters()
+        self.dp.maintain(self.counters)
         self.reconciles += 1
 
     # -- notifications ------------------------------------------------------------------------------
     def _open_fifos(self) -> None:
         g = self.config.global_defs
-        for fifo in (getattr(g, "notify_fifo", None), getattr(g, "lvs_notify_fifo", None)):
+        for fifo in (g.notify_fifo, g.lvs_notify_fifo):
             if fifo is not None:
                 self.fifos.open(fifo.path, fifo.user, fifo.group)
 
@@ -485,11 +438,11 @@ class CheckerProcess:
                 for key in service_keys(vs, groups):
                     by_key[key] = (vs, st)
         stats: dict[ServiceKey, dict[DestKey, Counters]] = {}
-        for (skey, dkey), c in self.stats.items():
-            stats.setdefault(skey, {})[dkey] = c
         rates: dict[ServiceKey, dict[DestKey, Rates]] = {}
-        for (skey, dkey), r in self.rates.items():
-            rates.setdefault(skey, {})[dkey] = r
+        for (skey, dkey), c in self.counters.dests.items():
+            stats.setdefault(skey, {})[dkey] = c.stats
+            rates.setdefault(skey, {})[dkey] = c.rates
+        counts = self.counters.connection_counts()
         statuses = []
         for svc in self.observed.services:
             vs, st = by_key.get(svc.key, (None, None))
@@ -503,30 +456,29 @@ class CheckerProcess:
                     server = st.servers.get(dkey)
                     alive = bool(server.alive) if server is not None else True
                     health[dkey] = Health.ALIVE if alive else (
-                        Health.INHIBITED if getattr(rs, "inhibit_on_failure", False) else Health.DOWN)
+                        Health.INHIBITED if rs.inhibit_on_failure else Health.DOWN)
                     configured.append(_configured_dest(rs))
-                quorum = QuorumStatus(quorum=getattr(vs, "quorum", 1), hysteresis=getattr(vs, "hysteresis", 0),
+                quorum = QuorumStatus(quorum=vs.quorum, hysteresis=vs.hysteresis,
                                       weight_sum=st.weight_sum(), up=bool(st.quorum_up))
-                sorry_cfg = getattr(vs, "sorry_server", None)
+                sorry_cfg = vs.sorry_server
                 if sorry_cfg is not None:
                     sorry = DestKey.of(sorry_cfg.ip, sorry_cfg.port or svc.key.port)
             vss = VirtualServiceStatus.build(
-                svc, configured=configured, health=health, conn_counts=self.counts, quorum=quorum,
+                svc, configured=configured, health=health, conn_counts=counts, quorum=quorum,
                 sorry_server=sorry,
                 stats=stats.get(svc.key), rates=rates.get(svc.key))
-            if svc.key in self.service_stats:  # the kernel's own service line (outlives removed dests)
-                vss = replace(vss, stats=self.service_stats[svc.key][0], rates=self.service_stats[svc.key][1])
+            if svc.key in self.counters.services:  # the kernel's own service line (outlives removed dests)
+                vss = replace(vss, stats=self.counters.services[svc.key][0],
+                              rates=self.counters.services[svc.key][1])
             statuses.append(vss)
-        dp_name = getattr(self.dp, "name", None) or type(self.dp).__name__
         return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=self.options.config_file,
-                                          dataplane=str(dp_name), started_at=self.started_at),
+                                          dataplane=self.dp.name if self.dp is not None else "none",
+                                          started_at=self.started_at),
                         taken_at=time.time(), virtual_services=tuple(statuses))
 
 
-def _configured_dest(rs: Any) -> Any:
-    from pykeepalived.lvs.model import Destination
-
-    return Destination(rs_key(rs), int(getattr(rs, "weight", 1)))
+def _configured_dest(rs: RealServer) -> Destination:
+    return Destination(rs_key(rs), rs.weight)
 
 
 def _make_mailer(config: Config) -> Any:

@@ -11,7 +11,7 @@ others implement the same meaning.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -118,6 +118,59 @@ class ConnCounts:
 
     active: int = 0
     inactive: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Cumulative counters of a service or destination (``ipvsadm -Ln --stats``), whichever data plane."""
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Counters)))
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Per-second rate estimates of a service or destination (``ipvsadm -Ln --rate``)."""
+
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+    def __add__(self, other: Rates) -> Rates:
+        return Rates(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Rates)))
+
+
+@dataclass(frozen=True, slots=True)
+class DestCounters:
+    """One real server's connections and traffic, as ``ipvsadm -Ln [--stats|--rate]`` shows them."""
+
+    active: int = 0
+    inactive: int = 0
+    persistent: int = 0
+    stats: Counters = field(default_factory=Counters)
+    rates: Rates = field(default_factory=Rates)
+
+
+@dataclass(frozen=True, slots=True)
+class TableCounters:
+    """Every data plane's answer to ``counters()``: per destination, and per service where the data
+    plane keeps a service line of its own (IPVS's outlives removed destinations; the others leave
+    ``services`` empty and the status view sums the destinations)."""
+
+    dests: dict[tuple[ServiceKey, DestKey], DestCounters] = field(default_factory=dict)
+    services: dict[ServiceKey, tuple[Counters, Rates]] = field(default_factory=dict)
+
+    def connection_counts(self) -> dict[tuple[ServiceKey, DestKey], ConnCounts]:
+        """ActiveConn / InActConn per (service, destination): what lc-type schedulers weigh."""
+        return {k: ConnCounts(c.active, c.inactive) for k, c in self.dests.items()}
 
 
 @dataclass(frozen=True, slots=True)

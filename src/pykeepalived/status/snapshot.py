@@ -20,7 +20,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from pykeepalived.lvs.model import Destination, DestKey, Forward, IPAddress, Service, ServiceKey
+from pykeepalived.lvs.model import (
+    Counters,
+    Destination,
+    DestKey,
+    Forward,
+    IPAddress,
+    Rates,
+    Service,
+    ServiceKey,
+    Table,
+    TableCounters,
+)
 
 SCHEMA_VERSION = 1
 """Bumped when a field changes meaning; ``from_json`` refuses other versions with a clear message."""
@@ -134,34 +145,6 @@ class VrrpInstanceStatus:
 
 
 # --------------------------------------------------------------------------------------------- LVS
-
-
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """IPVS's cumulative counters for a service or destination (``ipvsadm -Ln --stats``)."""
-
-    conns: int = 0
-    inpkts: int = 0
-    outpkts: int = 0
-    inbytes: int = 0
-    outbytes: int = 0
-
-    def __add__(self, other: Counters) -> Counters:
-        return Counters(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Counters)))
-
-
-@dataclass(frozen=True, slots=True)
-class Rates:
-    """IPVS's per-second rate estimates (``ipvsadm -Ln --rate``)."""
-
-    cps: int = 0
-    inpps: int = 0
-    outpps: int = 0
-    inbps: int = 0
-    outbps: int = 0
-
-    def __add__(self, other: Rates) -> Rates:
-        return Rates(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Rates)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,3 +494,23 @@ def snapshot_from_dict(data: Any) -> Snapshot:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotFormatError(f"malformed status document: {e!r}") from e
+
+
+def table_statuses(table: Table, counters: TableCounters) -> list[VirtualServiceStatus]:
+    """The status view of a data plane's table with its counters alone (what ``ipvsadm -Ln --stats``
+    shows, no checkers).  Where the data plane keeps a service line of its own (IPVS), it is shown, not
+    the sum of the destinations' (they differ once a destination has been removed)."""
+    out = []
+    for svc in table.services:
+        dests = {d: c for (k, d), c in counters.dests.items() if k == svc.key}
+        vs = VirtualServiceStatus.build(
+            svc,
+            conn_counts={(svc.key, d): c for d, c in dests.items()},
+            stats={d: c.stats for d, c in dests.items()},
+            rates={d: c.rates for d, c in dests.items()},
+        )
+        if svc.key in counters.services:
+            stats, rates = counters.services[svc.key]
+            vs = replace(vs, stats=stats, rates=rates)
+        out.append(vs)
+    return out

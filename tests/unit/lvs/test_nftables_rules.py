@@ -245,8 +245,8 @@ def test_data_plane_counters_and_rates_per_destination() -> None:
     nft = FakeNft([first, second])
     dp = NftablesDataPlane(nft, conntrack=lambda: [], clock=_clock([100.0, 102.0]))  # type: ignore[arg-type]
     dp.apply(diff(Table((_svc("wrr", (RS1, 1), (RS2, 1)),)), Table()))
-    assert dp.rates() == {}  # one sample is not a rate yet
-    assert dp.counters() == {(VIP, RS1): Counters(1, 10, 0, 1000, 0), (VIP, RS2): Counters()}
-    assert dp.rates() == {}
-    assert dp.counters() == {(VIP, RS1): Counters(5, 30, 20, 3000, 8000), (VIP, RS2): Counters(2, 0, 0, 0, 0)}
-    assert dp.rates() == {(VIP, RS1): Rates(2, 10, 10, 1000, 4000), (VIP, RS2): Rates(1, 0, 0, 0, 0)}
+    assert dp.traffic_rates() == {}  # one sample is not a rate yet
+    assert dp.traffic() == {(VIP, RS1): Counters(1, 10, 0, 1000, 0), (VIP, RS2): Counters()}
+    assert dp.traffic_rates() == {}
+    assert dp.traffic() == {(VIP, RS1): Counters(5, 30, 20, 3000, 8000), (VIP, RS2): Counters(2, 0, 0, 0, 0)}
+    assert dp.traffic_rates() == {(VIP, RS1): Rates(2, 10, 10, 1000, 4000), (VIP, RS2): Rates(1, 0, 0, 0, 0)}

@@ -28,7 +28,7 @@ import socket
 import struct
 import subprocess
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,24 @@ from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NL
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.generic import GenericNetlinkSocket
 
-from ...status.snapshot import Counters, Rates, VirtualServiceStatus
-from ..model import ConnCounts, Destination, DestKey, Forward, IPAddress, Service, ServiceKey, Table
-from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
-from .nftables import Counts
+from ..model import (
+    ConnCounts,
+    Counters,
+    DestCounters,
+    Destination,
+    DestKey,
+    Forward,
+    IPAddress,
+    Rates,
+    Service,
+    ServiceKey,
+    Table,
+    TableCounters,
+)
+from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op, diff
+from .contract import Capabilities, normal_form
+
+Counts = dict[tuple[ServiceKey, DestKey], ConnCounts]
 
 log = logging.getLogger(__name__)
 
@@ -428,48 +442,6 @@ def decode_dest(attrs: dict[str, Any], service_family: int) -> Destination:
 
 
 @dataclass(frozen=True, slots=True)
-class DestCounters:
-    """One real server's connection counts and traffic, as ``ipvsadm -Ln [--stats|--rate]`` shows."""
-
-    active: int = 0
-    inactive: int = 0
-    persistent: int = 0
-    stats: Counters = field(default_factory=Counters)
-    rates: Rates = field(default_factory=Rates)
-
-
-@dataclass(frozen=True, slots=True)
-class IpvsCounters:
-    """Counters of the whole table, read in the same dump as the table itself."""
-
-    services: dict[ServiceKey, tuple[Counters, Rates]] = field(default_factory=dict)
-    dests: dict[tuple[ServiceKey, DestKey], DestCounters] = field(default_factory=dict)
-
-    def connection_counts(self) -> Counts:
-        return {k: ConnCounts(c.active, c.inactive) for k, c in self.dests.items()}
-
-
-def virtual_service_statuses(table: Table, counters: IpvsCounters) -> list[VirtualServiceStatus]:
-    """The status view of the kernel's table with IPVS's own counters (what ``ipvsadm -Ln --stats`` shows).
-
-    The service lines carry the kernel's service counters, not the sum of the destinations' (they differ
-    once a destination has been removed); the daemon adds the checkers' view on top.
-    """
-    out = []
-    for svc in table.services:
-        dests = {d: c for (k, d), c in counters.dests.items() if k == svc.key}
-        vs = VirtualServiceStatus.build(
-            svc,
-            conn_counts={(svc.key, d): c for d, c in dests.items()},
-            stats={d: c.stats for d, c in dests.items()},
-            rates={d: c.rates for d, c in dests.items()},
-        )
-        stats, rates = counters.services.get(svc.key, (Counters(), Rates()))
-        out.append(dataclasses.replace(vs, stats=stats, rates=rates))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
 class IpvsInfo:
     """GET_INFO: what the ``IP Virtual Server version 1.2.1 (size=4096)`` header says."""
 
@@ -627,16 +599,36 @@ class IpvsDataPlane:
     """
 
     name = "ipvs"
+    capabilities = Capabilities(
+        forwarding=frozenset({Forward.NAT, Forward.DR, Forward.TUN}),
+        schedulers=frozenset({"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf",
+                              "mh", "twos"}),
+        native_persistence=True, service_counters=True, shared_table=True, needs_root=True)
 
     def __init__(self, sock: IpvsSocket | None = None, *, scoped: bool = False) -> None:
         self.sock = sock or IpvsSocket()
-        self._counters = IpvsCounters()
+        self._counters = TableCounters()
         self.scoped = scoped
         self.owned: set[ServiceKey] = set()
 
     def claim(self, keys: Iterable[ServiceKey]) -> None:
         """Own these services from now on (the configuration's): observe() shows them, diffs may change them."""
         self.owned.update(keys)
+
+    def open(self) -> None:
+        """Nothing to create: the kernel's IPVS table exists wherever ip_vs is loaded."""
+
+    def canonical(self, table: Table) -> Table:
+        """IPVS keeps scheduler flags as bits: the names it reads back for each (see canonical_flags)."""
+        return Table(tuple(dataclasses.replace(svc, flags=canonical_flags(svc.scheduler, svc.flags))
+                           for svc in normal_form(table).services))
+
+    def release(self) -> None:
+        """Delete the services this data plane owns; other programs' services stay."""
+        self.apply(diff(Table(), self.observe()))
+
+    def maintain(self, counters: TableCounters) -> None:
+        """Nothing to do: the kernel's schedulers read their connection counts themselves."""
 
     def close(self) -> None:
         self.sock.close()
@@ -674,7 +666,7 @@ class IpvsDataPlane:
                     dattrs.get("IPVS_DEST_ATTR_ACTIVE_CONNS", 0), dattrs.get("IPVS_DEST_ATTR_INACT_CONNS", 0),
                     dattrs.get("IPVS_DEST_ATTR_PERSIST_CONNS", 0), st, rt)
             services.append(dataclasses.replace(svc, destinations=tuple(sorted(dests, key=_dest_order))))
-        self._counters = IpvsCounters(svc_counters, dest_counters)
+        self._counters = TableCounters(dest_counters, svc_counters)
         return Table(tuple(sorted(services, key=_service_order)))
 
     # -- apply ---------------------------------------------------------------------------------
@@ -698,15 +690,16 @@ class IpvsDataPlane:
         self.sock.command(msg, f"zero counters of {key or 'all services'}")
 
     # -- counters ------------------------------------------------------------------------------
-    def counters(self, refresh: bool = True) -> IpvsCounters:
-        """Connection counts, cumulative counters and rates of every service and real server."""
+    def counters(self, refresh: bool = False) -> TableCounters:
+        """Connection counts, cumulative counters and rates of every service and real server, as read
+        in the last observe()'s dump (``refresh``: dump again first)."""
         if refresh:
             self.observe()
         return self._counters
 
     def connection_counts(self) -> Counts:
         """ActiveConn / InActConn per (service, destination): the nftables data plane's shape."""
-        return self.counters().connection_counts()
+        return self.counters(refresh=True).connection_counts()
 
     def info(self) -> IpvsInfo:
         return self.sock.info()

@@ -57,9 +57,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...status.snapshot import Counters, Rates
-from ..model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey, Table
+from ..model import (
+    ConnCounts,
+    Counters,
+    DestCounters,
+    Destination,
+    DestKey,
+    Forward,
+    Rates,
+    Service,
+    ServiceKey,
+    Table,
+    TableCounters,
+)
 from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op, apply_ops
+from ..schedulers import SCHEDULER_NAMES
+from .contract import Capabilities, normal_form
 from .dispatch import Dispatch, plan_dispatch
 from .libnft import Nft, NftError
 
@@ -96,6 +109,9 @@ class NftablesDataPlane:
     """observe() / apply(ops) / counters() over one nft table per family."""
 
     name = "nftables"
+    capabilities = Capabilities(
+        forwarding=frozenset({Forward.NAT}), schedulers=frozenset(SCHEDULER_NAMES),
+        native_persistence=False, service_counters=False, shared_table=False, needs_root=True)
 
     def __init__(self, nft: Nft | None = None, *, table: str = TABLE,
                  conntrack: Callable[[], Iterable[tuple[int, bool]]] | None = None,
@@ -111,7 +127,7 @@ class NftablesDataPlane:
         self._samples: list[tuple[float, Traffic]] = []
 
     # -- setup / teardown -------------------------------------------------------------------
-    def ensure_tables(self) -> None:
+    def open(self) -> None:
         """Create our tables, maps and hook chains if absent (idempotent, touches nothing else)."""
         batch = []
         for family, (fam, addr_t, _) in _FAMILIES.items():
@@ -139,7 +155,7 @@ class NftablesDataPlane:
                 batch.append(f"add rule {fam} {self.table} {chain} ct direction . ct mark @traffic")
         self.nft.run("\n".join(batch))
 
-    def remove_tables(self) -> None:
+    def release(self) -> None:
         """Delete our tables (clean stop). Established connections keep their NAT."""
         for fam, _, _ in _FAMILIES.values():
             try:
@@ -147,6 +163,13 @@ class NftablesDataPlane:
             except NftError:  # absent already: nothing to do
                 pass
         self._installed.clear()
+
+    def close(self) -> None:
+        """Nothing held between calls but libnftables' context, which lives as long as this object."""
+
+    def canonical(self, table: Table) -> Table:
+        """Stored as given (settings are kept verbatim in each service's map comment)."""
+        return normal_form(table)
 
     # -- observe --------------------------------------------------------------------------------
     def claim(self, keys: Iterable[ServiceKey]) -> None:
@@ -202,7 +225,7 @@ class NftablesDataPlane:
         if not ops:
             return
         if self._tables_missing:
-            self.ensure_tables()
+            self.open()
             self._tables_missing = False
         current = Table(tuple(i.service for _, i in sorted(self._installed.items())))
         target = apply_ops(current, ops).service_map()
@@ -225,6 +248,10 @@ class NftablesDataPlane:
                 batch.extend(self._write_service(target[key]))
         if batch:
             self.nft.run("\n".join(batch))
+
+    def maintain(self, counters: TableCounters) -> None:
+        """lc, wlc, sed, nq … are emulated from conntrack's counts: re-weigh their dispatch."""
+        self.rebalance(counters.connection_counts())
 
     def rebalance(self, counts: Counts | None = None) -> None:
         """Rewrite the dispatch rules of connection-count schedulers (lc, wlc, sed, nq …)."""
@@ -251,7 +278,16 @@ class NftablesDataPlane:
         self._counts = counts
         return counts
 
-    def counters(self) -> Traffic:
+    def counters(self) -> TableCounters:
+        """Connection counts (conntrack), cumulative counters and rates (since the previous call) of
+        every destination; no service line of its own (the status view sums the destinations)."""
+        counts = self.connection_counts()
+        traffic = self.traffic()
+        rates = self.traffic_rates()
+        return TableCounters({k: DestCounters(c.active, c.inactive, 0, traffic.get(k, Counters()),
+                                              rates.get(k, Rates())) for k, c in counts.items()})
+
+    def traffic(self) -> Traffic:
         """Cumulative Conns / InPkts / OutPkts / InBytes / OutBytes per destination (one nft call).
 
         Also the sample :meth:`rates` works from.  Destinations without counters (a table written
@@ -270,8 +306,8 @@ class NftablesDataPlane:
         self._samples = [*self._samples[-1:], (self._clock(), traffic)]
         return traffic
 
-    def rates(self) -> TrafficRates:
-        """Per-second rates over the interval between the last two :meth:`counters` reads."""
+    def traffic_rates(self) -> TrafficRates:
+        """Per-second rates over the interval between the last two :meth:`traffic` reads."""
         if len(self._samples) < 2:
             return {}
         (t0, before), (t1, after) = self._samples

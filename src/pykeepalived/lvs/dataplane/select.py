@@ -9,30 +9,16 @@ DNAT).  Only data planes that exist are offered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Literal, Protocol
+from typing import Literal
 
-from ..model import ServiceKey, Table
-from ..reconcile import Op
+from .contract import DataPlane
+
+__all__ = ["NAMES", "DataPlane", "DataPlaneName", "DataPlaneUnavailable", "choose_dataplane"]
 
 log = logging.getLogger(__name__)
 
 DataPlaneName = Literal["auto", "ipvs", "nftables"]
 NAMES: tuple[str, ...] = ("auto", "ipvs", "nftables")
-
-
-class DataPlane(Protocol):
-    """What every data plane offers the reconciler loop."""
-
-    name: str
-
-    def observe(self) -> Table: ...
-
-    def apply(self, ops: list[Op]) -> None: ...
-
-    def claim(self, keys: Iterable[ServiceKey]) -> None:
-        """These services are the daemon's (its configuration's): the only ones it may change or remove
-        where the kernel's table is shared with other programs (IPVS)."""
 
 
 class DataPlaneUnavailable(RuntimeError):

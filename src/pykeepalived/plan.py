@@ -30,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pykeepalived.check.state import desired_table
-    from pykeepalived.daemon.checker import normalise
     from pykeepalived.lvs.dataplane.select import DataPlaneUnavailable, choose_dataplane
     from pykeepalived.lvs.reconcile import diff
     from pykeepalived.status.snapshot import snapshot_to_dict
@@ -63,14 +62,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"pykeepalived plan: cannot read the {dp.name} table: {e} "
               "(reading the kernel's table needs root, or CAP_NET_ADMIN)", file=sys.stderr)
         return 1
-    ops = diff(normalise(dp, table), observed)
+    ops = diff(dp.canonical(table), observed)
     for op in ops:
         print(op)
     if not ops:
         print("# nothing to change", file=sys.stderr)
     if args.apply and ops:
-        ensure = getattr(dp, "ensure_tables", None)
-        if ensure is not None:
-            ensure()
+        dp.open()
         dp.apply(ops)
     return 0
