@@ -33,6 +33,8 @@ class Capabilities:
 
     #: forwarding methods it implements (IPVS: NAT, DR, TUN; nftables and proxy: NAT)
     forwarding: frozenset[Forward]
+    #: ServiceKey protocols it serves: "tcp", "udp", "sctp", "fwm" (firewall-mark services)
+    protocols: frozenset[str]
     #: IPVS scheduler names it implements with the kernel's picks
     schedulers: frozenset[str]
     #: persistence (persistence_timeout/netmask) is kept by the data plane itself, not emulated

@@ -110,7 +110,8 @@ class NftablesDataPlane:
 
     name = "nftables"
     capabilities = Capabilities(
-        forwarding=frozenset({Forward.NAT}), schedulers=frozenset(SCHEDULER_NAMES),
+        forwarding=frozenset({Forward.NAT}), protocols=frozenset({"tcp", "udp", "sctp", "fwm"}),
+        schedulers=frozenset(SCHEDULER_NAMES),
         native_persistence=False, service_counters=False, shared_table=False, needs_root=True)
 
     def __init__(self, nft: Nft | None = None, *, table: str = TABLE,
