@@ -600,7 +600,8 @@ class IpvsDataPlane:
 
     name = "ipvs"
     capabilities = Capabilities(
-        forwarding=frozenset({Forward.NAT, Forward.DR, Forward.TUN}), protocols=frozenset({"tcp", "udp", "sctp", "fwm"}),
+        forwarding=frozenset({Forward.NAT, Forward.DR, Forward.TUN}),
+        protocols=frozenset({"tcp", "udp", "sctp", "fwm"}),
         schedulers=frozenset({"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf",
                               "mh", "twos"}),
         native_persistence=True, service_counters=True, shared_table=True, needs_root=True)
