@@ -32,13 +32,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import errno
+import functools
 import hashlib
 import re
 import socket
 import ssl
 from _socket import socket as _raw_socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from pykeepalived.check.net import (
@@ -54,6 +55,7 @@ from pykeepalived.check.net import (
     Poller,
     poller_for,
 )
+from pykeepalived.config.model_lvs import Url
 
 HttpProtocol = Literal["1.0", "1.0C", "1.1"]
 
@@ -61,8 +63,6 @@ HttpProtocol = Literal["1.0", "1.0C", "1.1"]
 MAX_READ = 4095
 #: keepalived formats the request into a 2048-byte buffer with snprintf (longer requests are truncated).
 MAX_REQUEST = 2047
-#: default accepted status codes when a url has no ``status_code`` (``HTTP_DEFAULT_STATUS_CODE_MIN/MAX``).
-DEFAULT_STATUS_CODES: frozenset[int] = frozenset(range(200, 300))
 #: keepalived's genhash default timeout: ``UINT_MAX`` microseconds.
 GENHASH_DEFAULT_TIMEOUT = 0xFFFFFFFF / 1_000_000
 #: a GET's overall deadline is this many connect_timeouts from the connect (connect + TLS handshake, write, read)
@@ -273,8 +273,8 @@ class RegexScan:
         self.matched = False
 
     @classmethod
-    def for_url(cls, url: UrlSpec) -> RegexScan | None:
-        pattern = url.compiled_regex()
+    def for_url(cls, url: Url) -> RegexScan | None:
+        pattern = compiled_regex(url)
         return None if pattern is None else cls(pattern, url.regex_min_offset, url.regex_max_offset)
 
     def feed(self, chunk: bytes, final: bool = False) -> None:
@@ -340,7 +340,7 @@ class ResponseParser:
                  "header", "rx_bytes", "status")
 
     def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True, keep_body: bool = True,
-                 regex: UrlSpec | None = None) -> None:
+                 regex: Url | None = None) -> None:
         self._buf = bytearray()
         self._md5 = hashlib.md5() if keep_digest else None
         self._regex = keep_regex_subject
@@ -460,34 +460,21 @@ REGEX_FLAGS: dict[str, re.RegexFlag] = {
 }
 
 
-@dataclass(frozen=True)
-class UrlSpec:
-    """One ``url { }`` block of HTTP_GET/SSL_GET."""
+#: the former name of a url spec: HTTP_GET/SSL_GET urls are the config model's :class:`Url` (kept for importers)
+UrlSpec = Url
 
-    path: str
-    digest: str | None = None
-    status_codes: frozenset[int] | None = None
-    virtualhost: str | None = None
-    regex: str | None = None
-    regex_no_match: bool = False
-    regex_options: tuple[str, ...] = ()
-    #: first acceptable match position (keepalived ``regex_min_offset``)
-    regex_min_offset: int = 0
-    #: last acceptable match position (keepalived ``regex_max_offset``); None = unlimited
-    regex_max_offset: int | None = None
-    _compiled: re.Pattern[bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
-    def compiled_regex(self) -> re.Pattern[bytes] | None:
-        """The regex compiled once (Python ``re`` on bytes; :func:`regex_matches` lists PCRE2 differences)."""
-        if self.regex is None:
-            return None
-        if self._compiled is None:
-            flags = re.RegexFlag(0)
-            for name in self.regex_options:
-                flags |= REGEX_FLAGS.get(name, re.RegexFlag(0))
-            object.__setattr__(self, "_compiled",
-                               re.compile(self.regex.encode("utf-8", "surrogateescape"), flags))
-        return self._compiled
+@functools.lru_cache(maxsize=1024)
+def _compile(regex: str, options: tuple[str, ...]) -> re.Pattern[bytes]:
+    flags = re.RegexFlag(0)
+    for name in options:
+        flags |= REGEX_FLAGS.get(name, re.RegexFlag(0))
+    return re.compile(regex.encode("utf-8", "surrogateescape"), flags)
+
+
+def compiled_regex(url: Url) -> re.Pattern[bytes] | None:
+    """The url's regex compiled once (Python ``re`` on bytes; :func:`regex_matches` lists PCRE2 differences)."""
+    return None if url.regex is None else _compile(url.regex, url.regex_options)
 
 
 class UrlVerdict(NamedTuple):
@@ -498,7 +485,7 @@ class UrlVerdict(NamedTuple):
     reason: str
 
 
-def regex_matches(parsed: Parsed, url: UrlSpec) -> bool:
+def regex_matches(parsed: Parsed, url: Url) -> bool:
     """Whether the url's regex matches what keepalived would have matched.
 
     The verdict of the parser's own :class:`RegexScan` when it streamed this url's regex; otherwise the kept
@@ -521,12 +508,11 @@ def regex_matches(parsed: Parsed, url: UrlSpec) -> bool:
     return scan.finish()
 
 
-def evaluate_url(parsed: Parsed, url: UrlSpec) -> UrlVerdict:
+def evaluate_url(parsed: Parsed, url: Url) -> UrlVerdict:
     """keepalived's checks in order: data, status code, digest, regex (``http_handle_response``)."""
     if parsed.header is None:
         return UrlVerdict(False, "Read, no data received from ")
-    codes = url.status_codes if url.status_codes else DEFAULT_STATUS_CODES
-    if parsed.status is None or parsed.status not in codes:
+    if parsed.status is None or not url.accepts_status(parsed.status):
         return UrlVerdict(False, "HTTP status code error to")
     reason = "HTTP status code"
     if url.digest:
@@ -627,7 +613,7 @@ class GetPlan:
     #: keep the first KEEP_PREFIX bytes of the reply (``raw``) and of the digested body
     keep_raw: bool = True
     #: the url whose regex is matched as the reply streams (:attr:`Parsed.regex_matched`)
-    regex: UrlSpec | None = None
+    regex: Url | None = None
     #: the GET's overall deadline, seconds from the connect (None: ``timeout`` x :data:`HTTP_STEPS`)
     limit: float | None = None
 

@@ -75,6 +75,7 @@ from pykeepalived.config.model_lvs import (
     SslConfig,
     TcpCheck,
     UdpCheck,
+    Url,
     VirtualServer,
     format_trio,
 )
@@ -301,25 +302,19 @@ class HttpProbe:
         any_addr = "::" if conn.connect_ip.version == 6 else "0.0.0.0"
         bind = (str(conn.bindto) if conn.bindto else any_addr, conn.bind_port) \
             if conn.bindto is not None or conn.bind_port else None
-        self.requests: list[tuple[http.GetPlan, http.UrlSpec]] = []
+        self.requests: list[tuple[http.GetPlan, Url]] = []
         for url in check.urls:
             vhost = http.select_virtualhost(url.virtualhost, check.virtualhost, rs.virtualhost,
                                             vs.virtualhost)
             sni = http.select_virtualhost(url.virtualhost, check.virtualhost, vs.virtualhost)
             req = http.build_request(url.path, http.host_header(vhost, ip, conn.connect_port),
                                      http.normalise_protocol(check.http_protocol.value))
-            codes = frozenset(c for lo, hi in url.status_codes for c in range(lo, hi + 1))
-            spec = http.UrlSpec(path=url.path, digest=url.digest, status_codes=codes,
-                                virtualhost=url.virtualhost, regex=url.regex,
-                                regex_no_match=url.regex_no_match,
-                                regex_options=url.regex_options, regex_min_offset=url.regex_min_offset,
-                                regex_max_offset=url.regex_max_offset)
             plan = http.GetPlan(ip, conn.connect_port, req, conn.connect_timeout,
                                 ssl_context if check.ssl else None, sni if check.enable_sni else None, bind,
                                 conn.fwmark or None, keep_regex_subject=False,
-                                keep_digest=bool(spec.digest), keep_raw=False,
-                                regex=spec if spec.regex is not None else None)
-            self.requests.append((plan, spec))
+                                keep_digest=bool(url.digest), keep_raw=False,
+                                regex=url if url.regex is not None else None)
+            self.requests.append((plan, url))
         self._done: Done | None = None
         self._get: http.HttpGet | None = None
         self._index = 0
@@ -368,7 +363,7 @@ class HttpProbe:
                 result = Result(result.ok, reason=result.reason, note=note)
         self._finish(result)
 
-    def _length_note(self, index: int, spec: http.UrlSpec, parsed: http.Parsed) -> str:
+    def _length_note(self, index: int, spec: Url, parsed: http.Parsed) -> str:
         """keepalived logs a Content-Length that differs from the bytes received, once per difference and url."""
         diff = 0 if parsed.content_length is None else parsed.content_length - parsed.rx_bytes
         if diff == self._mismatch[index]:

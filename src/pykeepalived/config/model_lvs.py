@@ -180,6 +180,10 @@ class Url:
     #: JIT stack (start, max) or None
     regex_stack: tuple[int, int] | None = None
 
+    def accepts_status(self, status: int) -> bool:
+        """Whether ``status`` is one of the url's accepted status codes."""
+        return any(lo <= status <= hi for lo, hi in self.status_codes)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpCheck:
