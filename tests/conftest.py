@@ -1,8 +1,8 @@
-"""Shared fixtures: the ../shared corpus, and the rules for root/namespace tests.
+"""Shared fixtures: the test data under tests/data, and the rules for root/namespace tests.
 
-Tests that need ../shared skip cleanly in a user's clone, but never in CI (CI=true): there
-a missing corpus is a failure.  Tests that need root or network namespaces likewise skip only
-when CI is unset and the machine cannot run them.
+Everything the tests read lives in the repository (tests/data): a missing file is a failing test,
+never a skip.  Tests that need root or network namespaces skip only when CI (CI=true) is unset and
+the machine cannot run them.
 """
 
 from __future__ import annotations
@@ -19,33 +19,35 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+DATA = REPO / "tests" / "data"
+#: keepalived 2.2.7's own sample configurations (doc/samples), unchanged
+SAMPLES = DATA / "keepalived-samples"
+#: what a real keepalived 2.2.7 did on Debian 12: packets, logs, notify/FIFO output, dumps, ``-t`` results
+CAPTURES = DATA / "keepalived-2.2.7-captures"
 IN_CI = bool(os.environ.get("CI"))
 
 
-def shared_path(*parts: str) -> Path:
-    """Path inside ../shared; skips (outside CI) when it is absent."""
-    p = SHARED.joinpath(*parts)
+def data_path(*parts: str) -> Path:
+    """Path of a file or directory under tests/data; a missing one fails the test (never skips)."""
+    p = DATA.joinpath(*parts)
     if not p.exists():
-        if IN_CI:
-            pytest.fail(f"{p} is missing in CI")
-        pytest.skip(f"{p} not present (../shared exists only in the developers' workspace)")
+        pytest.fail(f"{p} is missing: tests/data is part of the repository", pytrace=False)
     return p
 
 
-@pytest.fixture
-def corpus() -> Path:
-    return shared_path("corpus")
+def sample_names() -> list[str]:
+    """keepalived's sample configurations (``keepalived.conf*`` in tests/data/keepalived-samples), sorted."""
+    return sorted(p.name for p in data_path("keepalived-samples").iterdir() if p.name.startswith("keepalived.conf"))
 
 
 @pytest.fixture
 def samples_dir() -> Path:
-    return shared_path("corpus", "keepalived-samples")
+    return data_path("keepalived-samples")
 
 
 @pytest.fixture
 def captures_dir() -> Path:
-    return shared_path("corpus", "keepalived-2.2.7-captures")
+    return data_path("keepalived-2.2.7-captures")
 
 
 def require_root() -> None:

@@ -6,12 +6,15 @@ web server serves a file the test rewrites (``python -m http.server``), rs2 the 
 Both real servers are checked by HTTP_GET with the MD5 digest of their page:
 
 * rs1's page changes -> digest mismatch -> rs1 leaves the table within
-  connect_timeout + retry × delay_before_retry + delay_loop (keepalived-behaviour.md §3.2) and new
-  connections all reach rs2 without an error; the page is restored -> rs1 returns;
+  connect_timeout + retry × delay_before_retry + delay_loop (keepalived's check/ipwrapper.c:
+  update_svr_checker_state()) and new connections all reach rs2 without an error; the page is
+  restored -> rs1 returns;
 * notify_up / notify_down and quorum_up / quorum_down (quorum 2 of weights 1 + 1) run with their
-  configured argv only, in the order of the transitions (§3.7, §5.1);
+  configured argv only, in the order of the transitions (keepalived's check/ipwrapper.c:
+  do_rs_notifies(), do_vs_notifies());
 * ``lvs_notify_fifo`` receives ``RS [ip]:tcp:port [vip]:tcp:port UP|DOWN`` and
-  ``VS [vip]:tcp:port UP|DOWN`` lines, one per line, exactly as keepalived writes them (§5.2).
+  ``VS [vip]:tcp:port UP|DOWN`` lines, one per line, exactly as keepalived writes them
+  (check/ipwrapper.c: notify_fifo_vs(), notify_fifo_rs()).
 
 The notify script is keepalived's own capture script (``notify.sh.txt`` of the 2.2.7 captures)
 pointed at this lab's log, so its lines read ``argc=N args=[...]`` as in ``notify.log``.
@@ -35,7 +38,7 @@ from pykeepalived.lab.demo import REAL_SERVERS, SeedLab
 from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.netns import list_netns, unique_prefix
 from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, seed_topology
-from tests.conftest import require_root, shared_path
+from tests.conftest import data_path, require_root
 
 pytestmark = pytest.mark.root
 
@@ -43,7 +46,8 @@ RS1, RS2 = REAL_SERVERS["rs1"], REAL_SERVERS["rs2"]
 BOTH = {RS1, RS2}
 #: HTTP_GET timing of both real servers
 DELAY_LOOP, CONNECT_TIMEOUT, RETRY, DELAY_BEFORE_RETRY = 2, 1, 1, 1
-#: keepalived's detection bound for a server that fails every attempt (§3.2)
+#: keepalived's detection bound for a server that fails every attempt: one failure, then ``retry`` retries
+#: ``delay_before_retry`` apart
 DOWN_BOUND = CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY + DELAY_LOOP
 #: a healed server: HTTP polls the failed url every max(delay_before_retry, delay_loop); once it passes, every
 #: url is walked again (one per delay_loop) before the checker is up (check_http.c's epilog)
@@ -65,7 +69,7 @@ def md5(data: bytes) -> str:
 
 def notify_script_text(log: Path) -> str:
     """keepalived's capture script (``notify.sh.txt``), logging to ``log`` instead of /run/katest."""
-    text = shared_path("corpus", "keepalived-2.2.7-captures", "notify.sh.txt").read_text()
+    text = data_path("keepalived-2.2.7-captures", "notify.sh.txt").read_text()
     assert "/run/katest/run/notify.log" in text
     return text.replace("/run/katest/run/notify.log", str(log))
 

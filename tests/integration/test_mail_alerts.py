@@ -1,7 +1,7 @@
 """SMTP alerts and VRRP notify/FIFO formats, with a real SMTP server and keepalived's captures.
 
 One pykeepalived daemon on the seed topology's lb1 runs keepalived's own capture experiment
-(``keepalived-2.2.7-captures/exp1.conf``, keepalived-behaviour.md §9.1): VRRP instance VI_1, state
+(``tests/data/keepalived-2.2.7-captures/exp1.conf``): VRRP instance VI_1, state
 BACKUP, priority 200, tracked scripts ``/bin/true`` weight 10 and ``/bin/false`` weight -20 fall 2,
 the generic ``notify "... generic 'a b'"``, ``notify_master "... master-only"``, ``notify_backup``
 without arguments, ``notify_stop "... stop-only"`` and ``vrrp_notify_fifo`` — plus the seed's
@@ -14,7 +14,8 @@ virtual server and an SMTP server (aiosmtpd, started by the test on the client n
 * entering MASTER mails ``[lb1] VRRP Instance VI_1 - Entering MASTER state`` (smtp_alert on the
   instance) with keepalived's body and headers;
 * rs1's web server stopping mails ``[lb1] Realserver [192.168.0.12]:tcp:80 of virtual server
-  [10.0.0.5]:tcp:80 - DOWN`` with the HTTP_GET body (keepalived-behaviour.md §3.7).
+  [10.0.0.5]:tcp:80 - DOWN`` with the HTTP_GET body (keepalived's core/smtp.c: smtp_alert(), called
+  from check/check_http.c).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pytest
 from pykeepalived.lab.demo import REAL_SERVERS, SeedLab
 from pykeepalived.lab.netns import unique_prefix
 from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, seed_topology
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.integration.test_checker_notify import (
     FifoReader,
     notify_args,
@@ -209,7 +210,7 @@ def mail_lab() -> Iterator[MailLab]:
 
 def capture_transitions() -> list[list[str]]:
     """notify.log grouped by transition: [[generic BACKUP, notify_backup], [MASTER…], [STOP…]]."""
-    lines = shared_path("corpus", "keepalived-2.2.7-captures", "notify.log").read_text().splitlines()
+    lines = data_path("keepalived-2.2.7-captures", "notify.log").read_text().splitlines()
     groups: list[list[str]] = []
     for line in (ln.split(" ", 1)[1] for ln in lines):
         if "INSTANCE" in line:
@@ -276,7 +277,7 @@ def test_notify_arguments_and_fifo_lines_match_keepalived_captures(mail_lab: Mai
     lab = mail_lab.seed
     lab.wait_master("lb1", MASTER_WITHIN + 2)
     lab.stop_lb("lb1")
-    want_fifo = shared_path("corpus", "keepalived-2.2.7-captures", "fifo.out").read_text()
+    want_fifo = data_path("keepalived-2.2.7-captures", "fifo.out").read_text()
     wait_for(lambda: len(mail_lab.fifo.read().splitlines()) >= 3, 5, "three VRRP FIFO lines")
     assert mail_lab.fifo.read() == want_fifo
     want = capture_transitions()

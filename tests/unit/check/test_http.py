@@ -31,7 +31,7 @@ from pykeepalived.check.http import (
     normalise_protocol,
     select_virtualhost,
 )
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 # ------------------------------------------------------------------------------------------------ request
 
@@ -73,7 +73,7 @@ CAPTURES = {
 @pytest.mark.parametrize("name", sorted(CAPTURES))
 def test_request_matches_genhash_capture(name):
     path, vhost, port, protocol = CAPTURES[name]
-    captured = shared_path("corpus", "keepalived-2.2.7-captures", name).read_bytes()
+    captured = data_path("keepalived-2.2.7-captures", name).read_bytes()
     assert build_request(path, host_header(vhost, "127.0.0.1", port), protocol) == captured
 
 

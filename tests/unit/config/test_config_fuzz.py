@@ -4,8 +4,8 @@ Reader + parser + validation + ``render``/``config show`` of the result must nev
 outcome is a :class:`Config` plus diagnostics, each with a location (or none, for the few
 whole-config messages keepalived prints without a line) and a non-empty message.
 
-Inputs are mostly one top-level block cut from a corpus sample (or a built-in seed when the
-corpus is absent, e.g. in a fresh checkout), mutated with the characters the reader treats
+Inputs are mostly one top-level block cut from one of keepalived's sample configs (tests/data)
+or from a built-in seed, mutated with the characters the reader treats
 specially, the language's keywords and awkward values.  Small inputs keep 100k full loads
 well under a minute.  The generator is seeded, so a failure reproduces; the assertion message
 carries the iteration and the input.
@@ -31,7 +31,7 @@ from pykeepalived.config.loader import LoadResult, root_block
 from pykeepalived.config.model import Config, Script, to_jsonable
 from pykeepalived.config.parser import Block
 from pykeepalived.config.render import render
-from tests.conftest import SHARED
+from tests.conftest import SAMPLES, sample_names
 from tests.unit.config.test_reader_fuzz import BUILTIN_SEEDS as READER_SEEDS
 from tests.unit.config.test_reader_fuzz import TOKENS as READER_TOKENS
 
@@ -108,12 +108,8 @@ def _blocks(text: str) -> Iterator[str]:
 
 
 def _seeds() -> list[str]:
-    samples = SHARED / "corpus" / "keepalived-samples"
     texts = list(BUILTIN_SEEDS)
-    if samples.is_dir():
-        for f in sorted(samples.iterdir()):
-            if f.is_file():
-                texts.append(f.read_text(errors="surrogateescape"))
+    texts += [(SAMPLES / name).read_text(errors="surrogateescape") for name in sample_names()]
     out = []
     for t in texts:
         out.extend(b for b in _blocks(t) if b.strip())

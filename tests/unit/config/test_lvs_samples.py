@@ -21,7 +21,7 @@ from pykeepalived.config.model_lvs import (
     TcpCheck,
     UdpCheck,
 )
-from tests.conftest import shared_path
+from tests.conftest import data_path, sample_names
 from tests.unit.config.test_lvs_keywords import parse_lvs
 
 ip = ipaddress.ip_address
@@ -29,7 +29,7 @@ ip = ipaddress.ip_address
 
 def sample(name: str) -> tuple[LvsConfig, list[str]]:
     """The LVS model of a sample and its LVS diagnostics (root-level noise of other sections dropped)."""
-    path: Path = shared_path("corpus", "keepalived-samples", name)
+    path: Path = data_path("keepalived-samples", name)
     lvs, diags = parse_lvs(path.read_text())
     # only the LVS tables are installed here, so other sections show up as unknown root keywords
     lvs_msgs = [d.message for d in diags if not d.message.startswith(("Unknown keyword", "Unexpected '{'"))]
@@ -58,8 +58,7 @@ LVS_SAMPLES = [
 
 
 def test_sample_list_is_complete() -> None:
-    samples = shared_path("corpus", "keepalived-samples")
-    with_vs = sorted(p.name for p in samples.iterdir() if "virtual_server" in p.read_text())
+    with_vs = [n for n in sample_names() if "virtual_server" in data_path("keepalived-samples", n).read_text()]
     assert with_vs == sorted(LVS_SAMPLES)
 
 

@@ -1,4 +1,4 @@
-"""The reader (keepalived §1.1-§1.4): conditionals, definitions, ~SEQ/~LST, include, braces."""
+"""The reader (keepalived's lib/parser.c): conditionals, definitions, ~SEQ/~LST, include, braces."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pykeepalived.config import preprocess
 from pykeepalived.config.errors import Diagnostics, ErrClass
 from pykeepalived.config.lines import LogicalLine
 from pykeepalived.config.preprocess import IncludeCheck, read_config, read_config_text
-from tests.conftest import shared_path
+from tests.conftest import data_path, sample_names
 
 
 def read(text: str, config_id: str = "node1", **kw: object) -> tuple[list[LogicalLine], Diagnostics]:
@@ -498,7 +498,7 @@ def test_main_file_glob_reads_every_match(tmp_path: Path) -> None:
 
 
 def test_exp1_capture_golden() -> None:
-    conf = shared_path("corpus", "keepalived-2.2.7-captures", "exp1.conf")
+    conf = data_path("keepalived-2.2.7-captures", "exp1.conf")
     lines, d = run(conf)
     assert not list(d)
     got = [ln.texts() for ln in lines]
@@ -513,7 +513,7 @@ def test_exp1_capture_golden() -> None:
 
 
 def test_lexer_test_capture_golden(tmp_path: Path) -> None:
-    src = shared_path("corpus", "keepalived-2.2.7-captures", "lexer-test.conf")
+    src = data_path("keepalived-2.2.7-captures", "lexer-test.conf")
     main = tmp_path / "main.conf"
     shutil.copy(src, main)
     write(tmp_path / "inc" / "a.conf", 'vrrp_script from_include_a {\n script "/bin/true"\n}\n')
@@ -537,8 +537,7 @@ def test_lexer_test_capture_golden(tmp_path: Path) -> None:
 
 
 def test_corpus_samples_read_cleanly() -> None:
-    samples = shared_path("corpus", "keepalived-samples")
-    for sample in sorted(samples.iterdir()):
+    for sample in (data_path("keepalived-samples", name) for name in sample_names()):
         d = Diagnostics()
         lines = read_config(sample, d, config_id="high")
         assert lines and not list(d), sample.name

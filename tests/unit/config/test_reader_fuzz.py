@@ -1,7 +1,7 @@
 """Fuzz the reader: >= 100,000 random and mutated inputs, never an exception.
 
-Inputs are windows of a few lines cut from the corpus sample configs (or a built-in seed set
-when the corpus is absent), mutated with the characters and constructs the reader treats
+Inputs are windows of a few lines cut from keepalived's sample configs and captured configs
+(tests/data) and a built-in seed set, mutated with the characters and constructs the reader treats
 specially.  The mutator is seeded, so a failure reproduces.  Every outcome must be a list of
 well-formed LogicalLines plus located Diagnostics.  (The lead will extend this to the parser.)
 """
@@ -17,7 +17,7 @@ from pykeepalived.config import preprocess
 from pykeepalived.config.errors import Diagnostics
 from pykeepalived.config.lines import LogicalLine
 from pykeepalived.config.preprocess import read_config_text
-from tests.conftest import SHARED
+from tests.conftest import CAPTURES, SAMPLES, sample_names
 
 ITERATIONS = 100_000
 SEED = 20_261_126
@@ -43,10 +43,8 @@ TOKENS = [
 
 
 def _seeds() -> list[str]:
-    samples = SHARED / "corpus" / "keepalived-samples"
-    captures = SHARED / "corpus" / "keepalived-2.2.7-captures"
-    files = sorted(samples.glob("*")) + sorted(captures.glob("*.conf")) if samples.is_dir() else []
-    texts = [f.read_text(errors="surrogateescape") for f in files if f.is_file()]
+    files = [SAMPLES / name for name in sample_names()] + sorted(CAPTURES.glob("*.conf"))
+    texts = [f.read_text(errors="surrogateescape") for f in files]
     return texts + BUILTIN_SEEDS
 
 

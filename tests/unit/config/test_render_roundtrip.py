@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from pykeepalived.config import load_config, load_config_text
 from pykeepalived.config.model import to_jsonable
 from pykeepalived.config.render import render
-from tests.conftest import shared_path
-from tests.unit.config.test_samples import LAB_INTERFACES, _sample_names
+from tests.conftest import data_path, sample_names
+from tests.unit.config.test_samples import LAB_INTERFACES
 
 IFS = frozenset({"eth0", "eth1", "eth2"})
 
@@ -24,10 +24,10 @@ def _roundtrip(config) -> None:  # type: ignore[no-untyped-def]
     assert a == b, text
 
 
-@pytest.mark.parametrize("sample", _sample_names())
+@pytest.mark.parametrize("sample", sample_names())
 def test_samples_roundtrip(sample: str) -> None:
     result = load_config(
-        shared_path("corpus", "keepalived-samples", sample), interfaces=LAB_INTERFACES, config_id="nohost"
+        data_path("keepalived-samples", sample), interfaces=LAB_INTERFACES, config_id="nohost"
     )
     _roundtrip(result.config)
 

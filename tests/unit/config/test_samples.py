@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from pykeepalived.config import keywords_global, load_config
 from pykeepalived.config.model import Script
-from tests.conftest import shared_path
+from tests.conftest import data_path, sample_names
 
 LAB_INTERFACES = frozenset({"lo", "eth0", "eth1", "eth2", "eth3"})
 _LINE = re.compile(r"^\((?:(?P<file>[^:]+): )?Line (?P<line>\d+)\) (?P<msg>.*)$")
@@ -17,7 +16,7 @@ _LINE = re.compile(r"^\((?:(?P<file>[^:]+): )?Line (?P<line>\d+)\) (?P<msg>.*)$"
 
 def _captures() -> dict[str, tuple[int, list[tuple[int | None, str]]]]:
     """samples-t.txt -> {sample: (rc, [(line or None, message)])}."""
-    text = shared_path("corpus", "keepalived-2.2.7-captures", "samples-t.txt").read_text()
+    text = data_path("keepalived-2.2.7-captures", "samples-t.txt").read_text()
     out: dict[str, tuple[int, list[tuple[int | None, str]]]] = {}
     name = None
     msgs: list[tuple[int | None, str]] = []
@@ -45,19 +44,14 @@ def _fake_machine(script: Script) -> tuple[str, str | None]:
     return "missing", f"Cannot find script {cmd} - disabling"
 
 
-def _sample_names() -> list[str]:
-    d = Path(__file__).resolve().parents[3].parent / "shared" / "corpus" / "keepalived-samples"
-    return sorted(p.name for p in d.iterdir()) if d.is_dir() else ["keepalived.conf"]
-
-
 @pytest.fixture(autouse=True)
 def _machine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(keywords_global, "script_status", _fake_machine)
 
 
-@pytest.mark.parametrize("sample", _sample_names())
+@pytest.mark.parametrize("sample", sample_names())
 def test_sample_matches_keepalived(sample: str) -> None:
-    path = shared_path("corpus", "keepalived-samples", sample)
+    path = data_path("keepalived-samples", sample)
     rc, expected = _captures()[sample]
     result = load_config(path, interfaces=LAB_INTERFACES, config_id="nohost")
     assert result.config is not None
@@ -68,10 +62,10 @@ def test_sample_matches_keepalived(sample: str) -> None:
     assert result.diagnostics.config_test_exit_code() == rc
 
 
-@pytest.mark.parametrize("sample", _sample_names())
+@pytest.mark.parametrize("sample", sample_names())
 def test_sample_without_interfaces(sample: str) -> None:
     """With no interfaces at all, any instance makes keepalived's VRRP process give up (rc 5)."""
-    path = shared_path("corpus", "keepalived-samples", sample)
+    path = data_path("keepalived-samples", sample)
     rc, _ = _captures()[sample]
     result = load_config(path, interfaces=frozenset(), config_id="nohost")
     assert result.config is not None

@@ -10,9 +10,9 @@ import pytest
 
 from pykeepalived.config import keywords_lvs, keywords_vrrp, load_config, load_config_text
 from pykeepalived.config.model import Config, Script
-from tests.conftest import shared_path
+from tests.conftest import data_path, sample_names
 from tests.unit.config.test_config_fuzz import BUILTIN_SEEDS
-from tests.unit.config.test_samples import LAB_INTERFACES, _sample_names
+from tests.unit.config.test_samples import LAB_INTERFACES
 
 
 def _generic(obj: Any) -> Iterator[Script]:
@@ -35,9 +35,9 @@ def _same(config: Config) -> None:
     assert list(keywords_lvs.iter_scripts(config.lvs)) == list(_generic(config.lvs))
 
 
-@pytest.mark.parametrize("sample", _sample_names())
+@pytest.mark.parametrize("sample", sample_names())
 def test_samples(sample: str) -> None:
-    path = shared_path("corpus", "keepalived-samples", sample)
+    path = data_path("keepalived-samples", sample)
     result = load_config(path, interfaces=LAB_INTERFACES, config_id="nohost")
     assert result.config is not None
     _same(result.config)

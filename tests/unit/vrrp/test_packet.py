@@ -39,7 +39,7 @@ from pykeepalived.vrrp.packet import (
     internet_checksum,
     validate,
 )
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.unit.vrrp.pcap import ETHERTYPE_ARP, ETHERTYPE_IPV4, LINKTYPE_ETHERNET, read_pcap
 
 A4 = ipaddress.IPv4Address
@@ -47,7 +47,7 @@ A6 = ipaddress.IPv6Address
 
 
 def capture(name: str) -> Path:
-    return shared_path("corpus", "keepalived-2.2.7-captures", name)
+    return data_path("keepalived-2.2.7-captures", name)
 
 
 def vrrp_packets(name: str) -> list[bytes]:
@@ -59,7 +59,8 @@ def vrrp_packets(name: str) -> list[bytes]:
     return out
 
 
-# keepalived-behaviour.md §2.7, verbatim
+# keepalived 2.2.7's adverts as tcpdump captured them, verbatim: v2 VRID 42 priority 100, two VIPs, PASS
+# "secret12345" (sent as "secret12"); v3 VRID 42 priority 100, one VIP, 1 s; both from 10.50.0.2
 HEX_V2 = ("45c0 002c 0001 0000 ff70 d05a 0a32 0002 e000 0012"
           "212a 6402 0101 f726 0a32 0064 0a32 0065 7365 6372 6574 3132")
 HEX_V3 = "45c0 0020 0001 0000 ff70 d066 0a32 0002 e000 0012 312a 6401 0064 7517 0a32 0064"
@@ -382,7 +383,7 @@ def test_ipv6_drops() -> None:
 
 
 def test_keepalived_order_decides_which_counter_moves() -> None:
-    # Bad type AND wrong auth type: keepalived checks auth first (§2.6 6 before 7).
+    # Bad type AND wrong auth type: keepalived checks auth first (vrrp/vrrp.c: vrrp_check_packet()).
     bad = patch(patch(V2, 24, b"\x00"), 20, b"\x22")
     assert decode_ipv4(bad).reason is DropReason.BAD_TYPE  # type: ignore[union-attr]
     assert validate(Received(bad), EXP_CAP2).reason is DropReason.AUTH_TYPE_MISMATCH  # type: ignore[union-attr]
