@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pykeepalived.check.kinds import Probe
+from pykeepalived.check.probes import Probe
 from pykeepalived.check.runner import Runner
 from pykeepalived.check.state import Event, RealServerChanged, Result
 from pykeepalived.config.loader import load_config_text
@@ -42,8 +42,8 @@ RETRY = 1
 DELAY_BEFORE_RETRY = 0.5
 CONNECT_TIMEOUT = 2.0
 VICTIMS = 20
-#: haproxy's CPU % of one core for 10,000 TCP / HTTP checks/s where the issue's target was set
-#: (python-building-blocks.md appendix); this machine's speed varies, so results are scaled by it
+#: haproxy's CPU % of one core for 10,000 TCP / HTTP checks/s, measured on the machine where the issue's target
+#: was set; this machine's speed varies, so results are scaled by it
 REFERENCE_HAPROXY = {"tcp": 12.0, "http": 26.0}
 TICKS = os.sysconf("SC_CLK_TCK")
 

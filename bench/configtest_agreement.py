@@ -1,8 +1,9 @@
 """How often ``pykeepalived -t`` exits as ``keepalived -t`` does, over a directory of configs.
 
-    sudo python3 bench/configtest_agreement.py [DIR] [-v] [--only NAME...]
+    sudo python3 bench/configtest_agreement.py DIR [-v] [--only NAME...]
 
-Every regular file in DIR (default /work/rwconf, not recursive) is checked by both tools inside a
+Every regular file in DIR (a directory of keepalived.conf files, e.g. real-world configurations
+collected from public repositories; not recursive) is checked by both tools inside a
 private network namespace holding lo, eth0 and eth1 (a veth pair, all up) with config id ``lb1``:
 ``keepalived -t -i lb1 -f FILE`` and ``pykeepalived -t -i lb1 -f FILE``.  Prints the agreement
 percentage and, for each file where the exit codes differ, both outputs.  The namespace is the
@@ -47,7 +48,7 @@ def check(ns: str, path: Path) -> tuple[Path, int, str, int, str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("directory", nargs="?", default="/work/rwconf")
+    ap.add_argument("directory", help="a directory of keepalived configuration files")
     ap.add_argument("-v", "--verbose", action="store_true", help="print both outputs of each disagreement")
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--only", nargs="*", default=None, help="file names to check (default: all)")

@@ -1,9 +1,10 @@
 """SIGHUP reload of the VRRP process, two pykeepalived nodes on one LAN.
 
-keepalived's semantics (keepalived-behaviour.md §6.2): unchanged instances keep their state (a
-MASTER keeps its VIPs through the reload), removed ones stop (priority 0, VIPs removed, FAULT or
-DELETED notify), new ones start in BACKUP, a changed priority applies in place (so the other node
-may preempt), and a file with fatal errors keeps the running configuration.
+keepalived's semantics (keepalived's vrrp/vrrp_daemon.c: reload_vrrp_thread(); vrrp/vrrp.c:
+clear_diff_vrrp()): unchanged instances keep their state (a MASTER keeps its VIPs through the
+reload), removed ones stop (priority 0, VIPs removed, FAULT or DELETED notify), new ones start in
+BACKUP, a changed priority applies in place (so the other node may preempt), and a file with fatal
+errors keeps the running configuration.
 """
 
 from __future__ import annotations

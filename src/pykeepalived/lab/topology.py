@@ -259,7 +259,7 @@ SEED_SORRY_SERVER = "192.168.0.200"
 
 
 def seed_topology(prefix: str | None = None, *, real_servers: int = 2, sorry_server: bool = False) -> Lab:
-    """The seed scenario of DESIGN.md §6, without the VIPs (VRRP adds 10.0.0.5 and 192.168.0.1).
+    """The seed scenario (README.md, ``examples/lb1.conf``), without the VIPs (VRRP adds 10.0.0.5 and 192.168.0.1).
 
     client 10.0.0.100 --front-- lb1 eth0 10.0.0.3 / lb2 eth0 10.0.0.4
     lb1 eth1 192.168.0.2 / lb2 eth1 192.168.0.3 --back-- rs1 192.168.0.12, rs2 192.168.0.13 ...

@@ -4,7 +4,8 @@ One implementation serves every data plane: the userspace proxy calls ``pick`` p
 connection, the nftables data plane installs ``hash_table`` / ``weighted_sequence`` as maps,
 and the ipvs data plane needs none of it but tests compare against it.  Nothing here reads a
 clock, a socket or an unseeded random source: time and randomness are arguments, so every
-node given the same destinations computes the same tables (DESIGN.md §8).
+node given the same destinations computes the same tables (as several active load balancers
+behind one ECMP router need).
 
 Conventions, matching ``struct ip_vs_service``:
 

@@ -1,4 +1,4 @@
-"""Checker/real-server/virtual-server health logic against a virtual clock (keepalived-behaviour.md §3)."""
+"""Checker/real-server/virtual-server health logic against a virtual clock (keepalived's check/ipwrapper.c)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Script keyword argv splitting, as keepalived 2.4.x (keepalived §1.1, script keywords)."""
+"""Script keyword argv splitting, as keepalived 2.4.x (keepalived's lib/notify.c: set_script_params_array())."""
 
 from __future__ import annotations
 

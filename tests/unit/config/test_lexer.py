@@ -1,4 +1,4 @@
-"""Per-line lexing: decomment, brace finding, tokenising, physical lines (keepalived §1.1)."""
+"""Per-line lexing: decomment, brace finding, tokenising, physical lines (keepalived's lib/parser.c)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LVS keywords: every keyword, keepalived's defaults, §3.1 inheritance and validation messages."""
+"""LVS keywords: every keyword, keepalived's defaults, virtual server -> real server inheritance, messages."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def rs_with(checker: str, rs_extra: str = "", vs_extra: str = "") -> Any:
     return vs.real_servers[0]
 
 
-# --- §3.1 inheritance ------------------------------------------------------------------------
+# --- inheritance ----------------------------------------------------------------------------
 
 CHECKERS = {
     "TCP_CHECK": "TCP_CHECK {{ {extra} }}",

@@ -1,4 +1,4 @@
-"""Tracking arithmetic (keepalived-behaviour.md §2.4) and rise/fall, quorum delays with a virtual clock."""
+"""Tracking arithmetic (keepalived's vrrp/vrrp_track.c) and rise/fall, quorum delays with a virtual clock."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A thin ctypes binding to libnftables.
 
 Why not ``nft -f -`` or pyroute2: a subprocess costs ~16 ms per transaction and pyroute2's
-nftables support has no maps (see python-building-blocks.md §2).  libnftables runs commands
+nftables support has no maps (both measured here).  libnftables runs commands
 in-process, atomically per call, in the network namespace of the calling thread.
 
 Rules are written in nft *text* syntax (nft 1.0.6's JSON input has bugs, including a crash on
