@@ -1,8 +1,8 @@
 """Runs ``ipvs_cases.py`` against a real kernel IPVS: directly when this kernel has ip_vs, else in one VM.
 
 This machine's kernel has no ip_vs, so the cases run inside a throw-away QEMU VM booting Debian's stock
-kernel (``../shared/tools/run-in-vm.sh``; the host's file system is shared read-only, so this checkout
-and its Python run unchanged).  One VM start runs the whole module; its output is shown on failure.
+kernel (``scripts/run-in-vm``; the host's file system is shared read-only, so this checkout and its
+Python run unchanged).  One VM start runs the whole module; its output is shown on failure.
 In CI (CI=true) this never skips: a missing VM script or qemu is a failure.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, REPO, require_root, shared_path
+from tests.conftest import IN_CI, REPO, require_root
 
 CASES = "tests/vm/ipvs_cases.py"
 #: the whole VM run (boot included) must finish well within this; measured ~1-2 min under TCG
@@ -35,7 +35,8 @@ def test_ipvs_data_plane_against_a_real_kernel() -> None:
     if _kernel_has_ip_vs():
         argv = pytest_argv
     else:
-        script = shared_path("tools", "run-in-vm.sh")
+        script = REPO / "scripts" / "run-in-vm"
+        assert os.access(script, os.X_OK), f"{script} is part of the repository and must be executable"
         argv = [str(script), "--timeout", str(VM_TIMEOUT), "--", *pytest_argv]
     t0 = time.monotonic()
     cp = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=VM_TIMEOUT + 30,
