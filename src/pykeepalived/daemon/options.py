@@ -16,9 +16,9 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PID_FILE = "/run/keepalived.pid"
-#: keepalived's children's pid files, used with the default main pid file
-DEFAULT_CHILD_PID_FILES = {"vrrp": "/run/vrrp.pid", "checkers": "/run/checkers.pid"}
+from pykeepalived.paths import DEFAULT_CHILD_PID_FILES, DEFAULT_PID_FILE
+
+__all__ = ["DEFAULT_CHILD_PID_FILES", "DEFAULT_PID_FILE", "DaemonOptions"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -216,7 +216,7 @@ class Supervisor:
     # -- status ---------------------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
         """Merge the children's status halves (whichever answer) into one view."""
-        from pykeepalived.status.cli import fetch
+        from pykeepalived.status.client import fetch
 
         vrrp: tuple = ()
         services: tuple = ()

@@ -421,7 +421,8 @@ class SeedLab:
     # -- looking -----------------------------------------------------------------------------
     def status(self, lb: str, timeout: float = 2.0) -> dict[str, Any] | None:
         """The daemon's status document (control socket), or None if it does not answer."""
-        from pykeepalived.status.cli import control_path_for, fetch
+        from pykeepalived.paths import control_path_for
+        from pykeepalived.status.client import fetch
 
         try:
             code, body = fetch(control_path_for(str(self.pid_file(lb))), "/status", timeout)

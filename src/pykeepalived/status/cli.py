@@ -12,61 +12,18 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from pykeepalived.daemon.options import DEFAULT_PID_FILE
+from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm
+from pykeepalived.status.client import fetch
 from pykeepalived.status.snapshot import Snapshot, SnapshotFormatError, VrrpInstanceStatus
 
 """keepalived's own default is /run/keepalived.pid; ours differs so both can run side by side."""
 
 EXIT_OK, EXIT_DEAD_PIDFILE, EXIT_NOT_RUNNING, EXIT_UNKNOWN = 0, 1, 3, 4
-
-
-def control_path_for(pid_file: str | None) -> str:
-    """The control socket lives beside the pid file: ``X.pid`` -> ``X.ctl`` (else ``X`` -> ``X.ctl``).
-
-    One rule for both ends, so ``status -p PIDFILE`` finds the daemon started with ``-p PIDFILE`` even
-    when several daemons run on one machine (network namespaces, tests, the lab).
-    """
-    pid_file = pid_file or DEFAULT_PID_FILE
-    stem = pid_file[: -len(".pid")] if pid_file.endswith(".pid") else pid_file
-    return stem + ".ctl"
-
-
-# ---------------------------------------------------------------------------------------- client
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over a unix stream socket (the host name only fills the Host header)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._unix_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._unix_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-def fetch(path: str, target: str = "/status", timeout: float = 5.0) -> tuple[int, bytes]:
-    """GET ``target`` from the control socket at ``path``: (HTTP status, body). OSError if nobody answers."""
-    conn = _UnixHTTPConnection(path, timeout)
-    try:
-        conn.request("GET", target, headers={"Accept": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------------------- text

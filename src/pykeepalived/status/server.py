@@ -28,8 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm
-from pykeepalived.status.cli import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
 
 __all__ = [
