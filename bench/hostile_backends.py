@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.unit.check.hostile import LoopWatch, backend, make_cert, rss_bytes
 from tests.unit.check.test_hostile_backends import UdpPing
 
-from pykeepalived.check.kinds import Probe, build_probe, ssl_context_for
-from pykeepalived.check.net import CHECK_STEPS
+from pykeepalived.check.probes import CHECK_STEPS, Probe, build_probe
+from pykeepalived.check.probes.http import ssl_context_for
 from pykeepalived.check.state import Result
 from pykeepalived.config.loader import load_config_text
 

@@ -1,11 +1,14 @@
-"""One asyncio scheduling mechanism for every checker type (keepalived-behaviour.md §3.2).
+"""One asyncio scheduling mechanism for every checker type: delay_loop, retry, delay_before_retry, warmup.
 
 Each configured checker is a :class:`Job`: an entry in the runner's timer heap (:class:`~.net.Timers`,
-one loop timer for all jobs), a probe that performs one attempt, and its retry state in :mod:`.state`.
+one loop timer for all jobs), a probe that performs one attempt (:mod:`.probes`), and its retry state in
+:mod:`.state`.  As keepalived's checkers do, every checker first runs after the bootstrap delay plus a
+random part of ``warmup``, and then after delay_loop, or delay_before_retry while it is retrying.
 When a job is due it starts at once if fewer than ``max_in_flight`` attempts are running, else it
 waits in a FIFO; probes start their own timeouts when they connect.  So an overloaded checker process
-runs checks *late* and never turns a healthy server into a false failure (python-building-blocks.md
-appendix).  No thread, coroutine or timer handle exists per idle check: only a heap entry.
+runs checks *late* and never turns a healthy server into a false failure (the timeouts of a check that
+waited start when it connects, not when it was due).  No thread, coroutine or timer handle exists per
+idle check: only a heap entry.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pykeepalived.check.kinds import Done, Probe, build_probe, ssl_context_for
 from pykeepalived.check.net import Timers
+from pykeepalived.check.probes import Done, Probe, build_probe
+from pykeepalived.check.probes.http import ssl_context_for
 from pykeepalived.check.state import (
     CheckerState,
     Event,
@@ -76,8 +80,6 @@ class Job:
     state: CheckerState
     due: float = 0.0
     started: float = 0.0
-    #: an entry for this job is in the runner's timers
-    scheduled: bool = False
     running: bool = False
     #: ``runner._done`` bound to this job, made once (no closure per attempt)
     on_done: Done | None = None
@@ -114,7 +116,7 @@ class Runner:
     ``on_events`` gets each batch of :data:`~.state.Event`; :meth:`desired_table` is the data
     plane's desired state at any moment.  ``rand`` returns floats in [0, 1] for warmup jitter.
     ``tcp_half_open``: TCP_CHECK closes before the server sees the connection (see
-    :class:`~.kinds.TcpProbe`).
+    :class:`~.probes.tcp.TcpProbe`).
     """
 
     def __init__(self, virtual_servers: Iterable[VirtualServer], *, on_events: EventSink,
@@ -142,10 +144,6 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: Timers | None = None
         self._stopping = False
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
 
     def start(self, previous: Runner | None = None,
               known_down: Mapping[VsId, Collection[DestKey]] | None = None) -> None:
@@ -185,7 +183,6 @@ class Runner:
                     job = Job(st, key, index, probe, cstate)
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())
-                    job.scheduled = True
                     timers.add(job.due, self._fire, job)
                     self.jobs.append(job)
                     index += 1
@@ -205,7 +202,6 @@ class Runner:
         if self._timers is not None:
             self._timers.clear()
         for job in self.jobs:
-            job.scheduled = False
             if job.running:
                 job.running = False
                 job.probe.cancel()
@@ -235,7 +231,6 @@ class Runner:
         return changed
 
     def _fire(self, job: Job) -> None:
-        job.scheduled = False
         if self._stopping:
             return
         if not job.enabled:
@@ -243,7 +238,6 @@ class Runner:
             delay = job.state.timing.delay_loop
             now = self._loop.time()
             job.due = now + delay
-            job.scheduled = True
             self._timers.add_after(delay, self._fire, job, now=now)
             return
         if self._in_flight < self.max_in_flight:
@@ -290,7 +284,6 @@ class Runner:
             self.stats.failures += 1
         nxt, events = job.vs.record(job.rs, job.index, now, result, started=job.started)
         job.due = nxt
-        job.scheduled = True
         assert self._timers is not None
         if job.state.from_start:
             self._timers.add(nxt, self._fire, job)  # measured from the attempt's start: any delay

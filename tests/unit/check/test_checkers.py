@@ -15,7 +15,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from pykeepalived.check.kinds import Probe, UnsupportedChecker, build_probe, reply_matches
+from pykeepalived.check.probes import Probe, UnsupportedChecker, build_probe
+from pykeepalived.check.probes.udp import reply_matches
 from pykeepalived.check.runner import Runner, unsupported_checkers
 from pykeepalived.check.state import Result, rs_key
 from pykeepalived.config.loader import load_config_text

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from pykeepalived.check.http import RegexScan, ResponseParser, UrlSpec
-from pykeepalived.check.kinds import PingProbe, Probe, build_probe, ssl_context_for
-from pykeepalived.check.net import CHECK_STEPS, Deadline
+from pykeepalived.check.net import Deadline
+from pykeepalived.check.probes import CHECK_STEPS, Probe, build_probe
+from pykeepalived.check.probes.http import ssl_context_for
+from pykeepalived.check.probes.ping import PingProbe
 from pykeepalived.check.state import Result
 from pykeepalived.config.loader import load_config_text
 from pykeepalived.config.model_lvs import VirtualServer

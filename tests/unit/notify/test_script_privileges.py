@@ -137,7 +137,7 @@ def test_misc_check_runs_as_script_user(tmp_path: Path) -> None:
     policy = ScriptPolicy(cfg.global_defs)
     vss = without_refused_misc_checks(cfg.lvs.virtual_servers, policy)
     misc = next(c for c in vss[0].real_servers[0].checkers if isinstance(c, MiscCheck))
-    from pykeepalived.check.kinds import MiscProbe
+    from pykeepalived.check.probes.misc import MiscProbe
 
     async def attempt() -> Any:
         probe = MiscProbe(misc, 1, asyncio.get_running_loop(), policy.job(misc.misc_path, kind="misc_path"))
