@@ -1,22 +1,24 @@
 """Health state of checkers, real servers and virtual servers — sans-I/O, time is an argument.
 
-This module is keepalived's ``tcp_epilog()`` (``epilog()`` of check_http.c for HTTP_GET/SSL_GET, which
-walks the urls one attempt at a time) / ``update_svr_checker_state()`` /
-``perform_svr_state()`` / ``update_quorum_state()`` (keepalived-behaviour.md §3.2, §3.3, §3.7)
-done once for every checker type: the runner feeds it one :class:`Result` per attempt and it
-answers with the next run time and the :data:`Event` list (log lines, scripts to run, FIFO lines,
-mail alerts, and the semantic changes the data plane cares about).  :func:`desired_table` turns
-config + health into the data plane's desired :class:`~pykeepalived.lvs.model.Table`.
+This module is keepalived 2.2.7's ``tcp_epilog()`` (check_tcp.c; ``epilog()`` / ``timeout_epilog()``
+of check_http.c for HTTP_GET/SSL_GET, which walks the urls one attempt at a time) and
+``update_svr_checker_state()`` / ``perform_svr_state()`` / ``update_quorum_state()`` /
+``do_rs_notifies()`` / ``do_vs_notifies()`` (check/ipwrapper.c) done once for every checker type: the
+runner feeds it one :class:`Result` per attempt and it answers with the next run time and the
+:data:`Event` list (log lines, scripts to run, FIFO lines, mail alerts, and the semantic changes the
+data plane cares about).  :func:`desired_table` turns config + health into the data plane's desired
+:class:`~pykeepalived.lvs.model.Table`.
 
-Nothing here imports asyncio, socket or time, so tests walk a virtual clock.
+A pure core: nothing here imports asyncio, socket, time or an adapter (the events are plain data the
+checker process executes: :class:`MailAlert` goes to :class:`pykeepalived.notify.mail.Mailer`), so
+tests walk a virtual clock.
 """
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from pykeepalived.config.model import Script
 from pykeepalived.config.model_lvs import (
@@ -32,7 +34,6 @@ from pykeepalived.config.model_lvs import (
     format_trio,
 )
 from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey, Table
-from pykeepalived.notify.mail import MailAlert
 
 BOOTSTRAP_DELAY = 1.0
 """keepalived's BOOTSTRAP_DELAY: every checker first runs 1 s (+ warmup jitter) after start."""
@@ -98,7 +99,8 @@ class Log:
 
 @dataclass(frozen=True, slots=True)
 class RunScript:
-    """A notify_up/notify_down/quorum_up/quorum_down script: configured argv only (§3.7).
+    """A notify_up/notify_down/quorum_up/quorum_down script, run with its configured argv only (keepalived's
+    ``notify_exec``: no arguments are added, unlike VRRP's notify scripts).
 
     ``wait`` is set for shutdown notifies (omega), which keepalived waits for up to 1 s.
     """
@@ -111,6 +113,16 @@ class RunScript:
 @dataclass(frozen=True, slots=True)
 class FifoLine:
     line: str
+
+
+@dataclass(frozen=True, slots=True)
+class MailAlert:
+    """An SMTP alert to send (``smtp_alert``): the full subject (``[router_id] …``) and the body line.
+
+    Plain data: the checker process hands it to :meth:`pykeepalived.notify.mail.Mailer.send_alert`."""
+
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +241,7 @@ def _misc_message(
 
 @dataclass(slots=True)
 class CheckerState:
-    """One checker's retry state (§3.2): ``is_up``, ``has_run``, ``retry_it``.
+    """One checker's retry state (keepalived's checker_t): ``is_up``, ``has_run``, ``retry_it``.
 
     ``retry_it`` starts at ``retry`` so the first failure after start marks the checker down at
     once; alpha checkers start down.  ``from_start`` (MISC_CHECK) measures the next run from
@@ -593,7 +605,7 @@ class VirtualServerState:
 
     def record(self, rs: DestKey, index: int, now: float, result: Result,
                started: float | None = None) -> tuple[float, list[Event]]:
-        """The epilog of one attempt (§3.2): returns (next run time, events)."""
+        """The epilog of one attempt (``tcp_epilog`` & co): returns (next run time, events)."""
         r = self.servers[rs]
         c = r.checkers[index]
         ev: list[Event] = [Log(result.note)] if result.note else []
@@ -725,7 +737,8 @@ class VirtualServerState:
     # -- views
 
     def destinations(self) -> list[Destination]:
-        """The real servers (and sorry server) the data plane should hold for this VS (§3.3)."""
+        """The real servers (and sorry server) the data plane should hold for this VS: alive ones with their
+        weight, inhibited ones (inhibit_on_failure) with weight 0, and the sorry server while quorum is down."""
         vs = self.config
         sorry = vs.sorry_server
         sorry_active = sorry is not None and self.sorry_alive
@@ -803,35 +816,3 @@ def desired_table(virtual_servers: Iterable[VirtualServer], health: Mapping[VsId
                                     persistence_timeout=vs.persistence_timeout,
                                     persistence_netmask=_netmask(vs), destinations=dests)
     return Table(tuple(services[k] for k in sorted(services)))
-
-
-@dataclass(slots=True)
-class HealthBoard:
-    """All virtual servers' health: what the runner updates and ``desired_table`` reads."""
-
-    settings: Settings = field(default_factory=Settings)
-    vs: dict[VsId, VirtualServerState] = field(default_factory=dict)
-
-    def add(self, config: VirtualServer) -> VirtualServerState:
-        st = VirtualServerState(config, self.settings)
-        self.vs[st.id] = st
-        return st
-
-
-class CheckerKind(enum.StrEnum):
-    """Checker type names as configured (for reports and -t)."""
-
-    TCP = "TCP_CHECK"
-    HTTP = "HTTP_GET"
-    SSL = "SSL_GET"
-    MISC = "MISC_CHECK"
-    SMTP = "SMTP_CHECK"
-    DNS = "DNS_CHECK"
-    UDP = "UDP_CHECK"
-    PING = "PING_CHECK"
-    FILE = "FILE_CHECK"
-    BFD = "BFD_CHECK"
-
-
-UNSUPPORTED_KINDS = frozenset({CheckerKind.BFD.value})
-"""Checker types this implementation does not run (reported clearly, never silently ignored)."""

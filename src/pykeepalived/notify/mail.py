@@ -7,7 +7,8 @@ Two halves:
   exact SMTP dialogue for one alert (:func:`build_message`) — HELO, MAIL FROM, one RCPT TO per
   recipient, DATA with keepalived's headers (``Date`` / ``From`` / ``Subject`` / ``X-Mailer`` /
   folded ``To``), QUIT.  Real-server and virtual-server subjects/bodies are built by the checker
-  state logic (:mod:`pykeepalived.check.state`), which hands them over as :class:`MailAlert`.
+  state logic (:mod:`pykeepalived.check.state`, a pure core that imports nothing from here), whose
+  :class:`pykeepalived.check.state.MailAlert` events :meth:`Mailer.send_alert` takes as any :class:`Alert`.
 * asyncio: :func:`send` speaks the dialogue with ``smtp_connect_timeout`` as the deadline of every
   step, and :class:`Mailer` queues alerts and sends them in the background (never blocking the
   caller), logging failures with keepalived's wording.
