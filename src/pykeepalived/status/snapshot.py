@@ -158,6 +158,8 @@ class DestinationStatus:
     inactive_conns: int = 0  # InActConn
     stats: Counters = field(default_factory=Counters)
     rates: Rates = field(default_factory=Rates)
+    #: a runtime override in force (``drained``, ``weight 5``, ``disabled``); the health is still the checkers'
+    override: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,9 @@ class Snapshot:
     # usual values (1.2.1, 2^12 connection table) for the others, so scripts parsing it keep working.
     ipvs_version: str = "1.2.1"
     ipvs_table_size: int = 4096
+    #: runtime overrides in force (``pykeepalived ctl``): lvs.overrides.Overrides.to_json() plus the VRRP
+    #: instances handed over (``{"instances": {name: priority}}``)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, *, indent: int | None = None) -> str:
         return json.dumps(snapshot_to_dict(self), indent=indent, sort_keys=False)
@@ -421,6 +426,7 @@ def _dest_status_to(d: DestinationStatus) -> dict[str, Any]:
         "inactive_conns": d.inactive_conns,
         "stats": _flat_to(d.stats),
         "rates": _flat_to(d.rates),
+        "override": d.override,
     }
 
 
@@ -433,6 +439,7 @@ def _dest_status_from(d: Mapping[str, Any]) -> DestinationStatus:
         inactive_conns=int(d.get("inactive_conns", 0)),
         stats=_flat_from(Counters, d.get("stats")),
         rates=_flat_from(Rates, d.get("rates")),
+        override=str(d.get("override", "")),
     )
 
 
@@ -470,6 +477,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "ipvs": {"version": s.ipvs_version, "table_size": s.ipvs_table_size},
         "vrrp": [_vrrp_to(v) for v in s.vrrp],
         "virtual_services": [_vs_to(vs) for vs in s.virtual_services],
+        "overrides": s.overrides,
     }
 
 
@@ -491,6 +499,7 @@ def snapshot_from_dict(data: Any) -> Snapshot:
             virtual_services=tuple(_vs_from(v) for v in data.get("virtual_services", ())),
             ipvs_version=str(ipvs.get("version", "1.2.1")),
             ipvs_table_size=int(ipvs.get("table_size", 4096)),
+            overrides=dict(data.get("overrides") or {}),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotFormatError(f"malformed status document: {e!r}") from e
