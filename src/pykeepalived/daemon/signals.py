@@ -1,76 +1,13 @@
-"""keepalived 2.2.7's signals: the names `--signum` knows, their numbers, and what each asks for.
+"""keepalived's signals: moved to :mod:`pykeepalived.signals` (shared by ``daemon`` and ``vrrp``); kept for
+existing importers."""
 
-The two real-time ones are keepalived's SIGRTMIN+2 and SIGRTMAX-1, i.e. 36 and 63 with glibc on Linux,
-which is what `keepalived --signum=JSON` and `--signum=STATS_CLEAR` print.
-
-What each process does (keepalived 2.2.7's core/main.c propagate_signal, vrrp_daemon.c, check_daemon.c;
-the files are :mod:`pykeepalived.status.dumps`'):
-
-=============  =====================================  ================================  ======================
-signal         supervisor (parent)                    VRRP child                        checker child
-=============  =====================================  ================================  ======================
-HUP            validate, reload, forward to both      reload                            reload
-TERM, INT      stop both children, exit               stop (priority 0, VIPs removed)   stop
-USR1           forward to both, keepalived_parent     keepalived.data                   keepalived_check.data
-               .data
-USR2           forward to the VRRP child only         keepalived.stats                  ignored
-36 (JSON)      forward to the VRRP child only         keepalived.json                   ignored
-63 (S_CLEAR)   forward to the VRRP child only         keepalived.stats, then zeroed     ignored
-=============  =====================================  ================================  ======================
-
-Children start with HUP and the dump signals blocked and ignore them until their event loop handles
-them (keepalived's signal_handler_child_init), so none of these can kill or restart a child.
-"""
-
-from __future__ import annotations
-
-import signal
-
-SIGJSON = 36
-SIGSTATS_CLEAR = 63
-
-# keepalived's get_signum(): exact, case-sensitive names; anything else is "Unknown sigfunc X".
-SIGNALS: dict[str, int] = {
-    "STOP": int(signal.SIGTERM),
-    "RELOAD": int(signal.SIGHUP),
-    "DATA": int(signal.SIGUSR1),
-    "STATS": int(signal.SIGUSR2),
-    "JSON": SIGJSON,
-    "STATS_CLEAR": SIGSTATS_CLEAR,
-}
-
-# Signals every pykeepalived process (supervisor, VRRP child, checker child) handles itself, so that
-# none of them can kill or restart a child: keepalived's set, plus INT which it treats as TERM.
-HANDLED: tuple[int, ...] = (
-    int(signal.SIGHUP),
-    int(signal.SIGINT),
-    int(signal.SIGTERM),
-    int(signal.SIGUSR1),
-    int(signal.SIGUSR2),
+from pykeepalived.signals import (  # noqa: F401
+    DUMPS,
+    HANDLED,
     SIGJSON,
+    SIGNALS,
     SIGSTATS_CLEAR,
+    ignore_signals,
+    quiet_wakeup_fd,
+    signum,
 )
-
-# Signals a process answers by writing (or clearing) status, never by stopping.
-DUMPS: tuple[int, ...] = (int(signal.SIGUSR1), int(signal.SIGUSR2), SIGJSON, SIGSTATS_CLEAR)
-
-
-def signum(name: str) -> int | None:
-    """keepalived's number for a --signum name (STOP 15, RELOAD 1, DATA 10, STATS 12, JSON 36, STATS_CLEAR 63)."""
-    return SIGNALS.get(name)
-
-
-def ignore_signals() -> None:
-    """Ignore HUP and the dump signals (keepalived's signal_handler_child_init for a child, and the
-    time around a process's event loop): while nothing handles them they must not stop the process."""
-    for sig in (signal.SIGHUP, *DUMPS):
-        signal.signal(sig, signal.SIG_IGN)
-
-
-def quiet_wakeup_fd() -> None:
-    """Call after the event loop's signal handlers are installed (main thread).  A burst of signals can
-    fill asyncio's wakeup pipe; the extra ones are then coalesced, as the kernel coalesces standard
-    signals, instead of each printing an "Exception ignored ... wakeup fd" traceback to stderr."""
-    fd = signal.set_wakeup_fd(-1)
-    if fd != -1:
-        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
