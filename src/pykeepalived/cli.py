@@ -32,7 +32,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
-DATAPLANES = ("auto", "ipvs", "nftables")
+DATAPLANES = ("auto", "ipvs", "nftables", "proxy")
 
 #: keepalived 2.2.7's option string (Debian's build: VRRP, LVS, BFD, SNMP) and long options, in its order
 SHORTOPTS = ":vhlndu:DRS:f:p:i:es:mM::g::Gt::PCr:VXac:ITBb:xA:"
@@ -126,7 +126,8 @@ Usage: pykeepalived [OPTION...]
   -v, --version                Display the version number
   -h, --help                   Display this help message
 pykeepalived's additions:
-      --dataplane=NAME         auto (default: ipvs if the kernel has it, else nftables), ipvs, nftables
+      --dataplane=NAME         auto (default: ipvs if the kernel has it, else nftables), ipvs, nftables,
+                                proxy (userspace TCP/UDP proxy, no root needed; only when named)
       --control=PATH           control socket for `pykeepalived status` (default: the pid file's
                                 name with .ctl)
       --listen=HOST:PORT       also serve status JSON, Prometheus /metrics and the dashboard over TCP

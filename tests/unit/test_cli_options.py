@@ -99,7 +99,7 @@ def test_invalid_values_warn_as_keepalived_and_go_on() -> None:
     (["--use-file="], "Missing parameter for option --use-file"),
     (["--use-file"], "Missing parameter for option --use-file"),
     (["-g"], "-g requires configure option --enable-log-file"),
-    (["--dataplane", "proxy"], "Invalid --dataplane proxy (one of: auto, ipvs, nftables)"),
+    (["--dataplane", "userspace"], "Invalid --dataplane userspace (one of: auto, ipvs, nftables, proxy)"),
 ])
 def test_usage_errors_exit_1(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(UsageError):
@@ -146,14 +146,14 @@ def test_config_test_log_file_is_not_followed_through_a_symlink(tmp_path: Path,
     assert "Unable to open config-test log file" in capsys.readouterr().err
 
 
-def test_help_lists_every_option_and_not_proxy(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_every_option_and_the_proxy_data_plane(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     err = capsys.readouterr().err
     for short, long, _ in KEEPALIVED_HELP_OPTIONS:
         assert f"--{long}" in err
         if short:
             assert f"-{short}, --{long}" in err
-    assert "proxy" not in USAGE
+    assert "proxy (userspace TCP/UDP proxy, no root needed" in USAGE
 
 
 def test_dataplanes_offered_are_the_ones_that_exist() -> None:

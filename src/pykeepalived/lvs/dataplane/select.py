@@ -1,9 +1,11 @@
-"""``--dataplane auto|ipvs|nftables``: pick the data plane this machine can run, and say why.
+"""``--dataplane auto|ipvs|nftables|proxy``: pick the data plane this machine can run, and say why.
 
 Operators must be able to tell from one log line which data plane is running and why it was chosen
 (a missing ip_vs module silently turning into nftables would be a surprise otherwise).  ``auto``
 prefers IPVS (what keepalived uses: every scheduler and DR/TUN), then nftables (NAT through kernel
-DNAT).  Only data planes that exist are offered.
+DNAT).  Only data planes that exist are offered.  ``proxy`` (the userspace forwarder, which needs no
+root) runs only when named: ``auto`` never turns a root daemon whose kernel data planes failed into
+a userspace proxy without being asked.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ __all__ = ["NAMES", "DataPlane", "DataPlaneName", "DataPlaneUnavailable", "choos
 
 log = logging.getLogger(__name__)
 
-DataPlaneName = Literal["auto", "ipvs", "nftables"]
-NAMES: tuple[str, ...] = ("auto", "ipvs", "nftables")
+DataPlaneName = Literal["auto", "ipvs", "nftables", "proxy"]
+NAMES: tuple[str, ...] = ("auto", "ipvs", "nftables", "proxy")
 
 
 class DataPlaneUnavailable(RuntimeError):
@@ -47,7 +49,16 @@ def _nftables() -> tuple[DataPlane | None, str]:
     return NftablesDataPlane(nft), "libnftables is present"
 
 
-_PROBES = {"ipvs": _ipvs, "nftables": _nftables}
+def _proxy() -> tuple[DataPlane | None, str]:
+    from .proxy import ProxyDataPlane
+
+    dp = ProxyDataPlane()
+    return dp, f"userspace proxy, {dp.want_workers} worker(s), runtime directory {dp.dir}"
+
+
+_PROBES = {"ipvs": _ipvs, "nftables": _nftables, "proxy": _proxy}
+#: what ``auto`` tries, in order (never the proxy)
+_AUTO = ("ipvs", "nftables")
 
 
 def choose_dataplane(name: str = "auto") -> tuple[DataPlane, str]:
@@ -65,7 +76,7 @@ def choose_dataplane(name: str = "auto") -> tuple[DataPlane, str]:
         log.info("%s", reason)
         return dp, reason
     refused: list[str] = []
-    for candidate in _PROBES:
+    for candidate in _AUTO:
         dp, why = _PROBES[candidate]()
         if dp is not None:
             reason = f"data plane {candidate} (auto: {'; '.join([*refused, why])})"

@@ -1,0 +1,274 @@
+"""The proxy data plane end to end on loopback, without root: real workers, real backends on 127.0.0.x."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pykeepalived.lvs.dataplane.contract import DataPlane
+from pykeepalived.lvs.dataplane.proxy import ProxyDataPlane
+from pykeepalived.lvs.dataplane.proxy.dispatch import Unsupported
+from pykeepalived.lvs.model import Destination, DestKey, Service, ServiceKey, Table
+from pykeepalived.lvs.reconcile import diff
+
+_vips = itertools.count(20)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Tcp(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class _Udp(socketserver.ThreadingUDPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class Backend:
+    """A real server answering each read (TCP) or datagram (UDP) with its tag followed by the data."""
+
+    def __init__(self, addr: str, proto: str = "tcp") -> None:
+        tag = f"{addr}:".encode()
+        self.tag = tag
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                if proto == "udp":
+                    data, sock = self.request
+                    sock.sendto(tag + data, self.client_address)
+                    return
+                while data := self.request.recv(65536):
+                    self.request.sendall(tag + data)
+
+        cls = _Tcp if proto == "tcp" else _Udp
+        self.server = cls((addr, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.key = DestKey.of(addr, self.port)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backends() -> Iterator[list[Backend]]:
+    made: list[Backend] = []
+    yield made
+    for b in made:
+        b.close()
+
+
+def make(backends: list[Backend], proto: str = "tcp", n: int = 2) -> list[Backend]:
+    new = [Backend(f"127.0.0.{11 + i}", proto) for i in range(n)]
+    backends.extend(new)
+    return new
+
+
+@pytest.fixture
+def plane(tmp_path: object) -> Iterator[ProxyDataPlane]:
+    dp = ProxyDataPlane(str(tmp_path), workers=2)
+    dp.open()
+    yield dp
+    dp.release()
+
+
+def vip() -> tuple[str, int]:
+    return f"127.0.0.{next(_vips)}", free_port()
+
+
+def service(proto: str, addr: tuple[str, int], dests: list[Destination], scheduler: str = "rr",
+            **kw: object) -> Service:
+    return Service(ServiceKey.inet(proto, *addr), scheduler, destinations=tuple(dests), **kw)  # type: ignore[arg-type]
+
+
+def reconcile(dp: DataPlane, *services: Service) -> None:
+    desired = dp.canonical(Table(tuple(services)))
+    dp.apply(diff(desired, dp.observe()))
+    assert diff(desired, dp.observe()) == []
+
+
+def ask(addr: tuple[str, int], data: bytes = b"ping", src: str = "127.0.0.1") -> bytes:
+    with socket.create_connection(addr, timeout=5, source_address=(src, 0)) as c:
+        c.sendall(data)
+        return c.recv(65536)
+
+
+def udp_ask(addr: tuple[str, int], data: bytes = b"ping", src: str = "127.0.0.1") -> tuple[bytes, tuple[str, int]]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.bind((src, 0))
+        s.sendto(data, addr)
+        reply, frm = s.recvfrom(65536)
+        return reply, frm
+
+
+def test_is_a_data_plane_that_needs_no_root() -> None:
+    dp = ProxyDataPlane("/nonexistent", workers=1)
+    assert isinstance(dp, DataPlane)
+    assert not dp.capabilities.needs_root
+    assert dp.capabilities.protocols == frozenset({"tcp", "udp"})
+
+
+def test_tcp_round_robin_reaches_every_real_server_and_counts_exactly(plane: ProxyDataPlane,
+                                                                       backends: list[Backend]) -> None:
+    b1, b2 = make(backends)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key), Destination(b2.key)]))
+    seen = set()
+    for i in range(10):
+        reply = ask(v, b"x" * (i + 1))
+        seen.add(reply.split(b":")[0] + b":")
+    assert seen == {b"127.0.0.11:", b"127.0.0.12:"}
+    time.sleep(0.2)  # the last connections' ends reach the workers
+    c = plane.counters()
+    stats = [c.dests[(ServiceKey.inet("tcp", *v), b.key)].stats for b in (b1, b2)]
+    assert sum(s.conns for s in stats) == 10
+    assert sum(s.inbytes for s in stats) == sum(range(1, 11))
+    assert sum(s.outbytes for s in stats) == sum(range(1, 11)) + 10 * len(b"127.0.0.11:")
+    assert all(s.inpkts >= 1 and s.outpkts >= 1 for s in stats)
+    assert all(d.active == 0 for d in c.dests.values())
+
+
+def test_udp_is_forwarded_and_answered_from_the_virtual_address(plane: ProxyDataPlane,
+                                                                backends: list[Backend]) -> None:
+    b1, b2 = make(backends, "udp")
+    v = vip()
+    reconcile(plane, service("udp", v, [Destination(b1.key), Destination(b2.key)]))
+    tags = set()
+    for i in range(6):
+        reply, frm = udp_ask(v, b"d" * 10, src=f"127.0.1.{i + 1}")
+        assert frm == v
+        tags.add(reply[:11])
+    assert tags == {b"127.0.0.11:", b"127.0.0.12:"}
+    c = plane.counters()
+    stats = [d.stats for d in c.dests.values()]
+    assert sum(s.conns for s in stats) == 6
+    assert sum(s.inpkts for s in stats) == 6 and sum(s.outpkts for s in stats) == 6
+    assert sum(s.inbytes for s in stats) == 60 and sum(s.outbytes for s in stats) == 60 + 6 * 11
+    assert sum(d.inactive for d in c.dests.values()) == 6  # UDP flows count as inactive, as in IPVS
+
+
+def test_weights_split_new_connections(tmp_path: object, backends: list[Backend]) -> None:
+    dp = ProxyDataPlane(str(tmp_path), workers=1)  # one worker: one wrr rotation, exact shares
+    dp.open()
+    try:
+        b1, b2 = make(backends)
+        v = vip()
+        reconcile(dp, service("tcp", v, [Destination(b1.key, 3), Destination(b2.key, 1)], "wrr"))
+        tags = [ask(v)[:11] for _ in range(40)]
+        assert tags.count(b"127.0.0.11:") == 30 and tags.count(b"127.0.0.12:") == 10
+    finally:
+        dp.release()
+
+
+def test_persistence_keeps_a_client_on_one_server_across_workers(plane: ProxyDataPlane,
+                                                                 backends: list[Backend]) -> None:
+    b1, b2 = make(backends)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key), Destination(b2.key)], "rr",
+                             persistence_timeout=60))
+    for client in ("127.0.2.1", "127.0.2.2", "127.0.2.3"):
+        tags = {ask(v, src=client)[:11] for _ in range(12)}  # source ports vary: both workers would see them
+        assert len(tags) == 1, client
+    assert sum(d.persistent for d in plane.counters().dests.values()) == 3
+
+
+def test_drain_keeps_established_connections_and_sends_new_ones_elsewhere(plane: ProxyDataPlane,
+                                                                         backends: list[Backend]) -> None:
+    b1, b2 = make(backends)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key), Destination(b2.key)]))
+    established = []
+    for _ in range(4):
+        c = socket.create_connection(v, timeout=5)
+        c.sendall(b"hello")
+        established.append((c, c.recv(100)[:11]))
+    assert {tag for _, tag in established} == {b"127.0.0.11:", b"127.0.0.12:"}
+    assert sum(d.active for d in plane.counters().dests.values()) == 4
+    reconcile(plane, service("tcp", v, [Destination(b1.key, 0), Destination(b2.key)]))
+    assert {ask(v)[:11] for _ in range(6)} == {b"127.0.0.12:"}
+    reconcile(plane, service("tcp", v, [Destination(b2.key)]))  # b1 removed: its connections go on
+    for c, tag in established:
+        c.sendall(b"again")
+        assert c.recv(100) == tag + b"again"
+        c.close()
+
+
+def test_sorry_server_is_a_destination_like_any_other(plane: ProxyDataPlane, backends: list[Backend]) -> None:
+    b1, sorry = make(backends)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key)]))
+    assert ask(v)[:11] == b"127.0.0.11:"
+    reconcile(plane, service("tcp", v, [Destination(sorry.key)]))  # quorum down: the checker swaps in the sorry server
+    assert {ask(v)[:11] for _ in range(4)} == {b"127.0.0.12:"}
+
+
+def test_a_new_contract_object_adopts_the_running_workers(tmp_path: object, backends: list[Backend]) -> None:
+    b1, b2 = make(backends)
+    v = vip()
+    svc = service("tcp", v, [Destination(b1.key, 2), Destination(b2.key, 1)], "wlc", persistence_timeout=30,
+                  persistence_netmask=24)
+    first = ProxyDataPlane(str(tmp_path), workers=2)
+    first.open()
+    try:
+        reconcile(first, svc)
+        conn = socket.create_connection(v, timeout=5)
+        conn.sendall(b"before")
+        tag = conn.recv(100)[:11]
+        pids = first.worker_pids()
+        first.close()  # the checker process goes away; the workers stay
+
+        second = ProxyDataPlane(str(tmp_path), workers=4)  # adopts the running workers, at their number
+        second.open()
+        assert second.worker_pids() == pids
+        assert diff(second.canonical(Table((svc,))), second.observe()) == []
+        conn.sendall(b"after")
+        assert conn.recv(100) == tag + b"after"
+        assert sum(d.stats.conns for d in second.counters().dests.values()) == 1
+        conn.close()
+    finally:
+        ProxyDataPlane(str(tmp_path)).release()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_dead_worker_is_started_again_with_the_table(plane: ProxyDataPlane, backends: list[Backend]) -> None:
+    (b1,) = make(backends, n=1)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key)]))
+    victim = plane.worker_pids()[1]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(victim, os.WNOHANG)[0] == victim:
+                break
+        except ChildProcessError:
+            break
+        time.sleep(0.02)
+    observed = plane.observe()
+    assert plane.worker_pids()[1] != victim
+    assert diff(plane.canonical(Table((service("tcp", v, [Destination(b1.key)]),))), observed) == []
+    assert all(ask(v)[:11] == b"127.0.0.11:" for _ in range(8))
+
+
+def test_fwmark_and_direct_routing_are_refused(plane: ProxyDataPlane) -> None:
+    with pytest.raises(Unsupported, match="firewall-mark"):
+        plane.apply(diff(Table((Service(ServiceKey.mark(5), "rr"),)), Table()))
+    assert plane.observe() == Table()
