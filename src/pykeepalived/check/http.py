@@ -15,9 +15,10 @@ this module reproduces the loop itself rather than using a general HTTP parser:
   coroutine per check; TLS through a memory BIO so that SSL_read-sized chunks and close_notify are
   visible, as they are to keepalived), and :func:`http_get`, the same behind a future.
 
-What a backend sends is bounded here where keepalived is not (STYLE §7).  The body is digested as it
-streams and never held: a checker keeps no copy of the reply at all, and :func:`http_get`/:func:`analyse`
-keep at most :data:`KEEP_PREFIX` bytes of it (``raw``, ``body``, ``regex_subject``) for their callers.
+What a backend sends is bounded here where keepalived is not (a backend is untrusted input).  The
+body is digested as it streams and never held: a checker keeps no copy of the reply at all, and
+:func:`http_get`/:func:`analyse` keep at most :data:`KEEP_PREFIX` bytes of it (``raw``, ``body``,
+``regex_subject``) for their callers.
 The url's regex runs over the stream in windows (:class:`RegexScan`: each read plus a carry-over of
 the previous :data:`REGEX_CARRY` bytes, the size of keepalived's buffer), the way keepalived runs PCRE2
 with ``PCRE2_PARTIAL_HARD`` over its 4095-byte buffers.  A GET reads at most :data:`READ_BUDGET` bytes
@@ -43,7 +44,6 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from pykeepalived.check.net import (
-    CHECK_STEPS,
     CONNECT_FAIL,
     EPOLL_EXCHANGE,
     EPOLLERR_HUP,
@@ -52,6 +52,7 @@ from pykeepalived.check.net import (
     EPOLLRDHUP,
     STREAM_NONBLOCK,
     TCP_QUICKACK,
+    Deadline,
     Poller,
     poller_for,
 )
@@ -65,8 +66,9 @@ MAX_READ = 4095
 MAX_REQUEST = 2047
 #: keepalived's genhash default timeout: ``UINT_MAX`` microseconds.
 GENHASH_DEFAULT_TIMEOUT = 0xFFFFFFFF / 1_000_000
-#: a GET's overall deadline is this many connect_timeouts from the connect (connect + TLS handshake, write, read)
-HTTP_STEPS = CHECK_STEPS["HTTP_GET"]
+#: a GET's overall deadline is this many connect_timeouts from the connect (keepalived's steps: connect with the TLS
+#: handshake, write the request, read the reply)
+HTTP_STEPS = 3
 #: bytes a GET reads from its socket per wake-up of the event loop before it lets the other callbacks run
 READ_BUDGET = 16 * 1024
 #: at most this much of a reply is kept for a caller that asked for it (``raw``, ``body``, ``regex_subject``)
@@ -336,7 +338,7 @@ class ResponseParser:
     :attr:`Parsed.regex_matched`.  Nothing here grows with the length of the reply beyond those prefixes.
     """
 
-    __slots__ = ("_buf", "_keep_body", "_md5", "_regex", "_scan", "_subject", "_tail", "body", "content_length",
+    __slots__ = ("_buf", "_keep_body", "_md5", "_regex", "_scan", "_subject", "body", "content_length",
                  "header", "rx_bytes", "status")
 
     def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True, keep_body: bool = True,
@@ -348,7 +350,6 @@ class ResponseParser:
         self._scan = RegexScan.for_url(regex) if regex is not None else None
         self._subject = bytearray()
         self.body = bytearray()
-        self._tail = 0
         self.header: bytes | None = None
         self.status: int | None = None
         self.content_length: int | None = None
@@ -537,7 +538,6 @@ class ErrorKind(enum.Enum):
     #: socket() itself failed (EMFILE, ENFILE, ENOBUFS): keepalived reschedules with no verdict
     NO_SOCKET = "WEB connection fail to create socket. Rescheduling."
     UNREACHABLE = "HTTP_CHECK - network unreachable"
-    CONNECT_ERROR = "Error connecting"
     REFUSED = "Connection failed"
     CONNECT_TIMEOUT = "Timeout connecting"
     TLS_HANDSHAKE = "SSL handshake/communication error connecting to"
@@ -614,8 +614,6 @@ class GetPlan:
     keep_raw: bool = True
     #: the url whose regex is matched as the reply streams (:attr:`Parsed.regex_matched`)
     regex: Url | None = None
-    #: the GET's overall deadline, seconds from the connect (None: ``timeout`` x :data:`HTTP_STEPS`)
-    limit: float | None = None
 
     @property
     def family(self) -> int:
@@ -632,14 +630,14 @@ class HttpGet:
     Every step has its own timeout, started when the step starts: connect (the TLS handshake shares
     the connect deadline, as in keepalived), then the wait for the first reply bytes, then each later
     read; one timer entry serves them all (it re-arms itself when the deadline moved on).  No step
-    goes past the GET's one overall deadline (``end``: :attr:`GetPlan.limit`, by default connect_timeout
+    goes past the GET's one overall deadline (``budget``, a :class:`~.net.Deadline`: connect_timeout
     x :data:`HTTP_STEPS`), which ends an endless or dripping reply with the read timeout's message.
     A wake-up reads at most :data:`READ_BUDGET` bytes; the rest is read on the loop's next turn.  The phases,
     reads and error classification are those of asyncio's selector transport driving a Protocol,
     which this replaces.
     """
 
-    __slots__ = ("callback", "connect_time", "deadline", "done", "end", "fd", "got_bytes", "loop", "on_chunk",
+    __slots__ = ("budget", "callback", "connect_time", "deadline", "done", "fd", "got_bytes", "loop", "on_chunk",
                  "parser", "phase", "plan", "poller", "raw", "resume", "sock", "t0", "timer_armed", "tls", "tls_in",
                  "tls_out", "token", "wbuf")
 
@@ -651,8 +649,9 @@ class HttpGet:
         self.callback = callback
         self.on_chunk = on_chunk
         self.t0 = t0 = loop.time()
-        self.end = t0 + (plan.limit if plan.limit is not None else plan.timeout * HTTP_STEPS)
-        self.deadline = min(t0 + plan.timeout, self.end)
+        self.budget = budget = Deadline(t0, plan.timeout, HTTP_STEPS)
+        #: when the current step times out
+        self.deadline = budget.step_end(t0)
         self.done = False
         self.token = 0
         self.timer_armed = False
@@ -747,7 +746,7 @@ class HttpGet:
 
     def _step(self) -> None:
         """A step starts now: its deadline is ``now + timeout``, but never past the GET's end."""
-        self.deadline = min(self.loop.time() + self.plan.timeout, self.end)
+        self.deadline = self.budget.step_end(self.loop.time())
 
     def _arm(self) -> None:
         """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane
@@ -755,7 +754,7 @@ class HttpGet:
         if not self.timer_armed:
             self.timer_armed = True
             timeout = self.plan.timeout
-            if self.deadline >= self.end:
+            if self.deadline >= self.budget.end:
                 self.poller.timers.add(self.deadline, self._on_timer, self.token)
             else:
                 self.poller.timers.add_after(timeout, self._on_timer, self.token, now=self.deadline - timeout)

@@ -8,17 +8,19 @@ no TimerHandle.  Timeouts start when ``connect()`` is called, never earlier, so 
 checks late rather than failed.
 
 The slow checkers use :class:`Connect` (a writer callback and a loop timer) or :func:`connect`, the
-same mechanism behind a future, and read with :func:`recv_by`.
+same mechanism behind a future, and read with :func:`recv_by` (through
+:class:`pykeepalived.check.probes.common.Dialogue`).
 
-One deadline per check (STYLE §7).  keepalived gives each step of a check (connect, write, each read)
-its own ``connect_timeout``, re-armed by every read, so a backend that never stops sending, or drips
-a byte just inside the timeout, keeps a check going for ever.  Here each step still times out after
-``connect_timeout`` (keepalived's messages and timings for a normal reply are unchanged), and the
-whole attempt also ends at :class:`Deadline`'s ``end``: ``connect_timeout`` times the number of
-steps of the checker's dialogue (:data:`CHECK_STEPS`), which is keepalived's own worst case for a
-reply that arrives within one read timeout.  Every receive loop reads a bounded amount per wake-up
-and then gives the event loop back (:func:`recv_by`; ``HttpGet``'s read budget), so a peer that
-always has data ready cannot starve the other checks, the timers or the signal handlers.
+One deadline per check (a backend is untrusted input). keepalived gives each step of a check (connect,
+write, each read) its own ``connect_timeout``, re-armed by every read, so a backend that never stops
+sending, or drips a byte just inside the timeout, keeps a check going for ever. Here each step still
+times out after ``connect_timeout`` (keepalived's messages and timings for a normal reply are
+unchanged), and the whole attempt also ends at :class:`Deadline`'s ``end``: ``connect_timeout`` times
+the number of steps of the checker's dialogue (each kind's ``steps``,
+:data:`pykeepalived.check.probes.CHECK_STEPS`), which is keepalived's own worst case for a reply that
+arrives within one read timeout. Every receive loop reads a bounded amount per wake-up and then gives
+the event loop back (:func:`recv_by`; ``HttpGet``'s read budget), so a peer that always has data ready
+cannot starve the other checks, the timers or the signal handlers.
 """
 
 from __future__ import annotations
@@ -59,13 +61,6 @@ CONNECT_FAIL = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFU
 
 #: socket type of a non-blocking stream socket created in one system call
 STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
-
-
-#: keepalived's steps per dialogue, each timed by connect_timeout: the check's whole budget is this many
-#: connect_timeouts (TCP: connect; HTTP/SSL: connect + TLS handshake, write the request, read the reply;
-#: SMTP: connect, banner, HELO, its reply, QUIT, its reply; DNS/UDP/PING: connect, send, read the reply)
-CHECK_STEPS: dict[str, int] = {"TCP_CHECK": 1, "HTTP_GET": 3, "SSL_GET": 3, "SMTP_CHECK": 6,
-                               "DNS_CHECK": 3, "UDP_CHECK": 3, "PING_CHECK": 3}
 
 
 class Deadline:
@@ -257,9 +252,6 @@ class Poller:
 
     def modify(self, fd: int, events: int) -> None:
         self._ep.modify(fd, events)
-
-    def set_handler(self, fd: int, handler: Callable[[int], None]) -> None:
-        self._handlers[fd] = handler
 
     def forget(self, fd: int) -> None:
         """Stop dispatching ``fd`` (call before closing the socket, which leaves the epoll by itself)."""
