@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm
+from pykeepalived.status.api import MAX_REQUEST, Access, CommandHandler, add_api
 from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
 
 __all__ = [
@@ -217,10 +218,13 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
         return web.Response(status=500, text=f"pykeepalived: cannot build the status: {e!r}\n")
 
 
-def make_app(get_snapshot: SnapshotSource) -> web.Application:
-    """The aiohttp application (served on the unix socket and, optionally, on TCP)."""
-    app = web.Application(middlewares=[_errors])
+def make_app(get_snapshot: SnapshotSource, commands: CommandHandler | None = None,
+             access: Access | None = None) -> web.Application:
+    """The aiohttp application (served on the unix socket and, optionally, on TCP): the status views, and
+    the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it."""
+    app = web.Application(middlewares=[_errors], client_max_size=MAX_REQUEST)
     app[_SOURCE_KEY] = get_snapshot
+    add_api(app, commands, access or Access())
     app.router.add_get("/", _dashboard)
     app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
@@ -347,12 +351,14 @@ class ControlServer:
     """
 
     def __init__(self, get_snapshot: SnapshotSource, path: str, *, tcp: tuple[str, int] | None = None,
-                 mode: int = 0o600, gate: ConnectionGate | None = None) -> None:
+                 mode: int | None = None, gate: ConnectionGate | None = None,
+                 commands: CommandHandler | None = None, access: Access | None = None) -> None:
+        access = access or Access()
         self.path = path
         self.tcp = tcp
-        self.mode = mode
+        self.mode = access.socket_mode if mode is None else mode
         self.gate = gate or ConnectionGate()
-        self._runner = web.AppRunner(make_app(get_snapshot), access_log=None)
+        self._runner = web.AppRunner(make_app(get_snapshot, commands, access), access_log=None)
         self._started = False
         self._bound = False  # only a socket we bound is ours to remove
         self._tcp_server: asyncio.Server | None = None
