@@ -125,7 +125,11 @@ class ProxyDataPlane:
             return None
 
     def _ensure(self) -> list[int]:
-        """Every worker connected; returns the indexes of workers started afresh (empty tables)."""
+        """Every worker connected; returns the indexes of workers started afresh (empty tables).
+        An instance used without :meth:`open` opens first (adopting the running workers)."""
+        if not self._clients:
+            self.open()
+            return []
         fresh = []
         for i in range(len(self._clients)):
             c = self._clients[i]
@@ -191,6 +195,8 @@ class ProxyDataPlane:
             time.sleep(0.02)
 
     def _all(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self._clients:
+            self.open()
         replies = []
         for c in self._clients:
             if c is None:
