@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                "inspect a keepalived.conf (config show: the effective model as JSON)"),
     "genhash": ("pykeepalived.check.genhash", "MD5 digest of a web page, as keepalived's genhash"),
     "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
+    "ctl": ("pykeepalived.status.ctl", "change a running daemon: drain, weight, disable a real server, hand over"),
     "plan": ("pykeepalived.plan", "print the data-plane changes a configuration needs, without applying them"),
     "lab": ("pykeepalived.lab.cli", "the seed scenario in network namespaces: lab up|demo|down (root)"),
 }
@@ -76,6 +77,9 @@ LONGOPTS: tuple[tuple[str, int, str], ...] = (
     ("dataplane", REQUIRED_ARGUMENT, "dataplane"),
     ("control", REQUIRED_ARGUMENT, "control"),
     ("listen", REQUIRED_ARGUMENT, "listen"),
+    ("listen-token-file", REQUIRED_ARGUMENT, "listen-token-file"),
+    ("control-read-group", REQUIRED_ARGUMENT, "control-read-group"),
+    ("control-write-group", REQUIRED_ARGUMENT, "control-write-group"),
     ("interfaces", REQUIRED_ARGUMENT, "interfaces"),
 )
 
@@ -131,6 +135,11 @@ pykeepalived's additions:
       --control=PATH           control socket for `pykeepalived status` (default: the pid file's
                                 name with .ctl)
       --listen=HOST:PORT       also serve status JSON, Prometheus /metrics and the dashboard over TCP
+                                (read-only unless --listen-token-file is given)
+      --listen-token-file=FILE writes on --listen need 'Authorization: Bearer TOKEN' with this file's
+                                token (mode 0600, owned by root, at least 16 characters)
+      --control-read-group=G   members of group G may read the control socket (status, metrics)
+      --control-write-group=G  members of group G may also send commands (pykeepalived ctl)
       --interfaces=IF,IF...    with -t: check interface names against this list, not this host's
 """
 
@@ -156,6 +165,7 @@ def _defaults() -> argparse.Namespace:
         dont_respawn=False, dont_fork=False, dump_conf=False, pid_file=None, vrrp_pid_file=None,
         checkers_pid_file=None, address_monitoring=False, namespace=None, core_dump=False,
         core_dump_pattern=None, all_config=False, dataplane="auto", control=None, listen=None,
+        listen_token_file=None, control_read_group=None, control_write_group=None,
         signum=None,
     )
 
@@ -175,6 +185,8 @@ _FLAGS = {"P": "vrrp", "C": "check", "l": "log_console", "n": "dont_fork", "d": 
           "G": "no_syslog", "a": "address_monitoring", "e": "all_config", "all": "run_all"}
 _VALUES = {"f": "config_file", "p": "pid_file", "r": "vrrp_pid_file", "c": "checkers_pid_file",
            "s": "namespace", "i": "config_id", "control": "control", "listen": "listen",
+           "listen-token-file": "listen_token_file", "control-read-group": "control_read_group",
+           "control-write-group": "control_write_group",
            "interfaces": "interfaces", "signum": "signum"}
 _ABSENT = {"B": None, "b": "BFD", "x": "SNMP", "A": "SNMP"}
 

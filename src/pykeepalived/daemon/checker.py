@@ -46,6 +46,8 @@ from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
+from pykeepalived.lvs.overrides import OverrideError, Overrides, format_service, parse_server, parse_service
+from pykeepalived.lvs.overrides import apply as apply_overrides
 from pykeepalived.lvs.reconcile import diff
 from pykeepalived.notify.fifo import FifoWriter
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
@@ -53,6 +55,7 @@ from pykeepalived.notify.security import ScriptPolicy
 from pykeepalived.notify.security import Status as SecurityStatus
 from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
+from pykeepalived.status.api import LVS_COMMANDS, ApiError, Caller, Command
 from pykeepalived.status.snapshot import (
     Counters,
     DaemonInfo,
@@ -153,8 +156,11 @@ def settle_memory() -> None:
 class CheckerProcess:
     """Runs the checkers of ``config`` and keeps the data plane equal to what they say."""
 
-    def __init__(self, config: Config, options: CheckerOptions, dataplane: DataPlane | None = None) -> None:
+    def __init__(self, config: Config, options: CheckerOptions, dataplane: DataPlane | None = None,
+                 overrides: Overrides | None = None) -> None:
         self.config = config
+        #: runtime drain/weight/disable (``pykeepalived ctl``), on top of what the checkers want
+        self.overrides = (overrides or Overrides()).prune(configured_servers(config))
         self.options = options
         self.dp = dataplane
         self.dp_reason = ""
@@ -292,6 +298,12 @@ class CheckerProcess:
         old = self.config
         self.config = config
         self.policy.reload(config.global_defs)
+        kept = self.overrides.prune(configured_servers(config))
+        if kept != self.overrides:
+            log.info("Reload: overrides of removed virtual or real servers dropped; kept: %s",
+                     kept.to_json() if kept else "none")
+            self.overrides = kept
+            self._dirty.set()
         if config.lvs == old.lvs and config.global_defs == old.global_defs:
             log.info("Reload: virtual servers unchanged")
             return
@@ -371,7 +383,7 @@ class CheckerProcess:
     def desired(self) -> Table:
         assert self.runner is not None
         assert self.dp is not None
-        return self.dp.canonical(self.runner.desired_table())
+        return self.dp.canonical(apply_overrides(self.runner.desired_table(), self.overrides))
 
     async def reconcile(self) -> None:
         """Make the data plane hold the desired table (no-op when it already does).
@@ -467,6 +479,9 @@ class CheckerProcess:
                 svc, configured=configured, health=health, conn_counts=counts, quorum=quorum,
                 sorry_server=sorry,
                 stats=stats.get(svc.key), rates=rates.get(svc.key))
+            if any((svc.key, d.key) in self.overrides.servers for d in vss.destinations):
+                vss = replace(vss, destinations=tuple(
+                    replace(d, override=self.overrides.server(svc.key, d.key).describe()) for d in vss.destinations))
             if svc.key in self.counters.services:  # the kernel's own service line (outlives removed dests)
                 vss = replace(vss, stats=self.counters.services[svc.key][0],
                               rates=self.counters.services[svc.key][1])
@@ -474,7 +489,62 @@ class CheckerProcess:
         return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=self.options.config_file,
                                           dataplane=self.dp.name if self.dp is not None else "none",
                                           started_at=self.started_at),
-                        taken_at=time.time(), virtual_services=tuple(statuses))
+                        taken_at=time.time(), virtual_services=tuple(statuses),
+                        overrides=self.overrides.to_json() if self.overrides else {})
+
+    # -- the runtime API (status.api) -------------------------------------------------------------------
+    async def command(self, cmd: Command, caller: Caller) -> dict[str, Any]:
+        """drain/undrain/weight/disable/enable/reset: change the overrides, then reconcile before answering,
+        so a ``ctl drain`` that returns has reached the data plane."""
+        if cmd.name == "reset":
+            self.overrides = Overrides()
+            message = "every virtual-server override dropped"
+        elif cmd.name in LVS_COMMANDS:
+            self.overrides, message = self._override(cmd)
+        else:
+            raise ApiError(400, f"{cmd.name} is not a virtual-server command")
+        log.info("Override: %s (asked by %s)", message, caller.describe())
+        try:
+            await self.reconcile()
+        except Exception as e:  # kept: the periodic reconcile retries it
+            self._dirty.set()
+            message += f"; not applied yet: {e}"
+        return {"message": message, "overrides": self.overrides.to_json()}
+
+    def _override(self, cmd: Command) -> tuple[Overrides, str]:
+        assert cmd.service is not None
+        try:
+            service = parse_service(cmd.service)
+            server = parse_server(cmd.server) if cmd.server else None
+        except OverrideError as e:
+            raise ApiError(400, str(e)) from None
+        configured = dict(configured_servers(self.config))
+        if service not in configured:
+            known = ", ".join(format_service(k) for k in sorted(configured)) or "none"
+            raise ApiError(404, f"no virtual server {format_service(service)} in the configuration "
+                                f"(there are: {known})")
+        if server is not None and server not in configured[service]:
+            raise ApiError(404, f"{server} is not a real server of {format_service(service)}")
+        name = f"{format_service(service)} {server}" if server is not None else format_service(service)
+        ov = self.overrides
+        if cmd.name in ("disable", "enable") and server is None:
+            return ov.with_service(service, cmd.name == "disable"), f"{cmd.name}d {name}"
+        if server is None:
+            raise ApiError(400, f"{cmd.name}: which real server of {name}?")
+        if cmd.name == "drain":
+            return ov.with_server(service, server, drained=True), f"drained {name}"
+        if cmd.name == "undrain":
+            return ov.with_server(service, server, drained=False), f"undrained {name}"
+        if cmd.name == "weight":
+            return ov.with_server(service, server, weight=cmd.weight), f"weight of {name} set to {cmd.weight}"
+        return ov.with_server(service, server, disabled=cmd.name == "disable"), f"{cmd.name}d {name}"
+
+
+def configured_servers(config: Config) -> list[tuple[ServiceKey, list[DestKey]]]:
+    """Every data-plane service of the configuration with its real servers: what overrides may name."""
+    groups = {g.name: g for g in config.lvs.virtual_server_groups}
+    return [(key, [rs_key(rs) for rs in vs.real_servers])
+            for vs in config.lvs.virtual_servers for key in service_keys(vs, groups)]
 
 
 def _configured_dest(rs: RealServer) -> Destination:

@@ -24,6 +24,7 @@ from typing import Any
 from pykeepalived.config import load_config
 from pykeepalived.config.errors import ErrClass
 from pykeepalived.config.model import Config
+from pykeepalived.status.api import ApiError, Caller, Command
 from pykeepalived.status.server import ControlServer
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
 
@@ -55,19 +56,40 @@ def load_usable(options: DaemonOptions) -> Config | None:
 
 #: the environment variable naming the descriptor that holds the supervisor's configuration
 CONFIG_FD_ENV = "PYKEEPALIVED_CONFIG_FD"
+#: ... and the one holding the runtime overrides (JSON) a restarted child must keep
+OVERRIDES_FD_ENV = "PYKEEPALIVED_OVERRIDES_FD"
+
+
+def data_memfd(name: str, data: bytes) -> int:
+    """An anonymous file holding ``data`` for a child to inherit (its descriptor is passed in pass_fds)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def inherited_overrides() -> dict[str, Any]:
+    """The runtime overrides the supervisor handed over (a child restarted after a crash keeps a drained
+    server drained), or {}."""
+    value = os.environ.pop(OVERRIDES_FD_ENV, "")
+    if not value.isdigit():
+        return {}
+    try:
+        with os.fdopen(int(value), "rb") as f:
+            data = json.loads(f.read(1 << 24))
+    except (OSError, ValueError) as e:
+        log.warning("The runtime overrides handed over by the parent could not be read (%s): none kept", e)
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def config_memfd(config: Config) -> int:
     """An anonymous file holding ``config`` (pickled) for a child to inherit: a child the supervisor
     (re)starts runs the configuration the supervisor runs, the last one that loaded cleanly, not whatever
     the file on disk says now (it may have been broken since: keepalived's children would then exit)."""
-    fd = os.memfd_create("pykeepalived-config", os.MFD_CLOEXEC)
-    data = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
+    return data_memfd("pykeepalived-config", pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def inherited_config() -> Config | None:
@@ -89,12 +111,18 @@ def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snaps
     instances = []
     for rt in getattr(proc, "instances", {}).values():
         errors = rt.drops.keepalived_stats() if hasattr(rt.drops, "keepalived_stats") else None
+        garp_delay = getattr(getattr(rt, "model", None), "garp_master_delay", None)
         instances.append(VrrpInstanceStatus.from_fsm(
             rt.fsm, interface=rt.ifname, vips=[getattr(v, "address", v) for v in rt.vips],
-            errors=dict(errors) if errors else None))
+            errors=dict(errors) if errors else None,
+            last_transition=getattr(rt, "last_transition", None),
+            excluded_vips=[f"{v.address} dev {v.dev}" if hasattr(v, "dev") else v for v in getattr(rt, "evips", ())],
+            garp_delay=None if garp_delay is None else int(garp_delay)))
+    scripts = getattr(proc, "script_statuses", None)  # the vrrp_scripts' Status/State, once the process has them
     return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=options.config_file, dataplane="none",
                                       started_at=started),
-                    taken_at=time.time(), vrrp=tuple(instances))
+                    taken_at=time.time(), vrrp=tuple(instances),
+                    vrrp_scripts=tuple(scripts()) if callable(scripts) else ())
 
 
 async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
@@ -105,7 +133,8 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
                           configure_logging=False, config_file=options.config_file)
     proc = VrrpProcess(config, ropts)
     started = time.time()
-    server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"))
+    server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"),
+                           commands=_vrrp_commands)
     await server.start_or_retry()
     ready = asyncio.get_running_loop().create_task(_report_when(vrrp_ready(proc, config)))
     try:
@@ -115,12 +144,27 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
         await server.stop()
 
 
+async def _vrrp_commands(cmd: Command, caller: Caller) -> dict[str, Any]:
+    """The VRRP child's part of the runtime API: ``reset`` (nothing held yet)."""
+    if cmd.name == "reset":
+        return {"message": "", "overrides": {}}
+    raise ApiError(501, f"{cmd.name} is not available in this version")
+
+
 async def run_checker_child(config: Config, options: DaemonOptions) -> int:
+    from pykeepalived.lvs.overrides import OverrideError, Overrides
+
     from .checker import CheckerOptions, CheckerProcess
 
+    try:
+        overrides = Overrides.from_json(inherited_overrides())
+    except (OverrideError, KeyError, TypeError, ValueError) as e:
+        log.warning("The runtime overrides handed over by the parent are malformed (%s): none kept", e)
+        overrides = Overrides()
     proc = CheckerProcess(config, CheckerOptions(config_file=options.config_file, dataplane=options.dataplane,
                                                  dont_release_ipvs=options.dont_release_ipvs,
-                                                 address_monitoring=options.address_monitoring))
+                                                 address_monitoring=options.address_monitoring),
+                          overrides=overrides)
     loop = asyncio.get_running_loop()
 
     def reload() -> None:
@@ -132,7 +176,7 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
-    server = ControlServer(proc.snapshot, options.child_control_path("checkers"))
+    server = ControlServer(proc.snapshot, options.child_control_path("checkers"), commands=proc.command)
     await server.start_or_retry()
     ready = loop.create_task(_report_when(checkers_ready(proc)))
     try:

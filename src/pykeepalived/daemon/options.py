@@ -30,6 +30,10 @@ class DaemonOptions:
     checkers_pid_file: str | None = None
     control: str | None = None
     listen: str | None = None
+    #: who may read / write on the control socket (groups), and the token file for writes on --listen
+    control_read_group: str | None = None
+    control_write_group: str | None = None
+    listen_token_file: str | None = None
     dataplane: str = "auto"
     vrrp_only: bool = False
     check_only: bool = False
@@ -67,6 +71,9 @@ class DaemonOptions:
             pid_file=args.pid_file or DEFAULT_PID_FILE, vrrp_pid_file=args.vrrp_pid_file,
             checkers_pid_file=args.checkers_pid_file, control=getattr(args, "control", None),
             listen=getattr(args, "listen", None), dataplane=getattr(args, "dataplane", "auto"),
+            control_read_group=getattr(args, "control_read_group", None),
+            control_write_group=getattr(args, "control_write_group", None),
+            listen_token_file=getattr(args, "listen_token_file", None),
             vrrp_only=args.vrrp, check_only=args.check, log_console=args.log_console,
             log_detail=args.log_detail, dont_release_vrrp=getattr(args, "dont_release_vrrp", False),
             dont_release_ipvs=getattr(args, "dont_release_ipvs", False),

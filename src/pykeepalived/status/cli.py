@@ -79,11 +79,14 @@ def health_lines(snap: Snapshot) -> list[str]:
         verdict = "up" if q.up else "DOWN"
         out.append(f"  {ipvsadm.service_name(vs.service)}  quorum {verdict} "
                    f"(alive weight {q.weight_sum}, quorum {q.quorum}, hysteresis {q.hysteresis})")
-        rows = [[f"    {d.key}", d.health.value, f"weight {d.weight}"] for d in vs.destinations]
+        rows = [[f"    {d.key}", d.health.value, f"weight {d.weight}",
+                 f"override: {d.override}" if d.override else ""] for d in vs.destinations]
         if rows:
             out.extend(_table(rows))
         if not q.up and vs.sorry_server is not None:
             out.append(f"    sorry server {vs.sorry_server} in use")
+    for name in snap.overrides.get("disabled_services", ()):
+        out.append(f"  {name}  disabled (override): out of the table, checks still running")
     return out
 
 
@@ -92,7 +95,10 @@ def render_text(snap: Snapshot, mode: ipvsadm.Mode = ipvsadm.Mode.LIST, exact: b
     head = (f"pykeepalived {d.version or '?'} pid {d.pid}, config {d.config_file}, data plane {d.dataplane}, "
             f"up {_duration(snap.taken_at - d.started_at)}")
     parts = [head, "", *vrrp_table(snap), ""]
-    if snap.virtual_services:
+    handed = snap.overrides.get("instances") or {}
+    if handed:
+        parts[-1:] = [f"  handed over (override): {', '.join(sorted(handed))}", ""]
+    if snap.virtual_services or snap.overrides.get("disabled_services"):
         parts.append(ipvsadm.render(snap, mode, exact).rstrip("\n"))
         parts += ["", *health_lines(snap)]
     else:

@@ -33,3 +33,14 @@ def fetch(path: str, target: str = "/status", timeout: float = 5.0) -> tuple[int
         return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def post(path: str, target: str, body: bytes, timeout: float = 10.0) -> tuple[int, bytes]:
+    """POST a JSON ``body`` to ``target`` on the control socket at ``path``: (HTTP status, body)."""
+    conn = _UnixHTTPConnection(path, timeout)
+    try:
+        conn.request("POST", target, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
