@@ -17,6 +17,17 @@ and a 100 KB file.  Paths, all through lb1's forwarding:
   10.0.0.5:80 wrr, rs1/rs2 weight 1 (``pyk-wlc-p``: wlc + persistence_timeout 50 instead);
 * ``haproxy`` Debian's haproxy in TCP mode on lb1 (own config file, stopped by PID), roundrobin.
 
+``--proxy`` instead compares the userspace proxy data plane (``--dataplane proxy``,
+:class:`~pykeepalived.lvs.dataplane.proxy.ProxyDataPlane`, rr over rs1/rs2, workers started in lb1's
+namespace) with haproxy in TCP mode on the same cores in the same run:
+
+* ``proxy1`` / ``haproxy1``: one worker vs ``nbthread 1``, the load balancer pinned to CPU 1, wrk and
+  both nginx pinned to CPU 0 (so neither the client nor the backends share the load balancer's core);
+* ``proxy2`` / ``haproxy2``: two workers vs ``nbthread 2`` on CPUs 0-1, wrk and nginx unpinned (this
+  machine has two cores: every process shares them, as they would on a small load balancer).
+
+and prints proxy/haproxy for each workload.
+
 Workloads (wrk -t1 --latency): ``small`` keep-alive, ``100k`` keep-alive, ``close`` (a new
 connection per request, ``Connection: close``).  Rounds interleave the paths (order rotates each
 round) and the table shows medians; ratios are of medians, with the median of the per-round
@@ -48,6 +59,7 @@ from typing import Any
 from pykeepalived.lab.netns import call_in_netns
 from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, Lab, seed_topology
 from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
+from pykeepalived.lvs.dataplane.proxy import ProxyDataPlane
 from pykeepalived.lvs.model import Destination, DestKey, Service, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
 
@@ -71,6 +83,9 @@ WORKLOADS: dict[str, tuple[str, int, list[str]]] = {
 }
 PATHS = ["direct", "bare", "bare1", "pyk", "haproxy"]
 EXTRA_PATHS = ["pyk-wlc-p"]
+#: --proxy: path -> (load balancer CPUs, client/backend CPUs or None for unpinned)
+PROXY_PATHS: dict[str, tuple[str, str | None]] = {
+    "proxy1": ("1", "0"), "haproxy1": ("1", "0"), "proxy2": ("0-1", None), "haproxy2": ("0-1", None)}
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -244,12 +259,16 @@ def path_setup(lab: Lab, path: str, tmp: Path, haproxy_threads: int | None) -> I
             yield SEED_FRONT_VIP
         finally:
             remove_pyk(lab)
-    elif path == "haproxy":
+    elif path in ("haproxy", "haproxy1", "haproxy2"):
         conf = tmp / "haproxy.cfg"
+        if path != "haproxy":
+            haproxy_threads = int(path[-1])
         threads = f"    nbthread {haproxy_threads}\n" if haproxy_threads else ""
         conf.write_text(HAPROXY_CONF.format(threads=threads, vip=SEED_FRONT_VIP, **RS))
-        proc = lab.popen("lb1", ["haproxy", "-db", "-f", str(conf)], stdout=subprocess.DEVNULL,
+        pin = ["taskset", "-c", PROXY_PATHS[path][0]] if path in PROXY_PATHS else []
+        proc = lab.popen("lb1", [*pin, "haproxy", "-db", "-f", str(conf)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True)
+        LB_PIDS[:] = [proc.pid]
         try:
             try:
                 wait_http(lab, "client", SEED_FRONT_VIP)
@@ -259,6 +278,26 @@ def path_setup(lab: Lab, path: str, tmp: Path, haproxy_threads: int | None) -> I
             yield SEED_FRONT_VIP
         finally:
             lab.stop(proc)
+    elif path in ("proxy1", "proxy2"):
+        workers = int(path[-1])
+        cpus = [1] if workers == 1 else [0, 1]
+        rundir = tmp / f"proxy-{path}"
+
+        def start() -> list[int]:
+            dp = ProxyDataPlane(str(rundir), workers, cpus=cpus)
+            dp.open()
+            dp.apply(diff(dp.canonical(pyk_service("rr")), dp.observe()))
+            pids = dp.worker_pids()
+            dp.close()
+            return pids
+
+        LB_PIDS[:] = call_in_netns(lab.ns("lb1"), start)  # workers are forked from a thread in lb1's namespace
+        try:
+            wait_http(lab, "client", SEED_FRONT_VIP)
+            yield SEED_FRONT_VIP
+        finally:
+            ProxyDataPlane(str(rundir)).release()
+            LB_PIDS.clear()
     else:
         raise ValueError(path)
     # no leftovers between paths: nothing of ours may remain in lb1's nftables
@@ -311,13 +350,60 @@ def paws_rejects(lab: Lab) -> int:
     return total
 
 
-def run_wrk(lab: Lab, host: str, workload: str, duration: float) -> dict[str, float]:
+def pin_backends(lab: Lab, servers: dict[str, subprocess.Popen[Any]], cpus: str | None) -> None:
+    """Pin both nginx (master and workers) to ``cpus`` (None: every CPU)."""
+    mask = cpus or f"0-{os.cpu_count() - 1 if os.cpu_count() else 0}"
+    for proc in servers.values():
+        pids = [proc.pid, *(int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                            text=True).stdout.split())]
+        for pid in pids:
+            subprocess.run(["taskset", "-a", "-p", "-c", mask, str(pid)], check=True, capture_output=True)
+
+
+#: the processes of the userspace load balancer under test (haproxy, proxy workers): their CPU time is measured
+LB_PIDS: list[int] = []
+
+
+def process_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` (all threads)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def cpu_times() -> list[tuple[int, int]]:
+    """(busy, total) jiffies per CPU from /proc/stat."""
+    out = []
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("cpu") and line[3].isdigit():
+            v = [int(x) for x in line.split()[1:]]
+            idle = v[3] + v[4]
+            out.append((sum(v) - idle, sum(v)))
+    return out
+
+
+def run_wrk(lab: Lab, host: str, workload: str, duration: float, cpus: str | None = None) -> dict[str, float]:
     url_path, conns, extra = WORKLOADS[workload]
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--timeout", "2s", "--latency", *extra,
+    pin = ["taskset", "-c", cpus] if cpus else []
+    argv = [*pin, "wrk", "-t1", f"-c{conns}", f"-d{duration:g}s", "--timeout", "2s", "--latency", *extra,
             f"http://{host}{url_path}"]
     paws = paws_rejects(lab)
+    before = cpu_times()
+    lb_before = process_cpu(LB_PIDS)
     cp = lab.run("client", argv, timeout=duration + 30)
+    lb_after = process_cpu(LB_PIDS)
+    after = cpu_times()
     res = parse_wrk(cp.stdout)
+    #: the load balancer's own CPU time per request (robust to other load on a shared machine)
+    res["lb_us"] = 1e6 * (lb_after - lb_before) / res["requests"] if LB_PIDS and res["requests"] else float("nan")
+    for i, ((b0, t0), (b1, t1)) in enumerate(zip(before, after, strict=True)):
+        res[f"cpu{i}"] = 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
     res["paws"] = float(paws_rejects(lab) - paws)
     return res
 
@@ -435,14 +521,21 @@ def main() -> None:
                     help="haproxy nbthread (default: haproxy's own, one per CPU)")
     ap.add_argument("--weight-repeat", type=int, default=10)
     ap.add_argument("--json", type=Path, help="write every run's numbers here")
+    ap.add_argument("--proxy", action="store_true",
+                    help="compare the userspace proxy data plane with haproxy (1 vs 1 and 2 vs 2 cores) only")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of: "
+                    + ", ".join(WORKLOADS))
     args = ap.parse_args()
+    for w in list(WORKLOADS):
+        if w not in args.workloads.split(","):
+            del WORKLOADS[w]
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
     for tool in ("wrk", "nginx", "haproxy", "nft", "conntrack"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found (Debian packages wrk, nginx-light, haproxy, nftables, conntrack)")
 
-    paths = PATHS + ([] if args.no_extra else EXTRA_PATHS)
+    paths = list(PROXY_PATHS) if args.proxy else PATHS + ([] if args.no_extra else EXTRA_PATHS)
     results: dict[str, dict[str, list[dict[str, float]]]] = {p: {w: [] for w in WORKLOADS} for p in paths}
     tmp = Path(tempfile.mkdtemp(prefix="pk-dpbench-"))
     t_start = time.monotonic()
@@ -470,8 +563,8 @@ def main() -> None:
             # sanity: each path reaches the backends it should
             for p in paths:
                 with path_setup(lab, p, tmp, args.haproxy_threads) as host:
-                    if p == "haproxy":
-                        seen = {"(haproxy: rs sees lb1's address)": 1}
+                    if p.startswith(("haproxy", "proxy")):
+                        seen = {"(full proxy: rs sees lb1's address)": 1}
                     else:
                         seen = backends_seen(lab, host)
                     print(f"  sanity {p:<10} -> {seen}")
@@ -479,22 +572,42 @@ def main() -> None:
             for rnd in range(args.rounds):
                 order = paths[rnd % len(paths):] + paths[:rnd % len(paths)]
                 for p in order:
+                    client_cpus = PROXY_PATHS[p][1] if p in PROXY_PATHS else None
+                    pin_backends(lab, servers, client_cpus)
                     with path_setup(lab, p, tmp, args.haproxy_threads) as host:
                         for w in WORKLOADS:
-                            r = run_wrk(lab, host, w, args.duration)
+                            r = run_wrk(lab, host, w, args.duration, client_cpus)
                             results[p][w].append(r)
+                            busy = " ".join(f"{k} {v:.0f}%" for k, v in r.items() if k.startswith("cpu"))
                             print(f"  round {rnd + 1} {p:<10} {w:<6} {r['rps']:>10,.0f} req/s  "
-                                  f"p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms"
+                                  f"p50 {r['p50']:.2f} ms  p99 {r['p99']:.2f} ms  busy: {busy}"
+                                  + (f"  LB CPU {r['lb_us']:.1f} us/req" if r["lb_us"] == r["lb_us"] else "")
                                   + (f"  errors {int(r['errors'])}" if r["errors"] else "")
                                   + (f"  PAWS-rejected SYNs {int(r['paws'])}" if r["paws"] else ""), flush=True)
 
-            weights = weight_change_times(lab, args.weight_repeat)
+            weights = None if args.proxy else weight_change_times(lab, args.weight_repeat)
             for proc in servers.values():
                 lab.stop(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print_table(results, paths)
+    if weights is None:
+        print_ratios(results, [("proxy1", "haproxy1", 1.0), ("proxy2", "haproxy2", 1.0)])
+        print()
+        print("load balancer CPU per request (us, median; lower is better) and haproxy/proxy (>= 1: proxy cheaper)")
+        for a, b in (("proxy1", "haproxy1"), ("proxy2", "haproxy2")):
+            row = f"  {a + ' vs ' + b:<22}"
+            for w in WORKLOADS:
+                ua, ub = med([r["lb_us"] for r in results[a][w]]), med([r["lb_us"] for r in results[b][w]])
+                row += f" | {w} {ua:.1f} vs {ub:.1f} ({ub / ua:.2f})"
+            print(row)
+        print("(proxy1/haproxy1: load balancer on CPU 1, wrk and nginx on CPU 0; "
+              "proxy2/haproxy2: everything on CPUs 0-1)")
+        print(f"total {time.monotonic() - t_start:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps({"results": results}, indent=1))
+        return
     pairs: list[tuple[str, str, float | None]] = [
         ("pyk", "bare", 0.95), ("pyk", "haproxy", 1.0), ("bare", "direct", None), ("pyk", "direct", None),
         ("haproxy", "direct", None), ("bare1", "direct", None)]
