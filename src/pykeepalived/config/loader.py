@@ -1,9 +1,10 @@
 """``load_config``: file -> logical lines -> keyword tables -> validated model.
 
-The sections register their keywords on the root block and each has a ``finish`` step that
-turns its part of the root draft into a model and validates it (keepalived's
-``vrrp_complete_init`` / ``validate_check_config``).  Cross-section checks (script security)
-run last, on the finished model.
+The block modules (:mod:`.blocks`) register their keywords on the root block; after parsing,
+each section's ``finish`` (:mod:`.validate`) turns its part of the root draft into a model and
+validates it (keepalived's ``init_global_data`` / ``vrrp_complete_init`` /
+``validate_check_config``).  Cross-section checks (script security) run last, on the finished
+model.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import keywords_global, keywords_lvs, keywords_vrrp
+from . import blocks
 from .errors import Diagnostics
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
 from .preprocess import IncludeCheck, _gc_paused, read_config, read_config_text
+from .validate import global_defs as validate_global_defs
+from .validate import lvs as validate_lvs
+from .validate import scripts as validate_scripts
+from .validate import vrrp as validate_vrrp
 
 
 @dataclass
@@ -44,9 +49,7 @@ def system_interfaces() -> frozenset[str]:
 
 def root_block() -> Block:
     root = Block("root")
-    keywords_global.register(root)
-    keywords_vrrp.register(root)
-    keywords_lvs.register(root)
+    blocks.register(root)
     return root
 
 
@@ -61,11 +64,11 @@ def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None
     ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces)
     draft: dict = {}
     parse_lines(lines, _shared_root(), ctx, draft)
-    global_defs = keywords_global.finish(ctx, draft)
-    vrrp = keywords_vrrp.finish(ctx, draft, global_defs)
-    lvs = keywords_lvs.finish(ctx, draft, global_defs)
+    global_defs = validate_global_defs.finish(ctx, draft)
+    vrrp = validate_vrrp.finish(ctx, draft, global_defs)
+    lvs = validate_lvs.finish(ctx, draft, global_defs)
     config = Config(global_defs=global_defs, vrrp=vrrp, lvs=lvs, files=files, config_id=config_id)
-    keywords_global.check_scripts(ctx, config)
+    validate_scripts.check_scripts(ctx, config)
     return config
 
 

@@ -1,7 +1,7 @@
 """``global_defs`` and the other root-level settings, as the daemon will use them.
 
 Field names are keepalived's keyword names (so ``config show`` reads like the config file);
-defaults are keepalived 2.2.7's after ``init_global_data()`` (keepalived-behaviour.md §1.6, §1.7).
+defaults are keepalived 2.2.7's after ``init_global_data()`` (keepalived/core/global_data.c).
 A ``None`` default means "not configured" where keepalived distinguishes that from any value
 (e.g. ``smtp_alert`` unset lets ``smtp_alert_vrrp`` / the instance decide).
 """

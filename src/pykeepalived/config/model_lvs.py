@@ -1,9 +1,9 @@
 """The LVS side of the model: virtual servers, real servers and their health checkers.
 
 Every value here is the *effective* one, after keepalived's defaults and the timing
-inheritance of keepalived-behaviour.md §3.1 (checker <- real_server <- virtual_server <-
-built-in default), so the checker runner and the data plane use the model as is and never
-re-implement an inheritance rule.  Times are seconds (floats, microsecond resolution).
+inheritance of its ``validate_check_config`` (keepalived/check/check_data.c: checker <-
+real_server <- virtual_server <- built-in default), so the checker runner and the data plane
+use the model as is and never re-implement an inheritance rule.  Times are seconds (floats, microsecond resolution).
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class VirtualServerGroup:
 
 @dataclass(frozen=True, slots=True)
 class CheckTiming:
-    """The scheduling knobs every queued checker has, already inherited (§3.1)."""
+    """The scheduling knobs every queued checker has, already inherited (see the module docstring)."""
 
     delay_loop: float
     retry: int

@@ -27,7 +27,7 @@ Kinds of blocks:
 * ``Block(kind="words")`` — keepalived's ``read_value_block``: all words of all lines form one
   list, handed once to ``words(ctx, words, draft)`` at the closing brace.
 
-Quirks reproduced on purpose (keepalived-behaviour.md §1.1, §9.4): an unknown keyword that
+Quirks reproduced on purpose (keepalived's lib/parser.c, ``process_stream``): an unknown keyword that
 opens a block does not consume the ``{`` — the brace is reported as unexpected, the
 block's content is parsed at the enclosing level and its ``}`` closes the enclosing block.
 A keyword missing a required parameter is a MISSING_PARAMETER error (keepalived aborts with

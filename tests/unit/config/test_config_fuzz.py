@@ -25,12 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from pykeepalived.config import keywords_global, load_config, load_config_text, preprocess
+from pykeepalived.config import load_config, load_config_text, preprocess
 from pykeepalived.config.errors import Diagnostic, ErrClass
 from pykeepalived.config.loader import LoadResult, root_block
 from pykeepalived.config.model import Config, Script, to_jsonable
 from pykeepalived.config.parser import Block
 from pykeepalived.config.render import render
+from pykeepalived.config.validate import scripts as validate_scripts
 from tests.conftest import SAMPLES, sample_names
 from tests.unit.config.test_reader_fuzz import BUILTIN_SEEDS as READER_SEEDS
 from tests.unit.config.test_reader_fuzz import TOKENS as READER_TOKENS
@@ -195,7 +196,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(preprocess, "_glob", confined)
     monkeypatch.setattr(preprocess, "MAX_GENERATED_LINES", 2_000)
     monkeypatch.setattr(preprocess, "MAX_SUBSTITUTIONS", 256)
-    monkeypatch.setattr(keywords_global, "script_status", _fake_script_status)
+    monkeypatch.setattr(validate_scripts, "script_status", _fake_script_status)
     return tmp_path
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pykeepalived.config import keywords_lvs
+from pykeepalived.config.blocks import lvs_ssl, virtual_server, virtual_server_group
 from pykeepalived.config.errors import Diagnostics, ErrClass
 from pykeepalived.config.model_lvs import (
     BfdCheck,
@@ -33,6 +33,8 @@ from pykeepalived.config.model_lvs import (
 )
 from pykeepalived.config.parser import Block, Context, parse_lines
 from pykeepalived.config.preprocess import read_config_text
+from pykeepalived.config.validate import lvs as validate_lvs
+from pykeepalived.config.validate.scripts import iter_lvs_scripts
 
 ip = ipaddress.ip_address
 
@@ -42,10 +44,11 @@ def parse_lvs(text: str, global_defs: Any = None) -> tuple[LvsConfig, Diagnostic
     diags = Diagnostics()
     lines = read_config_text(text, diags, name="t.conf", config_id="test")
     root = Block("root")
-    keywords_lvs.register(root)
+    for section in (lvs_ssl, virtual_server_group, virtual_server):
+        section.register(root)
     ctx = Context(diags=diags)
     draft = parse_lines(lines, root, ctx, {})
-    return keywords_lvs.finish(ctx, draft, global_defs), diags
+    return validate_lvs.finish(ctx, draft, global_defs), diags
 
 
 def messages(diags: Diagnostics) -> list[str]:
@@ -639,4 +642,4 @@ def test_iter_scripts() -> None:
         f"virtual_server 10.0.0.1 80 {{\n{BASE}quorum_up /bin/qu\nreal_server 10.1.0.1 80 {{\n"
         "notify_down /bin/nd\nMISC_CHECK { misc_path /bin/m }\nTCP_CHECK { }\n}\n}\n"
     )
-    assert [s.argv for s in keywords_lvs.iter_scripts(lvs)] == [("/bin/qu",), ("/bin/nd",), ("/bin/m",)]
+    assert [s.argv for s in iter_lvs_scripts(lvs)] == [("/bin/qu",), ("/bin/nd",), ("/bin/m",)]

@@ -12,9 +12,9 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pykeepalived.config import keywords_lvs
 from pykeepalived.config.errors import Diagnostics
 from pykeepalived.config.model import to_jsonable
+from pykeepalived.config.render import lvs as render_lvs
 from tests.unit.config.test_lvs_keywords import parse_lvs
 
 timers = st.sampled_from(["1", "2.5", "0.25", "10", "3.000001", "60"])
@@ -262,14 +262,14 @@ def lvs_config(draw: st.DrawFn) -> str:
 @given(lvs_config())
 def test_render_reparse_is_identity(text: str) -> None:
     first, first_diags = parse_lvs(text)
-    rendered = keywords_lvs.render(first)
+    rendered = render_lvs.render(first)
     second, diags = parse_lvs(rendered)
     assert to_jsonable(second) == to_jsonable(first), rendered
     # rendering adds no problem of its own (what keepalived only reports, without a fix-up, stays);
     # a quorum of 0 (all real servers weigh 0) cannot be written, only derived again
     if all(vs.quorum for vs in first.virtual_servers):
         assert _texts(diags) <= _texts(first_diags), rendered
-    assert keywords_lvs.render(second) == rendered
+    assert render_lvs.render(second) == rendered
 
 
 def _texts(diags: Diagnostics) -> set[str]:

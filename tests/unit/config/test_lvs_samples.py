@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pykeepalived.config import keywords_lvs
 from pykeepalived.config.model import to_jsonable
 from pykeepalived.config.model_lvs import (
     HttpCheck,
@@ -21,6 +20,7 @@ from pykeepalived.config.model_lvs import (
     TcpCheck,
     UdpCheck,
 )
+from pykeepalived.config.render import lvs as render_lvs
 from tests.conftest import data_path, sample_names
 from tests.unit.config.test_lvs_keywords import parse_lvs
 
@@ -80,7 +80,7 @@ def test_sample_lvs_diagnostics_match_keepalived(name: str) -> None:
 @pytest.mark.parametrize("name", LVS_SAMPLES)
 def test_sample_renders_back_to_the_same_model(name: str) -> None:
     lvs, _ = sample(name)
-    again, diags = parse_lvs(keywords_lvs.render(lvs))
+    again, diags = parse_lvs(render_lvs.render(lvs))
     assert [d.message for d in diags if not d.info] == []
     assert to_jsonable(again) == to_jsonable(lvs)
 

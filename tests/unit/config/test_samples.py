@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from pykeepalived.config import keywords_global, load_config
+from pykeepalived.config import load_config
 from pykeepalived.config.model import Script
+from pykeepalived.config.validate import scripts as validate_scripts
 from tests.conftest import data_path, sample_names
 
 LAB_INTERFACES = frozenset({"lo", "eth0", "eth1", "eth2", "eth3"})
@@ -46,7 +47,7 @@ def _fake_machine(script: Script) -> tuple[str, str | None]:
 
 @pytest.fixture(autouse=True)
 def _machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keywords_global, "script_status", _fake_machine)
+    monkeypatch.setattr(validate_scripts, "script_status", _fake_machine)
 
 
 @pytest.mark.parametrize("sample", sample_names())

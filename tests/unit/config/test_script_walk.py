@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from pykeepalived.config import keywords_lvs, keywords_vrrp, load_config, load_config_text
+from pykeepalived.config import load_config, load_config_text
 from pykeepalived.config.model import Config, Script
+from pykeepalived.config.validate.scripts import iter_lvs_scripts, iter_vrrp_scripts
 from tests.conftest import data_path, sample_names
 from tests.unit.config.test_config_fuzz import BUILTIN_SEEDS
 from tests.unit.config.test_samples import LAB_INTERFACES
@@ -31,8 +32,8 @@ def _generic(obj: Any) -> Iterator[Script]:
 
 
 def _same(config: Config) -> None:
-    assert list(keywords_vrrp.iter_scripts(config.vrrp)) == list(_generic(config.vrrp))
-    assert list(keywords_lvs.iter_scripts(config.lvs)) == list(_generic(config.lvs))
+    assert list(iter_vrrp_scripts(config.vrrp)) == list(_generic(config.vrrp))
+    assert list(iter_lvs_scripts(config.lvs)) == list(_generic(config.lvs))
 
 
 @pytest.mark.parametrize("sample", sample_names())
@@ -58,5 +59,5 @@ def test_every_script_kind() -> None:
     )
     result = load_config_text(text, config_id="n", interfaces=frozenset({"eth0"}))
     assert result.config is not None
-    assert len(list(keywords_vrrp.iter_scripts(result.config.vrrp))) >= 12
+    assert len(list(iter_vrrp_scripts(result.config.vrrp))) >= 12
     _same(result.config)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from pykeepalived.config import script_security as security
 from pykeepalived.config.model import Script
 from pykeepalived.config.model_global import GlobalDefs
-from pykeepalived.notify import security
 from pykeepalived.notify.security import Status, check_script
 
 IS_ROOT = os.geteuid() == 0

@@ -1,14 +1,8 @@
-"""``render(config)``: keepalived syntax that re-parses to the same model.
-
-The output states every effective value explicitly where a default depends on other settings
-(priority, state, version, strict-mode fix-ups …), so the rendered file means the same thing
-whatever keepalived would have derived.  Each section renders itself (``keywords_global``,
-``keywords_vrrp``, ``keywords_lvs``); this module composes them and holds the quoting helpers.
-"""
+"""Quoting and number formats shared by the section renderers."""
 
 from __future__ import annotations
 
-from .model import Config, Script
+from ..model import Script
 
 _SPECIAL = set(" \t\"#!{}'\\$~@;")
 
@@ -38,12 +32,8 @@ def script_line(keyword: str, script: Script) -> str:
     return " ".join(parts)
 
 
-def render(config: Config) -> str:
-    """The whole configuration as keepalived.conf text."""
-    from . import keywords_global, keywords_lvs, keywords_vrrp
-
-    parts = [keywords_global.render(config.global_defs), keywords_vrrp.render(config.vrrp)]
-    lvs_render = getattr(keywords_lvs, "render", None)
-    if lvs_render is not None:
-        parts.append(lvs_render(config.lvs))
-    return "\n".join(p for p in parts if p)
+def fmt_timer(value: object) -> str:
+    """A timer as keepalived reads it (up to 6 decimal places, no exponent); other values as ``str``."""
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".") or "0"
+    return str(value)

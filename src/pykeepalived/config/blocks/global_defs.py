@@ -1,28 +1,26 @@
-"""``global_defs`` and root-level process keywords -> :class:`~.model_global.GlobalDefs`.
+"""``global_defs`` and the root-level process keywords (keepalived's global_parser.c).
 
 Most global keywords are a single typed value, so they are described once in :data:`SIMPLE`
-(keyword, field, kind, range) and both the parser and :func:`render` are driven from that
-table; only keywords with their own syntax have a handler here.  ``check_scripts`` applies
-keepalived's script security rules (keepalived-behaviour.md §5.3) to the finished config.
+(keepalived's keyword, kind, range and messages) and both the parser and the renderer are
+driven from that table; only keywords with their own syntax have a handler here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import grp
 import ipaddress
-import pwd
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ErrClass
-from .lines import LogicalLine, Word
-from .model import Config, Script
-from .model_global import Fifo, GlobalDefs, LvsSyncDaemon, LvsTimeouts, SmtpServer
-from .parser import Block, Context, Draft, SkipLine
-from .scripts import script_from_line
+from ..errors import ErrClass
+from ..lines import LogicalLine, Word
+from ..model_global import Fifo, GlobalDefs, LvsSyncDaemon, LvsTimeouts, SmtpServer
+from ..parser import Block, Context, Draft, Handler, SkipLine
+from ..script_security import user_resolves
+from ..scripts import script_from_line
+from .common import Scalar, garp_extra_if, install_scalars, scalar_handler
 
 Kind = Literal["flag", "bool", "str", "int", "timer", "words", "ints"]
 
@@ -30,25 +28,9 @@ UINT_MAX = 4294967295
 
 
 @dataclass(frozen=True)
-class Simple:
-    """One single-valued keyword: how to read it and which GlobalDefs field it sets."""
-
-    keyword: str
-    kind: Kind
-    lo: float = 0
-    hi: float = UINT_MAX
-    #: keepalived's own complaint after a rejected value ("{kw}" and "{arg}" are filled in)
-    invalid: str | None = None
-    #: root level (outside global_defs)
+class Simple(Scalar):
+    """A single-valued global keyword; ``root``: written at the root level (outside global_defs)."""
     root: bool = False
-    field: str = ""
-    #: keepalived's own complaint when the value is missing (it checks before reading it, so this
-    #: is a plain error, not MISSING_PARAMETER); "" ignores the line silently, None: MISSING_PARAMETER
-    missing: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.field or self.keyword
 
 
 def _simple_table() -> list[Simple]:
@@ -107,7 +89,8 @@ def _simple_table() -> list[Simple]:
         Simple("vrrp_check_unicast_src", "flag"),
         Simple("vrrp_skip_check_adv_addr", "flag"),
         Simple("vrrp_strict", "flag"),
-        Simple("default_interface", "str", missing="default_interface requires interface name"),
+        Simple("default_interface", "str", missing="default_interface requires interface name",
+               shared="default_interface"),  # static addresses use it while parsing
         Simple("disable_local_igmp", "flag"),
         Simple("vrrp_startup_delay", "timer", 0.001, 4294.967295, "vrrp_startup_delay '{arg}' is invalid"),
         Simple("log_unknown_vrids", "flag"),
@@ -238,47 +221,13 @@ ALIASES: dict[str, tuple[str, str, ErrClass | None]] = {
 _FIELDS = {f.name: f for f in dataclasses.fields(GlobalDefs)}
 
 
-def _target(draft: Draft, root: bool) -> Draft:
+def _simple_handler(spec: Simple) -> Handler:
     """Root-level keywords write into the same dict as the global_defs block."""
-    return draft.setdefault("global", {}) if root else draft
+    return scalar_handler(dataclasses.replace(spec, into=_root_target) if spec.root else spec)
 
 
-def _simple_handler(spec: Simple) -> Callable[[Context, LogicalLine, Draft], None]:
-    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-        d = _target(draft, spec.root)
-        if spec.missing is not None and len(line.words) < 2:
-            if spec.missing:
-                ctx.error(line, spec.missing)
-            return
-        try:
-            d[spec.name] = read_value(ctx, line, spec.kind, spec.lo, spec.hi)
-            if spec.keyword == "default_interface":
-                ctx.shared["default_interface"] = d[spec.name]  # static addresses use it while parsing
-        except SkipLine:
-            if spec.invalid and len(line.words) > 1:
-                ctx.error(line, spec.invalid.format(kw=line.keyword, arg=line.words[1].text))
-            raise
-
-    return handle
-
-
-def read_value(ctx: Context, line: LogicalLine, kind: Kind, lo: float, hi: float, pos: int = 1) -> Any:
-    """Read word ``pos`` of ``line`` as ``kind`` (shared by the global and VRRP keyword tables)."""
-    if kind == "flag":
-        return True
-    if kind == "bool":
-        return ctx.boolean(line, pos)
-    if kind == "str":
-        return ctx.string(line, pos)
-    if kind == "int":
-        return ctx.integer(line, pos, int(lo), int(hi))
-    if kind == "timer":
-        return ctx.timer(line, pos, float(lo), float(hi))
-    if kind == "words":
-        return tuple(line.texts()[pos:])
-    if kind == "ints":
-        return tuple(ctx.integer(line, i, int(lo), int(hi)) for i in range(pos, len(line.words)))
-    raise AssertionError(kind)
+def _root_target(draft: Draft) -> Draft:
+    return draft.setdefault("global", {})
 
 
 # -- keywords with their own syntax ---------------------------------------------------------
@@ -353,63 +302,20 @@ def _max_auto_priority(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         raise
 
 
-def _script_timeout(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
-    """startup_script_timeout / shutdown_script_timeout: [1, 1000] seconds."""
-
-    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-        if len(line.words) < 2:
-            ctx.error(line, f"{field} requires value")
-            return
-        try:
-            draft[field] = ctx.integer(line, 1, 1, 1000)
-        except SkipLine:
-            ctx.error(line, f"{field} '{line.words[1].text}' must be in [1, 1000] - ignoring")
-            raise
-
-    return handle
-
-
-for _f in ("startup_script_timeout", "shutdown_script_timeout"):
-    GLOBAL_DEFS.keyword(_f)(_script_timeout(_f))
-
-
-@GLOBAL_DEFS.keyword("smtp_connect_timeout")
-def _smtp_connect_timeout(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
-    try:
-        value = ctx.integer(line, 1, 0, UINT_MAX // 1000000)
-    except SkipLine:
-        ctx.error(
-            line,
-            f"smtp_connect_timeout '{line.words[1].text}' must be in [0, {UINT_MAX // 1000000}] - ignoring",
-        )
-        raise
-    if value == 0:
-        ctx.error(line, "smtp_conect_timeout must be greater than 0, setting to 1")
-        value = 1
-    draft["smtp_connect_timeout"] = value
-
-
-def _repeat(field: str) -> Callable[[Context, LogicalLine, Draft], None]:
-    """vrrp_garp_master_repeat / _refresh_repeat: 0 is corrected to 1 as keepalived does."""
-
-    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-        ctx.arg(line, 1)  # a missing value is only MISSING_PARAMETER
-        try:
-            value = ctx.integer(line, 1, 0, UINT_MAX)
-        except SkipLine:
-            ctx.error(line, f"{field} '{line.words[1].text}' invalid - ignoring")
-            raise
-        if value == 0:
-            ctx.error(line, f"{field} must be greater than 0, setting to 1")
-            value = 1
-        draft[field] = value
-
-    return handle
-
-
-for _f in ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat"):
-    GLOBAL_DEFS.keyword(_f)(_repeat(_f))
+install_scalars(
+    GLOBAL_DEFS,
+    [
+        *(Scalar(kw, "int", 1, 1000, "{kw} '{arg}' must be in [1, 1000] - ignoring", missing="{kw} requires value")
+          for kw in ("startup_script_timeout", "shutdown_script_timeout")),
+        Scalar("smtp_connect_timeout", "int", 0, UINT_MAX // 1000000,
+               f"smtp_connect_timeout '{{arg}}' must be in [0, {UINT_MAX // 1000000}] - ignoring",
+               zero="smtp_conect_timeout must be greater than 0, setting to 1"),
+        # 0 is corrected to 1 as keepalived does
+        *(Scalar(kw, "int", 0, UINT_MAX, "{kw} '{arg}' invalid - ignoring",
+                 zero="{kw} must be greater than 0, setting to 1")
+          for kw in ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat")),
+    ],
+)
 
 
 @GLOBAL_DEFS.keyword("script_user")
@@ -421,7 +327,7 @@ def _script_user(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     group = line.words[2].text if len(line.words) > 2 else None
     if group is not None:
         draft["script_group"] = group
-    if not _user_resolves(user, group):
+    if not user_resolves(user, group):
         ctx.error(line, "Error setting global script uid/gid")
         ctx.shared["script_user_failed"] = True
 
@@ -498,22 +404,7 @@ GLOBAL_DEFS.keyword("vrrp_mcast_group4")(_mcast_group(4))
 GLOBAL_DEFS.keyword("vrrp_mcast_group6")(_mcast_group(6))
 
 
-@GLOBAL_DEFS.keyword("vrrp_garp_extra_if")
-def _garp_extra_if(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    delay = None
-    for i in range(1, len(line.words)):
-        if line.words[i].text == "all":
-            draft["vrrp_garp_extra_if_all"] = True
-            continue
-        try:
-            delay = ctx.integer(line, i, 1, 86400)
-        except SkipLine:
-            ctx.error(line, f"{line.keyword} '{line.words[i].text}' invalid - ignoring")
-            raise
-    if delay is None:
-        ctx.error(line, f"{line.keyword} specified without time - ignoring")
-        return
-    draft["vrrp_garp_extra_if"] = delay
+GLOBAL_DEFS.keyword("vrrp_garp_extra_if")(garp_extra_if("vrrp_garp_extra_if"))
 
 
 @GLOBAL_DEFS.keyword("dynamic_interfaces")
@@ -754,308 +645,3 @@ def _alias(
     return handle
 
 
-# -- finish ---------------------------------------------------------------------------------
-
-
-def finish(ctx: Context, draft: Draft) -> GlobalDefs:
-    """Apply keepalived's defaults (``init_global_data``) and build :class:`GlobalDefs`."""
-    d = {k: v for k, v in draft.get("global", {}).items() if k in _FIELDS}
-    if d.get("router_id") is None:
-        d["router_id"] = socket.gethostname()
-    if d.get("vrrp_min_garp"):
-        # only parameters still at their default are changed (vrrp_min_garp_handler)
-        d.setdefault("vrrp_garp_master_repeat", 1)
-        d.setdefault("vrrp_garp_master_refresh_repeat", 0)
-        d.setdefault("vrrp_garp_master_delay", 0)
-    d.setdefault("vrrp_garp_lower_prio_delay", d.get("vrrp_garp_master_delay", 5))
-    d.setdefault("vrrp_garp_lower_prio_repeat", d.get("vrrp_garp_master_repeat", 5))
-    return GlobalDefs(**d)
-
-
-# -- script security (keepalived-behaviour.md §5.3) ------------------------------------------
-
-
-def script_status(script: Script) -> tuple[str, str | None]:
-    """How keepalived's ``check_script_secure`` classifies a script on this machine.
-
-    Returns (status, log message): ``system`` (``</path`` form, not a script), ``missing``,
-    ``not-executable``, ``insecure`` or ``ok``.  The checks are :mod:`pykeepalived.notify.security`'s
-    (the same ones the daemon applies before running a script); tests replace this function to
-    describe a machine other than the one they run on.
-    """
-    from pykeepalived.notify.security import Status, check_script
-
-    cmd = script.argv[0] if script.argv else ""
-    if cmd.startswith("<") and cmd[1:].lstrip(" \t").startswith("/"):
-        return "system", None
-    v = check_script(script, GlobalDefs(script_user="root"), our_uid=0, our_gid=0)
-    status = {Status.SYSTEM: "system", Status.OK: "ok", Status.INSECURE: "insecure",
-              Status.NOT_EXECUTABLE: "not-executable", Status.WRONG_TYPE: "wrong-type"}.get(v.status, "missing")
-    message = v.messages[-1] if v.messages else None
-    if status == "insecure" and message:
-        message = message.removesuffix(".")  # check_scripts adds " - disabling" and "."
-    return status, message
-
-
-@dataclass(frozen=True)
-class _ScriptUse:
-    """One configured script as keepalived's script checks see it."""
-
-    script: Script
-    #: "track" (a vrrp_script), "misc" (a MISC_CHECK) or the notify type ("notify", "quorum_up" …)
-    kind: str
-    #: the vrrp_script's name for track scripts
-    name: str | None = None
-    user: str | None = None
-    group: str | None = None
-
-
-def _cmd_str(script: Script) -> str:
-    """keepalived's ``cmd_str``: each word in single quotes (a leading ``<``/``>`` word bare)."""
-    return " ".join(w if i == 0 and w[:1] in ("<", ">") else f"'{w}'" for i, w in enumerate(script.argv))
-
-
-def _user_resolves(user: str, group: str | None) -> bool:
-    """keepalived's ``set_uid_gid``: the user, and the group when given, exist."""
-    if not _user_exists(user):
-        return False
-    if group is None:
-        return True
-    try:
-        grp.getgrnam(group)
-    except KeyError:
-        return False
-    return True
-
-
-def _script_uses(ctx: Context, config: Config) -> list[tuple[str, list[_ScriptUse]]]:
-    """The scripts each of keepalived's script checks visits, grouped as its messages name them."""
-    from . import keywords_lvs, keywords_vrrp  # they import this module
-    from .model_lvs import MiscCheck
-
-    gd = config.global_defs
-    vrrp_scripts = [*config.vrrp.vrrp_scripts, *ctx.shared.get("unused_vrrp_scripts", ())]
-    track_ids = {id(vs.script) for vs in vrrp_scripts}
-    misc_ids = {id(c.misc_path) for vs in config.lvs.virtual_servers for rs in vs.real_servers
-                for c in rs.checkers if isinstance(c, MiscCheck)}
-
-    def plain(*scripts: Script | None, kind: str = "notify") -> list[_ScriptUse]:
-        return [_ScriptUse(s, kind, user=s.user, group=s.group) for s in scripts if s is not None]
-
-    vrrp = [_ScriptUse(s, "notify", user=s.user, group=s.group)
-            for s in keywords_vrrp.iter_scripts(config.vrrp) if id(s) not in track_ids]
-    vrrp += [_ScriptUse(vs.script, "track", vs.name, vs.user, vs.group) for vs in vrrp_scripts]
-    vrrp += plain(gd.notify_fifo_script, gd.vrrp_notify_fifo_script)
-    check = [_ScriptUse(s, "misc" if id(s) in misc_ids else "notify", user=s.user, group=s.group)
-             for s in keywords_lvs.iter_scripts(config.lvs)]
-    check += plain(gd.lvs_notify_fifo_script)
-    groups = [
-        ("start/shutdown scripts", [*plain(gd.startup_script, kind="startup"),
-                                    *plain(gd.shutdown_script, kind="shutdown")]),
-        ("check scripts", check),
-    ]
-    if ctx.shared.get("vrrp_instances_configured") and not ctx.shared.get("vrrp_aborted"):
-        groups.insert(0, ("scripts", vrrp))
-    return groups
-
-
-def check_scripts(ctx: Context, config: Config) -> None:
-    """keepalived's script checks, as ``keepalived -t`` reports them.
-
-    A script runs as its own ``user`` (which must exist), else as ``script_user`` (which must
-    exist: ``Error setting global script uid/gid`` at that line), else as ``keepalived_script``
-    if that user exists, else as root -- except that under ``enable_script_security`` a missing
-    ``keepalived_script`` fails the default.  A script whose user cannot be set is removed (an
-    error for vrrp_scripts and MISC_CHECKs, a log line for notify scripts).  Of the rest, a
-    vrrp_script that cannot be found, or is insecure under script security, is disabled with an
-    error; other scripts' problems are log lines.  Scripts that would run without
-    ``enable_script_security`` give a SECURITY VIOLATION (exit 6).
-
-    The VRRP part is skipped when there is no vrrp_instance, or when the VRRP configuration was
-    abandoned (keepalived's VRRP process stops before it checks scripts when an interface does
-    not exist).
-    """
-    gd = config.global_defs
-    default_failed = bool(ctx.shared.get("script_user_failed"))
-    default_checked = gd.script_user is not None
-    for what, uses in _script_uses(ctx, config):
-        is_script = insecure = False
-        for use in uses:
-            script = use.script
-            if use.user is not None:
-                if not _user_resolves(use.user, use.group):
-                    if use.kind == "track":
-                        ctx.error(script.loc, f"Unable to set uid/gid for script {_cmd_str(script)}")
-                    elif use.kind == "misc":
-                        ctx.error(script.loc,
-                                  f"Failed to set uid/gid for misc checker script {_cmd_str(script)} - removing")
-                    elif use.kind in ("startup", "shutdown"):
-                        ctx.error(script.loc, f"Invalid {use.kind} script")
-                    else:
-                        ctx.note(script.loc, f"Invalid user/group for {use.kind} script {script.argv[0]} - ignoring")
-                    continue
-            else:
-                if not default_checked:
-                    default_checked = True
-                    if gd.enable_script_security and not _user_exists("keepalived_script"):
-                        ctx.error(script.loc, "Unable to set default user keepalived_script for script")
-                        default_failed = True
-                if default_failed:
-                    if use.kind == "track":
-                        ctx.error(script.loc, f"Unable to set default user for vrrp script {use.name} - removing")
-                    elif use.kind == "misc":
-                        ctx.error(script.loc,
-                                  f"Unable to set default user for misc script {_cmd_str(script)} - removing")
-                    else:
-                        ctx.note(script.loc,
-                                 f"Failed to set default user for {use.kind} script {script.argv[0]} - ignoring")
-                    continue
-            status, message = script_status(script)
-            if status == "insecure":
-                insecure = True
-                if gd.enable_script_security:
-                    message = f"{message} - disabling"
-            if message:
-                ctx.note(script.loc, message + ".") if status == "insecure" else ctx.note(script.loc, message)
-            if use.kind == "track":
-                if status == "missing":
-                    ctx.error(script.loc, f"Disabling track script {use.name} since not found/accessible")
-                elif status == "wrong-type" or (status == "insecure" and gd.enable_script_security):
-                    ctx.error(script.loc, f"Disabling track script {use.name} due to insecure")
-            if status in ("ok", "insecure", "not-executable"):
-                is_script = True
-        if is_script and not gd.enable_script_security:
-            extra = " There are insecure scripts." if insecure else ""
-            ctx.error(
-                None,
-                f"SECURITY VIOLATION - {what} are being executed but script_security not enabled.{extra}",
-                cls=ErrClass.SECURITY_ERROR,
-            )
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-# -- render ---------------------------------------------------------------------------------
-
-
-def render(gd: GlobalDefs) -> str:
-    """keepalived syntax for ``gd`` (root-level keywords first, then one global_defs block)."""
-    from .render import script_line, word
-
-    root: list[str] = []
-    body: list[str] = []
-    for spec in SIMPLE:
-        value = getattr(gd, spec.name)
-        default = _FIELDS[spec.name].default
-        if value == default and not (gd.vrrp_min_garp and spec.keyword == "vrrp_garp_master_delay"):
-            continue
-        out = root if spec.root else body
-        kw = spec.keyword
-        if spec.kind == "flag":
-            if value:
-                out.append(kw)
-        elif spec.kind == "bool":
-            out.append(f"{kw} {'true' if value else 'false'}")
-        elif spec.kind in ("words", "ints"):
-            out.append(" ".join([kw, *(word(str(v)) for v in value)]))
-        elif spec.kind == "timer":
-            out.append(f"{kw} {_fmt_timer(value)}")
-        else:
-            out.append(f"{kw} {word(str(value))}")
-    if gd.notification_email:
-        body.append("notification_email {")
-        body += [f"  {word(e)}" for e in gd.notification_email]
-        body.append("}")
-    if gd.smtp_server is not None:
-        body.append(f"smtp_server {word(gd.smtp_server.host)} {gd.smtp_server.port}")
-    if gd.smtp_connect_timeout != 30:
-        body.append(f"smtp_connect_timeout {gd.smtp_connect_timeout}")
-    # vrrp_min_garp changes these defaults; 0 is only reachable through it
-    for f, default, _min_garp in (
-        ("vrrp_garp_master_repeat", 5, 1),
-        ("vrrp_garp_master_refresh_repeat", 1, 0),
-    ):
-        value = getattr(gd, f)
-        if (gd.vrrp_min_garp and value) or (not gd.vrrp_min_garp and value != default):
-            body.append(f"{f} {getattr(gd, f)}")
-    if gd.script_user is not None:
-        body.append(" ".join(word(x) for x in ("script_user", gd.script_user, gd.script_group) if x))
-    for f in (
-        "startup_script",
-        "shutdown_script",
-        "notify_fifo_script",
-        "vrrp_notify_fifo_script",
-        "lvs_notify_fifo_script",
-    ):
-        s = getattr(gd, f)
-        if s is not None:
-            body.append(script_line(f, s))
-    for f in ("startup_script_timeout", "shutdown_script_timeout"):
-        if getattr(gd, f) != 10:
-            body.append(f"{f} {getattr(gd, f)}")
-    if gd.max_auto_priority is not None:
-        body.append(f"max_auto_priority {gd.max_auto_priority}")
-    if gd.vrrp_rx_bufs_policy:
-        body.append(" ".join(["vrrp_rx_bufs_policy", *(word(w) for w in gd.vrrp_rx_bufs_policy)]))
-    for f in ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo"):
-        fifo = getattr(gd, f)
-        if fifo is not None:
-            body.append(" ".join(word(x) for x in (f, fifo.path, fifo.user, fifo.group) if x))
-    if gd.vrrp_mcast_group4 != ipaddress.IPv4Address("224.0.0.18"):
-        body.append(f"vrrp_mcast_group4 {gd.vrrp_mcast_group4}")
-    if gd.vrrp_mcast_group6 != ipaddress.IPv6Address("ff02::12"):
-        body.append(f"vrrp_mcast_group6 {gd.vrrp_mcast_group6}")
-    if gd.vrrp_garp_extra_if is not None:
-        body.append(
-            f"vrrp_garp_extra_if {'all ' if gd.vrrp_garp_extra_if_all else ''}{gd.vrrp_garp_extra_if}"
-        )
-    if gd.dynamic_interfaces:
-        body.append(
-            "dynamic_interfaces" + (" allow_if_changes" if gd.dynamic_interfaces_allow_if_changes else "")
-        )
-    for f in ("nftables", "nftables_ipvs"):
-        if getattr(gd, f) is not None:
-            body.append(f"{f} {word(getattr(gd, f))}")
-    if gd.lvs_timeouts is not None:
-        t = gd.lvs_timeouts
-        opts = [
-            f"{k} {v}" for k, v in (("tcp", t.tcp), ("tcpfin", t.tcpfin), ("udp", t.udp)) if v is not None
-        ]
-        if opts:
-            body.append("lvs_timeouts " + " ".join(opts))
-    if gd.lvs_flush_on_stop is not None:
-        body.append("lvs_flush_on_stop" + (" VS" if gd.lvs_flush_on_stop == "VS" else ""))
-    if gd.lvs_sync_daemon is not None:
-        s = gd.lvs_sync_daemon
-        parts = ["lvs_sync_daemon", word(s.interface)]
-        for k, v in (
-            ("inst", s.instance),
-            ("id", s.syncid),
-            ("maxlen", s.maxlen),
-            ("port", s.port),
-            ("ttl", s.ttl),
-            ("group", s.group),
-        ):
-            if v is not None:
-                parts += [k, word(str(v))]
-        body.append(" ".join(parts))
-    if gd.umask is not None:
-        body.append(f"umask {gd.umask}")
-    for f in ("reload_check_config", "reload_file"):
-        if getattr(gd, f) is not None:
-            body.append(f"{f} {word(getattr(gd, f))}".rstrip() if getattr(gd, f) else f)
-    if gd.include_check is not None:
-        body.append(" ".join(["include_check", *gd.include_check]))
-    lines = root + ["global_defs {"] + [f"  {b}" for b in body] + ["}"]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt_timer(value: float) -> str:
-    text = f"{value:.6f}".rstrip("0").rstrip(".")
-    return text or "0"

@@ -1,0 +1,242 @@
+"""What every block module shares: named-block begin/end helpers, line-list blocks, and the one
+mechanism for single-valued keywords (:class:`Scalar`: a typed value, its range, keepalived's
+complaint when the value is rejected or missing, and the 0 -> 1 correction some keywords make).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from ..lines import Location, LogicalLine
+from ..parser import Block, Context, Draft, Handler, SkipLine, model_fields
+
+UINT_MAX = 4294967295
+
+
+def interface_exists(ctx: Context, name: str) -> bool:
+    """keepalived's ``if_get_by_ifname(IF_CREATE_IF_DYNAMIC)``: records a missing interface."""
+    if ctx.interfaces is None or ctx.shared.get("dynamic_interfaces") or name in ctx.interfaces:
+        return True
+    ctx.shared["non_existent_interface"] = True
+    return False
+
+
+def items(draft: Draft, key: str) -> list[Any]:
+    return draft.setdefault(key, [])
+
+
+def block_name(ctx: Context, line: LogicalLine, what: str) -> str:
+    if len(line.words) < 2:
+        ctx.error(line, f"{what} must have a name")
+        raise SkipLine
+    return line.words[1].text
+
+
+def end_loc(draft: Draft) -> Location | None:
+    return draft.get("_end_loc") or draft.get("_loc")
+
+
+def uniq_begin(kind: str, what: str, key: str) -> Callable[[Context, LogicalLine, Draft], Draft]:
+    """A named root block (vrrp_script X …): name required, duplicates rejected."""
+    def begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
+        name = block_name(ctx, line, what)
+        seen = ctx.shared.setdefault(f"names:{key}", set())
+        if name in seen:
+            ctx.error(line, f"{kind} {name} already defined")
+            raise SkipLine
+        seen.add(name)
+        return {"name": name, "_loc": line.loc}
+
+    return begin
+
+
+def append_end(key: str, build: Callable[[Context, Draft], Any]) -> Callable[[Context, Draft, Draft], None]:
+    def end(ctx: Context, draft: Draft, parent: Draft) -> None:
+        obj = build(ctx, draft)
+        if obj is not None:
+            items(parent, key).append(obj)
+
+    return end
+
+
+T = TypeVar("T")
+
+
+def weighted_build(model: Callable[..., T], required: str, missing: str, weights_key: str, *,
+                    default_weight: int = 0) -> Callable[[Context, Draft], T | None]:
+    """End of a tracker block: ``required`` missing -> ``missing`` error (``{name}``: the block's
+    name) and no object; else record its (weight, reverse) in ``ctx.shared[weights_key]`` and build it."""
+
+    def build(ctx: Context, draft: Draft) -> T | None:
+        if required not in draft:
+            ctx.error(end_loc(draft), missing.format(name=draft["name"]))
+            return None
+        ctx.shared.setdefault(weights_key, {})[draft["name"]] = (
+            draft.get("weight", default_weight),
+            draft.get("weight_reverse", False),
+        )
+        return model(**model_fields(draft))
+
+    return build
+
+def tracker_weight(ctx: Context, line: LogicalLine, draft: Draft, lo: int, hi: int, message: str) -> None:
+    """``weight N [reverse]`` inside a tracker definition."""
+    try:
+        draft["weight"] = ctx.integer(line, 1, lo, hi)
+    except SkipLine:
+        ctx.error(line, message.format(arg=line.words[1].text if len(line.words) > 1 else ""))
+        raise
+    if len(line.words) > 2:
+        if line.words[2].text == "reverse":
+            draft["weight_reverse"] = True
+        elif line.words[2].text != "noreverse":
+            ctx.error(line, f"{draft['_what']} {draft['name']} unknown weight option {line.words[2].text}")
+
+
+Kind = Literal["flag", "bool", "str", "int", "timer", "words", "ints"]
+
+
+def read_value(ctx: Context, line: LogicalLine, kind: Kind, lo: float, hi: float, pos: int = 1) -> Any:
+    """Read word ``pos`` of ``line`` as ``kind`` (MISSING_PARAMETER when absent, keepalived's number rules)."""
+    if kind == "flag":
+        return True
+    if kind == "bool":
+        return ctx.boolean(line, pos)
+    if kind == "str":
+        return ctx.string(line, pos)
+    if kind == "int":
+        return ctx.integer(line, pos, int(lo), int(hi))
+    if kind == "timer":
+        return ctx.timer(line, pos, float(lo), float(hi))
+    if kind == "words":
+        return tuple(line.texts()[pos:])
+    if kind == "ints":
+        return tuple(ctx.integer(line, i, int(lo), int(hi)) for i in range(pos, len(line.words)))
+    raise AssertionError(kind)
+
+
+def read_checked(ctx: Context, line: LogicalLine, kind: Kind, lo: float, hi: float, invalid: str | None = None,
+                 pos: int = 1, name: str = "") -> Any:
+    """:func:`read_value`, adding keepalived's keyword-specific complaint ``invalid`` when the value is
+    rejected (``{arg}``: the word, ``{kw}``: the keyword, ``{name}``: the block's name)."""
+    try:
+        return read_value(ctx, line, kind, lo, hi, pos)
+    except SkipLine:
+        if invalid and len(line.words) > pos:
+            ctx.error(line, invalid.format(arg=line.words[pos].text, kw=line.keyword, name=name))
+        raise
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A single-valued keyword: how to read it, where it goes, and keepalived's messages about it.
+
+    ``invalid``: the complaint after a rejected value (see :func:`read_checked`).  ``missing``: None
+    makes a missing value a MISSING_PARAMETER error; otherwise keepalived checks the word count
+    first and this is its plain error ("" ignores the line silently).  ``zero``: a value of 0 is
+    corrected to 1 with this error.  ``fallback``: a rejected value stores this instead of keeping
+    the old one.  ``into`` picks the dict the value goes in (default: the block's draft), ``shared``
+    also records the value in ``ctx.shared`` for later blocks.
+    """
+
+    keyword: str
+    kind: Kind
+    lo: float = 0
+    hi: float = UINT_MAX
+    invalid: str | None = None
+    field: str = ""
+    missing: str | None = None
+    zero: str | None = None
+    fallback: Any = None
+    into: Callable[[Draft], Draft] | None = None
+    shared: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.field or self.keyword
+
+
+def install_scalars(block: Block, scalars: list[Scalar]) -> None:
+    for spec in scalars:
+        block.keyword(spec.keyword)(scalar_handler(spec))
+
+
+def scalar_handler(spec: Scalar) -> Handler:
+    key = spec.name
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        d = spec.into(draft) if spec.into is not None else draft
+        name = draft.get("name", "")
+        if spec.missing is not None and len(line.words) < 2:
+            if spec.missing:
+                ctx.error(line, spec.missing.format(kw=line.keyword, name=name))
+            return
+        try:
+            value = read_checked(ctx, line, spec.kind, spec.lo, spec.hi, spec.invalid, name=name)
+        except SkipLine:
+            if spec.fallback is None or len(line.words) < 2:
+                raise
+            value = spec.fallback
+        else:
+            if spec.zero is not None and value == 0:
+                ctx.error(line, spec.zero.format(kw=line.keyword, name=name))
+                value = type(value)(1)
+        d[key] = value
+        if spec.shared is not None:
+            ctx.shared[spec.shared] = value
+
+    return handle
+
+
+def entries_block(name: str, key: str, parse: Callable[[Context, LogicalLine], Any]) -> Block:
+    """A line-list block whose entries are parsed one by one into ``draft[key]``."""
+    def entry(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        obj = parse(ctx, line)
+        if obj is not None:
+            items(draft, "entries").append(obj)
+
+    def end(ctx: Context, draft: Draft, parent: Draft) -> None:
+        items(parent, key).extend(draft.get("entries", []))
+
+    return Block(name, kind="lines", entry=entry, end=end)
+
+
+def bool_or_error(ctx: Context, line: LogicalLine, message: str) -> bool | None:
+    try:
+        return ctx.boolean(line)
+    except SkipLine:
+        ctx.error(line, message)
+        return None
+
+
+def child_begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
+    return {"_parent": parent, "_loc": line.loc}
+
+
+
+
+def garp_extra_if(field: str, prefix: str = "") -> Handler:
+    """``garp_extra_if [all] DELAY`` (instance) and global ``vrrp_garp_extra_if``: DELAY in [1, 86400]
+    seconds into ``draft[field]``, ``all`` into ``draft[field + "_all"]``; ``prefix`` starts every
+    message (``{name}``: the block's name)."""
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        who = prefix.format(name=draft.get("name", ""))
+        delay = None
+        for i in range(1, len(line.words)):
+            if line.words[i].text == "all":
+                draft[f"{field}_all"] = True
+                continue
+            try:
+                delay = ctx.integer(line, i, 1, 86400)
+            except SkipLine:
+                ctx.error(line, f"{who}{line.keyword} '{line.words[i].text}' invalid - ignoring")
+                raise
+        if delay is None:
+            ctx.error(line, f"{who}{line.keyword} specified without time - ignoring")
+            return
+        draft[field] = delay
+
+    return handle

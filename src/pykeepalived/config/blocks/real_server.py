@@ -1,0 +1,149 @@
+"""``real_server`` inside a virtual_server (keepalived's check_parser.c)."""
+
+from __future__ import annotations
+
+from ..lines import LogicalLine
+from ..model_lvs import (
+    LvsMethod,
+)
+from ..parser import Block, Context, Draft, SkipLine
+from ..scripts import script_from_line
+from .checkers import CHECKER_BLOCKS
+from .common import UINT_MAX, Scalar, install_scalars, read_checked
+from .lvs_common import TIMER_MAX, WEIGHT_MAX, family_of, parse_forwarding, parse_ip, read_flag, read_port, written_port
+
+# --- real_server -----------------------------------------------------------------------------
+
+RS = Block("real_server")
+
+
+def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
+    ip_text = ctx.string(line, 1)
+    port_word = ctx.opt(line, 2)
+    port_text = written_port(port_word)
+    ip = parse_ip(ip_text)
+    port = 0
+    written = port_word.text if port_word else "(null)"
+    bad = f"Invalid real server ip address/port {ip_text}/{written} - skipping"
+    if port_text is not None and port_word is not None:
+        try:
+            port = read_port(ctx, line, port_word)
+        except SkipLine:
+            ip = None
+    if ip is None:
+        ctx.error(line, bad)
+        return None
+    return {
+        "ip": ip,
+        "port": port,
+        "_written_port": port,
+        "weight": None,
+        "forwarding": vs["forwarding"],
+        "inhibit": None,
+        "alpha": None,
+        "notify_up": None,
+        "notify_down": None,
+        "uthreshold": None,
+        "lthreshold": None,
+        "retry": None,
+        "delay_before_retry": None,
+        "warmup": None,
+        "connect_timeout": None,
+        "delay_loop": None,
+        "smtp_alert": None,
+        "virtualhost": None,
+        "snmp_name": None,
+        "checkers": [],
+        "_bfds": set(),
+    }
+
+
+def _rs_end(ctx: Context, draft: Draft, vs: Draft) -> None:
+    fwd = draft["forwarding"]
+    if fwd is None or fwd.method is not LvsMethod.TUN:
+        fam = family_of(draft["ip"])
+        if vs["af"] is None:
+            vs["af"] = fam
+        elif vs["af"] is not fam:
+            ctx.error(
+                draft["_loc"],
+                f"Address family of virtual server and real server {draft['ip']} "
+                "don't match - skipping real server.",
+            )
+            return
+    vs["real_servers"].append(draft)
+
+
+RS.begin, RS.end = _rs_begin, _rs_end
+
+
+@RS.keyword("weight")
+def _rs_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["weight"] = read_checked(
+        ctx, line, "int", 0, WEIGHT_MAX, f"Real server weight {{arg}} is outside range 0-{WEIGHT_MAX}"
+    )
+
+
+@RS.keyword("lvs_method")
+def _rs_method(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["forwarding"] = parse_forwarding(ctx, line, draft["forwarding"], "real")
+
+
+@RS.keyword("uthreshold", "lthreshold")
+def _rs_threshold(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft[line.keyword] = read_checked(
+        ctx, line, "int", 0, UINT_MAX, f"Invalid real_server {line.keyword} '{{arg}}' - ignoring"
+    )
+
+
+@RS.keyword("inhibit_on_failure")
+def _rs_inhibit(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["inhibit"] = read_flag(ctx, line, "Invalid inhibit_on_failure parameter {}")
+
+
+@RS.keyword("alpha")
+def _rs_alpha(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["alpha"] = read_flag(ctx, line, "Invalid alpha parameter {}")
+
+
+@RS.keyword("smtp_alert")
+def _rs_smtp_alert(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["smtp_alert"] = read_flag(ctx, line, "Invalid real_server smtp_alert parameter {}")
+
+
+@RS.keyword("notify_up", "notify_down")
+def _rs_notify(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if draft[line.keyword] is not None:
+        ctx.error(line, f"(null) {line.keyword} script already specified - ignoring {ctx.string(line, 1)}")
+        return
+    draft[line.keyword] = script_from_line(ctx, line)
+
+
+RS.string_keyword("virtualhost", "virtualhost", "real server virtualhost missing")
+
+
+RS.string_keyword("snmp_name", "snmp_name", "real server snmp_name missing or extra parameters", exactly_one=True)
+
+
+def server_timing_keywords(block: Block, who: str) -> None:
+    """retry / delay_before_retry / warmup / connect_timeout / delay_loop at VS and RS level."""
+    virtual = who == "virtual"
+    dbr = "delay before retry" if virtual else "delay_before_retry"
+    install_scalars(block, [
+        Scalar("retry", "int", 1, UINT_MAX, "retry value invalid - {arg}"),
+        Scalar("connect_timeout", "timer", 0.000001, UINT_MAX / 1e6,
+               f"{who} server connect_timeout {{arg}} invalid - ignoring"),
+        Scalar("delay_loop", "timer", 0.000001, TIMER_MAX,
+               f"{who} server {'delay loop' if virtual else 'delay_loop'} '{{arg}}' invalid - ignoring"),
+        Scalar("delay_before_retry", "timer", 0.0, TIMER_MAX,
+               f"{who} server {dbr} '{{arg}}' invalid - ignoring"),
+        Scalar("warmup", "timer", 0.0, TIMER_MAX, f"{who} server warmup '{{arg}}' invalid - ignoring"),
+    ])
+
+
+server_timing_keywords(RS, "real")
+for block_name, _block in CHECKER_BLOCKS.items():
+    RS.sub(block_name, _block)
+RS.unsupported("BFD_CHECK")
+
+
