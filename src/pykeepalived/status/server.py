@@ -29,7 +29,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
-from pykeepalived.status import ipvsadm
+from pykeepalived.status import ipvsadm, metrics
 from pykeepalived.status.api import MAX_REQUEST, Access, CommandHandler, add_api
 from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
 
@@ -70,6 +70,8 @@ class StatusCollector(Collector):
         yield from _daemon_metrics(snap)
         yield from _vrrp_metrics(snap)
         yield from _lvs_metrics(snap)
+        yield from metrics.collect(snap)  # keepalived-exporter's and node_exporter's names, checkers, transitions
+        yield from metrics.process_metrics()
 
 
 def _daemon_metrics(snap: Snapshot) -> Iterator[Metric]:
@@ -137,7 +139,7 @@ def _lvs_metrics(snap: Snapshot) -> Iterator[Metric]:
     byts = {k: CounterMetricFamily(f"pykeepalived_lvs_destination_{k}_bytes", f"Bytes {k}.", labels=dst_l)
             for k in ("in", "out")}
     for vs in snap.virtual_services:
-        sname = str(vs.service.key)
+        sname = metrics.service_label(vs.service.key)
         q_up.add_metric([sname], 1.0 if vs.quorum.up else 0.0)
         q_weight.add_metric([sname], vs.quorum.weight_sum)
         q_quorum.add_metric([sname], vs.quorum.quorum)

@@ -109,6 +109,9 @@ class VrrpInstanceStatus:
     faults: tuple[str, ...] = ()
     last_transition: float | None = None  # unix time of the last state change, when the daemon knows it
     stats: VrrpStats = field(default_factory=VrrpStats)
+    #: virtual_ipaddress_excluded (keepalived.data's "Virtual IP Excluded"), written as ``vips``
+    excluded_vips: tuple[str, ...] = ()
+    garp_delay: int | None = None  # garp_master_delay, seconds (keepalived.data's "Gratuitous ARP delay")
 
     @classmethod
     def from_fsm(
@@ -119,6 +122,8 @@ class VrrpInstanceStatus:
         vips: Iterable[object] = (),
         errors: Mapping[str, int] | None = None,
         last_transition: float | None = None,
+        excluded_vips: Iterable[object] = (),
+        garp_delay: int | None = None,
     ) -> VrrpInstanceStatus:
         """Read a :class:`pykeepalived.vrrp.fsm.Instance` (duck-typed, so this module needs no VRRP import).
 
@@ -141,10 +146,69 @@ class VrrpInstanceStatus:
             faults=tuple(sorted(inst.faults)),
             last_transition=last_transition,
             stats=VrrpStats.collect(inst.stats, errors),
+            excluded_vips=tuple(str(v) for v in excluded_vips),
+            garp_delay=garp_delay,
         )
 
 
+@dataclass(frozen=True, slots=True)
+class VrrpScriptStatus:
+    """One vrrp_script as keepalived's data dump shows it (``dump_vscript``: ``Status``, ``State``)."""
+
+    name: str
+    status: str = "GOOD"  # "GOOD" (result >= rise) | "BAD"
+    state: str = "idle"  # "idle" | "running" | "requested termination" | "forcing termination"
+
+
 # --------------------------------------------------------------------------------------------- LVS
+
+
+#: upper bounds (seconds) of the checker duration histogram: prometheus_client's defaults, which span a
+#: TCP connect on a LAN (ms) to keepalived's default connect_timeout (5 s)
+CHECK_DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DurationHistogram:
+    """How long a checker's attempts took: a count per bucket (``counts[i]``: attempts that took at most
+    ``bounds[i]`` and more than ``bounds[i-1]``; the last one, more than ``bounds[-1]``) and their sum."""
+
+    bounds: tuple[float, ...] = CHECK_DURATION_BUCKETS
+    counts: tuple[int, ...] = ()  # len(bounds) + 1 once something was observed; () = nothing yet
+    sum: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def observe(self, seconds: float) -> DurationHistogram:
+        counts = list(self.counts) or [0] * (len(self.bounds) + 1)
+        i = next((i for i, b in enumerate(self.bounds) if seconds <= b), len(self.bounds))
+        counts[i] += 1
+        return DurationHistogram(self.bounds, tuple(counts), self.sum + seconds)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, attempts at most that long) for each bound and +Inf, as Prometheus wants them."""
+        counts = self.counts or (0,) * (len(self.bounds) + 1)
+        out, total = [], 0
+        for bound, n in zip((*self.bounds, float("inf")), counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStatus:
+    """One configured checker of a real server (a TCP_CHECK, HTTP_GET … block): its verdict and timing."""
+
+    kind: str  # the keyword: "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "SMTP_CHECK", "DNS_CHECK", ...
+    target: str  # what it connects to (connect_ip:connect_port, else the real server), or the script
+    up: bool | None = None  # its verdict after retry/delay_before_retry; None before its first verdict
+    last_run: float | None = None  # unix time the last attempt ended
+    last_duration: float | None = None  # seconds the last attempt took
+    attempts: int = 0
+    failures: int = 0  # attempts that failed
+    durations: DurationHistogram = field(default_factory=DurationHistogram)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +224,7 @@ class DestinationStatus:
     rates: Rates = field(default_factory=Rates)
     #: a runtime override in force (``drained``, ``weight 5``, ``disabled``); the health is still the checkers'
     override: str = ""
+    checks: tuple[CheckStatus, ...] = ()  # one per configured checker, in configuration order
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +360,7 @@ class Snapshot:
     #: runtime overrides in force (``pykeepalived ctl``): lvs.overrides.Overrides.to_json() plus the VRRP
     #: instances handed over (``{"instances": {name: priority}}``)
     overrides: dict[str, Any] = field(default_factory=dict)
+    vrrp_scripts: tuple[VrrpScriptStatus, ...] = ()  # every vrrp_script (keepalived.data "VRRP Scripts")
 
     def to_json(self, *, indent: int | None = None) -> str:
         return json.dumps(snapshot_to_dict(self), indent=indent, sort_keys=False)
@@ -405,6 +471,7 @@ def _vrrp_to(v: VrrpInstanceStatus) -> dict[str, Any]:
     out["vips"] = list(v.vips)
     out["faults"] = list(v.faults)
     out["stats"] = v.stats.as_dict()
+    out["excluded_vips"] = list(v.excluded_vips)
     return out
 
 
@@ -414,7 +481,24 @@ def _vrrp_from(d: Mapping[str, Any]) -> VrrpInstanceStatus:
     kw["vips"] = tuple(d.get("vips", ()))
     kw["faults"] = tuple(d.get("faults", ()))
     kw["stats"] = _flat_from(VrrpStats, d.get("stats"))
+    kw["excluded_vips"] = tuple(d.get("excluded_vips", ()))
     return VrrpInstanceStatus(**kw)
+
+
+def _check_to(c: CheckStatus) -> dict[str, Any]:
+    out = _flat_to(c)
+    h = c.durations
+    out["durations"] = {"bounds": list(h.bounds), "counts": list(h.counts), "sum": h.sum}
+    return out
+
+
+def _check_from(d: Mapping[str, Any]) -> CheckStatus:
+    names = {f.name for f in fields(CheckStatus)}
+    kw = {k: v for k, v in d.items() if k in names}
+    h = d.get("durations") or {}
+    kw["durations"] = DurationHistogram(tuple(float(b) for b in h.get("bounds", CHECK_DURATION_BUCKETS)),
+                                        tuple(int(n) for n in h.get("counts", ())), float(h.get("sum", 0.0)))
+    return CheckStatus(**kw)
 
 
 def _dest_status_to(d: DestinationStatus) -> dict[str, Any]:
@@ -427,6 +511,7 @@ def _dest_status_to(d: DestinationStatus) -> dict[str, Any]:
         "stats": _flat_to(d.stats),
         "rates": _flat_to(d.rates),
         "override": d.override,
+        "checks": [_check_to(c) for c in d.checks],
     }
 
 
@@ -440,6 +525,7 @@ def _dest_status_from(d: Mapping[str, Any]) -> DestinationStatus:
         stats=_flat_from(Counters, d.get("stats")),
         rates=_flat_from(Rates, d.get("rates")),
         override=str(d.get("override", "")),
+        checks=tuple(_check_from(c) for c in d.get("checks", ())),
     )
 
 
@@ -478,6 +564,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "vrrp": [_vrrp_to(v) for v in s.vrrp],
         "virtual_services": [_vs_to(vs) for vs in s.virtual_services],
         "overrides": s.overrides,
+        "vrrp_scripts": [_flat_to(x) for x in s.vrrp_scripts],
     }
 
 
@@ -500,6 +587,7 @@ def snapshot_from_dict(data: Any) -> Snapshot:
             ipvs_version=str(ipvs.get("version", "1.2.1")),
             ipvs_table_size=int(ipvs.get("table_size", 4096)),
             overrides=dict(data.get("overrides") or {}),
+            vrrp_scripts=tuple(_flat_from(VrrpScriptStatus, x) for x in data.get("vrrp_scripts", ())),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotFormatError(f"malformed status document: {e!r}") from e
