@@ -1,0 +1,368 @@
+"""Every ``vrrp_instance`` of one config, without I/O: events in (with the time), actions out.
+
+:class:`VrrpCore` holds the instances (``vrrp.instances``), their sync groups (``vrrp.sync_group``),
+which instance a packet on a given socket is for, the interfaces' link state and the tracker
+verdicts.  The I/O loop (``vrrp.runner``) feeds it what happened and when:
+
+* a received datagram (:meth:`on_datagram`): routed by VRID, validated by ``vrrp.packet`` against the
+  instance's ``Expectation`` (drops counted per reason, never raised), fed as ``AdvertReceived``;
+* the earliest deadline of any instance passed (:meth:`fire_timers`; :meth:`next_deadline` says when);
+* a link went up or down (:meth:`link_event`), a tracker's verdict changed (:meth:`tracker_changed`):
+  priority changes and FAULT reasons through ``vrrp.tracking``;
+* start, stop, and a reload's plan (:meth:`reconfigure`, planned by ``vrrp.reload``).
+
+The state machines' actions go to the :class:`~.executor.Executor`.  Nothing here reads a clock or
+touches a socket: tests drive it with a virtual clock and a recording fake of the executor's I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pykeepalived.ratelimit import LogLimiter
+
+from . import packet as pkt
+from .executor import Executor
+from .fsm import (
+    Action,
+    AdvertReceived,
+    Event,
+    FaultCleared,
+    FaultSet,
+    Log,
+    PriorityChanged,
+    RemoveVips,
+    SendAdvert,
+    Start,
+    State,
+    Stop,
+    TimerFired,
+)
+from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime
+from .io import Datagram
+from .reload import ReloadPlan, address_changes
+from .sync_group import GroupNotify, SyncGroup
+from .tracking import TrackerState, evaluate, instance_trackers
+
+if TYPE_CHECKING:
+    from pykeepalived.config.model import Config
+    from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
+
+    from .notifier import Notifier
+
+log = logging.getLogger("pykeepalived.vrrp")
+
+#: the FAULT reason the interface watcher sets
+IF_FAULT = "interface {} down"
+
+TrackerKey = tuple[str, str]
+
+
+class VrrpCore:
+    """The instances of one config and the rules that route events to them (see the module docstring)."""
+
+    def __init__(self, config: Config, executor: Executor, notifier: Notifier,
+                 monitor_states: Callable[[], Mapping[TrackerKey, TrackerState]] = dict) -> None:
+        self.config = config
+        self.g = config.global_defs
+        self.executor = executor
+        self.notifier = notifier
+        #: verdicts of the vrrp_scripts, track_files and track_processes (``vrrp.monitors``)
+        self.monitor_states = monitor_states
+        self.instances: dict[str, InstanceRuntime] = {}
+        self.groups: dict[str, SyncGroup] = {}
+        self.group_models: dict[str, SyncGroupModel] = {}
+        self.group_of: dict[str, str] = {}
+        #: the instances each open socket's packets go to, by VRID
+        self.by_socket: dict[SockKey, dict[int, list[InstanceRuntime]]] = {}
+        #: link state of every interface an instance watches
+        self.link_up: dict[str, bool] = {}
+        self.unknown_vrid_drops = 0
+        #: log lines a peer can cause (rejected adverts, unknown VRIDs) are rate-limited; drops are counted
+        self.reject_log = LogLimiter()
+        self.started = False
+        self.stopped = False
+        self._set_garp_intervals()
+
+    def _set_garp_intervals(self) -> None:
+        self.executor.pacer.garp_interval = self.g.vrrp_garp_interval
+        self.executor.pacer.gna_interval = self.g.vrrp_gna_interval
+
+    # ------------------------------------------------------------------------------ set-up
+
+    def add(self, rt: InstanceRuntime) -> None:
+        self.instances[rt.name] = rt
+
+    def make_groups(self, models: Sequence[SyncGroupModel]) -> None:
+        """SyncGroup coordinators over the (already added) member instances."""
+        for gm in models:
+            members = [self.instances[n].fsm for n in gm.group if n in self.instances]
+            if not members:
+                continue
+            self.groups[gm.name] = SyncGroup(gm.name, members)
+            self.group_models[gm.name] = gm
+            for m in members:
+                self.group_of[m.name] = gm.name
+
+    def set_trackers(self) -> None:
+        """Each instance's tracker references: its own blocks plus its sync group's."""
+        for rt in self.instances.values():
+            gname = self.group_of.get(rt.name)
+            rt.trackers = instance_trackers(rt.model, self.group_models.get(gname) if gname else None)
+
+    def register(self, rt: InstanceRuntime) -> None:
+        """Route the packets of ``rt``'s (open) socket with its VRID to it."""
+        self.by_socket.setdefault(rt.sock_key, {}).setdefault(rt.model.virtual_router_id, []).append(rt)
+
+    def unregister(self, rt: InstanceRuntime) -> None:
+        """Forget a removed instance's packets; its socket's key goes when nobody else uses it."""
+        key = rt.sock_key
+        vrids = self.by_socket.get(key)
+        if vrids is None:
+            return
+        same = vrids.get(rt.model.virtual_router_id, [])
+        if rt in same:
+            same.remove(rt)
+        if not same:
+            vrids.pop(rt.model.virtual_router_id, None)
+        if not vrids:
+            del self.by_socket[key]
+
+    def watched_ifnames(self, rt: InstanceRuntime) -> list[str]:
+        """The interfaces whose link state matters to ``rt``: its own (unless dont_track_primary) and
+        its track_interfaces."""
+        names = [] if rt.model.dont_track_primary else [rt.ifname]
+        return names + [t.name for t in rt.trackers if t.kind == "interface"]
+
+    def used_trackers(self) -> set[TrackerKey]:
+        return {r.key for rt in self.instances.values() for r in rt.trackers}
+
+    # ------------------------------------------------------------------------------ start / stop
+
+    def start(self, now: float, names: Sequence[str]) -> None:
+        """Start instances (and sync groups whose members are all among them) in BACKUP or FAULT."""
+        todo = set(names)
+        for name in names:
+            rt = self.instances[name]
+            if not rt.model.dont_track_primary and not self.link_up.get(rt.ifname, False):
+                rt.faults.add(IF_FAULT.format(rt.ifname))
+            for reason in sorted(rt.faults):
+                rt.fsm.handle(now, FaultSet(reason))
+            self.apply_tracking(now, rt, initial=True)
+        for group in self.groups.values():
+            if all(m in todo for m in group.members) and group.state is State.INIT:
+                self.execute(group.start(now))
+                todo -= set(group.members)
+        for name in names:
+            if name in todo and name not in self.group_of:
+                rt = self.instances[name]
+                self.execute([(rt.name, a) for a in rt.fsm.handle(now, Start())])
+
+    def stop(self, now: float) -> None:
+        """Every instance stops: a MASTER sends priority 0 and releases its VIPs."""
+        self.stopped = self.executor.stopped = True
+        for group in self.groups.values():
+            self.execute(group.stop(now), stopping=True)
+        for rt in self.instances.values():
+            if rt.name not in self.group_of:
+                self.execute([(rt.name, a) for a in rt.fsm.handle(now, Stop())], stopping=True)
+
+    # ------------------------------------------------------------------------------ events
+
+    def dispatch(self, now: float, name: str, event: Event) -> None:
+        """Feed one event to an instance (through its sync group) and carry out the actions."""
+        if self.stopped or name not in self.instances:
+            return
+        gname = self.group_of.get(name)
+        if gname is not None:
+            routed = self.groups[gname].handle(now, name, event)
+        else:
+            routed = [(name, a) for a in self.instances[name].fsm.handle(now, event)]
+        self.execute(routed)
+
+    def execute(self, routed: Sequence[tuple[str, Action | GroupNotify]], stopping: bool = False) -> None:
+        for name, action in routed:
+            if isinstance(action, GroupNotify):
+                self.executor.group_notify(self.group_models[action.group], action)
+            else:
+                self.executor.perform(self.instances.get(name), action, stopping)
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of any instance (the I/O loop's one timer), or None."""
+        if self.stopped:
+            return None
+        deadlines = [d for rt in self.instances.values() if (d := rt.fsm.next_deadline()) is not None]
+        return min(deadlines) if deadlines else None
+
+    def fire_timers(self, now: float) -> None:
+        """The timer went off at ``now``: every instance whose deadline has passed gets TimerFired."""
+        due = [rt for rt in self.instances.values()
+               if (d := rt.fsm.next_deadline()) is not None and d <= now]
+        for rt in due:
+            self.dispatch(now, rt.name, TimerFired())
+
+    def on_datagram(self, now: float, key: SockKey, dg: Datagram) -> None:
+        """Route a packet to its instance by VRID, validate it there, feed it if it passed."""
+        if dg.family == socket.AF_INET:
+            ihl = (dg.data[0] & 0x0F) * 4
+            vrid = dg.data[ihl + 1] if len(dg.data) > ihl + 1 else None
+        else:
+            vrid = dg.data[1] if len(dg.data) > 1 else None
+        candidates = self.by_socket.get(key, {}).get(vrid, []) if vrid is not None else []
+        if not candidates:
+            self.unknown_vrid_drops += 1
+            if self.g.log_unknown_vrids and self.may_log(("unknown_vrid", key[0]), now):
+                log.info("Unknown VRID(%s) received on interface(%s). ignoring...", vrid, key[0])
+            return
+        src: IPAddress | None = ipaddress.ip_address(dg.src) if dg.src else None
+        received = pkt.Received(dg.data, 4 if dg.family == socket.AF_INET else 6, src,
+                                ipaddress.ip_address(dg.dst) if dg.dst else None,
+                                dg.ttl if dg.ttl >= 0 else None)
+        for rt in list(candidates):
+            if rt.fsm.state not in (State.BACKUP, State.MASTER):
+                continue  # keepalived ignores packets in FAULT/INIT without counting them
+            known = src is not None and src == rt.fsm.master_address
+            result = pkt.validate(received, rt.expect_known_master if known else rt.expect)
+            if isinstance(result, pkt.Rejected):
+                rt.drops.record(result)
+                if not result.reason.silent and self.may_log((rt.name, result.reason), now):
+                    log.info("(%s) %s", rt.name, result.detail)
+                continue
+            self.dispatch(now, rt.name, AdvertReceived(
+                src=result.src or (src if src is not None else ipaddress.IPv4Address(0)),
+                priority=result.priority, max_adver_int=result.adver_int, addresses=result.addresses))
+
+    def may_log(self, key: tuple[Any, ...], now: float) -> bool:
+        """Whether a line a peer caused may be logged now (:class:`~pykeepalived.ratelimit.LogLimiter`)."""
+        ok, suppressed = self.reject_log.allow(key, now)
+        if ok and suppressed:
+            log.info("%s: %d similar messages suppressed in the last %g s", "/".join(map(str, key)), suppressed,
+                     self.reject_log.interval)
+        return ok
+
+    def link_event(self, now: float, ifname: str, up: bool) -> bool:
+        """Netlink says ``ifname`` is up or down; False when that is no change."""
+        if self.link_up.get(ifname) == up:
+            return False
+        self.link_up[ifname] = up
+        log.info("Netlink reports %s %s", ifname, "up" if up else "down")
+        for rt in list(self.instances.values()):
+            if not rt.model.dont_track_primary and rt.ifname == ifname:
+                self.set_fault(now, rt, IF_FAULT.format(ifname), not up)
+            if any(t.kind == "interface" and t.name == ifname for t in rt.trackers):
+                self.apply_tracking(now, rt)
+        return True
+
+    def set_fault(self, now: float, rt: InstanceRuntime, reason: str, on: bool) -> None:
+        if on and reason not in rt.faults:
+            rt.faults.add(reason)
+            self.dispatch(now, rt.name, FaultSet(reason))
+        elif not on and reason in rt.faults:
+            rt.faults.discard(reason)
+            self.dispatch(now, rt.name, FaultCleared(reason))
+
+    # ------------------------------------------------------------------------------ tracking
+
+    def tracker_states(self) -> dict[TrackerKey, TrackerState]:
+        states: dict[TrackerKey, TrackerState] = dict(self.monitor_states())
+        for ifname, up in self.link_up.items():
+            states[("interface", ifname)] = up
+        return states
+
+    def apply_tracking(self, now: float, rt: InstanceRuntime, initial: bool = False) -> None:
+        """Priority and FAULT reasons from every tracker (vrrp.tracking), fed to the state machine.
+
+        ``initial``: before Start, straight into the state machine (nothing to announce yet).
+        """
+        ev = evaluate(rt.fsm.base_priority, rt.trackers, self.tracker_states())
+
+        def feed(event: Event) -> None:
+            if initial:
+                rt.fsm.handle(now, event)
+            else:
+                self.dispatch(now, rt.name, event)
+
+        if ev.total != rt.fsm.total_priority:
+            feed(PriorityChanged(ev.total))
+        for reason in sorted(ev.faults - rt.tracker_faults):
+            rt.tracker_faults.add(reason)
+            feed(FaultSet(reason))
+        for reason in sorted(rt.tracker_faults - ev.faults):
+            rt.tracker_faults.discard(reason)
+            feed(FaultCleared(reason))
+
+    def tracker_changed(self, now: float, key: TrackerKey) -> None:
+        """A script/file/process verdict changed: re-evaluate every instance that tracks it."""
+        if self.stopped or not self.started:
+            return
+        for rt in list(self.instances.values()):
+            if any(r.key == key for r in rt.trackers):
+                self.apply_tracking(now, rt)
+
+    # ------------------------------------------------------------------------------ reload
+
+    def reconfigure(self, now: float, new: Config, plan: ReloadPlan,
+                    primaries: Mapping[str, IPAddress | None]) -> list[InstanceRuntime]:
+        """Apply a reload's plan (``vrrp.reload``); ``primaries``: the advert source of every kept or
+        added instance.  Returns the added instances (not started, their sockets not open yet)."""
+        self.config, self.g = new, new.global_defs
+        self._set_garp_intervals()
+        models = {i.name: i for i in new.vrrp.instances}
+        for name in plan.drop:
+            self.remove(now, self.instances[name])
+        for gname in [g for g, grp in self.groups.items() if not any(m in self.instances for m in grp.members)]:
+            del self.groups[gname]
+            self.group_models.pop(gname, None)
+            self.notifier.alerts.forget(gname)
+        for name in plan.keep:
+            self.update(self.instances[name], build_runtime(models[name], self.g, primaries.get(name),
+                                                            fsm=self.instances[name].fsm))
+        for gm in new.vrrp.sync_groups:
+            if gm.name in self.groups:
+                self.group_models[gm.name] = gm
+        added = [build_runtime(models[name], self.g, primaries.get(name)) for name in plan.add]
+        for rt in added:
+            self.add(rt)
+        self.make_groups([gm for gm in new.vrrp.sync_groups if gm.name not in self.groups])
+        self.set_trackers()
+        return added
+
+    def remove(self, now: float, rt: InstanceRuntime) -> None:
+        """An instance gone from the config (or replaced): priority 0 if MASTER, VIPs and routes
+        removed, FAULT notified (DELETED with ``notify_deleted``), its packets no longer routed."""
+        prio = rt.fsm.effective_priority
+        n = rt.model.notify
+        actions = rt.fsm.handle(now, Stop())
+        self.execute([(rt.name, a) for a in actions if isinstance(a, (SendAdvert, RemoveVips, Log))])
+        self.notifier.instance_state(rt.model, "DELETED" if n.deleted_state or n.deleted else "FAULT", prio)
+        self.notifier.alerts.forget(rt.name)
+        self.unregister(rt)
+        del self.instances[rt.name]
+        self.group_of.pop(rt.name, None)
+
+    def update(self, old: InstanceRuntime, rt: InstanceRuntime) -> None:
+        """Same identity: ``rt`` (built over ``old``'s state machine) takes ``old``'s place, keeping its
+        FAULT reasons and counters.
+
+        While MASTER, VIPs/routes/rules no longer configured are removed and new ones added (with
+        a GARP round); the ones in both stay untouched.
+        """
+        rt.faults, rt.tracker_faults = old.faults, old.tracker_faults
+        rt.ip_id, rt.drops, rt.send_errors = old.ip_id, old.drops, old.send_errors
+        rt.last_transition = old.last_transition
+        same = self.by_socket.get(old.sock_key, {}).get(old.model.virtual_router_id, [])
+        if old in same:
+            same[same.index(old)] = rt
+        self.instances[rt.name] = rt
+        if not rt.fsm.vips_set:
+            return
+        changes = address_changes(old.vips + old.evips, rt.vips + rt.evips, old.model, rt.model)
+        if changes:
+            log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(changes.gone), len(changes.added))
+            self.executor.effect(lambda: self.executor.change_addresses(rt, changes))
+            if changes.added:
+                self.executor.effect(lambda: self.executor.garps(rt, 1, changes.added))
