@@ -8,7 +8,7 @@ exactly one netlink command per reconciler operation (a weight change is one ``S
 
 We use pyroute2's generic-netlink socket (family discovery, acks, errors, dump reassembly) but our own
 message classes, because pyroute2 0.9.7's ``IPVSService``/``IPVSDest`` helpers get several things wrong
-(``python-building-blocks.md`` §1(c)): ``"update"`` sends a DELETE, destinations default to DR,
+(pyroute2/netlink/generic/ipvs.py): ``"update"`` sends a DELETE, destinations default to DR,
 ``from_message`` misreports the forwarding method, the service netmask is typed as an IPv4 address (so an
 IPv6 service cannot be persistent), and there is nothing for FLUSH, GET_INFO or the sync daemon.
 
