@@ -37,8 +37,10 @@ connection-count schedulers add the other workers' counts as of the last reconci
 
 from __future__ import annotations
 
+import _socket
 import ctypes
 import errno
+import fcntl as _fcntl
 import logging
 import os
 import select
@@ -74,7 +76,20 @@ IN = select.EPOLLIN
 OUT = select.EPOLLOUT
 ERR = select.EPOLLERR
 HUP = select.EPOLLHUP
+RDHUP = select.EPOLLRDHUP
+IN_RDHUP = IN | RDHUP
 NO_PIPE = (-1, -1)
+fcntl = _fcntl.fcntl
+F_SETFL = _fcntl.F_SETFL
+_splice = os.splice
+#: the C socket type: no Python-level __init__ per connection (socket.socket adds nothing used here)
+_Socket = _socket.socket
+_close = os.close
+_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+_TCP = socket.IPPROTO_TCP
+_NODELAY = socket.TCP_NODELAY
+_EINPROGRESS = errno.EINPROGRESS
+_NONBLOCKING = os.O_RDWR | os.O_NONBLOCK
 
 
 def reuseport_program(family: int, prefix: int, workers: int) -> bytes:
@@ -143,8 +158,7 @@ class _Pipes:
             return self.free.pop()
         r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            import fcntl
-            fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+            fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
         except OSError:  # pipe-max-size lower for this user: the default 64 KiB will do
             pass
         return r, w
@@ -189,7 +203,13 @@ class Listener:
 
 
 class TcpConn:
-    """One proxied TCP connection: client socket, real-server socket, a pipe per direction."""
+    """One proxied TCP connection: client socket, real-server socket, a pipe per backlogged direction.
+
+    The connection to the real server is not awaited: both sockets are watched for reading at once, and
+    what the client sends before the real server accepted waits in a pipe (the real server's socket
+    reports EAGAIN until connected, then writability); a refused connection reports an error and ends
+    the client's too.  Saves a wake-up and two system calls per connection.
+    """
 
     __slots__ = (
         "ceof",
@@ -225,43 +245,32 @@ class TcpConn:
         self.ceof = self.ueof = False
         self.done = False
         self.cu = self.uc = NO_PIPE
-        self.cmask = self.umask = 0
-        us = self.usock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
-        self.ufd = us.fileno()
-        us.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        us = self.usock = _Socket(family, _STREAM)
+        ufd = self.ufd = us.fileno()
+        us.setsockopt(_TCP, _NODELAY, 1)
         err = us.connect_ex(dest.sockaddr)
-        if err == 0:
-            self._connected()
-        elif err == errno.EINPROGRESS:
-            self.umask = OUT
-            eng.handlers[self.ufd] = self._connecting
-            eng.ep.register(self.ufd, OUT)
-        else:
-            self.close()
-
-    def _connecting(self, ev: int) -> None:
-        err = self.usock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err or ev & (ERR | HUP):
+        if err and err != _EINPROGRESS:
+            self.cmask = self.umask = 0
             self.close()
             return
-        self._connected()
-
-    def _connected(self) -> None:
-        eng = self.eng
-        eng.handlers[self.cfd] = self.on_client
-        eng.handlers[self.ufd] = self.on_upstream
-        eng.ep.register(self.cfd, IN)
-        self.cmask = IN
-        if self.umask:
-            eng.ep.modify(self.ufd, IN)
-        else:
-            eng.ep.register(self.ufd, IN)
-        self.umask = IN
+        handlers = eng.handlers
+        handlers[cfd] = self.on_client
+        handlers[ufd] = self.on_upstream
+        register = eng.ep.register
+        register(cfd, IN_RDHUP)
+        register(ufd, IN_RDHUP)
+        self.cmask = self.umask = IN
 
     # -- events ------------------------------------------------------------------------------------
     def on_client(self, ev: int) -> None:
+        if ev == IN:  # the common case: forward what arrived; nothing else to look at unless it backlogged
+            if self._client_read():
+                self._interest()
+            return
         if ev & IN:
             self._client_read()
+            if ev & RDHUP and not (self.done or self.cpend or self.ceof):
+                self._client_read()  # the client shut down: read its EOF now, not on another wake-up
         elif ev & ERR:
             self.close()
             return
@@ -274,8 +283,14 @@ class TcpConn:
                 self._interest()
 
     def on_upstream(self, ev: int) -> None:
+        if ev == IN:
+            if self._upstream_read():
+                self._interest()
+            return
         if ev & IN:
             self._upstream_read()
+            if ev & RDHUP and not (self.done or self.upend or self.ueof):
+                self._upstream_read()
         elif ev & ERR:
             self.close()
             return
@@ -291,40 +306,46 @@ class TcpConn:
     # Reads go through the worker's shared pipe and straight on to the other socket; only bytes the
     # other socket cannot take yet stay behind, and then the connection keeps that pipe (a fresh one
     # becomes the shared pipe) until it has drained: pipes are held by backlogged connections only.
-    def _client_read(self) -> None:
+    # The read functions return True when the connection's state changed (backlog, EOF, closed).
+    def _client_read(self) -> bool:
         eng = self.eng
-        pr, pw = pipe = eng.shared
+        pipe = eng.shared
         try:
-            n = os.splice(self.cfd, pw, CHUNK, flags=SPLICE_FLAGS)
+            n = _splice(self.cfd, pipe[1], CHUNK, None, None, SPLICE_FLAGS)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             self.close()
-            return
+            return True
         if n == 0:
             self.ceof = True
-            self._shut(self.usock)
-            return
+            if self.ueof and not self.upend:  # both directions done: close() sends the FIN, no shutdown needed
+                self.close()
+            else:
+                self._shut(self.usock)
+            return True
         st = self.stats
         st[1] += 1
         st[3] += n
         try:
-            m = os.splice(pr, self.ufd, n, flags=SPLICE_FLAGS)
+            m = _splice(pipe[0], self.ufd, n, None, None, SPLICE_FLAGS)
         except BlockingIOError:
             m = 0
         except OSError:
             m = -1
-        if m != n:
-            self.cu = pipe  # the rest waits in this pipe, which the connection now owns
-            eng.shared = eng.pipes.get()
-            if m < 0:
-                self.close()
-                return
+        if m == n:
+            return False
+        self.cu = pipe  # the rest waits in this pipe, which the connection now owns
+        eng.shared = eng.pipes.get()
+        if m < 0:
+            self.close()
+        else:
             self.cpend = n - m
+        return True
 
     def _flush_cu(self) -> None:
         try:
-            m = os.splice(self.cu[0], self.ufd, self.cpend, flags=SPLICE_FLAGS)
+            m = _splice(self.cu[0], self.ufd, self.cpend, None, None, SPLICE_FLAGS)
         except BlockingIOError:
             return
         except OSError:
@@ -338,40 +359,45 @@ class TcpConn:
                 self._shut(self.usock)
 
     # -- real server -> client ---------------------------------------------------------------------
-    def _upstream_read(self) -> None:
+    def _upstream_read(self) -> bool:
         eng = self.eng
-        pr, pw = pipe = eng.shared
+        pipe = eng.shared
         try:
-            n = os.splice(self.ufd, pw, CHUNK, flags=SPLICE_FLAGS)
+            n = _splice(self.ufd, pipe[1], CHUNK, None, None, SPLICE_FLAGS)
         except BlockingIOError:
-            return
+            return False
         except OSError:
             self.close()
-            return
+            return True
         if n == 0:
             self.ueof = True
-            self._shut_client()
-            return
+            if self.ceof and not self.cpend:
+                self.close()
+            else:
+                self._shut_client()
+            return True
         st = self.stats
         st[2] += 1
         st[4] += n
         try:
-            m = os.splice(pr, self.cfd, n, flags=SPLICE_FLAGS)
+            m = _splice(pipe[0], self.cfd, n, None, None, SPLICE_FLAGS)
         except BlockingIOError:
             m = 0
         except OSError:
             m = -1
-        if m != n:
-            self.uc = pipe
-            eng.shared = eng.pipes.get()
-            if m < 0:
-                self.close()
-                return
+        if m == n:
+            return False
+        self.uc = pipe
+        eng.shared = eng.pipes.get()
+        if m < 0:
+            self.close()
+        else:
             self.upend = n - m
+        return True
 
     def _flush_uc(self) -> None:
         try:
-            m = os.splice(self.uc[0], self.cfd, self.upend, flags=SPLICE_FLAGS)
+            m = _splice(self.uc[0], self.cfd, self.upend, None, None, SPLICE_FLAGS)
         except BlockingIOError:
             return
         except OSError:
@@ -386,6 +412,8 @@ class TcpConn:
 
     # -- state ---------------------------------------------------------------------------------------
     def _interest(self) -> None:
+        if self.done:
+            return
         cpend, upend = self.cpend, self.upend
         if self.ceof and self.ueof and not cpend and not upend:
             self.close()
@@ -394,20 +422,20 @@ class TcpConn:
         um = (IN if not self.ueof and not upend else 0) | (OUT if cpend else 0)
         ep = self.eng.ep
         if cm != self.cmask:
-            ep.modify(self.cfd, cm)
+            ep.modify(self.cfd, cm | RDHUP if cm & IN else cm)
             self.cmask = cm
         if um != self.umask:
-            ep.modify(self.ufd, um)
+            ep.modify(self.ufd, um | RDHUP if um & IN else um)
             self.umask = um
 
-    def _shut(self, sock: socket.socket) -> None:
+    def _shut(self, sock: _socket.socket) -> None:
         try:
             sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
     def _shut_client(self) -> None:
-        s = socket.socket(self.family, socket.SOCK_STREAM, 0, self.cfd)
+        s = _Socket(self.family, socket.SOCK_STREAM, 0, self.cfd)
         try:
             s.shutdown(socket.SHUT_WR)
         except OSError:
@@ -420,9 +448,11 @@ class TcpConn:
             return
         self.done = True
         eng = self.eng
-        eng.forget(self.cfd)
-        eng.forget(self.ufd)
-        os.close(self.cfd)
+        handlers, closed = eng.handlers, eng._closed
+        for fd in (self.cfd, self.ufd):
+            if handlers.pop(fd, None) is not None:
+                closed.add(fd)
+        _close(self.cfd)
         self.usock.close()
         if self.cu[0] >= 0:
             eng.pipes.put(self.cu, False)
@@ -570,7 +600,7 @@ class Engine:
                 if self.accept_errors & (self.accept_errors - 1) == 0:
                     log.warning("accept on %s failed (%d times): %s", disp.key, self.accept_errors, e)
                 return
-            os.set_blocking(fd, False)
+            fcntl(fd, F_SETFL, _NONBLOCKING)  # accept4 without SOCK_NONBLOCK: one fcntl, not os.set_blocking's two
             dest = disp.pick(addr[0], addr[1], now)
             if dest is None:  # no real server may take it: refused, as IPVS answers with a reset
                 os.close(fd)
