@@ -1,4 +1,4 @@
-"""Runs ``ipvs_cases.py`` against a real kernel IPVS: directly when this kernel has ip_vs, else in one VM.
+"""Runs ``ipvs_cases.py`` and ``ipvs_conformance.py`` against a real kernel IPVS: directly when this kernel has ip_vs, else in one VM.
 
 This machine's kernel has no ip_vs, so the cases run inside a throw-away QEMU VM booting Debian's stock
 kernel (``scripts/run-in-vm``; the host's file system is shared read-only, so this checkout and its
@@ -18,7 +18,8 @@ import pytest
 
 from tests.conftest import IN_CI, REPO, require_root
 
-CASES = "tests/vm/ipvs_cases.py"
+#: the IPVS cases and the data-plane conformance suite against IPVS: one VM start for both
+CASES = ("tests/vm/ipvs_cases.py", "tests/vm/ipvs_conformance.py")
 #: the whole VM run (boot included) must finish well within this; measured ~1-2 min under TCG
 VM_TIMEOUT = 600
 
@@ -31,7 +32,7 @@ def _kernel_has_ip_vs() -> bool:
 @pytest.mark.timeout(VM_TIMEOUT + 60)
 def test_ipvs_data_plane_against_a_real_kernel() -> None:
     require_root()
-    pytest_argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", CASES]
+    pytest_argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CASES]
     if _kernel_has_ip_vs():
         argv = pytest_argv
     else:

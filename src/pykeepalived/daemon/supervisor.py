@@ -17,22 +17,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from pykeepalived import __version__
 from pykeepalived.config import load_config
 from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
 from pykeepalived.status import dumps
+from pykeepalived.status.api import LVS_COMMANDS, VRRP_COMMANDS, Access, ApiError, Caller, Command
+from pykeepalived.status.client import fetch, post
+from pykeepalived.status.dashboard import DashboardOptions
 from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
-from .child import CONFIG_FD_ENV, EXIT_CONFIG, config_memfd, options_json
+from .child import CONFIG_FD_ENV, EXIT_CONFIG, OVERRIDES_FD_ENV, config_memfd, data_memfd, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
@@ -92,20 +97,29 @@ class Supervisor:
         #: systemd (Type=notify): READY once the children are, RELOADING/READY around a reload, STOPPING
         self.notifier = notifier if notifier is not None else Notifier.from_environ()
         self.ready_watch = ReadyWatch()
+        #: the runtime overrides each child last reported (handed to it again when it restarts)
+        self.overrides: dict[str, dict[str, Any]] = {}
+        #: who may read and write on the control socket and the --listen port (status.api)
+        self.access = Access.configure(options.control_read_group, options.control_write_group,
+                                       options.listen_token_file)
 
     # -- children -------------------------------------------------------------------------------------
     async def _spawn(self, child: Child) -> None:
         argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
         ready_fd, env = self.ready_watch.open(child.kind)
         config_fd = config_memfd(self.config)  # the running configuration, not the file (maybe broken since)
-        env = {**env, CONFIG_FD_ENV: str(config_fd)}
+        # the runtime overrides a (re)started child must keep: a crash never undrains a server
+        overrides_fd = data_memfd("pykeepalived-overrides", json.dumps(self.overrides.get(child.kind, {})).encode())
+        env = {**env, CONFIG_FD_ENV: str(config_fd), OVERRIDES_FD_ENV: str(overrides_fd)}
         try:
             child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                               preexec_fn=_die_with_parent,
-                                                              pass_fds=(ready_fd, config_fd), env=env)
+                                                              pass_fds=(ready_fd, config_fd, overrides_fd),
+                                                              env=env)
         finally:
             os.close(ready_fd)
             os.close(config_fd)
+            os.close(overrides_fd)
         child.started_at = time.monotonic()
         log.info("Starting %s child process, pid=%d", child.title, child.proc.pid)
         child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
@@ -179,7 +193,8 @@ class Supervisor:
                 log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
 
     # -- reload ---------------------------------------------------------------------------------------
-    async def reload(self) -> None:
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP (and the API's ``reload``): (loaded, what happened)."""
         log.info("Reloading")
         self.notifier.reloading()
         result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id,
@@ -190,7 +205,8 @@ class Supervisor:
                     log.error("%s", d)
             log.error("Reload aborted: the new configuration cannot be used - keeping the running configuration")
             self.notifier.reloaded("Reload aborted: the running configuration is kept")
-            return
+            problems = "; ".join(str(d) for d in result.diagnostics if not d.info)
+            return False, f"reload aborted, the running configuration is kept: {problems}"
         self.config = result.config
         if self.options.dump_conf:
             dump_config(self.config)
@@ -206,6 +222,37 @@ class Supervisor:
                 self.children[kind] = Child(kind)
                 await self._spawn(self.children[kind])
         self.notifier.reloaded("Reloaded")
+        return True, f"reloaded {self.options.config_file}"
+
+    # -- the runtime API (status.api) -------------------------------------------------------------------
+    async def command(self, cmd: Command, caller: Caller) -> dict[str, Any]:
+        """``reload`` here; virtual-server commands go to the checker child, VRRP ones to the VRRP child,
+        ``reset`` to both.  The overrides each child answers with are kept here for its restarts."""
+        if cmd.name == "reload":
+            ok, message = await self.reload()
+            if not ok:
+                raise ApiError(409, message)
+            return {"message": message}
+        kinds = ["checkers"] if cmd.name in LVS_COMMANDS else ["vrrp"] if cmd.name in VRRP_COMMANDS else [
+            k for k in ("checkers", "vrrp") if k in self.children]
+        messages: list[str] = []
+        overrides: dict[str, Any] = {}
+        for kind in kinds:
+            if kind not in self.children:
+                what = "virtual_server" if kind == "checkers" else "vrrp_instance"
+                raise ApiError(404, f"no {kind} process runs (the configuration has no {what})")
+            try:
+                status, body = await asyncio.to_thread(post, self.options.child_control_path(kind),
+                                                       "/api/v1/command", json.dumps(cmd.to_json()).encode())
+                reply = json.loads(body)
+            except (OSError, ValueError) as e:
+                raise ApiError(503, f"the {kind} process did not answer ({e}); is it restarting?") from None
+            if status != 200:
+                raise ApiError(status, str(reply.get("error", reply)))
+            self.overrides[kind] = reply.get("overrides", {})
+            overrides.update(self.overrides[kind])
+            messages.append(str(reply.get("message", "")))
+        return {"message": "; ".join(m for m in messages if m), "overrides": overrides}
 
     async def _announce_ready(self) -> None:
         """READY=1 to systemd once every child has said it is ready (readiness pipe, sdnotify.ReadyWatch)."""
@@ -216,11 +263,11 @@ class Supervisor:
     # -- status ---------------------------------------------------------------------------------------
     async def snapshot(self) -> Snapshot:
         """Merge the children's status halves (whichever answer) into one view."""
-        from pykeepalived.status.client import fetch
-
         vrrp: tuple = ()
+        scripts: tuple = ()
         services: tuple = ()
         dataplane = "none"
+        overrides: dict[str, Any] = {}
         for kind in self.children:
             path = self.options.child_control_path(kind)
             try:
@@ -230,15 +277,18 @@ class Supervisor:
                 part = Snapshot.from_json(body)
             except Exception:  # a child restarting: show what the other knows
                 continue
+            overrides.update(part.overrides)
             if kind == "vrrp":
                 vrrp = part.vrrp
+                scripts = part.vrrp_scripts
             else:
                 services = part.virtual_services
                 dataplane = part.daemon.dataplane
         info = DaemonInfo(pid=os.getpid(), config_file=self.options.config_file, dataplane=dataplane,
                           started_at=self.started_at, version=__version__, pid_file=self.options.pid_file,
                           control_socket=self.options.control_path)
-        return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services)
+        return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services,
+                        vrrp_scripts=scripts, overrides=overrides)
 
     # -- main loop ------------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -251,7 +301,9 @@ class Supervisor:
         quiet_wakeup_fd()
 
         tcp = parse_listen(self.options.listen) if self.options.listen else None
-        server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp)
+        server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp, commands=self.command,
+                               access=self.access, dashboard=DashboardOptions.configure(
+                                   self.options.dashboard_name, self.options.dashboard_peers))
         await server.start_or_retry()
         for kind in wanted_children(self.config, self.options):
             self.children[kind] = Child(kind)
@@ -372,6 +424,11 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         return EXIT_CONFIG
     if options.dump_conf:
         dump_config(result.config)
+    try:  # an unknown group or an unsafe token file stops the start, with the reason
+        Access.configure(options.control_read_group, options.control_write_group, options.listen_token_file)
+    except ValueError as e:
+        log.error("Control socket access: %s; not starting", e)
+        return 1
     if not write_pid_file(options.pid_file, "pykeepalived"):
         return 1
     if detach and not _daemonize(options.pid_file):
