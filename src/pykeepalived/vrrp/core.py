@@ -331,6 +331,15 @@ class VrrpCore:
         self.set_trackers()
         return added
 
+    def after_reload(self, now: float, plan: ReloadPlan) -> None:
+        """Once the added instances' sockets are open: start them, and re-evaluate the kept ones'
+        trackers (their tracker set may have changed).  Nothing to do before the first start."""
+        if not self.started:
+            return
+        self.start(now, list(plan.add))
+        for name in plan.keep:
+            self.apply_tracking(now, self.instances[name])
+
     def remove(self, now: float, rt: InstanceRuntime) -> None:
         """An instance gone from the config (or replaced): priority 0 if MASTER, VIPs and routes
         removed, FAULT notified (DELETED with ``notify_deleted``), its packets no longer routed."""

@@ -470,10 +470,8 @@ class VrrpProcess:
         self._open_sockets(added)
         now = loop.time()
         self._sync_trackers(now)
+        core.after_reload(now, plan)
         if core.started:  # else run() starts every instance once the start-up delay is over
-            core.start(now, list(plan.add))
-            for name in plan.keep:
-                core.apply_tracking(now, self.instances[name])
             self.monitors.start()
             self._restart_link_watcher()
         if plan.drop or plan.add:

@@ -33,10 +33,10 @@ async def test_a_weighted_link_down_lowers_the_priority_of_the_next_scheduled_ad
     node = Node(CONF.format(weight=" weight -30"))
     await node.start()
     await node.run_until(DOWN + 2.5)
-    assert node.core.link_event(DOWN + 2.5, "eth1", False)
-    assert not node.core.link_event(DOWN + 2.6, "eth1", False)  # no change, nothing to do
+    assert node.link(DOWN + 2.5, "eth1", False)
+    assert not node.link(DOWN + 2.6, "eth1", False)  # no change, nothing to do
     await node.run_until(DOWN + 4.5)
-    node.core.link_event(DOWN + 4.5, "eth1", True)
+    node.link(DOWN + 4.5, "eth1", True)
     await node.run_until(DOWN + 5.5)
     # no extra advert at the change: the next one on schedule carries the new priority (as keepalived)
     assert node.io.adverts() == [(pytest.approx(DOWN + k), p) for k, p in
@@ -50,7 +50,7 @@ async def test_a_backup_whose_priority_drops_waits_longer_by_the_skew_difference
     node = Node(CONF.format(weight=" weight -30"))
     await node.start()
     await node.run_until(1.0)
-    node.core.link_event(1.0, "eth1", False)
+    node.link(1.0, "eth1", False)
     assert node.core.next_deadline() == pytest.approx(DOWN + 30 / 256)  # skew of 70 instead of 100
     await node.run_until(DOWN + 1)
     assert node.io.adverts() == [(pytest.approx(DOWN + 30 / 256), 70)]
@@ -62,13 +62,13 @@ async def test_an_unweighted_link_down_faults_the_master_and_up_again_it_comes_b
     node = Node(CONF.format(weight=""))
     await node.start()
     await node.run_until(DOWN + 1.5)
-    node.core.link_event(DOWN + 1.5, "eth1", False)
+    node.link(DOWN + 1.5, "eth1", False)
     await node.run_until(DOWN + 5)
     assert node.rt.fsm.state is State.FAULT
     assert node.io.adverts()[-1] == (pytest.approx(DOWN + 1.5), 0)  # resigns at once
     assert [str(s.what) for s in node.io.of("vip-", after=0)] == ["10.0.0.5/24"]
     assert node.notifier.states == [("VI_1", "BACKUP"), ("VI_1", "MASTER"), ("VI_1", "FAULT")]
-    node.core.link_event(DOWN + 5, "eth1", True)
+    node.link(DOWN + 5, "eth1", True)
     assert node.rt.fsm.state is State.BACKUP
     await node.run_until(DOWN + 5 + DOWN + 0.5)
     assert node.rt.fsm.state is State.MASTER and node.io.adverts()[-1][0] == pytest.approx(DOWN + 5 + DOWN)

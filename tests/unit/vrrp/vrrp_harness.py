@@ -26,6 +26,7 @@ from pykeepalived.vrrp.reload import plan_reload
 
 MAC = bytes.fromhex("020000000003")
 SRC = ipaddress.IPv4Address("10.0.0.3")
+SRC6 = ipaddress.IPv6Address("fe80::3")
 INTERFACES = {"lo", "eth0", "eth1"}
 
 
@@ -51,7 +52,10 @@ class FakeSocket:
 
     def send(self, packet: bytes, dst: str | None = None, src: str | None = None,
              hop_limit: int | None = None) -> None:
-        adv = pkt.decode_ipv4(packet) if self.key[1] == socket.AF_INET else packet
+        if self.key[1] == socket.AF_INET:
+            adv = pkt.decode_ipv4(packet)
+        else:
+            adv = pkt.decode_payload(packet, src, dst or self.key[2], 255, 6)
         self.io.record("advert", adv, self.key[0])
 
 
@@ -160,7 +164,7 @@ class Node:
         self.core = VrrpCore(self.cfg, self.executor, self.notifier,  # type: ignore[arg-type]
                              lambda: self.monitor_states)
         for inst in self.cfg.vrrp.instances:
-            self.core.add(build_runtime(inst, self.cfg.global_defs, SRC))
+            self.core.add(build_runtime(inst, self.cfg.global_defs, SRC6 if inst.family == 6 else SRC))
         self.core.make_groups(self.cfg.vrrp.sync_groups)
         self.core.set_trackers()
         for rt in self.core.instances.values():
@@ -216,6 +220,11 @@ class Node:
             self.io.now = max(self.io.now, at)
         self.core.on_datagram(self.io.now, self.rt.sock_key, dg)
 
+    def link(self, at: float, ifname: str, up: bool) -> bool:
+        """Netlink reports ``ifname`` up or down at ``at``."""
+        self.io.now = max(self.io.now, at)
+        return self.core.link_event(self.io.now, ifname, up)
+
     def reload(self, text: str) -> Any:
         """Apply a new config the way ``VrrpProcess.apply_config`` does; returns the plan."""
         new = config(text)
@@ -226,9 +235,7 @@ class Node:
             self.core.register(rt)
             for ifname in self.core.watched_ifnames(rt):
                 self.core.link_up.setdefault(ifname, True)
-        self.core.start(self.io.now, list(plan.add))
-        for name in plan.keep:
-            self.core.apply_tracking(self.io.now, self.core.instances[name])
+        self.core.after_reload(self.io.now, plan)
         self.cfg = new
         return plan
 
