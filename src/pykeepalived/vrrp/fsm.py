@@ -154,7 +154,19 @@ class Stop:
     """Shutdown (SIGTERM)."""
 
 
-Event = Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The operator gives mastership away (``pykeepalived ctl handover``), or takes the hand-over back
+    (``restore``).  Handed over, the effective priority is held at 1 whatever the trackers say, and a
+    MASTER resigns at once with a priority-0 advert (its peers take over after their skew time, whatever
+    their preempt setting) and goes BACKUP.  Restored, the priority is the configured one with its
+    trackers again, and VRRP's own rules (preempt) decide whether it takes mastership back.  Not for an
+    address owner (priority 255), which VRRP always makes MASTER."""
+
+    on: bool
+
+
+Event = Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop | Handover
 
 
 # --------------------------------------------------------------------------------------------- actions
@@ -277,6 +289,8 @@ class Instance:
         self.master_priority = 0
         self.vips_set = False
         self.stats = Stats()
+        #: handed over by the operator (Handover): priority held at 1 until restored
+        self.handed_over = False
         self.sync: SyncGate | None = None
         self._faults: set[str] = set()
         self._now = 0
@@ -360,6 +374,8 @@ class Instance:
                 return self._fault_cleared(event.reason)
             case Stop():
                 return self._stop()
+            case Handover():
+                return self._handover(event.on)
         raise TypeError(f"unknown event {event!r}")
 
     # ----------------------------------------------------------------------------- helpers
@@ -686,12 +702,24 @@ class Instance:
 
     # ----------------------------------------------------------------------------- priority / faults
 
+    def _handover(self, on: bool) -> list[Action]:
+        if self.base_priority == PRIO_OWNER or on == self.handed_over:
+            return []
+        self.handed_over = on
+        out: list[Action] = [self._log("Handed over by the operator: priority held at 1" if on
+                                       else "Hand-over ended: configured priority again")]
+        out += self._priority_changed(self.total_priority)
+        if on and self.state is State.MASTER:
+            self.wantstate = State.BACKUP
+            out += self.leave_master(adv_f=True, reason="handover")
+        return out
+
     def _priority_changed(self, total: int) -> list[Action]:
         """vrrp_set_effective_priority: clamp, log, and shift a BACKUP's down timer by the skew change."""
         if self.base_priority == PRIO_OWNER:
             return []
         self.total_priority = total
-        new_prio = min(max(total, 1), PRIO_OWNER - 1)
+        new_prio = 1 if self.handed_over else min(max(total, 1), PRIO_OWNER - 1)
         if new_prio == self.effective_priority:
             return []
         out: list[Action] = [
