@@ -1,7 +1,8 @@
 """The immutable configuration model: what the daemon will run, not just what the file says.
 
-Section models live beside this file (``model_global``, ``model_vrrp``, ``model_lvs``); this
-module holds what all sections share (:class:`Script`) and the top-level :class:`Config`.
+Section models live beside this file (``model_global``, ``model_vrrp``, ``model_lvs``, and
+``model_script`` for :class:`Script`, which all sections share); this module holds the top-level
+:class:`Config` and re-exports :class:`Script`.
 Every model class is a frozen, slotted dataclass; :func:`to_jsonable` turns any of them into
 plain JSON data with a stable key order (field order), for ``pykeepalived config show``.
 """
@@ -15,30 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .lines import Location
+from .model_script import Script
+
+__all__ = ["Config", "Script", "to_jsonable"]
 
 if TYPE_CHECKING:
     from .model_global import GlobalDefs
     from .model_lvs import LvsConfig
     from .model_vrrp import VrrpConfig
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A command keepalived would run (notify_*, vrrp_script, misc_path, quorum_up …).
-
-    ``argv`` is already split with keepalived's quoting and escape rules; ``user``/``group``
-    are as written (None: the global ``script_user`` default applies).  ``loc`` says where
-    it was configured, so security and existence problems can be reported at that line.
-    """
-
-    argv: tuple[str, ...]
-    user: str | None = None
-    group: str | None = None
-    loc: Location | None = dataclasses.field(default=None, compare=False)
-
-    @property
-    def command(self) -> str:
-        return " ".join(self.argv)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from .model import Script
+from .model_script import Script
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from .lines import Location
-from .model import Script
+from .model_script import Script
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from .lines import Location
-from .model import Script
+from .model_script import Script
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface

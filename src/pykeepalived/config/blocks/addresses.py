@@ -18,8 +18,6 @@ from ..model_vrrp import (
 from ..parser import Block, Context
 from .common import entries_block, interface_exists
 
-# -- addresses, routes, rules (shared by virtual_* and static_*) ------------------------------
-
 ROUTE_TABLES = {"main": 254, "local": 255, "default": 253, "unspec": 0}
 SCOPES = ("global", "universe", "site", "link", "host", "nowhere")
 ROUTE_TYPES = (
@@ -537,7 +535,6 @@ STATIC_ROUTES = entries_block(
     "static_routes", "static_routes", lambda ctx, line: parse_route(ctx, line, True)
 )
 STATIC_RULES = entries_block("static_rules", "static_rules", lambda ctx, line: parse_rule(ctx, line, True))
-
 
 
 def register(root: Block) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ..lines import Location, LogicalLine
+from ..lines import Location, LogicalLine, Word
 from ..parser import Block, Context, Draft, Handler, SkipLine, model_fields
 
 UINT_MAX = 4294967295
@@ -81,18 +81,45 @@ def weighted_build(model: Callable[..., T], required: str, missing: str, weights
 
     return build
 
-def tracker_weight(ctx: Context, line: LogicalLine, draft: Draft, lo: int, hi: int, message: str) -> None:
-    """``weight N [reverse]`` inside a tracker definition."""
-    try:
-        draft["weight"] = ctx.integer(line, 1, lo, hi)
-    except SkipLine:
-        ctx.error(line, message.format(arg=line.words[1].text if len(line.words) > 1 else ""))
-        raise
-    if len(line.words) > 2:
-        if line.words[2].text == "reverse":
-            draft["weight_reverse"] = True
-        elif line.words[2].text != "noreverse":
-            ctx.error(line, f"{draft['_what']} {draft['name']} unknown weight option {line.words[2].text}")
+def tracker_weight(what: str, limit: int, invalid: str, missing: str | None = None) -> Handler:
+    """``weight N [reverse|noreverse]`` inside a tracker definition (``what``: the block keyword), N in
+    [-limit, limit].  ``invalid`` (``{name}``, ``{arg}``) follows a rejected value; ``missing`` (``{name}``)
+    replaces MISSING_PARAMETER when there is no value."""
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        name = draft["name"]
+        if missing is not None and len(line.words) < 2:
+            ctx.error(line, missing.format(name=name))
+            return
+        try:
+            draft["weight"] = ctx.integer(line, 1, -limit, limit)
+        except SkipLine:
+            ctx.error(line, invalid.format(name=name, arg=line.words[1].text if len(line.words) > 1 else ""))
+            raise
+        if len(line.words) > 2:
+            if line.words[2].text == "reverse":
+                draft["weight_reverse"] = True
+            elif line.words[2].text != "noreverse":
+                ctx.error(line, f"{what} {name} unknown weight option {line.words[2].text}")
+
+    return handle
+
+
+def group_block(what: str) -> Block:
+    """The ``group { NAME ... }`` list of a sync group or track group (``what``: "sync", "track")."""
+
+    def words(ctx: Context, words: list[Word], draft: Draft) -> None:
+        draft["members"] = [w.text for w in words]
+
+    def end(ctx: Context, draft: Draft, parent: Draft) -> None:
+        if "group" in parent:
+            ctx.error(draft.get("_loc"), f"Group list already specified for sync group {parent['name']}")
+        elif not draft.get("members"):
+            ctx.error(draft.get("_loc"), f"Warning - {what} group {parent['name']} has empty group block")
+        else:
+            parent["group"] = tuple(draft["members"])
+
+    return Block("group", kind="words", words=words, end=end)
 
 
 Kind = Literal["flag", "bool", "str", "int", "timer", "words", "ints"]

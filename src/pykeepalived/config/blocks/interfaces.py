@@ -13,9 +13,7 @@ from ..model_vrrp import (
     TrackGroup,
 )
 from ..parser import Block, Context, Draft, SkipLine
-from .common import append_end, end_loc, entries_block, interface_exists, items, uniq_begin
-
-# -- garp_group, track_group, linkbeat_interfaces, interface_up_down_delays --------------------
+from .common import append_end, end_loc, entries_block, group_block, interface_exists, items, uniq_begin
 
 GARP_GROUP = Block("garp_group")
 
@@ -80,20 +78,7 @@ GARP_GROUP.end = _gg_end
 TRACK_GROUP = Block("track_group", begin=uniq_begin("track_group", "track_group", "track_group"))
 
 
-def _tg_words(ctx: Context, words: list[Word], draft: Draft) -> None:
-    draft["members"] = [w.text for w in words]
-
-
-def _tg_group_end(ctx: Context, draft: Draft, parent: Draft) -> None:
-    if "group" in parent:
-        ctx.error(draft.get("_loc"), f"Group list already specified for sync group {parent['name']}")
-    elif not draft.get("members"):
-        ctx.error(draft.get("_loc"), f"Warning - track group {parent['name']} has empty group block")
-    else:
-        parent["group"] = tuple(draft["members"])
-
-
-TRACK_GROUP.sub("group", Block("group", kind="words", words=_tg_words, end=_tg_group_end))
+TRACK_GROUP.sub("group", group_block("track"))
 TRACK_GROUP.end = append_end("track_groups", lambda ctx, d: TrackGroup(d["name"], d.get("group", ())))
 
 

@@ -31,9 +31,6 @@ PERSISTENCE_DEFAULT = 360
 TIMER_MAX = (2**64 - 2) / 1e6
 
 
-# --- small readers ---------------------------------------------------------------------------
-
-
 def parse_ip(text: str) -> IPAddress | None:
     """keepalived's ``inet_stosockaddr``: family from ':'; any ``-range``/``/mask`` suffix ignored."""
     for sep in "-/":

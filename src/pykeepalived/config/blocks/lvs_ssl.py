@@ -8,8 +8,6 @@ from ..model_lvs import (
 )
 from ..parser import Block, Context, Draft
 
-# --- SSL -------------------------------------------------------------------------------------
-
 SSL = Block("SSL")
 
 
@@ -34,8 +32,6 @@ def _ssl_end(ctx: Context, draft: Draft, parent: Draft) -> None:
 
 
 SSL.end = _ssl_end
-
-
 
 
 def register(root: Block) -> None:

@@ -9,10 +9,8 @@ from ..model_lvs import (
 from ..parser import Block, Context, Draft, SkipLine
 from ..scripts import script_from_line
 from .checkers import CHECKER_BLOCKS
-from .common import UINT_MAX, Scalar, install_scalars, read_checked
+from .common import UINT_MAX, Scalar, install_scalars
 from .lvs_common import TIMER_MAX, WEIGHT_MAX, family_of, parse_forwarding, parse_ip, read_flag, read_port, written_port
-
-# --- real_server -----------------------------------------------------------------------------
 
 RS = Block("real_server")
 
@@ -77,11 +75,8 @@ def _rs_end(ctx: Context, draft: Draft, vs: Draft) -> None:
 RS.begin, RS.end = _rs_begin, _rs_end
 
 
-@RS.keyword("weight")
-def _rs_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["weight"] = read_checked(
-        ctx, line, "int", 0, WEIGHT_MAX, f"Real server weight {{arg}} is outside range 0-{WEIGHT_MAX}"
-    )
+install_scalars(RS, [Scalar("weight", "int", 0, WEIGHT_MAX,
+                            f"Real server weight {{arg}} is outside range 0-{WEIGHT_MAX}")])
 
 
 @RS.keyword("lvs_method")
@@ -89,11 +84,8 @@ def _rs_method(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["forwarding"] = parse_forwarding(ctx, line, draft["forwarding"], "real")
 
 
-@RS.keyword("uthreshold", "lthreshold")
-def _rs_threshold(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft[line.keyword] = read_checked(
-        ctx, line, "int", 0, UINT_MAX, f"Invalid real_server {line.keyword} '{{arg}}' - ignoring"
-    )
+install_scalars(RS, [Scalar(kw, "int", 0, UINT_MAX, "Invalid real_server {kw} '{arg}' - ignoring")
+                     for kw in ("uthreshold", "lthreshold")])
 
 
 @RS.keyword("inhibit_on_failure")

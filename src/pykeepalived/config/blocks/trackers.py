@@ -41,10 +41,8 @@ install_scalars(
 )
 
 
-@VRRP_SCRIPT.keyword("weight")
-def _vs_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["_what"] = "vrrp_script"
-    tracker_weight(ctx, line, draft, -253, 253, f"vrrp_script {draft['name']} weight {{arg}} must be in [-253, 253]")
+VRRP_SCRIPT.keyword("weight")(tracker_weight(
+    "vrrp_script", 253, "vrrp_script {name} weight {arg} must be in [-253, 253]"))
 
 
 install_scalars(
@@ -84,20 +82,9 @@ TRACK_FILE = Block("track_file", begin=uniq_begin("track_file", "track_file", "t
 TRACK_FILE.string_keyword("file", "file", "track file file name missing")
 
 
-@TRACK_FILE.keyword("weight")
-def _tf_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["_what"] = "track_file"
-    if len(line.words) < 2:
-        ctx.error(line, f"No weight specified for track file {draft['name']} - ignoring")
-        return
-    tracker_weight(
-        ctx,
-        line,
-        draft,
-        -254,
-        254,
-        f"Weight for {draft['name']} must be between [-254..254] inclusive. Ignoring...",
-    )
+TRACK_FILE.keyword("weight")(tracker_weight(
+    "track_file", 254, "Weight for {name} must be between [-254..254] inclusive. Ignoring...",
+    "No weight specified for track file {name} - ignoring"))
 
 
 @TRACK_FILE.keyword("init_file")
@@ -144,20 +131,9 @@ def _tp_match(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["param_match"] = value
 
 
-@TRACK_PROCESS.keyword("weight")
-def _tp_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["_what"] = "vrrp_track_process"
-    if len(line.words) < 2:
-        ctx.error(line, f"No weight specified for track process {draft['name']} - ignoring")
-        return
-    tracker_weight(
-        ctx,
-        line,
-        draft,
-        -254,
-        254,
-        f"Weight ({{arg}}) for vrrp_track_process {draft['name']} must be between [-254..254]",
-    )
+TRACK_PROCESS.keyword("weight")(tracker_weight(
+    "vrrp_track_process", 254, "Weight ({arg}) for vrrp_track_process {name} must be between [-254..254]",
+    "No weight specified for track process {name} - ignoring"))
 
 
 install_scalars(
@@ -280,12 +256,8 @@ install_scalars(
 )
 
 
-@BFD_INSTANCE.keyword("weight")
-def _bfd_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["_what"] = "bfd_instance"
-    tracker_weight(
-        ctx, line, draft, -253, 253, "weight value {arg} not valid (must be in range [-253,253]), ignoring"
-    )
+BFD_INSTANCE.keyword("weight")(tracker_weight(
+    "bfd_instance", 253, "weight value {arg} not valid (must be in range [-253,253]), ignoring"))
 
 
 _build_bfd = weighted_build(

@@ -14,8 +14,6 @@ from ..parser import Block, Context, Draft, Handler, SkipLine
 from ..scripts import script_from_line
 from .common import interface_exists, items
 
-# -- tracking blocks (instances and sync groups) ---------------------------------------------
-
 #: track block keyword -> (Tracking field, shared weights key, weight range, "not found" noun)
 TRACKERS: dict[str, tuple[str, str | None, int, str]] = {
     "track_interface": ("interfaces", None, 254, "interface"),
@@ -137,6 +135,5 @@ def tracking_from(draft: Draft) -> Tracking:
             for f in ("interfaces", "scripts", "files", "processes", "bfds")
         }
     )
-
 
 

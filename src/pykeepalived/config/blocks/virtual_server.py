@@ -13,7 +13,7 @@ from ..model_lvs import (
 )
 from ..parser import Block, Context, Draft, SkipLine
 from ..scripts import script_from_line
-from .common import UINT_MAX, read_checked
+from .common import UINT_MAX, Scalar, install_scalars, read_checked
 from .lvs_common import (
     PERSISTENCE_DEFAULT,
     PERSISTENCE_MAX,
@@ -31,10 +31,7 @@ from .real_server import RS, server_timing_keywords
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos")
 
 
-# --- virtual_server --------------------------------------------------------------------------
-
 VS = Block("virtual_server")
-
 
 def _vs_begin(ctx: Context, line: LogicalLine, root: Draft) -> Draft | None:
     p1 = ctx.string(line, 1)
@@ -251,18 +248,10 @@ def _vs_quorum(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         draft["quorum"] = 1
 
 
-@VS.keyword("hysteresis")
-def _vs_hysteresis(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["hysteresis"] = read_checked(
-        ctx, line, "int", 0, UINT_MAX, f"Hysteresis {{arg}} must be in [0, {UINT_MAX}] - ignoring"
-    )
-
-
-@VS.keyword("weight")
-def _vs_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    draft["weight"] = read_checked(
-        ctx, line, "int", 1, WEIGHT_MAX, f"Virtual server weight {{arg}} is outside range 1-{WEIGHT_MAX}"
-    )
+install_scalars(VS, [
+    Scalar("hysteresis", "int", 0, UINT_MAX, f"Hysteresis {{arg}} must be in [0, {UINT_MAX}] - ignoring"),
+    Scalar("weight", "int", 1, WEIGHT_MAX, f"Virtual server weight {{arg}} is outside range 1-{WEIGHT_MAX}"),
+])
 
 
 @VS.keyword("sorry_server")
@@ -296,8 +285,6 @@ def _vs_sorry_method(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         ctx.error(line, "sorry_server forwarding used without sorry_server")
         return
     draft["sorry"]["forwarding"] = parse_forwarding(ctx, line, draft["sorry"]["forwarding"], "sorry")
-
-
 
 
 def register(root: Block) -> None:

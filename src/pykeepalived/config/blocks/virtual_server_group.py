@@ -17,8 +17,6 @@ from ..parser import Block, Context, Draft, SkipLine
 from .common import UINT_MAX
 from .lvs_common import parse_ip, read_port, with_message, written_port
 
-# --- virtual_server_group --------------------------------------------------------------------
-
 
 def _vsg_begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
     return {"name": ctx.string(line, 1), "addresses": [], "fwmarks": []}
@@ -158,9 +156,6 @@ def _vsg_end(ctx: Context, draft: Draft, parent: Draft) -> None:
 
 
 VSG = Block("virtual_server_group", kind="lines", begin=_vsg_begin, entry=_vsg_entry, end=_vsg_end)
-
-
-
 
 def register(root: Block) -> None:
     root.sub("virtual_server_group", VSG)

@@ -17,8 +17,6 @@ from .addresses import parse_route, parse_rule, parse_vip
 from .common import UINT_MAX, Scalar, entries_block, garp_extra_if, install_scalars, interface_exists, items, uniq_begin
 from .tracking import NOTIFY_FIELDS, TRACKERS, notify_handler, track_block
 
-# -- vrrp_instance --------------------------------------------------------------------------
-
 INSTANCE = Block("vrrp_instance", begin=uniq_begin("vrrp instance", "vrrp_instance", "vrrp_instance"))
 
 install_scalars(
@@ -426,7 +424,6 @@ def _instance_end(ctx: Context, draft: Draft, parent: Draft) -> None:
 
 
 INSTANCE.end = _instance_end
-
 
 
 def register(root: Block) -> None:

@@ -4,31 +4,15 @@
 
 from __future__ import annotations
 
-from ..lines import LogicalLine, Word
+from ..lines import LogicalLine
 from ..parser import Block, Context, Draft
-from .common import bool_or_error, items, uniq_begin
+from .common import bool_or_error, group_block, items, uniq_begin
 from .tracking import NOTIFY_FIELDS, TRACKERS, notify_handler, track_block
-
-# -- vrrp_sync_group ------------------------------------------------------------------------
 
 SYNC_GROUP = Block("vrrp_sync_group", begin=uniq_begin("vrrp sync group", "vrrp_sync_group", "sync_group"))
 
 
-def _sg_group_words(ctx: Context, words: list[Word], draft: Draft) -> None:
-    draft["members"] = [w.text for w in words]
-
-
-def _sg_group_end(ctx: Context, draft: Draft, parent: Draft) -> None:
-    if "group" in parent:
-        ctx.error(draft.get("_loc"), f"Group list already specified for sync group {parent['name']}")
-        return
-    if not draft.get("members"):
-        ctx.error(draft.get("_loc"), f"Warning - sync group {parent['name']} has empty group block")
-        return
-    parent["group"] = tuple(draft["members"])
-
-
-SYNC_GROUP.sub("group", Block("group", kind="words", words=_sg_group_words, end=_sg_group_end))
+SYNC_GROUP.sub("group", group_block("sync"))
 for _kw in TRACKERS:
     SYNC_GROUP.sub(_kw, track_block(_kw))
 SYNC_GROUP.unsupported("track_bfd")

@@ -17,7 +17,6 @@ from .text import fmt_timer, script_line, word
 
 
 def _vip_text(v: VirtualAddress, static: bool) -> str:
-
     parts = [str(v.address.ip) if v.peer is not None else str(v.address.with_prefixlen)]
     for key, value in (
         ("dev", v.dev),
@@ -102,7 +101,6 @@ def _track_lines(track: Tracking) -> list[str]:
 
 
 def _notify_lines(n: NotifyScripts) -> list[str]:
-
     out = []
     for kw, s in (
         ("notify_master", n.master),
@@ -135,7 +133,6 @@ def _opt_lines(pairs: list[tuple[str, Any]]) -> list[str]:
 
 
 def _instance_lines(i: VrrpInstance) -> list[str]:
-
     body = [
         f"state {i.state}",
         f"virtual_router_id {i.virtual_router_id}",
