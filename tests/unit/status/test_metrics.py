@@ -333,6 +333,39 @@ def test_keepalived_spelling_of_a_vip(vip: str, addr: str, dev: str | None) -> N
     assert keepalived_address(vip) == (addr, dev)
 
 
+def test_exposition_is_what_generate_latest_writes() -> None:
+    """metrics.exposition (the fast writer behind metrics_text) against prometheus_client's generate_latest:
+    the same families, samples and values, labels sorted and escaped the same way, byte for byte on lines."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from pykeepalived.status.metrics import exposition
+    from pykeepalived.status.server import StatusCollector
+
+    odd = GaugeMetricFamily("odd_labels", 'help with \\ and \n and "quotes"', labels=["b", "a"])
+    odd.add_metric(['back\\slash', 'new\nline "quoted"'], 1e21)
+    odd.add_metric(["x", "y"], float("nan"))
+    stamped = CounterMetricFamily("stamped", "A counter with a timestamp and _created.", labels=["k"], created=5.0)
+    stamped.add_metric(["v"], 3, timestamp=1.5)
+    info = InfoMetricFamily("build", "Build information.", value={"version": "1"})
+    snap = rich_snapshot()
+
+    class Everything(StatusCollector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield from super().collect()
+            yield from (odd, stamped, info)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Everything(lambda: snap))
+    reference = generate_latest(registry).decode()
+    ours = exposition(Everything(lambda: snap).collect()).decode()
+    volatile = ("process_", "python_gc_")  # read again between the two renderings
+    keep = [line for line in reference.splitlines() if not line.startswith(volatile) and volatile[0] not in line]
+    assert [line for line in ours.splitlines() if not line.startswith(volatile) and volatile[0] not in line] == keep
+    assert len(keep) > 300
+
+
 def test_duration_histogram() -> None:
     h = _durations(0.001, 0.005, 0.0051, 3.0, 60.0)
     assert h.count == 5 and h.sum == pytest.approx(63.0111)
