@@ -157,7 +157,7 @@ def _guarded(seed: SeedLab, body: Callable[[], None], out: TextIO, *, keep: bool
 
 
 def cmd_up(args: argparse.Namespace, out: TextIO) -> int:
-    seed = SeedLab(args.prefix)
+    seed = SeedLab(args.prefix, dataplane=args.dataplane)
 
     def body() -> None:
         print(f"Building the seed in namespaces {seed.prefix}* ...", file=out, flush=True)
@@ -176,7 +176,7 @@ Try:
   pykeepalived status -p {seed.pid_file('lb1')}
   pykeepalived status -p {seed.pid_file('lb2')}
   ip netns exec {client} wrk -t1 -c8 -d5s {URL}
-  ip netns exec {seed.ns('lb1')} nft list table ip pykeepalived
+  ip netns exec {seed.ns('lb1')} {"nft list table ip pykeepalived" if seed.dataplane == "nftables" else "ss -ltnp"}
   tail -f {seed.log_path('lb1')} {seed.log_path('lb2')} {seed.notify_log}
   kill -TERM $(cat {seed.pid_file('lb1')})     # lb2 takes over 10.0.0.5
 Stop it all: pykeepalived lab down{'' if seed.prefix == DEFAULT_PREFIX else f' --prefix {seed.prefix}'}""",
@@ -185,7 +185,7 @@ Stop it all: pykeepalived lab down{'' if seed.prefix == DEFAULT_PREFIX else f' -
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    seed = SeedLab(args.prefix or f"{DEMO_TAG}{os.getpid()}-")
+    seed = SeedLab(args.prefix or f"{DEMO_TAG}{os.getpid()}-", dataplane=args.dataplane)
     rc = _guarded(seed, lambda: demo(seed, out), out, keep=False)
     if rc == EXIT_OK:
         print("Demo finished: every step of the seed worked.", file=out)
@@ -236,12 +236,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up.add_argument("--prefix", default=DEFAULT_PREFIX,
                     help=f"namespace name prefix, ending in '-' (default {DEFAULT_PREFIX})")
     up.add_argument("--wait", type=float, default=30.0, help=argparse.SUPPRESS)
+    up.add_argument("--dataplane", choices=("nftables", "proxy"), default="nftables",
+                    help="the load balancers' data plane: nftables (kernel DNAT, default) or proxy (the "
+                         "userspace proxy: real servers see the load balancer's address)")
     dm = sub.add_parser("demo", help="build the seed, walk through it, remove it",
                         description="Build the seed, then show it working step by step with real requests from "
                                     "the client: the status table, the 20:8 spread, lb1 killed and lb2 taking "
                                     "10.0.0.5 (time printed), rs1 failing its HTTP_GET check (time printed), "
                                     "the sorry server when both are down, and everything restored; then remove "
                                     "it all. Ctrl-C at any point cleans up.")
+    dm.add_argument("--dataplane", choices=("nftables", "proxy"), default="nftables",
+                    help="the load balancers' data plane: nftables (default) or proxy (userspace)")
     dm.add_argument("--prefix", default=None,
                     help=f"namespace name prefix (default {DEMO_TAG}<pid>-, which 'lab down' sweeps if the "
                          "demo was killed)")

@@ -341,6 +341,8 @@ class SeedLab:
         """pykeepalived on ``lb`` in the foreground (-n), logging to the console (-l) into its log file."""
         argv = [*daemon_argv(), "-f", str(self.conf_path(lb)), "-n", "-l", "-p", str(self.pid_file(lb)),
                 "--dataplane", self.dataplane]
+        if self.dataplane == "proxy":  # each load balancer's proxy workers in a runtime directory of its own
+            argv = ["env", f"PYKEEPALIVED_PROXY_DIR={self.dir / f'{lb}-proxy'}", *argv]
         return self._popen(lb, lb, argv)
 
     def _stop(self, name: str, grace: float = 5.0) -> None:

@@ -158,3 +158,26 @@ def test_persistent_client_follows_a_quiesced_server_but_not_a_removed_one() -> 
 def test_what_the_proxy_cannot_serve_is_refused_with_a_reason(svc: Service) -> None:
     with pytest.raises(Unsupported, match="proxy data plane"):
         check_supported(svc)
+
+
+def test_closed_connections_count_as_inactive_for_time_wait_as_in_ipvs() -> None:
+    """IPVS keeps a closed connection (FIN_WAIT / TIME_WAIT) as inactive for two minutes, which is
+    what spreads short connections under wlc; the proxy counts them the same way."""
+    from pykeepalived.lvs.dataplane.proxy.dispatch import TIME_WAIT
+
+    disp = ServiceDispatch(Service(KEY, "wlc", destinations=(
+        Destination(DestKey.of("127.0.0.11", 80), 20), Destination(DestKey.of("127.0.0.12", 80), 8))))
+    disp.expire(0.0)
+    picks = []
+    for i in range(56):  # one short connection after another
+        d = disp.pick("10.0.0.1", 1000 + i, 1.0)
+        assert d is not None
+        disp.bound(d, None, active=True)
+        disp.unbound(d, None, active=True)
+        disp.linger(d, 1.0)
+        picks.append(d.key.addr.exploded)
+    assert picks.count("127.0.0.11") == 40 and picks.count("127.0.0.12") == 16
+    disp.expire(1.0 + TIME_WAIT - 1)
+    assert sum(d.inactive for d in disp.dests) == 56
+    disp.expire(1.0 + TIME_WAIT)
+    assert sum(d.inactive for d in disp.dests) == 0

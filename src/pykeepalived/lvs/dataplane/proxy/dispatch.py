@@ -19,8 +19,11 @@ On top of the scheduler, as IPVS does:
   belong to the forwarding engine, not to this table), and a removed destination just stops
   being picked.
 
-Connection counts (ActiveConn: open TCP connections; InActConn: UDP flows, which IPVS never counts as
-active) are this worker's own plus, for connection-count schedulers, the other workers' as of the
+Connection counts follow IPVS's: ActiveConn are open TCP connections; InActConn are UDP flows (never
+active in IPVS) and TCP connections that ended less than :data:`TIME_WAIT` seconds ago (IPVS keeps a
+closed connection, inactive, through FIN_WAIT/TIME_WAIT for two minutes; that is what spreads short
+connections under lc/wlc: without it every pick would see zero everywhere and take the first server).
+They are this worker's own plus, for connection-count schedulers, the other workers' as of the
 last :meth:`ServiceDispatch.set_others` (the checker process sends them every reconcile).
 
 Pure: no sockets, no clock (``now`` is an argument), randomness only through the ``rng`` given.
@@ -35,6 +38,10 @@ from typing import Any
 
 from ... import schedulers as sched
 from ...model import Destination, DestKey, Forward, Service, ServiceKey
+
+#: seconds a closed TCP connection still counts as inactive (IPVS's TIME_WAIT / FIN_WAIT timeouts)
+TIME_WAIT = 120
+_RING = TIME_WAIT + 2
 
 #: schedulers whose picks depend on connection counts: their view is rebuilt on every pick
 COUNT_DRIVEN = frozenset({"lc", "wlc", "sed", "nq", "fo", "ovf", "twos", "lblc", "lblcr"})
@@ -73,6 +80,7 @@ class DestState:
 
     __slots__ = (
         "active",
+        "closing",
         "family",
         "forward",
         "inactive",
@@ -108,6 +116,8 @@ class DestState:
         #: conns, inpkts, outpkts, inbytes, outbytes: updated in place by the forwarding engine
         self.stats = [0, 0, 0, 0, 0]
         self.removed = False
+        #: TCP connections closed per second (a ring of TIME_WAIT + 2 seconds), still counted as inactive
+        self.closing = [0] * _RING
 
     def destination(self) -> Destination:
         return Destination(self.key, self.weight, self.forward, self.u_threshold, self.l_threshold)
@@ -138,6 +148,8 @@ class ServiceDispatch:
         self.dests: list[DestState] = []
         self.by_key: dict[DestKey, DestState] = {}
         self.templates: dict[int, _Template] = {}
+        #: the last second whose closed connections stopped counting as inactive
+        self._swept: int | None = None
         #: the persistence template the last pick() used or created (None without persistence)
         self.last_template: _Template | None = None
         self._set(svc)
@@ -276,6 +288,11 @@ class ServiceDispatch:
         if d.u_threshold or d.overloaded:
             self._overload(d, added=False)
 
+    def linger(self, d: DestState, now: float) -> None:
+        """A TCP connection to ``d`` ended (after :meth:`unbound`): inactive for :data:`TIME_WAIT` s."""
+        d.inactive += 1
+        d.closing[int(now) % _RING] += 1
+
     def _overload(self, d: DestState, *, added: bool) -> None:
         flag = sched.overload_after(d.view(), conn_added=added)
         if flag != d.overloaded:
@@ -283,7 +300,19 @@ class ServiceDispatch:
             self._views = None
 
     def expire(self, now: float) -> None:
-        """Drop persistence templates that timed out and control no connection."""
+        """Drop persistence templates that timed out and control no connection; closed connections
+        older than :data:`TIME_WAIT` stop counting as inactive."""
+        target = int(now) - TIME_WAIT
+        # (after a stall of more than two seconds, slots shared with newer seconds empty a little early)
+        start = target if self._swept is None else max(self._swept, target - TIME_WAIT)
+        for sec in range(start + 1, target + 1):
+            slot = sec % _RING
+            for d in self.dests:
+                if d.closing[slot]:
+                    d.inactive -= d.closing[slot]
+                    d.closing[slot] = 0
+                    self._views = None
+        self._swept = target
         for k in [k for k, t in self.templates.items() if t.expires <= now and not t.controlled]:
             self.templates.pop(k).dest.persistent -= 1
 

@@ -459,7 +459,9 @@ class TcpConn:
         if self.uc[0] >= 0:
             eng.pipes.put(self.uc, False)
         eng.conns.discard(self)
-        self.disp.unbound(self.dest, self.tpl, active=True)
+        disp = self.disp
+        disp.unbound(self.dest, self.tpl, active=True)
+        disp.linger(self.dest, eng.clock())
 
 
 class UdpFlow:
