@@ -12,9 +12,11 @@ checker restart.  :meth:`release` stops them (a clean stop); :meth:`close` only 
 (``-I``, or before a restart).
 
 Runtime directory: ``$PYKEEPALIVED_PROXY_DIR`` if set, else ``/run/pykeepalived/proxy`` for root,
-else ``$XDG_RUNTIME_DIR/pykeepalived-proxy`` (or ``<tmp>/pykeepalived-proxy-<uid>``); created mode
-0700.  Workers: ``$PYKEEPALIVED_PROXY_WORKERS``, else one per CPU this process may run on (a table of
-workers found running is adopted at its own size).
+else ``$XDG_RUNTIME_DIR/pykeepalived-proxy`` (or ``<tmp>/pykeepalived-proxy-<uid>``), with ``-net<inode>``
+appended outside the host's first network namespace (two daemons in two namespaces, as keepalived's
+``-s``/``net_namespace`` runs them, must not adopt each other's workers); created mode 0700.
+Workers: ``$PYKEEPALIVED_PROXY_WORKERS``, else one per CPU this process may run on (a table of workers
+found running is adopted at its own size).
 """
 
 from __future__ import annotations
@@ -61,11 +63,25 @@ def default_runtime_dir() -> str:
     if env:
         return env
     if os.geteuid() == 0:
-        return "/run/pykeepalived/proxy"
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.access(xdg, os.W_OK):
-        return os.path.join(xdg, "pykeepalived-proxy")
-    return os.path.join(tempfile.gettempdir(), f"pykeepalived-proxy-{os.geteuid()}")
+        base = "/run/pykeepalived/proxy"
+    else:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        base = (os.path.join(xdg, "pykeepalived-proxy") if xdg and os.access(xdg, os.W_OK)
+                else os.path.join(tempfile.gettempdir(), f"pykeepalived-proxy-{os.geteuid()}"))
+    return base + _netns_suffix()
+
+
+#: the inode of the host's first network namespace (the kernel's PROC_NET_INIT_INO)
+INIT_NETNS_INODE = 0xEFFFFFF9
+
+
+def _netns_suffix() -> str:
+    """``-net<inode>`` when this process is not in the host's first network namespace (else empty)."""
+    try:
+        mine = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return ""
+    return "" if mine == INIT_NETNS_INODE else f"-net{mine}"
 
 
 def default_workers() -> int:
