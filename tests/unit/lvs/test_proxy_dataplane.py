@@ -272,3 +272,51 @@ def test_fwmark_and_direct_routing_are_refused(plane: ProxyDataPlane) -> None:
     with pytest.raises(Unsupported, match="firewall-mark"):
         plane.apply(diff(Table((Service(ServiceKey.mark(5), "rr"),)), Table()))
     assert plane.observe() == Table()
+
+
+class _Tcp6(_Tcp):
+    address_family = socket.AF_INET6
+
+
+def test_ipv6_service_with_persistence(plane: ProxyDataPlane) -> None:
+    servers = []
+    try:
+        for tag in (b"six-a:", b"six-b:"):
+            class Handler(socketserver.BaseRequestHandler):
+                reply = tag
+
+                def handle(self) -> None:
+                    while data := self.request.recv(65536):
+                        self.request.sendall(self.reply + data)
+
+            s = _Tcp6(("::1", 0), Handler)
+            threading.Thread(target=s.serve_forever, daemon=True).start()
+            servers.append(s)
+        dests = [Destination(DestKey.of("::1", s.server_address[1])) for s in servers]
+        v = ("::1", free_port())
+        reconcile(plane, service("tcp", v, dests, "rr", persistence_timeout=30, persistence_netmask=64))
+        tags = set()
+        for _ in range(10):
+            with socket.create_connection(v, timeout=5) as c:
+                c.sendall(b"x")
+                tags.add(c.recv(100)[:6])
+        assert len(tags) == 1  # one client network, one real server, whichever worker accepted
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+
+def test_a_refused_real_server_closes_the_client_connection(plane: ProxyDataPlane) -> None:
+    dead = DestKey.of("127.0.0.19", free_port())  # nothing listens there
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(dead)]))
+    with socket.create_connection(v, timeout=5) as c:
+        c.sendall(b"anyone?")
+        try:
+            assert c.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    time.sleep(0.2)
+    (counters,) = plane.counters().dests.values()
+    assert counters.active == 0 and counters.stats.conns == 1
