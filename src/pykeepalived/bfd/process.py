@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pykeepalived.config.model_vrrp import BfdInstance
@@ -98,6 +98,8 @@ class BfdOptions:
     listen_v4: str = ""
     listen_v6: str = ""
     rng: random.Random = field(default_factory=random.SystemRandom)
+    #: called on every state change with (session, change, now): for tests, benchmarks and ``python -m``
+    on_change: Callable[[Session, StateChanged, float], None] | None = None
 
 
 class BfdProcess:
@@ -121,10 +123,14 @@ class BfdProcess:
     async def run(self) -> int:
         await self.start()
         try:
-            await self._stopped.wait()
+            await self.wait()
         finally:
             await self.close()
         return 0
+
+    async def wait(self) -> None:
+        """Until :meth:`stop`."""
+        await self._stopped.wait()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -287,6 +293,8 @@ class BfdProcess:
             log.warning("(%s) Entering %s state", name, change.new.label)
         else:
             log.debug("(%s) Entering %s state", name, change.new.label)
+        if self.options.on_change is not None:
+            self.options.on_change(s, change, self._now())
         was_up = change.old is State.UP
         now_up = change.new is State.UP
         if was_up == now_up:

@@ -111,6 +111,8 @@ class StateChanged:
     #: Down because the neighbour said AdminDown: not a failure of the path (RFC 5882 §3.2; keepalived
     #: sends no down event to its VRRP and checker processes for it)
     remote_admin_down: bool = False
+    #: the detection time (µs) in force just before the change (the bound an expiry is measured against)
+    detection_time: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,9 +261,10 @@ class Session:
     def _set_state(self, now: float, new: State, diag: Diag, *, remote_admin_down: bool = False) -> list[Action]:
         old = self.state
         was_tx = self.desired_min_tx
+        detection_time = self.detection_time
         self.state = new
         self.local_diag = diag
-        actions: list[Action] = [StateChanged(old, new, diag, remote_admin_down)]
+        actions: list[Action] = [StateChanged(old, new, diag, remote_admin_down, detection_time)]
         if new is State.UP:
             # Desired Min TX drops from idle_tx to min_tx: a change while Up, so a Poll Sequence (§6.8.3);
             # a decrease takes effect at once

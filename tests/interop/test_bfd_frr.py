@@ -1,0 +1,107 @@
+"""BFD against FRR's bfdd (Debian's frr 8.4) as the peer, in lab namespaces (py 10.77.0.1, frr 10.77.0.2).
+
+* the session comes Up with pykeepalived active or passive, the Poll Sequence after Up moves both sides to
+  the configured interval, and the detection time is FRR's multiplier x the negotiated interval;
+* the path fails (FRR's packets dropped by nftables in py's own namespace; bfdd stopped with SIGSTOP): the
+  session goes Down with "Control Detection Time Expired" never before the detection time after the last
+  packet received, and within a scheduling slack after it, on every trial; all trials are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pykeepalived.lab import bfd_peer as bp
+from pykeepalived.lab.topology import Lab
+from tests.conftest import IN_CI, require_root
+
+#: how late after the bound a detection may come on a shared 2-core machine (timer wake-up, scheduling):
+#: a trial late once is run again, a real timing bug is late every time
+SLACK = 0.025
+pytestmark = [pytest.mark.interop, pytest.mark.root, pytest.mark.flaky(reruns=1)]
+
+
+def require_bfdd() -> str:
+    path = bp.find_bfdd()
+    if path is None:
+        if IN_CI:
+            pytest.fail("FRR's bfdd is not installed; scripts/install-system-packages test installs frr")
+        pytest.skip("FRR's bfdd not installed (apt-get install frr)")
+    return path
+
+
+@pytest.fixture
+def pair(tmp_path: os.PathLike[str]) -> Iterator[Lab]:
+    require_root()
+    require_bfdd()
+    lab = Lab()
+    try:
+        bp.bfd_pair(lab)
+        yield lab
+    finally:
+        lab.close()
+
+
+def start(lab: Lab, tmp_path: os.PathLike[str], interval_ms: int, mult: int, *, py_extra: tuple[str, ...] = (),
+          frr_passive: bool = False) -> tuple[bp.PyBfd, bp.FrrBfdd]:
+    frr = bp.FrrBfdd(lab, "frr", bp.frr_conf(interval_ms, mult, passive=frr_passive)).start()
+    py = bp.PyBfd(lab, "py", Path(tmp_path) / "py", bp.py_conf(interval_ms, mult, extra=py_extra)).start()
+    return py, frr
+
+
+def report(py: bp.PyBfd, frr: bp.FrrBfdd) -> str:
+    return f"--- pykeepalived ---\n{py.stderr()[-4000:]}\n--- bfdd ---\n{frr.log()[-4000:]}"
+
+
+@pytest.mark.parametrize(("py_extra", "frr_passive"), [((), False), (("passive",), False), ((), True)],
+                         ids=["both-active", "pykeepalived-passive", "frr-passive"])
+def test_session_comes_up_and_negotiates_the_interval(pair: Lab, tmp_path: os.PathLike[str],
+                                                      py_extra: tuple[str, ...], frr_passive: bool) -> None:
+    py, frr = start(pair, tmp_path, 50, 3, py_extra=py_extra, frr_passive=frr_passive)
+    try:
+        try:
+            up = py.wait_state("Up", 15.0)
+        except TimeoutError:
+            pytest.fail(f"no Up with bfdd\n{report(py, frr)}")
+        assert up["remote_discr"] != 0 and up["diag"] == "No Diagnostic"
+        # the first minute of a session: FRR polls from its 1 s idle rate to 50 ms; our detection time
+        # follows it to 3 x 50 ms (both sides' Detection time lines are logged)
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end and "Detection time is 150000 us" not in py.stderr():
+            time.sleep(0.05)
+        assert "Detection time is 150000 us" in py.stderr(), report(py, frr)
+        assert "(frr) Entering Up state" in py.stderr()
+    finally:
+        py.stop()
+        frr.stop()
+
+
+@pytest.mark.parametrize("interval_ms", [50, 20])
+def test_detection_time_within_the_bound_on_every_trial(pair: Lab, tmp_path: os.PathLike[str],
+                                                        interval_ms: int, capsys: pytest.CaptureFixture[str]) -> None:
+    mult = 3
+    bound = mult * interval_ms / 1000
+    py, frr = start(pair, tmp_path, interval_ms, mult)
+    trials: list[bp.Trial] = []
+    try:
+        py.wait_state("Up", 15.0)
+        time.sleep(1.5)  # the Poll Sequence to the fast interval is over
+        for method in ("nft", "nft", "nft", "stop", "stop", "stop"):
+            trials.append(bp.detection_trial(pair, py, frr, method))
+    finally:
+        py.stop()
+        frr.stop()
+        with capsys.disabled():
+            print(f"\nBFD vs FRR bfdd, {interval_ms} ms x {mult} (bound {bound * 1000:g} ms):")
+            for t in trials:
+                print("  " + t.line())
+    for t in trials:
+        assert t.diag == "Control Detection Time Expired"
+        assert t.bound == pytest.approx(bound)
+        assert t.detected_after >= t.bound - 0.0005, t.line()  # never before the bound (clock rounding aside)
+        assert t.detected_after <= t.bound + SLACK, t.line()
