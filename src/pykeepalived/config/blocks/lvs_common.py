@@ -18,7 +18,7 @@ from ..model_lvs import (
     TunnelChecksum,
     TunnelType,
 )
-from ..parser import Context, SkipLine
+from ..parser import Context, Draft, SkipLine
 
 INT_MAX = 2**31 - 1
 #: IPVS_WEIGHT_LIMIT
@@ -52,6 +52,37 @@ def written_port(word: Word | None) -> str | None:
 
 def read_port(ctx: Context, line: LogicalLine, word: Word) -> int:
     return ctx.integer(line, 0, 1, 65535, word=word)
+
+
+def read_server(ctx: Context, line: LogicalLine, ip_text: str) -> tuple[IPAddress | None, int]:
+    """``IP [PORT]`` with the address already read and the port at word 2: (ip, port), ip None when the
+    address or the port is invalid (the port's own complaint is reported; a zero port is no port)."""
+    port_word = ctx.opt(line, 2)
+    ip = parse_ip(ip_text)
+    port = 0
+    if written_port(port_word) is not None and port_word is not None:
+        try:
+            port = read_port(ctx, line, port_word)
+        except SkipLine:
+            ip = None
+    return ip, port
+
+
+def join_family(ctx: Context, vs: Draft, server: Draft, what: str) -> bool:
+    """A real or sorry server's address family must be the virtual server's (the first one sets it),
+    unless the server is tunnelled.  False (and keepalived's error) when it does not match."""
+    fwd = server["forwarding"]
+    if fwd is not None and fwd.method is LvsMethod.TUN:
+        return True
+    fam = family_of(server["ip"])
+    if vs["af"] is None:
+        vs["af"] = fam
+    elif vs["af"] is not fam:
+        ctx.error(server.get("_loc") if what == "real" else vs["_loc"],
+                  f"Address family of virtual server and {what} server {server['ip']} don't match"
+                  f" - skipping {what} server.")
+        return False
+    return True
 
 
 def with_message(ctx: Context, line: LogicalLine, message: str, read: Callable[[], Any]) -> Any:

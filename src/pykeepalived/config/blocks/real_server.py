@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 from ..lines import LogicalLine
-from ..model_lvs import (
-    LvsMethod,
-)
-from ..parser import Block, Context, Draft, SkipLine
+from ..parser import Block, Context, Draft
 from ..scripts import script_from_line
 from .checkers import CHECKER_BLOCKS
 from .common import UINT_MAX, Scalar, install_scalars
-from .lvs_common import TIMER_MAX, WEIGHT_MAX, family_of, parse_forwarding, parse_ip, read_flag, read_port, written_port
+from .lvs_common import (
+    TIMER_MAX,
+    WEIGHT_MAX,
+    join_family,
+    parse_forwarding,
+    read_flag,
+    read_server,
+)
 
 RS = Block("real_server")
 
 
 def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
     ip_text = ctx.string(line, 1)
-    port_word = ctx.opt(line, 2)
-    port_text = written_port(port_word)
-    ip = parse_ip(ip_text)
-    port = 0
-    written = port_word.text if port_word else "(null)"
-    bad = f"Invalid real server ip address/port {ip_text}/{written} - skipping"
-    if port_text is not None and port_word is not None:
-        try:
-            port = read_port(ctx, line, port_word)
-        except SkipLine:
-            ip = None
+    ip, port = read_server(ctx, line, ip_text)
     if ip is None:
-        ctx.error(line, bad)
+        written = line.words[2].text if len(line.words) > 2 else "(null)"
+        ctx.error(line, f"Invalid real server ip address/port {ip_text}/{written} - skipping")
         return None
     return {
         "ip": ip,
@@ -57,19 +52,8 @@ def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
 
 
 def _rs_end(ctx: Context, draft: Draft, vs: Draft) -> None:
-    fwd = draft["forwarding"]
-    if fwd is None or fwd.method is not LvsMethod.TUN:
-        fam = family_of(draft["ip"])
-        if vs["af"] is None:
-            vs["af"] = fam
-        elif vs["af"] is not fam:
-            ctx.error(
-                draft["_loc"],
-                f"Address family of virtual server and real server {draft['ip']} "
-                "don't match - skipping real server.",
-            )
-            return
-    vs["real_servers"].append(draft)
+    if join_family(ctx, vs, draft, "real"):
+        vs["real_servers"].append(draft)
 
 
 RS.begin, RS.end = _rs_begin, _rs_end

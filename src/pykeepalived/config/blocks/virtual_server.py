@@ -8,7 +8,6 @@ import socket
 from ..lines import LogicalLine
 from ..model_lvs import (
     IpFamily,
-    LvsMethod,
     Protocol,
 )
 from ..parser import Block, Context, Draft, SkipLine
@@ -19,10 +18,10 @@ from .lvs_common import (
     PERSISTENCE_MAX,
     WEIGHT_MAX,
     family_of,
+    join_family,
     parse_forwarding,
-    parse_ip,
     read_flag,
-    read_port,
+    read_server,
     with_message,
     written_port,
 )
@@ -79,15 +78,9 @@ def _vs_begin(ctx: Context, line: LogicalLine, root: Draft) -> Draft | None:
             lambda: ctx.integer(line, 2, 0, UINT_MAX),
         )
     else:
-        port_word = ctx.opt(line, 2)
-        port_text = written_port(port_word)
-        ip = parse_ip(p1)
-        if port_text is not None and port_word is not None:
-            try:
-                draft["port"] = read_port(ctx, line, port_word)
-            except SkipLine:
-                ip = None
+        ip, draft["port"] = read_server(ctx, line, p1)
         if ip is None:
+            port_text = written_port(ctx.opt(line, 2))
             suffix = f"/port {p1}/{port_text}" if port_text else f" {p1}"
             ctx.error(line, f"Invalid virtual server IP address{suffix} - skipping")
             return None
@@ -98,19 +91,8 @@ def _vs_begin(ctx: Context, line: LogicalLine, root: Draft) -> Draft | None:
 def _vs_end(ctx: Context, draft: Draft, root: Draft) -> None:
     """vs_end_handler: the sorry server's family, unless tunnelled, must match the service."""
     sorry = draft["sorry"]
-    if sorry is not None and sorry["forwarding"] is not None and sorry["forwarding"].method is LvsMethod.TUN:
-        pass
-    elif sorry is not None:
-        fam = family_of(sorry["ip"])
-        if draft["af"] is None:
-            draft["af"] = fam
-        elif draft["af"] is not fam:
-            ctx.error(
-                draft["_loc"],
-                f"Address family of virtual server and sorry server {sorry['ip']} don't match "
-                "- skipping sorry server.",
-            )
-            draft["sorry"] = None
+    if sorry is not None and not join_family(ctx, draft, sorry, "sorry"):
+        draft["sorry"] = None
     root.setdefault("lvs_vss", []).append(draft)
 
 
@@ -257,14 +239,7 @@ install_scalars(VS, [
 @VS.keyword("sorry_server")
 def _vs_sorry(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     ip_text = ctx.string(line, 1)
-    port_word = ctx.opt(line, 2)
-    ip = parse_ip(ip_text)
-    port = 0
-    if written_port(port_word) is not None and port_word is not None:
-        try:
-            port = read_port(ctx, line, port_word)
-        except SkipLine:
-            ip = None
+    ip, port = read_server(ctx, line, ip_text)
     if ip is None:
         ctx.error(line, f"Invalid sorry server IP address {ip_text} - skipping")
         return
