@@ -364,9 +364,12 @@ def check_script(
 
 
 # ------------------------------------------------------------------------------------- config test
+# keepalived 2.2.7's ``set_uid_gid`` (lib/notify.c), which ``-t`` reproduces, looks users and groups up by
+# name only (getpwnam_r / getgrnam_r); :func:`user_ids` also takes numeric ids and a ``:group`` prefix.
 
 
 def user_exists(name: str) -> bool:
+    """A user of that name exists."""
     try:
         pwd.getpwnam(name)
     except KeyError:
