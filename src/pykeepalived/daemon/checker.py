@@ -5,6 +5,10 @@ turn into a desired :class:`~pykeepalived.lvs.model.Table` (``desired_table``), 
 reconciler compares with what the data plane really holds and applies.  The same reconcile also
 runs on a short period, so drift (someone ran ``ipvsadm -C`` or ``nft flush ruleset``) is
 repaired, and after a restart the table that is already in the kernel is adopted, not rebuilt.
+That period costs little at rest: the data plane answers ``observe()`` from memory while nothing
+else changed its table, and counters (a full read of the table's counters) are read when status or
+metrics ask for them (at most once per ``counters_interval``), or on every reconcile only as far as
+the schedulers the data plane emulates from connection counts need them.
 
 Notifications the checkers produce (``notify_up``/``notify_down``, ``quorum_up``/``quorum_down``,
 FIFO lines, SMTP alerts) go through the shared notify modules; the status view is served to the
@@ -44,6 +48,7 @@ from pykeepalived.config.model import Config, Script
 from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
+from pykeepalived.lvs.dataplane.contract import maintenance_counts, needs_counts
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
 from pykeepalived.lvs.overrides import OverrideError, Overrides, format_service, parse_server, parse_service
@@ -70,6 +75,11 @@ log = logging.getLogger("pykeepalived.check")
 
 #: full reconcile period: repairs drift and feeds connection counts to lc-type schedulers
 RECONCILE_INTERVAL = 2.0  # also the counters/rates sample period, as IPVS's estimator
+#: how old the counters (``--stats``, ``--rate``, connection counts) may be when status or metrics read
+#: them; they are read then, not on every reconcile (IPVS's estimator updates its rates every 2 s)
+COUNTERS_INTERVAL = 2.0
+#: how long a status request waits for counters being read before answering with the previous ones
+COUNTERS_WAIT = 1.0
 #: how long shutdown waits for omega notify scripts
 STOP_NOTIFY_WAIT = 2.0
 
@@ -81,6 +91,7 @@ class CheckerOptions:
     #: keepalived's ``-I``: leave the data plane's table in place on stop
     dont_release_ipvs: bool = False
     reconcile_interval: float = RECONCILE_INTERVAL
+    counters_interval: float = COUNTERS_INTERVAL
     #: keepalived's ``-a``: log every address change the netlink watch reports
     address_monitoring: bool = False
 
@@ -172,8 +183,13 @@ class CheckerProcess:
         #: ha_suspend: address events suspend/resume checkers (netlink opened only when a VS needs it)
         self.ha_suspend = HaSuspendWatcher(self._on_events, log_changes=options.address_monitoring)
         self.observed = Table()
-        #: connection counts, ``--stats`` and ``--rate`` of the data plane, read on every reconcile
+        #: connection counts, ``--stats`` and ``--rate`` of the data plane, read when status asks
+        #: (:meth:`status`), or on every reconcile by a data plane that does not say which schedulers
+        #: need them
         self.counters = TableCounters()
+        #: when ``counters`` were read (monotonic), None before the first read
+        self.counters_at: float | None = None
+        self._counters_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
@@ -393,9 +409,12 @@ class CheckerProcess:
         """
         desired = self.desired()
         async with self._dp_lock:
-            await asyncio.to_thread(self._reconcile_sync, desired)
+            await asyncio.to_thread(self._reconcile_sync, desired, counters=False)
 
-    def _reconcile_sync(self, desired: Table) -> None:
+    def _reconcile_sync(self, desired: Table, *, counters: bool = True) -> None:
+        """observe -> diff -> apply -> observe; then counters and upkeep: all counters when ``counters``
+        (or when the data plane does not say which schedulers need them), else only the counts that
+        connection-count schedulers emulated by the data plane need, while a service uses one."""
         assert self.dp is not None
         self.dp.claim(svc.key for svc in desired.services)
         observed = self.dp.observe()
@@ -407,9 +426,36 @@ class CheckerProcess:
             self.ops_applied += len(ops)
             observed = self.dp.observe()
         self.observed = observed
-        self.counters = self.dp.counters()
-        self.dp.maintain(self.counters)
+        if counters or self.dp.capabilities.count_schedulers is None:
+            self._read_counters()
+        elif needs_counts(self.dp, observed):
+            self.dp.maintain(maintenance_counts(self.dp))
         self.reconciles += 1
+
+    def _read_counters(self) -> None:
+        assert self.dp is not None
+        self.counters = self.dp.counters()
+        self.counters_at = time.monotonic()
+        self.dp.maintain(self.counters)
+
+    async def status(self) -> Snapshot:
+        """:meth:`snapshot` with counters at most ``counters_interval`` old: read now when older (the
+        control socket's ``/status`` and ``/metrics``), waiting at most ``COUNTERS_WAIT`` for them;
+        requests that arrive meanwhile share the one read."""
+        stale = self.counters_at is None or time.monotonic() - self.counters_at >= self.options.counters_interval
+        if self.dp is not None and stale:
+            if self._counters_task is None or self._counters_task.done():
+                self._counters_task = asyncio.get_running_loop().create_task(self._refresh_counters())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._counters_task), COUNTERS_WAIT)
+        return self.snapshot()
+
+    async def _refresh_counters(self) -> None:
+        try:
+            async with self._dp_lock:
+                await asyncio.to_thread(self._read_counters)
+        except Exception as e:  # status answers with the previous counters
+            log.warning("Reading the data plane's counters failed: %s", e)
 
     # -- notifications ------------------------------------------------------------------------------
     def _open_fifos(self) -> None:

@@ -176,7 +176,7 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
-    server = ControlServer(proc.snapshot, options.child_control_path("checkers"), commands=proc.command)
+    server = ControlServer(proc.status, options.child_control_path("checkers"), commands=proc.command)
     await server.start_or_retry()
     ready = loop.create_task(_report_when(checkers_ready(proc)))
     try:

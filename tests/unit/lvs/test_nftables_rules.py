@@ -230,6 +230,9 @@ class FakeNft:
         self.batches.append(commands)
         return ""
 
+    def generation(self) -> int | None:
+        return None  # unknown: the data plane reads in full every time
+
 
 def _clock(times: list[float]) -> Callable[[], float]:
     it = iter(times)

@@ -15,6 +15,22 @@ The life of a data plane in the checker process::
     c = dp.counters(); dp.maintain(c)  # status and schedulers that need connection counts
     dp.release()                       # on stop, unless -I (dont_release_ipvs)
     dp.close()
+
+Cost at rest.  The checker process reconciles every 2 s and after every health change, so
+``observe()`` must be cheap when nothing changed: a data plane may answer it from what it last read
+or wrote, as long as it can tell that nothing else changed the table since (nftables: the ruleset's
+generation id; IPVS: a fingerprint of ``/proc/net/ip_vs`` and a full read on a slower period) — the
+answer is still what the kernel holds.  ``counters()`` may cost a full read of the table's counters,
+so the checker calls it only when status or metrics ask (at most once per counters period), and on
+every reconcile only for the schedulers ``capabilities.count_schedulers`` names, through
+:func:`maintenance_counts` (what :meth:`DataPlane.maintain` needs, which may be cheaper).
+
+Optional calls (a data plane may leave them out; the default is what the module functions here do):
+
+* ``maintenance_counts() -> TableCounters``: the counts ``maintain()`` needs (default: ``counters()``);
+* ``Capabilities.count_schedulers``: schedulers ``maintain()`` re-weighs from connection counts
+  (default None: unknown, so the checker reads ``counters()`` and calls ``maintain()`` on every
+  reconcile, as before incremental observation).
 """
 
 from __future__ import annotations
@@ -45,6 +61,10 @@ class Capabilities:
     shared_table: bool
     #: it needs root (CAP_NET_ADMIN) to run
     needs_root: bool
+    #: schedulers whose dispatch maintain() re-weighs from connection counts (nftables: lc, wlc …;
+    #: IPVS: none, the kernel counts); while a service uses one, the checker feeds maintain() on every
+    #: reconcile.  None (the default): not said, so counters() and maintain() run on every reconcile.
+    count_schedulers: frozenset[str] | None = None
 
 
 @runtime_checkable
@@ -66,7 +86,9 @@ class DataPlane(Protocol):
         desired table equal to what is programmed diffs to nothing."""
 
     def observe(self) -> Table:
-        """What the data plane holds now (of the claimed services)."""
+        """What the data plane holds now (of the claimed services).  May come from what it last read
+        or wrote when it can tell nothing else changed the table since (see the module docstring);
+        a change made by anyone else shows on the next call."""
 
     def apply(self, ops: list[Op]) -> None:
         """Perform the reconciler's operations, in order; raise on the first refusal."""
@@ -83,6 +105,21 @@ class DataPlane(Protocol):
 
     def close(self) -> None:
         """Let go of handles (sockets, workers' control channels); the table stays as it is."""
+
+
+def maintenance_counts(dp: DataPlane) -> TableCounters:
+    """The counters :meth:`DataPlane.maintain` needs: the data plane's own ``maintenance_counts()``
+    where it has one (e.g. nftables: conntrack's counts without its counter sets), else ``counters()``."""
+    own = getattr(dp, "maintenance_counts", None)
+    return own() if own is not None else dp.counters()
+
+
+def needs_counts(dp: DataPlane, table: Table) -> bool:
+    """Whether ``maintain()`` needs connection counts on every reconcile for the services of ``table``."""
+    schedulers = dp.capabilities.count_schedulers
+    if schedulers is None:
+        return True
+    return any(svc.scheduler.lower() in schedulers for svc in table.services)
 
 
 def normal_form(table: Table) -> Table:

@@ -33,6 +33,14 @@ MAX_SIMULATED = 256
 
 _COUNT_DRIVEN = frozenset({"lc", "wlc", "sed", "nq", "fo", "ovf", "twos"})
 _HASHED = frozenset({"sh", "dh", "mh", "lblc", "lblcr"})
+#: schedulers whose slots do not depend on connection counts
+_FIXED = _HASHED | {"rr", "wrr"}
+
+
+def uses_counts(scheduler: str) -> bool:
+    """Whether :func:`plan_dispatch` weighs connection counts for this scheduler (without planning:
+    planning a count-driven service simulates up to ``MAX_SIMULATED`` picks)."""
+    return scheduler.lower() not in _FIXED
 
 
 @dataclass(frozen=True, slots=True)

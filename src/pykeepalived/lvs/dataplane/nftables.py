@@ -39,6 +39,16 @@ Settings that nft cannot show back are kept in element comments (the service's i
 :class:`~pykeepalived.lvs.model.Table` from the kernel: after a restart the reconciler adopts
 what is there instead of rebuilding it (established connections never notice).
 
+Observation is incremental: listing a table of 10,000 destinations costs a few hundred ms, so
+:meth:`observe` remembers what it read with the ruleset's generation id (``NFT_MSG_GETGEN``, which
+the kernel moves on every committed transaction, whoever commits it) and answers from that memory
+while the id has not moved; our own transactions move it by exactly one, and the table they leave
+is known (what was there plus what we wrote), so only a change someone else made (``nft flush
+ruleset``, a hand edit of one element, another program's commit anywhere in the ruleset) costs a
+full read, on the next reconcile.  Connection-count schedulers are re-planned only when the counts
+of their service changed (:meth:`rebalance`); :meth:`maintenance_counts` reads conntrack alone,
+without the counter sets.
+
 Changes are applied per service in one nft transaction; a weight change rewrites one
 service's chain and map only.  Existing connections are never affected (NAT is decided on
 a connection's first packet), so weight 0 drains and removal stops new connections only.
@@ -54,7 +64,7 @@ import ipaddress
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..model import (
@@ -73,7 +83,7 @@ from ..model import (
 from ..reconcile import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op, apply_ops
 from ..schedulers import SCHEDULER_NAMES
 from .contract import Capabilities, normal_form
-from .dispatch import Dispatch, plan_dispatch
+from .dispatch import Dispatch, plan_dispatch, uses_counts
 from .libnft import Nft, NftError
 
 TABLE = "pykeepalived"
@@ -103,6 +113,9 @@ class _Installed:
     sid: int
     service: Service
     dest_ids: dict[DestKey, int] = field(default_factory=dict)
+    #: the connection counts (per destination id, in ``dest_ids`` order) the installed dispatch of a
+    #: count-driven service was planned from; None: not known (re-planned on the next rebalance)
+    planned_from: tuple[tuple[int, int], ...] | None = None
 
 
 class NftablesDataPlane:
@@ -112,7 +125,8 @@ class NftablesDataPlane:
     capabilities = Capabilities(
         forwarding=frozenset({Forward.NAT}), protocols=frozenset({"tcp", "udp", "sctp", "fwm"}),
         schedulers=frozenset(SCHEDULER_NAMES),
-        native_persistence=False, service_counters=False, shared_table=False, needs_root=True)
+        native_persistence=False, service_counters=False, shared_table=False, needs_root=True,
+        count_schedulers=frozenset(n for n in SCHEDULER_NAMES if uses_counts(n)))
 
     def __init__(self, nft: Nft | None = None, *, table: str = TABLE,
                  conntrack: Callable[[], Iterable[tuple[int, bool]]] | None = None,
@@ -121,11 +135,19 @@ class NftablesDataPlane:
         self.table = table
         self._installed: dict[ServiceKey, _Installed] = {}
         self._conntrack = conntrack or _conntrack_marks
+        #: the connection counts dispatch is planned from (set by rebalance), also by mark
         self._counts: Counts = {}
+        self._by_mark: dict[int, tuple[int, int]] = {}
         self._tables_missing = False
         self._clock = clock
         #: the last two reads of the traffic counters: (time, counters), newest last
         self._samples: list[tuple[float, Traffic]] = []
+        #: the table as last read or written, valid while the ruleset's generation is ``_cache_gen``
+        self._cache: Table | None = None
+        self._cache_gen: int | None = None
+        #: observe() calls answered from memory / by a full read (benchmarks and tests look)
+        self.reads_skipped = 0
+        self.reads_full = 0
 
     # -- setup / teardown -------------------------------------------------------------------
     def open(self) -> None:
@@ -154,7 +176,7 @@ class NftablesDataPlane:
                              f"{{ type filter hook {hook} priority 0 ; policy accept ; }}")
                 batch.append(f"flush chain {fam} {self.table} {chain}")
                 batch.append(f"add rule {fam} {self.table} {chain} ct direction . ct mark @traffic")
-        self.nft.run("\n".join(batch))
+        self._commit(batch)  # services are left as they are
 
     def release(self) -> None:
         """Delete our tables (clean stop). Established connections keep their NAT."""
@@ -164,6 +186,7 @@ class NftablesDataPlane:
             except NftError:  # absent already: nothing to do
                 pass
         self._installed.clear()
+        self._cache_gen = None
 
     def close(self) -> None:
         """Nothing held between calls but libnftables' context, which lives as long as this object."""
@@ -177,7 +200,18 @@ class NftablesDataPlane:
         """Nothing to do: every service in our own table is ours (other programs' tables are never read)."""
 
     def observe(self) -> Table:
-        """Read the services we own back from the kernel (and remember their ids)."""
+        """The services we own as the kernel holds them: from memory while the ruleset's generation
+        has not moved since we last read or wrote it, else read back in full (remembering their ids)."""
+        gen = self.nft.generation()
+        if gen is not None and gen == self._cache_gen and self._cache is not None:
+            self.reads_skipped += 1
+            return self._cache
+        table = self._read()
+        self._cache, self._cache_gen = table, gen  # the id from before the read: a commit racing it reads again
+        self.reads_full += 1
+        return table
+
+    def _read(self) -> Table:
         installed: dict[ServiceKey, _Installed] = {}
         self._tables_missing = False
         try:
@@ -217,8 +251,33 @@ class NftablesDataPlane:
                                   int(settings["m"]) if "m" in settings else None,
                                   tuple(sorted(dests, key=lambda d: d.key)))
                     installed[skey] = _Installed(sid, svc, ids)
+                    old = self._installed.get(skey)
+                    if old is not None and old.sid == sid and old.dest_ids == ids and old.service == svc:
+                        installed[skey].planned_from = old.planned_from  # as we left it: no re-plan
         self._installed = installed
-        return Table(tuple(i.service for _, i in sorted(installed.items())))
+        return self._installed_table()
+
+    def _installed_table(self) -> Table:
+        """``_installed`` in the form a full read returns (services and destinations in key order)."""
+        return Table(tuple(replace(i.service, destinations=tuple(sorted(i.service.destinations, key=lambda d: d.key)))
+                           for _, i in sorted(self._installed.items())))
+
+    def _commit(self, batch: list[str]) -> None:
+        """Run ``batch`` as one transaction.  When the ruleset was exactly what we last read or wrote
+        and the generation moved by one (our transaction, nobody else's), the kernel now holds
+        ``_installed``: remembered, so the next observe() needs no read; anything else reads again."""
+        before = self.nft.generation()
+        try:
+            self.nft.run("\n".join(batch))
+        except BaseException:
+            self._cache_gen = None  # _installed may be ahead of the kernel: read it again
+            raise
+        after = self.nft.generation()
+        if (before is not None and after is not None and before == self._cache_gen
+                and after == (before + 1) & 0xFFFFFFFF):
+            self._cache, self._cache_gen = self._installed_table(), after
+        else:
+            self._cache_gen = None
 
     # -- apply ---------------------------------------------------------------------------------
     def apply(self, ops: list[Op]) -> None:
@@ -248,36 +307,63 @@ class NftablesDataPlane:
             if key in target:
                 batch.extend(self._write_service(target[key]))
         if batch:
-            self.nft.run("\n".join(batch))
+            self._commit(batch)
 
     def maintain(self, counters: TableCounters) -> None:
         """lc, wlc, sed, nq … are emulated from conntrack's counts: re-weigh their dispatch."""
         self.rebalance(counters.connection_counts())
 
+    def maintenance_counts(self) -> TableCounters:
+        """What :meth:`maintain` needs and nothing more: conntrack's counts, without the counter sets,
+        and only of destinations that have connections (the others count zero)."""
+        by_mark = self._conntrack_by_mark()
+        out: dict[tuple[ServiceKey, DestKey], DestCounters] = {}
+        if by_mark:
+            for inst in self._installed.values():
+                for dkey, did in inst.dest_ids.items():
+                    c = by_mark.get((inst.sid << 16) | did)
+                    if c is not None:
+                        out[(inst.service.key, dkey)] = DestCounters(c[0], c[1])
+        return TableCounters(out)
+
     def rebalance(self, counts: Counts | None = None) -> None:
-        """Rewrite the dispatch rules of connection-count schedulers (lc, wlc, sed, nq …)."""
+        """Rewrite the dispatch rules of connection-count schedulers (lc, wlc, sed, nq …) whose
+        service or counts changed since their dispatch was planned (at rest: nothing to do).
+        A destination missing from ``counts`` has no connections."""
         counts = counts if counts is not None else self.connection_counts()
+        by_mark: dict[int, tuple[int, int]] = {}
+        for (skey, dkey), c in counts.items():
+            if c.active or c.inactive:
+                inst = self._installed.get(skey)
+                did = inst.dest_ids.get(dkey) if inst is not None else None
+                if inst is not None and did is not None:
+                    by_mark[(inst.sid << 16) | did] = (c.active, c.inactive)
+        self._counts, self._by_mark = counts, by_mark
         batch: list[str] = []
-        for inst in self._installed.values():
-            if plan_dispatch(inst.service, {}).uses_counts:
+        for inst in list(self._installed.values()):
+            if uses_counts(inst.service.scheduler) and inst.planned_from != _planned_from(inst, by_mark):
                 batch.extend(self._write_service(inst.service, counts))
         if batch:
-            self.nft.run("\n".join(batch))
+            self._commit(batch)
 
     # -- counters ------------------------------------------------------------------------------
     def connection_counts(self) -> Counts:
         """Active (ESTABLISHED) and inactive connections per destination, from conntrack marks."""
-        by_mark: dict[int, list[int]] = {}
-        for mark, established in self._conntrack():
-            slot = by_mark.setdefault(mark, [0, 0])
-            slot[0 if established else 1] += 1
+        by_mark = self._conntrack_by_mark()
         counts: Counts = {}
         for inst in self._installed.values():
             for dkey, did in inst.dest_ids.items():
                 a, i = by_mark.get((inst.sid << 16) | did, (0, 0))
                 counts[(inst.service.key, dkey)] = ConnCounts(a, i)
-        self._counts = counts
         return counts
+
+    def _conntrack_by_mark(self) -> dict[int, tuple[int, int]]:
+        """(active, inactive) per conntrack mark that has connections."""
+        by_mark: dict[int, list[int]] = {}
+        for mark, established in self._conntrack():
+            slot = by_mark.setdefault(mark, [0, 0])
+            slot[0 if established else 1] += 1
+        return {m: (a, i) for m, (a, i) in by_mark.items()}
 
     def counters(self) -> TableCounters:
         """Connection counts (conntrack), cumulative counters and rates (since the previous call) of
@@ -338,6 +424,7 @@ class NftablesDataPlane:
             inst = self._installed[svc.key] = _Installed(sid, svc)
         inst.service = svc
         inst.dest_ids = ids
+        inst.planned_from = _planned_from(inst, self._by_mark) if uses_counts(svc.scheduler) else None
         return lines
 
 
@@ -518,6 +605,16 @@ def rates_between(before: Mapping[Any, Counters], after: Mapping[Any, Counters],
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+_NO_CONNS = (0, 0)
+
+
+def _planned_from(inst: _Installed, by_mark: Mapping[int, tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """The counts an installed service's dispatch depends on: its destinations', by mark (cheap to
+    compare on every reconcile: no address hashing)."""
+    base = inst.sid << 16
+    return tuple(by_mark.get(base | did, _NO_CONNS) for did in inst.dest_ids.values())
+
 
 def _l3(family: int) -> str:
     return _FAMILIES[family][2]
