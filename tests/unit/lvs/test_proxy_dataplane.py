@@ -10,6 +10,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -320,3 +321,17 @@ def test_a_refused_real_server_closes_the_client_connection(plane: ProxyDataPlan
     time.sleep(0.2)
     (counters,) = plane.counters().dests.values()
     assert counters.active == 0 and counters.stats.conns == 1
+
+
+def test_a_runtime_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(PermissionError, match="mode 0700"):
+        ProxyDataPlane(str(shared), workers=1).open()
+
+
+def test_release_without_running_workers_starts_none(tmp_path: Path) -> None:
+    dp = ProxyDataPlane(str(tmp_path / "never"), workers=1)
+    dp.release()
+    assert not (tmp_path / "never").exists()

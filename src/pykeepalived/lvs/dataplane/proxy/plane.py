@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -122,7 +123,7 @@ class ProxyDataPlane:
 
     def open(self) -> None:
         """Adopt the workers running in the runtime directory, start those missing."""
-        os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        self._check_dir(create=True)
         n = self.want_workers
         found = self._connect(0)
         if found is not None:
@@ -133,6 +134,22 @@ class ProxyDataPlane:
         self._clients = [found] + [None] * (n - 1) if found is not None else [None] * n
         self._pids = [0] * n
         self._ensure()
+
+    def _check_dir(self, *, create: bool) -> bool:
+        """The runtime directory is ours alone (a directory, not a link, owned by us, mode 0700): whoever
+        could plant a socket in it would be handed our table.  Returns whether it exists."""
+        if create:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        try:
+            st = os.lstat(self.dir)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            what = "" if stat.S_ISDIR(st.st_mode) else ", not a directory"
+            raise PermissionError(f"proxy runtime directory {self.dir} must be a directory owned by uid "
+                                  f"{os.geteuid()} with mode 0700 (found uid {st.st_uid}, mode "
+                                  f"{stat.S_IMODE(st.st_mode):o}{what})")
+        return True
 
     def _connect(self, i: int) -> ControlClient | None:
         try:
@@ -312,8 +329,15 @@ class ProxyDataPlane:
 
     def release(self) -> None:
         """Stop every worker (their listeners and connections end) and remove their sockets."""
-        if not self._clients:
-            self.open()
+        if not self._clients and self._check_dir(create=False):  # adopt what runs, start nothing
+            first = self._connect(0)
+            if first is not None:
+                n = int(first.request({"op": "hello"})["workers"])
+                self._clients = [first, *(self._connect(i) for i in range(1, n))]
+                self._pids = [0] * n
+                for i, c in enumerate(self._clients):
+                    if c is not None:
+                        self._pids[i] = int(c.request({"op": "hello"})["pid"])
         for i, c in enumerate(self._clients):
             if c is None:
                 continue
