@@ -335,3 +335,27 @@ def test_release_without_running_workers_starts_none(tmp_path: Path) -> None:
     dp = ProxyDataPlane(str(tmp_path / "never"), workers=1)
     dp.release()
     assert not (tmp_path / "never").exists()
+
+
+def test_udp_flows_end_with_their_service(plane: ProxyDataPlane, backends: list[Backend]) -> None:
+    (b1,) = make(backends, "udp", n=1)
+    v = vip()
+    reconcile(plane, service("udp", v, [Destination(b1.key)]))
+    assert udp_ask(v)[0] == b"127.0.0.11:ping"
+    assert sum(d.inactive for d in plane.counters().dests.values()) == 1
+    reconcile(plane)  # service deleted
+    assert plane.observe() == Table()
+    reconcile(plane, service("udp", v, [Destination(b1.key)]))  # and back: a fresh flow, answered again
+    assert udp_ask(v)[0] == b"127.0.0.11:ping"
+    assert sum(d.inactive for d in plane.counters().dests.values()) == 1
+
+
+def test_persistence_switched_off_and_on_again(plane: ProxyDataPlane, backends: list[Backend]) -> None:
+    b1, b2 = make(backends)
+    v = vip()
+    dests = [Destination(b1.key), Destination(b2.key)]
+    reconcile(plane, service("tcp", v, dests, persistence_timeout=30))
+    reconcile(plane, service("tcp", v, dests))
+    assert {ask(v)[:11] for _ in range(12)} == {b"127.0.0.11:", b"127.0.0.12:"}
+    reconcile(plane, service("tcp", v, dests, persistence_timeout=30, persistence_netmask=24))
+    assert len({ask(v, src="127.0.3.1")[:11] for _ in range(12)}) == 1

@@ -59,6 +59,7 @@ log = logging.getLogger("pykeepalived.proxy")
 IP_FREEBIND = 15
 IPV6_FREEBIND = 78
 SO_ATTACH_REUSEPORT_CBPF = 51
+SO_DETACH_REUSEPORT_BPF = 68
 SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 #: bytes one splice may move (a pipe holds 64 KiB by default; we ask for more)
 CHUNK = 1 << 18
@@ -181,15 +182,25 @@ class Listener:
         self.fd = self.sock.fileno()
         self.family = self.sock.family
         self.flows: dict[Any, UdpFlow] = {}
+        self.steered = False
         self.attach()
 
     def attach(self) -> None:
+        """A persistent service's socket group picks the worker by client network (see the module
+        docstring); a service that stops being persistent goes back to the kernel's 4-tuple spread."""
         disp = self.disp
         if disp.timeout and self.engine.workers > 1:
             prefix = disp.service.persistence_netmask
             if prefix is None:
                 prefix = 32 if disp.key.family == 4 else 128
             attach_reuseport_program(self.sock, reuseport_program(disp.key.family, prefix, self.engine.workers))
+            self.steered = True
+        elif self.steered:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, 0)
+            except OSError:  # kernels before 5.2: the program stays (persistence stays consistent)
+                pass
+            self.steered = False
 
     def on_ready(self, ev: int) -> None:
         if self.disp.key.protocol == "tcp":
@@ -198,6 +209,11 @@ class Listener:
             self.engine._datagrams(self)
 
     def close(self) -> None:
+        """The service is deleted: new connections are refused; TCP connections go on until they end;
+        UDP flows end now (their replies would leave through this socket)."""
+        for f in list(self.flows.values()):
+            f.close()
+        self.flows.clear()
         self.engine.forget(self.fd)
         self.sock.close()
 
@@ -583,8 +599,6 @@ class Engine:
         for conn in list(self.conns):
             conn.close()
         for lst in self.listeners.values():
-            for f in list(lst.flows.values()):
-                f.close()
             lst.close()
         self.listeners.clear()
 
