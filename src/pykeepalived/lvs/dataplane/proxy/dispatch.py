@@ -147,6 +147,7 @@ class ServiceDispatch:
         self.service = svc
         self.dests: list[DestState] = []
         self.by_key: dict[DestKey, DestState] = {}
+        self._by_id: dict[int, DestState] = {}
         self.templates: dict[int, _Template] = {}
         #: the last second whose closed connections stopped counting as inactive
         self._swept: int | None = None
@@ -210,6 +211,9 @@ class ServiceDispatch:
 
     def _changed(self) -> None:
         self._views = None
+        #: the schedulers hand back the key objects of the views: found by identity, not by hashing a
+        #: DestKey (a Python-level hash of an address, per connection)
+        self._by_id = {id(d.key): d for d in self.dests}
         self.scheduler.update(self._current_views())
 
     def _current_views(self) -> list[sched.Dest]:
@@ -261,7 +265,10 @@ class ServiceDispatch:
         flow = (sched.Flow(client, client_port, self.key.addr, self.key.port, self.key.protocol)  # type: ignore[arg-type]
                 if self.client_hashed else self._fixed_flow)
         key = self.scheduler.pick(flow, views, now)
-        return None if key is None else self.by_key[key]  # type: ignore[index]
+        if key is None:
+            return None
+        d = self._by_id.get(id(key))
+        return d if d is not None else self.by_key[key]  # type: ignore[index]
 
     # -- connection accounting (the forwarding engine calls these) --------------------------------
     def bound(self, d: DestState, template: _Template | None, *, active: bool) -> None:
