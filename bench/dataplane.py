@@ -280,7 +280,7 @@ def path_setup(lab: Lab, path: str, tmp: Path, haproxy_threads: int | None) -> I
             lab.stop(proc)
     elif path in ("proxy1", "proxy2"):
         workers = int(path[-1])
-        cpus = [1] if workers == 1 else [0, 1]
+        cpus = [1] if workers == 1 else None  # as haproxy: pinned to CPU 1, or threads free on CPUs 0-1
         rundir = tmp / f"proxy-{path}"
 
         def start() -> list[int]:
