@@ -81,6 +81,8 @@ LONGOPTS: tuple[tuple[str, int, str], ...] = (
     ("control-read-group", REQUIRED_ARGUMENT, "control-read-group"),
     ("control-write-group", REQUIRED_ARGUMENT, "control-write-group"),
     ("interfaces", REQUIRED_ARGUMENT, "interfaces"),
+    ("dashboard-name", REQUIRED_ARGUMENT, "dashboard-name"),
+    ("dashboard-peer", REQUIRED_ARGUMENT, "dashboard-peer"),
 )
 
 #: syslog facilities by name and number (keepalived's LOG_FACILITY table and facility_names)
@@ -141,6 +143,10 @@ pykeepalived's additions:
       --control-read-group=G   members of group G may read the control socket (status, metrics)
       --control-write-group=G  members of group G may also send commands (pykeepalived ctl)
       --interfaces=IF,IF...    with -t: check interface names against this list, not this host's
+      --dashboard-name=NAME    this daemon's name on the dashboard (default: the host name)
+      --dashboard-peer=[NAME=]URL
+                               also show on the dashboard the daemon whose --listen is URL (its
+                                /events relayed by this one); repeatable
 """
 
 
@@ -166,7 +172,7 @@ def _defaults() -> argparse.Namespace:
         checkers_pid_file=None, address_monitoring=False, namespace=None, core_dump=False,
         core_dump_pattern=None, all_config=False, dataplane="auto", control=None, listen=None,
         listen_token_file=None, control_read_group=None, control_write_group=None,
-        signum=None,
+        dashboard_name=None, dashboard_peers=[], signum=None,
     )
 
 
@@ -186,7 +192,7 @@ _FLAGS = {"P": "vrrp", "C": "check", "l": "log_console", "n": "dont_fork", "d": 
 _VALUES = {"f": "config_file", "p": "pid_file", "r": "vrrp_pid_file", "c": "checkers_pid_file",
            "s": "namespace", "i": "config_id", "control": "control", "listen": "listen",
            "listen-token-file": "listen_token_file", "control-read-group": "control_read_group",
-           "control-write-group": "control_write_group",
+           "control-write-group": "control_write_group", "dashboard-name": "dashboard_name",
            "interfaces": "interfaces", "signum": "signum"}
 _ABSENT = {"B": None, "b": "BFD", "x": "SNMP", "A": "SNMP"}
 
@@ -253,6 +259,15 @@ def parse_daemon_args(argv: Sequence[str]) -> Parsed:
                 messages.append(f"Invalid --dataplane {arg} (one of: {', '.join(DATAPLANES)})")
                 bad = True
             args.dataplane = arg
+        elif c == "dashboard-peer":
+            from pykeepalived.status.dashboard import PeerError, parse_peer
+
+            try:
+                parse_peer(arg)
+            except PeerError as e:
+                messages.append(str(e))
+                bad = True
+            args.dashboard_peers = [*args.dashboard_peers, arg]
         elif c == "config-fd":
             pass  # keepalived's parent hands its children the config this way; pykeepalived's re-read it
         elif c == "?":

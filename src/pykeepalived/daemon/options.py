@@ -34,6 +34,9 @@ class DaemonOptions:
     control_read_group: str | None = None
     control_write_group: str | None = None
     listen_token_file: str | None = None
+    #: ``--dashboard-name``, ``--dashboard-peer`` (status.dashboard)
+    dashboard_name: str | None = None
+    dashboard_peers: tuple[str, ...] = ()
     dataplane: str = "auto"
     vrrp_only: bool = False
     check_only: bool = False
@@ -74,6 +77,8 @@ class DaemonOptions:
             control_read_group=getattr(args, "control_read_group", None),
             control_write_group=getattr(args, "control_write_group", None),
             listen_token_file=getattr(args, "listen_token_file", None),
+            dashboard_name=getattr(args, "dashboard_name", None),
+            dashboard_peers=tuple(getattr(args, "dashboard_peers", ())),
             vrrp_only=args.vrrp, check_only=args.check, log_console=args.log_console,
             log_detail=args.log_detail, dont_release_vrrp=getattr(args, "dont_release_vrrp", False),
             dont_release_ipvs=getattr(args, "dont_release_ipvs", False),

@@ -12,6 +12,9 @@ HTTP-over-UNIX-socket as ``/status`` (and on the ``--listen`` TCP port, where wr
     {"command": "reset"}                           drop every override
     {"command": "reload"}                          as SIGHUP, answering whether the new configuration loaded
 
+``GET /api/v1/whoami`` says what the caller may do: ``{"read": true, "write": false, "transport": "tcp",
+"token": "absent"}`` (the dashboard asks it to decide whether to show its drain buttons).
+
 Answers: ``{"ok": true, "message": "...", "overrides": {...}}``, or ``{"ok": false, "error": "..."}`` with
 HTTP 400 (malformed), 403 (not allowed), 404 (no such service/server/instance), 413 (too large).
 
@@ -293,9 +296,30 @@ async def _command(request: web.Request) -> web.Response:
     return answer(200, ok=True, **result)
 
 
+async def _whoami(request: web.Request) -> web.Response:
+    """What this caller may do here (the dashboard shows its drain buttons only when ``write`` is true).
+
+    ``token`` (TCP only): ``"unset"`` when the listener has no token file (read-only), else whether the
+    request offered one and whether it matched (``"absent"``, ``"refused"``, ``"accepted"``)."""
+    access = request.app.get(_ACCESS_KEY) or Access()
+    caller = request[_CALLER_KEY]
+    takes_commands = request.app.get(_HANDLER_KEY) is not None
+    body: dict[str, Any] = {"read": True, "write": takes_commands and access.may_write(caller),
+                            "transport": caller.transport}
+    if caller.transport == "tcp":
+        offered = request.headers.get("Authorization", "").startswith("Bearer ")
+        body["token"] = ("unset" if access.token is None else "accepted" if caller.token_ok
+                         else "refused" if offered else "absent")
+    else:
+        body["uid"] = caller.uid
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
 def add_api(app: web.Application, handler: CommandHandler | None, access: Access) -> None:
-    """Mount ``POST /api/v1/command`` (and the access rules, for every route) on a control application."""
+    """Mount ``POST /api/v1/command`` and ``GET /api/v1/whoami`` (and the access rules, for every route) on a
+    control application."""
     app[_HANDLER_KEY] = handler
     app[_ACCESS_KEY] = access
     app.middlewares.append(access_check)
     app.router.add_post("/api/v1/command", _command)
+    app.router.add_get("/api/v1/whoami", _whoami)

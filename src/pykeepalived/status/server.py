@@ -5,7 +5,7 @@ Endpoints (all GET, all read-only):
 - ``/status``  the :class:`Snapshot` as JSON (what ``pykeepalived status`` reads)
 - ``/metrics`` Prometheus text, computed from a fresh snapshot at each scrape
 - ``/ipvsadm`` the ``ipvsadm -Ln`` table as text (``?stats``, ``?rate``, ``?exact``), for curl users
-- ``/``        a self-refreshing HTML dashboard (no external assets) that polls ``/status``
+- ``/``        the live dashboard (status.dashboard: the page, and ``/events``, server-sent events)
 
 The server is handed a ``get_snapshot`` callable and knows nothing else about the daemon, so it can run in
 whichever process owns the state and be tested with a fake.
@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm, metrics
 from pykeepalived.status.api import MAX_REQUEST, Access, CommandHandler, add_api
+from pykeepalived.status.dashboard import DashboardOptions, add_dashboard
 from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
 
 __all__ = [
@@ -201,10 +202,6 @@ async def _ipvsadm(request: web.Request) -> web.Response:
     return web.Response(text=ipvsadm.render(snap, mode, "exact" in q), content_type="text/plain")
 
 
-async def _dashboard(request: web.Request) -> web.Response:
-    return web.Response(text=DASHBOARD_HTML, content_type="text/html")
-
-
 @web.middleware
 async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                   ) -> web.StreamResponse:
@@ -219,13 +216,13 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 
 def make_app(get_snapshot: SnapshotSource, commands: CommandHandler | None = None,
-             access: Access | None = None) -> web.Application:
-    """The aiohttp application (served on the unix socket and, optionally, on TCP): the status views, and
-    the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it."""
+             access: Access | None = None, dashboard: DashboardOptions | None = None) -> web.Application:
+    """The aiohttp application (served on the unix socket and, optionally, on TCP): the status views, the
+    dashboard, and the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_REQUEST)
     app[_SOURCE_KEY] = get_snapshot
     add_api(app, commands, access or Access())
-    app.router.add_get("/", _dashboard)
+    add_dashboard(app, get_snapshot, dashboard)
     app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/ipvsadm", _ipvsadm)
@@ -352,13 +349,14 @@ class ControlServer:
 
     def __init__(self, get_snapshot: SnapshotSource, path: str, *, tcp: tuple[str, int] | None = None,
                  mode: int | None = None, gate: ConnectionGate | None = None,
-                 commands: CommandHandler | None = None, access: Access | None = None) -> None:
+                 commands: CommandHandler | None = None, access: Access | None = None,
+                 dashboard: DashboardOptions | None = None) -> None:
         access = access or Access()
         self.path = path
         self.tcp = tcp
         self.mode = access.socket_mode if mode is None else mode
         self.gate = gate or ConnectionGate()
-        self._runner = web.AppRunner(make_app(get_snapshot, commands, access), access_log=None)
+        self._runner = web.AppRunner(make_app(get_snapshot, commands, access, dashboard), access_log=None)
         self._started = False
         self._bound = False  # only a socket we bound is ours to remove
         self._tcp_server: asyncio.Server | None = None
@@ -441,120 +439,3 @@ async def serve(get_snapshot: SnapshotSource, path: str, tcp: tuple[str, int] | 
     """Run a control server until cancelled (handy for a child process that only serves status)."""
     async with ControlServer(get_snapshot, path, tcp=tcp):
         await asyncio.Event().wait()
-
-
-# ---------------------------------------------------------------------------------------- dashboard
-
-DASHBOARD_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>pykeepalived</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
-h1{font-size:1.3em;margin:0 0 .2em} h2{font-size:1.1em;margin:1.4em 0 .4em}
-#meta{color:#666} #err{color:#b00;font-weight:bold}
-table{border-collapse:collapse;background:#fff;min-width:40em}
-th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left;font-variant-numeric:tabular-nums}
-td.n,th.n{text-align:right} tr.svc td{background:#eef;font-weight:600;font-family:monospace}
-td.mono{font-family:monospace}
-.MASTER{color:#060;font-weight:bold}.BACKUP{color:#036}.FAULT,.down{color:#b00;font-weight:bold}
-.inhibited{color:#b60}.sorry{color:#85a}.alive{color:#060}
-</style></head>
-<body>
-<h1>pykeepalived</h1><div id="meta">loading&hellip;</div><div id="err"></div>
-<h2>VRRP instances</h2>
-<table id="vrrp"><thead><tr><th>Instance</th><th>Interface</th><th class="n">VRID</th><th>State</th>
-<th class="n">Priority</th><th>Master</th><th>VIPs</th><th class="n">Adverts in</th>
-<th class="n">Adverts out</th></tr></thead><tbody></tbody></table>
-<h2>Virtual servers</h2>
-<table id="lvs"><thead><tr><th>Prot LocalAddress:Port / &rarr; RemoteAddress:Port</th>
-<th>Scheduler Flags / Forward</th><th class="n">Weight</th><th class="n">ActiveConn</th>
-<th class="n">InActConn</th><th>Health</th><th class="n">Conns</th><th class="n">InBytes</th>
-<th class="n">OutBytes</th></tr></thead><tbody></tbody></table>
-<script>
-"use strict";
-const FWD = {NAT: "Masq", DR: "Route", TUN: "Tunnel"};
-function hostport(a, p) { return (a.includes(":") ? "[" + a + "]" : a) + ":" + p; }
-function svcName(k) {
-  if (k.protocol === "fwm") return "FWM  " + k.fwmark + (k.family === 6 ? " IPv6" : "");
-  return k.protocol.toUpperCase().padEnd(4) + " " + hostport(k.addr, k.port);
-}
-function row(tbody, cells, cls) {
-  const tr = document.createElement("tr");
-  if (cls) tr.className = cls;
-  for (const c of cells) {
-    const td = document.createElement("td");
-    const [text, klass] = Array.isArray(c) ? c : [c, ""];
-    td.textContent = String(text);
-    if (klass) td.className = klass;
-    tr.appendChild(td);
-  }
-  tbody.appendChild(tr);
-}
-function ago(s) {
-  s = Math.max(0, Math.floor(s));
-  const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
-  return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
-}
-function render(st) {
-  const d = st.daemon;
-  document.getElementById("meta").textContent = "pid " + d.pid + " \\u00b7 " + d.config_file +
-    " \\u00b7 data plane " + d.dataplane + " \\u00b7 up " + ago(st.taken_at - d.started_at) +
-    " \\u00b7 " + new Date(st.taken_at * 1000).toLocaleTimeString();
-  const vb = document.querySelector("#vrrp tbody");
-  vb.replaceChildren();
-  for (const v of st.vrrp) {
-    const prio = v.effective_priority === v.base_priority ? v.effective_priority
-      : v.effective_priority + " (base " + v.base_priority + ")";
-    row(vb, [v.name, v.interface, [v.vrid, "n"], [v.state, v.state], [prio, "n"], v.master_address || "-",
-             v.vips.join(" ") || "-", [v.stats.advert_rcvd, "n"], [v.stats.advert_sent, "n"]]);
-  }
-  if (!st.vrrp.length) row(vb, ["no VRRP instances"]);
-  const lb = document.querySelector("#lvs tbody");
-  lb.replaceChildren();
-  for (const vs of st.virtual_services) {
-    const s = vs.service;
-    let sched = s.scheduler;
-    if (s.persistence_timeout) sched += " persistent " + s.persistence_timeout;
-    const flags = s.flags.filter(f => f !== "hashed");
-    if (flags.length) sched += " (" + flags.join(",") + ")";
-    const q = vs.quorum;
-    let conns = 0, inb = 0, outb = 0;
-    for (const x of vs.destinations) {
-      conns += x.stats.conns; inb += x.stats.inbytes; outb += x.stats.outbytes;
-    }
-    if (vs.stats) { conns = vs.stats.conns; inb = vs.stats.inbytes; outb = vs.stats.outbytes; }
-    row(lb, [svcName(s.key), sched, "", "", "", [q.up ? "quorum up" : "quorum DOWN", q.up ? "alive" : "down"],
-             [conns, "n"], [inb, "n"], [outb, "n"]], "svc");
-    const plane = new Map(s.destinations.map(x => [hostport(x.key.addr, x.key.port), x]));
-    const seen = new Set();
-    for (const x of vs.destinations) {
-      const name = hostport(x.key.addr, x.key.port);
-      seen.add(name);
-      const p = plane.get(name);
-      row(lb, [["  \\u2192 " + name, "mono"], p ? FWD[p.forward] || p.forward : "(not in table)",
-               [p ? p.weight : 0, "n"], [x.active_conns, "n"], [x.inactive_conns, "n"], [x.health, x.health],
-               [x.stats.conns, "n"], [x.stats.inbytes, "n"], [x.stats.outbytes, "n"]]);
-    }
-    for (const [name, p] of plane) {
-      if (!seen.has(name)) row(lb, [["  \\u2192 " + name, "mono"], FWD[p.forward] || p.forward,
-                                    [p.weight, "n"], "", "", "", "", "", ""]);
-    }
-  }
-  if (!st.virtual_services.length) row(lb, ["no virtual servers"]);
-}
-async function poll() {
-  try {
-    const r = await fetch("status", {cache: "no-store"});
-    if (!r.ok) throw new Error("HTTP " + r.status + ": " + await r.text());
-    render(await r.json());
-    document.getElementById("err").textContent = "";
-  } catch (e) {
-    document.getElementById("err").textContent = "cannot read status: " + e.message;
-  }
-  setTimeout(poll, 2000);
-}
-poll();
-</script>
-</body></html>
-"""

@@ -231,7 +231,7 @@ async def test_tcp_listener_metrics_dashboard_and_text(ctl: str) -> None:
     assert get("pykeepalived_lvs_service_quorum_up", service="TCP 10.0.0.5:80") == 1
     assert get("pykeepalived_start_time_seconds") == 1_700_000_000.0
 
-    assert "<table id=\"vrrp\">" in page and "fetch(\"status\"" in page
+    assert 'src="dashboard/app.js"' in page and 'id="lbs"' in page  # status.dashboard's page
     assert "http://" not in page and "https://" not in page  # no external assets
     assert table.splitlines()[3] == (
         "TCP  10.0.0.5:80                       168     6300     6050   434000  7280000")
