@@ -79,6 +79,8 @@ REGEX_CARRY = MAX_READ
 REGEX_BATCH = 16 * 1024
 
 _ULONG_MAX = (1 << 64) - 1
+#: epoll events that say the reply has ended: the peer's FIN, or an error / hang-up
+_ENDED = EPOLLRDHUP | EPOLLERR_HUP
 _C_SPACE = b" \t\n\v\f\r"
 _HEADER_END = b"\r\n\r\n"
 
@@ -385,11 +387,19 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> ReadStep:
         """Process one read of at most :meth:`read_size` bytes."""
+        was_extracted = self.header is not None
+        digested = self.absorb(data)
+        return ReadStep(data, was_extracted, None if was_extracted else self.header, digested)
+
+    def absorb(self, data: bytes) -> bytes:
+        """:meth:`feed` without the :class:`ReadStep` (a checker does not look at it): returns the bytes
+        of this read that were digested."""
         if self.header is not None:
             digested = self._digest(data)
             self.rx_bytes += len(data)
-            self._match(data)
-            return ReadStep(data, True, None, digested)
+            if self._regex or self._scan is not None:
+                self._match(data)
+            return digested
         if self._buf:
             self._buf += data
             buf = bytes(self._buf)
@@ -399,7 +409,7 @@ class ResponseParser:
         if end < 0:
             if not self._buf:
                 self._buf += data
-            return ReadStep(data, False, None, b"")
+            return b""
         self._buf = bytearray()
         end += len(_HEADER_END)
         status = extract_status_code(buf)
@@ -411,7 +421,7 @@ class ResponseParser:
         self.rx_bytes = len(rest)
         if rest:
             self._match(buf)
-        return ReadStep(data, False, self.header, digested)
+        return digested
 
     def result(self) -> Parsed:
         return Parsed(
@@ -509,22 +519,37 @@ def regex_matches(parsed: Parsed, url: Url) -> bool:
     return scan.finish()
 
 
+_NO_DATA = UrlVerdict(False, "Read, no data received from ")
+_BAD_STATUS = UrlVerdict(False, "HTTP status code error to")
+_BAD_DIGEST = UrlVerdict(False, "MD5 digest error to")
+_NO_MATCH = UrlVerdict(False, "Regex match failed")
+_STATUS_OK = UrlVerdict(True, "HTTP status code")
+_DIGEST_OK = UrlVerdict(True, "MD5 digest")
+_MATCH_OK = UrlVerdict(True, "Regex match")
+
+
 def evaluate_url(parsed: Parsed, url: Url) -> UrlVerdict:
     """keepalived's checks in order: data, status code, digest, regex (``http_handle_response``)."""
     if parsed.header is None:
-        return UrlVerdict(False, "Read, no data received from ")
-    if parsed.status is None or not url.accepts_status(parsed.status):
-        return UrlVerdict(False, "HTTP status code error to")
-    reason = "HTTP status code"
+        return _NO_DATA
+    status = parsed.status
+    if status is None:
+        return _BAD_STATUS
+    for lo, hi in url.status_codes:  # (Url.accepts_status, without a generator per check)
+        if lo <= status <= hi:
+            break
+    else:
+        return _BAD_STATUS
+    verdict = _STATUS_OK
     if url.digest:
         if parsed.md5 != url.digest.lower():
-            return UrlVerdict(False, "MD5 digest error to")
-        reason = "MD5 digest"
+            return _BAD_DIGEST
+        verdict = _DIGEST_OK
     if url.regex is not None:
         if regex_matches(parsed, url) == url.regex_no_match:
-            return UrlVerdict(False, "Regex match failed")
-        reason = "Regex match"
-    return UrlVerdict(True, reason)
+            return _NO_MATCH
+        verdict = _MATCH_OK
+    return verdict
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -788,10 +813,10 @@ class HttpGet:
             if events & EPOLLOUT and self.wbuf:
                 self._flush_wbuf()
             if events & (EPOLLIN | EPOLLERR_HUP) and not self.done:
-                ended = events & (EPOLLRDHUP | EPOLLERR_HUP) != 0
+                hup = events & _ENDED
                 if not self.resume:
-                    self._read(ended)
-                elif ended:  # the reads already go on next turn: they will go to the end
+                    self._read(hup != 0, hup == EPOLLRDHUP)
+                elif hup:  # the reads already go on next turn: they will go to the end
                     self.resume = 2
         except Exception as e:
             self._crash(e)
@@ -842,14 +867,24 @@ class HttpGet:
 
     def _write(self, data: bytes) -> None:
         """Send what the socket takes now; the rest goes on the next writable event (edge-triggered)."""
-        if self.sock is None or not data:
+        sock = self.sock
+        if sock is None or not data:
             return
-        waiting = bool(self.wbuf)
-        self.wbuf += data
-        if not waiting:
-            self._flush_wbuf(from_loop=False)
+        if self.wbuf:
+            self.wbuf += data
+            return
+        try:  # the usual case: the socket takes it all at once, nothing is buffered
+            n = sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as e:  # a transport reports a write error as the connection lost, from the loop
+            self._stop_io()
+            self.loop.call_soon(self._lost, e)
+            return
+        if n < len(data):
+            self.wbuf += data[n:]
 
-    def _flush_wbuf(self, from_loop: bool = True) -> None:
+    def _flush_wbuf(self) -> None:
         assert self.sock is not None
         try:
             n = self.sock.send(self.wbuf)
@@ -857,10 +892,7 @@ class HttpGet:
             return
         except OSError as e:  # a transport reports a write error as the connection lost, from the loop
             self._stop_io()
-            if from_loop:
-                self._lost(e)
-            else:
-                self.loop.call_soon(self._lost, e)
+            self._lost(e)
             return
         del self.wbuf[:n]
 
@@ -868,12 +900,13 @@ class HttpGet:
         if self.sock is not None:
             self.poller.unregister(self.fd)
 
-    def _read(self, ended: bool) -> None:
+    def _read(self, ended: bool, fin: bool = False) -> None:
         """Read what is there (edge-triggered: until EAGAIN); ``ended``: the peer's FIN or an error was
         reported with this event, so the reads go on to the EOF or the error now, not on another wake-up.
         Data that comes after a short read raises a new event.  At most :data:`READ_BUDGET` bytes are read
         per wake-up: a socket that is never drained (a peer that always has more) is read on from the
-        loop's next turn, after the other sockets, timers and signals have had theirs."""
+        loop's next turn, after the other sockets, timers and signals have had theirs.  ``fin``: the event
+        reported the peer's FIN and no error."""
         budget = READ_BUDGET
         while not self.done:
             sock = self.sock
@@ -899,8 +932,14 @@ class HttpGet:
                 self._eof()
                 return
             self._data(data)
-            if not ended and len(data) < size:
-                return
+            if len(data) < size:
+                if fin and not self.done and self.tls is None and self.sock is not None:
+                    # the peer's FIN (and no error) came with this event and this read was short, so all the
+                    # data before the FIN is read: the next read() can only return the EOF (a system call less)
+                    self._eof()
+                    return
+                if not ended:
+                    return
             budget -= len(data)
             if budget <= 0:
                 if not self.done:
@@ -999,9 +1038,10 @@ class HttpGet:
             pos += n
             if self.plan.keep_raw and len(self.raw) < KEEP_PREFIX:
                 self.raw += piece[: KEEP_PREFIX - len(self.raw)]
-            step = parser.feed(piece)
             if self.on_chunk is not None:
-                self.on_chunk(step)
+                self.on_chunk(parser.feed(piece))
+            else:
+                parser.absorb(piece)
 
     def _read_tls(self) -> None:
         assert self.tls is not None and self.parser is not None

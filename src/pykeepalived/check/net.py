@@ -163,13 +163,15 @@ class Timers:
                 return
             now = loop.time()
         when = now + delay
-        key = round(delay, 9)  # (``a + d - a`` is d give or take a rounding error: one lane all the same)
-        lane = self._lanes.get(key)
+        lane = self._lanes.get(delay)  # a configured timeout: its lane's own key
         if lane is None:
-            if len(self._lanes) >= self.MAX_LANES:
-                self.add(when, fn, arg)
-                return
-            lane = self._lanes[key] = collections.deque()
+            key = round(delay, 9)  # (``a + d - a`` is d give or take a rounding error: one lane all the same)
+            lane = self._lanes.get(key)
+            if lane is None:
+                if len(self._lanes) >= self.MAX_LANES:
+                    self.add(when, fn, arg)
+                    return
+                lane = self._lanes[key] = collections.deque()
         lane.append((when, fn, arg))
         if not self._running and (self._handle is None or when < self._armed):
             self._arm(when)

@@ -29,6 +29,7 @@ from pykeepalived.check.state import (
     CheckerState,
     Event,
     Log,
+    RealServerState,
     Result,
     Settings,
     VirtualServerState,
@@ -78,6 +79,8 @@ class Job:
     probe: Probe
     #: its retry state (``vs.servers[rs].checkers[index]``)
     state: CheckerState
+    #: its real server's state (``vs.servers[rs]``)
+    server: RealServerState
     due: float = 0.0
     started: float = 0.0
     running: bool = False
@@ -175,12 +178,13 @@ class Runner:
                 for checker in rs.checkers:
                     if isinstance(checker, BfdCheck):
                         continue  # already reported in self.unsupported
-                    cstate = st.servers[key].checkers[index]
+                    server = st.servers[key]
+                    cstate = server.checkers[index]
                     probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
                                         track_files=self.track_files, tcp_half_open=self.tcp_half_open,
                                         url_index=functools.partial(getattr, cstate, "url_it"),
                                         script_job=self.script_job)
-                    job = Job(st, key, index, probe, cstate)
+                    job = Job(st, key, index, probe, cstate, server)
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())
                     timers.add(job.due, self._fire, job)
@@ -255,8 +259,14 @@ class Runner:
         job.started = now
         late = now - job.due
         st = self.stats
-        st.attempts += 1
-        st._keep(st.lateness, late)
+        n = st.attempts = st.attempts + 1
+        lateness = st.lateness
+        if len(lateness) < st.samples:  # (RunnerStats._keep, inline: this runs for every attempt)
+            lateness.append(late)
+        else:
+            i = int(_random() * n)
+            if i < st.samples:
+                lateness[i] = late
         if late > st.max_lateness:
             st.max_lateness = late
         assert job.on_done is not None
@@ -271,28 +281,36 @@ class Runner:
             self._loop.call_soon(self._done, job, Result(False, reason=str(e) or type(e).__name__))
 
     def _done(self, job: Job, result: Result) -> None:
-        assert self._loop is not None
+        loop = self._loop
+        assert loop is not None
         if not job.running:
             return
         job.running = False
         self._in_flight -= 1
         if self._stopping:
             return
-        now = self._loop.time()
-        self.stats._keep(self.stats.durations, now - job.started)
-        if not result.ok and not result.skip:
-            self.stats.failures += 1
-        nxt, events = job.vs.record(job.rs, job.index, now, result, started=job.started)
-        job.due = nxt
-        assert self._timers is not None
-        if job.state.from_start:
-            self._timers.add(nxt, self._fire, job)  # measured from the attempt's start: any delay
+        now = loop.time()
+        st = self.stats
+        durations = st.durations
+        if len(durations) < st.samples:
+            durations.append(now - job.started)
         else:
-            self._timers.add_after(nxt - now, self._fire, job, now=now)  # delay_loop & co: a few lanes
-        while self._ready and self._in_flight < self.max_in_flight:
-            self._launch(self._ready.popleft())
+            st._keep(durations, now - job.started)
+        if not result.ok and not result.skip:
+            st.failures += 1
+        nxt, events = job.vs.record_for(job.server, job.index, now, result, job.started)
+        job.due = nxt
+        timers = self._timers
+        assert timers is not None
+        if job.state.from_start:
+            timers.add(nxt, self._fire, job)  # measured from the attempt's start: any delay
+        else:
+            timers.add_after(nxt - now, self._fire, job, now)  # delay_loop & co: a few lanes
+        if self._ready:
+            while self._ready and self._in_flight < self.max_in_flight:
+                self._launch(self._ready.popleft())
         if events:
-            self._deliver(events)
+            self.on_events(events)
 
     def _deliver(self, events: list[Event]) -> None:
         if events:

@@ -606,9 +606,24 @@ class VirtualServerState:
     def record(self, rs: DestKey, index: int, now: float, result: Result,
                started: float | None = None) -> tuple[float, list[Event]]:
         """The epilog of one attempt (``tcp_epilog`` & co): returns (next run time, events)."""
-        r = self.servers[rs]
+        return self.record_for(self.servers[rs], index, now, result, started)
+
+    def record_for(self, r: RealServerState, index: int, now: float, result: Result,
+                   started: float | None = None) -> tuple[float, list[Event]]:
+        """:meth:`record` for a real server's state already at hand (the runner keeps it per job)."""
         c = r.checkers[index]
-        ev: list[Event] = [Log(result.note)] if result.note else []
+        if result.ok and c.is_up and c.has_run and not result.note and not result.skip \
+                and result.weight_delta is None:
+            # the steady state of a healthy server, thousands of times a second: what the full epilog
+            # below does for it (no event, retries reset, next url, delay_loop), without the rest
+            c.retry_it = 0
+            if c.url_paths:
+                if c.failed_url is not None:
+                    ev: list[Event] = []
+                    return c.next_run(now, started, self._http_epilog(r, index, result, ev)), ev
+                c.url_it = 0 if c.url_it == len(c.url_paths) - 1 else c.url_it + 1
+            return c.next_run(now, started, c.timing.delay_loop), []
+        ev = [Log(result.note)] if result.note else []
         if result.skip:
             ev.append(Log(result.reason))
             return c.next_run(now, started, c.timing.delay_loop), ev

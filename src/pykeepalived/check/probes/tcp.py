@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from _socket import socket as _raw_socket
 
 from pykeepalived.check.net import (
     CONNECT_FAIL,
@@ -63,15 +64,16 @@ class TcpProbe:
         self._half_open = half_open
         self._loop = loop
         self._poller: Poller | None = None
-        self._sock: socket.socket | None = None
+        self._sock: _raw_socket | None = None
         self._done: Done | None = None
         self._fd = -1
         self._attempt = 0
         self._on_ready = self._ready
         self._on_expire = self._expire
 
-    def _socket(self) -> socket.socket:
-        sock = socket.socket(self._family, STREAM_NONBLOCK) if self._plain else open_socket(self._conn)
+    def _socket(self) -> _raw_socket:
+        # the C socket type itself: socket.socket's Python __init__ and close() are a visible share of a check
+        sock = _raw_socket(self._family, STREAM_NONBLOCK) if self._plain else open_socket(self._conn)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             if self._half_open:
