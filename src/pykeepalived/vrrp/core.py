@@ -205,8 +205,10 @@ class VrrpCore:
         for rt in due:
             self.dispatch(now, rt.name, TimerFired())
 
-    def on_datagram(self, now: float, key: SockKey, dg: Datagram) -> None:
-        """Route a packet to its instance by VRID, validate it there, feed it if it passed."""
+    def on_datagram(self, now: float, key: SockKey, dg: Datagram) -> bool:
+        """Route a packet to its instance by VRID, validate it there, feed it if it passed.
+
+        True when some instance was fed (its deadline may have moved); a dropped packet costs no more."""
         if dg.family == socket.AF_INET:
             ihl = (dg.data[0] & 0x0F) * 4
             vrid = dg.data[ihl + 1] if len(dg.data) > ihl + 1 else None
@@ -217,11 +219,12 @@ class VrrpCore:
             self.unknown_vrid_drops += 1
             if self.g.log_unknown_vrids and self.may_log(("unknown_vrid", key[0]), now):
                 log.info("Unknown VRID(%s) received on interface(%s). ignoring...", vrid, key[0])
-            return
+            return False
         src: IPAddress | None = ipaddress.ip_address(dg.src) if dg.src else None
         received = pkt.Received(dg.data, 4 if dg.family == socket.AF_INET else 6, src,
                                 ipaddress.ip_address(dg.dst) if dg.dst else None,
                                 dg.ttl if dg.ttl >= 0 else None)
+        fed = False
         for rt in list(candidates):
             if rt.fsm.state not in (State.BACKUP, State.MASTER):
                 continue  # keepalived ignores packets in FAULT/INIT without counting them
@@ -235,6 +238,8 @@ class VrrpCore:
             self.dispatch(now, rt.name, AdvertReceived(
                 src=result.src or (src if src is not None else ipaddress.IPv4Address(0)),
                 priority=result.priority, max_adver_int=result.adver_int, addresses=result.addresses))
+            fed = True
+        return fed
 
     def may_log(self, key: tuple[Any, ...], now: float) -> bool:
         """Whether a line a peer caused may be logged now (:class:`~pykeepalived.ratelimit.LogLimiter`)."""

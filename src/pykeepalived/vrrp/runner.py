@@ -367,8 +367,8 @@ class VrrpProcess:
         self._rearm()
 
     def _on_datagram(self, key: SockKey, dg: Datagram) -> None:
-        self.core.on_datagram(asyncio.get_running_loop().time(), key, dg)
-        self._rearm()
+        if self.core.on_datagram(asyncio.get_running_loop().time(), key, dg):
+            self._rearm()
 
     def _restart_link_watcher(self) -> None:
         """(Re)start the netlink watcher when the set of interesting interfaces changed."""
