@@ -32,7 +32,7 @@ from pykeepalived.lab.netns import unique_prefix
 from tests.conftest import IN_CI, REPO, require_binary, require_root
 
 #: timing under a loaded machine: run once more on failure (as the failover tests do), in a fresh lab
-pytestmark = [pytest.mark.root, pytest.mark.flaky(reruns=1)]
+pytestmark = pytest.mark.flaky(reruns=1)
 
 TOKEN = "dashboard-test-token-0123456789"
 LISTEN = {"lb1": "10.0.0.3:8080", "lb2": "10.0.0.4:8080"}
@@ -126,6 +126,7 @@ def front_state(seed: SeedLab, lb: str) -> tuple[str | None, float | None]:
     return None, None
 
 
+@pytest.mark.root
 def test_dashboard_in_a_browser(seed: DashboardLab, tmp_path: Path) -> None:
     chromium = require_binary("chromium")
     haproxy = require_binary("haproxy")
@@ -166,7 +167,9 @@ def test_dashboard_in_a_browser(seed: DashboardLab, tmp_path: Path) -> None:
 
 
 def run_in_browser(seed: DashboardLab, browser: Any, expect: Any, shots: Path, timings: dict[str, float]) -> None:
+    errors: list[str] = []
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{PROXY}/lb1")  # redirected to /lb1/: every URL of the page is relative to it
     assert page.url == f"{PROXY}/lb1/"
 
@@ -227,6 +230,7 @@ def run_in_browser(seed: DashboardLab, browser: Any, expect: Any, shots: Path, t
 
     # -- failover: lb1's daemon stops; lb2's page (lb1 relayed by lb2) shows it ---------------------------
     page2 = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page2.on("pageerror", lambda e: errors.append(str(e)))
     page2.goto(f"{PROXY}/lb2/")
     expect(state(page2, "lb2")).to_have_text("BACKUP", timeout=10_000)
     expect(state(page2, "lb1")).to_have_text("MASTER", timeout=10_000)
@@ -276,3 +280,93 @@ def run_in_browser(seed: DashboardLab, browser: Any, expect: Any, shots: Path, t
     # lb1's own page lost its daemon: it says so rather than showing stale data as live
     expect(page.locator("#stream")).not_to_have_attribute("data-state", "live", timeout=5000)
     page.screenshot(path=str(shots / "dashboard-lb1-gone.png"), full_page=True)
+    assert errors == []  # no script error in either page
+
+
+# -- the page's rendering of what the seed does not show yet: checker latency, an unreachable peer ---------------
+
+
+def test_page_with_checks_and_a_dead_peer_on_loopback(tmp_path: Path) -> None:
+    """No root, no lab: a control server on 127.0.0.1 with a fake snapshot carrying checker results and
+    durations, and a peer that never answers; Chromium on loopback."""
+    import asyncio
+    import dataclasses
+
+    from pykeepalived.status.api import Access
+    from pykeepalived.status.dashboard import DashboardOptions, Peer
+    from pykeepalived.status.server import ControlServer
+    from pykeepalived.status.snapshot import CheckStatus, DurationHistogram
+    from tests.unit.status.conftest import seed_snapshot
+
+    chromium = require_binary("chromium")
+    pw_context = sync_playwright()
+    from playwright.sync_api import expect
+
+    hist = DurationHistogram()
+    for d in (0.004, 0.008, 0.012):
+        hist = hist.observe(d)
+    base = seed_snapshot()
+    vs = base.virtual_services[0]
+    dests = (dataclasses.replace(vs.destinations[0], checks=(
+                 CheckStatus("HTTP_GET", "192.168.0.12:80", True, time.time(), 0.012, 3, 0, hist),)),
+             dataclasses.replace(vs.destinations[1], checks=(
+                 CheckStatus("TCP_CHECK", "192.168.0.13:80", False, time.time(), 1.0, 3, 2),)))
+    state = {"snap": dataclasses.replace(base, virtual_services=(dataclasses.replace(vs, destinations=dests),))}
+    asked: list[dict[str, Any]] = []
+
+    def source() -> Any:
+        return dataclasses.replace(state["snap"], taken_at=time.time())
+
+    async def handler(cmd: Any, caller: Any) -> dict[str, Any]:
+        asked.append(cmd.to_json())
+        snap = state["snap"]
+        v = snap.virtual_services[0]
+        ds = tuple(dataclasses.replace(d, override="drained" if cmd.name == "drain" else "")
+                   if f"{d.key.addr}:{d.key.port}" == cmd.server else d for d in v.destinations)
+        state["snap"] = dataclasses.replace(snap, virtual_services=(dataclasses.replace(v, destinations=ds),))
+        return {"message": f"{cmd.name}ed", "overrides": {}}
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    loop = asyncio.new_event_loop()
+    server = ControlServer(source, str(tmp_path / "k.ctl"), tcp=("127.0.0.1", 0), commands=handler,
+                           access=Access.configure(token_file=str(token_file)),
+                           dashboard=DashboardOptions("lb1", (Peer("lb9", "http://127.0.0.1:9/"),)))
+    loop.run_until_complete(server.start())
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    try:
+        with pw_context as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            try:
+                page = browser.new_page(viewport={"width": 1440, "height": 900})
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(f"http://127.0.0.1:{server.tcp_port}/")
+                rs1 = page.locator('.svc[data-lb="lb1"] tr[data-server="192.168.0.12:80"]')
+                rs2 = page.locator('.svc[data-lb="lb1"] tr[data-server="192.168.0.13:80"]')
+                expect(rs1.locator('[data-role="latency"]')).to_have_text("12.0 ms (avg 8.0 ms)", timeout=10_000)
+                expect(rs1.locator(".check.ok")).to_have_text("HTTP_GET")
+                expect(rs2.locator(".check.bad")).to_have_text("TCP_CHECK")
+                expect(rs2.locator('[data-role="latency"]')).to_have_text("1.00 s")
+                expect(page.locator('.card[data-lb="lb1"] tr[data-instance="VI_1"] [data-role="state"]')
+                       ).to_have_text("MASTER")
+                expect(page.locator('.card[data-lb="lb9"]')).to_have_attribute("data-connected", "0")
+                expect(page.locator('.card[data-lb="lb9"] [data-role="unreachable"]')).to_contain_text("unreachable")
+                assert page.locator("button[data-action]").count() == 0
+                page.fill("#token", TOKEN)
+                page.click("#use-token")
+                rs1.locator('button[data-action="drain"]').click()
+                expect(rs1.locator('[data-role="override"]')).to_have_text("drained", timeout=2000)
+                assert asked == [{"command": "drain", "service": "tcp:10.0.0.5:80", "server": "192.168.0.12:80"}]
+                page.screenshot(path=str(tmp_path / "dashboard-checks.png"), full_page=True)
+                assert errors == []
+            finally:
+                browser.close()
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(5)
+        loop.close()

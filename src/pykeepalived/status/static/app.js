@@ -71,6 +71,7 @@
     if (a >= 1e4) return (v / 1e3).toFixed(1) + "k";
     return v.toFixed(digits);
   }
+  const dur = sec => (sec >= 1 ? sec.toFixed(2) + " s" : (sec * 1000).toFixed(1) + " ms");
   const hostport = (a, p) => (a.includes(":") ? "[" + a + "]" : a) + ":" + p;
   const serverName = k => hostport(k.addr, k.port);
   function serviceName(k) {  // what the runtime API takes (lvs.overrides.parse_service)
@@ -169,14 +170,14 @@
     let tl = st.timelines.get(key);
     if (!tl) {
       tl = {sid, inst, segs: []};
-      if (unknownBefore) tl.segs.push({t: t - TIMELINE_S, state: "GONE"});
+      if (unknownBefore) tl.segs.push({t: t - TIMELINE_S, state: "GONE", initial: true});
       st.timelines.set(key, tl);
     }
     const last = tl.segs[tl.segs.length - 1];
     if (last && last.state === state) return;
     if (last && t < last.t) t = last.t;
     tl.segs.push({t, state});
-    if (last) st.transitions.push({t, lb, inst, from: last.state, to: state});
+    if (last && !last.initial) st.transitions.push({t, lb, inst, from: last.state, to: state});
     if (st.transitions.length > 200) st.transitions.splice(0, st.transitions.length - 200);
     const cut = now() - TIMELINE_S;
     while (tl.segs.length > 2 && tl.segs[1].t < cut) tl.segs.shift();
@@ -372,11 +373,13 @@
         const x = X(seg.t), w = Math.max(1, X(end) - x);
         const r = s("rect", {x, y: y + 2, width: w, height: RH - 6, fill: STATE_FILL[seg.state] || "#999",
                              "data-state": seg.state});
-        r.append(s("title", {text: seg.state + " from " + clock(seg.t) + (j + 1 < tl.segs.length
+        const label = seg.state === "GONE" ? (seg.initial ? "unknown" : "unreachable") : seg.state;
+        r.append(s("title", {text: label + " from " + clock(seg.t) + (j + 1 < tl.segs.length
           ? " to " + clock(end) : "")}));
         g.append(r);
         if (j > 0 && seg.t >= t0) g.append(s("line", {x1: x, x2: x, y1: y, y2: y + RH - 2, stroke: "#1d2329"}));
-        if (w > 60) g.append(s("text", {x: x + 4, y: y + 14, "font-size": 11, fill: "#fff", text: seg.state}));
+        if (w > 60) g.append(s("text", {x: x + 4, y: y + 14, "font-size": 11,
+                                        fill: seg.state === "GONE" ? "#5f6368" : "#fff", text: label}));
       });
     });
     g.append(...axis(L, R, 10 + tls.length * RH + 8, span));
@@ -404,8 +407,7 @@
     const parts = cs.map(c => {
       const n = (c.durations && c.durations.counts || []).reduce((a, b) => a + b, 0);
       const avg = n ? c.durations.sum / n : null;
-      return (c.last_duration * 1000).toFixed(1) + " ms" + (avg !== null ? " (avg " + (avg * 1000).toFixed(1) +
-        ")" : "");
+      return dur(c.last_duration) + (avg !== null ? " (avg " + dur(avg) + ")" : "");
     });
     return h("td", {cls: "n", "data-role": "latency", text: parts.join(", ")});
   }
