@@ -98,7 +98,8 @@ def tables_for(h: Harness) -> st.SearchStrategy[Table]:
 
 def check_converges(h: Harness, desired: Table, observed: Table) -> None:
     """From ``observed`` (put there first), one apply of the diff reaches ``desired``; a fresh
-    instance reads back exactly ``desired`` and has nothing to do."""
+    instance reads back exactly ``desired`` and has nothing to do, and the instance that applied
+    observes the same (observation may be incremental, never different)."""
 
     def work(new: Callable[[], DataPlane]) -> tuple[Table, Table, Table, list[object], set[object]]:
         keys = [s.key for s in (*desired.services, *observed.services)]
@@ -112,9 +113,11 @@ def check_converges(h: Harness, desired: Table, observed: Table) -> None:
         seen = dp.observe()
         want = dp.canonical(desired)
         dp.apply(diff(want, seen))
+        mine = dp.observe()  # what the instance that applied sees (it may remember what it wrote)
         fresh = new()
         fresh.claim(keys)
         after = fresh.observe()
+        assert mine == after, "the instance that applied sees other than what a fresh one reads"
         again = diff(want, after)
         dests = set(fresh.counters().dests)
         return want_observed, seen, after, again, dests

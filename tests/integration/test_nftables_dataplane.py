@@ -226,6 +226,80 @@ def test_a_running_data_plane_rebuilds_its_table_after_someone_flushed_it(lab: L
     assert set(requests(lab, 14)) == {"rs1", "rs2"}
 
 
+def hand_edit(dp: NftablesDataPlane, key: ServiceKey, dest: DestKey, new_addr: str, weight: int) -> None:
+    """What an operator does with nft by hand: one element of a destination map replaced."""
+    inst = dp._installed[key]
+    mark = (inst.sid << 16) | inst.dest_ids[dest]
+    edit = (f"delete element ip pykeepalived dst_{inst.sid} {{ {mark} }}\n"
+            f'add element ip pykeepalived dst_{inst.sid} {{ {mark} comment "w={weight} f=NAT u=0 l=0" '
+            f": {new_addr} . 80 }}\n")
+    subprocess.run(["nft", "-f", "-"], input=edit, text=True, check=True)
+
+
+def test_a_hand_edit_of_one_element_is_repaired_by_the_next_reconcile(lab: Lab) -> None:
+    """A running checker process (its reconcile step, on one data plane object) answers observe() from
+    memory at rest; one map element changed by hand moves the ruleset's generation, so the very next
+    reconcile reads the table, sees the edit and puts the element back."""
+    from pykeepalived.config.loader import load_config_text
+    from pykeepalived.daemon.checker import CheckerOptions, CheckerProcess
+
+    table = Table((seed_service("wrr"),))
+    config = load_config_text("global_defs {\n  router_id lb1\n}\n").config
+
+    def work() -> tuple[list[str], int, int]:
+        dp = NftablesDataPlane()
+        dp.open()
+        proc = CheckerProcess(config, CheckerOptions(dataplane="nftables"), dataplane=dp)
+        proc._reconcile_sync(table, counters=False)
+        full = dp.reads_full
+        for _ in range(3):  # at rest: no read
+            proc._reconcile_sync(table, counters=False)
+        assert dp.reads_full == full and dp.reads_skipped >= 3
+        hand_edit(dp, VIP, RS1, "192.168.0.200", 99)
+        assert NftablesDataPlane().observe().services[0].dest_map().keys() == {SORRY, RS2}
+        applied = proc.ops_applied
+        proc._reconcile_sync(table, counters=False)  # the next period
+        repaired = diff(table, NftablesDataPlane().observe())
+        assert repaired == [], repaired
+        return [str(op) for op in diff(table, proc.observed)], proc.ops_applied - applied, dp.reads_full - full
+
+    left, ops, reads = call_in_netns(lab.ns("lb1"), work)
+    assert left == [] and ops == 2 and reads >= 1  # the wrong destination out, RS1 back in
+    assert set(requests(lab, 14)) == {"rs1", "rs2"}
+
+
+def test_observe_reads_again_only_after_a_change_it_did_not_make(lab: Lab) -> None:
+    """Our own transactions leave a table we know (no read after apply, rebalance or open); another
+    program's commit anywhere in the ruleset reads once and finds nothing to do; what the instance
+    remembers is always what a fresh instance reads."""
+    table = Table((seed_service("wlc"), replace(seed_service("rr"), key=ServiceKey.inet("tcp", "10.0.0.5", 81))))
+
+    def work() -> dict[str, Any]:
+        dp = NftablesDataPlane()
+        dp.open()
+        dp.apply(diff(table, dp.observe()))
+        reads = dp.reads_full
+        assert dp.observe() == NftablesDataPlane().observe() == table
+        changed = Table((seed_service("wlc", 5, 8), table.services[1]))
+        dp.apply(diff(changed, dp.observe()))  # one weight: our transaction
+        dp.maintain(dp.maintenance_counts())  # wlc at rest: nothing to re-plan, no transaction
+        gen = dp.nft.generation()
+        dp.maintain(dp.maintenance_counts())
+        assert dp.nft.generation() == gen
+        mine = dp.observe()
+        assert dp.reads_full == reads and mine == NftablesDataPlane().observe() == changed
+        subprocess.run(["nft", "add", "table", "ip", "somebody_else"], check=True)
+        try:
+            assert diff(changed, dp.observe()) == []
+            assert dp.reads_full == reads + 1
+        finally:
+            subprocess.run(["nft", "delete", "table", "ip", "somebody_else"], check=True)
+        return {"reads": dp.reads_full - reads}
+
+    assert call_in_netns(lab.ns("lb1"), work)["reads"] == 1
+    program(lab, Table((seed_service("wrr"),)))
+
+
 def test_golden_batches_are_accepted_by_the_kernel(lab: Lab) -> None:
     """Every golden batch of tests/unit/lvs/test_nftables_rules.py applies, reads back as its service,
     and its delete batch leaves no map, chain or counter element behind."""
