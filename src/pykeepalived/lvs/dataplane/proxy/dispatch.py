@@ -260,8 +260,14 @@ class ServiceDispatch:
 
     def _schedule(self, client: str, client_port: int, now: float) -> DestState | None:
         views = self._views
-        if views is None or self.count_driven:
+        if views is None:
             views = self._views = self._current_views()
+        elif self.count_driven:  # a new view only for the destinations whose counts moved
+            for i, st in enumerate(self.dests):
+                v = views[i]
+                if (v.active_conns != st.active + st.others_active
+                        or v.inactive_conns != st.inactive + st.others_inactive):
+                    views[i] = st.view()
         flow = (sched.Flow(client, client_port, self.key.addr, self.key.port, self.key.protocol)  # type: ignore[arg-type]
                 if self.client_hashed else self._fixed_flow)
         key = self.scheduler.pick(flow, views, now)
