@@ -255,6 +255,7 @@ class EventHub:
                     await t
             if session is not None:
                 await session.close()
+            self._latest.pop("status:local", None)  # a later viewer waits for a fresh one, not this stale one
             for sid, s in self.sources.items():
                 if sid != "local":
                     s.connected, s.error = False, None
