@@ -3,7 +3,7 @@
 ``pykeepalived [keepalived options]`` runs the daemon (or ``-t`` tests the config), exactly as
 keepalived 2.2.7's command line does: the same options, parsed the same way (glibc ``getopt_long``
 with keepalived's option string, so ``-tFILE`` takes a log file and ``-t FILE`` does not), the same
-messages and exit statuses.  An option whose feature pykeepalived lacks (SNMP, BFD) is accepted
+messages and exit statuses.  An option whose feature pykeepalived lacks (SNMP) is accepted
 with a one-line note, so a ``DAEMON_ARGS`` line from ``/etc/default/keepalived`` never stops the
 start.  Extra tools are subcommands: ``config show``, ``genhash``, ``status``, ``plan``, ``lab``.
 Each lives in the package it belongs to and exposes ``add_arguments(parser)`` and ``run(args) ->
@@ -96,7 +96,7 @@ Usage: pykeepalived [OPTION...]
                                 default '{DEFAULT_CONFIG}'
   -P, --vrrp                   Only run with VRRP subsystem
   -C, --check                  Only run with Health-checker subsystem
-  -B, --no_bfd                 Don't run BFD subsystem (pykeepalived has none)
+  -B, --no_bfd                 Don't run BFD subsystem
       --all                    Force all child processes to run, even if have no configuration
   -l, --log-console            Log messages to local console
   -D, --log-detail             Detailed log messages
@@ -115,7 +115,7 @@ Usage: pykeepalived [OPTION...]
   -T, --genhash                Enter into genhash utility mode (this should be the first option used).
   -c, --checkers_pid=FILE      Use specified pidfile for checkers child process
   -a, --address-monitoring     Report all address additions/deletions notified via netlink
-  -b, --bfd_pid=FILE           Use specified pidfile for BFD child process (no BFD: ignored)
+  -b, --bfd_pid=FILE           Use specified pidfile for BFD child process
   -x, --snmp                   Enable SNMP subsystem (no SNMP: ignored)
   -A, --snmp-agent-socket=FILE Use the specified socket for master agent (no SNMP: ignored)
   -s, --namespace=NAME         Run in network namespace NAME (overrides config)
@@ -169,8 +169,8 @@ def _defaults() -> argparse.Namespace:
         vrrp=False, check=False, run_all=False, log_console=False, log_detail=False, log_facility=None,
         no_syslog=False, umask=None, release_vips=False, dont_release_vrrp=False, dont_release_ipvs=False,
         dont_respawn=False, dont_fork=False, dump_conf=False, pid_file=None, vrrp_pid_file=None,
-        checkers_pid_file=None, address_monitoring=False, namespace=None, core_dump=False,
-        core_dump_pattern=None, all_config=False, dataplane="auto", control=None, listen=None,
+        checkers_pid_file=None, bfd_pid_file=None, no_bfd=False, address_monitoring=False, namespace=None,
+        core_dump=False, core_dump_pattern=None, all_config=False, dataplane="auto", control=None, listen=None,
         listen_token_file=None, control_read_group=None, control_write_group=None,
         dashboard_name=None, dashboard_peers=[], signum=None,
     )
@@ -188,13 +188,13 @@ def _umask(text: str) -> int | None:
 
 _FLAGS = {"P": "vrrp", "C": "check", "l": "log_console", "n": "dont_fork", "d": "dump_conf",
           "V": "dont_release_vrrp", "I": "dont_release_ipvs", "R": "dont_respawn", "X": "release_vips",
-          "G": "no_syslog", "a": "address_monitoring", "e": "all_config", "all": "run_all"}
+          "G": "no_syslog", "a": "address_monitoring", "e": "all_config", "all": "run_all", "B": "no_bfd"}
 _VALUES = {"f": "config_file", "p": "pid_file", "r": "vrrp_pid_file", "c": "checkers_pid_file",
-           "s": "namespace", "i": "config_id", "control": "control", "listen": "listen",
+           "b": "bfd_pid_file", "s": "namespace", "i": "config_id", "control": "control", "listen": "listen",
            "listen-token-file": "listen_token_file", "control-read-group": "control_read_group",
            "control-write-group": "control_write_group", "dashboard-name": "dashboard_name",
            "interfaces": "interfaces", "signum": "signum"}
-_ABSENT = {"B": None, "b": "BFD", "x": "SNMP", "A": "SNMP"}
+_ABSENT = {"x": "SNMP", "A": "SNMP"}
 
 
 def parse_daemon_args(argv: Sequence[str]) -> Parsed:

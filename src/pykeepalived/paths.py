@@ -1,14 +1,15 @@
 """Where a daemon's runtime files are: shared by the daemon that makes them and the tools that find them.
 
-The defaults are keepalived's (``/run/keepalived.pid``, ``/run/vrrp.pid``, ``/run/checkers.pid``), so
-tools that signal keepalived by its pid file keep working; the control socket sits beside the pid file.
+The defaults are keepalived's (``/run/keepalived.pid``, ``/run/vrrp.pid``, ``/run/checkers.pid``,
+``/run/bfd.pid``), so tools that signal keepalived by its pid file keep working; the control socket sits
+beside the pid file.
 """
 
 from __future__ import annotations
 
 DEFAULT_PID_FILE = "/run/keepalived.pid"
 #: keepalived's children's pid files, used with the default main pid file
-DEFAULT_CHILD_PID_FILES = {"vrrp": "/run/vrrp.pid", "checkers": "/run/checkers.pid"}
+DEFAULT_CHILD_PID_FILES = {"vrrp": "/run/vrrp.pid", "checkers": "/run/checkers.pid", "bfd": "/run/bfd.pid"}
 
 
 def control_path_for(pid_file: str | None) -> str:

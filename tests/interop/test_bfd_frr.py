@@ -105,3 +105,67 @@ def test_detection_time_within_the_bound_on_every_trial(pair: Lab, tmp_path: os.
         assert t.bound == pytest.approx(bound)
         assert t.detected_after >= t.bound - 0.0005, t.line()  # never before the bound (clock rounding aside)
         assert t.detected_after <= t.bound + SLACK, t.line()
+
+
+def test_daemon_runs_the_bfd_child_and_tells_subscribers(pair: Lab, tmp_path: os.PathLike[str]) -> None:
+    """pykeepalived -n -f CONF: a config with a bfd_instance gets a BFD child (its pid file, keepalived's
+    'Starting BFD child process' line); its session with bfdd comes Up and a BfdWatch on the event stream
+    hears Up, then Down when bfdd stops answering; -B runs no BFD child."""
+    import asyncio
+    import signal
+    import subprocess
+    import sys
+
+    from pykeepalived.bfd.watch import BfdWatch
+
+    tmp = Path(tmp_path)
+    conf = tmp / "keepalived.conf"
+    conf.write_text(bp.py_conf(50, 3))
+    frr = bp.FrrBfdd(pair, "frr", bp.frr_conf(50, 3)).start()
+    pid = tmp / "lb.pid"
+    log = (tmp / "daemon.log").open("w")
+    argv = [sys.executable, "-c", "import sys; from pykeepalived.cli import main; sys.exit(main())",
+            "-n", "-l", "-D", "-f", str(conf), "-p", str(pid)]
+    daemon = pair.popen("py", argv, stdout=log, stderr=subprocess.STDOUT)
+
+    async def watch() -> list[tuple[str, bool]]:
+        seen: list[tuple[str, bool]] = []
+        w = BfdWatch(str(tmp / "lb_bfd.events"), role="vrrp", retry=0.05)
+        try:
+            async with asyncio.timeout(20):
+                async for ev in w:
+                    seen.append((ev.name, ev.up))
+                    if ev.up:
+                        frr.pause()  # the path fails: Down after the detection time
+                    elif any(up for _, up in seen):
+                        return seen
+        finally:
+            frr.resume()
+            await w.aclose()
+        return seen
+
+    try:
+        seen = asyncio.run(watch())
+        assert seen[-2:] == [("frr", True), ("frr", False)], seen
+        assert (tmp / "lb_bfd.pid").exists()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(10)
+        finally:
+            pair.stop(daemon)
+            frr.stop()
+            log.close()
+    text = (tmp / "daemon.log").read_text()
+    assert "Starting BFD child process, pid=" in text, text
+    assert "(frr) Entering Up state" in text and "(frr) Expired after" in text, text
+    assert not (tmp / "lb_bfd.pid").exists()  # removed on stop
+
+    log2 = tmp / "no_bfd.log"
+    with log2.open("w") as out:
+        daemon = pair.popen("py", [*argv, "-B"], stdout=out, stderr=subprocess.STDOUT)
+        time.sleep(2.0)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(10)
+        pair.stop(daemon)
+    assert "Starting BFD child process" not in log2.read_text()

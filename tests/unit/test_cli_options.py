@@ -83,7 +83,19 @@ def test_absent_features_are_noted_not_refused() -> None:
     parsed = parse_daemon_args(["-x", "-A", "/run/agentx", "-b", "/run/bfd.pid", "-B", "-n"])
     assert parsed.action == "run"
     assert sum("SNMP is not supported" in m for m in parsed.messages) == 2
-    assert any("BFD is not supported" in m for m in parsed.messages)
+    assert not any("BFD" in m for m in parsed.messages)
+
+
+def test_bfd_options() -> None:
+    """-b FILE: the BFD child's pid file; -B: no BFD child (keepalived's -P and -C leave it running)."""
+    opts = DaemonOptions.from_args(parse_daemon_args(["-b", "/run/b.pid", "-B", "-f", "k.conf"]).args)
+    assert opts.bfd_pid_file == "/run/b.pid" and opts.no_bfd
+    assert opts.child_pid_file("bfd") == "/run/b.pid"
+    default = DaemonOptions.from_args(parse_daemon_args(["-f", "k.conf"]).args)
+    assert not default.no_bfd and default.child_pid_file("bfd") == "/run/bfd.pid"
+    assert default.bfd_events_path == "/run/keepalived_bfd.events"
+    lb1 = DaemonOptions.from_args(parse_daemon_args(["-p", "/run/lb1.pid", "-f", "k.conf"]).args)
+    assert lb1.child_pid_file("bfd") == "/run/lb1_bfd.pid" and lb1.bfd_events_path == "/run/lb1_bfd.events"
 
 
 def test_invalid_values_warn_as_keepalived_and_go_on() -> None:

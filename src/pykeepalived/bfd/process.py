@@ -307,6 +307,44 @@ class BfdProcess:
     def status(self) -> list[dict[str, object]]:
         return [p.session.status() for p in self.peers.values()]
 
+    def data_text(self) -> str:
+        """keepalived_bfd.data's BFD sections (keepalived's bfd/bfd_data.c: dump_bfd_data), for SIGUSR1."""
+        out = ["------< BFD Data >------"]
+        for fam, sock in self._listeners.items():
+            out.append(f" fd_in = {sock.fileno()} ({'IPv6' if fam == socket.AF_INET6 else 'IPv4'})")
+        if self.peers:
+            out.append("------< BFD Topology >------")
+        now = self._now()
+        for p in self.peers.values():
+            s, c, inst = p.session, p.session.config, p.instance
+            vrrp, checker = reports_to(inst)
+            out += [f" BFD Instance = {c.name}", f"   Neighbor IP = {inst.neighbor_ip}"]
+            if inst.source_ip is not None:
+                out.append(f"   Source IP = {inst.source_ip}")
+            out += [
+                f"   Required min RX interval = {s.min_rx} us", f"   Desired min TX interval = {s.min_tx} us",
+                f"   Desired idle TX interval = {c.idle_tx} us", f"   Detection multiplier = {s.multiplier}",
+                f"   {'TTL' if inst.neighbor_ip and inst.neighbor_ip.version == 4 else 'hoplimit'} = {c.ttl}",
+                f"   max_hops = {c.max_hops}", f"   passive = {'true' if c.passive else 'false'}",
+                f"   send event to VRRP process = {'Yes' if vrrp else 'No'}",
+                f"   send event to checker process = {'Yes' if checker else 'No'}",
+                f"   fd_out {p.sock.fileno() if p.sock is not None else -1}",
+                f"   send error = {'true' if p.send_error else 'false'}",
+                f"   local state = {s.state.label}", f"   remote state = {s.remote_state.label}",
+                f"   local discriminator = 0x{c.local_discr:x}", f"   remote discriminator = 0x{s.remote_discr:x}",
+                f"   local diag = {s.local_diag.label}", f"   remote diag = {s.remote_diag.label}",
+                f"   remote min tx intv = {s.remote_min_tx} us", f"   remote min rx intv = {s.remote_min_rx} us",
+                f"   remote detect multiplier = {s.remote_mult}", f"   {'' if s.poll else '!'}poll",
+                f"   local tx intv = {s.tx_interval or 0} us", f"   local detection time = {s.detection_time} us",
+                "   last_seen = [never]" if s.last_rx is None else f"   last seen = {now - s.last_rx:.6f} s ago",
+                f"   packets sent = {s.sent}, received = {s.received}, dropped = {sum(s.drops.values())}",
+            ]
+        dropped = sum(self.sessions.drops.values())
+        if dropped:
+            out.append(" dropped before a session was found: " + ", ".join(
+                f"{r.name.lower()} {n}" for r, n in self.sessions.drops.items()))
+        return "\n".join(out) + "\n"
+
 
 async def run_bfd(instances: Iterable[BfdInstance], options: BfdOptions) -> int:
     """Run until cancelled or :meth:`BfdProcess.stop`; the child's entry point wraps this."""

@@ -1,4 +1,4 @@
-"""Entry of the supervisor's children: ``python -m pykeepalived.daemon.child vrrp|checkers OPTIONS_JSON``.
+"""Entry of the supervisor's children: ``python -m pykeepalived.daemon.child vrrp|checkers|bfd OPTIONS_JSON``.
 
 Each child is its own process with its own event loop (VRRP adverts never wait for a health
 check), reads the configuration itself (as keepalived's children re-read the consolidated
@@ -186,6 +186,55 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
         await server.stop()
 
 
+async def run_bfd_child(config: Config, options: DaemonOptions) -> int:
+    """keepalived's BFD child (bfd/bfd_daemon.c): the configured bfd_instances, their up/down told to the
+    VRRP and checker children through the event stream at ``options.bfd_events_path``
+    (:mod:`pykeepalived.bfd.watch`).  HUP reloads, TERM/INT stop, USR1 writes keepalived_bfd.data; the
+    other dump signals are the VRRP child's business and are ignored here."""
+    from pykeepalived.bfd.process import BfdOptions, BfdProcess
+    from pykeepalived.signals import SIGJSON, SIGSTATS_CLEAR
+    from pykeepalived.status import dumps
+
+    from .signals import quiet_wakeup_fd
+
+    proc = BfdProcess(config.vrrp.bfd_instances, BfdOptions(events_path=options.bfd_events_path))
+    loop = asyncio.get_running_loop()
+    current = [config]
+
+    def reload() -> None:
+        new = load_usable(options)
+        if new is None:
+            log.error("Reload: configuration unusable - keeping the running configuration")
+            return
+        current[0] = new
+        proc.reload(new.vrrp.bfd_instances)
+
+    def write_data() -> None:
+        log.info("Printing BFD data for process(%d) on signal", os.getpid())
+        path = dumps.data_file("keepalived_bfd.data", current[0].global_defs)
+        try:
+            dumps.write_private(path, proc.data_text())
+        except OSError as e:
+            log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGTERM, proc.stop)
+    loop.add_signal_handler(signal.SIGINT, proc.stop)
+    loop.add_signal_handler(signal.SIGUSR1, write_data)
+    for sig in (signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
+        signal.signal(sig, signal.SIG_IGN)
+    quiet_wakeup_fd()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+    await proc.start()
+    if report_ready():
+        log.debug("Ready: told the supervisor")
+    try:
+        await proc.wait()
+    finally:
+        await proc.close()
+    return 0
+
+
 # -- readiness (the supervisor tells systemd READY=1 once both children are ready) -----------------------
 
 READY_POLL = 0.01
@@ -261,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if kind == "vrrp":
             return asyncio.run(run_vrrp_child(config, options))
+        if kind == "bfd":
+            return asyncio.run(run_bfd_child(config, options))
         return asyncio.run(run_checker_child(config, options))
     except KeyboardInterrupt:
         return 0

@@ -7,7 +7,8 @@ machine in different network namespaces (the tests, the lab), so with ``-p`` eve
 derived from the main pid file unless given explicitly:
 ``-p /run/lb1.pid`` gives ``/run/lb1_vrrp.pid``, ``/run/lb1_checkers.pid`` and the control
 socket ``/run/lb1.ctl`` (its children's sockets ``/run/lb1_vrrp.ctl`` and
-``/run/lb1_checkers.ctl``).  Nothing else is shared between daemons.
+``/run/lb1_checkers.ctl``; the BFD child's event stream ``/run/lb1_bfd.events``).  Nothing else is
+shared between daemons.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ class DaemonOptions:
     pid_file: str = DEFAULT_PID_FILE
     vrrp_pid_file: str | None = None
     checkers_pid_file: str | None = None
+    #: ``-b``: the BFD child's pid file; ``-B``: no BFD child
+    bfd_pid_file: str | None = None
+    no_bfd: bool = False
     control: str | None = None
     listen: str | None = None
     #: who may read / write on the control socket (groups), and the token file for writes on --listen
@@ -73,6 +77,7 @@ class DaemonOptions:
             config_file=args.config_file, config_id=args.config_id,
             pid_file=args.pid_file or DEFAULT_PID_FILE, vrrp_pid_file=args.vrrp_pid_file,
             checkers_pid_file=args.checkers_pid_file, control=getattr(args, "control", None),
+            bfd_pid_file=getattr(args, "bfd_pid_file", None), no_bfd=getattr(args, "no_bfd", False),
             listen=getattr(args, "listen", None), dataplane=getattr(args, "dataplane", "auto"),
             control_read_group=getattr(args, "control_read_group", None),
             control_write_group=getattr(args, "control_write_group", None),
@@ -96,7 +101,7 @@ class DaemonOptions:
         return p.with_suffix("") if p.suffix == ".pid" else p
 
     def child_pid_file(self, kind: str) -> str:
-        explicit = {"vrrp": self.vrrp_pid_file, "checkers": self.checkers_pid_file}[kind]
+        explicit = {"vrrp": self.vrrp_pid_file, "checkers": self.checkers_pid_file, "bfd": self.bfd_pid_file}[kind]
         if explicit:
             return explicit
         if self.pid_file == DEFAULT_PID_FILE:
@@ -112,3 +117,11 @@ class DaemonOptions:
         base = Path(self.control_path)
         stem = base.with_suffix("") if base.suffix == ".ctl" else base
         return str(stem.with_name(f"{stem.name}_{kind}.ctl"))
+
+    @property
+    def bfd_events_path(self) -> str:
+        """The BFD child's event stream (pykeepalived.bfd.watch), beside the control socket:
+        ``/run/keepalived_bfd.events``; ``-p /run/lb1.pid`` gives ``/run/lb1_bfd.events``."""
+        base = Path(self.control_path)
+        stem = base.with_suffix("") if base.suffix == ".ctl" else base
+        return str(stem.with_name(f"{stem.name}_bfd.events"))

@@ -63,7 +63,7 @@ def restart_delay(ran_for: float, pending: float) -> tuple[float, float]:
 
 @dataclass
 class Child:
-    kind: str  # "vrrp" | "checkers"
+    kind: str  # "vrrp" | "checkers" | "bfd"
     proc: asyncio.subprocess.Process | None = None
     #: the wait before the next restart if this run ends quickly (restart_delay)
     next_delay: float = 0.0
@@ -73,7 +73,7 @@ class Child:
 
     @property
     def title(self) -> str:
-        return "VRRP" if self.kind == "vrrp" else "Healthcheck"
+        return {"vrrp": "VRRP", "bfd": "BFD"}.get(self.kind, "Healthcheck")
 
 
 def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
@@ -82,6 +82,9 @@ def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
         kinds.append("vrrp")
     if not options.vrrp_only and (config.lvs.virtual_servers or options.run_all):
         kinds.append("checkers")
+    # keepalived's running_bfd(): -P and -C leave it running; -B stops it
+    if not options.no_bfd and (config.vrrp.bfd_instances or options.run_all):
+        kinds.append("bfd")
     return kinds
 
 
