@@ -39,14 +39,16 @@ from pykeepalived.config.validate.scripts import iter_lvs_scripts
 ip = ipaddress.ip_address
 
 
-def parse_lvs(text: str, global_defs: Any = None) -> tuple[LvsConfig, Diagnostics]:
-    """Parse LVS-only config text through the real reader and the LVS keyword tables."""
+def parse_lvs(text: str, global_defs: Any = None, shared: dict[str, Any] | None = None
+              ) -> tuple[LvsConfig, Diagnostics]:
+    """Parse LVS-only config text through the real reader and the LVS keyword tables (``shared``: what
+    earlier blocks of a whole file would have left, e.g. the bfd_instance names BFD_CHECK may use)."""
     diags = Diagnostics()
     lines = read_config_text(text, diags, name="t.conf", config_id="test")
     root = Block("root")
     for section in (lvs_ssl, virtual_server_group, virtual_server):
         section.register(root)
-    ctx = Context(diags=diags)
+    ctx = Context(diags=diags, shared=dict(shared or {}))
     draft = parse_lines(lines, root, ctx, {})
     return validate_lvs.finish(ctx, draft, global_defs), diags
 
@@ -404,12 +406,16 @@ def test_connection_keywords_and_family_checks() -> None:
 
 
 def test_dns_udp_ping_file_bfd() -> None:
-    rs = rs_with(
+    checkers = (
         "DNS_CHECK { type mx\nname example.com }\nDNS_CHECK { }\n"
         "UDP_CHECK { payload 01 02 a\nrequire_reply 0x xA\nmin_reply_length 2\nmax_reply_length 9 }\n"
         "PING_CHECK { }\nFILE_CHECK { track_file tf\nweight -5 reverse }\nFILE_CHECK { track_file g }\n"
         "BFD_CHECK { name bfd1\nalpha }"
     )
+    # BFD_CHECK names a bfd_instance defined earlier in the file (one reporting to the checkers)
+    vs, msgs = one_vs(f"{BASE}\nreal_server 10.1.0.1 80 {{\n{checkers}\n}}", shared={"bfd_checker_names": {"bfd1"}})
+    assert not msgs, msgs
+    rs = vs.real_servers[0]
     dns, dns2, udp, ping, f1, f2, bfd = rs.checkers
     assert isinstance(dns, DnsCheck) and (dns.query_type, dns.name) == (DnsType.MX, "example.com")
     assert isinstance(dns2, DnsCheck) and (dns2.query_type, dns2.name) == (DnsType.SOA, "")
@@ -420,6 +426,8 @@ def test_dns_udp_ping_file_bfd() -> None:
     assert f1 == FileCheck(track_file="tf", weight=-5, reverse=True)
     assert f2 == FileCheck(track_file="g")
     assert bfd == BfdCheck(name="bfd1", alpha=True)
+    _vs, msgs = one_vs(f"{BASE}\nreal_server 10.1.0.1 80 {{\nBFD_CHECK {{ name bfd1 }}\n}}")
+    assert msgs == ["([10.1.0.1]:none:80) BFD_CHECK - BFD bfd1 not configured"]
 
 
 def test_checker_block_errors() -> None:

@@ -49,7 +49,6 @@ def _without_notes(text: str) -> list[str]:
         ("global_defs {\n  snmp_socket udp:1.2.3.4:705\n}\n", 2, 3, "snmp_socket", "ignored"),
         ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
         ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
-        ("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n", 1, 1, "bfd_instance", "ignored"),
         (INSTANCE.format(body="  use_vmac"), 5, 3, "use_vmac", "ignored"),
         (INSTANCE.format(body="  use_vmac vrrp.1 00:00:5e:00:01:01"), 5, 3, "use_vmac", "ignored"),
         (INSTANCE.format(body="  use_ipvlan eth0.1 10.0.0.9/24 l2"), 5, 3, "use_ipvlan", "ignored"),
@@ -89,6 +88,12 @@ def test_notes_do_not_change_messages_or_exit_codes() -> None:
     assert a.diagnostics.config_test_exit_code() == b.diagnostics.config_test_exit_code() == 0
     assert [d for d in b.diagnostics if not d.info] == []
     assert len(_notes(b)) == 5
+
+
+def test_bfd_instance_has_no_note() -> None:
+    """bfd_instance is run by the BFD process (pykeepalived.bfd)."""
+    result = _load("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n")
+    assert _notes(result) == [] and [d for d in result.diagnostics if not d.info] == []
 
 
 def test_pass_authentication_has_no_note() -> None:

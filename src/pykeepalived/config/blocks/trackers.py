@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import ipaddress
 
-from ..lines import LogicalLine
+from ..errors import ErrClass
+from ..lines import LogicalLine, Word
 from ..model_vrrp import (
     BfdInstance,
     TrackFile,
     TrackProcess,
     VrrpScript,
 )
-from ..parser import Block, Context, Draft, Handler
+from ..parser import Block, Context, Draft, Handler, SkipLine, model_fields
 from ..scripts import script_from_line
-from .common import UINT_MAX, Scalar, append_end, install_scalars, tracker_weight, uniq_begin, weighted_build
+from .common import (
+    UINT_MAX,
+    Scalar,
+    append_end,
+    block_name,
+    end_loc,
+    install_scalars,
+    items,
+    tracker_weight,
+    uniq_begin,
+    weighted_build,
+)
 
 # -- vrrp_script ----------------------------------------------------------------------------
 
@@ -182,91 +194,187 @@ _build_track_process = weighted_build(
 TRACK_PROCESS.end = append_end("track_processes", _build_track_process)
 
 # -- bfd_instance ---------------------------------------------------------------------------
+# keepalived 2.2.7's bfd/bfd_parser.c and bfd/bfd_data.c (alloc_bfd, find_bfd_by_addr); the VRRP and checker
+# processes parse the same block for its name only (vrrp/vrrp_track.c: alloc_vrrp_tracked_bfd;
+# bfd_checker_handler), so their messages come too, and the names they know go in ctx.shared
+# ("bfd_weights" for track_bfd, "bfd_checker_names" for BFD_CHECK).
 
-BFD_INSTANCE = Block("bfd_instance", begin=uniq_begin("BFD", "bfd_instance", "bfd"))
+#: BFD_INAME_MAX (including the NUL)
+BFD_NAME_MAX = 32
+#: keepalived's ranges, in ms (bfd.h)
+BFD_MS_RANGES = {"min_rx": (1, 4294967), "min_tx": (1, 4294967), "idle_tx": (1000, 4294967)}
+BFD_TTL_DEFAULT_V4, BFD_HOPLIMIT_DEFAULT_V6 = 255, 64
 
 
-def _ip_handler(field: str) -> Handler:
+def _bfd_begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
+    name = block_name(ctx, line, "bfd_instance")
+    seen = ctx.shared.setdefault("names:bfd", set())
+    if len(name) >= BFD_NAME_MAX:
+        ctx.error(line, f"BFD name {name} too long")
+        ctx.error(line, f"Configuration error: BFD instance {name} name too long (maximum length is "
+                        f"{BFD_NAME_MAX - 1} characters) - ignoring")
+        raise SkipLine
+    if name in seen:
+        ctx.error(line, f"BFD {name} already specified")
+        ctx.error(line, f"Configuration error: BFD instance {name} already configured - ignoring")
+        raise SkipLine
+    seen.add(name)
+    return {"name": name, "_loc": line.loc, "_neighbor_word": "neighbor"}
+
+
+def _bfd_neighbor(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    text = ctx.string(line)
+    if line.keyword == "neighbour_ip":
+        draft["_neighbor_word"] = "neighbour"
+    try:
+        draft["neighbor_ip"] = ipaddress.ip_address(text)
+    except ValueError:
+        ctx.error(line, f"Configuration error: BFD instance {draft['name']} has malformed "
+                        f"{draft['_neighbor_word']} address {text}, ignoring instance")
+        draft["_dead"] = True  # keepalived frees the instance and skips the rest of the block
+
+
+def _bfd_source(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    if draft.get("_dead"):
+        return
+    text = ctx.string(line)
+    try:
+        draft["source_ip"] = ipaddress.ip_address(text)
+    except ValueError:
+        ctx.error(line, f"Configuration error: BFD instance {draft['name']} has malformed source address "
+                        f"{text}, ignoring")
+
+
+def _bfd_ms(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    """min_rx / min_tx / idle_tx: ms with up to 3 decimal places (keepalived's read_decimal_unsigned_strvec,
+    shift 3); stored in ms."""
+    if draft.get("_dead"):
+        return
+    lo, hi = BFD_MS_RANGES[line.keyword]
+    w = ctx.arg(line, 1)
+    text = w.text
+    invalid = (f"Configuration error: BFD instance {draft['name']} {line.keyword} value {text} is not valid "
+               f"(must be in range [{lo}-{hi}]), ignoring")
+    micro = _decimal3(ctx, w, text, lo * 1000, hi * 1000)
+    if micro is None:
+        ctx.error(line, invalid)
+        return
+    draft[line.keyword] = micro / 1000
+
+
+def _decimal3(ctx: Context, w: Word, text: str, lo: int, hi: int) -> int | None:
+    if text.startswith("-"):
+        ctx.error(w, f"negative number '{text}'", cls=ErrClass.INVALID_NUMBER)
+        return None
+    whole, _dot, frac = text.partition(".")
+    round_up = False
+    if len(frac) > 3:
+        ctx.error(w, f"number '{text}' has too many decimal places", cls=ErrClass.INVALID_NUMBER)
+        round_up = frac[3] >= "5"
+        frac = frac[:3]
+    digits = whole + frac.ljust(3, "0")
+    if not digits.isdigit() or not digits.isascii():
+        ctx.error(w, f"invalid number '{text}'", cls=ErrClass.INVALID_NUMBER)
+        return None
+    value = int(digits) + round_up
+    if not lo <= value <= hi:
+        ctx.error(w, f"number '{text}' outside range [{lo // 1000}.{lo % 1000:03d}, {hi // 1000}.{hi % 1000:03d}]",
+                  cls=ErrClass.INVALID_NUMBER)
+        return None
+    return value
+
+
+def _bfd_int(field: str, lo: int, hi: int, what: str) -> Handler:
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-        text = ctx.string(line)
+        if draft.get("_dead"):
+            return
         try:
-            draft[field] = ipaddress.ip_address(text)
-        except ValueError:
-            ctx.error(
-                line,
-                f"Configuration error: BFD instance {draft.get('name', '')}, {line.keyword} address"
-                f" {text} not valid",
-            )
+            draft[field] = ctx.integer(line, 1, lo, hi)
+        except SkipLine:
+            if len(line.words) > 1:
+                ctx.error(line, f"Configuration error: BFD instance {draft['name']} {what} value "
+                                f"{line.words[1].text} not valid (must be in range [{lo}-{hi}]), ignoring")
+            raise
 
     return handle
 
 
+def _bfd_weight(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    """Read by keepalived's VRRP process only (bfd_vrrp_weight_handler)."""
+    name = draft["name"]
+    try:
+        draft["weight"] = ctx.integer(line, 1, -253, 253)
+    except SkipLine:
+        if len(line.words) < 2:
+            raise
+        ctx.error(line, f"Configuration error: BFD instance {name} weight value {line.words[1].text} not valid "
+                        "(must be in range [-253-253]), ignoring")
+    if len(line.words) >= 3:
+        if line.words[2].text == "reverse":
+            draft["weight_reverse"] = True
+        else:
+            ctx.error(line, f"Configuration error: BFD instance {name} unknown weight option {line.words[2].text}")
+
+
+def _bfd_end(ctx: Context, draft: Draft, parent: Draft) -> None:
+    name = draft["name"]
+    vrrp_flag, checker_flag = draft.get("vrrp", False), draft.get("checker", False)
+    to_vrrp = vrrp_flag or not checker_flag
+    to_checker = checker_flag or not vrrp_flag
+    # the VRRP and checker processes know the name whatever the BFD process makes of the block
+    if to_vrrp:
+        ctx.shared.setdefault("bfd_weights", {})[name] = (draft.get("weight", 0), draft.get("weight_reverse", False))
+    if to_checker:
+        ctx.shared.setdefault("bfd_checker_names", set()).add(name)
+    if draft.get("_dead"):
+        return
+    where = end_loc(draft)
+    nbr_word = draft["_neighbor_word"]
+    nbr = draft.get("neighbor_ip")
+    if nbr is None:
+        ctx.error(where, f"Configuration error: BFD instance {name} has no {nbr_word} address set, "
+                         "disabling instance")
+        return
+    src = draft.get("source_ip")
+    if src is not None and src.version != nbr.version:
+        ctx.error(where, f"Configuration error: BFD instance {name} source address {src} and {nbr_word} "
+                         f"address {nbr} are not of the same family, disabling instance")
+        return
+    for other in items(parent, "bfd_instances"):
+        # find_bfd_by_addr(): same neighbour, and either has no source or the sources are equal
+        if other.neighbor_ip == nbr and (other.source_ip is None or src is None or other.source_ip == src):
+            if src is not None:
+                ctx.error(where, f"Configuration error: BFD instance {name} has duplicate source/{nbr_word} "
+                                 f"address {src}/{nbr}, ignoring instance")
+            else:
+                ctx.error(where, f"Configuration error: BFD instance {name} has duplicate {nbr_word} address "
+                                 f"{nbr}, ignoring instance")
+            return
+    ttl = draft.get("ttl") or (BFD_HOPLIMIT_DEFAULT_V6 if nbr.version == 6 else BFD_TTL_DEFAULT_V4)
+    max_hops = draft.get("max_hops", 0)
+    if max_hops < 0:
+        max_hops = 255  # keepalived keeps it in a uint8_t: -1 is 255, "no TTL check"
+    if max_hops > ttl:
+        ctx.error(where, f"BFD instance {name}: max_hops exceeds ttl/hoplimit - setting to ttl/hoplimit")
+        max_hops = ttl
+    fields = {k: v for k, v in model_fields(draft).items() if k in BFD_FIELDS}
+    fields.update(ttl=ttl, max_hops=max_hops, vrrp=to_vrrp, checker=to_checker)
+    items(parent, "bfd_instances").append(BfdInstance(**fields))
+
+
+BFD_FIELDS = frozenset(BfdInstance.__dataclass_fields__)
+BFD_INSTANCE = Block("bfd_instance", begin=_bfd_begin, end=_bfd_end)
 for _kw in ("neighbor_ip", "neighbour_ip"):
-    BFD_INSTANCE.keyword(_kw)(_ip_handler("neighbor_ip"))
-BFD_INSTANCE.keyword("source_ip")(_ip_handler("source_ip"))
-install_scalars(
-    BFD_INSTANCE,
-    [
-        Scalar(
-            "min_rx",
-            "timer",
-            0.001,
-            4294.967295,
-            "min_rx value {arg} is not valid (must be in range [1-4294967]), ignoring",
-        ),
-        Scalar(
-            "min_tx",
-            "timer",
-            0.001,
-            4294.967295,
-            "min_tx value {arg} is not valid (must be in range [1-4294967]), ignoring",
-        ),
-        Scalar(
-            "idle_tx",
-            "timer",
-            0.001,
-            4294.967295,
-            "idle_tx value {arg} is not valid (must be in range [1-4294967]), ignoring",
-        ),
-        Scalar(
-            "multiplier",
-            "int",
-            1,
-            255,
-            "multiplier value {arg} not valid (must be in range [1-255]), ignoring",
-        ),
-        Scalar("passive", "flag"),
-        Scalar(
-            "ttl", "int", 1, 255, "ttl/hoplimit value {arg} not valid (must be in range [1-255]), ignoring"
-        ),
-        Scalar(
-            "hoplimit",
-            "int",
-            1,
-            255,
-            "ttl/hoplimit value {arg} not valid (must be in range [1-255]), ignoring",
-            field="ttl",
-        ),
-        Scalar(
-            "max_hops", "int", 0, 255, "max_hops value {arg} not valid (must be in range [0-255]), ignoring"
-        ),
-        Scalar("vrrp", "flag"),
-        Scalar("checker", "flag"),
-    ],
-)
-
-
-BFD_INSTANCE.keyword("weight")(tracker_weight(
-    "bfd_instance", 253, "weight value {arg} not valid (must be in range [-253,253]), ignoring"))
-
-
-_build_bfd = weighted_build(
-    BfdInstance, "neighbor_ip", "BFD instance {name} has no neighbor_ip, disabling instance",
-    "bfd_weights",
-)
-
-
-BFD_INSTANCE.end = append_end("bfd_instances", _build_bfd)
+    BFD_INSTANCE.keyword(_kw)(_bfd_neighbor)
+BFD_INSTANCE.keyword("source_ip")(_bfd_source)
+for _kw in BFD_MS_RANGES:
+    BFD_INSTANCE.keyword(_kw)(_bfd_ms)
+BFD_INSTANCE.keyword("multiplier")(_bfd_int("multiplier", 1, 255, "multiplier"))
+BFD_INSTANCE.keyword("ttl")(_bfd_int("ttl", 1, 255, "ttl/hoplimit"))
+BFD_INSTANCE.keyword("hoplimit")(_bfd_int("ttl", 1, 255, "ttl/hoplimit"))
+BFD_INSTANCE.keyword("max_hops")(_bfd_int("max_hops", -1, 255, "max_hops"))
+BFD_INSTANCE.keyword("weight")(_bfd_weight)
+install_scalars(BFD_INSTANCE, [Scalar("passive", "flag"), Scalar("vrrp", "flag"), Scalar("checker", "flag")])
 
 
 def register_scripts(root: Block) -> None:
@@ -279,5 +387,5 @@ def register_scripts(root: Block) -> None:
 
 
 def register_bfd(root: Block) -> None:
+    """bfd_instance: run by the BFD process (pykeepalived.bfd)."""
     root.sub("bfd_instance", BFD_INSTANCE)
-    root.unsupported("bfd_instance")

@@ -47,19 +47,24 @@ def track_block(keyword: str) -> Block:
             ctx.error(line, f"({owner}) duplicate {keyword} {name} - ignoring")
             return
         if len(t) >= 2:
+            # keepalived's vrrp_track.c words track_bfd's complaints its own way (alloc_track_bfd)
+            bfd = keyword == "track_bfd"
             if t[1] != "weight":
-                what = f"track_interface {name} option" if keyword == "track_interface" else f"{noun} option"
+                what = (f"track_interface {name} option" if keyword == "track_interface"
+                        else f"track bfd {name} option" if bfd else f"{noun} option")
                 ctx.error(line, f"({owner}) unknown {what} {t[1]} - ignoring")
                 return
             if len(t) == 2:
-                ctx.error(line, f"({owner}) weight without value specified for {keyword} {name} - ignoring")
+                what = f"track bfd {name}" if bfd else f"{keyword} {name}"
+                ctx.error(line, f"({owner}) weight without value specified for {what} - ignoring")
                 return
             try:
                 weight = ctx.integer(line, 2, -limit, limit)
             except SkipLine:
                 ctx.error(
                     line,
-                    f"({owner}) weight {t[2]} for {name} must be between [-253..253] inclusive. Ignoring...",
+                    f"({owner}) weight for track bfd {name} must be in [-253..253] inclusive. Ignoring..." if bfd
+                    else f"({owner}) weight {t[2]} for {name} must be between [-253..253] inclusive. Ignoring...",
                 )
                 weight = 0 if keyword == "track_interface" else known[name][0]
             if abs(weight) == 254 and keyword in ("track_interface", "track_script"):
@@ -71,7 +76,10 @@ def track_block(keyword: str) -> Block:
                 elif t[3] == "noreverse" and keyword != "track_interface":
                     reverse = False
                 else:
-                    ctx.error(line, f"({owner}) unknown {keyword} {name} weight option {t[3]} - ignoring")
+                    what = f"track bfd {name}" if bfd else f"{keyword} {name}"
+                    ctx.error(line, f"({owner}) unknown {what} weight option {t[3]} - ignoring")
+                    if bfd:
+                        return  # keepalived drops a track_bfd line with an unknown weight option
         entries.append(TrackRef(name, weight, reverse))
 
     def begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
