@@ -96,6 +96,10 @@ async def test_reload_keeps_a_session_that_did_not_move(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)
         before = pa.sessions.by_name["to_b"]
         assert before.up
+        text = pa.data_text()  # SIGUSR1's keepalived_bfd.data
+        for line in (" BFD Instance = to_b", "   Neighbor IP = 127.0.0.42", "   Required min RX interval = 20000 us",
+                     "   local state = Up", "   remote state = Up", "   send event to VRRP process = Yes"):
+            assert line in text.splitlines(), text
         pa.reload([inst("to_b", B, A, min_tx=40.0), inst("extra", "127.0.0.43", A)])
         after = pa.sessions.by_name["to_b"]
         assert after is before and after.up and after.min_tx == 40_000 and after.poll
