@@ -359,3 +359,42 @@ def test_persistence_switched_off_and_on_again(plane: ProxyDataPlane, backends: 
     assert {ask(v)[:11] for _ in range(12)} == {b"127.0.0.11:", b"127.0.0.12:"}
     reconcile(plane, service("tcp", v, dests, persistence_timeout=30, persistence_netmask=24))
     assert len({ask(v, src="127.0.3.1")[:11] for _ in range(12)}) == 1
+
+
+def test_bulk_both_ways_with_a_slow_reader_and_half_close(plane: ProxyDataPlane) -> None:
+    """Megabytes each way (reads switch from copying to splice; a slow client backlogs the proxy),
+    the client's half-close forwarded, every byte delivered and counted."""
+    import hashlib
+
+    pattern = bytes(range(256)) * 12_288  # 3 MiB
+
+    class Sink(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            h = hashlib.sha256()
+            while data := self.request.recv(65536):  # until the client's FIN comes through the proxy
+                h.update(data)
+            self.request.sendall(h.digest() + pattern)
+
+    server = _Tcp(("127.0.0.18", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        v = vip()
+        dest = DestKey.of("127.0.0.18", server.server_address[1])
+        reconcile(plane, service("tcp", v, [Destination(dest)]))
+        sent = os.urandom(2 * 1024 * 1024)
+        with socket.create_connection(v, timeout=10) as c:
+            c.sendall(sent)
+            c.shutdown(socket.SHUT_WR)
+            time.sleep(0.5)  # the reply backs up in the proxy meanwhile
+            got = bytearray()
+            while chunk := c.recv(1 << 20):
+                got += chunk
+        assert bytes(got[:32]) == hashlib.sha256(sent).digest()
+        assert bytes(got[32:]) == pattern
+        time.sleep(0.2)
+        (c,) = plane.counters().dests.values()
+        assert c.stats.inbytes == len(sent) and c.stats.outbytes == 32 + len(pattern)
+        assert c.active == 0
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -65,6 +65,8 @@ SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK"
 CHUNK = 1 << 18
 PIPE_SIZE = 1 << 18
 F_SETPIPE_SZ = 1031
+#: TCP reads up to this size are copied through the worker's buffer; a full one switches to splice
+COPY_MAX = 16384
 #: accepts / datagrams handled per readiness event before other sockets get a turn
 BATCH = 64
 #: pipes kept for reuse
@@ -83,6 +85,8 @@ NO_PIPE = (-1, -1)
 fcntl = _fcntl.fcntl
 F_SETFL = _fcntl.F_SETFL
 _splice = os.splice
+_readv = os.readv
+_write = os.write
 #: the C socket type: no Python-level __init__ per connection (socket.socket adds nothing used here)
 _Socket = _socket.socket
 _close = os.close
@@ -228,10 +232,12 @@ class TcpConn:
     """
 
     __slots__ = (
+        "cbuf",
         "ceof",
         "cfd",
         "cmask",
         "cpend",
+        "csp",
         "cu",
         "dest",
         "disp",
@@ -240,12 +246,14 @@ class TcpConn:
         "family",
         "stats",
         "tpl",
+        "ubuf",
         "uc",
         "ueof",
         "ufd",
         "umask",
         "upend",
         "usock",
+        "usp",
     )
 
     def __init__(self, eng: Engine, disp: ServiceDispatch, dest: DestState, tpl: _Template | None,
@@ -261,6 +269,8 @@ class TcpConn:
         self.ceof = self.ueof = False
         self.done = False
         self.cu = self.uc = NO_PIPE
+        self.cbuf = self.ubuf = b""
+        self.csp = self.usp = False
         us = self.usock = _Socket(family, _STREAM)
         ufd = self.ufd = us.fileno()
         us.setsockopt(_TCP, _NODELAY, 1)
@@ -324,6 +334,8 @@ class TcpConn:
     # becomes the shared pipe) until it has drained: pipes are held by backlogged connections only.
     # The read functions return True when the connection's state changed (backlog, EOF, closed).
     def _client_read(self) -> bool:
+        if not self.csp:
+            return self._client_copy()
         eng = self.eng
         pipe = eng.shared
         try:
@@ -359,7 +371,60 @@ class TcpConn:
             self.cpend = n - m
         return True
 
+    def _client_copy(self) -> bool:
+        """Small messages are read into the worker's buffer and written on: for a few hundred bytes a
+        copy costs the kernel less than splice's page references.  A read that fills the buffer means
+        a bulk transfer: this direction splices from then on."""
+        eng = self.eng
+        try:
+            n = _readv(self.cfd, eng.iov)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.close()
+            return True
+        if n == 0:
+            self.ceof = True
+            if self.ueof and not self.upend:
+                self.close()
+            else:
+                self._shut(self.usock)
+            return True
+        st = self.stats
+        st[1] += 1
+        st[3] += n
+        if n == COPY_MAX:
+            self.csp = True
+        v = eng.tviews.get(n)
+        if v is None:
+            v = eng.tviews[n] = eng.tmv[:n]
+        try:
+            m = _write(self.ufd, v)
+        except BlockingIOError:
+            m = 0
+        except OSError:
+            self.close()
+            return True
+        if m == n:
+            return False
+        self.cbuf = bytes(v[m:])
+        self.cpend = n - m
+        return True
+
     def _flush_cu(self) -> None:
+        if self.cbuf:
+            try:
+                m = _write(self.ufd, self.cbuf)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.close()
+                return
+            self.cpend -= m
+            self.cbuf = self.cbuf[m:]
+            if not self.cpend and self.ceof:
+                self._shut(self.usock)
+            return
         try:
             m = _splice(self.cu[0], self.ufd, self.cpend, None, None, SPLICE_FLAGS)
         except BlockingIOError:
@@ -376,6 +441,8 @@ class TcpConn:
 
     # -- real server -> client ---------------------------------------------------------------------
     def _upstream_read(self) -> bool:
+        if not self.usp:
+            return self._upstream_copy()
         eng = self.eng
         pipe = eng.shared
         try:
@@ -411,7 +478,57 @@ class TcpConn:
             self.upend = n - m
         return True
 
+    def _upstream_copy(self) -> bool:
+        eng = self.eng
+        try:
+            n = _readv(self.ufd, eng.iov)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.close()
+            return True
+        if n == 0:
+            self.ueof = True
+            if self.ceof and not self.cpend:
+                self.close()
+            else:
+                self._shut_client()
+            return True
+        st = self.stats
+        st[2] += 1
+        st[4] += n
+        if n == COPY_MAX:
+            self.usp = True
+        v = eng.tviews.get(n)
+        if v is None:
+            v = eng.tviews[n] = eng.tmv[:n]
+        try:
+            m = _write(self.cfd, v)
+        except BlockingIOError:
+            m = 0
+        except OSError:
+            self.close()
+            return True
+        if m == n:
+            return False
+        self.ubuf = bytes(v[m:])
+        self.upend = n - m
+        return True
+
     def _flush_uc(self) -> None:
+        if self.ubuf:
+            try:
+                m = _write(self.cfd, self.ubuf)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.close()
+                return
+            self.upend -= m
+            self.ubuf = self.ubuf[m:]
+            if not self.upend and self.ueof:
+                self._shut_client()
+            return
         try:
             m = _splice(self.uc[0], self.cfd, self.upend, None, None, SPLICE_FLAGS)
         except BlockingIOError:
@@ -546,6 +663,11 @@ class Engine:
         self.buf = bytearray(UDP_BUFFER)
         self.mv = memoryview(self.buf)
         self.views: dict[int, memoryview] = {}
+        #: the TCP copy buffer, its one-element iovec and a view of each length (no allocation per read)
+        self.tbuf = bytearray(COPY_MAX)
+        self.iov = [self.tbuf]
+        self.tmv = memoryview(self.tbuf)
+        self.tviews: dict[int, memoryview] = {}
         self.running = True
         self._closed: set[int] = set()
         self._tickers: list[Callable[[float], None]] = []
