@@ -1,8 +1,8 @@
 """The BFD process: runs the configured ``bfd_instance``\\ s (keepalived's BFD child, bfd/bfd_daemon.c).
 
 The asyncio adapter around :mod:`pykeepalived.bfd.session`: one listening socket per address family on
-UDP 3784 (:mod:`pykeepalived.bfd.io`), one sending socket per session, one timer (the earliest of the
-sessions' deadlines, re-armed after every event), and the :class:`~pykeepalived.bfd.watch.EventHub` that
+UDP 3784 (:mod:`pykeepalived.bfd.io`), one sending socket per session, one timer (a timerfd on the earliest
+of the sessions' deadlines, re-armed after every event), and the :class:`~pykeepalived.bfd.watch.EventHub` that
 tells the VRRP and checker processes when a session goes up or down.  Logs keep keepalived's wording:
 ``(NAME) Entering Up state``, ``(NAME) Entering Down state (Local diagnostic - ..., Remote diagnostic -
 ...)``, ``(NAME) Expired after N ms (M usec overdue)``, ``Detection time is N us (was M us)``.
@@ -110,13 +110,14 @@ class BfdProcess:
         self.hub = EventHub(options.events_path)
         self._listeners: dict[socket.AddressFamily, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: io.WakeUp | None = None
         self._stopped = asyncio.Event()
         self._instances = [i for i in instances if i.neighbor_ip is not None]
 
     # -- life cycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._timer = io.WakeUp(self._loop, self._fire)
         await self.hub.start()
         self._apply(self._instances)
 
@@ -137,7 +138,8 @@ class BfdProcess:
 
     async def close(self) -> None:
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.close()
+            self._timer = None
         for name in list(self.peers):
             self._remove(name)
         for fam, sock in list(self._listeners.items()):
@@ -236,7 +238,6 @@ class BfdProcess:
         self._rearm()
 
     def _fire(self) -> None:
-        self._timer = None
         now = self._now()
         for peer in list(self.peers.values()):
             deadline = peer.session.next_deadline()
@@ -245,16 +246,8 @@ class BfdProcess:
         self._rearm()
 
     def _rearm(self) -> None:
-        if self._loop is None:
-            return
-        deadline = self.sessions.next_deadline()
         if self._timer is not None:
-            if deadline is not None and self._timer.when() == deadline:
-                return
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer.arm(self.sessions.next_deadline())
 
     def _execute(self, peer: _Peer, actions: list[Action]) -> None:
         name = peer.session.config.name
