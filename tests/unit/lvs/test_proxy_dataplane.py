@@ -398,3 +398,17 @@ def test_bulk_both_ways_with_a_slow_reader_and_half_close(plane: ProxyDataPlane)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_observe_reads_again_only_when_a_worker_table_moved(plane: ProxyDataPlane, tmp_path: Path,
+                                                            backends: list[Backend]) -> None:
+    (b1,) = make(backends, n=1)
+    v = vip()
+    reconcile(plane, service("tcp", v, [Destination(b1.key)]))
+    first = plane.observe()
+    assert plane.observe() is first  # nothing moved: the table read last time
+    other = ProxyDataPlane(plane.dir)  # another instance (an operator's tool, a second checker) changes it
+    other.apply(diff(other.canonical(Table((service("tcp", v, [Destination(b1.key, 7)]),))), other.observe()))
+    other.close()
+    (svc,) = plane.observe().services
+    assert svc.destinations[0].weight == 7

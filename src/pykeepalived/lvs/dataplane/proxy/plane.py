@@ -99,7 +99,7 @@ class ProxyDataPlane:
     capabilities = Capabilities(
         forwarding=frozenset({Forward.NAT}), protocols=frozenset({"tcp", "udp"}),
         schedulers=frozenset(SCHEDULER_NAMES), native_persistence=True, service_counters=False,
-        shared_table=False, needs_root=False)
+        shared_table=False, needs_root=False, count_schedulers=COUNT_DRIVEN)
 
     def __init__(self, runtime_dir: str | None = None, workers: int | None = None, *,
                  udp_timeout: float | None = None, cpus: list[int] | None = None,
@@ -115,6 +115,9 @@ class ProxyDataPlane:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._samples: list[tuple[float, dict[_Key, Counters]]] = []
         self._per_worker: list[dict[_Key, tuple[int, int]]] = []
+        #: (pid, table generation) of each worker, and the table read when they were last
+        self._gens: list[tuple[int, int]] = []
+        self._seen: tuple[list[tuple[int, int]], Table] | None = None
 
     # -- workers --------------------------------------------------------------------------------------
     @property
@@ -133,6 +136,7 @@ class ProxyDataPlane:
                 log.info("proxy: adopting %d running workers (%d asked for)", n, self.want_workers)
         self._clients = [found] + [None] * (n - 1) if found is not None else [None] * n
         self._pids = [0] * n
+        self._gens = [(0, -1)] * n
         self._ensure()
 
     def _check_dir(self, *, create: bool) -> bool:
@@ -168,14 +172,14 @@ class ProxyDataPlane:
             c = self._clients[i]
             if c is not None:
                 try:
-                    self._pids[i] = int(c.request({"op": "hello"})["pid"])
+                    self._hello(i, c)
                     continue
                 except ControlError:
                     c.close()
             c = self._connect(i)
             if c is not None:
                 try:
-                    self._pids[i] = int(c.request({"op": "hello"})["pid"])
+                    self._hello(i, c)
                     self._clients[i] = c
                     continue
                 except ControlError:
@@ -193,6 +197,11 @@ class ProxyDataPlane:
                 assert client is not None
                 client.request({"op": "load", "services": services})
         return fresh
+
+    def _hello(self, i: int, c: ControlClient) -> None:
+        reply = c.request({"op": "hello"})
+        self._pids[i] = int(reply["pid"])
+        self._gens[i] = (self._pids[i], int(reply.get("generation", -1)))
 
     def _spawn(self, i: int) -> ControlClient:
         path = socket_path(self.dir, i)
@@ -249,6 +258,9 @@ class ProxyDataPlane:
         Should workers disagree (a batch that failed half way), worker 0's table is loaded into the
         others and reported."""
         self._ensure()
+        if self._seen is not None and self._seen[0] == self._gens and -1 not in (g for _, g in self._gens):
+            return self._seen[1]  # no worker's table moved since it was read: nothing to read again
+        gens = list(self._gens)
         tables = [r["services"] for r in self._all({"op": "table"})]
         first = tables[0]
         canon = [sorted(map(_canon_json, t)) for t in tables]
@@ -256,8 +268,11 @@ class ProxyDataPlane:
             if t != canon[0]:
                 log.warning("proxy: worker %d held a table unlike worker 0's; reloading it", i)
                 self._reload(i, first)
-        return normal_form(Table(tuple(sorted((_sorted_dests(service_from(j)) for j in first),
-                                              key=lambda s: s.key))))
+                gens = []  # read again next time
+        table = normal_form(Table(tuple(sorted((_sorted_dests(service_from(j)) for j in first),
+                                               key=lambda s: s.key))))
+        self._seen = (gens, table) if gens else None
+        return table
 
     def _reload(self, i: int, services: list[dict[str, Any]]) -> None:
         """Make worker ``i`` hold exactly ``services``: stopping it is the only way to empty it while
@@ -335,6 +350,7 @@ class ProxyDataPlane:
                 n = int(first.request({"op": "hello"})["workers"])
                 self._clients = [first, *(self._connect(i) for i in range(1, n))]
                 self._pids = [0] * n
+                self._gens = [(0, -1)] * n
                 for i, c in enumerate(self._clients):
                     if c is not None:
                         self._pids[i] = int(c.request({"op": "hello"})["pid"])
@@ -360,6 +376,7 @@ class ProxyDataPlane:
         self._clients = []
         self._pids = []
         self._samples = []
+        self._seen = None
 
     def _wait_gone(self, pid: int) -> None:
         proc = next((p for p in self._children.values() if p.pid == pid), None)

@@ -76,6 +76,8 @@ class Worker:
         self.directory = directory
         self.index = index
         self.engine = Engine(index, workers) if udp_timeout is None else Engine(index, workers, udp_timeout=udp_timeout)
+        #: moves with every change of the table: the checker process re-reads the table only when it moved
+        self.generation = 0
         path = socket_path(directory, index)
         tmp = f"{path}.{os.getpid()}"
         self.control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
@@ -99,11 +101,12 @@ class Worker:
         eng = self.engine
         if op == "hello":
             return {"pid": os.getpid(), "index": self.index, "workers": eng.workers,
-                    "services": len(eng.listeners)}
+                    "services": len(eng.listeners), "generation": self.generation}
         if op == "table":
             return {"services": [service_json(lst.disp.service, [d.destination() for d in lst.disp.dests])
                                  for lst in eng.listeners.values()]}
         if op == "apply":
+            self.generation += 1  # before: a batch refused half way changed the table too
             eng.apply([op_from(o) for o in msg["ops"]])
             return {}
         if op == "load":
@@ -114,6 +117,7 @@ class Worker:
                 ops.append(AddService(svc))
                 # kernel order arrives head first: adding in reverse rebuilds the same list
                 ops.extend(AddDest(svc.key, d) for d in reversed(svc.destinations))
+            self.generation += 1
             eng.apply(ops)
             return {}
         if op == "counters":
