@@ -75,11 +75,17 @@ def pct(values: list[float], p: float) -> float:
 # ----------------------------------------------------------------------------------- processes
 
 
+#: the CPU(s) the measured checkers run on (empty: not pinned)
+CHECKER_AFFINITY: set[int] = set()
+
+
 def start_haproxy(cfg: str, workdir: Path, name: str) -> subprocess.Popen[bytes]:
     path = workdir / f"{name}.cfg"
     path.write_text(cfg)
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    if name != "target" and CHECKER_AFFINITY:
+        os.sched_setaffinity(proc.pid, CHECKER_AFFINITY)
     time.sleep(0.5)
     if proc.poll() is not None:
         err = proc.stderr.read().decode() if proc.stderr else ""
@@ -302,7 +308,23 @@ def main() -> None:
     ap.add_argument("--tcp-half-open", action="store_true",
                     help="TCP_CHECK closes before the handshake completes, as haproxy's check does")
     ap.add_argument("--only", choices=("tcp", "http"), help="run one checker type only")
+    ap.add_argument("--nice", type=int, default=-10,
+                    help="niceness of the bench and every process it starts (as root: shields the measured "
+                         "checkers and the target from other load on a shared machine, alike for both)")
+    ap.add_argument("--cpu", type=int, default=1,
+                    help="the CPU the measured checker runs on, pykeepalived's and haproxy's alike; the target "
+                         "server runs on the others (-1: no pinning)")
     args = ap.parse_args()
+    if args.nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by the target, victims and haproxy
+        except OSError as e:
+            print(f"(niceness {args.nice} not set: {e})", file=sys.stderr)
+    checker_cpus: set[int] | None = None
+    if args.cpu >= 0 and len(os.sched_getaffinity(0)) > 1:
+        checker_cpus = {args.cpu}
+        CHECKER_AFFINITY.update(checker_cpus)
+        os.sched_setaffinity(0, os.sched_getaffinity(0) - checker_cpus)  # the target starts off that CPU
     try:  # haproxy wants 2 × maxconn descriptors; root may raise the hard limit
         resource.setrlimit(resource.RLIMIT_NOFILE, (120_000, 120_000))
     except (ValueError, OSError):
@@ -313,6 +335,8 @@ def main() -> None:
         workdir = Path(tmp)
         ports = free_ports(args.ports)
         target = start_haproxy(target_config(ports, workdir), workdir, "target")
+        if checker_cpus is not None:
+            os.sched_setaffinity(0, checker_cpus)  # pykeepalived's phases run here, haproxy's checker too
         results: list[PhaseResult] = []
         try:
             for http in (False, True):

@@ -40,7 +40,7 @@ import socket
 import ssl
 from _socket import socket as _raw_socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from pykeepalived.check.net import (
@@ -83,6 +83,8 @@ _ULONG_MAX = (1 << 64) - 1
 _ENDED = EPOLLRDHUP | EPOLLERR_HUP
 _C_SPACE = b" \t\n\v\f\r"
 _HEADER_END = b"\r\n\r\n"
+#: an empty buffer for what a parser or a GET does not keep (never written to: a real one is made when needed)
+_NOTHING = bytearray()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -345,13 +347,14 @@ class ResponseParser:
 
     def __init__(self, *, keep_regex_subject: bool = True, keep_digest: bool = True, keep_body: bool = True,
                  regex: Url | None = None) -> None:
-        self._buf = bytearray()
+        #: the start of a header that did not fit in one read (rare: made when needed)
+        self._buf = _NOTHING
         self._md5 = hashlib.md5() if keep_digest else None
         self._regex = keep_regex_subject
         self._keep_body = keep_body
         self._scan = RegexScan.for_url(regex) if regex is not None else None
-        self._subject = bytearray()
-        self.body = bytearray()
+        self._subject = bytearray() if keep_regex_subject else _NOTHING
+        self.body = bytearray() if keep_body and keep_digest else _NOTHING
         self.header: bytes | None = None
         self.status: int | None = None
         self.content_length: int | None = None
@@ -408,9 +411,10 @@ class ResponseParser:
         end = buf.find(_HEADER_END)
         if end < 0:
             if not self._buf:
-                self._buf += data
+                self._buf = bytearray(data)
             return b""
-        self._buf = bytearray()
+        if self._buf:
+            self._buf = _NOTHING
         end += len(_HEADER_END)
         status = extract_status_code(buf)
         self.status = status or None
@@ -419,7 +423,7 @@ class ResponseParser:
         rest = buf[end:]
         digested = self._digest(rest)
         self.rx_bytes = len(rest)
-        if rest:
+        if rest and (self._regex or self._scan is not None):
             self._match(buf)
         return digested
 
@@ -615,6 +619,7 @@ OnChunk = Callable[[ReadStep], None]
 HttpCallback = Callable[["HttpResult | Exception"], None]
 
 _EMPTY_PARSED = ResponseParser().result()
+_HAS_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK")
 #: TLS: ciphertext read per recv (the plaintext is still split into keepalived-sized reads by ``tls.read``)
 _RECV_SIZE = READ_BUDGET
 
@@ -640,9 +645,13 @@ class GetPlan:
     #: the url whose regex is matched as the reply streams (:attr:`Parsed.regex_matched`)
     regex: Url | None = None
 
-    @property
-    def family(self) -> int:
-        return socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+    #: the socket's family and the address it connects to (derived, made once per plan)
+    family: int = field(init=False, repr=False, compare=False)
+    addr: tuple[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "family", socket.AF_INET6 if ":" in self.ip else socket.AF_INET)
+        object.__setattr__(self, "addr", (self.ip, self.port))
 
 
 class HttpGet:
@@ -687,8 +696,10 @@ class HttpGet:
         self.got_bytes = False
         self.tls: ssl.SSLObject | None = None  # (tls_in / tls_out are set with it)
         self.parser: ResponseParser | None = None
-        self.raw = bytearray()
-        self.wbuf = bytearray()
+        #: the first KEEP_PREFIX bytes of the reply (only when the plan keeps them)
+        self.raw = bytearray() if plan.keep_raw else _NOTHING
+        #: what the socket did not take yet (rarely anything: made when needed)
+        self.wbuf = _NOTHING
         self.sock: _raw_socket | None = None
         self.fd = -1
         try:
@@ -696,7 +707,7 @@ class HttpGet:
         except OSError as e:  # out of descriptors: not the server's fault, so no verdict on it
             self._fail_soon(ErrorKind.NO_SOCKET, e, f"socket(): {e.strerror or e}")
             return
-        if not hasattr(socket, "SOCK_NONBLOCK"):
+        if not _HAS_NONBLOCK:
             sock.setblocking(False)
         stage = 0  # what failed, for keepalived's log line: 1 the fwmark, 2 the bind
         try:
@@ -715,7 +726,7 @@ class HttpGet:
             self._fail_soon(ErrorKind.SOCKET, e, f"{what[stage]}: {e.strerror or e}")
             return
         try:
-            rc = sock.connect_ex((plan.ip, plan.port))
+            rc = sock.connect_ex(plan.addr)
         except BaseException:
             sock.close()
             raise
@@ -771,7 +782,9 @@ class HttpGet:
 
     def _step(self) -> None:
         """A step starts now: its deadline is ``now + timeout``, but never past the GET's end."""
-        self.deadline = self.budget.step_end(self.loop.time())
+        end = self.loop.time() + self.plan.timeout  # (Deadline.step_end, inline: once or twice per check)
+        budget_end = self.budget.end
+        self.deadline = end if end < budget_end else budget_end
 
     def _arm(self) -> None:
         """Arm the attempt's one timer at a deadline just set (``now + timeout``), on the timeout's lane
@@ -882,7 +895,7 @@ class HttpGet:
             self.loop.call_soon(self._lost, e)
             return
         if n < len(data):
-            self.wbuf += data[n:]
+            self.wbuf = bytearray(data[n:])
 
     def _flush_wbuf(self) -> None:
         assert self.sock is not None

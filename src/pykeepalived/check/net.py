@@ -203,12 +203,18 @@ class Timers:
         try:
             while heap and heap[0][0] <= now:
                 _, _, fn, arg = pop(heap)
-                self._call(loop, fn, arg)
+                try:
+                    fn(arg)
+                except Exception as e:  # one broken owner must not stop the others' timers
+                    self._failed(loop, e)
             for lane in list(self._lanes.values()):
                 popleft = lane.popleft
                 while lane and lane[0][0] <= now:
                     _, fn, arg = popleft()
-                    self._call(loop, fn, arg)
+                    try:  # (inline, not a helper call: most of these are timeouts of checks long done)
+                        fn(arg)
+                    except Exception as e:
+                        self._failed(loop, e)
         finally:
             self._running = False
             due = self._next_due()
@@ -216,11 +222,8 @@ class Timers:
                 self._arm(due)
 
     @staticmethod
-    def _call(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], object], arg: Any) -> None:
-        try:
-            fn(arg)
-        except Exception as e:  # one broken owner must not stop the others' timers
-            loop.call_exception_handler({"message": "checker timer callback failed", "exception": e})
+    def _failed(loop: asyncio.AbstractEventLoop, e: Exception) -> None:
+        loop.call_exception_handler({"message": "checker timer callback failed", "exception": e})
 
     def clear(self) -> None:
         """Drop every timer (the owner is shutting down)."""

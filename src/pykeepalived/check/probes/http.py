@@ -88,11 +88,12 @@ class HttpProbe:
         if isinstance(r, Exception):
             self._finish(Result(False, reason=str(r) or type(r).__name__))
             return
-        if r.error in (http.ErrorKind.SOCKET, http.ErrorKind.NO_SOCKET):  # keepalived: "Rescheduling", no verdict
-            self._finish(Result(False, reason=r.message or "", note=r.detail, skip=True))
-            return
-        if not r.ok:
-            self._finish(verdict(False, r.message or ""))
+        error = r.error
+        if error is not None:
+            if error is http.ErrorKind.SOCKET or error is http.ErrorKind.NO_SOCKET:  # keepalived: "Rescheduling",
+                self._finish(Result(False, reason=error.message, note=r.detail, skip=True))  # no verdict
+            else:
+                self._finish(verdict(False, error.message))
             return
         spec = self.requests[self._index][1]
         url = http.evaluate_url(r.parsed, spec)
