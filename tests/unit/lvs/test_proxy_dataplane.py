@@ -412,3 +412,44 @@ def test_observe_reads_again_only_when_a_worker_table_moved(plane: ProxyDataPlan
     other.close()
     (svc,) = plane.observe().services
     assert svc.destinations[0].weight == 7
+
+
+def test_out_of_descriptors_a_worker_waits_instead_of_spinning(tmp_path: Path, backends: list[Backend]) -> None:
+    import resource
+
+    (b1,) = make(backends, n=1)
+    dp = ProxyDataPlane(str(tmp_path), workers=1)
+    dp.open()
+    try:
+        v = vip()
+        reconcile(dp, service("tcp", v, [Destination(b1.key)]))
+        (pid,) = dp.worker_pids()
+        in_use = len(os.listdir(f"/proc/{pid}/fd"))
+        _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 6, hard))  # room for 3 connections
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        held = []
+        for _ in range(8):  # more than fit: the rest wait in the listen backlog
+            c = socket.create_connection(v, timeout=5)
+            held.append(c)
+        before = cpu()
+        time.sleep(1.5)
+        assert cpu() - before < 0.5  # not spinning on a listener it cannot accept from
+        for c in held:
+            c.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 200, hard))
+        deadline = time.monotonic() + 5
+        while True:  # served again once descriptors are back (the listener is watched again each second)
+            try:
+                assert ask(v)[:11] == b"127.0.0.11:"
+                break
+            except (OSError, AssertionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        dp.release()

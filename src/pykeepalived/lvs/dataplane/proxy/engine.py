@@ -674,6 +674,8 @@ class Engine:
         self.running = True
         self._closed: set[int] = set()
         self._tickers: list[Callable[[float], None]] = []
+        #: listeners whose accept failed (out of descriptors): watched again on the next tick
+        self._paused: list[Listener] = []
         self.accept_errors = 0
 
     # -- fds -----------------------------------------------------------------------------------------
@@ -740,6 +742,9 @@ class Engine:
                 self.accept_errors += 1
                 if self.accept_errors & (self.accept_errors - 1) == 0:
                     log.warning("accept on %s failed (%d times): %s", disp.key, self.accept_errors, e)
+                # the listener stays readable: stop watching it until the next tick, not spin on it
+                self.ep.modify(lst.fd, 0)
+                self._paused.append(lst)
                 return
             fcntl(fd, F_SETFL, _NONBLOCKING)  # accept4 without SOCK_NONBLOCK: one fcntl, not os.set_blocking's two
             dest = disp.pick(addr[0], addr[1], now)
@@ -796,6 +801,10 @@ class Engine:
     # -- upkeep ----------------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Once a second: UDP flows idle too long end, persistence templates expire."""
+        for lst in self._paused:
+            if self.listeners.get(lst.disp.key) is lst:
+                self.ep.modify(lst.fd, IN)
+        self._paused.clear()
         limit = now - self.udp_timeout
         for lst in list(self.listeners.values()):
             if lst.flows:

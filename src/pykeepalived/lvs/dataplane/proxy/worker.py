@@ -23,6 +23,9 @@ from .engine import IN, Engine
 
 log = logging.getLogger("pykeepalived.proxy")
 
+#: descriptors a worker asks for (soft RLIMIT_NOFILE, up to the hard limit; root raises that too)
+MAX_FILES = 1 << 20
+
 
 def socket_path(directory: str, index: int) -> str:
     return os.path.join(directory, f"worker-{index}.sock")
@@ -164,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                         format=f"%(asctime)s proxy worker {args.index}[%(process)d]: %(message)s")
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    # a connection costs two descriptors: take all the hard limit allows (the soft one is often 1,024)
+    from pykeepalived.daemon.runtime import raise_fd_limit
+
+    raise_fd_limit(MAX_FILES)
     worker = Worker(args.dir, args.index, args.workers, args.udp_timeout)
 
     def stop(signum: int, frame: Any) -> None:
