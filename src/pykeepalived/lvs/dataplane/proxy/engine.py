@@ -367,7 +367,10 @@ class TcpConn:
         if m == n:
             return False
         self.cu = pipe  # the rest waits in this pipe, which the connection now owns
-        eng.shared = eng.pipes.get()
+        if not eng.replace_shared(n - max(m, 0)):
+            self.cu = NO_PIPE
+            self.close()
+            return True
         if m < 0:
             self.close()
         else:
@@ -474,7 +477,10 @@ class TcpConn:
         if m == n:
             return False
         self.uc = pipe
-        eng.shared = eng.pipes.get()
+        if not eng.replace_shared(n - max(m, 0)):
+            self.uc = NO_PIPE
+            self.close()
+            return True
         if m < 0:
             self.close()
         else:
@@ -677,12 +683,30 @@ class Engine:
         #: listeners whose accept failed (out of descriptors): watched again on the next tick
         self._paused: list[Listener] = []
         self.accept_errors = 0
+        self.pipe_errors = 0
+        self.handler_errors = 0
 
     # -- fds -----------------------------------------------------------------------------------------
     def forget(self, fd: int) -> None:
         """``fd`` is about to be closed: no handler, and no event of this batch, reaches it any more."""
         if self.handlers.pop(fd, None) is not None:
             self._closed.add(fd)
+
+    def replace_shared(self, left: int) -> bool:
+        """A connection took the shared pipe (``left`` bytes of its own in it): a fresh one is shared
+        from now on.  Out of descriptors, the connection is dropped instead: its bytes are read out of
+        the pipe, which stays the shared one (returns False)."""
+        try:
+            self.shared = self.pipes.get()
+            return True
+        except OSError as e:
+            self.pipe_errors += 1
+            if self.pipe_errors & (self.pipe_errors - 1) == 0:
+                log.warning("no pipe for a backlogged connection (%d times): %s; connection dropped",
+                            self.pipe_errors, e)
+            while left > 0:
+                left -= len(os.read(self.shared[0], min(left, 65536)))
+            return False
 
     # -- table ---------------------------------------------------------------------------------------
     def apply(self, ops: list[Op]) -> None:
@@ -826,7 +850,12 @@ class Engine:
                     continue
                 h = handlers.get(fd)
                 if h is not None:
-                    h(ev)
+                    try:
+                        h(ev)
+                    except Exception:  # a bug must not take every connection of the worker with it
+                        self.handler_errors += 1
+                        if self.handler_errors & (self.handler_errors - 1) == 0:
+                            log.exception("event handler failed (%d times)", self.handler_errors)
             if closed:
                 closed.clear()
             now = clock()
