@@ -453,3 +453,22 @@ def test_out_of_descriptors_a_worker_waits_instead_of_spinning(tmp_path: Path, b
                 time.sleep(0.2)
     finally:
         dp.release()
+
+
+def test_a_port_someone_else_holds_is_refused_by_every_worker_alike(plane: ProxyDataPlane,
+                                                                    backends: list[Backend]) -> None:
+    (b1,) = make(backends, n=1)
+    v = vip()
+    squatter = socket.socket()  # no SO_REUSEPORT: nobody may join its port
+    squatter.bind(v)
+    squatter.listen()
+    try:
+        pids = plane.worker_pids()
+        with pytest.raises(Exception, match="Address already in use"):
+            plane.apply(diff(plane.canonical(Table((service("tcp", v, [Destination(b1.key)]),))), plane.observe()))
+        assert plane.observe() == Table()
+        assert plane.worker_pids() == pids  # the workers agree: none was started again
+    finally:
+        squatter.close()
+    reconcile(plane, service("tcp", v, [Destination(b1.key)]))  # the port is free again: the next reconcile
+    assert ask(v)[:11] == b"127.0.0.11:"

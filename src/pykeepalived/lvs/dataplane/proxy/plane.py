@@ -255,8 +255,9 @@ class ProxyDataPlane:
 
     def observe(self) -> Table:
         """The table the workers hold (a worker found dead is started again with the others' table).
-        Should workers disagree (a batch that failed half way), worker 0's table is loaded into the
-        others and reported."""
+        Read again only when a worker's table generation (or pid) moved since the last read, else the
+        table read then.  Should workers disagree (one refused a batch the others took), worker 0's
+        table is loaded into the others (started again) and reported."""
         self._ensure()
         if self._seen is not None and self._seen[0] == self._gens and -1 not in (g for _, g in self._gens):
             return self._seen[1]  # no worker's table moved since it was read: nothing to read again
@@ -298,7 +299,16 @@ class ProxyDataPlane:
             elif isinstance(op, AddDest | EditDest):
                 check_dest(op.service, op.dest)
         self._ensure()
-        self._all({"op": "apply", "ops": [op_json(op) for op in ops]})
+        msg = {"op": "apply", "ops": [op_json(op) for op in ops]}
+        errors: list[ControlError] = []
+        for c in self._clients:  # every worker gets the batch, even after one refused it: a refusal
+            assert c is not None  # (a port someone else holds) stops each at the same operation,
+            try:                  # so their tables stay alike and none has to be started again
+                c.request(msg)
+            except ControlError as e:
+                errors.append(e)
+        if errors:
+            raise errors[0]
 
     def counters(self) -> TableCounters:
         """Every worker's counters, summed; rates over the interval since the previous call."""
