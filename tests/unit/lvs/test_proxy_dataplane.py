@@ -472,3 +472,24 @@ def test_a_port_someone_else_holds_is_refused_by_every_worker_alike(plane: Proxy
         squatter.close()
     reconcile(plane, service("tcp", v, [Destination(b1.key)]))  # the port is free again: the next reconcile
     assert ask(v)[:11] == b"127.0.0.11:"
+
+
+def test_rates_are_the_counters_growth_per_second(tmp_path: Path, backends: list[Backend]) -> None:
+    (b1,) = make(backends, n=1)
+    now = [100.0]
+    dp = ProxyDataPlane(str(tmp_path), workers=2, clock=lambda: now[0])
+    dp.open()
+    try:
+        v = vip()
+        reconcile(dp, service("tcp", v, [Destination(b1.key)]))
+        dp.counters()
+        for _ in range(8):
+            assert ask(v, b"12345")[:11] == b"127.0.0.11:"
+        time.sleep(0.2)
+        now[0] += 2.0
+        (c,) = dp.counters().dests.values()
+        assert c.rates.cps == 4  # 8 connections in 2 s
+        assert c.rates.inbps == 8 * 5 // 2 and c.rates.outbps == 8 * (11 + 5) // 2
+        assert c.rates.inpps >= 4 and c.rates.outpps >= 4
+    finally:
+        dp.release()
