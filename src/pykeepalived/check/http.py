@@ -682,7 +682,7 @@ class HttpGet:
         self.plan = plan
         self.callback = callback
         self.on_chunk = on_chunk
-        self.t0 = t0 = loop.time()
+        self.t0 = t0 = poller.clock()
         self.budget = budget = Deadline(t0, plan.timeout, HTTP_STEPS)
         #: when the current step times out
         self.deadline = budget.step_end(t0)
@@ -758,14 +758,14 @@ class HttpGet:
 
     def _fail_soon(self, kind: ErrorKind, exc: OSError | None, detail: str = "") -> None:
         self.done = True
-        result = HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc, detail)
+        result = HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.poller.clock() - self.t0, exc, detail)
         self.loop.call_soon(self.callback, result)
 
     def _fail(self, kind: ErrorKind, exc: OSError | None) -> None:
         self.done = True
         self.token += 1
         self._close()
-        self.callback(HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.loop.time() - self.t0, exc))
+        self.callback(HttpResult(b"", _EMPTY_PARSED, kind, False, None, self.poller.clock() - self.t0, exc))
 
     def _crash(self, exc: Exception) -> None:
         if not self.done:
@@ -782,7 +782,7 @@ class HttpGet:
 
     def _step(self) -> None:
         """A step starts now: its deadline is ``now + timeout``, but never past the GET's end."""
-        end = self.loop.time() + self.plan.timeout  # (Deadline.step_end, inline: once or twice per check)
+        end = self.poller.clock() + self.plan.timeout  # (Deadline.step_end, inline: once or twice per check)
         budget_end = self.budget.end
         self.deadline = end if end < budget_end else budget_end
 
@@ -804,7 +804,7 @@ class HttpGet:
         if self.phase == "connect":
             self._connect_outcome()
             return
-        if self.loop.time() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
+        if self.poller.clock() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
             self.timer_armed = True  # (at a deadline set a while ago: the heap, not the lane)
             self.poller.timers.add(self.deadline, self._on_timer, self.token)
             return
@@ -821,7 +821,10 @@ class HttpGet:
         try:
             if self.phase == "connect":
                 # writable without an error is a completed connect; only an error needs SO_ERROR
-                self._connect_outcome(0 if events & EPOLLERR_HUP == 0 else None)
+                if events & EPOLLERR_HUP == 0 and self.sock is not None:
+                    self._connected()
+                else:
+                    self._connect_outcome()
                 return
             if events & EPOLLOUT and self.wbuf:
                 self._flush_wbuf()
@@ -855,7 +858,7 @@ class HttpGet:
         if self.done:
             return
         try:
-            self.connect_time = self.loop.time() - self.t0
+            self.connect_time = self.poller.clock() - self.t0
             plan = self.plan
             self.parser = ResponseParser(keep_regex_subject=plan.keep_regex_subject, keep_digest=plan.keep_digest,
                                          keep_body=plan.keep_raw, regex=plan.regex)
@@ -944,7 +947,14 @@ class HttpGet:
             if not data:
                 self._eof()
                 return
-            self._data(data)
+            if parser is not None and self.tls is None and self.on_chunk is None and not self.plan.keep_raw:
+                # a checker's plain GET (the hot path): one read of at most read_size() bytes is one of
+                # keepalived's reads as it stands, so it goes to the parser whole (what _data/_consume do)
+                self.got_bytes = True
+                self._step()
+                parser.absorb(data)
+            else:
+                self._data(data)
             if len(data) < size:
                 if fin and not self.done and self.tls is None and self.sock is not None:
                     # the peer's FIN (and no error) came with this event and this read was short, so all the
@@ -981,7 +991,7 @@ class HttpGet:
         if error is None and not parser.extracted:
             error = ErrorKind.NO_DATA
         self.callback(HttpResult(bytes(self.raw), parser.result(), error, clean, self.connect_time,
-                                 self.loop.time() - self.t0, exc))
+                                 self.poller.clock() - self.t0, exc))
 
     def _flush_tls(self) -> None:
         assert self.tls_out is not None

@@ -33,6 +33,7 @@ import itertools
 import select
 import socket
 import struct
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +119,14 @@ async def recv_by(loop: asyncio.AbstractEventLoop, sock: socket.socket, size: in
             continue
 
 
+def clock_of(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The loop's clock, as the C function itself when the loop keeps asyncio's own (``time.monotonic``):
+    the hot paths read it several times per check, and ``loop.time()`` is a Python call each time."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
+
+
 class Timers:
     """Many one-shot timers behind one loop timer.
 
@@ -131,13 +140,14 @@ class Timers:
     fire heap first, then lane by lane, each lane in order.
     """
 
-    __slots__ = ("__weakref__", "_armed", "_handle", "_heap", "_lanes", "_loopref", "_running", "_seq")
+    __slots__ = ("__weakref__", "_armed", "_clock", "_handle", "_heap", "_lanes", "_loopref", "_running", "_seq")
 
     #: more distinct delays than this go to the heap (a lane per delay only pays while they are few)
     MAX_LANES = 64
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loopref = weakref.ref(loop)
+        self._clock = clock_of(loop)
         self._heap: list[tuple[float, int, Callable[[Any], object], Any]] = []
         self._lanes: dict[float, collections.deque[tuple[float, Callable[[Any], object], Any]]] = {}
         self._seq = itertools.count()
@@ -158,10 +168,7 @@ class Timers:
                   now: float | None = None) -> None:
         """Call ``fn(arg)`` from the loop ``delay`` seconds after ``now`` (default: the loop's time)."""
         if now is None:
-            loop = self._loopref()
-            if loop is None:
-                return
-            now = loop.time()
+            now = self._clock()
         when = now + delay
         lane = self._lanes.get(delay)  # a configured timeout: its lane's own key
         if lane is None:
@@ -198,7 +205,7 @@ class Timers:
             return
         heap = self._heap
         pop = heapq.heappop
-        now = loop.time()
+        now = self._clock()
         self._running = True
         try:
             while heap and heap[0][0] <= now:
@@ -242,12 +249,14 @@ class Poller:
     reused fd number is never dispatched to the old owner.  Use :func:`poller_for`.
     """
 
-    __slots__ = ("__weakref__", "_ep", "_handlers", "_loopref", "timers")
+    __slots__ = ("__weakref__", "_ep", "_handlers", "_loopref", "clock", "timers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._ep = select.epoll()
         self._handlers: dict[int, Callable[[int], None]] = {}
         self._loopref = weakref.ref(loop)
+        #: the loop's clock (:func:`clock_of`)
+        self.clock = clock_of(loop)
         self.timers = Timers(loop)
         loop.add_reader(self._ep.fileno(), self._dispatch)
 

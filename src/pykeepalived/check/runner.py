@@ -18,11 +18,12 @@ import errno
 import functools
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pykeepalived.check.net import Timers
+from pykeepalived.check.net import Timers, clock_of
 from pykeepalived.check.probes import Done, Probe, build_probe
 from pykeepalived.check.probes.http import ssl_context_for
 from pykeepalived.check.state import (
@@ -146,6 +147,7 @@ class Runner:
         self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: Timers | None = None
+        self._clock: Callable[[], float] = time.monotonic
         self._stopping = False
 
     def start(self, previous: Runner | None = None,
@@ -160,6 +162,7 @@ class Runner:
         (:meth:`.state.VirtualServerState.start`).
         """
         loop = self._loop = asyncio.get_running_loop()
+        self._clock = clock_of(loop)
         timers = self._timers = Timers(loop)
         now = loop.time()
         ssl_ctx: ssl.SSLContext | None = None
@@ -240,7 +243,7 @@ class Runner:
         if not job.enabled:
             assert self._loop is not None and self._timers is not None
             delay = job.state.timing.delay_loop
-            now = self._loop.time()
+            now = self._clock()
             job.due = now + delay
             self._timers.add_after(delay, self._fire, job, now=now)
             return
@@ -253,7 +256,7 @@ class Runner:
 
     def _launch(self, job: Job) -> None:
         assert self._loop is not None
-        now = self._loop.time()
+        now = self._clock()
         self._in_flight += 1
         job.running = True
         job.started = now
@@ -289,7 +292,7 @@ class Runner:
         self._in_flight -= 1
         if self._stopping:
             return
-        now = loop.time()
+        now = self._clock()
         st = self.stats
         durations = st.durations
         if len(durations) < st.samples:
