@@ -793,12 +793,14 @@ class HttpGet:
             self.timer_armed = True
             timeout = self.plan.timeout
             if self.deadline >= self.budget.end:
-                self.poller.timers.add(self.deadline, self._on_timer, self.token)
+                self.poller.timers.add(self.deadline, HttpGet._on_timer, self)
             else:
-                self.poller.timers.add_after(timeout, self._on_timer, self.token, now=self.deadline - timeout)
+                self.poller.timers.add_after(timeout, HttpGet._on_timer, self, now=self.deadline - timeout)
 
-    def _on_timer(self, token: int) -> None:
-        if token != self.token or self.done:
+    def _on_timer(self) -> None:
+        # (the entry is the unbound method and the GET: no bound method allocated per entry; a GET has at most
+        # one entry pending, so done is all it needs to look at)
+        if self.done:
             return
         self.timer_armed = False
         if self.phase == "connect":
@@ -806,7 +808,7 @@ class HttpGet:
             return
         if self.poller.clock() < self.deadline:  # deadline moved on: re-arm instead of rescheduling per read
             self.timer_armed = True  # (at a deadline set a while ago: the heap, not the lane)
-            self.poller.timers.add(self.deadline, self._on_timer, self.token)
+            self.poller.timers.add(self.deadline, HttpGet._on_timer, self)
             return
         if self.phase == "handshake":
             self._finish(ErrorKind.CONNECT_TIMEOUT)

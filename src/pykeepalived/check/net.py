@@ -127,6 +127,9 @@ def clock_of(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     return loop.time
 
 
+_Lane = tuple[collections.deque[float], collections.deque[Callable[[Any], object]], collections.deque[Any]]
+
+
 class Timers:
     """Many one-shot timers behind one loop timer.
 
@@ -149,14 +152,16 @@ class Timers:
         self._loopref = weakref.ref(loop)
         self._clock = clock_of(loop)
         self._heap: list[tuple[float, int, Callable[[Any], object], Any]] = []
-        self._lanes: dict[float, collections.deque[tuple[float, Callable[[Any], object], Any]]] = {}
+        #: per delay: the due times, callbacks and arguments, each in its own deque -- no tuple per entry, so an
+        #: entry allocates nothing the garbage collector tracks (thousands are pending at any time)
+        self._lanes: dict[float, _Lane] = {}
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed = 0.0
         self._running = False
 
     def __len__(self) -> int:
-        return len(self._heap) + sum(len(lane) for lane in self._lanes.values())
+        return len(self._heap) + sum(len(lane[0]) for lane in self._lanes.values())
 
     def add(self, when: float, fn: Callable[[Any], object], arg: Any = None) -> None:
         """Call ``fn(arg)`` from the loop at ``when`` (loop time)."""
@@ -178,8 +183,10 @@ class Timers:
                 if len(self._lanes) >= self.MAX_LANES:
                     self.add(when, fn, arg)
                     return
-                lane = self._lanes[key] = collections.deque()
-        lane.append((when, fn, arg))
+                lane = self._lanes[key] = (collections.deque(), collections.deque(), collections.deque())
+        lane[0].append(when)
+        lane[1].append(fn)
+        lane[2].append(arg)
         if not self._running and (self._handle is None or when < self._armed):
             self._arm(when)
 
@@ -193,7 +200,7 @@ class Timers:
         self._handle = loop.call_at(when, self._run)
 
     def _next_due(self) -> float | None:
-        heads = [lane[0][0] for lane in self._lanes.values() if lane]
+        heads = [whens[0] for whens, _, _ in self._lanes.values() if whens]
         if self._heap:
             heads.append(self._heap[0][0])
         return min(heads) if heads else None
@@ -214,10 +221,11 @@ class Timers:
                     fn(arg)
                 except Exception as e:  # one broken owner must not stop the others' timers
                     self._failed(loop, e)
-            for lane in list(self._lanes.values()):
-                popleft = lane.popleft
-                while lane and lane[0][0] <= now:
-                    _, fn, arg = popleft()
+            for whens, fns, args in list(self._lanes.values()):
+                while whens and whens[0] <= now:
+                    whens.popleft()
+                    fn = fns.popleft()
+                    arg = args.popleft()
                     try:  # (inline, not a helper call: most of these are timeouts of checks long done)
                         fn(arg)
                     except Exception as e:

@@ -148,6 +148,8 @@ class Runner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timers: Timers | None = None
         self._clock: Callable[[], float] = time.monotonic
+        #: ``self._fire`` bound once: each timer entry would otherwise allocate a bound method
+        self._fire_cb = self._fire
         self._stopping = False
 
     def start(self, previous: Runner | None = None,
@@ -190,7 +192,7 @@ class Runner:
                     job = Job(st, key, index, probe, cstate, server)
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())
-                    timers.add(job.due, self._fire, job)
+                    timers.add(job.due, self._fire_cb, job)
                     self.jobs.append(job)
                     index += 1
             events += st.take_over(old) if old is not None else st.start(now, (known_down or {}).get(st.id, ()))
@@ -245,7 +247,7 @@ class Runner:
             delay = job.state.timing.delay_loop
             now = self._clock()
             job.due = now + delay
-            self._timers.add_after(delay, self._fire, job, now=now)
+            self._timers.add_after(delay, self._fire_cb, job, now=now)
             return
         if self._in_flight < self.max_in_flight:
             self._launch(job)
@@ -306,9 +308,9 @@ class Runner:
         timers = self._timers
         assert timers is not None
         if job.state.from_start:
-            timers.add(nxt, self._fire, job)  # measured from the attempt's start: any delay
+            timers.add(nxt, self._fire_cb, job)  # measured from the attempt's start: any delay
         else:
-            timers.add_after(nxt - now, self._fire, job, now)  # delay_loop & co: a few lanes
+            timers.add_after(nxt - now, self._fire_cb, job, now)  # delay_loop & co: a few lanes
         if self._ready:
             while self._ready and self._in_flight < self.max_in_flight:
                 self._launch(self._ready.popleft())
