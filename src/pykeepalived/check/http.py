@@ -934,7 +934,10 @@ class HttpGet:
             # reading more at once and splitting it later would cut the reads (genhash -v's dumps)
             # where the data's arrival happened to stop, not where keepalived's reads do
             parser = self.parser
-            size = _RECV_SIZE if self.tls is not None or parser is None else parser.read_size()
+            if self.tls is not None or parser is None:
+                size = _RECV_SIZE
+            else:  # (parser.read_size(), inline)
+                size = MAX_READ if parser.header is not None else MAX_READ - len(parser._buf)
             if size == 0:
                 self._finish(None, clean=True)
                 return
@@ -953,7 +956,9 @@ class HttpGet:
                 # a checker's plain GET (the hot path): one read of at most read_size() bytes is one of
                 # keepalived's reads as it stands, so it goes to the parser whole (what _data/_consume do)
                 self.got_bytes = True
-                self._step()
+                end = self.poller.clock() + self.plan.timeout  # (self._step(), inline)
+                budget_end = self.budget.end
+                self.deadline = end if end < budget_end else budget_end
                 parser.absorb(data)
             else:
                 self._data(data)
@@ -961,7 +966,7 @@ class HttpGet:
                 if fin and not self.done and self.tls is None and self.sock is not None:
                     # the peer's FIN (and no error) came with this event and this read was short, so all the
                     # data before the FIN is read: the next read() can only return the EOF (a system call less)
-                    self._eof()
+                    self._finish(None, clean=True)  # (what _eof does without TLS)
                     return
                 if not ended:
                     return
@@ -990,7 +995,7 @@ class HttpGet:
         self._close()
         parser = self.parser
         assert parser is not None
-        if error is None and not parser.extracted:
+        if error is None and parser.header is None:
             error = ErrorKind.NO_DATA
         self.callback(HttpResult(bytes(self.raw), parser.result(), error, clean, self.connect_time,
                                  self.poller.clock() - self.t0, exc))
@@ -1027,7 +1032,8 @@ class HttpGet:
             self._finish(ErrorKind.SEND, exc=e)
             return
         self._step()
-        self._arm()
+        if not self.timer_armed:
+            self._arm()
         if self.tls is not None and self.tls_in is not None and (self.tls_in.pending or self.tls.pending()):
             self._read_tls()
 

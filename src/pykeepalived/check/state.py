@@ -622,7 +622,9 @@ class VirtualServerState:
                     ev: list[Event] = []
                     return c.next_run(now, started, self._http_epilog(r, index, result, ev)), ev
                 c.url_it = 0 if c.url_it == len(c.url_paths) - 1 else c.url_it + 1
-            return c.next_run(now, started, c.timing.delay_loop), []
+            if c.from_start:
+                return c.next_run(now, started, c.timing.delay_loop), []
+            return now + c.timing.delay_loop, []  # (next_run: max(now, now + delay_loop))
         ev = [Log(result.note)] if result.note else []
         if result.skip:
             ev.append(Log(result.reason))

@@ -98,8 +98,11 @@ class HttpProbe:
         spec = self.requests[self._index][1]
         url = http.evaluate_url(r.parsed, spec)
         result = verdict(url.ok, url.reason)
-        if url.reason not in _BEFORE_LENGTH_CHECK:
-            note = self._length_note(self._index, spec, r.parsed)
+        parsed = r.parsed
+        cl = parsed.content_length
+        if url.reason not in _BEFORE_LENGTH_CHECK and \
+                (0 if cl is None else cl - parsed.rx_bytes) != self._mismatch[self._index]:
+            note = self._length_note(self._index, spec, parsed)
             if note:
                 result = Result(result.ok, reason=result.reason, note=note)
         self._finish(result)
