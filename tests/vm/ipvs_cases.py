@@ -189,6 +189,69 @@ def test_ipvsadm_clear_is_repaired_exactly_by_a_fresh_reconcile() -> None:
     assert ipvsadm("-Ln") == before
 
 
+def test_a_running_data_plane_repairs_a_hand_edit_and_ipvsadm_clear_by_the_next_reconcile() -> None:
+    """One data plane object, as in a running checker process.  At rest observe() sends no netlink
+    request (it compares the /proc listing with the last one); after our own operation it re-reads only
+    the service touched; a destination re-weighted by hand, or ``ipvsadm -C``, changes the listing, so
+    the very next reconcile reads the table and repairs it."""
+    table = Table((seed_service(), seed_service("rr", key=ServiceKey.inet("tcp", "10.0.0.6", 80))))
+    with IpvsDataPlane(scoped=True) as dp:
+        dp.claim(s.key for s in table.services)
+        dp.apply(diff(table, dp.observe()))
+        assert dp.observe() == table
+        changed = Table((seed_service(w1=5), table.services[1]))
+        dp.sock.sent.clear()
+        dp.apply(diff(changed, dp.observe()))
+        assert dp.sock.sent == ["SET_DEST"]
+        assert dp.observe() == changed
+        assert dp.sock.sent == ["SET_DEST", "GET_SERVICE", "GET_DEST"]  # the one service touched
+        full = dp.reads_full
+        dp.sock.sent.clear()
+        for _ in range(3):
+            assert diff(changed, dp.observe()) == []
+        assert dp.sock.sent == [] and dp.reads_full == full  # at rest: nothing but the /proc listing
+        with IpvsDataPlane(scoped=True) as fresh:
+            fresh.claim(s.key for s in table.services)
+            assert fresh.observe() == dp.observe()
+
+        ipvsadm("-e", "-t", "10.0.0.6:80", "-r", "192.168.0.13:80", "-m", "-w", "3")  # by hand
+        ops = diff(changed, dp.observe())
+        assert [str(op) for op in ops] == ["edit dest 192.168.0.13:80 of TCP 10.0.0.6:80 NAT weight 8"]
+        dp.apply(ops)
+        assert diff(changed, dp.observe()) == []
+        assert "  -> 192.168.0.13:80              Masq    8      " in ipvsadm("-Ln", "-t", "10.0.0.6:80")
+
+        subprocess.run(["ipvsadm", "-C"], check=True)
+        ops = diff(changed, dp.observe())
+        assert len(ops) == 6  # 2 services, 4 destinations
+        dp.apply(ops)
+        assert diff(changed, dp.observe()) == []
+        assert dp.reads_full == full + 2
+    with IpvsDataPlane() as fresh:
+        assert fresh.observe() == changed
+
+
+def test_a_hand_edit_the_listing_does_not_show_is_repaired_at_the_full_read_period() -> None:
+    """/proc/net/ip_vs shows no thresholds or scheduler flags: such a hand edit is found by the full read
+    observe() makes every FULL_READ_INTERVAL (a virtual clock here)."""
+    now = [0.0]
+    table = Table((seed_service(),))
+    with IpvsDataPlane(scoped=True, clock=lambda: now[0]) as dp:
+        dp.claim([VIP])
+        dp.apply(diff(table, dp.observe()))
+        assert dp.observe() == table
+        ipvsadm("-e", "-t", "10.0.0.5:80", "-r", "192.168.0.12:80", "-m", "-w", "20", "-x", "100")
+        now[0] += ipvs.FULL_READ_INTERVAL - 1
+        assert diff(table, dp.observe()) == []  # not visible in the listing: not seen yet
+        now[0] += 1
+        ops = diff(table, dp.observe())
+        assert ops == [EditDest(VIP, Destination(RS1, 20))]
+        dp.apply(ops)
+        assert dp.observe() == table
+    with IpvsDataPlane() as fresh:
+        assert fresh.observe() == table
+
+
 def test_services_of_other_programs_are_left_alone() -> None:
     """keepalived's rule: only the configuration's services are the daemon's.  A service someone else made
     (kube-proxy, ipvsadm by hand) survives every reconcile and the daemon's stop; one of ours left by a

@@ -6,6 +6,15 @@ kernel's whole table (services, destinations, connection counts, counters), so a
 what is there and a table cleared by ``ipvsadm -C`` is rebuilt by the same reconcile; :meth:`apply` sends
 exactly one netlink command per reconciler operation (a weight change is one ``SET_DEST``).
 
+Reading the whole table costs a netlink dump per service (a second or so for 10,000 destinations), and
+IPVS sends no change notifications, so :meth:`~IpvsDataPlane.observe` remembers what it read and checks
+it cheaply on every call: ``/proc/net/ip_vs`` (the kernel's own listing, a few ms) without its connection
+columns must be what it was at the last read.  Any difference (``ipvsadm -C``, a service or destination
+added, removed, re-weighted or re-routed by hand) reads the table again at once; what the listing does
+not show (scheduler flags, thresholds) is caught by a full read every ``full_read_interval`` (30 s).  Our
+own operations re-read only the services they touched, on the next observe.  :meth:`counters` reads
+the whole table (and refreshes what observe remembers): the checker calls it when status asks.
+
 We use pyroute2's generic-netlink socket (family discovery, acks, errors, dump reassembly) but our own
 message classes, because pyroute2 0.9.7's ``IPVSService``/``IPVSDest`` helpers get several things wrong
 (pyroute2/netlink/generic/ipvs.py): ``"update"`` sends a DELETE, destinations default to DR,
@@ -23,11 +32,13 @@ import errno
 import ipaddress
 import logging
 import os
+import re
 import shutil
 import socket
 import struct
 import subprocess
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,6 +536,15 @@ class IpvsSocket:
         except NetlinkError as e:
             raise IpvsError(what, e.code, _hint(msg["cmd"], e.code, msg)) from e
 
+    def get(self, msg: IpvsMsg, what: str) -> list[Any]:
+        """One GET request (not a dump): the kernel's replies."""
+        sock = self._socket()
+        self.sent.append(CMD_NAMES.get(msg["cmd"], str(msg["cmd"])))
+        try:
+            return list(sock.nlm_request(msg, msg_type=sock.prid, msg_flags=NLM_F_REQUEST | NLM_F_ACK))
+        except NetlinkError as e:
+            raise IpvsError(what, e.code) from e
+
     def dump(self, msg: IpvsMsg, what: str) -> list[Any]:
         sock = self._socket()
         self.sent.append(CMD_NAMES.get(msg["cmd"], str(msg["cmd"])))
@@ -586,6 +606,21 @@ def _dest_order(d: Destination) -> tuple[Any, ...]:
 
 
 
+#: observe() reads the whole table at least this often (the /proc listing shows neither scheduler flags
+#: nor thresholds, so a hand edit of those is repaired within this period)
+FULL_READ_INTERVAL = 30.0
+#: the kernel's listing of the calling thread's namespace (/proc/net follows the process, not the thread)
+PROC_TABLE = "/proc/thread-self/net/ip_vs"
+#: a destination line's connection columns (ActiveConn InActConn): they move all the time
+_CONN_COLUMNS = re.compile(r"^(  -> \S+\s+\S+\s+\S+)\s+\d+\s+\d+\s*$", re.MULTILINE)
+
+
+def table_fingerprint(listing: str) -> str:
+    """``/proc/net/ip_vs`` without the connection columns: equal as long as nobody changed a service or a
+    destination's address, forwarding method or weight."""
+    return _CONN_COLUMNS.sub(r"\1", listing)
+
+
 class IpvsDataPlane:
     """observe() / apply(ops) / counters() over the kernel's IPVS table.
 
@@ -604,13 +639,34 @@ class IpvsDataPlane:
         protocols=frozenset({"tcp", "udp", "sctp", "fwm"}),
         schedulers=frozenset({"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf",
                               "mh", "twos"}),
-        native_persistence=True, service_counters=True, shared_table=True, needs_root=True)
+        native_persistence=True, service_counters=True, shared_table=True, needs_root=True,
+        count_schedulers=frozenset())
 
-    def __init__(self, sock: IpvsSocket | None = None, *, scoped: bool = False) -> None:
+    def __init__(self, sock: IpvsSocket | None = None, *, scoped: bool = False,
+                 full_read_interval: float = FULL_READ_INTERVAL, proc_table: str | None = PROC_TABLE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.sock = sock or IpvsSocket()
-        self._counters = TableCounters()
         self.scoped = scoped
         self.owned: set[ServiceKey] = set()
+        self.full_read_interval = full_read_interval
+        self.proc_table = proc_table
+        self._clock = clock
+        #: every service of the kernel's table (others' too) as last read, with their counters; None:
+        #: not known (read everything on the next observe)
+        self._cache: dict[ServiceKey, Service] | None = None
+        self._svc_counters: dict[ServiceKey, tuple[Counters, Rates]] = {}
+        self._dest_counters: dict[ServiceKey, dict[DestKey, DestCounters]] = {}
+        #: the /proc listing's fingerprint when the cache was last known to be the kernel's table
+        self._cache_fp: str | None = None
+        #: services our apply() changed since: re-read (alone) by the next observe
+        self._stale: set[ServiceKey] = set()
+        self._full_at = -float("inf")
+        self._view: tuple[tuple[int, int], Table] | None = None
+        self._version = 0
+        #: observe() answered from memory / re-read the services we changed / read the whole table
+        self.reads_skipped = 0
+        self.reads_partial = 0
+        self.reads_full = 0
 
     def claim(self, keys: Iterable[ServiceKey]) -> None:
         """Own these services from now on (the configuration's): observe() shows them, diffs may change them."""
@@ -629,7 +685,8 @@ class IpvsDataPlane:
         self.apply(diff(Table(), self.observe()))
 
     def maintain(self, counters: TableCounters) -> None:
-        """Nothing to do: the kernel's schedulers read their connection counts themselves."""
+        """Nothing to do: the kernel's schedulers read their connection counts themselves
+        (``capabilities.count_schedulers`` is empty)."""
 
     def close(self) -> None:
         self.sock.close()
@@ -642,47 +699,128 @@ class IpvsDataPlane:
 
     # -- observe -------------------------------------------------------------------------------
     def observe(self) -> Table:
-        """The kernel's table (and, as a by-product, its counters: see :meth:`counters`)."""
-        services: list[Service] = []
-        svc_counters: dict[ServiceKey, tuple[Counters, Rates]] = {}
-        dest_counters: dict[tuple[ServiceKey, DestKey], DestCounters] = {}
+        """The kernel's table (of the services we own, when scoped): from memory while the /proc listing
+        is what it was at the last read and the last full read is younger than ``full_read_interval``;
+        the services our own operations touched since are read again alone; anything else reads all."""
+        fp = self._fingerprint()
+        if (self._cache is not None and fp is not None
+                and self._clock() - self._full_at < self.full_read_interval):
+            if self._stale:  # apply() found the listing unchanged before it ran: only ours moved since
+                for key in sorted(self._stale, key=lambda k: k.sort_key()):
+                    self._read_service(key)
+                self._stale.clear()
+                self._cache_fp = fp
+                self._version += 1
+                self.reads_partial += 1
+                return self._table()
+            if fp == self._cache_fp:
+                self.reads_skipped += 1
+                return self._table()
+        self._read_all(fp)
+        return self._table()
+
+    def _fingerprint(self) -> str | None:
+        if self.proc_table is None:
+            return None
+        try:
+            with open(self.proc_table, encoding="ascii", errors="replace") as f:
+                return table_fingerprint(f.read())
+        except OSError:  # no ip_vs in this namespace's /proc, or no /proc: read in full every time
+            return None
+
+    def _read_all(self, fp: str | None) -> None:
+        """Dump every service and its destinations (and their counters); remember them with ``fp``."""
+        cache: dict[ServiceKey, Service] = {}
+        self._svc_counters, self._dest_counters = {}, {}
         for reply in self.sock.dump(make_msg(CMD_GET_SERVICE), "dump IPVS services"):
             sattrs = _attrs(reply.get_attr("IPVS_CMD_ATTR_SERVICE"))
-            if not sattrs:
+            if sattrs:
+                svc = decode_service(sattrs)
+                cache[svc.key] = self._with_dests(svc, sattrs)
+        self._cache, self._cache_fp = cache, fp
+        self._stale.clear()
+        self._full_at = self._clock()
+        self._version += 1
+        self.reads_full += 1
+
+    def _read_service(self, key: ServiceKey) -> None:
+        """Read one service again (GET_SERVICE and its destinations), or forget it if it is gone."""
+        assert self._cache is not None
+        try:
+            replies = self.sock.get(make_msg(CMD_GET_SERVICE, service=service_attrs(key)), f"get service {key}")
+        except IpvsError as e:
+            if e.code not in (errno.ESRCH, errno.ENOENT):
+                raise
+            replies = []
+        for reply in replies:
+            sattrs = _attrs(reply.get_attr("IPVS_CMD_ATTR_SERVICE"))
+            if sattrs:
+                self._cache[key] = self._with_dests(decode_service(sattrs), sattrs)
+                return
+        self._cache.pop(key, None)
+        self._svc_counters.pop(key, None)
+        self._dest_counters.pop(key, None)
+
+    def _with_dests(self, svc: Service, sattrs: dict[str, Any]) -> Service:
+        """``svc`` with its destinations dumped; their counters (and the service's) remembered."""
+        self._svc_counters[svc.key] = _stats(sattrs)
+        dests = []
+        counters: dict[DestKey, DestCounters] = {}
+        dump = make_msg(CMD_GET_DEST, service=service_attrs(svc.key))
+        for dreply in self.sock.dump(dump, f"dump destinations of {svc.key}"):
+            dattrs = _attrs(dreply.get_attr("IPVS_CMD_ATTR_DEST"))
+            if not dattrs:
                 continue
-            svc = decode_service(sattrs)
-            if self.scoped and svc.key not in self.owned:
-                continue  # another program's service: not ours to see, change or remove
-            svc_counters[svc.key] = _stats(sattrs)
-            dests = []
-            dump = make_msg(CMD_GET_DEST, service=service_attrs(svc.key))
-            for dreply in self.sock.dump(dump, f"dump destinations of {svc.key}"):
-                dattrs = _attrs(dreply.get_attr("IPVS_CMD_ATTR_DEST"))
-                if not dattrs:
-                    continue
-                d = decode_dest(dattrs, svc.key.family)
-                dests.append(d)
-                st, rt = _stats(dattrs)
-                dest_counters[(svc.key, d.key)] = DestCounters(
-                    dattrs.get("IPVS_DEST_ATTR_ACTIVE_CONNS", 0), dattrs.get("IPVS_DEST_ATTR_INACT_CONNS", 0),
-                    dattrs.get("IPVS_DEST_ATTR_PERSIST_CONNS", 0), st, rt)
-            services.append(dataclasses.replace(svc, destinations=tuple(sorted(dests, key=_dest_order))))
-        self._counters = TableCounters(dest_counters, svc_counters)
-        return Table(tuple(sorted(services, key=_service_order)))
+            d = decode_dest(dattrs, svc.key.family)
+            dests.append(d)
+            st, rt = _stats(dattrs)
+            counters[d.key] = DestCounters(
+                dattrs.get("IPVS_DEST_ATTR_ACTIVE_CONNS", 0), dattrs.get("IPVS_DEST_ATTR_INACT_CONNS", 0),
+                dattrs.get("IPVS_DEST_ATTR_PERSIST_CONNS", 0), st, rt)
+        self._dest_counters[svc.key] = counters
+        return dataclasses.replace(svc, destinations=tuple(sorted(dests, key=_dest_order)))
+
+    def _visible(self, key: ServiceKey) -> bool:
+        return not self.scoped or key in self.owned
+
+    def _table(self) -> Table:
+        """The remembered table as observe() returns it (sorted; only what we own when scoped)."""
+        assert self._cache is not None
+        stamp = (self._version, len(self.owned))  # owned only grows between our own changes
+        if self._view is None or self._view[0] != stamp:
+            services = [svc for key, svc in self._cache.items() if self._visible(key)]
+            self._view = (stamp, Table(tuple(sorted(services, key=_service_order))))
+        return self._view[1]
 
     # -- apply ---------------------------------------------------------------------------------
     def apply(self, ops: list[Op]) -> None:
-        """One netlink command per operation, in the reconciler's order; stops at the first refusal."""
-        for op in ops:
-            msg = op_message(op)
-            self.sock.command(msg, str(op), create=isinstance(op, AddService | AddDest))
-            if isinstance(op, AddService):
-                self.owned.add(op.service.key)
-            elif isinstance(op, DelService):
-                self.owned.discard(op.key)
+        """One netlink command per operation, in the reconciler's order; stops at the first refusal.
+
+        When the /proc listing is still what observe() last saw, the next observe() re-reads only the
+        services touched here; otherwise (someone else changed the table meanwhile) it reads them all."""
+        if not ops:
+            return
+        if self._cache is not None and (self._stale or self._fingerprint() != self._cache_fp):
+            self._cache = None
+        try:
+            for op in ops:
+                msg = op_message(op)
+                self.sock.command(msg, str(op), create=isinstance(op, AddService | AddDest))
+                if isinstance(op, AddService):
+                    self.owned.add(op.service.key)
+                elif isinstance(op, DelService):
+                    self.owned.discard(op.key)
+                self._stale.add(op.service.key if isinstance(op, AddService | EditService)
+                                else op.key if isinstance(op, DelService) else op.service)
+        except BaseException:
+            self._cache = None  # refused half way: read everything again
+            raise
+        finally:
+            self._version += 1
 
     def flush(self) -> None:
         """``ipvsadm -C``: remove every service (only on an explicit request, e.g. lvs_flush)."""
+        self._cache = None
         self.sock.command(make_msg(CMD_FLUSH), "flush the IPVS table")
 
     def zero(self, key: ServiceKey | None = None) -> None:
@@ -691,12 +829,16 @@ class IpvsDataPlane:
         self.sock.command(msg, f"zero counters of {key or 'all services'}")
 
     # -- counters ------------------------------------------------------------------------------
-    def counters(self, refresh: bool = False) -> TableCounters:
-        """Connection counts, cumulative counters and rates of every service and real server, as read
-        in the last observe()'s dump (``refresh``: dump again first)."""
-        if refresh:
-            self.observe()
-        return self._counters
+    def counters(self, refresh: bool = True) -> TableCounters:
+        """Connection counts, cumulative counters and rates of every service and real server: the whole
+        table is dumped (which also refreshes what observe() remembers); ``refresh=False``: as read by
+        the last dump."""
+        if refresh or self._cache is None:
+            self._read_all(self._fingerprint())
+        dests = {(skey, dkey): c for skey, per in self._dest_counters.items() if self._visible(skey)
+                 for dkey, c in per.items()}
+        services = {k: v for k, v in self._svc_counters.items() if self._visible(k)}
+        return TableCounters(dests, services)
 
     def connection_counts(self) -> Counts:
         """ActiveConn / InActConn per (service, destination): the nftables data plane's shape."""
