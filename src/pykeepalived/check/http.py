@@ -876,8 +876,28 @@ class HttpGet:
             if self.tls is not None:
                 self._arm()
                 self._handshake()
-            else:
-                self._send()
+                return
+            # plain HTTP: _send(), _write() and _step() inline (every check goes through here)
+            self.phase = "response"
+            sock = self.sock
+            request = plan.request
+            if sock is not None and request:
+                try:
+                    n = sock.send(request)
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except OSError as e:  # a transport reports a write error as the connection lost, from the loop
+                    self._stop_io()
+                    self.loop.call_soon(self._lost, e)
+                    n = len(request)
+                if n < len(request):
+                    self.wbuf = bytearray(request[n:])
+            now = self.poller.clock()
+            end = now + plan.timeout
+            budget_end = self.budget.end
+            self.deadline = end if end < budget_end else budget_end
+            if not self.timer_armed:
+                self._arm()
         except Exception as e:
             self._crash(e)
 
