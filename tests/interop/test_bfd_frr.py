@@ -169,3 +169,29 @@ def test_daemon_runs_the_bfd_child_and_tells_subscribers(pair: Lab, tmp_path: os
         daemon.wait(10)
         pair.stop(daemon)
     assert "Starting BFD child process" not in log2.read_text()
+
+
+@pytest.mark.parametrize(("extra", "comes_up"), [(("hoplimit 255",), True), ((), False)],
+                         ids=["hoplimit-255", "keepalived-default-64"])
+def test_ipv6_session(pair: Lab, tmp_path: os.PathLike[str], extra: tuple[str, ...], comes_up: bool) -> None:
+    """IPv6: with ``hoplimit 255`` the session comes Up and detection keeps its bound.  Without it
+    pykeepalived sends with keepalived 2.2.7's default IPv6 hop limit, 64 (BFD_CONTROL_HOPLIMIT), which FRR's
+    GTSM check (RFC 5881 §5: 255) drops: the session never comes Up, as with keepalived itself."""
+    for node, addr in (("py", "fd77::1/64"), ("frr", "fd77::2/64")):
+        pair.add_address(node, "eth0", addr)
+    time.sleep(2.5)  # duplicate address detection
+    frr = bp.FrrBfdd(pair, "frr", bp.frr_conf(50, 3, peer="fd77::1", local="fd77::2")).start()
+    py = bp.PyBfd(pair, "py", Path(tmp_path) / "py6",
+                  bp.py_conf(50, 3, neighbor="fd77::2", source="fd77::1", extra=extra)).start()
+    try:
+        if not comes_up:
+            with pytest.raises(TimeoutError):
+                py.wait_state("Up", 5.0)
+            return
+        py.wait_state("Up", 15.0)
+        t = bp.detection_trial(pair, py, frr, "stop")
+        assert t.diag == "Control Detection Time Expired" and t.bound == pytest.approx(0.150)
+        assert t.bound - 0.0005 <= t.detected_after <= t.bound + SLACK, t.line()
+    finally:
+        py.stop()
+        frr.stop()
