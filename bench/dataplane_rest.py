@@ -2,7 +2,9 @@
 
 Run (root; one network namespace is created and removed; about 3 minutes, bounded by ``--window``):
 ``python bench/dataplane_rest.py [--services 1000] [--dests 10] [--window 30] [--schedulers wrr,wlc]
-[--before REV] [--json FILE]``.
+[--before REV] [--json FILE]``.  ``--ipvs`` measures the IPVS data plane the same way (a kernel with
+ip_vs: ``scripts/run-in-vm -- python bench/dataplane_rest.py --ipvs``; under the VM's emulated CPU the
+absolute figures are slower than on hardware, the ratio is what to read).
 
 The table: ``--services`` virtual services (10.1.x.y:80) x ``--dests`` destinations each, NAT, weight 1,
 for each scheduler of ``--schedulers`` (wrr: fixed dispatch; wlc, keepalived's default: dispatch
@@ -44,15 +46,16 @@ from typing import Any
 
 from pykeepalived.config.loader import load_config_text
 from pykeepalived.daemon.checker import RECONCILE_INTERVAL, CheckerOptions, CheckerProcess
-from pykeepalived.lab.netns import add_netns, call_in_netns, del_netns, unique_prefix
+from pykeepalived.lab.netns import add_netns, call_in_netns, del_netns, ip_batch, unique_prefix
+from pykeepalived.lvs.dataplane.ipvs import IpvsDataPlane
 from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
 from pykeepalived.lvs.model import Destination, DestKey, Service, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
 
 REPO = Path(__file__).resolve().parent.parent
-#: the last commit of the nftables data plane before incremental observation
-BEFORE_REV = "9ee0e5b"
-MODULE_PATH = "src/pykeepalived/lvs/dataplane/nftables.py"
+#: per data plane: its module, class and the last commit before incremental observation
+KINDS = {"nftables": ("src/pykeepalived/lvs/dataplane/nftables.py", "NftablesDataPlane", "9ee0e5b"),
+         "ipvs": ("src/pykeepalived/lvs/dataplane/ipvs.py", "IpvsDataPlane", "d995512")}
 
 
 def big_table(services: int, dests: int, scheduler: str) -> Table:
@@ -64,17 +67,18 @@ def big_table(services: int, dests: int, scheduler: str) -> Table:
     return Table(tuple(out))
 
 
-def load_before(rev: str) -> ModuleType:
-    """The nftables data-plane module as it was at ``rev`` (same package, so its relative imports work)."""
-    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{MODULE_PATH}"], capture_output=True,
+def load_before(kind: str, rev: str) -> ModuleType:
+    """The data-plane module as it was at ``rev`` (same package, so its relative imports work)."""
+    path = KINDS[kind][0]
+    src = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True,
                          text=True, check=True).stdout
-    name = "pykeepalived.lvs.dataplane._nftables_before"
+    name = f"pykeepalived.lvs.dataplane._{kind}_before"
     spec = importlib.util.spec_from_loader(name, loader=None)
     assert spec is not None
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "pykeepalived.lvs.dataplane"
     sys.modules[name] = mod
-    exec(compile(src, f"{rev}:{MODULE_PATH}", "exec"), mod.__dict__)
+    exec(compile(src, f"{rev}:{path}", "exec"), mod.__dict__)
     return mod
 
 
@@ -113,18 +117,43 @@ def before_step(dp: Any, desired: Table) -> Callable[[], None]:
     return step
 
 
-def measure(scheduler: str, args: argparse.Namespace, before_mod: ModuleType | None) -> dict[str, Any]:
+def new_dataplane(kind: str, module: Any, table: Table) -> Any:
+    if kind == "nftables":
+        return module.NftablesDataPlane()
+    dp = module.IpvsDataPlane(scoped=True)  # as the daemon runs it
+    dp.claim(s.key for s in table.services)
+    return dp
+
+
+def hand_edit(kind: str, dp: Any, desired: Table) -> None:
+    """Someone changes one destination by hand (nft / ipvsadm)."""
+    svc = desired.services[len(desired.services) // 2]
+    if kind == "ipvs":
+        d = svc.destinations[0]
+        subprocess.run(["ipvsadm", "-e", "-t", f"{svc.key.addr}:{svc.key.port}", "-r", f"{d.key.addr}:{d.key.port}",
+                        "-m", "-w", "99"], check=True)
+        return
+    victim = dp._installed[svc.key]
+    mark = (victim.sid << 16) | next(iter(victim.dest_ids.values()))
+    edit = (f"delete element ip {dp.table} dst_{victim.sid} {{ {mark} }}\n"
+            f'add element ip {dp.table} dst_{victim.sid} {{ {mark} comment "w=99 f=NAT u=0 l=0" '
+            f": 192.0.2.1 . 80 }}\n")
+    subprocess.run(["nft", "-f", "-"], input=edit, text=True, check=True)
+
+
+def measure(kind: str, scheduler: str, args: argparse.Namespace, before_mod: ModuleType | None) -> dict[str, Any]:
     table = big_table(args.services, args.dests, scheduler)
     out: dict[str, Any] = {"scheduler": scheduler}
     config = load_config_text("global_defs {\n  router_id bench\n}\n").config
+    today = sys.modules[(IpvsDataPlane if kind == "ipvs" else NftablesDataPlane).__module__]
 
-    dp = NftablesDataPlane()
+    dp = new_dataplane(kind, today, table)
     dp.open()
     desired = dp.canonical(table)
     t0 = time.perf_counter()
     dp.apply(diff(desired, dp.observe()))
     out["load_seconds"] = time.perf_counter() - t0
-    proc = CheckerProcess(config, CheckerOptions(dataplane="nftables"), dataplane=dp)
+    proc = CheckerProcess(config, CheckerOptions(dataplane=kind), dataplane=dp)
     try:
         proc._reconcile_sync(desired, counters=False)  # settle: the first maintain plans wlc's dispatch
         out["after"] = rest_loop(lambda: proc._reconcile_sync(desired, counters=False), args.window,
@@ -138,21 +167,16 @@ def measure(scheduler: str, args: argparse.Namespace, before_mod: ModuleType | N
         out["status_read_cpu"] = statistics.median(reads)
 
         # drift: someone changes one element by hand; the next reconcile repairs it
-        victim = dp._installed[desired.services[len(desired.services) // 2].key]
-        mark = (victim.sid << 16) | next(iter(victim.dest_ids.values()))
-        edit = (f"delete element ip {dp.table} dst_{victim.sid} {{ {mark} }}\n"
-                f'add element ip {dp.table} dst_{victim.sid} {{ {mark} comment "w=99 f=NAT u=0 l=0" '
-                f": 192.0.2.1 . 80 }}\n")
-        subprocess.run(["nft", "-f", "-"], input=edit, text=True, check=True)
+        hand_edit(kind, dp, desired)
         ops_before = proc.ops_applied
         c0, t1 = cpu(), time.perf_counter()
         proc._reconcile_sync(desired, counters=False)
         out["repair"] = {"ops": proc.ops_applied - ops_before, "seconds": time.perf_counter() - t1,
                          "cpu": cpu() - c0}
-        assert diff(desired, NftablesDataPlane().observe()) == [], "hand edit not repaired"
+        assert diff(desired, new_dataplane(kind, today, table).observe()) == [], "hand edit not repaired"
 
         if before_mod is not None:
-            old = before_mod.NftablesDataPlane()
+            old = new_dataplane(kind, before_mod, table)
             old.open()
             step = before_step(old, desired)
             step()  # settle (adopts the table: no ops)
@@ -168,24 +192,32 @@ def main() -> None:
     ap.add_argument("--dests", type=int, default=10)
     ap.add_argument("--window", type=float, default=30.0, help="seconds of each loop (bounded)")
     ap.add_argument("--schedulers", default="wrr,wlc")
-    ap.add_argument("--before", default=BEFORE_REV, help="git revision of the 'before' data plane ('' to skip)")
+    ap.add_argument("--ipvs", action="store_true", help="the IPVS data plane (needs a kernel with ip_vs)")
+    ap.add_argument("--before", default=None, help="git revision of the 'before' data plane ('' to skip; "
+                    f"default {', '.join(f'{k} {v[2]}' for k, v in KINDS.items())})")
     ap.add_argument("--json", type=Path, help="write the numbers here")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (a network namespace)")
-    before_mod = load_before(args.before) if args.before else None
+    kind = "ipvs" if args.ipvs else "nftables"
+    if args.before is None:
+        args.before = KINDS[kind][2]
+    before_mod = load_before(kind, args.before) if args.before else None
 
     ns = unique_prefix("pkrest") + "lb"
     add_netns(ns)
+    # IPVS refuses a destination it has no unicast route to: give the real servers' network one
+    ip_batch(ns, ["link set lo up", "link add rs0 type dummy", "link set rs0 up",
+                  "route add 192.168.0.0/16 dev rs0"])
     results = []
     try:
         for scheduler in args.schedulers.split(","):
-            results.append(call_in_netns(ns, measure, scheduler, args, before_mod))
+            results.append(call_in_netns(ns, measure, kind, scheduler, args, before_mod))
     finally:
         del_netns(ns)
 
     n = args.services * args.dests
-    print(f"nftables data plane at rest: {args.services} services x {args.dests} destinations = {n:,}; "
+    print(f"{kind} data plane at rest: {args.services} services x {args.dests} destinations = {n:,}; "
           f"reconcile, then wait {RECONCILE_INTERVAL:g} s (the checker's tick); {args.window:g} s per loop; "
           f"before = {args.before or '-'}, after = working tree")
     print(f"{'scheduler':<10} {'loop':<7} {'CPU s/reconcile':>16} {'reconciles':>11} {'CPU s/minute':>13}")
@@ -204,7 +236,7 @@ def main() -> None:
               f"a status/metrics read (counters()) {r['status_read_cpu']:.3f} s CPU "
               f"(a scrape every 15 s adds {r['status_read_cpu'] * 4:.2f} s/minute); "
               f"hand edit of one element repaired by the next reconcile: {r['repair']['ops']} op(s), "
-              f"{r['repair']['seconds'] * 1000:.0f} ms ({r['repair']['cpu']:.3f} s CPU, one full read); "
+              f"{r['repair']['seconds'] * 1000:.0f} ms ({r['repair']['cpu']:.3f} s CPU); "
               f"table load {r['load_seconds']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
