@@ -171,10 +171,15 @@ def _strtoul(buf: bytes, pos: int) -> tuple[int, int]:
 
 def extract_status_code(buf: bytes) -> int:
     """Status code as keepalived reads it: 3 digits between the first space and a following space, else 0."""
-    sp = buf.find(b" ", 0, 64)
-    if sp > 0 and buf[sp + 4 : sp + 5] == b" " and buf[sp + 1 : sp + 4].isdigit() and b"\r" not in buf[:sp]:
-        return int(buf[sp + 1 : sp + 4])  # the usual "HTTP/1.x NNN ": what the C-like scan gives, faster
+    m = _STATUS_FAST.match(buf)
+    if m is not None:
+        return int(m[1])  # the usual "HTTP/1.x NNN ": what the C-like scan gives, faster
     return _status_code_scan(buf)
+
+
+#: what :func:`_status_code_scan` reads when it finds three digits and a space: up to the first space (no CR
+#: before it), three ASCII digits, a space
+_STATUS_FAST = re.compile(rb"[^ \r]* ([0-9]{3}) ")
 
 
 def _status_code_scan(buf: bytes) -> int:
@@ -432,10 +437,10 @@ class ResponseParser:
             header=self.header,
             status=self.status,
             content_length=self.content_length,
-            body=bytes(self.body),
+            body=bytes(self.body) if self.body else b"",
             rx_bytes=self.rx_bytes,
             md5=self._md5.hexdigest() if self._md5 is not None else "",
-            regex_subject=bytes(self._subject),
+            regex_subject=bytes(self._subject) if self._subject else b"",
             regex_matched=self._scan.finish() if self._scan is not None else None,
         )
 

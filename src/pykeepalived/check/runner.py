@@ -300,7 +300,9 @@ class Runner:
         if len(durations) < st.samples:
             durations.append(now - job.started)
         else:
-            st._keep(durations, now - job.started)
+            i = int(_random() * st.attempts)  # (RunnerStats._keep, inline)
+            if i < st.samples:
+                durations[i] = now - job.started
         if not result.ok and not result.skip:
             st.failures += 1
         nxt, events = job.vs.record_for(job.server, job.index, now, result, job.started)
