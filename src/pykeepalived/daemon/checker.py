@@ -76,8 +76,9 @@ log = logging.getLogger("pykeepalived.check")
 #: full reconcile period: repairs drift and feeds connection counts to lc-type schedulers
 RECONCILE_INTERVAL = 2.0  # also the counters/rates sample period, as IPVS's estimator
 #: how old the counters (``--stats``, ``--rate``, connection counts) may be when status or metrics read
-#: them; they are read then, not on every reconcile (IPVS's estimator updates its rates every 2 s)
-COUNTERS_INTERVAL = 2.0
+#: them; they are read then, not on every reconcile (so ``watch -n1 pykeepalived status`` costs one read
+#: a second, a Prometheus scrape every 15 s one read per scrape, and nobody looking nothing)
+COUNTERS_INTERVAL = 1.0
 #: how long a status request waits for counters being read before answering with the previous ones
 COUNTERS_WAIT = 1.0
 #: how long shutdown waits for omega notify scripts
