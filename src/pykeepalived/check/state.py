@@ -510,7 +510,8 @@ class VirtualServerState:
 
         keepalived's ``clear_diff_rs`` / ``migrate_checkers`` / ``init_service_rs``: real servers no
         longer configured are removed (with their down notifies); those still there keep their alive
-        flag and weight, and each checker equal to an old one of the same real server (same type and
+        flag and take the newly configured weight (plus the dynamic part of the checkers they keep),
+        and each checker equal to an old one of the same real server (same type and
         options; timing may differ) keeps its up/down state, has-run flag and retry count (clipped
         to the new ``retry``), so a reload neither re-adds a dead server nor drops a live one.  A real
         server that is new, or whose checkers are all new, starts as at start-up.
@@ -577,7 +578,9 @@ class VirtualServerState:
     def _migrate_rs(self, o: RealServerState, r: RealServerState, ev: list[Event]) -> None:
         """``migrate_checkers`` for a real server present before and after a reload."""
         r.alive = o.alive
-        r.effective_weight = o.effective_weight
+        # the weight is the new configuration's (keeping the old effective weight left a changed weight
+        # out of the data plane until the next restart); a kept checker's misc_dynamic part stays on it
+        r.effective_weight = r.config.weight
         for c in r.checkers:
             c.is_up = True  # on reload keepalived does not pre-set alpha checkers down nor retry_it = retry
             c.retry_it = 0
@@ -590,6 +593,7 @@ class VirtualServerState:
             if prev.retry_it and c.retry:
                 c.retry_it = c.retry - 1 if prev.retry_it >= c.retry else prev.retry_it
             c.cur_weight = prev.cur_weight
+            r.effective_weight += c.cur_weight
         failed = sum(1 for c in r.checkers if c.has_run and not c.is_up)
         if failed or (not r.alive and not any(c.has_run for c in r.checkers)):
             for c in r.checkers:

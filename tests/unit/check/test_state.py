@@ -599,6 +599,36 @@ def test_reload_checker_with_other_options_does_not_inherit_state() -> None:
     assert new.servers[r13].alive and RealServerChanged(new.id, r13, True) in ev
 
 
+def test_reload_takes_the_new_weight_and_keeps_the_alive_flag() -> None:
+    old = VirtualServerState(one_vs(rs_block("192.168.0.12", extra="weight 3") + rs_block("192.168.0.13")))
+    old.start(0.0)
+    r12, r13 = key("192.168.0.12"), key("192.168.0.13")
+    old.record(r12, 0, 1.0, OK)
+    old.record(r13, 0, 1.0, FAIL)
+    vs = one_vs(rs_block("192.168.0.12", extra="weight 7") + rs_block("192.168.0.13", extra="weight 4"))
+    new = VirtualServerState(vs)
+    new.take_over(old)
+    assert (new.servers[r12].alive, new.servers[r12].weight) == (True, 7)
+    assert (new.servers[r13].alive, new.servers[r13].weight) == (False, 4)
+    assert [(str(d.key), d.weight) for d in desired_table([vs], {new.id: new}).services[0].destinations] \
+        == [("192.168.0.12:80", 7)]
+    new.record(r13, 0, 20.0, OK)  # back in the pool with its new weight
+    assert new.servers[r13].weight == 4 and new.weight_sum() == 11
+
+
+def test_reload_of_a_dynamic_weight_keeps_the_checkers_part_on_the_new_weight() -> None:
+    old = VirtualServerState(misc_vs(weight=5))
+    old.start(0.0)
+    rs = key("192.168.0.12")
+    old.record(rs, 0, 1.0, Result(True, weight_delta=3))
+    assert old.servers[rs].weight == 8
+    new = VirtualServerState(misc_vs(weight=10))
+    new.take_over(old)
+    assert new.servers[rs].weight == 13
+    new.record(rs, 0, 2.0, Result(True, weight_delta=0))  # exit 0: the new configured weight
+    assert new.servers[rs].weight == 10
+
+
 def test_reload_keeps_quorum_and_a_removed_vs_goes_with_its_notifies() -> None:
     vs = one_vs("".join(rs_block(f"192.168.0.{i}") for i in (12, 13)) + " quorum 2\n quorum_down /bin/qd.sh")
     old = VirtualServerState(vs)
