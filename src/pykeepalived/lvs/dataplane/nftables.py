@@ -141,7 +141,7 @@ class NftablesDataPlane:
         self._tables_missing = False
         self._clock = clock
         #: the last two reads of the traffic counters: (time, counters), newest last
-        self._samples: list[tuple[float, Traffic]] = []
+        self._samples: list[tuple[float, dict[tuple[int, int], Counters]]] = []
         #: the table as last read or written, valid while the ruleset's generation is ``_cache_gen``
         self._cache: Table | None = None
         self._cache_gen: int | None = None
@@ -367,12 +367,23 @@ class NftablesDataPlane:
 
     def counters(self) -> TableCounters:
         """Connection counts (conntrack), cumulative counters and rates (since the previous call) of
-        every destination; no service line of its own (the status view sums the destinations)."""
-        counts = self.connection_counts()
-        traffic = self.traffic()
-        rates = self.traffic_rates()
-        return TableCounters({k: DestCounters(c.active, c.inactive, 0, traffic.get(k, Counters()),
-                                              rates.get(k, Rates())) for k, c in counts.items()})
+        every destination; no service line of its own (the status view sums the destinations).
+
+        Worked out by conntrack mark (plain integers), so that a table of 10,000 destinations hashes
+        each destination's address once, for the answer."""
+        by_mark = self._conntrack_by_mark()
+        raw = self._sample()
+        rates = self._raw_rates()
+        zero_c, zero_r = Counters(), Rates()
+        out: dict[tuple[ServiceKey, DestKey], DestCounters] = {}
+        for inst in self._installed.values():
+            skey, family, base = inst.service.key, inst.service.key.family, inst.sid << 16
+            for dkey, did in inst.dest_ids.items():
+                mark = base | did
+                a, i = by_mark.get(mark, _NO_CONNS)
+                out[(skey, dkey)] = DestCounters(a, i, 0, raw.get((family, mark), zero_c),
+                                                 rates.get((family, mark), zero_r))
+        return TableCounters(out)
 
     def traffic(self) -> Traffic:
         """Cumulative Conns / InPkts / OutPkts / InBytes / OutBytes per destination (one nft call).
@@ -380,25 +391,37 @@ class NftablesDataPlane:
         Also the sample :meth:`rates` works from.  Destinations without counters (a table written
         before counters existed) read as zero.
         """
-        try:
-            objects = self.nft.json("list sets")
-        except NftError:  # no table at all
-            objects = []
-        raw = parse_counters(objects, self.table)
-        traffic: Traffic = {}
-        for inst in self._installed.values():
-            family = inst.service.key.family
-            for dkey, did in inst.dest_ids.items():
-                traffic[(inst.service.key, dkey)] = raw.get((family, (inst.sid << 16) | did), Counters())
-        self._samples = [*self._samples[-1:], (self._clock(), traffic)]
-        return traffic
+        return self._by_destination(self._sample(), Counters())
 
     def traffic_rates(self) -> TrafficRates:
         """Per-second rates over the interval between the last two :meth:`traffic` reads."""
         if len(self._samples) < 2:
             return {}
+        return self._by_destination(self._raw_rates(), Rates())
+
+    def _sample(self) -> dict[tuple[int, int], Counters]:
+        """Read the counter sets (keyed by family and mark) and keep the read for the rates."""
+        try:
+            objects = self.nft.json("list sets")
+        except NftError:  # no table at all
+            objects = []
+        raw = parse_counters(objects, self.table)
+        self._samples = [*self._samples[-1:], (self._clock(), raw)]
+        return raw
+
+    def _raw_rates(self) -> dict[tuple[int, int], Rates]:
+        if len(self._samples) < 2:
+            return {}
         (t0, before), (t1, after) = self._samples
         return rates_between(before, after, t1 - t0)
+
+    def _by_destination(self, raw: Mapping[tuple[int, int], Any], zero: Any) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for inst in self._installed.values():
+            family, base = inst.service.key.family, inst.sid << 16
+            for dkey, did in inst.dest_ids.items():
+                out[(inst.service.key, dkey)] = raw.get((family, base | did), zero)
+        return out
 
     # -- internals -------------------------------------------------------------------------------
     def _alloc_sid(self) -> int:
@@ -592,8 +615,12 @@ def rates_between(before: Mapping[Any, Counters], after: Mapping[Any, Counters],
     if seconds <= 0:
         return {}
     out: dict[Any, Rates] = {}
+    zero = Rates()
     for key, now in after.items():
         then = before.get(key, Counters())
+        if now == then:  # at rest: nothing moved
+            out[key] = zero
+            continue
         if any(getattr(now, f) < getattr(then, f) for f in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")):
             then = Counters()
         out[key] = Rates(round((now.conns - then.conns) / seconds),
