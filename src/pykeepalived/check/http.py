@@ -751,14 +751,16 @@ class HttpGet:
 
     def _own(self, sock: _raw_socket) -> None:
         self.sock = sock
-        self.fd = sock.fileno()
-        self.poller.register(self.fd, EPOLL_EXCHANGE, self._on_events)
+        fd = self.fd = sock.fileno()
+        poller = self.poller
+        poller.epoll.register(fd, EPOLL_EXCHANGE)  # (poller.register, inline)
+        poller.handlers[fd] = self._on_events
 
     def _close(self) -> None:
         sock = self.sock
         if sock is not None:
             self.sock = None
-            self.poller.forget(self.fd)
+            self.poller.handlers.pop(self.fd, None)  # (poller.forget, inline)
             sock.close()
 
     def _fail_soon(self, kind: ErrorKind, exc: OSError | None, detail: str = "") -> None:

@@ -257,11 +257,15 @@ class Poller:
     reused fd number is never dispatched to the old owner.  Use :func:`poller_for`.
     """
 
-    __slots__ = ("__weakref__", "_ep", "_handlers", "_loopref", "clock", "timers")
+    __slots__ = ("__weakref__", "_ep", "_handlers", "_loopref", "clock", "epoll", "handlers", "timers")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._ep = select.epoll()
         self._handlers: dict[int, Callable[[int], None]] = {}
+        #: the epoll and the fd -> handler map themselves, for a probe that runs thousands of times a second to do
+        #: :meth:`register` / :meth:`forget` inline (``epoll.register(fd, events); handlers[fd] = handler``)
+        self.epoll = self._ep
+        self.handlers = self._handlers
         self._loopref = weakref.ref(loop)
         #: the loop's clock (:func:`clock_of`)
         self.clock = clock_of(loop)

@@ -12,6 +12,7 @@ import asyncio
 import errno
 import socket
 from _socket import socket as _raw_socket
+from socket import SO_LINGER, SOL_SOCKET
 
 from pykeepalived.check.net import (
     CONNECT_FAIL,
@@ -86,7 +87,15 @@ class TcpProbe:
     def start(self, done: Done) -> None:
         loop = self._loop
         try:
-            sock = self._socket()
+            if self._plain and not self._half_open:  # (_socket(), inline: the usual case)
+                sock = _raw_socket(self._family, STREAM_NONBLOCK)
+                try:
+                    sock.setsockopt(SOL_SOCKET, SO_LINGER, LINGER_RESET)
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                sock = self._socket()
         except OSError as e:  # keepalived: log, try again after delay_loop, no verdict
             note = e.detail if isinstance(e, SetupError) else f"Checker bind failed: {e.strerror or e}"
             loop.call_soon(done, Result(False, reason=TCP_SETUP_FAILED, note=note, skip=True))
@@ -105,7 +114,8 @@ class TcpProbe:
             self._sock = sock
             self._done = done
             self._attempt += 1
-            poller.register(fd, EPOLLOUT, self._on_ready)
+            poller.epoll.register(fd, EPOLLOUT)  # (poller.register, inline)
+            poller.handlers[fd] = self._on_ready
             poller.timers.add_after(self._timeout, self._on_expire, self._attempt)
             return
         sock.close()
@@ -121,7 +131,7 @@ class TcpProbe:
             return
         self._sock = self._done = None
         assert self._poller is not None
-        self._poller.forget(self._fd)
+        self._poller.handlers.pop(self._fd, None)  # (poller.forget, inline)
         # EPOLLOUT alone is a completed connect; the error is only fetched when there is one
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & EPOLLERR_HUP else 0
         sock.close()  # SO_LINGER 0: RST
