@@ -112,8 +112,38 @@ def test_drain_under_traffic_then_weight_then_reset(seed: SeedLab) -> None:
     assert overrides_of(seed)[RS1] == "alive weight 5"
 
     code, answer = ctl(seed, "reset")
-    assert code == 0 and answer["overrides"] == {"servers": [], "disabled_services": []}, answer
+    assert code == 0 and answer["overrides"] == {"servers": [], "disabled_services": [], "instances": []}, answer
     assert overrides_of(seed)[RS1] == "alive"
+
+
+def test_planned_handover_moves_the_vips_and_restore_takes_them_back(seed: SeedLab) -> None:
+    """handover VI_FRONT on lb1: the sync group resigns with priority-0 adverts, lb2 takes both VIPs after
+    its skew time and keeps them; the client loses at most what a clean stop costs (the seed test's bound:
+    8 probe requests of 0.25 s); restore gives lb1 its priority back and it preempts."""
+    probe = seed.start_probe(8, every=0.05, timeout=0.25)
+    try:
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        code, answer = ctl(seed, "handover", "VI_FRONT")
+        assert code == 0 and "VI_GATEWAY" in str(answer["message"]), answer  # the whole sync group
+        t_vip = seed.wait_master("lb2", 10)
+        time.sleep(2.5)  # lb1 (priority 1 now) must not take it back
+        assert seed.vip_holders() == ["lb2"]
+        assert set(seed.vrrp_states("lb1").values()) == {"BACKUP"}
+    finally:
+        probe.stop_event.set()  # type: ignore[attr-defined]
+    results = probe.result(20)
+    failed = sum(1 for r in results if not r.ok)
+    print(f"handover: lb2 holds the VIPs {t_vip - t0:.2f} s after the command; {failed} of {len(results)} "
+          "probe requests failed")
+    assert failed <= 8, failed
+    doc = seed.status("lb1") or {}
+    assert doc.get("overrides", {}).get("instances") == ["VI_FRONT", "VI_GATEWAY"]
+    assert "handed over (override): VI_FRONT, VI_GATEWAY" in seed.status_text("lb1")
+    code, answer = ctl(seed, "handover", "VI_NOPE")
+    assert code == 1 and "no vrrp_instance" in str(answer["error"]), answer
+    assert ctl(seed, "restore", "VG1")[0] == 0
+    seed.wait_master("lb1", 10)
 
 
 def test_disable_and_errors(seed: SeedLab) -> None:

@@ -122,7 +122,13 @@ def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snaps
     return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=options.config_file, dataplane="none",
                                       started_at=started),
                     taken_at=time.time(), vrrp=tuple(instances),
-                    vrrp_scripts=tuple(scripts()) if callable(scripts) else ())
+                    vrrp_scripts=tuple(scripts()) if callable(scripts) else (),
+                    overrides=_vrrp_overrides(proc))
+
+
+def _vrrp_overrides(proc: object) -> dict[str, Any]:
+    handed = sorted(getattr(proc, "handed_over", ()))
+    return {"instances": handed} if handed else {}
 
 
 async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
@@ -131,10 +137,34 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
     ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
                           dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
                           configure_logging=False, config_file=options.config_file)
-    proc = VrrpProcess(config, ropts)
+    handed = inherited_overrides().get("instances", [])
+    proc = VrrpProcess(config, ropts, handed_over=[n for n in handed if isinstance(n, str)])
     started = time.time()
+
+    async def commands(cmd: Command, caller: Caller) -> dict[str, Any]:
+        """The VRRP child's part of the runtime API: handover / restore / reset."""
+        if cmd.name == "reset":
+            names = sorted(proc.handed_over)
+            for name in names:
+                proc.handover(name, False)
+            message = f"hand-over ended for {', '.join(names)}" if names else ""
+        elif cmd.name in ("handover", "restore"):
+            assert cmd.instance is not None
+            try:
+                names = proc.handover(cmd.instance, cmd.name == "handover")
+            except KeyError as e:
+                raise ApiError(404, str(e.args[0])) from None
+            except ValueError as e:
+                raise ApiError(409, str(e)) from None
+            message = (f"handed over {', '.join(names)}: priority held at 1, mastership given away"
+                       if cmd.name == "handover" else f"restored {', '.join(names)}: configured priority")
+            log.info("%s (asked by %s)", message, caller.describe())
+        else:
+            raise ApiError(400, f"{cmd.name} is not a VRRP command")
+        return {"message": message, "overrides": _vrrp_overrides(proc) or {"instances": []}}
+
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"),
-                           commands=_vrrp_commands)
+                           commands=commands)
     await server.start_or_retry()
     ready = asyncio.get_running_loop().create_task(_report_when(vrrp_ready(proc, config)))
     try:
@@ -142,13 +172,6 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
     finally:
         ready.cancel()
         await server.stop()
-
-
-async def _vrrp_commands(cmd: Command, caller: Caller) -> dict[str, Any]:
-    """The VRRP child's part of the runtime API: ``reset`` (nothing held yet)."""
-    if cmd.name == "reset":
-        return {"message": "", "overrides": {}}
-    raise ApiError(501, f"{cmd.name} is not available in this version")
 
 
 async def run_checker_child(config: Config, options: DaemonOptions) -> int:

@@ -702,13 +702,23 @@ class Instance:
 
     # ----------------------------------------------------------------------------- priority / faults
 
+    def mark_handover(self, on: bool) -> None:
+        """Set the hand-over flag without acting on it: the process marks every member of a sync group
+        first, so that the members the group moves to BACKUP also resign with priority 0."""
+        if self.base_priority != PRIO_OWNER:
+            self.handed_over = on
+
     def _handover(self, on: bool) -> list[Action]:
-        if self.base_priority == PRIO_OWNER or on == self.handed_over:
+        if self.base_priority == PRIO_OWNER:
             return []
+        out: list[Action] = []
+        if on != self.handed_over or (on and self.effective_priority != 1):
+            out.append(self._log("Handed over by the operator: priority held at 1" if on
+                                 else "Hand-over ended: configured priority again"))
         self.handed_over = on
-        out: list[Action] = [self._log("Handed over by the operator: priority held at 1" if on
-                                       else "Hand-over ended: configured priority again")]
         out += self._priority_changed(self.total_priority)
+        if on and self.state is State.INIT:
+            self.wantstate = State.BACKUP  # a restarted process handed over never starts as MASTER
         if on and self.state is State.MASTER:
             self.wantstate = State.BACKUP
             out += self.leave_master(adv_f=True, reason="handover")
@@ -775,7 +785,8 @@ class Instance:
         if target is State.BACKUP:
             if self.state in (State.FAULT, State.INIT):
                 return self.leave_fault(reason="sync")
-            return self.leave_master(adv_f=False, reason="sync")
+            # a member handed over resigns with priority 0 too, so its peer need not wait its down timer
+            return self.leave_master(adv_f=self.handed_over, reason="sync")
         if self.state is State.MASTER:
             return self.leave_master(adv_f=False, reason="sync")
         self.state = State.FAULT

@@ -48,7 +48,7 @@ from . import stats
 from .addresses import Netlink, VipSpec, watch_links
 from .core import VrrpCore
 from .executor import Effect, Executor
-from .fsm import State
+from .fsm import PRIO_OWNER, Handover, State
 from .instances import (
     InstanceRuntime,
     IPAddress,
@@ -175,8 +175,12 @@ class KernelIO:
 class VrrpProcess:
     """Runs every instance of one config until SIGTERM/SIGINT; see the module docstring."""
 
-    def __init__(self, config: Config, options: RunnerOptions, netns: str | None = None) -> None:
+    def __init__(self, config: Config, options: RunnerOptions, netns: str | None = None,
+                 handed_over: Iterable[str] = ()) -> None:
         self.options = options
+        #: instances the operator handed over (``pykeepalived ctl handover``): kept across reloads and
+        #: restarts of this process (the supervisor hands them back), dropped by ``restore``/``reset``
+        self.handed_over: set[str] = set(handed_over)
         self.netns = netns  # tests may drive a named namespace from one process
         self.nl = Netlink(netns)
         self.io = KernelIO(self.nl, netns)
@@ -314,6 +318,7 @@ class VrrpProcess:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), g.vrrp_startup_delay)
         if not self._stopping.is_set():
+            self._reapply_handover(loop.time(), started=False)
             self.core.start(loop.time(), list(self.instances))
             self._rearm()
             self.core.started = True
@@ -471,6 +476,7 @@ class VrrpProcess:
         now = loop.time()
         self._sync_trackers(now)
         core.after_reload(now, plan)
+        self._reapply_handover(now, started=core.started)
         if core.started:  # else run() starts every instance once the start-up delay is over
             self.monitors.start()
             self._restart_link_watcher()
@@ -478,6 +484,46 @@ class VrrpProcess:
             log.info("Reload: %d instance(s) kept, %d removed, %d added", len(plan.keep), len(plan.drop),
                      len(plan.add))
         self._rearm()
+
+    # ------------------------------------------------------------------------------ hand-over
+
+    def handover(self, target: str, on: bool) -> list[str]:
+        """``ctl handover|restore TARGET``: an instance (with the rest of its sync group, which moves as
+        one) or a sync group.  Returns the instances changed; KeyError / ValueError say why not."""
+        core = self.core
+        if target in core.groups:
+            names = list(core.groups[target].members)
+        elif target in self.instances:
+            group = core.group_of.get(target)
+            names = list(core.groups[group].members) if group is not None else [target]
+        else:
+            known = ", ".join(sorted([*self.instances, *core.groups])) or "none"
+            raise KeyError(f"no vrrp_instance or vrrp_sync_group {target!r} (there are: {known})")
+        owners = [n for n in names if self.instances[n].fsm.base_priority == PRIO_OWNER]
+        if owners:
+            raise ValueError(f"{', '.join(owners)}: address owner (priority 255), which VRRP always makes "
+                             "MASTER; lower its priority in the configuration instead")
+        now = asyncio.get_running_loop().time()
+        for name in names:  # every member first: those the group moves to BACKUP resign too
+            self.instances[name].fsm.mark_handover(on)
+        for name in names:
+            (self.handed_over.add if on else self.handed_over.discard)(name)
+            self._feed_handover(now, name, on, started=core.started)
+        self._rearm()
+        return names
+
+    def _feed_handover(self, now: float, name: str, on: bool, started: bool) -> None:
+        if started:
+            self.core.dispatch(now, name, Handover(on))
+        else:  # before Start: straight into the state machine, as initial tracking is
+            self.instances[name].fsm.handle(now, Handover(on))
+
+    def _reapply_handover(self, now: float, started: bool) -> None:
+        """At start and after a reload: instances still configured stay handed over (a no-op for those
+        whose state machine was kept), removed ones are forgotten."""
+        self.handed_over &= set(self.instances)
+        for name in sorted(self.handed_over):
+            self._feed_handover(now, name, True, started)
 
     # ------------------------------------------------------------------------------ dumps
 

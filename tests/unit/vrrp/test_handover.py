@@ -57,3 +57,19 @@ def test_repeating_a_handover_is_a_no_op(on: bool) -> None:
     inst.handle(t, Handover(on))
     assert inst.handle(t + 0.1, Handover(on)) == []
     inst.handle(t + 0.2, TimerFired())
+
+
+def test_a_sync_group_member_moved_to_backup_resigns_too() -> None:
+    from pykeepalived.vrrp.fsm import Handover as H
+    from pykeepalived.vrrp.sync_group import SyncGroup
+
+    a, t = master(priority=150, name="A")
+    b, _ = master(priority=150, name="B", vrid=52)
+    group = SyncGroup("G", [a, b])
+    for m in (a, b):
+        m.mark_handover(True)
+    out = group.handle(t + 0.1, "A", H(True))
+    sent = [(name, act) for name, act in out if isinstance(act, SendAdvert)]
+    assert ("A", SendAdvert(0)) in sent and ("B", SendAdvert(0)) in sent
+    group.handle(t + 0.1, "B", H(True))
+    assert a.state is b.state is State.BACKUP and a.effective_priority == b.effective_priority == 1
