@@ -188,9 +188,16 @@ async def _status(request: web.Request) -> web.Response:
     return web.Response(text=snap.to_json(), content_type="application/json")
 
 
+_METRICS_LOCK_KEY = web.AppKey("metrics_lock", asyncio.Lock)
+
+
 async def _metrics(request: web.Request) -> web.Response:
+    """Rendered on a worker thread, one scrape at a time: a large table takes seconds of CPU, which must
+    not hold the control socket's event loop (status, the API, the dashboard's stream) for all of it."""
     snap = await _snapshot(request)
-    resp = web.Response(body=metrics_text(snap))
+    async with request.app[_METRICS_LOCK_KEY]:
+        body = await asyncio.to_thread(metrics_text, snap)
+    resp = web.Response(body=body)
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return resp
 
@@ -221,6 +228,7 @@ def make_app(get_snapshot: SnapshotSource, commands: CommandHandler | None = Non
     dashboard, and the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_REQUEST)
     app[_SOURCE_KEY] = get_snapshot
+    app[_METRICS_LOCK_KEY] = asyncio.Lock()
     add_api(app, commands, access or Access())
     add_dashboard(app, get_snapshot, dashboard)
     app.router.add_get("/status", _status)
