@@ -15,6 +15,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+import resource
 import stat
 import sys
 import time
@@ -113,3 +114,19 @@ def remove_pid_file(path: str) -> None:
     if read_pid_file(path) == os.getpid():
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise the soft RLIMIT_NOFILE to ``wanted`` if it is lower (root may raise the hard limit too, as
+    keepalived's ``set_max_file_limit`` does); returns the soft limit in force afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return wanted if soft == resource.RLIM_INFINITY else soft
+    for new_hard in (max(hard, wanted) if hard != resource.RLIM_INFINITY else hard, hard):
+        new_soft = wanted if new_hard == resource.RLIM_INFINITY else min(wanted, new_hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, new_hard))
+        except (ValueError, OSError):
+            continue
+        return new_soft
+    return soft

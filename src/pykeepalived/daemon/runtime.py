@@ -15,6 +15,7 @@ from pykeepalived.files import write_private  # noqa: F401  (re-exported)
 from pykeepalived.process import (  # noqa: F401  (re-exported)
     SYSLOG_IDENTS,
     pid_alive,
+    raise_fd_limit,
     read_pid_file,
     remove_pid_file,
     setup_logging,
@@ -22,22 +23,6 @@ from pykeepalived.process import (  # noqa: F401  (re-exported)
 )
 
 log = logging.getLogger("pykeepalived")
-
-
-def raise_fd_limit(wanted: int) -> int:
-    """Raise the soft RLIMIT_NOFILE to ``wanted`` if it is lower (root may raise the hard limit too, as
-    keepalived's ``set_max_file_limit`` does); returns the soft limit in force afterwards."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        return wanted if soft == resource.RLIM_INFINITY else soft
-    for new_hard in (max(hard, wanted) if hard != resource.RLIM_INFINITY else hard, hard):
-        new_soft = wanted if new_hard == resource.RLIM_INFINITY else min(wanted, new_hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (new_soft, new_hard))
-        except (ValueError, OSError):
-            continue
-        return new_soft
-    return soft
 
 
 _CLONE_NEWNET = 0x40000000

@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     # a connection costs two descriptors: take all the hard limit allows (the soft one is often 1,024)
-    from pykeepalived.daemon.runtime import raise_fd_limit
+    from pykeepalived.process import raise_fd_limit
 
     raise_fd_limit(MAX_FILES)
     worker = Worker(args.dir, args.index, args.workers, args.udp_timeout)
