@@ -67,7 +67,8 @@ def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None
     global_defs = validate_global_defs.finish(ctx, draft)
     vrrp = validate_vrrp.finish(ctx, draft, global_defs)
     lvs = validate_lvs.finish(ctx, draft, global_defs)
-    config = Config(global_defs=global_defs, vrrp=vrrp, lvs=lvs, files=files, config_id=config_id)
+    config = Config(global_defs=global_defs, vrrp=vrrp, lvs=lvs, files=files, config_id=config_id,
+                    announce=draft.get("bgp_announce"))
     validate_scripts.check_scripts(ctx, config)
     return config
 

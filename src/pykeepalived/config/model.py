@@ -21,6 +21,7 @@ from .model_script import Script
 __all__ = ["Config", "Script", "to_jsonable"]
 
 if TYPE_CHECKING:
+    from .model_announce import AnnounceConfig
     from .model_global import GlobalDefs
     from .model_lvs import LvsConfig
     from .model_vrrp import VrrpConfig
@@ -36,6 +37,8 @@ class Config:
     #: the main file, and every file that was read (main first)
     files: tuple[str, ...] = ()
     config_id: str | None = None
+    #: ``bgp_announce`` (an extension): announce virtual-server addresses while they can be served
+    announce: AnnounceConfig | None = None
 
 
 #: types ``to_jsonable`` returns unchanged (exact types: enums and other subclasses are not)

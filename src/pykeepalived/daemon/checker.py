@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pykeepalived.announce import Announcer, services_view
 from pykeepalived.check.ha_suspend_watch import HaSuspendWatcher
 from pykeepalived.check.runner import Runner
 from pykeepalived.check.state import (
@@ -176,6 +177,8 @@ class CheckerProcess:
         self.options = options
         self.dp = dataplane
         self.dp_reason = ""
+        #: bgp_announce: host routes for the routing daemon while the VIPs are served (None: not configured)
+        self.announcer = Announcer(config.announce) if config.announce is not None else None
         self.scripts = ScriptQueues()
         #: script security for MISC_CHECK and the notify/quorum scripts (the VRRP process has its own)
         self.policy = ScriptPolicy(config.global_defs)
@@ -232,6 +235,9 @@ class CheckerProcess:
         if self.runner is not None:
             await self.runner.stop()  # omega: shutdown notifies
         async with self._dp_lock:
+            if self.announcer is not None:  # withdrawn before the data plane goes
+                await asyncio.to_thread(self.announcer.stop)
+                await asyncio.sleep(self.announcer.config.withdraw_delay)
             if not self.options.dont_release_ipvs:
                 await asyncio.to_thread(self.dp.release)  # only what it owns (IPVS: what it claimed)
             self.dp.close()
@@ -315,6 +321,12 @@ class CheckerProcess:
         old = self.config
         self.config = config
         self.policy.reload(config.global_defs)
+        if self.announcer is not None and config.announce != self.announcer.config:
+            self.announcer.stop()  # a new device or prefixes: withdraw all, the next reconcile announces again
+            self.announcer = None
+        if self.announcer is None and config.announce is not None:
+            self.announcer = Announcer(config.announce)
+            self._dirty.set()
         kept = self.overrides.prune(configured_servers(config))
         if kept != self.overrides:
             log.info("Reload: overrides of removed virtual or real servers dropped; kept: %s",
@@ -427,6 +439,11 @@ class CheckerProcess:
             self.ops_applied += len(ops)
             observed = self.dp.observe()
         self.observed = observed
+        if self.announcer is not None:
+            self.announcer.sync(services_view(self.config.lvs.virtual_servers,
+                                              {g.name: g for g in self.config.lvs.virtual_server_groups},
+                                              self.runner.health if self.runner is not None else {},
+                                              (svc.key for svc in observed.services)))
         if counters or self.dp.capabilities.count_schedulers is None:
             self._read_counters()
         elif needs_counts(self.dp, observed):

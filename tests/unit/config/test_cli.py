@@ -84,7 +84,7 @@ def test_config_show_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     inst = data["vrrp"]["instances"][0]
     assert inst["name"] == "VI_1" and inst["state"] == "BACKUP" and inst["version"] == 2
     assert inst["virtual_ipaddress"][0]["address"] == "192.168.200.16/32"
-    assert list(data) == ["global_defs", "vrrp", "lvs", "files", "config_id"]
+    assert list(data) == ["global_defs", "vrrp", "lvs", "files", "config_id", "announce"]
 
 
 def test_help(capsys: pytest.CaptureFixture[str]) -> None:

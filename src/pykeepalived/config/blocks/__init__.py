@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..parser import Block
 from . import (
     addresses,
+    bgp_announce,
     global_defs,
     interfaces,
     lvs_ssl,
@@ -34,3 +35,4 @@ def register(root: Block) -> None:
     lvs_ssl.register(root)
     virtual_server_group.register(root)
     virtual_server.register(root)
+    bgp_announce.register(root)
