@@ -9,9 +9,11 @@ answering ``HTTP/1.0 200`` on ``--ports`` listening ports; each real server is a
 against keepalived's bound (delay_loop + retry × delay_before_retry; refused connects fail at once).
 
 Phases, one after another so they do not share the CPU: pykeepalived TCP, haproxy TCP checks,
-pykeepalived HTTP, haproxy HTTP checks.  Printed per phase: checks/s done, CPU % of one core of the
-checker process, attempt latency p50/p99, lateness p50/p99 (start minus due), false failures.
-haproxy processes are stopped by PID.
+pykeepalived HTTP, haproxy HTTP checks.  The measured checker (this process during pykeepalived's phases,
+haproxy's checker process during its own) runs on ``--cpu`` (default 1) and the target on the other CPUs;
+everything runs at niceness ``--nice`` (default -10), so other load on a shared machine weighs on both
+alike.  Printed per phase: checks/s done, CPU % of one core of the checker process, attempt latency
+p50/p99, lateness p50/p99 (start minus due), false failures.  haproxy processes are stopped by PID.
 """
 
 from __future__ import annotations
