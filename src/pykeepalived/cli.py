@@ -3,9 +3,8 @@
 ``pykeepalived [keepalived options]`` runs the daemon (or ``-t`` tests the config), exactly as
 keepalived 2.2.7's command line does: the same options, parsed the same way (glibc ``getopt_long``
 with keepalived's option string, so ``-tFILE`` takes a log file and ``-t FILE`` does not), the same
-messages and exit statuses.  An option whose feature pykeepalived lacks (SNMP) is accepted
-with a one-line note, so a ``DAEMON_ARGS`` line from ``/etc/default/keepalived`` never stops the
-start.  Extra tools are subcommands: ``config show``, ``genhash``, ``status``, ``plan``, ``lab``.
+messages and exit statuses (``-x``/``-A`` start the AgentX subagent, :mod:`pykeepalived.snmp`).
+Extra tools are subcommands: ``config show``, ``genhash``, ``status``, ``plan``, ``lab``.
 Each lives in the package it belongs to and exposes ``add_arguments(parser)`` and ``run(args) ->
 int``; this module only parses and dispatches.
 """
@@ -116,8 +115,8 @@ Usage: pykeepalived [OPTION...]
   -c, --checkers_pid=FILE      Use specified pidfile for checkers child process
   -a, --address-monitoring     Report all address additions/deletions notified via netlink
   -b, --bfd_pid=FILE           Use specified pidfile for BFD child process
-  -x, --snmp                   Enable SNMP subsystem (no SNMP: ignored)
-  -A, --snmp-agent-socket=FILE Use the specified socket for master agent (no SNMP: ignored)
+  -x, --snmp                   Enable SNMP subsystem
+  -A, --snmp-agent-socket=FILE Use the specified socket for master agent
   -s, --namespace=NAME         Run in network namespace NAME (overrides config)
   -m, --core-dump              Produce core dump if terminate abnormally
   -M, --core-dump-pattern=PATN Also set /proc/sys/kernel/core_pattern to PATN (default 'core')
@@ -172,7 +171,7 @@ def _defaults() -> argparse.Namespace:
         checkers_pid_file=None, bfd_pid_file=None, no_bfd=False, address_monitoring=False, namespace=None,
         core_dump=False, core_dump_pattern=None, all_config=False, dataplane="auto", control=None, listen=None,
         listen_token_file=None, control_read_group=None, control_write_group=None,
-        dashboard_name=None, dashboard_peers=[], signum=None,
+        dashboard_name=None, dashboard_peers=[], signum=None, snmp=False, snmp_socket=None,
     )
 
 
@@ -188,13 +187,13 @@ def _umask(text: str) -> int | None:
 
 _FLAGS = {"P": "vrrp", "C": "check", "l": "log_console", "n": "dont_fork", "d": "dump_conf",
           "V": "dont_release_vrrp", "I": "dont_release_ipvs", "R": "dont_respawn", "X": "release_vips",
-          "G": "no_syslog", "a": "address_monitoring", "e": "all_config", "all": "run_all", "B": "no_bfd"}
+          "G": "no_syslog", "a": "address_monitoring", "e": "all_config", "all": "run_all", "B": "no_bfd",
+          "x": "snmp"}
 _VALUES = {"f": "config_file", "p": "pid_file", "r": "vrrp_pid_file", "c": "checkers_pid_file",
            "b": "bfd_pid_file", "s": "namespace", "i": "config_id", "control": "control", "listen": "listen",
            "listen-token-file": "listen_token_file", "control-read-group": "control_read_group",
            "control-write-group": "control_write_group", "dashboard-name": "dashboard_name",
-           "interfaces": "interfaces", "signum": "signum"}
-_ABSENT = {"x": "SNMP", "A": "SNMP"}
+           "interfaces": "interfaces", "signum": "signum", "A": "snmp_socket"}
 
 
 def parse_daemon_args(argv: Sequence[str]) -> Parsed:
@@ -250,10 +249,6 @@ def parse_daemon_args(argv: Sequence[str]) -> Parsed:
         elif c == "g":
             messages.append("-g requires configure option --enable-log-file")
             bad = True
-        elif c in _ABSENT:
-            if _ABSENT[c]:
-                messages.append(f"note: {_ABSENT[c]} is not supported by pykeepalived; "
-                                f"{LONGOPTS[o.longindex][0] if o.longindex >= 0 else '-' + c} ignored")
         elif c == "dataplane":
             if arg not in DATAPLANES:
                 messages.append(f"Invalid --dataplane {arg} (one of: {', '.join(DATAPLANES)})")

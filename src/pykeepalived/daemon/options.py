@@ -70,6 +70,9 @@ class DaemonOptions:
     #: ``-m``: no core-size limit; ``-M``: also this ``/proc/sys/kernel/core_pattern`` while running
     core_dump: bool = False
     core_dump_pattern: str | None = None
+    #: ``-x``: every SNMP part on; ``-A``: the AgentX master's socket (overrides ``snmp_socket``)
+    snmp: bool = False
+    snmp_socket: str | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DaemonOptions:
@@ -94,7 +97,8 @@ class DaemonOptions:
             address_monitoring=getattr(args, "address_monitoring", False),
             namespace=getattr(args, "namespace", None), all_config=getattr(args, "all_config", False),
             umask=getattr(args, "umask", None), core_dump=getattr(args, "core_dump", False),
-            core_dump_pattern=getattr(args, "core_dump_pattern", None))
+            core_dump_pattern=getattr(args, "core_dump_pattern", None), snmp=getattr(args, "snmp", False),
+            snmp_socket=getattr(args, "snmp_socket", None))
 
     def _stem(self) -> Path:
         p = Path(self.pid_file)

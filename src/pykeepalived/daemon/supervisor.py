@@ -105,6 +105,8 @@ class Supervisor:
         #: who may read and write on the control socket and the --listen port (status.api)
         self.access = Access.configure(options.control_read_group, options.control_write_group,
                                        options.listen_token_file)
+        #: the AgentX subagent (-x, enable_snmp_*), fed by :meth:`snapshot`
+        self.snmp: Any = None
 
     # -- children -------------------------------------------------------------------------------------
     async def _spawn(self, child: Child) -> None:
@@ -211,6 +213,8 @@ class Supervisor:
             problems = "; ".join(str(d) for d in result.diagnostics if not d.info)
             return False, f"reload aborted, the running configuration is kept: {problems}"
         self.config = result.config
+        if self.snmp is not None:
+            self.snmp.config = self.config
         if self.options.dump_conf:
             dump_config(self.config)
         wanted = wanted_children(self.config, self.options)
@@ -293,6 +297,16 @@ class Supervisor:
         return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services,
                         vrrp_scripts=scripts, overrides=overrides)
 
+    def _start_snmp(self) -> list[asyncio.Task[None]]:
+        """The AgentX subagent when -x or an enable_snmp_* keyword asks for it (keepalived's snmp_agent_init)."""
+        from pykeepalived.snmp.service import SnmpService, parts
+
+        if not parts(self.config, self.options.snmp).any:
+            return []
+        self.snmp = SnmpService(self.config, self.snapshot, snmp_option=self.options.snmp,
+                                socket=self.options.snmp_socket)
+        return [asyncio.get_running_loop().create_task(self.snmp.run())]
+
     # -- main loop ------------------------------------------------------------------------------------
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -314,6 +328,7 @@ class Supervisor:
         if not self.children:
             log.warning("Nothing to run: the configuration has no vrrp_instance and no virtual_server")
         systemd = [loop.create_task(self._announce_ready()), loop.create_task(self.notifier.run_watchdog())]
+        systemd += self._start_snmp()
 
         stop_task = loop.create_task(self._stopping.wait())
         while not self._stopping.is_set():

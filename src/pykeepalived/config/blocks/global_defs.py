@@ -176,14 +176,11 @@ def _simple_table() -> list[Simple]:
 SIMPLE: list[Simple] = _simple_table()
 
 #: global_defs keywords that are parsed and validated as keepalived does, but whose feature
-#: pykeepalived does not have (SNMP, D-Bus): a note says so where they are used.  keepalived as
+#: pykeepalived does not have (D-Bus): a note says so where they are used.  (SNMP's keywords are
+#: served by :mod:`pykeepalived.snmp`.)  keepalived as
 #: Debian builds 2.2.7 has nftables but neither iptables nor ipsets: ``vrrp_iptables`` is an error
 #: that selects nftables, ``vrrp_ipsets`` an unknown keyword; pykeepalived does the same.
-UNSUPPORTED = (
-    "enable_snmp_vrrp", "enable_snmp_keepalived", "enable_snmp_checker", "enable_snmp_rfc",
-    "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_traps", "snmp_socket",
-    "enable_dbus", "dbus_service_name",
-)
+UNSUPPORTED = ("enable_dbus", "dbus_service_name")
 
 #: old keyword -> (current keyword, message keepalived prints, class or None for a log line only)
 ALIASES: dict[str, tuple[str, str, ErrClass | None]] = {

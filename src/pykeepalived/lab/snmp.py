@@ -1,0 +1,127 @@
+"""net-snmp in a lab node: snmpd as AgentX master on a private socket, snmptrapd, snmpwalk.
+
+Both daemons run inside a lab namespace, listen on that namespace's loopback only and keep their
+files (config, persistent state, logs, the AgentX socket) in a private directory; the lab stops
+them by PID.  Walks use numeric OIDs and no MIB files (``-m '' -On``), so nothing depends on
+MIBs being installed.  Used by the SNMP tests and ``scripts/capture-keepalived-snmp``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pykeepalived.lab.demo import seed_conf
+from pykeepalived.lab.topology import Lab
+
+#: the subtrees compared with keepalived: KEEPALIVED-MIB, VRRP-MIB (RFC 2787), VRRPV3-MIB (RFC 6527)
+KEEPALIVED_MIB = "1.3.6.1.4.1.9586.100.5"
+VRRP_MIB = "1.3.6.1.2.1.68"
+VRRPV3_MIB = "1.3.6.1.2.1.207"
+SNMP_PORT = 1161
+TRAP_PORT = 1162
+
+SNMPD_CONF = """\
+# pykeepalived lab: snmpd as AgentX master on a private socket, on this namespace's loopback only
+master agentx
+agentXSocket unix:{socket}
+agentXPerms 0600 0700
+agentaddress udp:127.0.0.1:{port}
+rocommunity public 127.0.0.1
+trap2sink 127.0.0.1:{trap_port} public
+"""
+
+SNMPTRAPD_CONF = """\
+disableAuthorization yes
+"""
+
+
+@dataclass
+class NetSnmp:
+    """snmpd (and optionally snmptrapd) in ``node`` of ``lab``, files under ``workdir``."""
+
+    lab: Lab
+    node: str
+    workdir: Path
+    procs: list[subprocess.Popen[Any]] = field(default_factory=list)
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "agentx.sock"
+
+    @property
+    def trap_log(self) -> Path:
+        return self.workdir / "traps.log"
+
+    def start(self, traps: bool = True, timeout: float = 10.0) -> NetSnmp:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "snmpd.conf"
+        conf.write_text(SNMPD_CONF.format(socket=self.socket, port=SNMP_PORT, trap_port=TRAP_PORT))
+        env_dir = self.workdir / "persist"
+        env_dir.mkdir(exist_ok=True)
+        if traps:
+            tconf = self.workdir / "snmptrapd.conf"
+            tconf.write_text(SNMPTRAPD_CONF)
+            self.procs.append(self.lab.popen(self.node, [
+                "snmptrapd", "-f", "-n", "-On", "-m", "", "-C", "-c", str(tconf), "-Lf", str(self.trap_log),
+                "--persistentDir=" + str(env_dir), f"udp:127.0.0.1:{TRAP_PORT}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with open(self.workdir / "snmpd.log", "ab") as log:
+            self.procs.append(self.lab.popen(self.node, [
+                "snmpd", "-f", "-C", "-c", str(conf), "-Lf", str(self.workdir / "snmpd.log"), "-m", "",
+                "--persistentDir=" + str(env_dir), "-p", str(self.workdir / "snmpd.pid")],
+                stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"snmpd did not create {self.socket}: {self.log()}")
+            time.sleep(0.05)
+        return self
+
+    def log(self) -> str:
+        path = self.workdir / "snmpd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def traps(self) -> str:
+        return self.trap_log.read_text(errors="replace") if self.trap_log.exists() else ""
+
+    def walk(self, oid: str) -> list[str]:
+        """``snmpwalk -v2c`` of ``oid``: one line per variable, numeric OIDs, values as net-snmp prints them."""
+        out = self.lab.run(self.node, ["snmpwalk", "-v2c", "-c", "public", "-m", "", "-On", "-Oe", "-t", "3",
+                                       "-r", "1", f"udp:127.0.0.1:{SNMP_PORT}", oid], timeout=60)
+        return join_continuations(out.stdout.splitlines())
+
+    def get(self, *oids: str) -> list[str]:
+        out = self.lab.run(self.node, ["snmpget", "-v2c", "-c", "public", "-m", "", "-On", "-Oe", "-t", "3",
+                                       f"udp:127.0.0.1:{SNMP_PORT}", *oids], timeout=30)
+        return join_continuations(out.stdout.splitlines())
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            self.lab.stop(proc)
+        self.procs.clear()
+
+
+def snmp_seed_conf(socket: Path, lb: str = "lb1") -> str:
+    """The seed's config for ``lb`` with every SNMP keyword keepalived has, talking to ``socket``."""
+    keywords = ["    enable_snmp_vrrp", "    enable_snmp_checker", "    enable_snmp_rfc", "    enable_traps",
+                f"    snmp_socket unix:{socket}"]
+    return seed_conf(lb).replace("    script_user root\n", "    script_user root\n" + "\n".join(keywords) + "\n", 1)
+
+
+_VAR = re.compile(r"^\.\d+(\.\d+)* = ")
+
+
+def join_continuations(lines: list[str]) -> list[str]:
+    """net-snmp prints strings holding newlines over several lines: join them back to one per variable."""
+    out: list[str] = []
+    for line in lines:
+        if _VAR.match(line) or not out:
+            out.append(line)
+        else:
+            out[-1] += "\\n" + line
+    return out

@@ -1,0 +1,593 @@
+"""keepalived's MIBs as keepalived 2.2.7 serves them, built from the config and one status snapshot.
+
+KEEPALIVED-MIB (1.3.6.1.4.1.9586.100.5: global 1, vrrp 2, check 3), VRRP-MIB (RFC 2787, 1.3.6.1.2.1.68)
+and VRRPV3-MIB (RFC 6527, 1.3.6.1.2.1.207).  Columns, indexes and encodings follow keepalived's
+``core/snmp.c``, ``vrrp/vrrp_snmp.c`` and ``check/check_snmp.c`` (v2.2.7); the reference walk of
+keepalived itself is ``tests/data/snmp/keepalived-2.2.7-walk.txt``.  Two of keepalived's quirks are
+kept because a walk shows them: ``vrrpAddressAdvertising`` is true only for the first instance's VIPs
+(its iterator sets the flag once), and RFC 2787's per-router tables show only the row with the lowest
+(ifIndex, VRID) (an operator-precedence slip skips every row once the walk has an index).
+
+Everything is pure: :func:`build` takes the config, the snapshot, the interfaces (name -> index, MAC)
+and the subagent's start time, and returns a :class:`~pykeepalived.snmp.agentx.MibView`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import socket
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pykeepalived import __version__
+from pykeepalived.config.model import Config
+from pykeepalived.config.model_lvs import RealServer, VirtualServer
+from pykeepalived.config.model_vrrp import VrrpInstance
+from pykeepalived.lvs.model import Counters
+from pykeepalived.snmp.agentx import (
+    OID,
+    Counter32,
+    Counter64,
+    Gauge32,
+    Integer,
+    IpAddress,
+    MibView,
+    OctetString,
+    TimeTicks,
+    Value,
+)
+from pykeepalived.status.snapshot import DestinationStatus, Health, Snapshot, VirtualServiceStatus, VrrpInstanceStatus
+
+KEEPALIVED: OID = (1, 3, 6, 1, 4, 1, 9586, 100, 5)
+GLOBAL = (*KEEPALIVED, 1)
+VRRP = (*KEEPALIVED, 2)
+CHECK = (*KEEPALIVED, 3)
+RFC2787: OID = (1, 3, 6, 1, 2, 1, 68)
+RFC6527: OID = (1, 3, 6, 1, 2, 1, 207)
+
+VERSION = f"pykeepalived {__version__} (keepalived 2.2.7 compatible)"
+#: KEEPALIVED-MIB vrrpInstanceState / vrrpSyncGroupState
+KA_STATE = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3, "STOP": 0}
+#: RFC 2787 vrrpOperState: initialize(1) backup(2) master(3)
+RFC_STATE = {"INIT": 1, "BACKUP": 2, "MASTER": 3, "FAULT": 1, "STOP": 1}
+SCHEDULERS = {"rr": 1, "wrr": 2, "lc": 3, "wlc": 4, "lblc": 5, "lblcr": 6, "dh": 7, "sh": 8, "sed": 9, "nq": 10,
+              "fo": 11, "ovf": 12, "mh": 13, "twos": 14}
+PROTOCOLS = {"TCP": 1, "UDP": 2, "SCTP": 3}
+METHODS = {"NAT": 1, "DR": 2, "TUN": 3}
+SCOPES = {None: 14, "global": 14, "site": 5, "link": 2, "host": 1, "nowhere": 0}
+
+
+@dataclass(frozen=True)
+class Interface:
+    index: int
+    mac: bytes
+    ipv4: bytes = b""  # the interface's (first) IPv4 address
+
+
+def truth(v: object) -> Value:
+    """SNMPv2-TC TruthValue: true(1) false(2)."""
+    return Integer(1 if v else 2)
+
+
+def read_interfaces() -> dict[str, Interface]:
+    """This namespace's interfaces from /sys (index and hardware address)."""
+    out: dict[str, Interface] = {}
+    try:
+        names = socket.if_nameindex()
+    except OSError:
+        return out
+    for index, name in names:
+        try:
+            with open(f"/sys/class/net/{name}/address") as f:
+                mac = bytes.fromhex(f.read().strip().replace(":", ""))
+        except (OSError, ValueError):
+            mac = b""
+        out[name] = Interface(index, mac, _ipv4_of(name))
+    return out
+
+
+def _ipv4_of(name: str) -> bytes:
+    """SIOCGIFADDR: the interface's primary IPv4 address (b"" when it has none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            res = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))
+        except OSError:
+            return b""
+    return res[20:24]
+
+
+def _addr_bytes(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
+    return addr.packed
+
+
+def _script(s: object) -> str | None:
+    argv = getattr(s, "argv", None)
+    return " ".join(argv) if argv else None
+
+
+class _Rows:
+    """Collects (OID, value) pairs."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[OID, Value]] = []
+
+    def add(self, oid: OID, value: Value | None) -> None:
+        if value is not None:
+            self.items.append((oid, value))
+
+
+def build(config: Config, snap: Snapshot, interfaces: Mapping[str, Interface], *, started: float,
+          vrrp: bool = True, checker: bool = True, rfcv2: bool = True, rfcv3: bool = True) -> MibView:
+    rows = _Rows()
+    if vrrp or checker:
+        _global(rows, config)
+    if vrrp:
+        _vrrp(rows, config, snap, interfaces)
+    if checker:
+        _check(rows, config, snap)
+    if rfcv2:
+        _rfc2787(rows, config, snap, interfaces, started)
+    if rfcv3:
+        _rfc6527(rows, config, snap, interfaces, started)
+    return MibView(rows.items)
+
+
+# -- global ---------------------------------------------------------------------------------------------
+
+def router_id(config: Config) -> str:
+    return config.global_defs.router_id or socket.gethostname()
+
+
+def _global(rows: _Rows, config: Config) -> None:
+    g = config.global_defs
+    r = rows.add
+    r((*GLOBAL, 1, 0), OctetString(VERSION))
+    r((*GLOBAL, 2, 0), OctetString(router_id(config)))
+    smtp = g.smtp_server
+    smtp_addr = getattr(smtp, "address", None) if smtp is not None else None
+    if isinstance(smtp_addr, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        r((*GLOBAL, 3, 1, 0), Integer(1 if smtp_addr.version == 4 else 2))
+        r((*GLOBAL, 3, 2, 0), OctetString(smtp_addr.packed))
+        r((*GLOBAL, 3, 3, 0), Gauge32(g.smtp_connect_timeout))
+    else:  # unset: keepalived shows its zeroed sockaddr
+        r((*GLOBAL, 3, 1, 0), Integer(2))
+        r((*GLOBAL, 3, 2, 0), OctetString(b"\0\0\0\0"))
+        r((*GLOBAL, 3, 3, 0), Gauge32(0))
+    if g.notification_email_from:
+        r((*GLOBAL, 3, 4, 0), OctetString(g.notification_email_from))
+    for i, addr in enumerate(g.notification_email, 1):
+        r((*GLOBAL, 3, 5, 1, 2, i), OctetString(addr))
+    r((*GLOBAL, 3, 6, 0), Gauge32(getattr(smtp, "port", 0) or 0 if smtp_addr is not None else 0))
+    r((*GLOBAL, 3, 7, 0), truth(not g.no_email_faults))
+
+    def alert(v: bool | None) -> Value:
+        return Integer(3 if v is None else 1 if v else 2)
+
+    r((*GLOBAL, 3, 8, 0), alert(g.smtp_alert))
+    r((*GLOBAL, 3, 9, 0), alert(g.smtp_alert_vrrp))
+    r((*GLOBAL, 3, 10, 0), alert(g.smtp_alert_checker))
+    r((*GLOBAL, 4, 0), truth(g.enable_traps))
+    r((*GLOBAL, 5, 0), truth(True))  # linkbeat (netlink)
+    r((*GLOBAL, 6, 0), truth(g.lvs_flush))
+    r((*GLOBAL, 7, 0), truth(True))  # 64-bit IPVS statistics
+    r((*GLOBAL, 8, 0), OctetString(g.net_namespace or ""))
+    r((*GLOBAL, 9, 0), truth(g.enable_dbus))
+    r((*GLOBAL, 10, 0), truth(g.dynamic_interfaces))
+    r((*GLOBAL, 11, 0), truth(g.lvs_flush_on_stop not in (None, "", "NONE")))
+
+
+# -- KEEPALIVED-MIB vrrp --------------------------------------------------------------------------------
+
+def _status(snap: Snapshot) -> dict[str, VrrpInstanceStatus]:
+    return {v.name: v for v in snap.vrrp}
+
+
+def group_state(states: list[str]) -> str:
+    if any(s == "FAULT" for s in states):
+        return "FAULT"
+    if states and all(s == "MASTER" for s in states):
+        return "MASTER"
+    if any(s == "BACKUP" for s in states):
+        return "BACKUP"
+    return states[0] if states else "INIT"
+
+
+def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, Interface]) -> None:
+    r = rows.add
+    status = _status(snap)
+    instances = config.vrrp.instances
+    for gi, grp in enumerate(config.vrrp.sync_groups, 1):
+        e = (*VRRP, 1, 1)
+        r((*e, 2, gi), OctetString(grp.name))
+        r((*e, 3, gi), Integer(KA_STATE[group_state([status[n].state for n in grp.group if n in status])]))
+        r((*e, 4, gi), truth(grp.smtp_alert))
+        n = grp.notify
+        r((*e, 5, gi), truth(any((n.master, n.backup, n.fault, n.stop, n.generic))))
+        for col, script in ((6, n.master), (7, n.backup), (8, n.fault), (9, n.generic)):
+            s = _script(script)
+            r((*e, col, gi), OctetString(s) if s else None)
+        r((*e, 10, gi), truth(grp.sync_group_tracking_weight))
+        s = _script(n.stop)
+        r((*e, 11, gi), OctetString(s) if s else None)
+        for mi, member in enumerate(grp.group, 1):
+            r((*VRRP, 2, 1, 2, gi, mi), OctetString(member))
+    for ii, inst in enumerate(instances, 1):
+        st = status.get(inst.name)
+        state = st.state if st else "INIT"
+        e = (*VRRP, 3, 1)
+        r((*e, 2, ii), OctetString(inst.name))
+        r((*e, 3, ii), Gauge32(inst.virtual_router_id))
+        r((*e, 4, ii), Integer(KA_STATE.get(state, 0)))
+        r((*e, 5, ii), Integer(2 if inst.state == "MASTER" else 1))
+        r((*e, 6, ii), Integer(2 if state == "MASTER" or (state == "INIT" and inst.state == "MASTER") else
+                               KA_STATE.get(state, 1)))
+        r((*e, 7, ii), Integer(inst.priority))
+        r((*e, 8, ii), Integer(st.effective_priority if st else inst.priority))
+        r((*e, 9, ii), Integer(1 if state == "MASTER" else 2))
+        r((*e, 10, ii), OctetString(inst.interface or ""))
+        r((*e, 11, ii), truth(inst.dont_track_primary))
+        r((*e, 12, ii), Gauge32(int(inst.advert_int)))
+        r((*e, 13, ii), truth(not inst.nopreempt))
+        r((*e, 14, ii), Gauge32(int(inst.preempt_delay)))
+        auth = inst.authentication
+        r((*e, 15, ii), Integer(0 if auth is None else 1 if auth.type == "PASS" else 2))
+        r((*e, 16, ii), truth(False))
+        if inst.sync_group:
+            r((*e, 18, ii), OctetString(inst.sync_group))
+        r((*e, 19, ii), Gauge32(inst.garp_master_delay))
+        r((*e, 20, ii), truth(inst.smtp_alert))
+        n = inst.notify
+        r((*e, 21, ii), truth(any((n.master, n.backup, n.fault, n.stop, n.generic, n.deleted,
+                                   n.master_rx_lower_pri))))
+        for col, script in ((22, n.master), (23, n.backup), (24, n.fault), (25, n.stop), (26, n.generic),
+                            (31, n.master_rx_lower_pri), (32, n.deleted)):
+            s = _script(script)
+            r((*e, col, ii), OctetString(s) if s else None)
+        r((*e, 27, ii), truth(inst.accept) if inst.version == 3 else Integer(0))
+        r((*e, 28, ii), truth(inst.promote_secondaries))
+        r((*e, 29, ii), truth(False))
+        r((*e, 30, ii), Integer(inst.version))
+        r((*e, 33, ii), truth(n.deleted_state))
+        if not inst.unicast_peer:
+            group = inst.mcast_dst_ip or ipaddress.ip_address("224.0.0.18" if inst.family == 4 else "ff02::12")
+            r((*e, 34, ii), Integer(1 if group.version == 4 else 2))
+            r((*e, 35, ii), OctetString(group.packed))
+        # tracked interfaces and scripts
+        for ti, t in enumerate(inst.track.interfaces, 1):
+            r((*VRRP, 4, 1, 2, ii, ti), OctetString(t.name))
+            r((*VRRP, 4, 1, 3, ii, ti), Integer(t.weight))
+            r((*VRRP, 4, 1, 4, ii, ti), truth(t.reverse))
+        for ti, t in enumerate(inst.track.scripts, 1):
+            r((*VRRP, 5, 1, 2, ii, ti), OctetString(t.name))
+            r((*VRRP, 5, 1, 3, ii, ti), Integer(t.weight))
+            r((*VRRP, 5, 1, 4, ii, ti), truth(t.reverse))
+        _addresses(rows, inst, ii, state, interfaces)
+
+
+def _addresses(rows: _Rows, inst: VrrpInstance, ii: int, state: str, interfaces: Mapping[str, Interface]) -> None:
+    r = rows.add
+    held = state == "MASTER"
+    for ai, (vip, advertised) in enumerate([(v, True) for v in inst.virtual_ipaddress]
+                                           + [(v, False) for v in inst.virtual_ipaddress_excluded], 1):
+        e = (*VRRP, 6, 1)
+        addr = vip.address
+        dev = vip.dev or inst.interface or ""
+        r((*e, 2, ii, ai), Integer(1 if addr.version == 4 else 2))
+        r((*e, 3, ii, ai), OctetString(addr.ip.packed))
+        if addr.version == 4:
+            r((*e, 4, ii, ai), OctetString((vip.broadcast or ipaddress.IPv4Address(0)).packed))
+        r((*e, 5, ii, ai), Gauge32(addr.network.prefixlen))
+        r((*e, 6, ii, ai), Integer(SCOPES.get(vip.scope, 14)))
+        itf = interfaces.get(dev)
+        r((*e, 7, ii, ai), Integer(itf.index if itf else 0))
+        r((*e, 8, ii, ai), OctetString(dev))
+        if vip.label:
+            r((*e, 9, ii, ai), OctetString(vip.label))
+        r((*e, 10, ii, ai), truth(held))
+        # keepalived sets its "advertised" flag once, before the first instance's VIPs
+        r((*e, 11, ii, ai), truth(advertised and ii == 1))
+        if vip.peer is not None:
+            r((*e, 12, ii, ai), OctetString(vip.peer.ip.packed))
+
+
+# -- KEEPALIVED-MIB check -------------------------------------------------------------------------------
+
+def _service_status(snap: Snapshot, vs: VirtualServer) -> VirtualServiceStatus | None:
+    for s in snap.virtual_services:
+        k = s.service.key
+        if vs.fwmark is not None:
+            if k.fwmark == vs.fwmark:
+                return s
+        elif (k.addr == vs.address and k.port == vs.port
+              and k.protocol == (vs.protocol.value.lower() if vs.protocol else "tcp")):
+            return s
+    return None
+
+
+def _alive(d: DestinationStatus | None) -> bool:
+    return d is not None and d.health == Health.ALIVE
+
+
+def _usec(seconds: float | None) -> int:
+    return round((seconds or 0) * 1_000_000)
+
+
+def _check(rows: _Rows, config: Config, snap: Snapshot) -> None:
+    r = rows.add
+    for vi, vs in enumerate(config.lvs.virtual_servers, 1):
+        st = _service_status(snap, vs)
+        dests: dict[tuple[object, int], DestinationStatus] = {}
+        for d in st.destinations if st else ():
+            dests[(d.key.addr, d.key.port)] = d
+        alive = [rs for rs in vs.real_servers if _alive(dests.get((rs.ip, rs.port)))]
+        e = (*CHECK, 3, 1)
+        r((*e, 2, vi), Integer(3 if vs.group else 1 if vs.fwmark is not None else 2))
+        if vs.group:
+            r((*e, 3, vi), OctetString(vs.group))
+        if vs.fwmark is not None:
+            r((*e, 4, vi), Gauge32(vs.fwmark))
+        if vs.address is not None:
+            r((*e, 5, vi), Integer(1 if vs.address.version == 4 else 2))
+            r((*e, 6, vi), OctetString(vs.address.packed))
+            r((*e, 7, vi), Gauge32(vs.port))
+        r((*e, 8, vi), Integer(PROTOCOLS.get(vs.protocol.value, 4) if vs.protocol else 4))
+        r((*e, 9, vi), Integer(SCHEDULERS.get(vs.lvs_sched, 99)))
+        r((*e, 10, vi), Integer(METHODS[vs.forwarding.method.value]))
+        quorum_up = st.quorum.up if st else True
+        r((*e, 11, vi), truth(quorum_up))
+        if vs.virtualhost:
+            r((*e, 12, vi), OctetString(vs.virtualhost))
+        r((*e, 13, vi), truth(vs.persistence_timeout))
+        r((*e, 14, vi), Gauge32(vs.persistence_timeout))
+        gran = vs.persistence_granularity
+        is_v6 = vs.address is not None and vs.address.version == 6
+        if not is_v6:
+            mask = gran if isinstance(gran, ipaddress.IPv4Address) else ipaddress.IPv4Address(0xFFFFFFFF)
+            r((*e, 15, vi), OctetString(mask.packed))
+        r((*e, 16, vi), Gauge32(int(vs.delay_loop)))
+        r((*e, 17, vi), truth(vs.ha_suspend))
+        r((*e, 18, vi), truth(vs.alpha))
+        r((*e, 19, vi), truth(vs.omega))
+        r((*e, 20, vi), Gauge32(len(vs.real_servers)))
+        r((*e, 21, vi), Gauge32(len(alive)))
+        r((*e, 22, vi), Gauge32(vs.quorum))
+        r((*e, 23, vi), Integer(1 if quorum_up else 2))
+        for col, script in ((24, vs.quorum_up), (25, vs.quorum_down)):
+            s = _script(script)
+            r((*e, col, vi), OctetString(s) if s else None)
+        r((*e, 26, vi), Gauge32(vs.hysteresis))
+        stats = st.stats if st and st.stats is not None else sum(
+            (d.stats for d in (st.destinations if st else ()) if d.health != Health.SORRY), Counters())
+        rates = st.rates if st and st.rates is not None else None
+        _counters(rows, e, vi, stats, rates, cols=(27, 28, 29, 30, 31), first_rate=32, c64=38, lowhigh=41)
+        r((*e, 37, vi), truth("ops" in vs.sched_flags))
+        if is_v6:
+            r((*e, 51, vi), Gauge32(gran if isinstance(gran, int) else 128))
+        flags = set(vs.sched_flags)
+        r((*e, 52, vi), truth(False))  # hashed: keepalived never sets it on a virtual server it reports
+        r((*e, 53, vi), truth("sh-fallback" in flags or (vs.lvs_sched == "sh" and "flag-1" in flags)))
+        r((*e, 54, vi), truth("sh-port" in flags or (vs.lvs_sched == "sh" and "flag-2" in flags)))
+        r((*e, 55, vi), truth("flag-3" in flags))
+        r((*e, 56, vi), Integer(2 if vs.inhibit_on_failure else 1))
+        r((*e, 57, vi), Gauge32(vs.retry or 0))
+        r((*e, 58, vi), Gauge32(int(vs.delay_before_retry or 0)))
+        r((*e, 59, vi), Gauge32(int(vs.warmup or 0)))
+        r((*e, 60, vi), Integer(vs.weight))
+        r((*e, 61, vi), truth(vs.smtp_alert))
+        r((*e, 62, vi), truth("mh-fallback" in flags or (vs.lvs_sched == "mh" and "flag-1" in flags)))
+        r((*e, 63, vi), truth("mh-port" in flags or (vs.lvs_sched == "mh" and "flag-2" in flags)))
+        r((*e, 64, vi), Gauge32(_usec(vs.delay_loop)))
+        r((*e, 65, vi), Gauge32(_usec(vs.delay_before_retry)))
+        r((*e, 66, vi), Gauge32(_usec(vs.warmup)))
+        r((*e, 67, vi), Gauge32(_usec(vs.connect_timeout)))
+        if vs.forwarding.method.value == "TUN":
+            r((*e, 68, vi), Integer({"ipip": 1, "gue": 2, "gre": 3}.get(vs.forwarding.tunnel_type.value, 1)))
+        if vs.snmp_name:
+            r((*e, 71, vi), OctetString(vs.snmp_name))
+        _real_servers(rows, vs, vi, dests)
+    r((*CHECK, 6, 1, 0), truth(False))  # lvsSyncDaemonEnabled (lvs_sync_daemon is not supported)
+
+
+def _counters(rows: _Rows, e: OID, idx: OID | int, stats: object, rates: object, *, cols: tuple[int, ...],
+              first_rate: int, c64: int, lowhigh: int) -> None:
+    """Conns, in/out packets and bytes at ``cols``; rates, 64-bit counters, rates as low/high halves."""
+    r = rows.add
+    ix = (idx,) if isinstance(idx, int) else idx
+    c = [getattr(stats, n, 0) or 0 for n in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")]
+    rt = [getattr(rates, n, 0) or 0 for n in ("cps", "inpps", "outpps", "inbps", "outbps")]
+    kinds = (Gauge32, Counter32, Counter32, Counter64, Counter64)
+    for col, kind, v in zip(cols, kinds, c, strict=True):
+        r((*e, col, *ix), kind(v))
+    for i, v in enumerate(rt):
+        r((*e, first_rate + i, *ix), Gauge32(v))
+    for i, v in enumerate(c[:3]):
+        r((*e, c64 + i, *ix), Counter64(v))
+    for i, v in enumerate(rt):
+        r((*e, lowhigh + 2 * i, *ix), Gauge32(v & 0xFFFFFFFF))
+        r((*e, lowhigh + 2 * i + 1, *ix), Gauge32(v >> 32))
+
+
+def _real_servers(rows: _Rows, vs: VirtualServer, vi: int, dests: Mapping[tuple[object, int], DestinationStatus]
+                  ) -> None:
+    r = rows.add
+    e = (*CHECK, 4, 1)
+    entries: list[tuple[RealServer | None, object, int]] = []
+    if vs.sorry_server is not None:
+        entries.append((None, vs.sorry_server.ip, vs.sorry_server.port or vs.port))
+    entries += [(rs, rs.ip, rs.port) for rs in vs.real_servers]
+    for ri, (rs, ip, port) in enumerate(entries, 1):
+        assert isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+        ix = (vi, ri)
+        d = dests.get((ip, port))
+        r((*e, 2, *ix), truth(rs is not None))
+        r((*e, 3, *ix), Integer(1 if ip.version == 4 else 2))
+        r((*e, 4, *ix), OctetString(ip.packed))
+        r((*e, 5, *ix), Gauge32(port))
+        if rs is not None:
+            alive = d is not None and d.health == Health.ALIVE
+            r((*e, 6, *ix), truth(alive))
+            r((*e, 7, *ix), Integer(d.weight if d is not None else rs.weight))
+            if rs.uthreshold:
+                r((*e, 8, *ix), Gauge32(rs.uthreshold))
+            if rs.lthreshold:
+                r((*e, 9, *ix), Gauge32(rs.lthreshold))
+            r((*e, 10, *ix), Integer(2 if rs.inhibit_on_failure else 1))
+            for col, script in ((11, rs.notify_up), (12, rs.notify_down)):
+                s = _script(script)
+                r((*e, col, *ix), OctetString(s) if s else None)
+            failed = sum(1 for c in (d.checks if d else ()) if c.up is False)
+            r((*e, 13, *ix), Gauge32(failed))
+        stats = d.stats if d is not None else None
+        rates = d.rates if d is not None else None
+        _counters(rows, e, ix, stats, rates, cols=(14, 18, 19, 20, 21), first_rate=22, c64=27, lowhigh=30)
+        r((*e, 15, *ix), Gauge32(d.active_conns if d else 0))
+        r((*e, 16, *ix), Gauge32(d.inactive_conns if d else 0))
+        r((*e, 17, *ix), Gauge32(0))
+        fwd = rs.forwarding if rs is not None else vs.sorry_server.forwarding if vs.sorry_server else vs.forwarding
+        r((*e, 40, *ix), Integer(METHODS[fwd.method.value]))
+        if rs is not None and rs.virtualhost:
+            r((*e, 41, *ix), OctetString(rs.virtualhost))
+        r((*e, 42, *ix), truth(rs.alpha if rs is not None else False))
+        r((*e, 43, *ix), Gauge32(0))
+        r((*e, 44, *ix), Gauge32(0))
+        r((*e, 45, *ix), Gauge32(0))
+        r((*e, 46, *ix), Gauge32(int(vs.delay_loop) if rs is not None else 0))
+        r((*e, 47, *ix), truth(rs.smtp_alert if rs is not None else False))
+        r((*e, 48, *ix), Gauge32(0))
+        r((*e, 49, *ix), Gauge32(0))
+        r((*e, 50, *ix), Gauge32(_usec(vs.delay_loop) if rs is not None else 0))
+        r((*e, 51, *ix), Gauge32(_usec(vs.connect_timeout) if rs is not None else 0))
+
+
+# -- RFC 2787 / RFC 6527 --------------------------------------------------------------------------------
+
+def _primary(inst: VrrpInstance, interfaces: Mapping[str, Interface]) -> bytes:
+    """The address adverts are sent from: mcast_src_ip / unicast_src_ip, else the interface's first."""
+    src = inst.mcast_src_ip or inst.unicast_src_ip
+    if src is not None:
+        return src.packed
+    itf = interfaces.get(inst.interface or "")
+    return itf.ipv4 if itf and itf.ipv4 else b"\0\0\0\0"
+
+
+def _rfc_rows(config: Config, interfaces: Mapping[str, Interface]) -> list[tuple[int, int, VrrpInstance]]:
+    out = []
+    for inst in config.vrrp.instances:
+        itf = interfaces.get(inst.interface or "")
+        out.append((itf.index if itf else 0, inst.virtual_router_id, inst))
+    return sorted(out, key=lambda t: (t[0], t[1]))
+
+
+def _uptime(started: float, st: VrrpInstanceStatus | None) -> Value:
+    if st is None or st.last_transition is None:
+        return TimeTicks(0)
+    return TimeTicks(max(0, int((st.last_transition - started) * 100)))
+
+
+def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, Interface],
+             started: float) -> None:
+    r = rows.add
+    status = _status(snap)
+    r((*RFC2787, 1, 1, 0), Integer(2))
+    r((*RFC2787, 1, 2, 0), truth(config.global_defs.enable_traps))
+    v2 = [t for t in _rfc_rows(config, interfaces) if t[2].version == 2 and t[2].family == 4]
+    # keepalived 2.2.7 shows only the lowest row of these tables in a walk (see the module's docstring)
+    for ifindex, vrid, inst in v2[:1]:
+        st = status.get(inst.name)
+        state = st.state if st else "INIT"
+        itf = interfaces.get(inst.interface or "")
+        ix = (ifindex, vrid)
+        e = (*RFC2787, 1, 3, 1)
+        r((*e, 2, *ix), OctetString(itf.mac if itf else b""))
+        r((*e, 3, *ix), Integer(RFC_STATE.get(state, 1)))
+        r((*e, 4, *ix), Integer(1))
+        r((*e, 5, *ix), Integer(inst.priority))
+        r((*e, 6, *ix), Integer(len(inst.virtual_ipaddress)))
+        master = st.master_address if st and state == "BACKUP" and st.master_address else "0.0.0.0"
+        r((*e, 7, *ix), IpAddress(ipaddress.ip_address(master).packed))
+        r((*e, 8, *ix), IpAddress(_primary(inst, interfaces)))
+        auth = inst.authentication
+        r((*e, 9, *ix), Integer(1 if auth is None else 2 if auth.type == "PASS" else 3))
+        r((*e, 11, *ix), Integer(int(inst.advert_int)))
+        r((*e, 12, *ix), truth(not inst.nopreempt))
+        r((*e, 13, *ix), _uptime(started, st))
+        r((*e, 14, *ix), Integer(1))
+        r((*e, 15, *ix), Integer(1))
+    for ifindex, vrid, inst in v2:
+        for vip in inst.virtual_ipaddress:
+            r((*RFC2787, 1, 4, 1, 2, ifindex, vrid, *vip.address.ip.packed), Integer(1))
+    r((*RFC2787, 2, 1, 0), Counter32(0))
+    r((*RFC2787, 2, 2, 0), Counter32(0))
+    r((*RFC2787, 2, 3, 0), Counter32(0))
+    for ifindex, vrid, inst in v2[:1]:
+        st = status.get(inst.name)
+        s = st.stats if st else None
+        e = (*RFC2787, 2, 4, 1)
+        vals = [s.become_master, s.advert_rcvd, s.advert_interval_err, s.auth_failure, s.ip_ttl_err,
+                s.pri_zero_rcvd, s.pri_zero_sent, s.invalid_type_rcvd, s.addr_list_err, s.invalid_authtype,
+                s.authtype_mismatch, s.packet_len_err] if s else [0] * 12
+        for col, v in enumerate(vals, 1):
+            r((*e, col, ifindex, vrid), Counter32(v))
+
+
+def _rfc6527(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, Interface],
+             started: float) -> None:
+    r = rows.add
+    status = _status(snap)
+    all_rows = _rfc_rows(config, interfaces)
+    for ifindex, vrid, inst in all_rows:
+        st = status.get(inst.name)
+        state = st.state if st else "INIT"
+        itf = interfaces.get(inst.interface or "")
+        atype = 1 if inst.family == 4 else 2
+        ix = (ifindex, vrid, atype)
+        e = (*RFC6527, 1, 1, 1, 1)
+        primary = _primary(inst, interfaces)
+        if state == "MASTER":
+            master = primary
+        elif st and st.master_address:
+            master = ipaddress.ip_address(st.master_address).packed
+        else:
+            master = bytes(len(primary) or 4)
+        r((*e, 3, *ix), OctetString(master))
+        r((*e, 4, *ix), OctetString(primary))
+        r((*e, 5, *ix), OctetString(itf.mac if itf else b""))
+        r((*e, 6, *ix), Integer(RFC_STATE.get(state, 1)))
+        r((*e, 7, *ix), Gauge32(inst.priority))
+        r((*e, 8, *ix), Integer(len(inst.virtual_ipaddress)))
+        r((*e, 9, *ix), Integer(round(inst.advert_int * 100)))
+        r((*e, 10, *ix), truth(not inst.nopreempt))
+        r((*e, 11, *ix), truth(inst.accept))
+        r((*e, 12, *ix), _uptime(started, st))
+        r((*e, 13, *ix), Integer(1))
+        for vip in inst.virtual_ipaddress:
+            r((*RFC6527, 1, 1, 2, 1, 2, *ix, *vip.address.ip.packed), Integer(1))
+    r((*RFC6527, 1, 2, 1, 0), Counter64(0))
+    r((*RFC6527, 1, 2, 2, 0), Counter64(0))
+    r((*RFC6527, 1, 2, 3, 0), Counter64(0))
+    r((*RFC6527, 1, 2, 4, 0), TimeTicks(0))
+    for ifindex, vrid, inst in all_rows:
+        st = status.get(inst.name)
+        s = st.stats if st else None
+        ix = (ifindex, vrid, 1 if inst.family == 4 else 2)
+        e = (*RFC6527, 1, 2, 5, 1)
+        state = st.state if st else "INIT"
+        r((*e, 1, *ix), Counter32(s.become_master if s else 0))
+        r((*e, 2, *ix), Integer(new_master_reason(st) if state == "MASTER" else 0))
+        vals = [s.advert_rcvd, s.advert_interval_err, s.ip_ttl_err] if s else [0, 0, 0]
+        for col, v in zip((3, 4, 5), vals, strict=True):
+            r((*e, col, *ix), Counter64(v))
+        r((*e, 6, *ix), Integer(0))
+        vals = [s.pri_zero_rcvd, s.pri_zero_sent, s.invalid_type_rcvd, s.addr_list_err, s.packet_len_err] if s \
+            else [0] * 5
+        for col, v in zip((7, 8, 9, 10, 11), vals, strict=True):
+            r((*e, col, *ix), Counter64(v))
+        r((*e, 12, *ix), TimeTicks(0))
+        r((*e, 13, *ix), Gauge32(round(inst.advert_int * 1000)))
+
+
+def new_master_reason(st: VrrpInstanceStatus | None) -> int:
+    """vrrpv3StatisticsNewMasterReason: notMaster(0) priority(1) preempted(2) masterNoResponse(3)."""
+    return 3

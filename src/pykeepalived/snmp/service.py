@@ -1,0 +1,244 @@
+"""SNMP in the daemon: the AgentX subagent the supervisor runs, fed by its merged status snapshot.
+
+Enabled as keepalived enables it: ``-x`` turns on every part (VRRP, checker, RFC 2787, RFC 6527);
+``enable_snmp_vrrp`` / ``enable_snmp_checker`` / ``enable_snmp_rfc`` (``rfcv2``, ``rfcv3``) one by one;
+``enable_traps`` sends keepalived's notifications; the master agent's socket is ``-A FILE`` or
+``snmp_socket`` (net-snmp's default ``unix:/var/agentx/master``).
+
+The subagent answers from a view rebuilt from a fresh snapshot every :data:`POLL` seconds (the
+master agent waits one second for an answer; a snapshot asks both children).  Traps come from
+comparing consecutive snapshots: an instance's or sync group's state, an instance becoming master (vrrpTrapNewMaster,
+vrrpv3NotifyNewMaster), a real server's health, a virtual server's quorum — with keepalived's
+varbinds (:func:`traps`, pure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from pykeepalived.config.model import Config
+from pykeepalived.config.model_lvs import VirtualServer
+from pykeepalived.snmp import mib
+from pykeepalived.snmp.agent import Subagent
+from pykeepalived.snmp.agentx import (
+    OID,
+    Gauge32,
+    Integer,
+    IpAddress,
+    MibView,
+    OctetString,
+    VarBind,
+)
+from pykeepalived.status.snapshot import Health, Snapshot
+
+log = logging.getLogger("pykeepalived.snmp")
+
+POLL = 1.0
+#: keepalived's vrrpInstanceStateChange state values (4 unknown, 5 stop)
+TRAP_STATE = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3, "STOP": 5}
+
+
+@dataclass(frozen=True)
+class Parts:
+    vrrp: bool = False
+    checker: bool = False
+    rfcv2: bool = False
+    rfcv3: bool = False
+    traps: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.vrrp or self.checker or self.rfcv2 or self.rfcv3
+
+    def subtrees(self) -> list[OID]:
+        """What keepalived registers: its global subtree with the VRRP (else the checker) part."""
+        out: list[OID] = []
+        if self.vrrp or self.checker:
+            out.append(mib.GLOBAL)
+        if self.vrrp:
+            out.append(mib.VRRP)
+        if self.checker:
+            out.append(mib.CHECK)
+        if self.rfcv2:
+            out.append(mib.RFC2787)
+        if self.rfcv3:
+            out.append(mib.RFC6527)
+        return out
+
+
+def parts(config: Config, snmp_option: bool) -> Parts:
+    g = config.global_defs
+    return Parts(vrrp=g.enable_snmp_vrrp or snmp_option, checker=g.enable_snmp_checker or snmp_option,
+                 rfcv2=g.enable_snmp_rfcv2 or snmp_option, rfcv3=g.enable_snmp_rfcv3 or snmp_option,
+                 traps=g.enable_traps)
+
+
+# -- traps (pure) ---------------------------------------------------------------------------------------
+
+@dataclass
+class TrapState:
+    instances: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    servers: dict[tuple[int, int], bool] = field(default_factory=dict)
+    quorum: dict[int, bool] = field(default_factory=dict)
+
+
+Trap = tuple[OID, list[VarBind]]
+
+
+def traps(config: Config, snap: Snapshot, seen: TrapState, p: Parts,
+          interfaces: dict[str, mib.Interface]) -> list[Trap]:
+    """The notifications keepalived would have sent between the last snapshot and this one."""
+    out: list[Trap] = []
+    rid = VarBind((*mib.GLOBAL, 2, 0), OctetString(mib.router_id(config)))
+    status = {v.name: v for v in snap.vrrp}
+    for inst in config.vrrp.instances:
+        st = status.get(inst.name)
+        if st is None:
+            continue
+        before = seen.instances.get(inst.name)
+        if before == st.state:
+            continue
+        seen.instances[inst.name] = st.state
+        if p.vrrp:
+            out.append(((*mib.VRRP, 10, 0, 2), [
+                VarBind((*mib.VRRP, 3, 1, 2), OctetString(inst.name)),
+                VarBind((*mib.VRRP, 3, 1, 4), Integer(TRAP_STATE.get(st.state, 4))),
+                VarBind((*mib.VRRP, 3, 1, 5), Integer(2 if inst.state == "MASTER" else 1)), rid]))
+        if st.state == "MASTER":
+            itf = interfaces.get(inst.interface or "")
+            ifindex = itf.index if itf else 0
+            primary = mib._primary(inst, interfaces)
+            if p.rfcv2 and inst.version == 2 and inst.family == 4:
+                out.append(((*mib.RFC2787, 0, 1), [
+                    VarBind((*mib.RFC2787, 1, 3, 1, 7, ifindex, inst.virtual_router_id), IpAddress(primary))]))
+            if p.rfcv3:
+                atype = 1 if inst.family == 4 else 2
+                ix = (ifindex, inst.virtual_router_id, atype)
+                out.append(((*mib.RFC6527, 0, 1), [
+                    VarBind((*mib.RFC6527, 1, 1, 1, 1, 3, *ix), OctetString(primary)),
+                    VarBind((*mib.RFC6527, 1, 2, 5, 1, 2, *ix), Gauge32(mib.new_master_reason(st)))]))
+    for grp in config.vrrp.sync_groups:
+        states = [status[n].state for n in grp.group if n in status]
+        if not states:
+            continue
+        state = mib.group_state(states)
+        if seen.groups.get(grp.name) == state:
+            continue
+        seen.groups[grp.name] = state
+        if p.vrrp:
+            out.append(((*mib.VRRP, 10, 0, 1), [
+                VarBind((*mib.VRRP, 1, 1, 2), OctetString(grp.name)),
+                VarBind((*mib.VRRP, 1, 1, 3), Integer(TRAP_STATE.get(state, 4))), rid]))
+    if p.checker:
+        out += _checker_traps(config, snap, seen, rid)
+    return out if p.traps else []
+
+
+def _checker_traps(config: Config, snap: Snapshot, seen: TrapState, rid: VarBind) -> list[Trap]:
+    out: list[Trap] = []
+    c = mib.CHECK
+    for vi, vs in enumerate(config.lvs.virtual_servers, 1):
+        st = mib._service_status(snap, vs)
+        if st is None:
+            continue
+        health = {(d.key.addr, d.key.port): d.health for d in st.destinations}
+        alive = {i: health.get((rs.ip, rs.port)) == Health.ALIVE for i, rs in enumerate(vs.real_servers)}
+        up = sum(alive.values())
+
+        def vs_binds(vs: VirtualServer = vs) -> list[VarBind]:
+            b = [VarBind((*c, 3, 1, 2), Integer(3 if vs.group else 1 if vs.fwmark is not None else 2))]
+            if vs.group:
+                b.append(VarBind((*c, 3, 1, 3), OctetString(vs.group)))
+            elif vs.fwmark is not None:
+                b.append(VarBind((*c, 3, 1, 4), Gauge32(vs.fwmark)))
+            elif vs.address is not None:
+                b += [VarBind((*c, 3, 1, 5), Integer(1 if vs.address.version == 4 else 2)),
+                      VarBind((*c, 3, 1, 6), OctetString(vs.address.packed)),
+                      VarBind((*c, 3, 1, 7), Gauge32(_htons(vs.port)))]
+            b.append(VarBind((*c, 3, 1, 8), mib.truth(vs.protocol is None or vs.protocol.value == "TCP")))
+            return b
+
+        for i, rs in enumerate(vs.real_servers):
+            key = (vi, i)
+            if seen.servers.get(key, True) == alive[i]:  # keepalived starts with every server up
+                seen.servers[key] = alive[i]
+                continue
+            seen.servers[key] = alive[i]
+            assert isinstance(rs.ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+            out.append(((*c, 5, 0, 1), [
+                VarBind((*c, 4, 1, 3), Integer(1 if rs.ip.version == 4 else 2)),
+                VarBind((*c, 4, 1, 4), OctetString(rs.ip.packed)),
+                VarBind((*c, 4, 1, 5), Gauge32(_htons(rs.port))),
+                VarBind((*c, 4, 1, 6), mib.truth(alive[i])), *vs_binds(),
+                VarBind((*c, 3, 1, 21), Gauge32(up)), VarBind((*c, 3, 1, 20), Gauge32(len(vs.real_servers))),
+                rid]))
+        q = st.quorum.up
+        if seen.quorum.get(vi, True) != q:
+            out.append(((*c, 5, 0, 2), [
+                *vs_binds(), VarBind((*c, 3, 1, 23), Integer(1 if q else 2)),
+                VarBind((*c, 3, 1, 22), Gauge32(vs.quorum)),
+                VarBind((*c, 3, 1, 21), Gauge32(up)), VarBind((*c, 3, 1, 20), Gauge32(len(vs.real_servers))),
+                rid]))
+        seen.quorum[vi] = q
+    return out
+
+
+def _htons(port: int) -> int:
+    """keepalived 2.2.7 puts htons(port) in its checker traps: on x86 that is the port byte-swapped."""
+    return int.from_bytes(port.to_bytes(2, "big"), "little")
+
+
+# -- the service ------------------------------------------------------------------------------------------
+
+class SnmpService:
+    """Runs the subagent and the trap watcher until cancelled; ``config`` may be replaced on reload."""
+
+    def __init__(self, config: Config, snapshot: Callable[[], Awaitable[Snapshot]], *, snmp_option: bool,
+                 socket: str | None) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.snmp_option = snmp_option
+        self.started = time.time()
+        self.parts = parts(config, snmp_option)
+        self.agent = Subagent(socket or config.global_defs.snmp_socket, self.parts.subtrees())
+        self.seen = TrapState()
+        self.traps_sent = 0
+
+    def view(self, snap: Snapshot, interfaces: dict[str, mib.Interface]) -> MibView:
+        p = self.parts
+        return mib.build(self.config, snap, interfaces, started=self.started, vrrp=p.vrrp,
+                         checker=p.checker, rfcv2=p.rfcv2, rfcv3=p.rfcv3)
+
+    async def run(self) -> None:
+        log.info("Starting SNMP subagent")
+        tasks = [asyncio.get_running_loop().create_task(self.agent.run()),
+                 asyncio.get_running_loop().create_task(self._watch())]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            with contextlib.suppress(Exception):
+                await self.agent.close()
+
+    async def _watch(self) -> None:
+        """Refresh the view, and send the traps the change since the last snapshot calls for."""
+        while True:
+            try:
+                snap = await self.snapshot()
+                interfaces = mib.read_interfaces()
+                self.agent.view = self.view(snap, interfaces)
+                if self.agent.connected.is_set():
+                    for trap_oid, binds in traps(self.config, snap, self.seen, self.parts, interfaces):
+                        if await self.agent.notify(trap_oid, binds):
+                            self.traps_sent += 1
+            except Exception:  # a view or trap lost is logged, never fatal to the daemon
+                log.exception("SNMP: building the MIB view or its traps failed")
+            await asyncio.sleep(POLL)
