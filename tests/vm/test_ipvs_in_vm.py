@@ -1,4 +1,5 @@
-"""Runs ``ipvs_cases.py`` and ``ipvs_conformance.py`` against a real kernel IPVS: directly when this kernel has ip_vs, else in one VM.
+"""Runs ``ipvs_cases.py`` and ``ipvs_conformance.py`` against a real kernel IPVS: directly when this kernel has
+ip_vs, else in one VM.
 
 This machine's kernel has no ip_vs, so the cases run inside a throw-away QEMU VM booting Debian's stock
 kernel (``scripts/run-in-vm``; the host's file system is shared read-only, so this checkout and its
