@@ -14,6 +14,7 @@ idle check: only a heap entry.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import errno
 import functools
 import random
@@ -45,7 +46,6 @@ from pykeepalived.config.model_lvs import (
     SslConfig,
     VirtualServer,
     VirtualServerGroup,
-    format_trio,
 )
 from pykeepalived.config.model_vrrp import TrackFile
 from pykeepalived.lvs.model import DestKey, Table
@@ -59,15 +59,14 @@ _HOST_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOME
 
 
 def unsupported_checkers(virtual_servers: Iterable[VirtualServer]) -> list[str]:
-    """One message per configured checker this implementation will not run (for ``-t`` and the log)."""
-    out = []
-    for vs in virtual_servers:
-        for rs in vs.real_servers:
-            for ch in rs.checkers:
-                if isinstance(ch, BfdCheck):
-                    out.append(f"BFD_CHECK ({ch.name}) for {format_trio(rs.ip, rs.port, vs.protocol)} of VS "
-                               f"{vs.describe()} is not supported by pykeepalived - the checker is ignored")
-    return out
+    """One message per configured checker this implementation will not run (for ``-t`` and the log): none
+    today (BFD_CHECK is fed by the BFD process's events: :meth:`Runner.bfd_event`)."""
+    return []
+
+
+#: upper bounds (seconds) of the per-checker attempt-duration histogram; the status snapshot's
+#: ``CHECK_DURATION_BUCKETS`` is passed in by the checker process (the check layer imports no status)
+DURATION_BOUNDS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(slots=True, eq=False)
@@ -89,6 +88,15 @@ class Job:
     on_done: Done | None = None
     #: False while suspended (``ha_suspend``): the job keeps its delay_loop cadence but makes no attempt
     enabled: bool = True
+    # -- for status and metrics, updated in place when an attempt completes (no allocation per check)
+    attempts: int = 0
+    failures: int = 0
+    #: the loop-clock time the last attempt ended, and how long it took (None: none yet)
+    ended: float | None = None
+    last_duration: float | None = None
+    #: attempt durations: a count per bucket of :attr:`Runner.duration_bounds` (+ one above), and their sum
+    hist: list[int] = field(default_factory=list)
+    hist_sum: float = 0.0
 
 
 @dataclass(slots=True)
@@ -128,7 +136,8 @@ class Runner:
                  groups: Iterable[VirtualServerGroup] = (), ssl_config: SslConfig | None = None,
                  track_files: Mapping[str, TrackFile] | None = None,
                  rand: Callable[[], float] = random.random, tcp_half_open: bool = False,
-                 script_job: Callable[[Script], ScriptJob | None] | None = None) -> None:
+                 script_job: Callable[[Script], ScriptJob | None] | None = None,
+                 duration_bounds: tuple[float, ...] = DURATION_BOUNDS) -> None:
         self.virtual_servers = tuple(virtual_servers)
         self.groups = tuple(groups)
         self.on_events = on_events
@@ -141,6 +150,9 @@ class Runner:
         self.tcp_half_open = tcp_half_open
         self.health: dict[VsId, VirtualServerState] = {}
         self.jobs: list[Job] = []
+        #: BFD_CHECKs by bfd_instance name: (virtual server state, real server state, checker index)
+        self.bfd_checks: dict[str, list[tuple[VirtualServerState, RealServerState, int]]] = {}
+        self.duration_bounds = duration_bounds
         self.unsupported = unsupported_checkers(self.virtual_servers)
         self.stats = RunnerStats()
         self._ready: deque[Job] = deque()
@@ -181,15 +193,17 @@ class Runner:
                 key = rs_key(rs)
                 index = 0
                 for checker in rs.checkers:
-                    if isinstance(checker, BfdCheck):
-                        continue  # already reported in self.unsupported
                     server = st.servers[key]
+                    if isinstance(checker, BfdCheck):  # not polled: the BFD process's events feed it
+                        self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
+                        index += 1
+                        continue
                     cstate = server.checkers[index]
                     probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
                                         track_files=self.track_files, tcp_half_open=self.tcp_half_open,
                                         url_index=functools.partial(getattr, cstate, "url_it"),
                                         script_job=self.script_job)
-                    job = Job(st, key, index, probe, cstate, server)
+                    job = Job(st, key, index, probe, cstate, server, hist=[0] * (len(self.duration_bounds) + 1))
                     job.on_done = functools.partial(self._done, job)
                     job.due = cstate.first_run(now, self.rand())
                     timers.add(job.due, self._fire_cb, job)
@@ -200,6 +214,20 @@ class Runner:
             if vs_key not in self.health:
                 events += gone.removed()
         self._deliver(events)
+
+    def bfd_event(self, name: str, up: bool) -> None:
+        """A BFD session went up or down: the verdict of every BFD_CHECK following it (keepalived's
+        ``bfd_check_handle_event``); events delivered as every checker's."""
+        if self._stopping:
+            return
+        events: list[Event] = []
+        for st, server, index in self.bfd_checks.get(name, ()):
+            events += st.bfd_event(server, index, up)
+        self._deliver(events)
+
+    def clock(self) -> float:
+        """The clock of the jobs' times (the loop's once started)."""
+        return self._clock()
 
     def desired_table(self) -> Table:
         return desired_table(self.virtual_servers, self.health, self.groups)
@@ -296,15 +324,22 @@ class Runner:
             return
         now = self._clock()
         st = self.stats
+        took = now - job.started
         durations = st.durations
         if len(durations) < st.samples:
-            durations.append(now - job.started)
+            durations.append(took)
         else:
             i = int(_random() * st.attempts)  # (RunnerStats._keep, inline)
             if i < st.samples:
-                durations[i] = now - job.started
+                durations[i] = took
+        job.attempts += 1
+        job.ended = now
+        job.last_duration = took
+        job.hist[bisect.bisect_left(self.duration_bounds, took)] += 1
+        job.hist_sum += took
         if not result.ok and not result.skip:
             st.failures += 1
+            job.failures += 1
         nxt, events = job.vs.record_for(job.server, job.index, now, result, job.started)
         job.due = nxt
         timers = self._timers

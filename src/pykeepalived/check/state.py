@@ -285,7 +285,10 @@ class CheckerState:
 
 
 def checker_state(checker: Checker) -> CheckerState | None:
-    """The state for one configured checker (None: BFD_CHECK, unsupported)."""
+    """The state for one configured checker (BFD_CHECK: fed by the BFD process's events, never polled)."""
+    if isinstance(checker, BfdCheck):
+        return CheckerState(kind=checker.type, timing=replace(_NO_TIMING, alpha=checker.alpha), label=checker.name,
+                            identity=checker)
     timing = checker_timing(checker)
     if timing is None:
         return None
@@ -744,6 +747,22 @@ class VirtualServerState:
         if c.fast_recovery and (not c.has_run or (not c.is_up and c.failed_url is None)):
             delay = 0.0
         return delay
+
+    def bfd_event(self, r: RealServerState, index: int, up: bool) -> list[Event]:
+        """A BFD session this real server's BFD_CHECK ``index`` follows went up or down (keepalived's
+        check_bfd.c ``bfd_check_handle_event``): the verdict goes straight to update_svr_checker_state,
+        no retry; nothing happens when the checker already says so (and has run)."""
+        c = r.checkers[index]
+        ev: list[Event] = []
+        if up == c.is_up and c.has_run:
+            return ev
+        ev.append(Log(f"BFD check of [{c.label}] RS({self._fmt_rs(r)}) is {'UP' if up else 'DOWN'}"))
+        was_up, was_alive = c.is_up, r.alive
+        self._update_svr_checker_state(r, index, up, ev)
+        if r.config.smtp_alert and (was_alive != r.alive or not self.settings.no_checker_emails) \
+                and up != was_up:
+            ev.append(self._rs_mail(r, up, f"=> BFD CHECK {c.label} {'succeeded' if up else 'failed'} on service <="))
+        return ev
 
     def stop(self) -> list[Event]:
         """Shutdown (clear_service_vs): RS/VS down notifies, FIFO and mails only with omega."""

@@ -81,6 +81,10 @@ class VrrpCore:
         self.by_socket: dict[SockKey, dict[int, list[InstanceRuntime]]] = {}
         #: link state of every interface an instance watches
         self.link_up: dict[str, bool] = {}
+        #: the BFD sessions' verdicts (``track_bfd``), from the BFD process's events; down until it says Up
+        #: (keepalived starts every tracked bfd down: a weight-0 track_bfd is FAULT until the session is Up)
+        self.bfd_up: dict[str, bool] = {}
+        self._declare_bfds()
         self.unknown_vrid_drops = 0
         #: log lines a peer can cause (rejected adverts, unknown VRIDs) are rate-limited; drops are counted
         self.reject_log = LogLimiter()
@@ -276,7 +280,27 @@ class VrrpCore:
         states: dict[TrackerKey, TrackerState] = dict(self.monitor_states())
         for ifname, up in self.link_up.items():
             states[("interface", ifname)] = up
+        for name, up in self.bfd_up.items():
+            states[("bfd", name)] = up
         return states
+
+    def _declare_bfds(self) -> None:
+        """One verdict per configured bfd_instance: kept across a reload, down for a new one."""
+        names = {b.name for b in self.config.vrrp.bfd_instances}
+        self.bfd_up = {name: self.bfd_up.get(name, False) for name in sorted(names)}
+
+    def bfd_event(self, now: float, name: str, up: bool) -> bool:
+        """A BFD session went up or down (keepalived's ``vrrp_handle_bfd_event``): every instance tracking
+        it is told and re-evaluated.  Returns whether anything changed."""
+        if name not in self.bfd_up or self.bfd_up[name] is up:
+            return False
+        self.bfd_up[name] = up
+        key = ("bfd", name)
+        for rt in self.instances.values():
+            if any(r.key == key for r in rt.trackers):
+                log.info("VRRP_Instance(%s) Tracked BFD instance %s is %s", rt.name, name, "UP" if up else "DOWN")
+        self.tracker_changed(now, key)
+        return True
 
     def apply_tracking(self, now: float, rt: InstanceRuntime, initial: bool = False) -> None:
         """Priority and FAULT reasons from every tracker (vrrp.tracking), fed to the state machine.
@@ -316,6 +340,7 @@ class VrrpCore:
         added instance.  Returns the added instances (not started, their sockets not open yet)."""
         self.config, self.g = new, new.global_defs
         self._set_garp_intervals()
+        self._declare_bfds()
         models = {i.name: i for i in new.vrrp.instances}
         for name in plan.drop:
             self.remove(now, self.instances[name])

@@ -15,10 +15,10 @@ import dns.message
 import dns.rcode
 import pytest
 
-from pykeepalived.check.probes import Probe, UnsupportedChecker, build_probe
+from pykeepalived.check.probes import Probe, build_probe
 from pykeepalived.check.probes.udp import reply_matches
 from pykeepalived.check.runner import Runner, unsupported_checkers
-from pykeepalived.check.state import Result, rs_key
+from pykeepalived.check.state import Log, MailAlert, Result, rs_key
 from pykeepalived.config.loader import load_config_text
 from pykeepalived.config.model_lvs import RealServer, VirtualServer
 
@@ -405,17 +405,42 @@ async def test_file_check(tmp_path: Path) -> None:
         assert (await fut) == expected
 
 
-def test_bfd_is_reported_unsupported() -> None:
+async def test_bfd_check_is_fed_by_bfd_events() -> None:
+    """BFD_CHECK runs no probe: the BFD process's Up/Down is the checker's verdict at once (no retry), with
+    keepalived's log line and SMTP alert (check_bfd.c's bfd_check_handle_event)."""
     text = ("bfd_instance b1 {\n neighbor_ip 127.0.0.1\n}\n"
-            "virtual_server 10.0.0.5 80 {\n protocol TCP\n real_server 127.0.0.1 80 {\n"
+            "virtual_server 10.0.0.5 80 {\n protocol TCP\n real_server 127.0.0.1 80 {\n smtp_alert\n"
             "  BFD_CHECK {\n name b1\n }\n }\n}\n")
     vs = load_config_text(text).config.lvs.virtual_servers[0]
-    if not vs.real_servers[0].checkers:
-        pytest.skip("parser dropped the BFD_CHECK")
-    msgs = unsupported_checkers([vs])
-    assert msgs and "BFD_CHECK (b1)" in msgs[0] and "not supported" in msgs[0]
-    with pytest.raises(UnsupportedChecker):
-        build_probe(vs, vs.real_servers[0], vs.real_servers[0].checkers[0], asyncio.new_event_loop())
+    assert unsupported_checkers([vs]) == []
+    events: list[object] = []
+    runner = Runner([vs], on_events=events.extend)
+    runner.start()
+    key = rs_key(vs.real_servers[0])
+
+    def present() -> bool:
+        return any(d.key == key for s in runner.desired_table().services for d in s.destinations)
+
+    try:
+        assert runner.jobs == [] and present()  # nothing polled; not alpha: up until BFD says otherwise
+        events.clear()
+        runner.bfd_event("b1", False)
+        assert not present()
+        logs = [e.text for e in events if isinstance(e, Log)]
+        assert "BFD check of [b1] RS([127.0.0.1]:tcp:80) is DOWN" in logs
+        mails = [e for e in events if isinstance(e, MailAlert)]
+        assert len(mails) == 1 and mails[0].body == "=> BFD CHECK b1 failed on service <="
+        events.clear()
+        runner.bfd_event("b1", False)  # no change, no word
+        assert events == []
+        runner.bfd_event("other", True)
+        assert events == []
+        runner.bfd_event("b1", True)
+        assert present()
+        assert "BFD check of [b1] RS([127.0.0.1]:tcp:80) is UP" in [e.text for e in events if isinstance(e, Log)]
+        assert [e.body for e in events if isinstance(e, MailAlert)] == ["=> BFD CHECK b1 succeeded on service <="]
+    finally:
+        await runner.stop()
 
 
 # ---------------------------------------------------------------------------------- runner, end-to-end

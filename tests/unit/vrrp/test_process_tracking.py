@@ -90,3 +90,57 @@ async def test_a_script_verdict_from_the_monitors_changes_the_priority() -> None
     await node.run_until(5)
     assert node.io.adverts()[-1][1] == 100
     await node.stop()
+
+
+BFD_CONF = """
+bfd_instance b1 {{
+  neighbor_ip 10.0.0.9
+}}
+vrrp_instance VI_1 {{
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  advert_int 1
+  garp_master_delay 0
+  track_bfd {{
+    b1{weight}
+  }}
+  virtual_ipaddress {{
+    10.0.0.5/24
+  }}
+}}
+"""
+
+
+async def test_an_unweighted_track_bfd_is_fault_until_the_session_is_up_and_down_again_faults(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """keepalived starts every tracked BFD down: FAULT until the BFD process says Up; Down faults again."""
+    node = Node(BFD_CONF.format(weight=""))
+    await node.start()
+    assert node.rt.fsm.state is State.FAULT
+    caplog.set_level("INFO", logger="pykeepalived")
+    assert not node.core.bfd_event(0.5, "b1", False)  # already down: nothing
+    assert node.core.bfd_event(0.5, "b1", True)
+    assert "VRRP_Instance(VI_1) Tracked BFD instance b1 is UP" in caplog.messages
+    assert node.rt.fsm.state is State.BACKUP
+    await node.run_until(0.5 + DOWN + 0.5)
+    assert node.rt.fsm.state is State.MASTER
+    t = 0.5 + DOWN + 0.5
+    assert node.core.bfd_event(t, "b1", False)
+    assert "VRRP_Instance(VI_1) Tracked BFD instance b1 is DOWN" in caplog.messages
+    assert node.rt.fsm.state is State.FAULT
+    assert node.io.adverts()[-1] == (pytest.approx(t), 0)  # resigns at once: the backup takes over
+    assert not node.core.bfd_event(t, "other", True)  # not a configured bfd_instance
+    await node.stop()
+
+
+async def test_a_weighted_track_bfd_changes_the_priority() -> None:
+    node = Node(BFD_CONF.format(weight=" weight 20"))
+    await node.start()
+    assert node.rt.fsm.state is State.BACKUP and node.rt.fsm.total_priority == 100
+    node.core.bfd_event(0.1, "b1", True)
+    assert node.rt.fsm.total_priority == 120
+    node.core.bfd_event(0.2, "b1", False)
+    assert node.rt.fsm.total_priority == 100
+    await node.stop()

@@ -120,6 +120,5 @@ def server_timing_keywords(block: Block, who: str) -> None:
 server_timing_keywords(RS, "real")
 for block_name, _block in CHECKER_BLOCKS.items():
     RS.sub(block_name, _block)
-RS.unsupported("BFD_CHECK")
 
 

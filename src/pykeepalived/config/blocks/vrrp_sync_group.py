@@ -15,7 +15,6 @@ SYNC_GROUP = Block("vrrp_sync_group", begin=uniq_begin("vrrp sync group", "vrrp_
 SYNC_GROUP.sub("group", group_block("sync"))
 for _kw in TRACKERS:
     SYNC_GROUP.sub(_kw, track_block(_kw))
-SYNC_GROUP.unsupported("track_bfd")
 for _kw, _f in NOTIFY_FIELDS.items():
     SYNC_GROUP.keyword(_kw)(notify_handler(_f, "vrrp group {name}:"))
 
