@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pykeepalived.announce import Announcer, services_view
+from pykeepalived.check.bfd_feed import BfdFeed
 from pykeepalived.check.ha_suspend_watch import HaSuspendWatcher
 from pykeepalived.check.runner import Runner
 from pykeepalived.check.state import (
@@ -63,6 +64,7 @@ from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
 from pykeepalived.status.api import LVS_COMMANDS, ApiError, Caller, Command
 from pykeepalived.status.snapshot import (
+    CHECK_DURATION_BUCKETS,
     Counters,
     DaemonInfo,
     Health,
@@ -71,6 +73,8 @@ from pykeepalived.status.snapshot import (
     Snapshot,
     VirtualServiceStatus,
 )
+
+from .check_status import check_statuses
 
 log = logging.getLogger("pykeepalived.check")
 
@@ -96,6 +100,8 @@ class CheckerOptions:
     counters_interval: float = COUNTERS_INTERVAL
     #: keepalived's ``-a``: log every address change the netlink watch reports
     address_monitoring: bool = False
+    #: the BFD child's event stream, followed for BFD_CHECK (None: no bfd_instance reports to the checkers)
+    bfd_events_path: str | None = None
 
 
 def without_refused_misc_checks(virtual_servers: Iterable[VirtualServer],
@@ -206,6 +212,8 @@ class CheckerProcess:
         self.max_in_flight = MAX_IN_FLIGHT
         #: writes keepalived_check.data off the event loop
         self.dump_writer = dumps.DumpWriter("check-dumps")
+        #: BFD_CHECK's verdicts: the BFD child's event stream
+        self.bfd = BfdFeed(options.bfd_events_path) if options.bfd_events_path else None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -228,9 +236,13 @@ class CheckerProcess:
         settle_memory()
         await self.reconcile()
         ticker = loop.create_task(self._tick())
+        if self.bfd is not None:
+            self.bfd.start()
         await self._stopping.wait()
         log.info("Stopping")
         ticker.cancel()
+        if self.bfd is not None:
+            await self.bfd.stop()
         await self.ha_suspend.close()
         if self.runner is not None:
             await self.runner.stop()  # omega: shutdown notifies
@@ -377,8 +389,11 @@ class CheckerProcess:
                              on_events=self._on_events, settings=settings,
                              groups=config.lvs.virtual_server_groups, ssl_config=config.lvs.ssl,
                              track_files=track_files, max_in_flight=self.max_in_flight,
-                             script_job=lambda script: self.policy.job(script, kind="misc_path"))
+                             script_job=lambda script: self.policy.job(script, kind="misc_path"),
+                             duration_bounds=CHECK_DURATION_BUCKETS)
         self.runner.start(previous, known_down)
+        if self.bfd is not None:
+            self.bfd.attach(self.runner)  # BFD_CHECKs: every session's last verdict, then its events
 
     def _apply_ha_suspend(self, runner: Runner) -> None:
         """ha_suspend for a runner just started (at start and after every reload), before the loop runs
@@ -519,6 +534,7 @@ class CheckerProcess:
             stats.setdefault(skey, {})[dkey] = c.stats
             rates.setdefault(skey, {})[dkey] = c.rates
         counts = self.counters.connection_counts()
+        checks = check_statuses(self.runner) if self.runner is not None else {}
         statuses = []
         for svc in self.observed.services:
             vs, st = by_key.get(svc.key, (None, None))
@@ -543,6 +559,9 @@ class CheckerProcess:
                 svc, configured=configured, health=health, conn_counts=counts, quorum=quorum,
                 sorry_server=sorry,
                 stats=stats.get(svc.key), rates=rates.get(svc.key))
+            if st is not None and checks:
+                vss = replace(vss, destinations=tuple(replace(d, checks=checks.get((st.id, d.key), d.checks))
+                                                      for d in vss.destinations))
             if any((svc.key, d.key) in self.overrides.servers for d in vss.destinations):
                 vss = replace(vss, destinations=tuple(
                     replace(d, override=self.overrides.server(svc.key, d.key).describe()) for d in vss.destinations))
