@@ -1,5 +1,6 @@
 """Process plumbing every pykeepalived process uses (the supervisor, the VRRP process, the checker process):
-logging in keepalived's words and formats, pid files.
+logging in keepalived's words and formats, pid files, file limits, and the children's scheduling priorities,
+memory locking and CPU affinity (``vrrp_rt_priority`` & co: :func:`set_process_priorities`).
 
 Logs keep keepalived's words and, with ``-l``, its console format (``Thu Nov 26 03:42:59 2026:
 message``), so operators' greps and alerts keep working; syslog gets keepalived's idents
@@ -12,13 +13,17 @@ Neutral ground: ``daemon`` (the supervisor) and ``vrrp`` (whose process also run
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import logging.handlers
 import os
 import resource
+import signal
 import stat
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pykeepalived.files import write_private
@@ -130,3 +135,107 @@ def raise_fd_limit(wanted: int) -> int:
             continue
         return new_soft
     return soft
+
+
+# -- process priorities (keepalived's lib/process.c set_process_priorities, set_process_cpu_affinity) --------
+
+#: keepalived's RT_RLIMIT_DEFAULT (µs): the RLIMIT_RTTIME a realtime process gets unless *_rlimit_rttime says
+RT_RLIMIT_DEFAULT = 10000
+_MCL_CURRENT, _MCL_FUTURE, _MCL_ONFAULT = 1, 2, 4
+#: the process names of keepalived's SIGXCPU line (lib/signals.c log_sigxcpu) and keywords' prefixes
+_PROCESS_WORDS = {"vrrp": ("VRRP", "vrrp"), "checkers": ("Checker", "checker"), "checker": ("Checker", "checker"),
+                  "bfd": ("BFD", "bfd")}
+
+
+@dataclass(frozen=True, slots=True)
+class Priorities:
+    """One child's ``<kind>_priority`` (nice), ``_rt_priority`` (SCHED_RR), ``_rlimit_rttime`` (µs),
+    ``_no_swap`` (mlockall) and ``_cpu_affinity`` from global_defs."""
+
+    nice: int | None = None
+    rt_priority: int | None = None
+    rlimit_rttime: int | None = None
+    no_swap: bool = False
+    cpu_affinity: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, global_defs: object, kind: str) -> Priorities:
+        """``kind``'s settings (``vrrp``, ``checker``/``checkers``, ``bfd``) read off a GlobalDefs."""
+        p = _PROCESS_WORDS[kind][1]
+        return cls(getattr(global_defs, f"{p}_priority", None), getattr(global_defs, f"{p}_rt_priority", None),
+                   getattr(global_defs, f"{p}_rlimit_rttime", None), bool(getattr(global_defs, f"{p}_no_swap", False)),
+                   tuple(getattr(global_defs, f"{p}_cpu_affinity", ()) or ()))
+
+
+def _mlockall() -> str | None:
+    """mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) (MCL_ONFAULT dropped on kernels before 4.4); the
+    error text, or None."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    err = 0
+    for flags in (_MCL_CURRENT | _MCL_FUTURE | _MCL_ONFAULT, _MCL_CURRENT | _MCL_FUTURE):
+        if libc.mlockall(flags) == 0:
+            return None
+        err = ctypes.get_errno()
+        if err != errno.EINVAL:
+            break
+    return os.strerror(err)
+
+
+def _log_sigxcpu(kind: str) -> Callable[[int, object], None]:
+    name, word = _PROCESS_WORDS[kind]
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("%s process has used too much CPU time, %s_rlimit_rttime may need to be increased", name, word)
+
+    return handler
+
+
+def set_process_priorities(kind: str, p: Priorities) -> list[str]:
+    """Apply ``p`` to this process as keepalived's children do at start (set_process_priorities, then
+    set_process_cpu_affinity), logging keepalived's lines on failure; returns what was applied.
+
+    * ``rt_priority``: SCHED_RR at that priority, with SCHED_RESET_ON_FORK (scripts and helper threads do not
+      inherit it); then RLIMIT_RTTIME soft ``rlimit/2`` (SIGXCPU, logged), hard ``rlimit`` (default 10 ms);
+    * else ``nice``: setpriority (the realtime policy wins: keepalived ignores the nice value then);
+    * ``no_swap``: mlockall;  ``cpu_affinity``: sched_setaffinity (an empty set: left alone).
+    """
+    done: list[str] = []
+    if p.rt_priority:
+        try:
+            os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(p.rt_priority))
+        except OSError:
+            log.warning("child process: cannot raise priority")
+        else:
+            done.append(f"SCHED_RR {p.rt_priority}")
+            rlimit = RT_RLIMIT_DEFAULT if p.rlimit_rttime is None else max(2, p.rlimit_rttime)
+            signal.signal(signal.SIGXCPU, _log_sigxcpu(kind))
+            try:
+                resource.setrlimit(resource.RLIMIT_RTTIME, (rlimit // 2, rlimit))
+            except (OSError, ValueError):
+                log.warning("child process cannot set realtime rlimit")
+            else:
+                done.append(f"RLIMIT_RTTIME {rlimit // 2}/{rlimit} us")
+    elif p.nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, p.nice)
+        except OSError as e:
+            log.info("Unable to set process priority to %d - %s", p.nice, e.strerror or e)
+        else:
+            done.append(f"nice {p.nice}")
+    if p.no_swap:
+        err = _mlockall()
+        if err is not None:
+            log.info("Unable to lock process in memory - %s", err)
+        else:
+            done.append("mlockall")
+    if p.cpu_affinity:
+        try:
+            os.sched_setaffinity(0, p.cpu_affinity)
+        except (OSError, ValueError) as e:
+            log.warning("unable to set cpu affinity to %s process (%s)", _PROCESS_WORDS[kind][1],
+                        getattr(e, "strerror", None) or e)
+        else:
+            done.append("cpus " + " ".join(map(str, p.cpu_affinity)))
+    return done
