@@ -207,7 +207,7 @@ def main() -> None:
     ns = unique_prefix("pkrest") + "lb"
     add_netns(ns)
     # IPVS refuses a destination it has no unicast route to: give the real servers' network one
-    ip_batch(ns, ["link set lo up", "link add rs0 type dummy", "link set rs0 up",
+    ip_batch(ns, ["link set lo up", "link add rs0 type veth peer name rs0p", "link set rs0 up", "link set rs0p up",
                   "route add 192.168.0.0/16 dev rs0"])
     results = []
     try:

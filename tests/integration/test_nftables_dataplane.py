@@ -94,6 +94,37 @@ def test_persistence_keeps_one_client_on_one_real_server(lab: Lab) -> None:
     assert set(requests(lab, 20)) == {"rs1", "rs2"}
 
 
+def test_the_conntrack_reader_agrees_with_pyroute2(lab: Lab) -> None:
+    """The data plane's own ctnetlink parser (marks and ESTABLISHED) reads what pyroute2's Conntrack reads,
+    with a connection held open (ESTABLISHED) and closed ones (TIME_WAIT) in the table."""
+    from collections import Counter
+
+    from pykeepalived.lvs.dataplane.nftables import _conntrack_marks
+
+    def pyroute2_marks() -> Counter[tuple[int, bool]]:
+        from pyroute2 import Conntrack
+
+        out: Counter[tuple[int, bool]] = Counter()
+        with Conntrack() as ct:
+            for e in ct.dump_entries():
+                if getattr(e, "mark", 0):
+                    state = e.protoinfo.state_name() if e.protoinfo is not None else ""
+                    out[(e.mark, state == "ESTABLISHED")] += 1
+        return out
+
+    program(lab, Table((seed_service("rr", 1, 1),)))
+    requests(lab, 6)
+    holder = lab.popen("client", [sys.executable, "-c", HOLD_OPEN], stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() in ("rs1", "rs2")
+        ours, theirs = call_in_netns(lab.ns("lb1"), lambda: (Counter(_conntrack_marks()), pyroute2_marks()))
+    finally:
+        lab.stop(holder)
+    assert ours == theirs and sum(ours.values()) >= 7, (ours, theirs)
+    assert any(established for _, established in ours), ours
+
+
 def test_weight_zero_drains_without_breaking_open_connections(lab: Lab) -> None:
     program(lab, Table((seed_service("rr", 1, 1),)))
     holder = lab.popen("client", [sys.executable, "-c", HOLD_OPEN], stdin=subprocess.PIPE,
