@@ -7,7 +7,10 @@ uses (:mod:`pykeepalived.lvs.schedulers`), so one mechanism decides for every da
 
 * rr, wrr: one scheduler cycle (the kernel's weighted sequence) as numgen slots;
 * sh, dh, mh (and lblc/lblcr, which are destination-address localities): the scheduler's own
-  lookup table as jhash slots (same table on every node for the same destinations);
+  lookup table as jhash slots, built from the destinations in address order, so every node holds the same
+  table for the same set of destinations whatever order they were configured, added or read back in (a real
+  server that failed and returned on one node only, a node restarted later): N active nodes behind ECMP send
+  a flow to the same real server (docs/scaleout.md: the hash inputs);
 * lc, wlc, sed, nq, fo, ovf, twos: the next picks the scheduler would make given the current
   connection counts, as numgen slots; the data plane recomputes them from conntrack counts on
   a short period (``uses_counts``), which tracks the kernel's choice closely for many
@@ -71,7 +74,7 @@ def plan_dispatch(svc: Service, counts: Mapping[tuple[Any, DestKey], Any]) -> Di
     if name in _HASHED:
         table_name = {"lblc": "dh", "lblcr": "dh"}.get(name, name)
         size = MH_SIZE if table_name == "mh" else None
-        table = sched.hash_table(table_name, dests, size)
+        table = sched.hash_table(table_name, sorted(dests, key=lambda d: _as_key(d.key)), size)
         hashed = tuple(_as_key(k) for k in table if k is not None)
         port_flag = "mh-port" if table_name == "mh" else "sh-port"
         return Dispatch("jhash", hashed, "daddr" if table_name == "dh" else "saddr",
