@@ -8,6 +8,10 @@ sends adverts has gone master).  Baseline in the same run: the same measurement 
 2.2.7 (``--keepalived``, default on when installed).
 
     python bench/vrrp_stability.py --duration 600
+
+``--priorities`` applies keepalived's process settings to both nodes (``vrrp_rt_priority 50`` -- SCHED_RR,
+above the burners -- and ``vrrp_no_swap``; ``--global LINE`` adds any other global_defs line), as a
+production configuration would: keepalived 2.2.7 gets the same configuration.
 """
 
 from __future__ import annotations
@@ -30,10 +34,10 @@ def burn(until: float) -> None:
         x = (x * 31 + 7) % 1_000_003
 
 
-def measure(kind: str, duration: float, advert: float) -> dict[str, float]:
+def measure(kind: str, duration: float, advert: float, global_extra: tuple[str, ...] = ()) -> dict[str, float]:
     with two_node_lan() as lab, tempfile.TemporaryDirectory() as tmp:
-        a = node(lab, Path(tmp), "a", kind, vrrp_conf(prio=150, advert=advert)).start()
-        b = node(lab, Path(tmp), "b", kind, vrrp_conf(prio=100, advert=advert)).start()
+        a = node(lab, Path(tmp), "a", kind, vrrp_conf(prio=150, advert=advert, global_extra=global_extra)).start()
+        b = node(lab, Path(tmp), "b", kind, vrrp_conf(prio=100, advert=advert, global_extra=global_extra)).start()
         try:
             elect(lab, "a", "b", 10)
             time.sleep(1.0)
@@ -69,13 +73,18 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=600.0)
     ap.add_argument("--advert", type=float, default=0.05)
     ap.add_argument("--no-keepalived", action="store_true")
+    ap.add_argument("--priorities", action="store_true", help="vrrp_rt_priority 50 and vrrp_no_swap on both nodes")
+    ap.add_argument("--global", dest="global_extra", action="append", default=[], metavar="LINE",
+                    help="a global_defs line for both nodes (repeatable)")
     args = ap.parse_args()
+    extra = tuple(args.global_extra) + (("vrrp_rt_priority 50", "vrrp_no_swap") if args.priorities else ())
     kinds = ["py"] + ([] if args.no_keepalived or not shutil.which("keepalived") else ["ka"])
-    print(f"VRRPv3 advert_int {args.advert}, {args.duration:.0f} s with every core busy")
+    print(f"VRRPv3 advert_int {args.advert}, {args.duration:.0f} s with every core busy"
+          + (f"; global_defs: {', '.join(extra)}" if extra else ""))
     print(f"{'impl':12} {'seconds':>8} {'transitions':>11} {'backup adverts':>14} {'master adverts':>14} "
           f"{'of expected':>11} {'max gap ms':>10} {'bound ms':>8}")
     for kind in kinds:
-        r = measure(kind, args.duration, args.advert)
+        r = measure(kind, args.duration, args.advert, extra)
         name = "pykeepalived" if kind == "py" else "keepalived"
         print(f"{name:12} {r['seconds']:8.1f} {r['transitions']:11.0f} {r['adverts_from_backup']:14.0f} "
               f"{r['adverts_from_master']:14.0f} {r['adverts_from_master'] / r['expected']:11.3f} "
