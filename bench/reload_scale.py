@@ -1,6 +1,6 @@
 """Reload at scale (issue 16): 2,284 virtual servers, 37,298 real servers, ten reloads under traffic.
 
-Run as root: ``python bench/reload_scale.py [--reloads 10] [--wrk-seconds S] [--load-runs 5]``.
+Run as root: ``python bench/reload_scale.py [--reloads 10] [--wrk-seconds BOUND] [--load-runs 5]``.
 Everything runs in network namespaces this script creates and removes:
 
     client (10.99.0.100) --veth-- lb (10.99.0.1 front, 10.98.0.1 back) --veth-- backends (10.98.0.2)
@@ -304,7 +304,8 @@ def advert_gaps(adverts: Sequence[object], since: float, until: float) -> dict[i
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reloads", type=int, default=10)
-    ap.add_argument("--wrk-seconds", type=int, default=8, help="traffic per reload (bounded)")
+    ap.add_argument("--wrk-seconds", type=int, default=180,
+                    help="bound of the traffic of one reload (it stops 1 s after the table converged)")
     ap.add_argument("--load-runs", type=int, default=5, help="keepalived -t / pykeepalived load runs")
     ap.add_argument("--vs", type=int, default=N_VS)
     ap.add_argument("--rs", type=int, default=N_RS)
@@ -357,6 +358,8 @@ def main() -> int:
                 wrks = []
                 for k, i in enumerate(sample):
                     hdr = ["-H", "Connection: close"] if k % 2 else []
+                    # runs from before the HUP until after the table converged (stopped by SIGINT, on
+                    # which wrk prints its summary), at most ``--wrk-seconds``
                     wrks.append(lab.popen("client", ["timeout", str(args.wrk_seconds + 10), "wrk", "-t1", "-c4",  # type: ignore[attr-defined]
                                                      "-d", f"{args.wrk_seconds}s", "--timeout", "2s", *hdr,
                                                      f"http://{vs_address(i)}/"],
@@ -369,6 +372,9 @@ def main() -> int:
                 daemon.send_signal(signal.SIGHUP)
                 n, last = wait_ops(tail, since, minimum, quiet=1.5, timeout=120)
                 converged = (last - t_hup) if last is not None and n >= minimum else float("nan")
+                time.sleep(1.0)
+                for w in wrks:
+                    w.send_signal(signal.SIGINT)
                 outs = [w.communicate(timeout=args.wrk_seconds + 30)[0] for w in wrks]
                 got = [wrk_result(o) for o in outs]
                 for o, (_, bad) in zip(outs, got, strict=True):
