@@ -221,6 +221,8 @@ class VrrpInstance:
     strict_mode: bool = False
     skip_check_adv_addr: bool = False
     vmac: Vmac | None = None
+    #: ``use_ipvlan`` given (keepalived needs a kernel with ipvlan; the instance stays in FAULT without)
+    ipvlan: bool = False
     promote_secondaries: bool = False
     kernel_rx_buf_size: int | None = None
     debug: int = 0

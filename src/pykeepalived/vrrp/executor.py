@@ -111,6 +111,8 @@ class Executor:
         self.on_transition = on_transition
         #: set once the process stops: GARP rounds of instances no longer MASTER are cut short
         self.stopped = False
+        #: called with (instance, add) around VIP changes: keepalived's nftables drop rules (``vrrp.firewall``)
+        self.accept_mode: Callable[[InstanceRuntime, bool], None] | None = None
         self._effects: asyncio.Queue[Effect | None] = asyncio.Queue()
 
     # ------------------------------------------------------------------------------ actions
@@ -197,7 +199,11 @@ class Executor:
     # ------------------------------------------------------------------------------ effects
 
     async def add_vips(self, rt: InstanceRuntime) -> None:
-        """VIPs and eVIPs, then virtual_routes and virtual_rules (which may need the VIPs)."""
+        """VIPs and eVIPs, then virtual_routes and virtual_rules (which may need the VIPs).
+
+        A non-accept instance's drop rules go in first, as keepalived's ``vrrp_handle_accept_mode``."""
+        if self.accept_mode is not None:
+            self.accept_mode(rt, True)
         for vip in rt.vips + rt.evips:
             await self.vip(rt, vip, add=True)
         await self.io.set_routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, True)
@@ -207,6 +213,8 @@ class Executor:
         await self.io.set_routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, False)
         for vip in rt.vips + rt.evips:
             await self.vip(rt, vip, add=False)
+        if self.accept_mode is not None:
+            self.accept_mode(rt, False)
 
     async def vip(self, rt: InstanceRuntime, vip: VipSpec, add: bool) -> None:
         try:

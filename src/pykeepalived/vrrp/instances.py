@@ -92,8 +92,8 @@ def instance_params(inst: VrrpInstance, primary: IPAddress | None,
 
 def configured_vips(inst: VrrpInstance,
                     default_interface: str = "eth0") -> tuple[list[VipSpec], list[VipSpec]]:
-    """(virtual_ipaddress, virtual_ipaddress_excluded) of one instance as VipSpecs."""
-    dev = inst.interface or default_interface
+    """(virtual_ipaddress, virtual_ipaddress_excluded) of one instance as VipSpecs (on its VMAC if it has one)."""
+    dev = inst.vmac.ifname if inst.vmac is not None else (inst.interface or default_interface)
     return ([vip_spec(v, dev) for v in inst.virtual_ipaddress],
             [vip_spec(v, dev) for v in inst.virtual_ipaddress_excluded])
 
@@ -106,6 +106,18 @@ def all_vips(config: Config) -> list[VipSpec]:
         vips, evips = configured_vips(inst, default_if)
         specs += vips + evips
     return specs
+
+
+def advert_ifname(inst: VrrpInstance, default_interface: str = "eth0") -> str:
+    """Where adverts are sent and received: the VMAC (keepalived), unless ``vmac_xmit_base``."""
+    if inst.vmac is not None and not inst.vmac.xmit_base:
+        return inst.vmac.ifname
+    return inst.interface or default_interface
+
+
+def blocks_vips(inst: VrrpInstance) -> bool:
+    """keepalived drops traffic to the VIPs of a MASTER that is not their owner and has no accept mode."""
+    return not inst.accept and inst.priority != 255
 
 
 def socket_family(inst: VrrpInstance) -> int:
@@ -205,7 +217,7 @@ def build_runtime(inst: VrrpInstance, g: GlobalDefs, primary: IPAddress | None,
 
     ``fsm`` is the state machine kept across a reload: it takes the new parameters and base priority
     and keeps its state and timers."""
-    ifname = inst.interface or g.default_interface
+    ifname = advert_ifname(inst, g.default_interface)
     family = socket_family(inst)
     vips, evips = configured_vips(inst, g.default_interface)
     fam_v = 4 if family == socket.AF_INET else 6
@@ -243,6 +255,4 @@ def build_runtime(inst: VrrpInstance, g: GlobalDefs, primary: IPAddress | None,
         log.error("(%s) cannot build adverts: %s", inst.name, e)
     if inst.track.bfds:
         log.warning("(%s) track_bfd is not supported by the VRRP process yet; ignored", inst.name)
-    if not inst.accept:
-        log.warning("(%s) no_accept is not supported yet; the VIPs accept traffic", inst.name)
     return rt

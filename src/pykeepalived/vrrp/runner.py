@@ -48,6 +48,7 @@ from . import stats
 from .addresses import Netlink, VipSpec, watch_links
 from .core import VrrpCore
 from .executor import Effect, Executor
+from .firewall import firewall_for
 from .fsm import PRIO_OWNER, Handover, State
 from .instances import (
     InstanceRuntime,
@@ -68,6 +69,7 @@ from .reload import plan_reload
 from .routes import change_routes_rules
 from .syncd import TO_STOP, SyncDaemonFollower
 from .timer import DeadlineTimer
+from .vmac import Sysctl, VmacManager
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
@@ -190,6 +192,11 @@ class VrrpProcess:
         # trackers: vrrp_script, track_file and track_process verdicts by (kind, name)
         self.monitors = Monitors(self.notifier, self._tracker_changed)
         self.core = VrrpCore(config, self.executor, self.notifier, lambda: self.monitors.state)
+        #: keepalived's nftables table (no_accept / strict, VMACs) and the VMAC interfaces
+        self.firewall = firewall_for(config)
+        if self.firewall is not None:
+            self.executor.accept_mode = self.firewall.accept_mode
+        self.vmacs = VmacManager(self.nl, Sysctl(netns))
         self._timer: DeadlineTimer | None = None
         self._stopping = asyncio.Event()
         self._links_task: asyncio.Task[None] | None = None
@@ -225,11 +232,32 @@ class VrrpProcess:
         return await advert_source(self.nl, inst, inst.interface or g.default_interface, socket_family(inst))
 
     async def _build(self) -> None:
+        no_vmac = await self._setup_vmacs(self.config.vrrp.instances)
         for inst in self.config.vrrp.instances:
-            self.core.add(build_runtime(inst, self.core.g, await self._primary(inst, self.core.g)))
+            self.core.add(rt := build_runtime(inst, self.core.g, await self._primary(inst, self.core.g)))
+            if inst.name in no_vmac:
+                rt.faults.add(f"no VMAC {no_vmac[inst.name]}")
         self.core.make_groups(self.config.vrrp.sync_groups)
         self.core.set_trackers()
         self.syncd = self._make_syncd()
+
+    async def _setup_vmacs(self, instances: Iterable[VrrpInstance]) -> dict[str, str]:
+        """Create (or adopt) the VMACs (``vrrp.vmac``); returns the instances that could not have theirs."""
+        failed: dict[str, str] = {}
+        g = self.core.g
+        for inst in instances:
+            base = inst.interface or g.default_interface
+            if inst.ipvlan:
+                name = inst.vmac.ifname if inst.vmac else f"{g.vmac_prefix}.{inst.virtual_router_id}"
+                log.error("(%s): Unable to create ipvlan interface %s", inst.name, name)
+                failed[inst.name] = name
+            elif inst.vmac is not None and inst.name not in self.vmacs.vmacs:
+                if not await self.vmacs.setup(inst.name, inst.vmac.ifname, base, inst.virtual_router_id,
+                                              inst.family, inst.vmac.mac, inst.vmac.xmit_base):
+                    failed[inst.name] = inst.vmac.ifname
+                elif self.firewall is not None and (inst.family == 6 or not g.disable_local_igmp):
+                    self.firewall.add_vmac(inst.vmac.ifname, base, inst.family)
+        return failed
 
     def _make_syncd(self) -> SyncDaemonFollower | None:
         cfg = self.core.g.lvs_sync_daemon
@@ -344,6 +372,9 @@ class VrrpProcess:
         self.executor.finish()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(effects, STOP_EFFECTS_WAIT)
+        await self.vmacs.close()
+        if self.firewall is not None:
+            self.firewall.close()
         if self.syncd is not None:
             await self.syncd.drain(STOP_EFFECTS_WAIT)
         await self.notifier.drain(STOP_NOTIFY_WAIT)

@@ -49,8 +49,6 @@ def _without_notes(text: str) -> list[str]:
         ("global_defs {\n  snmp_socket udp:1.2.3.4:705\n}\n", 2, 3, "snmp_socket", "ignored"),
         ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
         ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
-        (INSTANCE.format(body="  use_vmac"), 5, 3, "use_vmac", "ignored"),
-        (INSTANCE.format(body="  use_vmac vrrp.1 00:00:5e:00:01:01"), 5, 3, "use_vmac", "ignored"),
         (INSTANCE.format(body="  use_ipvlan eth0.1 10.0.0.9/24 l2"), 5, 3, "use_ipvlan", "ignored"),
         (
             INSTANCE.format(body="  authentication {\n    auth_type AH\n    auth_pass x\n  }"),
@@ -82,7 +80,7 @@ def test_notes_do_not_change_messages_or_exit_codes() -> None:
     plain = "global_defs {\n  router_id r\n}\n" + INSTANCE.format(body="")
     with_features = (
         "global_defs {\n  router_id r\n  enable_snmp_vrrp\n  enable_dbus\n  enable_traps\n}\n"
-        + INSTANCE.format(body="  use_vmac\n  authentication {\n    auth_type AH\n    auth_pass x\n  }")
+        + INSTANCE.format(body="  use_ipvlan\n  authentication {\n    auth_type AH\n    auth_pass x\n  }")
     )
     a, b = _load(plain), _load(with_features)
     assert a.diagnostics.config_test_exit_code() == b.diagnostics.config_test_exit_code() == 0
@@ -94,6 +92,19 @@ def test_bfd_instance_has_no_note() -> None:
     """bfd_instance is run by the BFD process (pykeepalived.bfd)."""
     result = _load("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n")
     assert _notes(result) == [] and [d for d in result.diagnostics if not d.info] == []
+
+
+@pytest.mark.parametrize("body", ["  use_vmac", "  use_vmac vrrp.1 00:00:5e:00:01:01\n  vmac_xmit_base", "  no_accept",
+                                  "  strict_mode on"])
+def test_vmac_and_no_accept_have_no_note(body: str) -> None:
+    """use_vmac, vmac_xmit_base and no_accept/strict are run by the VRRP process (issue 17)."""
+    assert _notes(_load(INSTANCE.format(body=body))) == []
+
+
+def test_strict_and_nftables_globals_have_no_note() -> None:
+    text = ("global_defs {\n  vrrp_strict\n  nftables ka\n  nftables_priority -5\n  nftables_counters\n"
+            "  nftables_ifindex\n}\n")
+    assert _notes(_load(text)) == []
 
 
 def test_pass_authentication_has_no_note() -> None:
@@ -113,6 +124,6 @@ def test_keepalived_messages_are_kept_next_to_the_note() -> None:
 
 
 def test_every_use_is_noted() -> None:
-    second = INSTANCE.format(body="  use_vmac").replace("V {", "W {")
-    text = INSTANCE.format(body="  use_vmac") + second.replace("virtual_router_id 1", "virtual_router_id 2")
+    second = INSTANCE.format(body="  use_ipvlan").replace("V {", "W {")
+    text = INSTANCE.format(body="  use_ipvlan") + second.replace("virtual_router_id 1", "virtual_router_id 2")
     assert [d.loc.line for d in _notes(_load(text)) if d.loc] == [5, 14]

@@ -244,9 +244,6 @@ def _use_vmac(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_vmac"] = (ifname, mac)
 
 
-INSTANCE.unsupported("use_vmac")
-
-
 @INSTANCE.keyword("use_ipvlan")
 def _use_ipvlan(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     """``use_ipvlan [IFNAME] [IP/PREFIX] [l2|l3] [bridge|private|vepa]``: accepted, not modelled."""

@@ -380,6 +380,7 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
         strict_mode=strict,
         skip_check_adv_addr=d.get("skip_check_adv_addr", gd.vrrp_skip_check_adv_addr),
         vmac=vmac,
+        ipvlan=bool(d.get("_ipvlan")),
         promote_secondaries=promote_secondaries,
         kernel_rx_buf_size=d.get("kernel_rx_buf_size"),
         debug=d.get("debug", 0),

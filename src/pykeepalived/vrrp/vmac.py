@@ -1,0 +1,267 @@
+"""VMAC interfaces (``use_vmac``) as keepalived 2.2.7 makes them (``vrrp_vmac.c``, ``vrrp_if_config.c``).
+
+An instance with ``use_vmac [NAME]`` gets a macvlan interface (mode private) named NAME, default
+``vrrp.VRID`` (``vmac_prefix``), on its ``interface``, with the VRRP virtual MAC 00:00:5e:00:01:VRID
+(00:00:5e:00:02:VRID for IPv6; keepalived's ``use_vmac NAME MAC`` takes another).  Its VIPs go on the
+VMAC, so ARP/ND answers and gratuitous ARPs carry the virtual MAC and a client's neighbour entry stays
+right across a failover.  Adverts are sent from the VMAC too, unless ``vmac_xmit_base`` (then from the
+base interface, as before).
+
+Set up at start (an interface of that name that already is a macvlan on the same base is adopted;
+one with the wrong MAC or mode is updated; a macvlan on another base is removed and re-created; any
+other interface is left alone and the instance gets no VMAC), removed at stop (adopted ones too, as
+keepalived does).  Sysctls, as keepalived sets them:
+
+* on the VMAC (IPv4 instances): arp_ignore=1, accept_local=1, rp_filter=0, promote_secondaries=1; IPv6
+  off unless the instance is IPv6 (address generation "none" in any case: no EUI-64 link-local);
+* on the base interface (IPv4): arp_ignore=1 and arp_filter=1, the old values restored when its last
+  VMAC goes;
+* if ``net.ipv4.conf.all.rp_filter`` is not 0 (rp_filter=0 on the VMAC would not count), keepalived's
+  ``clear_rp_filter``: default and every interface raised to the ``all`` value, then ``all`` set to 0;
+  restored at stop.
+
+An IPv6 VMAC without ``vmac_xmit_base`` gets the base's link-local address (the advert source), as
+keepalived's ``set_link_local_address`` does.
+
+``use_ipvlan`` needs a kernel with ipvlan: where ``ipvlan`` cannot be created the instance stays in
+FAULT with keepalived's messages.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .addresses import Netlink
+
+log = logging.getLogger("pykeepalived.vrrp")
+
+MACVLAN_MODE_PRIVATE = 1
+IN6_ADDR_GEN_MODE_NONE = 1
+
+
+def vmac_mac(vrid: int, family: int, configured: str | None = None) -> str:
+    """The VMAC's MAC: the configured one, else 00:00:5e:00:01:VRID (IPv4) / 00:00:5e:00:02:VRID (IPv6)."""
+    if configured:
+        return configured.lower()
+    return f"00:00:5e:00:{1 if family == 4 else 2:02x}:{vrid:02x}"
+
+
+class Sysctl:
+    """``/proc/sys/net`` of the process's namespace, or of ``netns`` (through ``ip netns exec``)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+
+    def get(self, path: str) -> int | None:
+        try:
+            if self.netns is None:
+                with open(f"/proc/sys/{path}") as f:
+                    return int(f.read().split()[0])
+            out = subprocess.run(["ip", "netns", "exec", self.netns, "cat", f"/proc/sys/{path}"],
+                                 capture_output=True, text=True, check=True).stdout
+            return int(out.split()[0])
+        except (OSError, ValueError, IndexError, subprocess.CalledProcessError):
+            return None
+
+    def set(self, path: str, value: int) -> None:
+        try:
+            if self.netns is None:
+                with open(f"/proc/sys/{path}", "w") as f:
+                    f.write(f"{value}\n")
+            else:
+                subprocess.run(["ip", "netns", "exec", self.netns, "sh", "-c", f"echo {value} > /proc/sys/{path}"],
+                               capture_output=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            log.info("cannot set %s to %d: %s", path.replace("/", "."), value, e)
+
+
+@dataclass
+class VmacIf:
+    """One VMAC interface this process set up."""
+
+    instance: str
+    ifname: str
+    base: str
+    family: int
+    mac: str
+
+
+@dataclass
+class VmacManager:
+    """The VMACs of one VRRP process and the sysctls changed for them."""
+
+    nl: Netlink
+    sysctl: Sysctl
+    vmacs: dict[str, VmacIf] = field(default_factory=dict)
+    #: base interface -> (arp_ignore, arp_filter) before we changed them, and how many VMACs use it
+    _base_saved: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    _base_users: dict[str, int] = field(default_factory=dict)
+    #: sysctl path -> old value, for clear_rp_filter
+    _rp_saved: dict[str, int] = field(default_factory=dict)
+
+    async def _link(self, ifname: str) -> Any | None:
+        ipr = await self.nl._rt()
+        try:
+            found = await ipr.link_lookup(ifname=ifname)
+        except Exception:
+            return None
+        if not found:
+            return None
+        for msg in await ipr.link("get", index=found[0]):
+            return msg
+        return None
+
+    @staticmethod
+    def _kind(msg: Any) -> tuple[str | None, int | None]:
+        info = msg.get_attr("IFLA_LINKINFO")
+        if info is None:
+            return None, None
+        kind = info.get_attr("IFLA_INFO_KIND")
+        data = info.get_attr("IFLA_INFO_DATA")
+        mode = data.get_attr("IFLA_MACVLAN_MODE") if data is not None and kind == "macvlan" else None
+        return kind, mode
+
+    async def setup(self, instance: str, vmac: str, base: str, vrid: int, family: int,
+                    mac: str | None = None, xmit_base: bool = False) -> bool:
+        """Create (or adopt) the VMAC of ``instance``; False (logged) when it cannot be had."""
+        ipr = await self.nl._rt()
+        want = vmac_mac(vrid, family, mac)
+        try:
+            base_idx = await self.nl.ifindex(base)
+        except LookupError:
+            log.error("(%s): Unable to create VMAC interface %s", instance, vmac)
+            return False
+        existing = await self._link(vmac)
+        create, update = True, False
+        if existing is not None:
+            kind, mode = self._kind(existing)
+            if kind != "macvlan":
+                log.info("VMAC %s conflicts with existing interface", vmac)
+                return False
+            if existing.get_attr("IFLA_LINK") != base_idx:
+                log.info("(%s) Removing old VMAC interface %s due to conflicting interface", instance, vmac)
+                await ipr.link("del", index=existing["index"])
+            elif (existing.get_attr("IFLA_ADDRESS") or "").lower() != want or mode != MACVLAN_MODE_PRIVATE:
+                log.info("(%s) Update old VMAC interface %s due to wrong MAC/mode ", instance, vmac)
+                update = True
+            else:
+                create = False
+        try:
+            if update and existing is not None:
+                await ipr.link("set", index=existing["index"], address=want, kind="macvlan",
+                               macvlan_mode="private")
+            elif create:
+                await ipr.link("add", ifname=vmac, kind="macvlan", link=base_idx, macvlan_mode="private",
+                               address=want)
+        except Exception as e:
+            log.error("(%s): Unable to create VMAC interface %s (%s)", instance, vmac, e)
+            return False
+        idx = await self.nl.ifindex(vmac)
+        if family == 4 and create:
+            self._set_interface_parameters(vmac, base)
+        elif family == 4:
+            self._base_users[base] = self._base_users.get(base, 0) + 1
+            self._base_saved.setdefault(base, (None, None))
+        # no IPv6 on an IPv4 VMAC; no auto-generated (EUI-64 of the virtual MAC) link-local in any case
+        self.sysctl.set(f"net/ipv6/conf/{vmac}/disable_ipv6", 1 if family == 4 else 0)
+        try:
+            await ipr.link("set", index=idx, IFLA_AF_SPEC={"attrs": [
+                ("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE)]})]})
+        except Exception as e:
+            log.info("(%s) Error setting ADDR_GEN_MODE to NONE on %s (%s)", instance, vmac, e)
+        await ipr.link("set", index=idx, state="up")
+        if family == 6 and not xmit_base:
+            ll = await self.nl.link_local_ipv6(base)
+            if ll is not None:
+                try:
+                    await ipr.addr("add", index=idx, address=ll, prefixlen=64, family=10, flags=0x02)  # NODAD
+                except Exception as e:
+                    if getattr(e, "code", None) != errno.EEXIST:
+                        log.info("(%s) adding link-local address to %s failed", instance, vmac)
+        self.vmacs[instance] = VmacIf(instance, vmac, base, family, want)
+        log.info("(%s): Success %s VMAC interface %s", instance,
+                 "updating" if update else "creating" if create else "adopting", vmac)
+        return True
+
+    def _set_interface_parameters(self, vmac: str, base: str) -> None:
+        """``set_interface_parameters_sysctl`` (and ``clear_rp_filter`` once)."""
+        if not self._rp_saved:
+            self._clear_rp_filter()
+        for name, value in (("arp_ignore", 1), ("accept_local", 1), ("rp_filter", 0),
+                            ("promote_secondaries", 1)):
+            self.sysctl.set(f"net/ipv4/conf/{vmac}/{name}", value)
+        if self._base_users.get(base):
+            self._base_users[base] += 1
+            return
+        self._base_users[base] = 1
+        ign = self.sysctl.get(f"net/ipv4/conf/{base}/arp_ignore")
+        flt = self.sysctl.get(f"net/ipv4/conf/{base}/arp_filter")
+        self._base_saved[base] = (ign, flt)
+        if ign is not None and ign != 1:
+            self.sysctl.set(f"net/ipv4/conf/{base}/arp_ignore", 1)
+        if flt is not None and flt != 1:
+            self.sysctl.set(f"net/ipv4/conf/{base}/arp_filter", 1)
+
+    def _clear_rp_filter(self) -> None:
+        all_rp = self.sysctl.get("net/ipv4/conf/all/rp_filter")
+        self._rp_saved["done"] = 1
+        if not all_rp:
+            return
+        default = self.sysctl.get("net/ipv4/conf/default/rp_filter")
+        if default is not None and default < all_rp:
+            log.info("NOTICE: setting sysctl net.ipv4.conf.default.rp_filter from %d to %d", default, all_rp)
+            self._rp_saved["net/ipv4/conf/default/rp_filter"] = default
+            self.sysctl.set("net/ipv4/conf/default/rp_filter", all_rp)
+        base = "/proc/sys/net/ipv4/conf"
+        names = os.listdir(base) if self.sysctl.netns is None else []
+        for name in names:
+            if name in ("all", "default"):
+                continue
+            path = f"net/ipv4/conf/{name}/rp_filter"
+            value = self.sysctl.get(path)
+            if value is not None and value < all_rp:
+                self._rp_saved[path] = value
+                self.sysctl.set(path, all_rp)
+        self._rp_saved["net/ipv4/conf/all/rp_filter"] = all_rp
+        self.sysctl.set("net/ipv4/conf/all/rp_filter", 0)
+
+    async def remove(self, instances: Iterable[str]) -> None:
+        """Delete these instances' VMACs and put the base interfaces' sysctls back."""
+        ipr = await self.nl._rt()
+        for name in list(instances):
+            v = self.vmacs.pop(name, None)
+            if v is None:
+                continue
+            if v.family == 4:
+                self._reset_interface_parameters(v.base)
+            try:
+                await ipr.link("del", index=await self.nl.ifindex(v.ifname))
+                log.info("(%s) Success removing VMAC interface %s", name, v.ifname)
+            except Exception as e:
+                log.info("(%s) Error removing VMAC interface %s (%s)", name, v.ifname, e)
+        if not self.vmacs and len(self._rp_saved) > 1:
+            for path, value in self._rp_saved.items():
+                if path != "done":
+                    self.sysctl.set(path, value)
+            self._rp_saved.clear()
+
+    def _reset_interface_parameters(self, base: str) -> None:
+        users = self._base_users.get(base, 0) - 1
+        if users > 0:
+            self._base_users[base] = users
+            return
+        self._base_users.pop(base, None)
+        ign, flt = self._base_saved.pop(base, (None, None))
+        if ign is not None:
+            self.sysctl.set(f"net/ipv4/conf/{base}/arp_ignore", ign)
+        if flt is not None:
+            self.sysctl.set(f"net/ipv4/conf/{base}/arp_filter", flt)
+
+    async def close(self) -> None:
+        await self.remove(list(self.vmacs))

@@ -1,0 +1,151 @@
+"""VMAC (``use_vmac``): the VIP lives on a macvlan with the VRRP virtual MAC, in namespaces.
+
+* the VMAC ``vrrp.51`` (00:00:5e:00:01:33, macvlan mode private) exists on both nodes with keepalived's
+  sysctls (vmac: arp_ignore=1, accept_local=1, rp_filter=0; base: arp_ignore=1, arp_filter=1);
+* the client's ARP entry for the VIP is the virtual MAC; the master's GARPs and adverts carry it;
+* the client's entry is then made PERMANENT: after the master stops, the new master serves the same
+  client through the same entry (the MAC never needed to change);
+* on stop, the VMAC goes and the base interface's sysctls are back as they were.
+
+The nodes know the client's MAC beforehand (:func:`know_client`): a node that has to resolve the client
+asks from eth0 with the VIP as sender address (arp_announce 0, which keepalived leaves alone too), and
+that request would teach the client eth0's MAC for the VIP, with keepalived as with us.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pykeepalived.lab.measure import (
+    PORT,
+    VIP,
+    Sniffer,
+    node,
+    start_servers,
+    vrrp_conf,
+    wait_for,
+)
+from pykeepalived.lab.topology import Lab
+from tests.integration.test_vrrp_failover import lan
+
+__all__ = ["lan"]
+
+VMAC = "vrrp.51"
+VMAC_MAC = "00:00:5e:00:01:33"
+ADV = 0.1
+
+CONNECT = """
+import socket, sys
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1) as s:
+        s.settimeout(1)
+        print(s.recv(16).decode() or "?")
+except OSError as e:
+    print("fail", e)
+"""
+
+
+def who_answers(lab: Lab, vip: str = VIP) -> str:
+    """The node whose server answers the client on ``vip`` (or ``fail ...``)."""
+    return lab.run("client", [sys.executable, "-c", CONNECT, vip, str(PORT)]).stdout.strip()
+
+
+def client_neigh(lab: Lab, vip: str = VIP) -> str:
+    """``ip neigh`` of the client for ``vip``: ``lladdr STATE`` words."""
+    return lab.run("client", ["ip", "neigh", "show", vip, "dev", "eth0"]).stdout.strip()
+
+
+def sysctl(lab: Lab, node_name: str, ifname: str, key: str) -> int:
+    return int(lab.run(node_name, ["cat", f"/proc/sys/net/ipv4/conf/{ifname}/{key}"]).stdout)
+
+
+def link_mac(lab: Lab, node_name: str, ifname: str) -> str | None:
+    out = lab.run(node_name, ["ip", "-o", "-d", "link", "show", ifname], check=False)
+    if out.returncode != 0:
+        return None
+    words = out.stdout.split()
+    assert "macvlan" in words and words[words.index("mode", words.index("macvlan")) + 1] == "private", out.stdout
+    return words[words.index("link/ether") + 1]
+
+
+def know_client(lab: Lab, nodes: tuple[str, ...] = ("a", "b")) -> None:
+    """Each node's neighbour entry for the client, fixed (see the module docstring)."""
+    mac = lab.run("client", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    for n in nodes:
+        lab.run(n, ["ip", "neigh", "replace", "10.9.0.100", "lladdr", mac, "dev", "eth0", "nud", "permanent"])
+
+
+def vmac_master(lab: Lab, n: str) -> bool:
+    out = lab.run(n, ["ip", "-o", "addr", "show", "dev", VMAC], check=False).stdout
+    return f" {VIP}/" in out
+
+
+def test_vip_on_vmac_answers_arp_with_virtual_mac_and_survives_failover(lan: tuple[Lab, Path]) -> None:
+    lab, tmp = lan
+    start_servers(lab)
+    know_client(lab)
+    before = {k: sysctl(lab, "a", "eth0", k) for k in ("arp_ignore", "arp_filter")}
+    a = node(lab, tmp, "a", "py", vrrp_conf(prio=150, version=3, advert=ADV, instance_extra=["use_vmac"]))
+    b = node(lab, tmp, "b", "py", vrrp_conf(prio=100, version=3, advert=ADV, instance_extra=["use_vmac"]))
+    sn = Sniffer(lab, "client")
+    try:
+        a.start()
+        wait_for(lambda: vmac_master(lab, "a"), 5, "a master on its VMAC")
+        b.start()
+        wait_for(lambda: link_mac(lab, "b", VMAC) is not None, 5, "b's VMAC")
+        time.sleep(0.5)
+        for n in ("a", "b"):
+            assert link_mac(lab, n, VMAC) == VMAC_MAC
+            assert sysctl(lab, n, VMAC, "arp_ignore") == 1
+            assert sysctl(lab, n, VMAC, "accept_local") == 1
+            assert sysctl(lab, n, VMAC, "rp_filter") == 0
+            assert sysctl(lab, n, "eth0", "arp_ignore") == 1
+            assert sysctl(lab, n, "eth0", "arp_filter") == 1
+        assert not vmac_master(lab, "b")
+        # the client resolves the VIP to the virtual MAC, and a serves it
+        assert who_answers(lab) == "a"
+        assert VMAC_MAC in client_neigh(lab), client_neigh(lab)
+        garps = sn.garps(VIP)
+        assert garps and {g.mac for g in garps} == {VMAC_MAC}, garps
+        adverts = sn.adverts()
+        assert adverts and {e.mac for e in adverts} == {VMAC_MAC}, adverts[:3]
+        # pin the entry: whatever happens next, the client keeps sending to the virtual MAC
+        lab.run("client", ["ip", "neigh", "replace", VIP, "lladdr", VMAC_MAC, "dev", "eth0", "nud", "permanent"])
+        a.signal(signal.SIGTERM)
+        wait_for(lambda: vmac_master(lab, "b"), 5, "b master on its VMAC")
+        assert a.stop() == 0
+        assert who_answers(lab) == "b"
+        assert f"lladdr {VMAC_MAC} PERMANENT" in client_neigh(lab)
+        # stopped: a's VMAC is gone and eth0's sysctls are back
+        assert link_mac(lab, "a", VMAC) is None
+        assert {k: sysctl(lab, "a", "eth0", k) for k in ("arp_ignore", "arp_filter")} == before
+        assert b.stop() == 0
+        assert link_mac(lab, "b", VMAC) is None
+    finally:
+        sn.close()
+        for n in (a, b):
+            n.stop()
+
+
+def test_vmac_xmit_base_sends_adverts_from_the_base_interface(lan: tuple[Lab, Path]) -> None:
+    lab, tmp = lan
+    know_client(lab, ("a",))
+    a = node(lab, tmp, "a", "py", vrrp_conf(prio=150, version=3, advert=ADV,
+                                            instance_extra=["use_vmac", "vmac_xmit_base"]))
+    sn = Sniffer(lab, "client")
+    try:
+        a.start()
+        wait_for(lambda: vmac_master(lab, "a"), 5, "a master on its VMAC")
+        time.sleep(0.3)
+        base_mac = lab.run("a", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+        assert {e.mac for e in sn.adverts()} == {base_mac}
+        assert {g.mac for g in sn.garps(VIP)} == {VMAC_MAC}
+        lab.run("client", ["ip", "neigh", "flush", "dev", "eth0"])
+        lab.run("client", [sys.executable, "-c", CONNECT, VIP, "9"], check=False)
+        assert VMAC_MAC in client_neigh(lab)
+    finally:
+        sn.close()
+        a.stop()
