@@ -375,8 +375,9 @@ class MibView:
         i = bisect.bisect_left(self.oids, oid)
         if i < len(self.oids) and self.oids[i] == oid:
             return self.values[i]
-        # an instance below an object we serve is missing, else the object itself is
-        if i < len(self.oids) and self.oids[i][:len(oid) - 1] == oid[:-1]:
+        # an instance below an object we serve is missing (a neighbour shares the column), else the object is
+        column = oid[:-1]
+        if any(0 <= j < len(self.oids) and self.oids[j][:len(column)] == column for j in (i - 1, i)):
             return Value(VarType.NO_SUCH_INSTANCE)
         return Value(VarType.NO_SUCH_OBJECT)
 

@@ -1,0 +1,133 @@
+"""SNMP against Debian's net-snmp: snmpd as AgentX master, snmpwalk, snmptrapd (all inside the lab's namespaces).
+
+* a walk of KEEPALIVED-MIB, VRRP-MIB and VRRPV3-MIB answered by pykeepalived has the OIDs and values of
+  keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there);
+* a failover makes the new master send keepalived's traps, which snmptrapd receives.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pykeepalived.lab.demo import seed_conf
+from pykeepalived.lab.snmp import KEEPALIVED_MIB, VRRP_MIB, VRRPV3_MIB, NetSnmp, snmp_seed_conf
+from pykeepalived.lab.topology import Lab, seed_topology
+from tests.conftest import data_path, require_binary, require_root
+
+#: OIDs whose values depend on the run, not on the config (see tests/data/snmp/README.md)
+MASKED = {
+    ".1.3.6.1.4.1.9586.100.5.1.1.0": "version string",
+    ".1.3.6.1.2.1.68.1.3.1.2.": "interface MAC (random per lab)",
+    ".1.3.6.1.2.1.68.1.3.1.13.": "up-time",
+    ".1.3.6.1.2.1.207.1.1.1.1.5.": "interface MAC (random per lab)",
+    ".1.3.6.1.2.1.207.1.1.1.1.12.": "up-time",
+}
+STATE = ".1.3.6.1.4.1.9586.100.5.2.3.1.4."
+RS_UP = ".1.3.6.1.4.1.9586.100.5.3.3.1.21.1"
+
+
+def masked(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        oid, _, value = line.partition(" = ")
+        if any(oid == m or (m.endswith(".") and oid.startswith(m)) for m in MASKED):
+            value = "<masked>"
+        out.append(f"{oid} = {value.rstrip()}")
+    return out
+
+
+def daemon(lab: Lab, node: str, work: Path, conf: str, *extra: str) -> subprocess.Popen[Any]:
+    path = work / f"{node}.conf"
+    path.write_text(conf)
+    log = open(work / f"{node}.log", "wb")  # noqa: SIM115 - closed with the lab's processes
+    return lab.popen(node, [sys.executable, "-m", "pykeepalived", "-n", "-l", "-f", str(path),
+                            "-p", str(work / f"{node}.pid"), "--dataplane", "nftables", *extra],
+                     stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(pred: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Iterator[tuple[Lab, Path]]:
+    require_root()
+    for tool in ("snmpd", "snmpwalk", "snmptrapd"):
+        require_binary(tool)
+    with seed_topology(sorry_server=False) as lab:
+        for rs in ("rs1", "rs2"):
+            lab.popen(rs, [sys.executable, "-m", "pykeepalived.lab.web", "serve", rs],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield lab, tmp_path
+
+
+def test_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb1", work / "snmp").start()
+    try:
+        daemon(lab, "lb1", work, snmp_seed_conf(snmp.socket))
+
+        def settled() -> list[str] | None:
+            lines = snmp.walk(KEEPALIVED_MIB)
+            states = [ln for ln in lines if ln.startswith(STATE)]
+            up = [ln for ln in lines if ln.startswith(RS_UP + " ")]
+            ok = len(states) == 2 and all(ln.endswith("INTEGER: 2") for ln in states) and up \
+                and up[0].endswith("Gauge32: 2")
+            return lines if ok else None
+
+        lines = wait_for(settled, 40, "lb1 MASTER with both real servers up, seen over SNMP")
+        lines += snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB)
+        reference = data_path("snmp", "keepalived-2.2.7-walk.txt").read_text().splitlines()
+        assert masked(lines) == masked(reference)
+        # the same answers one by one (GET), and in bulk (GETBULK through snmpbulkwalk)
+        assert snmp.get(".1.3.6.1.4.1.9586.100.5.2.3.1.2.2") == [
+            '.1.3.6.1.4.1.9586.100.5.2.3.1.2.2 = STRING: "VI_GATEWAY"']
+        bulk = lab.run("lb1", ["snmpbulkwalk", "-v2c", "-c", "public", "-m", "", "-On", "-Oe",
+                               "udp:127.0.0.1:1161", KEEPALIVED_MIB]).stdout.splitlines()
+        assert len(bulk) == len([ln for ln in reference if ln.startswith("." + KEEPALIVED_MIB)])
+    finally:
+        snmp.stop()
+
+
+def test_failover_sends_keepalived_traps_to_snmptrapd(seed: tuple[Lab, Path]) -> None:
+    """lb2 (BACKUP, SNMP and traps on) takes over when lb1 stops: snmptrapd in lb2 gets its traps."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=True)
+    try:
+        lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
+        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+        def backup() -> bool:
+            states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
+            return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
+
+        wait_for(backup, 30, "lb2 BACKUP")
+        wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+        lab.stop(lb1, 10)
+        text = wait_for(lambda: (t := snmp.traps()) and re.search(
+            r'9586\.100\.5\.2\.3\.1\.4 = INTEGER: 2', t) and "68.0.1" in t and "207.0.1" in t and t, 15,
+            "the new master's traps")
+        # vrrpInstanceStateChange for each instance (state master(2), initial state backup(1)), the sync
+        # group's vrrpSyncGroupStateChange, RFC 2787 vrrpTrapNewMaster and RFC 6527 vrrpv3NotifyNewMaster
+        for name in ("VI_FRONT", "VI_GATEWAY", "VG1"):
+            assert f'"{name}"' in text
+        assert re.search(r'\.1\.3\.6\.1\.6\.3\.1\.1\.4\.1\.0 = OID: \.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.10\.0\.1',
+                         text)
+        assert re.search(r"\.1\.3\.6\.1\.2\.1\.68\.1\.3\.1\.7\.\d+\.51 = IpAddress: 10\.0\.0\.4", text)
+        assert '.1.3.6.1.4.1.9586.100.5.1.2.0 = STRING: "lb2"' in text
+    finally:
+        snmp.stop()
