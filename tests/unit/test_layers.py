@@ -23,6 +23,7 @@ PURE_CORES = (
     "pykeepalived.lvs.overrides",
     "pykeepalived.bfd.packet",
     "pykeepalived.bfd.session",
+    "pykeepalived.snmp.agentx",
     "pykeepalived.check.state",
     "pykeepalived.config",
 )
@@ -47,6 +48,7 @@ ALLOWED: dict[str, set[str]] = {
              "bfd.watch"},
     "check": {"config", "lvs", "notify", "getopt", "files", "ratelimit", "process", "vrrp.addresses",
               "bfd.watch"},
+    "snmp": {"config", "lvs", "status"},
 }
 
 
