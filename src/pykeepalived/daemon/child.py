@@ -24,6 +24,7 @@ from typing import Any
 from pykeepalived.config import load_config
 from pykeepalived.config.errors import ErrClass
 from pykeepalived.config.model import Config
+from pykeepalived.process import Priorities, set_process_priorities
 from pykeepalived.status.api import ApiError, Caller, Command
 from pykeepalived.status.server import ControlServer
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
@@ -136,7 +137,8 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
 
     ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
                           dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
-                          configure_logging=False, config_file=options.config_file)
+                          configure_logging=False, config_file=options.config_file,
+                          bfd_events_path=options.bfd_events_path if config.vrrp.bfd_instances else None)
     handed = inherited_overrides().get("instances", [])
     proc = VrrpProcess(config, ropts, handed_over=[n for n in handed if isinstance(n, str)])
     started = time.time()
@@ -186,7 +188,9 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
         overrides = Overrides()
     proc = CheckerProcess(config, CheckerOptions(config_file=options.config_file, dataplane=options.dataplane,
                                                  dont_release_ipvs=options.dont_release_ipvs,
-                                                 address_monitoring=options.address_monitoring),
+                                                 address_monitoring=options.address_monitoring,
+                                                 bfd_events_path=options.bfd_events_path
+                                                 if config.vrrp.bfd_instances else None),
                           overrides=overrides)
     loop = asyncio.get_running_loop()
 
@@ -330,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if not write_pid_file(pid_file, f"{kind} child process"):
         return EXIT_CONFIG
+    # keepalived's children set their priorities, memory locking and CPU affinity once configured
+    applied = set_process_priorities(kind, Priorities.of(config.global_defs, kind))
+    if applied:
+        log.debug("%s child process: %s", kind, ", ".join(applied))
     try:
         if kind == "vrrp":
             return asyncio.run(run_vrrp_child(config, options))

@@ -253,6 +253,4 @@ def build_runtime(inst: VrrpInstance, g: GlobalDefs, primary: IPAddress | None,
                                      auth_type=auth_type, auth_pass=auth_pass)
     except ValueError as e:
         log.error("(%s) cannot build adverts: %s", inst.name, e)
-    if inst.track.bfds:
-        log.warning("(%s) track_bfd is not supported by the VRRP process yet; ignored", inst.name)
     return rt

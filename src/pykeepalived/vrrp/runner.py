@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pykeepalived import process
+from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
 from pykeepalived.status import dumps
 
@@ -106,6 +107,8 @@ class RunnerOptions:
     configure_logging: bool = True
     #: the file SIGHUP re-reads (None: reload is refused with a log line)
     config_file: str | None = None
+    #: the BFD child's event stream (``pykeepalived.bfd.watch``), followed when bfd_instances are configured
+    bfd_events_path: str | None = None
 
 
 async def ipv6_forwarding(ifname: str, netns: str | None = None) -> bool:
@@ -352,7 +355,10 @@ class VrrpProcess:
             self.core.started = True
             self.monitors.start()
             self._restart_link_watcher()
+            bfd = self._start_bfd_watch()
             await self._stopping.wait()
+            if bfd is not None:
+                bfd.cancel()
         log.info("Stopping")
         # A second SIGTERM while stopping (a supervisor's or a test's stop()) must not kill us with
         # VIPs still set: once the loop closes, asyncio would restore the default action.
@@ -427,6 +433,25 @@ class VrrpProcess:
             raise
         except Exception:  # the watcher must not take the process down; adverts keep flowing
             log.exception("interface watcher failed; interface changes are no longer followed")
+
+    def _start_bfd_watch(self) -> asyncio.Task[None] | None:
+        """track_bfd: the BFD process's verdicts, as long as the process runs (kept across reloads: a
+        bfd_instance a reload adds starts down and the stream's snapshot brings its state)."""
+        path = self.options.bfd_events_path
+        if not path or not self.config.vrrp.bfd_instances:
+            return None
+        return asyncio.get_running_loop().create_task(self._watch_bfd(path))
+
+    async def _watch_bfd(self, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for ev in BfdWatch(path, role="vrrp"):
+                if self.core.bfd_event(loop.time(), ev.name, ev.up):
+                    self._rearm()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # adverts keep flowing; BFD changes are no longer followed
+            log.exception("BFD event watch failed; track_bfd is no longer followed")
 
     def _tracker_changed(self, key: tuple[str, str]) -> None:
         """A script/file/process verdict changed: re-evaluate every instance that tracks it."""
@@ -677,6 +702,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.config is None:
         log.error("Configuration file %s could not be used", args.config_file)
         return 1
+    process.set_process_priorities("vrrp", process.Priorities.of(result.config.global_defs, "vrrp"))
     return run_vrrp(result.config, RunnerOptions(**{**_asdict(options), "configure_logging": False}))
 
 
