@@ -232,15 +232,51 @@ def _old_checksum(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["old_unicast_checksum"] = value
 
 
+def _vmac_mac(ctx: Context, line: LogicalLine, text: str) -> str | None:
+    """A ``use_vmac`` MAC as keepalived's ``vrrp_vmac_handler`` reads it: 6 octets, or 5 (the VRID is
+    the last: returned ending in ``:``); None (reported) when invalid, multicast or a VRRP address."""
+    if text.strip("0123456789ABCDEFabcdef:"):
+        ctx.error(line, f"VMAC invalid MAC address {text}")
+        return None
+    parts = text.split(":")
+    if parts and parts[-1] == "" and len(parts) == 6:
+        parts = parts[:-1]
+    if len(parts) not in (5, 6) or any(not 1 <= len(p) <= 2 for p in parts):
+        ctx.error(line, f"VMAC invalid MAC address {text} - ignored")
+        return None
+    octets = [int(p, 16) for p in parts]
+    if octets[0] & 1:
+        ctx.error(line, f"VMAC MAC address is multicast {text} - ignoring")
+        return None
+    if octets[:4] == [0, 0, 0x5E, 0] and octets[4] in (1, 2):
+        ctx.error(line, f"VMAC MAC address not allowed to be RFC5798 address ({text}) - ignoring")
+        return None
+    return ":".join(f"{o:02x}" for o in octets) + (":" if len(octets) == 5 else "")
+
+
 @INSTANCE.keyword("use_vmac")
 def _use_vmac(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    t = line.texts()[1:]
+    """``use_vmac [IFNAME] [MAC]`` (either order; keepalived reads the first two words)."""
     ifname = mac = None
-    for w in t:
-        if w.count(":") == 5:
-            mac = w
-        elif w != "netlink_notify_msg" and ifname is None:
+    used: dict[str, str] = ctx.shared.setdefault("vmac_names", {})
+    for w in line.texts()[1:3]:
+        if ":" in w:
+            if mac is not None:
+                ctx.error(line, "VMAC interface address already specified")
+                continue
+            mac = _vmac_mac(ctx, line, w)
+        else:
+            if ifname is not None:
+                ctx.error(line, "VMAC interface name already specified")
+                continue
+            if len(w) >= 16 or "/" in w or w in (".", "..") or any(c.isspace() for c in w):
+                ctx.error(line, f"VMAC interface name '{w}' too long or invalid characters - ignoring")
+                continue
+            if w in used and used[w] != draft["name"]:
+                ctx.error(line, f"({draft['name']}) VRRP instance {used[w]} is already using {w} - ignoring name")
+                continue
             ifname = w
+            used[w] = draft["name"]
     draft["_vmac"] = (ifname, mac)
 
 

@@ -219,6 +219,8 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
             " This usage is deprecated - please update your configuration.",
             ErrClass.DEPRECATED,
         )
+    if strict and "_vmac" in d and d["_vmac"][1]:
+        ctx.error(loc, f"({name}): cannot specify MAC address with strict mode - clearing")
     if family == 6 and not peers and vips and not vips[0].address.ip.is_link_local and strict:
         err("the first IPv6 VIP address must be link local")
 
@@ -317,14 +319,19 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
     vmac = None
     if "_vmac" in d:
         ifname, mac = d["_vmac"]
+        if mac is not None and mac.endswith(":"):  # 5 octets given: the VRID is the sixth
+            mac += f"{d['virtual_router_id']:02x}"
         if strict and mac:
-            err("cannot specify MAC address with strict mode - clearing")
             mac = None
+        xmit_base = d.get("vmac_xmit_base", False) or bool(peers)
+        if strict and xmit_base:
+            err("xmit_base is incompatible with strict mode - resetting")
+            xmit_base = False
         vmac = Vmac(
             ifname or f"{gd.vmac_prefix}.{d['virtual_router_id']}",
             mac,
             d.get("use_vmac_addr", False),
-            d.get("vmac_xmit_base", False) or bool(peers),
+            xmit_base,
         )
 
     promote_secondaries = d.get("promote_secondaries", False)
