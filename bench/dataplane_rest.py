@@ -145,6 +145,7 @@ def measure(kind: str, scheduler: str, args: argparse.Namespace, before_mod: Mod
     table = big_table(args.services, args.dests, scheduler)
     out: dict[str, Any] = {"scheduler": scheduler}
     config = load_config_text("global_defs {\n  router_id bench\n}\n").config
+    assert config is not None
     today = sys.modules[(IpvsDataPlane if kind == "ipvs" else NftablesDataPlane).__module__]
 
     dp = new_dataplane(kind, today, table)
