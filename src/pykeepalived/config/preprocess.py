@@ -494,11 +494,24 @@ class _Reader:
                 text = text[rest:]
                 cols += rest
                 continue
-            m = _BRACE.search(text)
-            idx = m.start() if m is not None else len(text)
-            segment = text[:idx].rstrip(" \t")
-            words = [Word(intern(t.group()), Location(file, line_no, cols + t.start() + 1))
-                     for t in _TOKEN.finditer(segment)]
+            m = _BRACE.search(text) if "{" in text or "}" in text else None
+            if m is None:
+                idx = len(text)
+                segment = text
+            else:
+                idx = m.start()
+                segment = text[:idx].rstrip(" \t")
+            if "  " not in segment and segment.isprintable():
+                # single spaces only (no tab, no other separator of _TOKEN): the tokens are the
+                # split on " ", each one column past the end of the previous one
+                col = cols + 1
+                words = []
+                for tok in segment.split(" ") if segment else ():
+                    words.append(Word(intern(tok), Location(file, line_no, col)))
+                    col += len(tok) + 1
+            else:
+                words = [Word(intern(t.group()), Location(file, line_no, cols + t.start() + 1))
+                         for t in _TOKEN.finditer(segment)]
             if words:
                 first_word = words[0]
                 keyword = self.last_keyword = first_word.text

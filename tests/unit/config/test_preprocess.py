@@ -542,3 +542,20 @@ def test_corpus_samples_read_cleanly() -> None:
         lines = read_config(sample, d, config_id="high")
         assert lines and not list(d), sample.name
         assert not any(ln.keyword.startswith("@") for ln in lines)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("  weight 1", [("weight", 3), ("1", 10)]),  # single spaces: the split path
+        ("  weight  1", [("weight", 3), ("1", 11)]),
+        ("\tweight\t1 ", [("weight", 2), ("1", 9)]),
+        ("  a\x0bb c", [("a", 3), ("b", 5), ("c", 7)]),
+        ("  a\u00e9 \u3000b", [("a\u00e9", 3), ("\u3000b", 6)]),  # only ASCII blanks separate
+        ("  real_server 10.0.0.2 80 {", [("real_server", 3), ("10.0.0.2", 15), ("80", 24), ("{", 27)]),
+        ("} x  y{z", [("}", 1), ("x", 3), ("y", 6), ("{", 7), ("z", 8)]),
+    ],
+)
+def test_plain_lines_keep_every_words_column(line: str, expected: list[tuple[str, int]]) -> None:
+    out = read_config_text(line + "\n", Diagnostics(), name="k.conf")
+    assert [(w.text, w.loc.col) for ll in out for w in ll.words] == expected
