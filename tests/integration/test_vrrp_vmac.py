@@ -149,3 +149,23 @@ def test_vmac_xmit_base_sends_adverts_from_the_base_interface(lan: tuple[Lab, Pa
     finally:
         sn.close()
         a.stop()
+
+
+def test_reload_adds_and_removes_the_vmac(lan: tuple[Lab, Path]) -> None:
+    lab, tmp = lan
+    plain = vrrp_conf(prio=150, version=3, advert=ADV)
+    a = node(lab, tmp, "a", "py", plain)
+    try:
+        a.start()
+        wait_for(lambda: f" {VIP}/" in lab.run("a", ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout, 5,
+                 "a master on eth0")
+        a.reload(vrrp_conf(prio=150, version=3, advert=ADV, instance_extra=["use_vmac"]))
+        wait_for(lambda: vmac_master(lab, "a"), 5, "the VIP on the VMAC after the reload")
+        assert f" {VIP}/" not in lab.run("a", ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+        a.reload(plain)
+        wait_for(lambda: link_mac(lab, "a", VMAC) is None, 5, "the VMAC gone after the second reload")
+        wait_for(lambda: f" {VIP}/" in lab.run("a", ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout, 5,
+                 "the VIP back on eth0")
+        assert a.stop() == 0
+    finally:
+        a.stop()

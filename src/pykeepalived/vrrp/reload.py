@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def identity(inst: VrrpInstance, default_if: str) -> tuple[object, ...]:
     """What must stay the same for a reloaded instance to keep its state machine."""
     return (inst.virtual_router_id, inst.interface or default_if, inst.family, inst.version,
-            inst.advert_int, bool(inst.unicast_peer), inst.priority == 255)
+            inst.advert_int, bool(inst.unicast_peer), inst.priority == 255, inst.vmac, inst.ipvlan)
 
 
 @dataclass(frozen=True, slots=True)

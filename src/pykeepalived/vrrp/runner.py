@@ -262,6 +262,12 @@ class VrrpProcess:
                     self.firewall.add_vmac(inst.vmac.ifname, base, inst.family)
         return failed
 
+    def _new_vmac(self, inst: VrrpInstance) -> bool:
+        """A reloaded instance whose VMAC is not the one it has (so the old one must go)."""
+        old = self.vmacs.vmacs.get(inst.name)
+        return old is not None and (inst.vmac is None or inst.vmac.ifname != old.ifname
+                                    or (inst.interface or self.core.g.default_interface) != old.base)
+
     def _make_syncd(self) -> SyncDaemonFollower | None:
         cfg = self.core.g.lvs_sync_daemon
         return None if cfg is None else SyncDaemonFollower(cfg, set(self.instances), self.netns)
@@ -524,7 +530,18 @@ class VrrpProcess:
                            core.group_models)
         models = {i.name: i for i in new.vrrp.instances}
         primaries = {n: await self._primary(models[n], new.global_defs) for n in (*plan.keep, *plan.add)}
+        if self.firewall is None and (fw := firewall_for(new)) is not None:
+            self.firewall = fw
+            self.executor.accept_mode = fw.accept_mode
+        # VMACs of removed or replaced instances go once their VIPs are off (on the effects queue)
+        gone = self.vmacs.forget(n for n in plan.drop if n not in plan.add or self._new_vmac(models[n]))
+        no_vmac = await self._setup_vmacs(models[n] for n in plan.add)
         added = core.reconfigure(loop.time(), new, plan, primaries)
+        for rt in added:
+            if rt.name in no_vmac:
+                rt.faults.add(f"no VMAC {no_vmac[rt.name]}")
+        if gone:
+            self.executor.effect(lambda: self.vmacs.remove_ifs(gone))
         self._close_unused_sockets()
         self._reload_syncd(plan.keep)
         await self._initial_links()

@@ -231,13 +231,18 @@ class VmacManager:
         self._rp_saved["net/ipv4/conf/all/rp_filter"] = all_rp
         self.sysctl.set("net/ipv4/conf/all/rp_filter", 0)
 
+    def forget(self, instances: Iterable[str]) -> list[VmacIf]:
+        """Take these instances' VMACs off the books (a reload replaces them); :meth:`remove_ifs` deletes."""
+        return [v for name in list(instances) if (v := self.vmacs.pop(name, None)) is not None]
+
     async def remove(self, instances: Iterable[str]) -> None:
         """Delete these instances' VMACs and put the base interfaces' sysctls back."""
+        await self.remove_ifs(self.forget(instances))
+
+    async def remove_ifs(self, gone: Iterable[VmacIf]) -> None:
         ipr = await self.nl._rt()
-        for name in list(instances):
-            v = self.vmacs.pop(name, None)
-            if v is None:
-                continue
+        for v in gone:
+            name = v.instance
             if v.family == 4:
                 self._reset_interface_parameters(v.base)
             try:
