@@ -14,7 +14,7 @@ from pykeepalived.config.model_announce import AnnounceConfig, IPNetwork
 
 from .core import Plan, ServiceView, plan, wanted
 
-__all__ = ["Announcer", "Plan", "ServiceView", "plan", "services_view", "wanted"]
+__all__ = ["Announcer", "Plan", "ServiceView", "follow", "plan", "services_view", "wanted"]
 
 log = logging.getLogger("pykeepalived.announce")
 
@@ -76,3 +76,19 @@ def services_view(virtual_servers: Iterable[Any], groups: Mapping[str, Any], hea
         for key in service_keys(vs, groups):
             out.append(ServiceView(key.addr, key in have, quorum))
     return out
+
+
+def follow(announcer: Announcer | None, config: Any, runner: Any, observed: Any) -> Announcer | None:
+    """The checker process's hook, called after each reconcile (on the data plane's thread, under its lock):
+    start, replace (a reload changed ``bgp_announce``: withdraw all, then announce anew) or drop the announcer,
+    then sync it with the checkers' verdicts and the table the data plane read back."""
+    if announcer is not None and announcer.config != config.announce:
+        announcer.stop()
+        announcer = None
+    if config.announce is None:
+        return None
+    if announcer is None:
+        announcer = Announcer(config.announce)
+    announcer.sync(services_view(config.lvs.virtual_servers, {g.name: g for g in config.lvs.virtual_server_groups},
+                                 runner.health if runner is not None else {}, (s.key for s in observed.services)))
+    return announcer

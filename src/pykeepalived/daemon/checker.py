@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pykeepalived.announce import Announcer, services_view
+from pykeepalived.announce import Announcer, follow
 from pykeepalived.check.bfd_feed import BfdFeed
 from pykeepalived.check.ha_suspend_watch import HaSuspendWatcher
 from pykeepalived.check.runner import Runner
@@ -333,12 +333,8 @@ class CheckerProcess:
         old = self.config
         self.config = config
         self.policy.reload(config.global_defs)
-        if self.announcer is not None and config.announce != self.announcer.config:
-            self.announcer.stop()  # a new device or prefixes: withdraw all, the next reconcile announces again
-            self.announcer = None
-        if self.announcer is None and config.announce is not None:
-            self.announcer = Announcer(config.announce)
-            self._dirty.set()
+        if config.announce != old.announce:
+            self._dirty.set()  # the next reconcile follows the new bgp_announce
         kept = self.overrides.prune(configured_servers(config))
         if kept != self.overrides:
             log.info("Reload: overrides of removed virtual or real servers dropped; kept: %s",
@@ -454,11 +450,7 @@ class CheckerProcess:
             self.ops_applied += len(ops)
             observed = self.dp.observe()
         self.observed = observed
-        if self.announcer is not None:
-            self.announcer.sync(services_view(self.config.lvs.virtual_servers,
-                                              {g.name: g for g in self.config.lvs.virtual_server_groups},
-                                              self.runner.health if self.runner is not None else {},
-                                              (svc.key for svc in observed.services)))
+        self.announcer = follow(self.announcer, self.config, self.runner, observed)
         if counters or self.dp.capabilities.count_schedulers is None:
             self._read_counters()
         elif needs_counts(self.dp, observed):
