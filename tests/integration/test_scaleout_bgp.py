@@ -189,3 +189,21 @@ def test_real_server_loss_moves_only_its_own_flows_on_every_node(lab: so.Scaleou
     finally:
         lab.webs[1] = lab.lab.popen("rs2", [sys.executable, "-m", "pykeepalived.lab.scaleout", "serve", "rs2"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_quorum_loss_withdraws_on_every_node_and_quorum_back_announces(lab: so.ScaleoutLab) -> None:
+    """Every real server down: every node loses quorum (1) and withdraws; one back: all announce again."""
+    for web in lab.webs:
+        lab.lab.stop(web)
+    t0 = time.monotonic()
+    try:
+        t_gone = lab.wait_nexthops(set(), timeout=20, poll=0.01)
+        print(f"all real servers down -> VIP withdrawn by every node after {t_gone - t0:.2f} s "
+              f"(delay_loop 1 s, connect_timeout 1 s)")
+    finally:
+        lab.webs[:] = [lab.lab.popen(f"rs{i}", [sys.executable, "-m", "pykeepalived.lab.scaleout", "serve",
+                                                f"rs{i}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for i in range(1, lab.real_servers + 1)]
+    t1 = time.monotonic()
+    t_back = lab.wait_nexthops(ALL, timeout=20, poll=0.01)
+    print(f"real servers back -> announced by every node after {t_back - t1:.2f} s")
