@@ -227,7 +227,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "The seed scenario on this machine (root): two load balancers sharing 10.0.0.5 by VRRP, spreading "
         "requests over two web servers (wlc 20:8, persistence 50 s, HTTP_GET checks, a sorry server), all "
         "inside network namespaces that are removed afterwards.")
-    sub = parser.add_subparsers(dest="action", required=True, metavar="up|demo|down")
+    sub = parser.add_subparsers(dest="action", required=True, metavar="up|demo|down|scaleout")
     up = sub.add_parser("up", help="build the seed and leave it running",
                         description="Build the seed topology in network namespaces PREFIX*, start web servers "
                                     "on rs1, rs2 and the sorry server and pykeepalived on lb1 and lb2 (configs, "
@@ -256,6 +256,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                     "demos left behind.")
     dn.add_argument("--prefix", default=DEFAULT_PREFIX,
                     help=f"the prefix given to 'lab up' (default {DEFAULT_PREFIX})")
+    so = sub.add_parser("scaleout", help="N active load balancers behind ECMP, announced by BGP (FRR)",
+                        description="A router with FRR and ECMP, three load balancers each with FRR and "
+                                    "pykeepalived (bgp_announce, mh, full NAT), four real servers: shows the "
+                                    "routes, the spread over the nodes, a node killed and returning, then removes "
+                                    "it all (docs/scaleout.md).")
+    so.add_argument("scaleout_action", choices=("demo",))
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -269,6 +275,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     missing = missing_prerequisites()
     if missing:
         return _refuse(action, missing, out)
+    if action == "scaleout":
+        from . import scaleout
+
+        if scaleout.find_frr("bgpd") is None:
+            print("pykeepalived lab scaleout: FRR's bgpd and zebra are needed (apt-get install frr)", file=out)
+            return EXIT_FAILED
+        with _signals_unwind():
+            return scaleout.demo(out)
     return {"up": cmd_up, "demo": cmd_demo, "down": cmd_down}[action](args, out)
 
 

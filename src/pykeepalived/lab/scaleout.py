@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -428,3 +429,60 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ------------------------------------------------------------------------------------------------ the demo
+
+def _spread(s: ScaleoutLab, rounds: int = 2) -> tuple[dict[str, int], dict[str, str], int]:
+    out = s.lab.run("client", [sys.executable, "-m", "pykeepalived.lab.scaleout", "client", "--rounds",
+                               str(rounds), "--sources", str(s.sources)], timeout=300).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
+    nodes = {f"lb{i}": sum(1 for r in rows if r[3] == lb_back(i)) for i in range(1, s.lbs + 1)}
+    first: dict[str, str] = {}
+    for r in rows:
+        if r[2] is not None:
+            first.setdefault(r[1], r[2])
+    return nodes, first, sum(1 for r in rows if r[2] is None)
+
+
+def demo(out: Any = None) -> int:
+    """``pykeepalived lab scaleout demo``: build the lab, show the routes, the spread, a node killed and
+    returning, then remove everything (Ctrl-C at any point cleans up)."""
+    out = out or sys.stdout
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    s = ScaleoutLab()
+    try:
+        say("Building: router (FRR, ECMP) + lb1..lb3 (FRR + pykeepalived, nftables mh, full NAT) + rs1..rs4 ...")
+        s.up()
+        everyone = {lb_edge(i) for i in range(1, s.lbs + 1)}
+        t0 = time.monotonic()
+        s.wait_nexthops(everyone, timeout=60)
+        say(f"All three nodes announce {VIP}/32 ({time.monotonic() - t0:.1f} s). The router's route:")
+        say(s.lab.run("router", ["ip", "route", "show", f"{VIP}/32"]).stdout.rstrip())
+        nodes, before, failed = _spread(s)
+        say(f"{sum(nodes.values())} requests from {s.sources} client addresses: per node {nodes}, failed {failed}")
+        say(f"each client address reached one real server through whichever node: "
+            f"{dict(sorted(Counter(before.values()).items()))}")
+        say("kill -9 of lb2's pykeepalived ...")
+        t = s.kill_lb("lb2")
+        t_gone = s.wait_nexthops(everyone - {lb_edge(2)}, timeout=15, poll=0.002)
+        say(f"lb2's route left the router {1000 * (t_gone - t):.0f} ms later (its tun device died with the process)")
+        nodes, after, failed = _spread(s)
+        moved = sum(1 for k in before if after.get(k) != before[k])
+        say(f"per node {nodes}, failed {failed}; client addresses that changed real server: {moved}")
+        say("lb2's pykeepalived started again ...")
+        t = time.monotonic()
+        s.start_lb("lb2")
+        s.wait_nexthops(everyone, timeout=30)
+        say(f"announced again after {time.monotonic() - t:.1f} s")
+        nodes, again, failed = _spread(s)
+        say(f"per node {nodes}, failed {failed}; changed real server: "
+            f"{sum(1 for k in before if again.get(k) != before[k])}")
+        return 0
+    finally:
+        say("Removing the lab ...")
+        s.close()
+
