@@ -75,12 +75,13 @@ def know_client(lab: Lab, nodes: tuple[str, ...] = ("a", "b")) -> None:
     """Each node's neighbour entry for the client, fixed (see the module docstring)."""
     mac = lab.run("client", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
     for n in nodes:
-        lab.run(n, ["ip", "neigh", "replace", "10.9.0.100", "lladdr", mac, "dev", "eth0", "nud", "permanent"])
+        for addr in ("10.9.0.100", "fd09::100"):
+            lab.run(n, ["ip", "neigh", "replace", addr, "lladdr", mac, "dev", "eth0", "nud", "permanent"])
 
 
-def vmac_master(lab: Lab, n: str) -> bool:
+def vmac_master(lab: Lab, n: str, vip: str = VIP) -> bool:
     out = lab.run(n, ["ip", "-o", "addr", "show", "dev", VMAC], check=False).stdout
-    return f" {VIP}/" in out
+    return f" {vip}/" in out
 
 
 def test_vip_on_vmac_answers_arp_with_virtual_mac_and_survives_failover(lan: tuple[Lab, Path]) -> None:

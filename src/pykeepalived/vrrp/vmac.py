@@ -180,7 +180,9 @@ class VmacManager:
             ll = await self.nl.link_local_ipv6(base)
             if ll is not None:
                 try:
-                    await ipr.addr("add", index=idx, address=ll, prefixlen=64, family=10, flags=0x02)  # NODAD
+                    # as keepalived's add_link_local_address: no DAD, deprecated (never another source)
+                    await ipr.addr("add", index=idx, address=ll, prefixlen=64, family=10, flags=0x02,
+                                   preferred_lft=0, valid_lft=0xFFFFFFFF)
                 except Exception as e:
                     if getattr(e, "code", None) != errno.EEXIST:
                         log.info("(%s) adding link-local address to %s failed", instance, vmac)
