@@ -170,3 +170,26 @@ def test_reload_adds_and_removes_the_vmac(lan: tuple[Lab, Path]) -> None:
         assert a.stop() == 0
     finally:
         a.stop()
+
+
+def test_release_after_a_crash_removes_the_vmac_and_the_table(lan: tuple[Lab, Path]) -> None:
+    from pykeepalived.config import load_config_text
+    from pykeepalived.vrrp.release import release_vips
+
+    lab, tmp = lan
+    text = vrrp_conf(prio=150, version=3, advert=ADV, instance_extra=["use_vmac", "no_accept"])
+    a = node(lab, tmp, "a", "py", text)
+    try:
+        a.start()
+        wait_for(lambda: vmac_master(lab, "a"), 5, "a master on its VMAC")
+        a.signal(signal.SIGKILL)
+        a.reap()
+        assert link_mac(lab, "a", VMAC) == VMAC_MAC
+        assert "table ip keepalived" in lab.run("a", ["nft", "list", "ruleset"]).stdout
+        cfg = load_config_text(text, name="k.conf", interfaces=frozenset({"lo", "eth0"})).config
+        assert cfg is not None
+        release_vips(cfg, netns=lab.ns("a"))
+        assert link_mac(lab, "a", VMAC) is None
+        assert lab.run("a", ["nft", "list", "ruleset"]).stdout.strip() == ""
+    finally:
+        a.stop()

@@ -273,3 +273,19 @@ def blocked_addresses(rt: InstanceRuntime, ifindex: bool = False) -> list[Blocke
     """The drop-set elements of one instance's VIPs and eVIPs (``nft_update_addresses``)."""
     by_name = not ifindex and rt.model.dont_track_primary
     return [BlockedAddress(v.address.ip, v.dev, by_name and v.dev == rt.ifname) for v in rt.vips + rt.evips]
+
+
+def remove_leftover_tables(config: Config, netns: str | None = None) -> list[str]:
+    """After the VRRP process died: its tables (``ip``/``ip6`` NAME) go, when its config needed them."""
+    if not any(needs_firewall(i) for i in config.vrrp.instances):
+        return []
+    import subprocess
+
+    name = config.global_defs.nftables or DEFAULT_TABLE
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    removed = []
+    for fam in ("ip", "ip6"):
+        r = subprocess.run([*prefix, "nft", "delete", "table", fam, name], capture_output=True, check=False)
+        if r.returncode == 0:
+            removed.append(f"{fam} {name}")
+    return removed

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 
 from . import packet as pkt
 from .addresses import Netlink, VipSpec
+from .firewall import remove_leftover_tables
 from .instances import advert_auth, advert_destinations, advert_source, all_vips, configured_vips
 from .io import VrrpSocket
 from .routes import change_routes_rules
+from .vmac import remove_leftover_vmacs
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
@@ -80,6 +82,10 @@ async def release_vips_async(config: Config, netns: str | None = None) -> list[V
             vips, evips = configured_vips(inst, config.global_defs.default_interface)
             if any((v.address, v.dev) in held for v in vips + evips):
                 await resign(nl, inst, config.global_defs, netns)
+        for ifname in await remove_leftover_vmacs(nl, config.vrrp.instances):
+            log.info("Removed VMAC interface %s after the VRRP process stopped", ifname)
+    for table in remove_leftover_tables(config, netns):
+        log.info("Removed nftables table %s after the VRRP process stopped", table)
     for vip in removed:
         log.info("Removed VIP %s from %s after the VRRP process stopped", vip.address, vip.dev)
     return removed

@@ -272,3 +272,23 @@ class VmacManager:
 
     async def close(self) -> None:
         await self.remove(list(self.vmacs))
+
+
+async def remove_leftover_vmacs(nl: Netlink, instances: Iterable[Any]) -> list[str]:
+    """After the VRRP process died: delete the configured instances' VMACs that are still there (only
+    macvlans: an interface of that name of another kind is not ours).  The base interfaces' sysctls
+    cannot be put back (their old values died with the process)."""
+    mgr = VmacManager(nl, Sysctl(nl.netns))
+    removed: list[str] = []
+    for inst in instances:
+        if inst.vmac is None:
+            continue
+        link = await mgr._link(inst.vmac.ifname)
+        if link is None or mgr._kind(link)[0] != "macvlan":
+            continue
+        try:
+            await (await nl._rt()).link("del", index=link["index"])
+            removed.append(inst.vmac.ifname)
+        except Exception as e:
+            log.info("(%s) Error removing VMAC interface %s (%s)", inst.name, inst.vmac.ifname, e)
+    return removed
