@@ -193,3 +193,25 @@ def test_release_after_a_crash_removes_the_vmac_and_the_table(lan: tuple[Lab, Pa
         assert lab.run("a", ["nft", "list", "ruleset"]).stdout.strip() == ""
     finally:
         a.stop()
+
+
+def test_a_vmac_left_by_a_crash_is_adopted_and_a_wrong_one_updated(lan: tuple[Lab, Path]) -> None:
+    lab, tmp = lan
+    # a macvlan of that name with the wrong MAC and mode, as another program (or an old run) may leave
+    lab.run("a", ["ip", "link", "add", VMAC, "link", "eth0", "address", "02:00:00:00:00:01", "type", "macvlan",
+                  "mode", "bridge"])
+    a = node(lab, tmp, "a", "py", vrrp_conf(prio=150, version=3, advert=ADV, instance_extra=["use_vmac"]))
+    try:
+        a.start()
+        wait_for(lambda: vmac_master(lab, "a"), 10, "a master on its VMAC")
+        assert link_mac(lab, "a", VMAC) == VMAC_MAC  # link_mac also checks mode private
+        assert "Update old VMAC interface vrrp.51 due to wrong MAC/mode" in a.log()
+        a.signal(signal.SIGKILL)
+        a.reap()
+        a.start()
+        wait_for(lambda: "adopting VMAC interface vrrp.51" in a.log(), 10, "the VMAC adopted")
+        wait_for(lambda: vmac_master(lab, "a"), 10, "a master on its VMAC again")
+        assert a.stop() == 0
+        assert link_mac(lab, "a", VMAC) is None
+    finally:
+        a.stop()

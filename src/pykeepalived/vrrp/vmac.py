@@ -118,7 +118,7 @@ class VmacManager:
         return None
 
     @staticmethod
-    def _kind(msg: Any) -> tuple[str | None, int | None]:
+    def _kind(msg: Any) -> tuple[str | None, int | str | None]:
         info = msg.get_attr("IFLA_LINKINFO")
         if info is None:
             return None, None
@@ -147,7 +147,8 @@ class VmacManager:
             if existing.get_attr("IFLA_LINK") != base_idx:
                 log.info("(%s) Removing old VMAC interface %s due to conflicting interface", instance, vmac)
                 await ipr.link("del", index=existing["index"])
-            elif (existing.get_attr("IFLA_ADDRESS") or "").lower() != want or mode != MACVLAN_MODE_PRIVATE:
+            elif (existing.get_attr("IFLA_ADDRESS") or "").lower() != want or mode not in ("private",
+                                                                                          MACVLAN_MODE_PRIVATE):
                 log.info("(%s) Update old VMAC interface %s due to wrong MAC/mode ", instance, vmac)
                 update = True
             else:
