@@ -355,7 +355,6 @@ INSTANCE.sub(
 )
 for _kw in TRACKERS:
     INSTANCE.sub(_kw, track_block(_kw))
-INSTANCE.unsupported("track_bfd")
 
 
 def _peer_entry(ctx: Context, line: LogicalLine, draft: Draft) -> None:
