@@ -29,6 +29,8 @@ MASKED = {
     ".1.3.6.1.2.1.68.1.3.1.13.": "up-time",
     ".1.3.6.1.2.1.207.1.1.1.1.5.": "interface MAC (random per lab)",
     ".1.3.6.1.2.1.207.1.1.1.1.12.": "up-time",
+    ".1.3.6.1.2.1.68.2.4.1.2.": "adverts received so far (run length)",
+    ".1.3.6.1.2.1.207.1.2.5.1.3.": "adverts received so far (run length)",
 }
 STATE = ".1.3.6.1.4.1.9586.100.5.2.3.1.4."
 RS_UP = ".1.3.6.1.4.1.9586.100.5.3.3.1.21.1"
@@ -99,6 +101,31 @@ def test_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         bulk = lab.run("lb1", ["snmpbulkwalk", "-v2c", "-c", "public", "-m", "", "-On", "-Oe",
                                "udp:127.0.0.1:1161", KEEPALIVED_MIB]).stdout.splitlines()
         assert len(bulk) == len([ln for ln in reference if ln.startswith("." + KEEPALIVED_MIB)])
+    finally:
+        snmp.stop()
+
+
+def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """lb2 BACKUP (lb1 MASTER without SNMP): keepalived-2.2.7-walk-backup.txt, same masks."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=False)
+    try:
+        daemon(lab, "lb1", work, seed_conf("lb1"))
+        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+        def settled() -> list[str] | None:
+            lines = snmp.walk(KEEPALIVED_MIB)
+            states = [ln for ln in lines if ln.startswith(STATE)]
+            up = [ln for ln in lines if ln.startswith(RS_UP + " ")]
+            ok = len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states) and up \
+                and up[0].endswith("Gauge32: 2")
+            return lines if ok else None
+
+        lines = wait_for(settled, 40, "lb2 BACKUP with both real servers up, seen over SNMP")
+        time.sleep(1.5)  # lb1's adverts: the RFC tables show the master's address
+        lines = snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB)
+        reference = data_path("snmp", "keepalived-2.2.7-walk-backup.txt").read_text().splitlines()
+        assert masked(lines) == masked(reference)
     finally:
         snmp.stop()
 
