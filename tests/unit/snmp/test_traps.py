@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pykeepalived.config import load_config_text
 from pykeepalived.lab.snmp import snmp_seed_conf
 from pykeepalived.snmp import mib
@@ -27,7 +29,7 @@ def snap(state: str) -> Snapshot:
 
 
 def test_enable_keywords_and_x_select_the_parts() -> None:
-    cfg = config(snmp_seed_conf("/run/ax", "lb2"))
+    cfg = config(snmp_seed_conf(Path("/run/ax"), "lb2"))
     assert parts(cfg, False) == Parts(vrrp=True, checker=True, rfcv2=True, rfcv3=True, traps=True)
     plain = config("vrrp_instance V {\n  interface eth0\n  virtual_router_id 1\n  priority 100\n}\n")
     assert not parts(plain, False).any
@@ -36,7 +38,7 @@ def test_enable_keywords_and_x_select_the_parts() -> None:
 
 
 def test_backup_to_master_sends_keepalived_and_rfc_traps() -> None:
-    cfg = config(snmp_seed_conf("/run/ax", "lb2"))
+    cfg = config(snmp_seed_conf(Path("/run/ax"), "lb2"))
     seen = TrapState()
     p = parts(cfg, False)
     first = traps(cfg, snap("BACKUP"), seen, p, IFACES)
@@ -56,7 +58,7 @@ def test_backup_to_master_sends_keepalived_and_rfc_traps() -> None:
 
 
 def test_no_traps_without_enable_traps() -> None:
-    cfg = config(snmp_seed_conf("/run/ax", "lb2").replace("    enable_traps\n", ""))
+    cfg = config(snmp_seed_conf(Path("/run/ax"), "lb2").replace("    enable_traps\n", ""))
     assert traps(cfg, snap("MASTER"), TrapState(), parts(cfg, False), IFACES) == []
 
 
