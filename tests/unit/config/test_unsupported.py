@@ -54,15 +54,6 @@ def _without_notes(text: str) -> list[str]:
             INSTANCE.format(body="  authentication {\n    auth_type AH\n    auth_pass x\n  }"),
             6, 15, "auth_type AH", "rejected",
         ),
-        (
-            "bfd_instance b1 {\n}\n" + INSTANCE.format(body="  track_bfd {\n    b1\n  }"),
-            7, 3, "track_bfd", "ignored",
-        ),
-        (
-            "virtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n"
-            "    BFD_CHECK {\n      name b1\n    }\n  }\n}\n",
-            4, 5, "BFD_CHECK", "ignored",
-        ),
     ],
 )
 def test_note_where_the_feature_is_used(text: str, line: int, col: int, what: str, verb: str) -> None:
@@ -92,6 +83,19 @@ def test_bfd_instance_has_no_note() -> None:
     """bfd_instance is run by the BFD process (pykeepalived.bfd)."""
     result = _load("bfd_instance b1 {\n  neighbor_ip 10.0.0.2\n}\n")
     assert _notes(result) == [] and [d for d in result.diagnostics if not d.info] == []
+
+
+@pytest.mark.parametrize("text", [
+    "bfd_instance b1 {\n}\n" + INSTANCE.format(body="  track_bfd {\n    b1\n  }"),
+    "bfd_instance b1 {\n}\nvrrp_sync_group G {\n  group {\n    VI_1\n  }\n  track_bfd {\n    b1\n  }\n}\n"
+    + INSTANCE.format(body=""),
+    "bfd_instance b1 {\n}\nvirtual_server 10.0.0.1 80 {\n  protocol TCP\n  real_server 10.0.0.2 80 {\n"
+    "    BFD_CHECK {\n      name b1\n    }\n  }\n}\n",
+])
+def test_track_bfd_and_bfd_check_have_no_note(text: str) -> None:
+    """track_bfd is fed by the BFD process's events in the VRRP process, BFD_CHECK in the checker process."""
+    result = _load(text)
+    assert _notes(result) == [], [str(d) for d in result.diagnostics]
 
 
 @pytest.mark.parametrize("body", ["  use_vmac", "  use_vmac vrrp.1 00:00:5e:00:01:01\n  vmac_xmit_base", "  no_accept",
