@@ -40,13 +40,6 @@ def _without_notes(text: str) -> list[str]:
 @pytest.mark.parametrize(
     ("text", "line", "col", "what", "verb"),
     [
-        ("global_defs {\n  enable_snmp_vrrp\n}\n", 2, 3, "enable_snmp_vrrp", "ignored"),
-        ("global_defs {\n  enable_snmp_checker\n}\n", 2, 3, "enable_snmp_checker", "ignored"),
-        ("global_defs {\n  enable_snmp_rfc\n}\n", 2, 3, "enable_snmp_rfc", "ignored"),
-        ("global_defs {\n  enable_snmp_rfcv2\n}\n", 2, 3, "enable_snmp_rfcv2", "ignored"),
-        ("global_defs {\n  enable_snmp_rfcv3\n}\n", 2, 3, "enable_snmp_rfcv3", "ignored"),
-        ("global_defs {\n  enable_traps\n}\n", 2, 3, "enable_traps", "ignored"),
-        ("global_defs {\n  snmp_socket udp:1.2.3.4:705\n}\n", 2, 3, "snmp_socket", "ignored"),
         ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
         ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
         (INSTANCE.format(body="  use_ipvlan eth0.1 10.0.0.9/24 l2"), 5, 3, "use_ipvlan", "ignored"),
@@ -76,7 +69,7 @@ def test_notes_do_not_change_messages_or_exit_codes() -> None:
     a, b = _load(plain), _load(with_features)
     assert a.diagnostics.config_test_exit_code() == b.diagnostics.config_test_exit_code() == 0
     assert [d for d in b.diagnostics if not d.info] == []
-    assert len(_notes(b)) == 5
+    assert len(_notes(b)) == 3  # SNMP's keywords are no longer noted (tests/unit/snmp/test_config.py)
 
 
 def test_bfd_instance_has_no_note() -> None:
@@ -114,17 +107,6 @@ def test_strict_and_nftables_globals_have_no_note() -> None:
 def test_pass_authentication_has_no_note() -> None:
     result = _load(INSTANCE.format(body="  authentication {\n    auth_type PASS\n    auth_pass x\n  }"))
     assert _notes(result) == []
-
-
-def test_keepalived_messages_are_kept_next_to_the_note() -> None:
-    """An invalid value still gets keepalived's error (and its exit code); the note is extra."""
-    text = "global_defs {\n  snmp_socket\n}\n"
-    result = _load(text)
-    assert len(_notes(result)) == 1
-    errors = [d for d in result.diagnostics if not d.info]
-    # keepalived 2.2.7 checks for the name itself: a general error (exit 5), not a missing parameter
-    assert [d.message for d in errors] == ["SNMP error : snmp socket name missing"]
-    assert result.diagnostics.config_test_exit_code() == 5
 
 
 def test_every_use_is_noted() -> None:
