@@ -11,15 +11,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
 import errno
 import ipaddress
-import os
 import random
 import socket
 import struct
-from collections.abc import Callable
 
 from .packet import CONTROL_PORT, SOURCE_PORT_MAX, SOURCE_PORT_MIN
 
@@ -126,64 +122,3 @@ def open_sender(neighbor: str, source: str | None, ttl: int, *, rng: random.Rand
 
 def destination(neighbor: str) -> tuple[str, int]:
     return (neighbor, CONTROL_PORT)
-
-
-class WakeUp:
-    """The BFD process's one timer: a wake-up at an absolute ``loop.time()`` through a ``timerfd`` on
-    CLOCK_MONOTONIC (asyncio's ``call_at`` sleeps in ``epoll_wait``, rounded up to a millisecond: at
-    3 x 10 ms a detection would come up to 1 ms late for that alone).  The same mechanism as the VRRP
-    process's ``vrrp.timer.DeadlineTimer``, kept here so ``bfd`` does not import ``vrrp``; falls back to
-    ``call_at`` where timerfd is missing."""
-
-    _CLOCK_MONOTONIC = 1
-    _TFD_TIMER_ABSTIME = 1
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-        self.loop = loop
-        self.callback = callback
-        self.when: float | None = None
-        self._handle: asyncio.TimerHandle | None = None
-        self._fd = -1
-        try:
-            self._libc = ctypes.CDLL(None, use_errno=True)
-            fd = self._libc.timerfd_create(self._CLOCK_MONOTONIC, os.O_NONBLOCK | os.O_CLOEXEC)
-        except (OSError, AttributeError):
-            fd = -1
-        if fd >= 0:
-            self._fd = fd
-            loop.add_reader(fd, self._readable)
-
-    def arm(self, when: float | None) -> None:
-        """Call back at ``when`` (replacing any earlier arming); None disarms."""
-        if when == self.when:
-            return
-        self.when = when
-        if self._fd < 0:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = None if when is None else self.loop.call_at(when, self._fire)
-            return
-        value = max(when, 1e-9) if when is not None else 0.0  # all zero disarms
-        sec = int(value)
-        spec = (ctypes.c_long * 4)(0, 0, sec, round((value - sec) * 1e9))
-        if self._libc.timerfd_settime(self._fd, self._TFD_TIMER_ABSTIME, spec, None) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-
-    def _readable(self) -> None:
-        try:
-            os.read(self._fd, 8)
-        except BlockingIOError:
-            return
-        self._fire()
-
-    def _fire(self) -> None:
-        self.when, self._handle = None, None
-        self.callback()
-
-    def close(self) -> None:
-        self.arm(None)
-        if self._fd >= 0:
-            self.loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = -1

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pykeepalived.config.model_vrrp import BfdInstance
+from pykeepalived.timer import DeadlineTimer
 
 from . import io
 from .packet import CONTROL_PORT, State
@@ -110,14 +111,14 @@ class BfdProcess:
         self.hub = EventHub(options.events_path)
         self._listeners: dict[socket.AddressFamily, socket.socket] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: io.WakeUp | None = None
+        self._timer: DeadlineTimer | None = None
         self._stopped = asyncio.Event()
         self._instances = [i for i in instances if i.neighbor_ip is not None]
 
     # -- life cycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._timer = io.WakeUp(self._loop, self._fire)
+        self._timer = DeadlineTimer(self._loop, lambda _when: self._fire())
         await self.hub.start()
         self._apply(self._instances)
 

@@ -9,7 +9,7 @@ This is the thin I/O adapter; the modules it wires together each do one job:
 * ``vrrp.reload``: what a reload keeps, removes and adds; ``vrrp.stats``: counters and dump views;
 * ``vrrp.instances``: config model → run-time instance; ``vrrp.release``: clean-up after a dead process;
 * ``vrrp.notifier``, ``vrrp.monitors`` (vrrp_script, track_file, track_process), ``vrrp.addresses`` and
-  ``vrrp.routes`` (netlink), ``vrrp.io`` (VRRP sockets, GARP/NA frames), ``vrrp.timer`` (the wake-up).
+  ``vrrp.routes`` (netlink), ``vrrp.io`` (VRRP sockets, GARP/NA frames), ``pykeepalived.timer`` (the wake-up).
 
 What stays here is the event loop: sockets opened and read, netlink link events, the one timer armed
 at the core's earliest deadline, the monitors' verdicts, signals (TERM/INT stop: priority 0, VIPs
@@ -44,6 +44,7 @@ from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
 from pykeepalived.status import dumps
+from pykeepalived.timer import DeadlineTimer
 
 from . import stats
 from .addresses import Netlink, VipSpec, watch_links
@@ -69,7 +70,6 @@ from .release import release_vips, release_vips_async, resign
 from .reload import plan_reload
 from .routes import change_routes_rules
 from .syncd import TO_STOP, SyncDaemonFollower
-from .timer import DeadlineTimer
 from .vmac import Sysctl, VmacManager
 
 if TYPE_CHECKING:

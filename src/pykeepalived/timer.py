@@ -1,4 +1,5 @@
-"""The VRRP process's one wake-up: a re-armable deadline on the event loop's clock."""
+"""One precise wake-up per process, a re-armable deadline on the event loop's clock: the VRRP process's
+timers and the BFD process's (at 3 x 10 ms a detection must not come up to a millisecond late)."""
 
 from __future__ import annotations
 
