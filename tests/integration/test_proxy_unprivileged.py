@@ -3,9 +3,10 @@
 The daemon runs as ``nobody`` (``setpriv --reuid=nobody --regid=nogroup --clear-groups``), with its pid
 files, control sockets and the proxy's runtime directory in a directory of its own; the virtual server is
 on 127.0.0.x and a high port, the real servers are HTTP servers of this test on 127.0.0.x.  Loopback
-only: no namespace is needed.  Root is needed only to change user (and, where this Python lives under a
-directory ``nobody`` cannot enter, e.g. pyenv under /root, to show it to ``nobody`` through a bind
-mount in a private mount namespace, ``unshare --mount``).
+only: no network namespace is needed.  Root is needed only to change user (and, where this Python, its
+base installation or the repository lives under a directory ``nobody`` cannot enter, e.g. pyenv under
+/root, to show them to ``nobody`` in a private mount namespace, ``unshare --mount``).  It never skips
+for lack of reach: a CI clone's venv whose python links into /root runs too.
 """
 
 from __future__ import annotations
@@ -76,29 +77,51 @@ def real_servers() -> Iterator[None]:
         s.server_close()
 
 
-def _nobody_can_run(path: str) -> bool:
-    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "test", "-x", path],
-                       check=False)
-    return r.returncode == 0
+SETPRIV = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+
+
+def _nobody_can(test: str, path: str) -> bool:
+    return subprocess.run([*SETPRIV, "test", test, path], check=False).returncode == 0
+
+
+def _blocker(path: str) -> str | None:
+    """The outermost directory on ``path``'s way that nobody cannot enter (e.g. /root, mode 0700), or None."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        d = str(Path(*parts[:i]))
+        if os.path.isdir(d) and not _nobody_can("-x", d):
+            return d
+    return None
+
+
+def reach_script(needed: list[str], keep: Path) -> list[str]:
+    """Shell lines for a private mount namespace in which nobody reaches every path of ``needed`` at its own
+    name: each blocking directory gets a tmpfs (mode 0755) over it and the needed paths under it are bound
+    back in place.  Nothing changes outside the namespace; the paths stay the same, so a venv's symlinked
+    python and its pyvenv.cfg ``home`` resolve as they do for root."""
+    under = {p: b for p in dict.fromkeys(os.path.realpath(n) for n in needed) if (b := _blocker(p))}
+    lines = []
+    for i, p in enumerate(under):
+        lines += [f"mkdir -p {keep}/{i}", f"mount --bind {p} {keep}/{i}"]
+    for b in dict.fromkeys(under.values()):
+        lines.append(f"mount -t tmpfs -o mode=0755 pk-reach {b}")
+    for i, p in enumerate(under):
+        lines += [f"mkdir -p {p}", f"mount --bind {keep}/{i} {p}"]
+    return lines
 
 
 def daemon_argv(work: Path) -> list[str]:
-    """The command line that starts the daemon as nobody (through a bind mount of this Python if needed)."""
+    """The command line that starts the daemon as nobody.  Where this Python, its base installation or the
+    repository lie under a directory nobody cannot enter (pyenv under /root, a CI clone's venv whose python
+    links there), they are shown to nobody in a private mount namespace (``unshare --mount``)."""
     opts = ["-m", "pykeepalived", "-n", "-l", "-f", str(work / "k.conf"), "--dataplane", "proxy",
             "-p", str(work / "k.pid"), "-c", str(work / "c.pid"), "-r", str(work / "v.pid")]
-    setpriv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    if _nobody_can_run(sys.executable):
-        return [*setpriv, sys.executable, *opts]
-    prefix = os.path.realpath(sys.prefix)
-    exe = os.path.realpath(sys.executable)
-    if sys.prefix != sys.base_prefix or not exe.startswith(prefix + os.sep):
-        pytest.skip(f"{sys.executable} is out of nobody's reach and not a plain installation to bind-mount")
+    repo = str(Path(__file__).resolve().parents[2])
+    lines = reach_script([sys.prefix, sys.base_prefix, os.path.dirname(sys.executable), repo], work / "keep")
+    if not lines:
+        return [*SETPRIV, sys.executable, *opts]
     require_binary("unshare")
-    py = work / "py"
-    py.mkdir()
-    inner = py / os.path.relpath(exe, prefix)
-    script = (f"mount --bind {prefix} {py} && export LD_LIBRARY_PATH={py}/lib && "
-              f"exec {' '.join(setpriv)} {inner} {' '.join(opts)}")
+    script = " && ".join([*lines, f"exec {' '.join(SETPRIV)} {sys.executable} {' '.join(opts)}"])
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
 
 
