@@ -300,6 +300,7 @@ async def fetch(opts: GenhashOptions, out: BinaryIO, err: BinaryIO) -> None:
         opts.server, opts.port, request,
         timeout=opts.timeout, ssl_context=ctx, server_hostname=sni,
         fwmark=opts.fwmark or None, on_chunk=_VerboseDumper(out) if opts.verbose else None, keep=False,
+        delayed_ack=False,  # ACKs as keepalived's genhash sends them, so a server's writes arrive as they do
     )
     if opts.verbose and result.eof_clean:
         digest = bytes.fromhex(result.parsed.md5)

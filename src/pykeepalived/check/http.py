@@ -649,6 +649,10 @@ class GetPlan:
     keep_raw: bool = True
     #: the url whose regex is matched as the reply streams (:attr:`Parsed.regex_matched`)
     regex: Url | None = None
+    #: TCP_QUICKACK off: the handshake's last ACK rides on the request (a checker's saving).  genhash turns
+    #: it off as keepalived's genhash never sets it: delayed ACKs change how a server's small writes are
+    #: coalesced (Nagle), so its ``-v`` dumps would split where keepalived's do not
+    delayed_ack: bool = True
 
     #: the socket's family and the address it connects to (derived, made once per plan)
     family: int = field(init=False, repr=False, compare=False)
@@ -718,7 +722,8 @@ class HttpGet:
         try:
             # as haproxy's checks do: the handshake's last ACK is not sent alone but rides on the request,
             # one packet less per check for both ends (the server sees the same bytes)
-            sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
+            if plan.delayed_ack:
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
             if plan.fwmark:
                 stage = 1
                 sock.setsockopt(socket.SOL_SOCKET, _SO_MARK, plan.fwmark)
@@ -1173,6 +1178,7 @@ async def http_get(
     fwmark: int | None = None,
     on_chunk: OnChunk | None = None,
     keep: bool = True,
+    delayed_ack: bool = True,
 ) -> HttpResult:
     """Connect, (TLS handshake), send ``request``, read until EOF; never raises for network failures.
 
@@ -1181,6 +1187,7 @@ async def http_get(
     ``timeout`` x :data:`HTTP_STEPS`.  ``server_hostname`` is the SNI name (None: no SNI).  ``on_chunk``
     sees every read as keepalived's 4095-byte reads would split it.  ``keep``: the result carries the
     first :data:`KEEP_PREFIX` bytes of the reply, body and regex subject (genhash keeps none).
+    ``delayed_ack``: :attr:`GetPlan.delayed_ack` (genhash: False, as keepalived's genhash).
     """
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[HttpResult] = loop.create_future()
@@ -1194,7 +1201,7 @@ async def http_get(
             fut.set_result(r)
 
     plan = GetPlan(ip, port, request, timeout, ssl_context, server_hostname, bind, fwmark,
-                   keep_regex_subject=keep, keep_raw=keep)
+                   keep_regex_subject=keep, keep_raw=keep, delayed_ack=delayed_ack)
     get = HttpGet(loop, poller_for(loop), plan, done, on_chunk)
     try:
         return await fut
