@@ -22,7 +22,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pykeepalived.check.net import Timers, clock_of
 from pykeepalived.check.probes import Done, Probe, build_probe
@@ -38,11 +38,13 @@ from pykeepalived.check.state import (
     VsId,
     desired_table,
     rs_key,
+    vs_id,
 )
 from pykeepalived.config.model import Script
 from pykeepalived.config.model_lvs import (
     BfdCheck,
     HttpCheck,
+    RealServer,
     SslConfig,
     VirtualServer,
     VirtualServerGroup,
@@ -56,6 +58,11 @@ _random = random.random
 
 #: errors of socket() that say the host is out of something, not that the server is down
 _HOST_LIMITS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def _frame(vs: VirtualServer) -> VirtualServer:
+    """A virtual server's own settings: what its real servers' probes and state may depend on."""
+    return replace(vs, real_servers=())
 
 
 def unsupported_checkers(virtual_servers: Iterable[VirtualServer]) -> list[str]:
@@ -88,6 +95,8 @@ class Job:
     on_done: Done | None = None
     #: False while suspended (``ha_suspend``): the job keeps its delay_loop cadence but makes no attempt
     enabled: bool = True
+    #: a reload removed or replaced this checker (with ``enabled`` False): its pending timer is ignored
+    dropped: bool = False
     # -- for status and metrics, updated in place when an attempt completes (no allocation per check)
     attempts: int = 0
     failures: int = 0
@@ -177,43 +186,135 @@ class Runner:
         """
         loop = self._loop = asyncio.get_running_loop()
         self._clock = clock_of(loop)
-        timers = self._timers = Timers(loop)
+        self._timers = Timers(loop)
         now = loop.time()
-        ssl_ctx: ssl.SSLContext | None = None
-        if any(isinstance(c, HttpCheck) and c.ssl for vs in self.virtual_servers
-               for rs in vs.real_servers for c in rs.checkers):
-            ssl_ctx = ssl_context_for(self.ssl_config)
+        ssl_ctx = self._ssl_context(self.virtual_servers)
         events: list[Event] = [Log(m) for m in self.unsupported]
         old_health = previous.health if previous is not None else {}
         for vs in self.virtual_servers:
             st = VirtualServerState(vs, self.settings)
             self.health[st.id] = st
             old = old_health.get(st.id)
-            for rs in vs.real_servers:
-                key = rs_key(rs)
-                index = 0
-                for checker in rs.checkers:
-                    server = st.servers[key]
-                    if isinstance(checker, BfdCheck):  # not polled: the BFD process's events feed it
-                        self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
-                        index += 1
-                        continue
-                    cstate = server.checkers[index]
-                    probe = build_probe(vs, rs, checker, loop, ssl_context=ssl_ctx,
-                                        track_files=self.track_files, tcp_half_open=self.tcp_half_open,
-                                        url_index=functools.partial(getattr, cstate, "url_it"),
-                                        script_job=self.script_job)
-                    job = Job(st, key, index, probe, cstate, server, hist=[0] * (len(self.duration_bounds) + 1))
-                    job.on_done = functools.partial(self._done, job)
-                    job.due = cstate.first_run(now, self.rand())
-                    timers.add(job.due, self._fire_cb, job)
-                    self.jobs.append(job)
-                    index += 1
+            self._build_jobs(st, vs.real_servers, now, ssl_ctx)
             events += st.take_over(old) if old is not None else st.start(now, (known_down or {}).get(st.id, ()))
         for vs_key, gone in old_health.items():
             if vs_key not in self.health:
                 events += gone.removed()
         self._deliver(events)
+
+    def _ssl_context(self, virtual_servers: Iterable[VirtualServer]) -> ssl.SSLContext | None:
+        if any(isinstance(c, HttpCheck) and c.ssl for vs in virtual_servers
+               for rs in vs.real_servers for c in rs.checkers):
+            return ssl_context_for(self.ssl_config)
+        return None
+
+    def _build_jobs(self, st: VirtualServerState, real_servers: Iterable[RealServer], now: float,
+                    ssl_ctx: ssl.SSLContext | None) -> int:
+        """The jobs of ``real_servers`` (of ``st``), each armed for its first run; returns how many."""
+        assert self._loop is not None and self._timers is not None
+        vs = st.config
+        made = 0
+        for rs in real_servers:
+            key = rs_key(rs)
+            server = st.servers[key]
+            index = 0
+            for checker in rs.checkers:
+                if isinstance(checker, BfdCheck):  # not polled: the BFD process's events feed it
+                    self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
+                    index += 1
+                    continue
+                cstate = server.checkers[index]
+                probe = build_probe(vs, rs, checker, self._loop, ssl_context=ssl_ctx,
+                                    track_files=self.track_files, tcp_half_open=self.tcp_half_open,
+                                    url_index=functools.partial(getattr, cstate, "url_it"),
+                                    script_job=self.script_job)
+                job = Job(st, key, index, probe, cstate, server, hist=[0] * (len(self.duration_bounds) + 1))
+                job.on_done = functools.partial(self._done, job)
+                job.due = cstate.first_run(now, self.rand())
+                self._timers.add(job.due, self._fire_cb, job)
+                self.jobs.append(job)
+                index += 1
+                made += 1
+        return made
+
+    def reconfigure(self, virtual_servers: Iterable[VirtualServer],
+                    groups: Iterable[VirtualServerGroup] = ()) -> tuple[int, int, int]:
+        """A reload in place (the settings, SSL configuration and track files unchanged: else a new runner
+        is started).  A real server whose configuration is unchanged, in a virtual server whose own
+        settings (all but its list of real servers) are unchanged, keeps its state object, its jobs --
+        probes, retry state, counters -- and their place in the schedule: its next check runs when it was
+        due.  The checkers of any other real server are built anew and start as after a reload
+        (:meth:`.state.VirtualServerState.take_over` carries their health over); those of removed
+        servers and virtual servers stop.  Returns (jobs kept, built, dropped).
+        """
+        assert self._loop is not None and self._timers is not None
+        now = self._clock()
+        new_vss = tuple(virtual_servers)
+        old_health = self.health
+        health: dict[VsId, VirtualServerState] = {}
+        #: id() of each kept real server's state -> the virtual server state it now belongs to
+        owner: dict[int, VirtualServerState] = {}
+        rebuild: list[tuple[VirtualServerState, list[RealServer]]] = []
+        events: list[Event] = []
+        for vs in new_vss:
+            vid = vs_id(vs)
+            old = old_health.get(vid)
+            if old is not None and old.config == vs:  # untouched: the same state, servers and jobs
+                health[vid] = old
+                for r in old.servers.values():
+                    owner[id(r)] = old
+                continue
+            st = health[vid] = VirtualServerState(vs, self.settings)
+            if old is None:
+                events += st.start(now)
+                rebuild.append((st, list(vs.real_servers)))
+                continue
+            kept: set[DestKey] = set()
+            if _frame(old.config) == _frame(vs):
+                for key, r in st.servers.items():
+                    prev = old.servers.get(key)
+                    if prev is not None and prev.config == r.config:
+                        st.servers[key] = prev
+                        owner[id(prev)] = st
+                        kept.add(key)
+            events += st.take_over(old, kept)
+            rebuild.append((st, [rs for rs in vs.real_servers if rs_key(rs) not in kept]))
+        for vid, gone in old_health.items():
+            if vid not in health:
+                events += gone.removed()
+        jobs: list[Job] = []
+        dropped: list[Job] = []
+        for job in self.jobs:
+            now_in = owner.get(id(job.server))
+            if now_in is None:
+                dropped.append(job)
+            else:
+                job.vs = now_in
+                jobs.append(job)
+        for job in dropped:
+            job.enabled, job.dropped, job.on_done = False, True, None
+            if job.running:
+                job.running = False
+                self._in_flight -= 1
+                job.probe.cancel()
+        if dropped and self._ready:
+            self._ready = deque(j for j in self._ready if not j.dropped)
+        self.virtual_servers, self.groups, self.health, self.jobs = new_vss, tuple(groups), health, jobs
+        self.bfd_checks = {}
+        for st in health.values():  # kept servers' BFD_CHECKs (the new jobs' are added as they are built)
+            kept_rs = [rs for rs in st.config.real_servers if id(st.servers.get(rs_key(rs))) in owner]
+            for rs in kept_rs:
+                server = st.servers[rs_key(rs)]
+                for index, checker in enumerate(rs.checkers):
+                    if isinstance(checker, BfdCheck):
+                        self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
+        ssl_ctx = self._ssl_context(vs for vs, rss in ((st.config, rss) for st, rss in rebuild) if rss)
+        n_kept = len(jobs)
+        built = sum(self._build_jobs(st, rss, now, ssl_ctx) for st, rss in rebuild)
+        while self._ready and self._in_flight < self.max_in_flight:
+            self._launch(self._ready.popleft())
+        self._deliver(events)
+        return n_kept, built, len(dropped)
 
     def bfd_event(self, name: str, up: bool) -> None:
         """A BFD session went up or down: the verdict of every BFD_CHECK following it (keepalived's
@@ -271,6 +372,8 @@ class Runner:
         if self._stopping:
             return
         if not job.enabled:
+            if job.dropped:
+                return
             assert self._loop is not None and self._timers is not None
             delay = job.state.timing.delay_loop
             now = self._clock()

@@ -508,7 +508,7 @@ class VirtualServerState:
         self._update_quorum(ev, True)
         return ev
 
-    def take_over(self, old: VirtualServerState) -> list[Event]:
+    def take_over(self, old: VirtualServerState, kept: Collection[DestKey] = ()) -> list[Event]:
         """Reload of a virtual server that was already configured, instead of :meth:`start`.
 
         keepalived's ``clear_diff_rs`` / ``migrate_checkers`` / ``init_service_rs``: real servers no
@@ -517,7 +517,9 @@ class VirtualServerState:
         and each checker equal to an old one of the same real server (same type and
         options; timing may differ) keeps its up/down state, has-run flag and retry count (clipped
         to the new ``retry``), so a reload neither re-adds a dead server nor drops a live one.  A real
-        server that is new, or whose checkers are all new, starts as at start-up.
+        server that is new, or whose checkers are all new, starts as at start-up.  ``kept``: real servers
+        whose state object this one already holds, the old one's (unchanged configuration: their checks
+        go on as scheduled), left as they are.
         """
         ev: list[Event] = []
         self.started = True
@@ -529,6 +531,8 @@ class VirtualServerState:
                 old._clear_rs(gone, ev, stopping=False)
         old._update_vs_notifies(ev)
         for key, r in self.servers.items():
+            if key in kept:
+                continue
             prev = old.servers.get(key)
             if prev is None:
                 self._start_rs(r, ev)

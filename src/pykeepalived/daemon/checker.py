@@ -207,6 +207,8 @@ class CheckerProcess:
         self._stopping = asyncio.Event()
         self._mailer: Any = None
         self.reconciles = 0
+        #: a reload left garbage (the old configuration, replaced checkers): collected after the reconcile
+        self._settle = False
         self.ops_applied = 0
         #: checks in flight at once: each holds a descriptor, so never more than the process may open (run())
         self.max_in_flight = MAX_IN_FLIGHT
@@ -344,15 +346,26 @@ class CheckerProcess:
         if config.lvs == old.lvs and config.global_defs == old.global_defs:
             log.info("Reload: virtual servers unchanged")
             return
-        log.info("Reload: health checkers restart; servers still configured keep their state")
         previous = self.runner
-        if previous is not None:
-            previous.abandon()
-        self._start_runner(config, previous)
-        assert self.runner is not None
-        self._apply_ha_suspend(self.runner)
+        if previous is not None and (config.global_defs, config.lvs.ssl, config.vrrp.track_files) == \
+                (old.global_defs, old.lvs.ssl, old.vrrp.track_files):
+            # in place: unchanged real servers keep their checkers, state and schedule
+            n_kept, built, dropped = previous.reconfigure(
+                without_refused_misc_checks(config.lvs.virtual_servers, self.policy),
+                config.lvs.virtual_server_groups)
+            log.info("Reload: %d health checkers kept, %d started, %d stopped", n_kept, built, dropped)
+            self._apply_ha_suspend(previous)
+            if self.bfd is not None:
+                self.bfd.attach(previous)
+        else:
+            log.info("Reload: health checkers restart; servers still configured keep their state")
+            if previous is not None:
+                previous.abandon()
+            self._start_runner(config, previous)
+            assert self.runner is not None
+            self._apply_ha_suspend(self.runner)
         del previous
-        settle_memory()
+        self._settle = True  # after the next reconcile: the table first
         self._dirty.set()
 
     def _known_down(self) -> dict[VsId, set[DestKey]]:
@@ -407,6 +420,9 @@ class CheckerProcess:
             try:
                 await self.reconcile()
                 failing = None
+                if self._settle:
+                    self._settle = False
+                    settle_memory()
             except Exception as e:  # the data plane refused something: log, keep checking, retry later
                 # the same failure every second (out of descriptors, a table someone else holds) is logged
                 # with its traceback once, then once a minute, as one line

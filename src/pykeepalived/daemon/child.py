@@ -1,9 +1,10 @@
 """Entry of the supervisor's children: ``python -m pykeepalived.daemon.child vrrp|checkers|bfd OPTIONS_JSON``.
 
 Each child is its own process with its own event loop (VRRP adverts never wait for a health
-check), reads the configuration itself (as keepalived's children re-read the consolidated
-config), writes its pid file, and serves its half of the status view on its own control socket
-for the supervisor to merge.
+check), runs the configuration the supervisor parsed (its part of it, handed over at start and after
+each reload by :mod:`.config_feed`: unlike keepalived's children, it never parses the file again),
+writes its pid file, and serves its half of the status view on its own control socket for the
+supervisor to merge.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import contextlib
 import json
 import logging
 import os
-import pickle
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -29,6 +29,7 @@ from pykeepalived.status.api import ApiError, Caller, Command
 from pykeepalived.status.server import ControlServer
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
 
+from .config_feed import ConfigFeed
 from .options import DaemonOptions
 from .runtime import remove_pid_file, setup_logging, write_pid_file
 from .sdnotify import hide_ready_fd, report_ready
@@ -55,20 +56,9 @@ def load_usable(options: DaemonOptions) -> Config | None:
     return result.config
 
 
-#: the environment variable naming the descriptor that holds the supervisor's configuration
-CONFIG_FD_ENV = "PYKEEPALIVED_CONFIG_FD"
-#: ... and the one holding the runtime overrides (JSON) a restarted child must keep
+#: the environment variable naming the descriptor holding the runtime overrides (JSON) a restarted child
+#: must keep (the configuration comes over :mod:`.config_feed`)
 OVERRIDES_FD_ENV = "PYKEEPALIVED_OVERRIDES_FD"
-
-
-def data_memfd(name: str, data: bytes) -> int:
-    """An anonymous file holding ``data`` for a child to inherit (its descriptor is passed in pass_fds)."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
 
 
 def inherited_overrides() -> dict[str, Any]:
@@ -86,26 +76,10 @@ def inherited_overrides() -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def config_memfd(config: Config) -> int:
-    """An anonymous file holding ``config`` (pickled) for a child to inherit: a child the supervisor
-    (re)starts runs the configuration the supervisor runs, the last one that loaded cleanly, not whatever
-    the file on disk says now (it may have been broken since: keepalived's children would then exit)."""
-    return data_memfd("pykeepalived-config", pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def inherited_config() -> Config | None:
-    """The configuration handed over by the supervisor (:func:`config_memfd`), or None."""
-    value = os.environ.pop(CONFIG_FD_ENV, "")
-    if not value.isdigit():
-        return None
-    fd = int(value)
-    try:
-        with os.fdopen(fd, "rb") as f:
-            config = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as e:
-        log.warning("The configuration handed over by the parent could not be read (%s); reading the file", e)
-        return None
-    return config if isinstance(config, Config) else None
+def ignore_hup(kind: str) -> None:
+    """SIGHUP sent to a child: the supervisor reloads (it parses the file once and sends each child its
+    part over the configuration channel), so a child never reads the file again."""
+    log.info("SIGHUP to the %s child ignored: reload is the parent's (send SIGHUP to pid %d)", kind, os.getppid())
 
 
 def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snapshot:
@@ -132,12 +106,34 @@ def _vrrp_overrides(proc: object) -> dict[str, Any]:
     return {"instances": handed} if handed else {}
 
 
-async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
+def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config], object],
+                   options: DaemonOptions) -> None:
+    """Reloads: each configuration the supervisor sends over ``feed`` (``apply`` may be a coroutine
+    function), with SIGHUP ignored; without a feed (a child started by hand) SIGHUP reads the file and
+    ``apply`` must be a plain function."""
+    loop = asyncio.get_running_loop()
+    if feed is not None:
+        feed.follow(apply)
+        loop.add_signal_handler(signal.SIGHUP, ignore_hup, kind)
+        return
+
+    def reload() -> None:
+        new = load_usable(options)
+        if new is None:
+            log.error("Reload: configuration unusable - keeping the running configuration")
+            return
+        apply(new)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFeed | None = None) -> int:
     from pykeepalived.vrrp.runner import RunnerOptions, VrrpProcess
 
+    # with a feed the supervisor's configurations come over it: the process itself never reads the file
     ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
                           dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
-                          configure_logging=False, config_file=options.config_file,
+                          configure_logging=False, config_file=None if feed is not None else options.config_file,
                           bfd_events_path=options.bfd_events_path if config.vrrp.bfd_instances else None)
     handed = inherited_overrides().get("instances", [])
     proc = VrrpProcess(config, ropts, handed_over=[n for n in handed if isinstance(n, str)])
@@ -168,15 +164,24 @@ async def run_vrrp_child(config: Config, options: DaemonOptions) -> int:
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"),
                            commands=commands)
     await server.start_or_retry()
-    ready = asyncio.get_running_loop().create_task(_report_when(vrrp_ready(proc, config)))
+    async def when_ready() -> None:
+        await vrrp_ready(proc, config)
+        if feed is not None:  # (run() set its own HUP handler, replaced here: queued reloads wait until now)
+            follow_reloads(feed, "VRRP", proc.reload_config, options)
+        if report_ready():
+            log.debug("Ready: told the supervisor")
+
+    ready = asyncio.get_running_loop().create_task(when_ready())
     try:
         return await proc.run()
     finally:
         ready.cancel()
+        if feed is not None:
+            await feed.close()
         await server.stop()
 
 
-async def run_checker_child(config: Config, options: DaemonOptions) -> int:
+async def run_checker_child(config: Config, options: DaemonOptions, feed: ConfigFeed | None = None) -> int:
     from pykeepalived.lvs.overrides import OverrideError, Overrides
 
     from .checker import CheckerOptions, CheckerProcess
@@ -193,27 +198,29 @@ async def run_checker_child(config: Config, options: DaemonOptions) -> int:
                                                  if config.vrrp.bfd_instances else None),
                           overrides=overrides)
     loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        new = load_usable(options)
-        if new is None:
-            log.error("Reload: configuration unusable - keeping the running configuration")
-            return
-        proc.reload(new)
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    # until the first reconcile a HUP waits (blocked), as do the configurations queued on the feed
+    loop.add_signal_handler(signal.SIGHUP, ignore_hup, "Healthcheck")
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     server = ControlServer(proc.status, options.child_control_path("checkers"), commands=proc.command)
     await server.start_or_retry()
-    ready = loop.create_task(_report_when(checkers_ready(proc)))
+
+    async def when_ready() -> None:
+        await checkers_ready(proc)
+        follow_reloads(feed, "Healthcheck", proc.reload, options)
+        if report_ready():
+            log.debug("Ready: told the supervisor")
+
+    ready = loop.create_task(when_ready())
     try:
         return await proc.run()
     finally:
         ready.cancel()
+        if feed is not None:
+            await feed.close()
         await server.stop()
 
 
-async def run_bfd_child(config: Config, options: DaemonOptions) -> int:
+async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed | None = None) -> int:
     """keepalived's BFD child (bfd/bfd_daemon.c): the configured bfd_instances, their up/down told to the
     VRRP and checker children through the event stream at ``options.bfd_events_path``
     (:mod:`pykeepalived.bfd.watch`).  HUP reloads, TERM/INT stop, USR1 writes keepalived_bfd.data; the
@@ -228,11 +235,7 @@ async def run_bfd_child(config: Config, options: DaemonOptions) -> int:
     loop = asyncio.get_running_loop()
     current = [config]
 
-    def reload() -> None:
-        new = load_usable(options)
-        if new is None:
-            log.error("Reload: configuration unusable - keeping the running configuration")
-            return
+    def reload(new: Config) -> None:
         current[0] = new
         proc.reload(new.vrrp.bfd_instances)
 
@@ -244,7 +247,6 @@ async def run_bfd_child(config: Config, options: DaemonOptions) -> int:
         except OSError as e:
             log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
 
-    loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, proc.stop)
     loop.add_signal_handler(signal.SIGINT, proc.stop)
     loop.add_signal_handler(signal.SIGUSR1, write_data)
@@ -253,11 +255,14 @@ async def run_bfd_child(config: Config, options: DaemonOptions) -> int:
     quiet_wakeup_fd()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     await proc.start()
+    follow_reloads(feed, "BFD", reload, options)
     if report_ready():
         log.debug("Ready: told the supervisor")
     try:
         await proc.wait()
     finally:
+        if feed is not None:
+            await feed.close()
         await proc.close()
     return 0
 
@@ -312,12 +317,6 @@ async def checkers_ready(proc: Any, poll: float = READY_POLL) -> None:
         await asyncio.sleep(poll)
 
 
-async def _report_when(ready: Coroutine[Any, Any, None]) -> None:
-    await ready
-    if report_ready():
-        log.debug("Ready: told the supervisor")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     # HUP and the dump signals arrive blocked (supervisor._die_with_parent); ignored until the event loop
@@ -329,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                   syslog=not options.no_syslog)
     hide_ready_fd()
     pid_file = options.child_pid_file(kind)
-    config = inherited_config() or load_usable(options)
+    # the supervisor's configuration (the one it runs, maybe no longer the file's); by hand: the file
+    feed = ConfigFeed.inherited()
+    config = (feed.first() if feed is not None else None) or load_usable(options)
     if config is None:
         return EXIT_CONFIG
     if not write_pid_file(pid_file, f"{kind} child process"):
@@ -340,10 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("%s child process: %s", kind, ", ".join(applied))
     try:
         if kind == "vrrp":
-            return asyncio.run(run_vrrp_child(config, options))
+            return asyncio.run(run_vrrp_child(config, options, feed))
         if kind == "bfd":
-            return asyncio.run(run_bfd_child(config, options))
-        return asyncio.run(run_checker_child(config, options))
+            return asyncio.run(run_bfd_child(config, options, feed))
+        return asyncio.run(run_checker_child(config, options, feed))
     except KeyboardInterrupt:
         return 0
     finally:

@@ -7,7 +7,8 @@ validates the configuration, writes the main pid file, starts one child per subs
 removes the VIPs that child may have held, so a crash never leaves a VIP behind on two hosts.
 
 A reload (SIGHUP) parses and validates first; a configuration that cannot run (a keyword missing
-its parameter, an unreadable file) keeps the running one, with the reason logged.
+its parameter, an unreadable file) keeps the running one, with the reason logged.  The children never
+parse: each gets its part of what the supervisor loaded, at start and on every reload (:mod:`.config_feed`).
 
 The supervisor also serves the control socket: ``pykeepalived status`` talks to it, and it merges
 the children's halves (VRRP instances; virtual servers) into one snapshot.
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -37,7 +39,8 @@ from pykeepalived.status.dashboard import DashboardOptions
 from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
-from .child import CONFIG_FD_ENV, EXIT_CONFIG, OVERRIDES_FD_ENV, config_memfd, data_memfd, options_json
+from . import config_feed
+from .child import EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
@@ -69,6 +72,8 @@ class Child:
     next_delay: float = 0.0
     started_at: float = 0.0
     waiter: asyncio.Task[int] | None = field(default=None, repr=False)
+    #: the supervisor's end of the child's configuration channel (:mod:`.config_feed`)
+    feed: socket.socket | None = field(default=None, repr=False)
     respawn: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
@@ -107,27 +112,55 @@ class Supervisor:
                                        options.listen_token_file)
         #: the AgentX subagent (-x, enable_snmp_*), fed by :meth:`snapshot`
         self.snmp: Any = None
+        #: each child's part of ``config``, pickled (:mod:`.config_feed`): made once per configuration
+        self._parts: dict[str, bytes] = {}
+        self._reload_lock = asyncio.Lock()
 
     # -- children -------------------------------------------------------------------------------------
     async def _spawn(self, child: Child) -> None:
         argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
         ready_fd, env = self.ready_watch.open(child.kind)
-        config_fd = config_memfd(self.config)  # the running configuration, not the file (maybe broken since)
+        # the running configuration, not the file (maybe broken since), queued before the child starts
+        if child.feed is not None:
+            child.feed.close()
+        child.feed, feed_end = config_feed.channel()
+        config_feed.send(child.feed, await self._part(child.kind))
         # the runtime overrides a (re)started child must keep: a crash never undrains a server
-        overrides_fd = data_memfd("pykeepalived-overrides", json.dumps(self.overrides.get(child.kind, {})).encode())
-        env = {**env, CONFIG_FD_ENV: str(config_fd), OVERRIDES_FD_ENV: str(overrides_fd)}
+        overrides_fd = config_feed.data_memfd("pykeepalived-overrides",
+                                              json.dumps(self.overrides.get(child.kind, {})).encode())
+        env = {**env, config_feed.CONFIG_FD_ENV: str(feed_end.fileno()), OVERRIDES_FD_ENV: str(overrides_fd)}
         try:
             child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                               preexec_fn=_die_with_parent,
-                                                              pass_fds=(ready_fd, config_fd, overrides_fd),
+                                                              pass_fds=(ready_fd, feed_end.fileno(), overrides_fd),
                                                               env=env)
         finally:
             os.close(ready_fd)
-            os.close(config_fd)
+            feed_end.close()
             os.close(overrides_fd)
         child.started_at = time.monotonic()
         log.info("Starting %s child process, pid=%d", child.title, child.proc.pid)
         child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
+
+    async def _part(self, kind: str) -> bytes:
+        """Child ``kind``'s part of the running configuration, pickled (on a thread: ~1 s for the LVS part
+        of 37,000 real servers)."""
+        config = self.config
+        data = self._parts.get(kind)
+        if data is None:
+            data = await asyncio.to_thread(config_feed.encode, config_feed.part_for(kind, config))
+            if config is self.config:
+                self._parts[kind] = data
+        return data
+
+    def _send_config(self, child: Child, data: bytes) -> None:
+        if child.feed is None or child.proc is None or child.proc.returncode is not None:
+            return  # restarting: it gets the running configuration when it starts
+        try:
+            config_feed.send(child.feed, data)
+        except OSError as e:
+            log.warning("The new configuration could not be sent to the %s child (%s); it keeps the one it runs",
+                        child.kind, e)
 
     async def _wait(self, child: Child) -> int:
         assert child.proc is not None
@@ -200,6 +233,10 @@ class Supervisor:
     # -- reload ---------------------------------------------------------------------------------------
     async def reload(self) -> tuple[bool, str]:
         """SIGHUP (and the API's ``reload``): (loaded, what happened)."""
+        async with self._reload_lock:  # one at a time: the children get the configurations in order
+            return await self._reload()
+
+    async def _reload(self) -> tuple[bool, str]:
         log.info("Reloading")
         self.notifier.reloading()
         result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id,
@@ -213,6 +250,7 @@ class Supervisor:
             problems = "; ".join(str(d) for d in result.diagnostics if not d.info)
             return False, f"reload aborted, the running configuration is kept: {problems}"
         self.config = result.config
+        self._parts = {}
         if self.snmp is not None:
             self.snmp.config = self.config
         if self.options.dump_conf:
@@ -223,7 +261,9 @@ class Supervisor:
                 child = self.children.pop(kind)
                 if child.proc is not None and child.proc.returncode is None:
                     child.proc.terminate()
-        self._signal_children(signal.SIGHUP)
+        # each running child gets its part, the VRRP child's first (a few hundred bytes); no child parses
+        for kind in sorted(self.children, key=lambda k: k != "vrrp"):
+            self._send_config(self.children[kind], await self._part(kind))
         for kind in wanted:
             if kind not in self.children:
                 self.children[kind] = Child(kind)

@@ -17,7 +17,9 @@ removed; HUP reload; USR1/USR2/JSON/STATS_CLEAR dumps), all fed to the core with
 
 Reload (SIGHUP) re-reads the config file; a file with fatal errors (a keyword missing its
 parameter, FATAL problems) is refused and the running config kept.  Otherwise ``vrrp.reload`` plans it
-and the core applies it: an unchanged instance keeps its state machine, timers and VIPs.
+and the core applies it: an unchanged instance keeps its state machine, timers and VIPs.  The
+supervisor's VRRP child reads no file: :meth:`VrrpProcess.reload_config` takes the configuration the
+supervisor parsed.
 
 ``run_vrrp(config, options)`` is the entry for the supervisor (one child process);
 ``release_vips(config)`` is what the supervisor calls after the child died; ``main`` is the
@@ -497,6 +499,7 @@ class VrrpProcess:
         if path is None:
             log.warning("Reload requested but the configuration file is not known; ignoring SIGHUP")
             return False
+        # (the supervisor's child has none: its configurations come from the supervisor, reload_config)
         log.info("Reloading")
         from pykeepalived.config import load_config
         from pykeepalived.config.errors import ErrClass
@@ -518,6 +521,16 @@ class VrrpProcess:
         if self.core.stopped:
             return False
         await self.apply_config(result.config)
+        log.info("Reload finished")
+        return True
+
+    async def reload_config(self, new: Config) -> bool:
+        """A configuration loaded elsewhere (the supervisor's, already validated): applied as a reload of
+        the file is.  True if applied."""
+        if self.core.stopped:
+            return False
+        log.info("Reloading")
+        await self.apply_config(new)
         log.info("Reload finished")
         return True
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from pykeepalived.config import load_config_text
-from pykeepalived.daemon.child import CONFIG_FD_ENV, config_memfd, inherited_config
+from pykeepalived.daemon import config_feed
+from pykeepalived.daemon.config_feed import CONFIG_FD_ENV, ConfigFeed
 from pykeepalived.daemon.supervisor import restart_delay
 
 CONF = """vrrp_instance VI_1 {
@@ -32,20 +33,19 @@ def test_restart_delay_is_keepalived_s() -> None:
 def test_a_respawned_child_gets_the_running_configuration_not_the_file(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cfg = load_config_text(CONF, interfaces={"eth0"}).config
     assert cfg is not None
-    fd = config_memfd(cfg)
-    monkeypatch.setenv(CONFIG_FD_ENV, str(fd))
-    assert inherited_config() == cfg
+    parent, child_end = config_feed.channel()
+    config_feed.send(parent, config_feed.encode(cfg))  # queued before the child starts, as _spawn does
+    monkeypatch.setenv(config_feed.CONFIG_FD_ENV, str(child_end.detach()))
+    feed = ConfigFeed.inherited()
+    assert feed is not None
     assert CONFIG_FD_ENV not in os.environ  # read once; not passed on to scripts the child runs
-    try:
-        os.fstat(fd)
-        closed = False
-    except OSError:
-        closed = True
-    assert closed
+    assert feed.first() == cfg
+    feed.sock.close()
+    parent.close()
 
 
 def test_no_handed_configuration_means_the_file(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv(CONFIG_FD_ENV, raising=False)
-    assert inherited_config() is None
+    assert ConfigFeed.inherited() is None
     monkeypatch.setenv(CONFIG_FD_ENV, "not-a-number")
-    assert inherited_config() is None
+    assert ConfigFeed.inherited() is None

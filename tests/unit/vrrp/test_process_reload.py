@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pykeepalived.vrrp import packet as pkt
@@ -117,3 +119,48 @@ def test_plan_keeps_by_name_and_identity_and_sync_group() -> None:
     grouped = plan(conf(VI_1, ("VI_2", 52, 90, "    10.0.0.9/24"))
                    + "vrrp_sync_group G {\n  group {\n    VI_1\n    VI_2\n  }\n}\n")
     assert grouped.keep == () and set(grouped.add) == {"VI_1", "VI_2"}  # joining a sync group restarts
+
+
+def big_services(n: int) -> str:
+    return "".join(f"virtual_server 10.1.{i // 250}.{i % 250 + 1} 80 {{\n  delay_loop 6\n  lb_algo rr\n  lb_kind NAT\n"
+                   f"  protocol TCP\n" + "".join(
+                       f"  real_server 192.168.{j}.{i % 250 + 1} 8080 {{\n    weight 1\n"
+                       "    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n" for j in range(8)) + "}\n"
+                   for i in range(n))
+
+
+async def test_a_reload_of_a_large_configuration_does_not_delay_the_next_advert() -> None:
+    """The supervisor parsed a large file (1,000 virtual servers, 8,000 real servers) and sends the VRRP
+    child its part over the channel; the child takes it while its MASTER advertises.  The longest time the
+    event loop was held meanwhile is added to the virtual clock: the advert due 0.5 s later still goes on
+    time (the VRRP part holds no virtual server, and it is unpickled off the loop)."""
+    import time
+
+    from pykeepalived.daemon import config_feed
+
+    node = await master_node()
+    big = config(conf(("VI_1", 51, 150, VI_1[3])) + big_services(1000))
+    parent, child_end = config_feed.channel()
+    feed = config_feed.ConfigFeed(child_end)
+    plans: list[object] = []
+    feed.follow(lambda new: plans.append(node.apply(new)))
+    longest = 0.0
+    try:
+        config_feed.send(parent, config_feed.encode(config_feed.part_for("vrrp", big)))
+        last = time.perf_counter()
+        deadline = last + 10
+        while not feed.applied and last < deadline:
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+    finally:
+        await feed.close()
+        parent.close()
+    assert feed.applied == 1 and plans[0].keep == ("VI_1",)  # type: ignore[attr-defined]
+    assert longest < 0.5, f"the event loop was held {longest:.3f} s"
+    node.io.now += longest  # the reload began at DOWN + 2.5 (virtual): time the loop could not run
+    await node.run_until(DOWN + 5.5)
+    # the next adverts on time, with the new priority from the one after the reload
+    assert adverts(node) == [(pytest.approx(DOWN + k), 100) for k in range(3)] + \
+        [(pytest.approx(DOWN + k), 150) for k in (3, 4, 5)]
+    await node.stop()

@@ -227,7 +227,10 @@ class Node:
 
     def reload(self, text: str) -> Any:
         """Apply a new config the way ``VrrpProcess.apply_config`` does; returns the plan."""
-        new = config(text)
+        return self.apply(config(text))
+
+    def apply(self, new: Config) -> Any:
+        """:meth:`reload` of a configuration already loaded (the supervisor's); returns the plan."""
         plan = plan_reload({n: rt.model for n, rt in self.core.instances.items()}, new, self.core.group_of,
                            self.core.group_models)
         added = self.core.reconfigure(self.io.now, new, plan, {n: SRC for n in (*plan.keep, *plan.add)})
