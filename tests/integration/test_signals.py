@@ -221,3 +221,32 @@ def test_links_planted_at_the_dump_names_are_replaced_not_followed(daemon: Daemo
         assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, name
     assert daemon.read("keepalived.stats").startswith("VRRP Instance: VI_1\n")
     assert sorted(p.name for p in daemon.dumps.iterdir()) == sorted(ALL_FILES)  # no temporary left behind
+
+
+def test_hup_sent_in_a_loop_with_the_dump_signals_reloads_without_transition_restart_or_traceback(
+        daemon: Daemon) -> None:
+    """Every signal keepalived handles but TERM/INT, in a loop (issue 13's fault suite): 30 HUPs, each with
+    USR1/USR2/JSON/STATS_CLEAR, to the parent and to each child.  The same file reloads as many times as the
+    processes take it; nothing changes state, nothing restarts, the daemon still reloads afterwards."""
+    pids = daemon.child_pids()
+    mark = len(daemon.log_text())
+    for _ in range(30):
+        for pid in (daemon.pid, *pids.values()):
+            os.kill(pid, signal.SIGHUP)
+            for sig in (signal.SIGUSR1, signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
+                os.kill(pid, sig)
+        time.sleep(0.01)
+    daemon.settle(quiet=2.0, timeout=90)
+    assert daemon.proc.poll() is None
+    assert daemon.child_pids() == pids
+    since = daemon.log_text()[mark:]
+    assert "Reloading" in since
+    for bad in ("Entering", "exited", "Restarting", "Traceback", "Stopping", "Reload aborted"):
+        assert bad not in since, since[-3000:]
+    assert daemon.vip_held()
+    assert "Entering MASTER" not in daemon.peer_log.read_text()
+    mark = len(daemon.log_text())
+    os.kill(daemon.pid, signal.SIGHUP)  # one more, alone: still handled
+    wait_for(lambda: "Reloading" in daemon.log_text()[mark:], 10, "a reload after the storm")
+    daemon.settle()
+    assert "Traceback" not in daemon.log_text()[mark:] and daemon.child_pids() == pids
