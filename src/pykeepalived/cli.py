@@ -28,7 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "status": ("pykeepalived.status.cli", "show a running daemon's VRRP instances and virtual server table"),
     "ctl": ("pykeepalived.status.ctl", "change a running daemon: drain, weight, disable a real server, hand over"),
     "plan": ("pykeepalived.plan", "print the data-plane changes a configuration needs, without applying them"),
-    "lab": ("pykeepalived.lab.cli", "the seed scenario in network namespaces: lab up|demo|down (root)"),
+    "lab": ("pykeepalived.lab.cli",
+            "labs in network namespaces (root): lab up|demo|down (the seed), lab scaleout up|demo|down"),
 }
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"

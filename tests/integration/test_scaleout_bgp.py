@@ -171,8 +171,7 @@ def test_a_lost_node_is_withdrawn_by_the_hold_timer(lab: so.ScaleoutLab) -> None
 
 def test_real_server_loss_moves_only_its_own_flows_on_every_node(lab: so.ScaleoutLab) -> None:
     before = mapping(requests(lab, rounds=2))
-    web = lab.webs[1]  # rs2
-    lab.lab.stop(web)
+    lab.stop_web("rs2")
     try:
         deadline = time.monotonic() + 15
         while True:  # every node has taken rs2 out: no request reaches it, and none fails
@@ -187,23 +186,21 @@ def test_real_server_loss_moves_only_its_own_flows_on_every_node(lab: so.Scaleou
         assert all(before[s] == "rs2" for s in moved)
         assert len(moved) / len(before) <= 1 / lab.real_servers + 0.05 + 0.1  # 64 sources: sampling slack
     finally:
-        lab.webs[1] = lab.lab.popen("rs2", [sys.executable, "-m", "pykeepalived.lab.scaleout", "serve", "rs2"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lab.start_web("rs2")
 
 
 def test_quorum_loss_withdraws_on_every_node_and_quorum_back_announces(lab: so.ScaleoutLab) -> None:
     """Every real server down: every node loses quorum (1) and withdraws; one back: all announce again."""
-    for web in lab.webs:
-        lab.lab.stop(web)
+    for i in range(1, lab.real_servers + 1):
+        lab.stop_web(f"rs{i}")
     t0 = time.monotonic()
     try:
         t_gone = lab.wait_nexthops(set(), timeout=20, poll=0.01)
         print(f"all real servers down -> VIP withdrawn by every node after {t_gone - t0:.2f} s "
               f"(delay_loop 1 s, connect_timeout 1 s)")
     finally:
-        lab.webs[:] = [lab.lab.popen(f"rs{i}", [sys.executable, "-m", "pykeepalived.lab.scaleout", "serve",
-                                                f"rs{i}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for i in range(1, lab.real_servers + 1)]
+        for i in range(1, lab.real_servers + 1):
+            lab.start_web(f"rs{i}")
     t1 = time.monotonic()
     t_back = lab.wait_nexthops(ALL, timeout=20, poll=0.01)
     print(f"real servers back -> announced by every node after {t_back - t1:.2f} s")

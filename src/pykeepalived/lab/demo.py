@@ -19,26 +19,32 @@ import collections
 import contextlib
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, ClassVar, TextIO, TypeVar
 
 from pykeepalived.lab import netns as nsmod
 from pykeepalived.lab import web
 from pykeepalived.lab.netns import InNetns
-from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, SEED_SORRY_SERVER, Lab, seed_topology
+from pykeepalived.lab.running import (  # noqa: F401  (Proc, _stop_procs, _start_time: re-exported)
+    STATE_ROOT,
+    Proc,
+    RunningLab,
+    _comm,
+    _in_netns,
+    _start_time,
+    _stop_procs,
+    pids_in_netns,
+)
+from pykeepalived.lab.topology import SEED_FRONT_VIP, SEED_GATEWAY_VIP, SEED_SORRY_SERVER, seed_topology
 
 T = TypeVar("T")
 
-#: where ``lab up`` keeps configs, logs, pid files and its record of what it started
-STATE_ROOT = Path("/run/pykeepalived-lab")
 #: ``lab up`` / ``lab down`` without ``--prefix``
 DEFAULT_PREFIX = "pklab-"
 #: prefixes of demos carry the demo's pid, so ``lab down`` can tell an interrupted one
@@ -119,96 +125,6 @@ echo "$(date +%s.%N) $*" >> '{log}'
 """
 
 
-# -- processes we start, recorded so another process can stop exactly them ----------------------
-
-def _start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks (``/proc/PID/stat`` field 22): a PID plus this is unique."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rpartition(")")[2].split()[19])
-
-
-@dataclass
-class Proc:
-    """One process the lab started: enough to find it again (pid + start time) from another process."""
-
-    name: str
-    node: str
-    pid: int
-    start: int | None
-    log: str
-    argv: list[str]
-
-    def alive(self) -> bool:
-        return self.start is not None and _start_time(self.pid) == self.start
-
-    def signal(self, sig: int) -> bool:
-        """Signal it if it is still the process we started (a reused PID is left alone)."""
-        if not self.alive():
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, sig)
-            return True
-        return False
-
-
-def _stop_procs(procs: Sequence[Proc], grace: float = 5.0) -> None:
-    """SIGTERM, wait up to ``grace`` (daemons release VIPs and tables), then SIGKILL: ours only."""
-    for p in procs:
-        p.signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while any(p.alive() for p in procs) and time.monotonic() < deadline:
-        _reap()
-        time.sleep(0.05)
-    for p in procs:
-        p.signal(signal.SIGKILL)
-    _reap()
-
-
-def pids_in_netns(ns: str) -> list[int]:
-    """Processes living in named namespace ``ns`` (a /proc scan that tolerates exiting processes)."""
-    try:
-        st = os.stat(f"/run/netns/{ns}")
-    except OSError:
-        return []
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                mine = os.stat(f"/proc/{entry}/ns/net")
-            except OSError:
-                continue
-            if (mine.st_dev, mine.st_ino) == (st.st_dev, st.st_ino):
-                out.append(int(entry))
-    return out
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:120]
-    except OSError:
-        return "?"
-
-
-def _in_netns(pid: int, ns: str) -> bool:
-    """Whether process ``pid`` lives in named namespace ``ns`` (same inode as /run/netns/NS)."""
-    try:
-        mine = os.stat(f"/proc/{pid}/ns/net")
-        theirs = os.stat(f"/run/netns/{ns}")
-    except OSError:
-        return False
-    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
-
-
-def _reap() -> None:
-    """Collect our own exited children (zombies keep their start time and would look alive)."""
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0]:
-            pass
-
-
 # -- running a function inside a namespace (the client) -----------------------------------------
 
 def in_netns(ns: str, fn: Callable[..., T], *args: Any, timeout: float = 120.0, **kwargs: Any) -> T:
@@ -229,29 +145,24 @@ def daemon_argv() -> list[str]:
 
 
 @dataclass
-class SeedLab:
+class SeedLab(RunningLab):
     """The seed scenario's nodes and processes, with a state directory that outlives this process."""
 
+    KIND: ClassVar[str] = "seed"
+    COMMAND: ClassVar[str] = "lab"
+    DEFAULT_PREFIX: ClassVar[str] = DEFAULT_PREFIX
+    DEMO_TAG: ClassVar[str] = DEMO_TAG
+    FIRST: ClassVar[tuple[str, ...]] = LBS
+
     prefix: str = DEFAULT_PREFIX
-    state_root: Path = STATE_ROOT
     persistence: int | None = 50
     dataplane: str = "nftables"
     #: niceness of the web servers (the soak lowers it so a saturated server never delays adverts)
     web_nice: int = 0
-    lab: Lab | None = None
-    procs: dict[str, Proc] = field(default_factory=dict)
-    popens: dict[str, subprocess.Popen[Any]] = field(default_factory=dict, repr=False)
     #: what the last :meth:`kill_lb` killed (pid -> command line), for logs
     last_killed: dict[int, str] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        nsmod.check_prefix(self.prefix)
-
     # -- files -----------------------------------------------------------------------------
-    @property
-    def dir(self) -> Path:
-        return self.state_root / self.prefix.rstrip("-")
-
     @property
     def notify_script(self) -> Path:
         return self.dir / "notify.sh"
@@ -266,36 +177,14 @@ class SeedLab:
     def pid_file(self, lb: str) -> Path:
         return self.dir / f"{lb}.pid"
 
-    def log_path(self, name: str) -> Path:
-        return self.dir / f"{name}.log"
-
-    def ns(self, node: str) -> str:
-        return f"{self.prefix}{node}"
-
-    def _save(self) -> None:
-        doc = {"prefix": self.prefix, "created_by": os.getpid(),
-               "procs": [asdict(p) for p in self.procs.values()]}
-        tmp = self.dir / "state.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        tmp.replace(self.dir / "state.json")
-
     # -- building --------------------------------------------------------------------------
     def up(self, wait: float = 30.0) -> None:
         """Topology, configs, web servers, both daemons; returns when lb1 is MASTER and checks pass."""
-        if any(n.startswith(self.prefix) for n in nsmod.list_netns()):
-            raise nsmod.LabError(f"namespaces {self.prefix}* exist already: a lab is up "
-                                 f"('pykeepalived lab down --prefix {self.prefix}' removes it)")
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        # root-owned, not writable by others: enable_script_security accepts the notify script
-        self.dir.mkdir(parents=True, mode=0o755)
-        os.chmod(self.state_root, 0o755)
-        os.chmod(self.dir, 0o755)
+        self.prepare()
         self.notify_script.write_text(NOTIFY_SCRIPT.format(log=self.notify_log))
         self.notify_script.chmod(0o755)
         for lb in LBS:
             self.write_conf(lb)
-        self._save()
         self.lab = seed_topology(self.prefix, sorry_server=True)
         for name in WEB_NODES:
             self.start_web(name)
@@ -309,18 +198,6 @@ class SeedLab:
         path = self.conf_path(lb)
         path.write_text(seed_conf(lb, notify=str(self.notify_script), persistence=p))
         return path
-
-    def _popen(self, name: str, node: str, argv: list[str]) -> Proc:
-        assert self.lab is not None, "lab not built"
-        log_path = self.log_path(name)
-        with open(log_path, "ab") as log:
-            # own session: the terminal's Ctrl-C reaches us only, and we stop them in order
-            popen = self.lab.popen(node, argv, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True, cwd=str(self.dir))
-        proc = Proc(name, node, popen.pid, _start_time(popen.pid), str(log_path), argv)
-        self.procs[name], self.popens[name] = proc, popen
-        self._save()
-        return proc
 
     def start_web(self, name: str, wait: float = 10.0) -> Proc:
         """The web server of ``name`` (rs1, rs2, sorry): its page is its name."""
@@ -344,18 +221,6 @@ class SeedLab:
         if self.dataplane == "proxy":  # each load balancer's proxy workers in a runtime directory of its own
             argv = ["env", f"PYKEEPALIVED_PROXY_DIR={self.dir / f'{lb}-proxy'}", *argv]
         return self._popen(lb, lb, argv)
-
-    def _stop(self, name: str, grace: float = 5.0) -> None:
-        proc = self.procs.pop(name, None)
-        popen = self.popens.pop(name, None)
-        if proc is not None:
-            _stop_procs([proc], grace)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(grace)
-            if self.lab is not None and popen in self.lab.processes:
-                self.lab.processes.remove(popen)
-        self._save()
 
     def daemon_pids(self, lb: str) -> list[int]:
         """The supervisor and its VRRP and checker children (from the pid files the daemon wrote)."""
@@ -385,14 +250,7 @@ class SeedLab:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-        popen = self.popens.pop(lb, None)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(5)
-            if self.lab is not None and popen in self.lab.processes:
-                self.lab.processes.remove(popen)
-        self.procs.pop(lb, None)
-        self._save()
+        self._forget(lb)
         _wait(lambda: not any(_in_netns(p, self.ns(lb)) for p in pids), 5, f"{lb}'s daemons to die")
         return t
 
@@ -543,40 +401,6 @@ class SeedLab:
         t.start()
         return t
 
-    # -- teardown ---------------------------------------------------------------------------
-    def down(self) -> list[str]:
-        """Stop every process we started (daemons first, so they remove what they added), then the
-        namespaces and the state directory.  Returns what was removed, for people."""
-        removed: list[str] = []
-        order = sorted(self.procs.values(), key=lambda p: p.name not in LBS)
-        _stop_procs([p for p in order if p.name in LBS], grace=10.0)
-        _stop_procs([p for p in order if p.name not in LBS])
-        for popen in self.popens.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(1)
-        removed += [f"process {p.name} (pid {p.pid})" for p in order]
-        self.procs.clear()
-        self.popens.clear()
-        names = [n for n in nsmod.list_netns() if n.startswith(self.prefix)]
-        if self.lab is not None:
-            self.lab.processes.clear()
-            self.lab.close()
-        nsmod.cleanup_prefix(self.prefix)
-        removed += [f"namespace {n}" for n in names]
-        if self.dir.exists():
-            shutil.rmtree(self.dir, ignore_errors=True)
-            removed.append(f"state directory {self.dir}")
-        return removed
-
-    @classmethod
-    def attach(cls, prefix: str = DEFAULT_PREFIX, state_root: Path = STATE_ROOT) -> SeedLab:
-        """The lab a previous ``up`` left running (its processes read back from state.json)."""
-        seed = cls(prefix, state_root)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            doc = json.loads((seed.dir / "state.json").read_text())
-            seed.procs = {p["name"]: Proc(**p) for p in doc["procs"]}
-        return seed
-
 
 def _client_get(url: str, count: int, sources: list[str], timeout: float) -> collections.Counter[str]:
     return web.get(url, count, sources=sources or None, timeout=timeout)
@@ -597,8 +421,8 @@ def _wait(cond: Callable[[], Any], timeout: float, what: str, step: float = 0.05
 
 
 def stale_demo_prefixes() -> list[str]:
-    """Prefixes of demos whose process is gone (interrupted by SIGKILL or a crash)."""
-    return nsmod.stale_prefixes(DEMO_TAG)
+    """Prefixes of seed demos whose process is gone (interrupted by SIGKILL or a crash)."""
+    return SeedLab.stale_demo_prefixes()
 
 
 # -- the walk-through ----------------------------------------------------------------------------

@@ -29,19 +29,19 @@ import contextlib
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from . import netns as nsmod
+from .running import Proc, RunningLab, _in_netns, _stop_procs
 from .topology import Lab
 
 VIP = "10.99.0.5"
@@ -52,6 +52,11 @@ CLIENT_BASE = ipaddress.ip_address("10.0.0.100")
 KEEPALIVE, HOLD = 1, 3
 FRR_DIRS = ("/usr/lib/frr", "/usr/libexec/frr")
 SNAT_TABLE = "pk_scaleout_snat"
+#: ``lab scaleout up`` / ``down`` without ``--prefix``
+DEFAULT_PREFIX = "pkscale-"
+#: prefixes of ``lab scaleout demo`` carry the demo's pid, so ``lab scaleout down`` can tell an interrupted one
+DEMO_TAG = "pkscaledemo"
+MAX_LBS = 9
 
 
 def lb_edge(i: int) -> str:
@@ -148,58 +153,38 @@ bgp_announce {{
 
 
 class Frr:
-    """zebra + bgpd of one lab node, every file under a private directory (the daemons drop to the frr user,
-    which must reach it: 0777 inside a 0711 parent; removed by :meth:`stop`)."""
+    """The files of one lab node's zebra + bgpd, in a directory of their own (the daemons drop to the frr user,
+    which must write there: 0777 inside the lab's 0755 state directory).  The processes are the lab's."""
 
-    def __init__(self, lab: Lab, node: str, bgpd_conf: str) -> None:
-        self.lab, self.node = lab, node
-        self._top = Path(tempfile.mkdtemp(prefix=f"pk-frr-{node}-"))
-        self._top.chmod(0o711)
-        self.dir = self._top / "run"
-        self.dir.mkdir()
-        self.dir.chmod(0o777)
-        for name, text in (("zebra.conf", f"hostname {node}\n"), ("bgpd.conf", bgpd_conf)):
-            (self.dir / name).write_text(text)
-            (self.dir / name).chmod(0o644)
-        self.procs: list[subprocess.Popen[Any]] = []
+    def __init__(self, node: str, directory: Path, bgpd_conf: str | None = None) -> None:
+        self.node, self.dir = node, directory
+        if bgpd_conf is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.dir.chmod(0o777)
+            for name, text in (("zebra.conf", f"hostname {node}\n"), ("bgpd.conf", bgpd_conf)):
+                (self.dir / name).write_text(text)
+                (self.dir / name).chmod(0o644)
 
-    def start(self) -> Frr:
-        zebra, bgpd = find_frr("zebra"), find_frr("bgpd")
-        if zebra is None or bgpd is None:
-            raise FileNotFoundError("FRR's zebra/bgpd are not installed (apt-get install frr)")
+    def argv(self, daemon: str) -> list[str]:
+        """``zebra`` or ``bgpd`` in the foreground with every socket and file in :attr:`dir`."""
+        exe = find_frr(daemon)
+        if exe is None:
+            raise FileNotFoundError(f"FRR's {daemon} is not installed (apt-get install frr)")
         d = self.dir
-        common = ["--vty_socket", str(d), "-z", str(d / "zserv.api"), "-P", "0"]
-        zargv = [zebra, "-f", str(d / "zebra.conf"), "-i", str(d / "zebra.pid"), *common,
-                 "--log", f"file:{d / 'zebra.log'}"]
-        bargv = [bgpd, "-f", str(d / "bgpd.conf"), "-i", str(d / "bgpd.pid"), *common,
-                 "--log", f"file:{d / 'bgpd.log'}"]
-        self.procs.append(self.lab.popen(self.node, zargv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while not (d / "zserv.api").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.node}: zebra did not open its zserv socket")
-            time.sleep(0.05)
-        self.procs.append(self.lab.popen(self.node, bargv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        return self
+        return [exe, "-f", str(d / f"{daemon}.conf"), "-i", str(d / f"{daemon}.pid"), "--vty_socket", str(d),
+                "-z", str(d / "zserv.api"), "-P", "0", "--log", f"file:{d / f'{daemon}.log'}"]
 
-    def vtysh(self, command: str) -> str:
-        cp = self.lab.run(self.node, ["vtysh", "--vty_socket", str(self.dir), "-c", command], check=False)
-        return cp.stdout
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            self.lab.stop(p, grace=3)
-        self.procs.clear()
-        shutil.rmtree(self._top, ignore_errors=True)
+    def vtysh_argv(self, command: str) -> list[str]:
+        return ["vtysh", "--vty_socket", str(self.dir), "-c", command]
 
     def log(self, daemon: str = "bgpd") -> str:
         p = self.dir / f"{daemon}.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
 
-def router_nexthops(lab: Lab, prefix: str = VIP) -> set[str]:
-    """The next hops the router's kernel holds for ``prefix`` (what ECMP spreads over)."""
-    out = lab.run("router", ["ip", "-j", "route", "show", f"{prefix}/32"], check=False).stdout
+def nexthops_in(ns: str, prefix: str = VIP) -> set[str]:
+    """The next hops namespace ``ns``'s kernel holds for ``prefix`` (what ECMP spreads over)."""
+    out = nsmod.run(["ip", "-n", ns, "-j", "route", "show", f"{prefix}/32"], check=False).stdout
     hops: set[str] = set()
     for r in json.loads(out or "[]"):
         if "gateway" in r:
@@ -210,102 +195,153 @@ def router_nexthops(lab: Lab, prefix: str = VIP) -> set[str]:
     return hops
 
 
-@dataclass
-class ScaleoutLab:
-    """The lab and its processes; :meth:`close` stops everything and removes the namespaces."""
+def router_nexthops(lab: Lab, prefix: str = VIP) -> set[str]:
+    """The next hops the router's kernel holds for ``prefix``."""
+    return nexthops_in(lab.ns("router"), prefix)
 
+
+@dataclass
+class ScaleoutLab(RunningLab):
+    """The lab and its processes, recorded in a state directory (:class:`~pykeepalived.lab.running.RunningLab`):
+    ``lab scaleout up`` leaves it running and ``lab scaleout down`` (another process) stops exactly what it
+    started; :meth:`close` (the tests, the demo) does the same from this process."""
+
+    KIND: ClassVar[str] = "scaleout"
+    COMMAND: ClassVar[str] = "lab scaleout"
+    DEFAULT_PREFIX: ClassVar[str] = DEFAULT_PREFIX
+    DEMO_TAG: ClassVar[str] = DEMO_TAG
+    FIRST: ClassVar[tuple[str, ...]] = tuple(f"lb{i}" for i in range(1, MAX_LBS + 1))
+
+    prefix: str = field(default_factory=nsmod.unique_prefix)
     lbs: int = 3
     real_servers: int = 4
     sources: int = 64
-    lab: Lab = field(default_factory=Lab)
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pk-scaleout-")))
-    frr: dict[str, Frr] = field(default_factory=dict)
-    daemons: dict[str, subprocess.Popen[Any]] = field(default_factory=dict)
-    webs: list[subprocess.Popen[Any]] = field(default_factory=list)
 
-    def up(self) -> ScaleoutLab:
+    @property
+    def workdir(self) -> Path:
+        return self.dir
+
+    @property
+    def everyone(self) -> set[str]:
+        """The router's next hops when every node announces."""
+        return {lb_edge(i) for i in range(1, self.lbs + 1)}
+
+    def frr(self, node: str) -> Frr:
+        return Frr(node, self.dir / "frr" / node)
+
+    def up(self, wait: float = 60.0) -> ScaleoutLab:
+        """Topology, real servers, FRR everywhere, pykeepalived on every node; returns when the router has a
+        route to the VIP through every node (``wait`` seconds at most)."""
+        if not 1 <= self.lbs <= MAX_LBS:
+            raise ValueError(f"lbs must be 1..{MAX_LBS}")
+        self.prepare()
+        self.lab = Lab(self.prefix)
         build_topology(self.lab, self.lbs, self.real_servers, self.sources)
         for i in range(1, self.real_servers + 1):
-            self.webs.append(self.lab.popen(f"rs{i}", [sys.executable, "-m", "pykeepalived.lab.scaleout",
-                                                       "serve", f"rs{i}"],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        self.frr["router"] = Frr(self.lab, "router", router_bgpd_conf(self.lbs)).start()
+            self.start_web(f"rs{i}")
+        self.start_frr("router", router_bgpd_conf(self.lbs))
         for i in range(1, self.lbs + 1):
-            self.frr[f"lb{i}"] = Frr(self.lab, f"lb{i}", lb_bgpd_conf(i)).start()
+            self.start_frr(f"lb{i}", lb_bgpd_conf(i))
             self.start_lb(f"lb{i}")
+        self.wait_nexthops(self.everyone, timeout=wait)
         return self
 
+    def start_frr(self, node: str, bgpd_conf: str) -> None:
+        frr = Frr(node, self.dir / "frr" / node, bgpd_conf)
+        self._popen(f"zebra-{node}", node, frr.argv("zebra"))
+        deadline = time.monotonic() + 10
+        while not (frr.dir / "zserv.api").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node}: zebra did not open its zserv socket")
+            time.sleep(0.05)
+        self._popen(f"bgpd-{node}", node, frr.argv("bgpd"))
+
+    def vtysh(self, node: str, command: str) -> str:
+        return nsmod.run(nsmod.exec_argv(self.ns(node), self.frr(node).vtysh_argv(command)), check=False).stdout
+
+    def start_web(self, name: str) -> None:
+        """The real server ``name`` (rs1..): HTTP on port 80 answering ``name <peer address>``."""
+        self._popen(f"web-{name}", name, [sys.executable, "-m", "pykeepalived.lab.scaleout", "serve", name])
+
+    def stop_web(self, name: str) -> None:
+        self._stop(f"web-{name}", grace=2)
+
     def conf_path(self, lb: str) -> Path:
-        return self.workdir / f"{lb}.conf"
+        return self.dir / f"{lb}.conf"
+
+    def pid_file(self, lb: str) -> Path:
+        return self.dir / f"{lb}.pid"
 
     def start_lb(self, lb: str) -> None:
         i = int(lb[2:])
         self.conf_path(lb).write_text(lb_keepalived_conf(i, self.real_servers))
-        log = (self.workdir / f"{lb}.log").open("ab")
         argv = [sys.executable, "-m", "pykeepalived.cli", "-f", str(self.conf_path(lb)), "-n", "-l", "-C",
-                "-p", str(self.workdir / f"{lb}.pid"), "--dataplane", "nftables"]
-        self.daemons[lb] = self.lab.popen(lb, argv, stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=subprocess.STDOUT, cwd=str(self.workdir))
-        log.close()
+                "-p", str(self.pid_file(lb)), "--dataplane", "nftables"]
+        self._popen(lb, lb, argv)
 
     def daemon_pids(self, lb: str) -> list[int]:
         """The supervisor and its checker child (pid files), so a kill reaches both at once."""
         pids = []
-        for path in (self.workdir / f"{lb}.pid", self.workdir / f"{lb}_checkers.pid"):
+        for path in (self.pid_file(lb), self.dir / f"{lb}_checkers.pid"):
             with contextlib.suppress(OSError, ValueError):
                 pids.append(int(path.read_text().split()[0]))
-        proc = self.daemons.get(lb)
+        proc = self.procs.get(lb)
         if proc is not None and proc.pid not in pids:
             pids.append(proc.pid)
         return pids
 
     def kill_lb(self, lb: str) -> float:
         """kill -9 of lb's pykeepalived (supervisor and checker, frozen first); returns the monotonic time."""
-        pids = self.daemon_pids(lb)
+        pids = [p for p in self.daemon_pids(lb) if _in_netns(p, self.ns(lb))]
         t = time.monotonic()
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
-        proc = self.daemons.pop(lb, None)
-        if proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
-            if proc in self.lab.processes:
-                self.lab.processes.remove(proc)
+        self._forget(lb)
         return t
 
     def stop_lb(self, lb: str) -> None:
-        proc = self.daemons.pop(lb, None)
-        if proc is not None:
-            self.lab.stop(proc, grace=10)
+        self._stop(lb, grace=10)
+
+    def nexthops(self) -> set[str]:
+        return nexthops_in(self.ns("router"))
 
     def wait_nexthops(self, want: set[str], timeout: float = 30.0, poll: float = 0.005) -> float:
         """Until the router's route to the VIP has exactly ``want`` as next hops; returns the monotonic time."""
         deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            if router_nexthops(self.lab) == want:
+            if self.nexthops() == want:
                 return now
             if now > deadline:
-                raise TimeoutError(f"router next hops {sorted(router_nexthops(self.lab))}, wanted {sorted(want)}")
+                raise TimeoutError(f"router next hops {sorted(self.nexthops())}, wanted {sorted(want)}")
             time.sleep(poll)
 
-    def close(self) -> None:
-        for lb in list(self.daemons):
-            self.stop_lb(lb)
-        for f in self.frr.values():
-            f.stop()
-        for p in self.webs:
-            self.lab.stop(p)
-        self.lab.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+    def failure_logs(self) -> list[Path]:
+        return [self.log_path(f"lb{i}") for i in range(1, self.lbs + 1)]
 
-    def __enter__(self) -> ScaleoutLab:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def stop_processes(self, procs: Sequence[Proc]) -> None:
+        """pykeepalived first (SIGTERM: each withdraws its route, then releases its data plane); then check that
+        the router has no route to the VIP left (BGP withdrawals, not the namespaces' removal, took it away);
+        then FRR (bgpd before zebra) and the real servers."""
+        daemons = [p for p in procs if p.name in self.FIRST]
+        _stop_procs(daemons, grace=10.0)
+        router = self.ns("router")
+        if router in nsmod.list_netns() and any(p.name == "bgpd-router" and p.alive() for p in procs):
+            t0 = time.monotonic()
+            while (left := nexthops_in(router)) and time.monotonic() < t0 + HOLD + 2:
+                time.sleep(0.05)
+            if left:
+                self.problems.append(f"the router still had a route to {VIP}/32 via {', '.join(sorted(left))} "
+                                     f"{HOLD + 2} s after pykeepalived stopped")
+            else:
+                self.notes.append(f"no route to {VIP}/32 left on the router ({router}) once pykeepalived had "
+                                  f"stopped (waited {time.monotonic() - t0:.2f} s more), before FRR and the "
+                                  "namespaces went")
+        rest = [p for p in procs if p not in daemons]
+        _stop_procs([p for p in rest if p.name.startswith("bgpd-")])
+        _stop_procs([p for p in rest if not p.name.startswith("bgpd-")])
 
 
 # ------------------------------------------------------------------------------------- server and client
@@ -434,6 +470,7 @@ if __name__ == "__main__":
 # ------------------------------------------------------------------------------------------------ the demo
 
 def _spread(s: ScaleoutLab, rounds: int = 2) -> tuple[dict[str, int], dict[str, str], int]:
+    assert s.lab is not None
     out = s.lab.run("client", [sys.executable, "-m", "pykeepalived.lab.scaleout", "client", "--rounds",
                                str(rounds), "--sources", str(s.sources)], timeout=300).stdout
     rows = [json.loads(line) for line in out.splitlines()]
@@ -445,44 +482,38 @@ def _spread(s: ScaleoutLab, rounds: int = 2) -> tuple[dict[str, int], dict[str, 
     return nodes, first, sum(1 for r in rows if r[2] is None)
 
 
-def demo(out: Any = None) -> int:
+def demo(s: ScaleoutLab, out: Any = None) -> None:
     """``pykeepalived lab scaleout demo``: build the lab, show the routes, the spread, a node killed and
-    returning, then remove everything (Ctrl-C at any point cleans up)."""
+    returning; the caller removes everything (``s.down()``, also on Ctrl-C)."""
     out = out or sys.stdout
 
     def say(text: str) -> None:
         print(text, file=out, flush=True)
 
-    s = ScaleoutLab()
-    try:
-        say("Building: router (FRR, ECMP) + lb1..lb3 (FRR + pykeepalived, nftables mh, full NAT) + rs1..rs4 ...")
-        s.up()
-        everyone = {lb_edge(i) for i in range(1, s.lbs + 1)}
-        t0 = time.monotonic()
-        s.wait_nexthops(everyone, timeout=60)
-        say(f"All three nodes announce {VIP}/32 ({time.monotonic() - t0:.1f} s). The router's route:")
-        say(s.lab.run("router", ["ip", "route", "show", f"{VIP}/32"]).stdout.rstrip())
-        nodes, before, failed = _spread(s)
-        say(f"{sum(nodes.values())} requests from {s.sources} client addresses: per node {nodes}, failed {failed}")
-        say(f"each client address reached one real server through whichever node: "
-            f"{dict(sorted(Counter(before.values()).items()))}")
-        say("kill -9 of lb2's pykeepalived ...")
-        t = s.kill_lb("lb2")
-        t_gone = s.wait_nexthops(everyone - {lb_edge(2)}, timeout=15, poll=0.002)
-        say(f"lb2's route left the router {1000 * (t_gone - t):.0f} ms later (its tun device died with the process)")
-        nodes, after, failed = _spread(s)
-        moved = sum(1 for k in before if after.get(k) != before[k])
-        say(f"per node {nodes}, failed {failed}; client addresses that changed real server: {moved}")
-        say("lb2's pykeepalived started again ...")
-        t = time.monotonic()
-        s.start_lb("lb2")
-        s.wait_nexthops(everyone, timeout=30)
-        say(f"announced again after {time.monotonic() - t:.1f} s")
-        nodes, again, failed = _spread(s)
-        say(f"per node {nodes}, failed {failed}; changed real server: "
-            f"{sum(1 for k in before if again.get(k) != before[k])}")
-        return 0
-    finally:
-        say("Removing the lab ...")
-        s.close()
-
+    say(f"Building in namespaces {s.prefix}* (state in {s.dir}): router (FRR, ECMP) + lb1..lb{s.lbs} (FRR + "
+        f"pykeepalived, nftables mh, full NAT) + rs1..rs{s.real_servers} ...")
+    t0 = time.monotonic()
+    s.up()
+    assert s.lab is not None
+    everyone = s.everyone
+    say(f"All {s.lbs} nodes announce {VIP}/32 ({time.monotonic() - t0:.1f} s after the start). The router's route:")
+    say(s.lab.run("router", ["ip", "route", "show", f"{VIP}/32"]).stdout.rstrip())
+    nodes, before, failed = _spread(s)
+    say(f"{sum(nodes.values())} requests from {s.sources} client addresses: per node {nodes}, failed {failed}")
+    say(f"each client address reached one real server through whichever node: "
+        f"{dict(sorted(Counter(before.values()).items()))}")
+    say("kill -9 of lb2's pykeepalived ...")
+    t = s.kill_lb("lb2")
+    t_gone = s.wait_nexthops(everyone - {lb_edge(2)}, timeout=15, poll=0.002)
+    say(f"lb2's route left the router {1000 * (t_gone - t):.0f} ms later (its tun device died with the process)")
+    nodes, after, failed = _spread(s)
+    moved = sum(1 for k in before if after.get(k) != before[k])
+    say(f"per node {nodes}, failed {failed}; client addresses that changed real server: {moved}")
+    say("lb2's pykeepalived started again ...")
+    t = time.monotonic()
+    s.start_lb("lb2")
+    s.wait_nexthops(everyone, timeout=30)
+    say(f"announced again after {time.monotonic() - t:.1f} s")
+    nodes, again, failed = _spread(s)
+    say(f"per node {nodes}, failed {failed}; changed real server: "
+        f"{sum(1 for k in before if again.get(k) != before[k])}")
