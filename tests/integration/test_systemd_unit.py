@@ -1,4 +1,4 @@
-"""A real systemd starts, reloads and stops packaging/systemd/pykeepalived.service (systemd-nspawn container).
+"""A real systemd starts, watches (WatchdogSec), reloads and stops packaging/systemd/pykeepalived.service (nspawn).
 
 The container boots Debian 12's systemd from an image built once with mmdebstrap and cached (as
 bench/fresh_debian.sh does, in $PYKEEPALIVED_BENCH_CACHE, default /var/cache/pykeepalived-bench/); it has a
@@ -172,6 +172,9 @@ def container() -> Iterator[Container]:
         units = root / "etc/systemd/system"
         shutil.copy(REPO / "packaging/systemd/pykeepalived.service", units / "pykeepalived.service")
         (units / "pk-veth.service").write_text(VETH_UNIT)
+        # the watchdog as docs/systemd.md says to turn it on: a drop-in (systemd kills a unit whose pings stop)
+        (units / "pykeepalived.service.d").mkdir()
+        (units / "pykeepalived.service.d" / "watchdog.conf").write_text("[Service]\nWatchdogSec=1s\n")
         wants = units / "multi-user.target.wants"
         wants.mkdir(exist_ok=True)
         for unit in ("pykeepalived.service", "pk-veth.service"):
@@ -200,6 +203,12 @@ def test_systemd_starts_reloads_and_stops_the_shipped_unit(container: Container)
     assert "Starting pykeepalived" in journal and "Entering MASTER STATE" in journal
     main_pid = state["MainPID"]
 
+    # WatchdogSec=1s: systemd would abort and fail the unit after 1 s without WATCHDOG=1
+    assert box.show("pykeepalived", "WatchdogUSec")["WatchdogUSec"] == "1s"
+    time.sleep(4)
+    watched = box.show("pykeepalived", "ActiveState", "MainPID", "Result")
+    assert watched == {"ActiveState": "active", "MainPID": main_pid, "Result": "success"}, watched
+
     reload = box.sh("systemctl reload pykeepalived")
     assert reload.returncode == 0, reload.stderr
     box.wait(lambda: box.show("pykeepalived", "SubState")["SubState"] == "running", 30, "the reload to finish")
@@ -214,3 +223,4 @@ def test_systemd_starts_reloads_and_stops_the_shipped_unit(container: Container)
     assert final == {"ActiveState": "inactive", "Result": "success"}, final
     assert not vip_in(box)
     assert box.sh("pgrep -f '[p]ykeepalived'").stdout.strip() == ""  # nothing left behind
+    assert "watchdog" not in box.sh("journalctl -u pykeepalived --no-pager -o cat").stdout.lower()

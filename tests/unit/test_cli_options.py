@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,22 @@ def test_signum_prints_keepalived_s_numbers(capsys: pytest.CaptureFixture[str]) 
         assert capsys.readouterr().out == f"{number}\n"
     assert main(["--signum", "TDATA"]) == 1
     assert capsys.readouterr().err == "Unknown sigfunc TDATA\n"
+
+
+@pytest.mark.parametrize("form", [["-t", "{copy}"], ["--config-test", "{copy}"], ["{copy}", "-t"],
+                                  ["-t", "-f", "{copy}"], ["-t", "-f", "{copy}", "{copy}"]])
+def test_config_test_never_touches_a_file_it_names_as_input(tmp_path: Path, form: list[str]) -> None:
+    """The command as an operator types it (a process of its own, the console entry): whatever place the
+    file takes, as a stray argument or as the configuration, its bytes, size and mtime stay as they were."""
+    copy = tmp_path / "copy.conf"
+    copy.write_text(CONF.replace("priority 100", "priorty 100"))  # an error to report: something to write
+    os.utime(copy, ns=(1_000_000_000, 1_000_000_000))
+    before = copy.read_bytes(), copy.stat().st_mtime_ns, copy.stat().st_size
+    argv = [arg.format(copy=copy) for arg in form]
+    if "-f" not in argv:
+        argv += ["-f", str(tmp_path / "missing.conf")]
+    cp = subprocess.run([sys.executable, "-m", "pykeepalived", *argv, "--interfaces", "lo,eth0"],
+                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert (copy.read_bytes(), copy.stat().st_mtime_ns, copy.stat().st_size) == before, cp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.conf"]  # and nothing written beside it
+    assert cp.returncode != 0
