@@ -168,11 +168,14 @@ def test_stats_clear_zeroes_the_counters_of_the_next_usr2_dump(daemon: Daemon) -
     assert before["Became master"] == 1 and before["Advertisements/Sent"] >= 1
     cleared_at = time.monotonic()
     daemon.signal(SIGSTATS_CLEAR, wait_for_files=("keepalived.stats",))
+    assert layout(daemon.read("keepalived.stats")) == layout(reference("keepalived.stats.clearing"))
     written = stats_values(daemon.read("keepalived.stats"))
     assert written["Became master"] == 1  # STATS_CLEAR writes the counters, then clears them
     daemon.signal(signal.SIGUSR2, wait_for_files=("keepalived.stats",))
+    assert layout(daemon.read("keepalived.stats")) == layout(reference("keepalived.stats.after-clear"))
     after = stats_values(daemon.read("keepalived.stats"))
     assert after["Became master"] == 0
+    assert stats_values(reference("keepalived.stats.after-clear"))["Became master"] == 0  # as keepalived's
     # only the adverts sent since the clear (advert_int 1)
     assert after["Advertisements/Sent"] <= time.monotonic() - cleared_at + 1
     assert all(v == 0 for k, v in after.items() if k != "Advertisements/Sent"), after
