@@ -20,7 +20,7 @@ import os
 import sys
 from typing import TextIO
 
-from .loader import LoadResult, load_config
+from .loader import LoadResult, load_config, load_for_config_test
 from .model import to_jsonable
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
@@ -36,6 +36,13 @@ def _interfaces(spec: str | None) -> frozenset[str] | None:
 def _load(args: argparse.Namespace) -> LoadResult:
     return load_config(args.config_file, config_id=args.config_id, interfaces=_interfaces(args.interfaces),
                        all_config=getattr(args, "all_config", False))
+
+
+def _load_for_test(args: argparse.Namespace) -> LoadResult:
+    """As ``keepalived -t``: in the network namespace of ``-s`` or of the config's ``net_namespace``."""
+    return load_for_config_test(args.config_file, config_id=args.config_id, interfaces=_interfaces(args.interfaces),
+                                namespace=getattr(args, "namespace", None) or None,
+                                all_config=getattr(args, "all_config", False))
 
 
 def print_diagnostics(result: LoadResult, out: TextIO) -> None:
@@ -56,7 +63,7 @@ def config_test(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 1
         log_file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed below
-    result = _load(args)
+    result = _load_for_test(args)
     try:
         print_diagnostics(result, log_file or sys.stderr)
     finally:

@@ -68,6 +68,8 @@ class Diagnostics:
     """Collects diagnostics in the order they were found."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    #: keepalived stopped before validating (it could not enter the configured network namespace)
+    stopped: bool = False
 
     def add(
         self,
@@ -110,11 +112,14 @@ class Diagnostics:
     def config_test_exit_code(self) -> int:
         """Exit status of ``keepalived -t`` (2.2.7) for these diagnostics.
 
-        0 OK; 2 a keyword missing its parameter (keepalived aborts there); 4 file-not-found /
-        bad interface / fatal alone; 6 script security; 5 anything else.
+        0 OK; 2 a keyword missing its parameter (keepalived aborts there); 0 when keepalived
+        stopped before validating (``stopped``); 4 file-not-found / bad interface / fatal alone;
+        6 script security; 5 anything else.
         """
         if self.missing_parameter:
             return 2
+        if self.stopped:
+            return 0
         worst = self.worst
         if worst is ErrClass.OK:
             return 0

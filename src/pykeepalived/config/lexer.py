@@ -159,6 +159,7 @@ def decomment(text: str, cols: Cols = 0) -> tuple[str, Cols, bool]:
             keep(j, j + 1)
             i = j + 1
         else:
+            cont_col = _comment_continuation(text, j, cols)
             break
     result = "".join(out)
     trimmed = result.rstrip(" \t")
@@ -167,6 +168,18 @@ def decomment(text: str, cols: Cols = 0) -> tuple[str, Cols, bool]:
         trimmed += "\\"
         out_cols.append(cont_col)
     return trimmed, out_cols, quote
+
+
+def _comment_continuation(text: str, start: int, cols: Cols) -> int:
+    """keepalived's ``decomment`` goes on scanning a comment for backslashes: each ``\\X`` is skipped
+    as a pair and a final lone ``\\`` still marks a continuation, so ``! ... \\`` leaves the line
+    ``\\``.  Returns that backslash's column (0: none)."""
+    i = text.find("\\", start)
+    while i >= 0:
+        if i + 1 == len(text):
+            return col_at(cols, i)
+        i = text.find("\\", i + 2)
+    return 0
 
 
 def find_brace(text: str) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import blocks
-from .errors import Diagnostics
+from .errors import Diagnostics, ErrClass
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
@@ -86,6 +86,63 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
                             include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE)
         config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
     return LoadResult(config, diags)
+
+
+NETNS_DIR = "/var/run/netns"
+
+
+def load_for_config_test(path: str | os.PathLike[str], *, config_id: str | None = None,
+                         interfaces: frozenset[str] | set[str] | None = None, namespace: str | None = None,
+                         all_config: bool = False) -> LoadResult:
+    """:func:`load_config` as ``keepalived -t`` sees it.  keepalived's parent reads the config, then
+    enters the network namespace (``-s`` ``namespace``, else the config's ``net_namespace``) before
+    validating in it.  When it cannot enter it, it stops ("Unable to set network namespace X -
+    exiting") and ``-t`` exits 0.  Interfaces are those of that namespace unless given."""
+    result = load_config(path, config_id=config_id, interfaces=interfaces, all_config=all_config)
+    if namespace is None and result.config is not None:
+        namespace = result.config.global_defs.net_namespace
+    if not namespace:
+        return result
+    ifaces = namespace_interfaces(namespace)
+    if ifaces is None:
+        result.diagnostics.add(None, ErrClass.OK, f"Unable to set network namespace {namespace} - exiting "
+                                                  "(keepalived validates no further)", info=True)
+        result.diagnostics.stopped = True
+        return result
+    if interfaces is not None:
+        return result
+    return load_config(path, config_id=config_id, interfaces=ifaces, all_config=all_config)
+
+
+def namespace_interfaces(name: str) -> frozenset[str] | None:
+    """Interface names in the network namespace ``name`` (``/var/run/netns/NAME``), read by a thread that
+    enters it (``setns`` changes only the calling thread); None when it cannot be entered."""
+    import ctypes
+    import threading
+
+    found: list[frozenset[str]] = []
+
+    def read() -> None:
+        try:
+            fd = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                return
+        finally:
+            os.close(fd)
+        found.append(system_interfaces())
+
+    if "/" in name or not os.path.exists(os.path.join(NETNS_DIR, name)):
+        return None
+    reader = threading.Thread(target=read, name="netns-interfaces", daemon=True)
+    reader.start()
+    reader.join()
+    return found[0] if found else None
+
+
+_CLONE_NEWNET = 0x40000000
 
 
 def load_config_text(text: str, *, name: str = "<string>", config_id: str | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pykeepalived.config import load_config
+from pykeepalived.config.loader import load_for_config_test
 
 CASES = Path(__file__).resolve().parents[2] / "data" / "configtest"
 INTERFACES = frozenset({"lo", "eth0", "eth1"})
@@ -41,7 +41,7 @@ def test_config_test_agrees_with_keepalived(case: str) -> None:
     if case == "default_script_user_absent.conf" and _user_exists("keepalived_script"):
         pytest.skip("recorded on a machine without the keepalived_script user")
     rc, messages = expectations(path)
-    result = load_config(path, config_id="lb1", interfaces=INTERFACES)
+    result = load_for_config_test(path, config_id="lb1", interfaces=INTERFACES)
     got = [d.message for d in result.diagnostics]
     for message in messages:
         message = message.removeprefix("*** ")  # keepalived's alarm prefix; we print "error:"

@@ -27,7 +27,12 @@ def items(draft: Draft, key: str) -> list[Any]:
     return draft.setdefault(key, [])
 
 
-def block_name(ctx: Context, line: LogicalLine, what: str) -> str:
+def block_name(ctx: Context, line: LogicalLine, what: str, *, fatal: bool = False) -> str:
+    """Word 1 of a named block.  keepalived's vrrp_script, track_file and vrrp_track_process read it
+    with ``strvec_slot`` (a missing name aborts the parse: MISSING_PARAMETER, exit 2); the others
+    check the word count and only report an error."""
+    if fatal:
+        return ctx.string(line, 1)
     if len(line.words) < 2:
         ctx.error(line, f"{what} must have a name")
         raise SkipLine
@@ -38,10 +43,11 @@ def end_loc(draft: Draft) -> Location | None:
     return draft.get("_end_loc") or draft.get("_loc")
 
 
-def uniq_begin(kind: str, what: str, key: str) -> Callable[[Context, LogicalLine, Draft], Draft]:
+def uniq_begin(kind: str, what: str, key: str, *,
+               fatal_name: bool = False) -> Callable[[Context, LogicalLine, Draft], Draft]:
     """A named root block (vrrp_script X …): name required, duplicates rejected."""
     def begin(ctx: Context, line: LogicalLine, parent: Draft) -> Draft:
-        name = block_name(ctx, line, what)
+        name = block_name(ctx, line, what, fatal=fatal_name)
         seen = ctx.shared.setdefault(f"names:{key}", set())
         if name in seen:
             ctx.error(line, f"{kind} {name} already defined")

@@ -33,7 +33,8 @@ from .common import (
 
 # -- vrrp_script ----------------------------------------------------------------------------
 
-VRRP_SCRIPT = Block("vrrp_script", begin=uniq_begin("vrrp script", "vrrp_script", "vrrp_script"))
+VRRP_SCRIPT = Block("vrrp_script", begin=uniq_begin("vrrp script", "vrrp_script", "vrrp_script",
+                                                              fatal_name=True))
 
 
 @VRRP_SCRIPT.keyword("script")
@@ -88,7 +89,7 @@ VRRP_SCRIPT.end = append_end("vrrp_scripts", _build_vrrp_script)
 
 # -- track_file ----------------------------------------------------------------------------
 
-TRACK_FILE = Block("track_file", begin=uniq_begin("track_file", "track_file", "track_file"))
+TRACK_FILE = Block("track_file", begin=uniq_begin("track_file", "track_file", "track_file", fatal_name=True))
 
 
 TRACK_FILE.string_keyword("file", "file", "track file file name missing")
@@ -119,7 +120,7 @@ TRACK_FILE.end = append_end("track_files", _build_track_file)
 # -- vrrp_track_process ---------------------------------------------------------------------
 
 TRACK_PROCESS = Block(
-    "vrrp_track_process", begin=uniq_begin("track_process", "vrrp_track_process", "track_process")
+    "vrrp_track_process", begin=uniq_begin("track_process", "vrrp_track_process", "track_process", fatal_name=True)
 )
 
 
