@@ -70,6 +70,8 @@ class Diagnostics:
     items: list[Diagnostic] = field(default_factory=list)
     #: keepalived stopped before validating (it could not enter the configured network namespace)
     stopped: bool = False
+    #: a keyword missing its parameter where keepalived's parent reads it too (global keywords)
+    parent_missing_parameter: bool = False
 
     def add(
         self,
@@ -116,10 +118,10 @@ class Diagnostics:
         stopped before validating (``stopped``); 4 file-not-found / bad interface / fatal alone;
         6 script security; 5 anything else.
         """
+        if self.stopped:  # only the parent's read happened
+            return 2 if self.parent_missing_parameter else 0
         if self.missing_parameter:
             return 2
-        if self.stopped:
-            return 0
         worst = self.worst
         if worst is ErrClass.OK:
             return 0

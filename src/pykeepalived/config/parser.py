@@ -145,6 +145,8 @@ class Context:
     interfaces: frozenset[str] | None = None
     #: free-form state shared by handlers across blocks (e.g. names seen, counters)
     shared: dict[str, Any] = field(default_factory=dict)
+    #: the line being handled is read by keepalived's parent too (global_defs, root-level keywords)
+    in_global: bool = True
 
     # -- reporting ---------------------------------------------------------------------------
     def error(self, where: LogicalLine | Word | Location | None, message: str,
@@ -165,6 +167,8 @@ class Context:
         if pos < len(line.words):
             return line.words[pos]
         kw = line.keyword
+        if self.in_global:
+            self.diags.parent_missing_parameter = True
         self.diags.add(
             line.loc,
             ErrClass.MISSING_PARAMETER,
@@ -339,6 +343,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             continue
         frame = stack[-1]
         kw = words[0].text
+        ctx.in_global = _in_global(stack, kw)
 
         if len(words) == 1 and (kw == "}" or kw == "{"):
             if kw == "{":
@@ -404,7 +409,18 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
     while len(stack) > 1:
         # The reader reports the missing braces; close what is open so nothing is lost.
         _close(ctx, stack)
+    ctx.in_global = False
     return root_draft
+
+
+def _in_global(stack: list[_Frame], kw: str) -> bool:
+    """Whether keepalived's parent, which runs only the global keywords' handlers, sees this line:
+    inside global_defs, or a root-level keyword that opens no block."""
+    if len(stack) == 1:
+        spec = stack[0].block.keywords.get(kw)
+        return spec is None or spec.block is None
+    first = stack[1].opened_by
+    return first is not None and first.keyword == "global_defs"
 
 
 def _run(ctx: Context, handler: Handler, line: LogicalLine, draft: Draft) -> None:
