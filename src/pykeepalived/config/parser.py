@@ -383,11 +383,14 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             nxt, pending = pending, None
         else:
             nxt = next(it, None)
+        sub = spec.block
         if nxt is None or len(nxt.words) != 1 or nxt.words[0].text != "{":
             ctx.error(line, "Missing '{' at beginning of configuration block", cls=ErrClass.MISSING_BOB)
             pending = nxt
-            continue
-        sub = spec.block
+            if nxt is None or sub.kind != "keywords":
+                continue
+            # keepalived's process_stream goes on into the block all the same: the lines that follow
+            # are its keywords, up to the next '}'
         if sub.kind == "keywords" and sub.begin is None and len(line.words) > 1:
             ctx.error(line, f"Block {kw} has extra parameters {' '.join(line.texts()[1:])} - ignoring",
                       cls=ErrClass.GENERAL_ERROR)
@@ -401,7 +404,8 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             draft = {"_loc": line.loc}
         if draft is None:
             # The block is unusable (e.g. a missing name): skip to its matching brace.
-            _skip_block(it)
+            if pending is None:
+                _skip_block(it)
             continue
         draft.setdefault("_loc", line.loc)
         stack.append(_Frame(sub, draft, line))

@@ -7,6 +7,7 @@ blocks that name it.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 from ..errors import ErrClass
 from ..lines import LogicalLine, Word
@@ -41,7 +42,9 @@ VRRP_SCRIPT = Block("vrrp_script", begin=uniq_begin("vrrp script", "vrrp_script"
 def _vs_script(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     if len(line.words) < 2:
         return  # keepalived reads no script; the block's end says "No script set for vrrp_script ..."
-    draft["script"] = script_from_line(ctx, line)
+    # set_script_params_array: only word 1 is the command (re-split); words after it are dropped
+    # (a vrrp_script's user is its own `user` keyword, not words 2 and 3 as for notify scripts)
+    draft["script"] = replace(script_from_line(ctx, line), user=None, group=None)
 
 
 install_scalars(
