@@ -139,8 +139,14 @@ def raise_fd_limit(wanted: int) -> int:
 
 # -- process priorities (keepalived's lib/process.c set_process_priorities, set_process_cpu_affinity) --------
 
-#: keepalived's RT_RLIMIT_DEFAULT (µs): the RLIMIT_RTTIME a realtime process gets unless *_rlimit_rttime says
-RT_RLIMIT_DEFAULT = 10000
+#: the RLIMIT_RTTIME (µs) a realtime child gets unless ``<kind>_rlimit_rttime`` says: 1 s, where keepalived's
+#: RT_RLIMIT_DEFAULT is 10 ms.  The limit is CPU time run without blocking; Python's event loop spends longer than
+#: 10 ms in one turn (a status dump, a reconcile, a garbage collection) and the kernel SIGKILLs the process at the
+#: hard limit (measured: tests/integration/test_realtime_children.py, the checker child killed after a reload).
+#: A runaway realtime child still loses its CPU after a second; SIGXCPU at half of it is logged as keepalived's.
+RT_RLIMIT_DEFAULT = 1_000_000
+#: keepalived 2.2.7's own default, for comparison
+KEEPALIVED_RT_RLIMIT_DEFAULT = 10000
 _MCL_CURRENT, _MCL_FUTURE, _MCL_ONFAULT = 1, 2, 4
 #: the process names of keepalived's SIGXCPU line (lib/signals.c log_sigxcpu) and keywords' prefixes
 _PROCESS_WORDS = {"vrrp": ("VRRP", "vrrp"), "checkers": ("Checker", "checker"), "checker": ("Checker", "checker"),
@@ -192,43 +198,68 @@ def _log_sigxcpu(kind: str) -> Callable[[int, object], None]:
     return handler
 
 
+@dataclass(slots=True)
+class _Applied:
+    """What :func:`set_process_priorities` changed, so :func:`reset_process_priorities` can put it back."""
+
+    realtime: bool = False
+    rttime: tuple[int, int] | None = None  # the RLIMIT_RTTIME before ours
+    nice: int | None = None  # the nice value before ours
+    locked: bool = False
+    last: tuple[str, Priorities] | None = None  # the settings last asked for
+    rttime_warned: bool = False
+
+
+_applied = _Applied()
+
+
 def set_process_priorities(kind: str, p: Priorities) -> list[str]:
     """Apply ``p`` to this process as keepalived's children do at start (set_process_priorities, then
     set_process_cpu_affinity), logging keepalived's lines on failure; returns what was applied.
 
     * ``rt_priority``: SCHED_RR at that priority, with SCHED_RESET_ON_FORK (scripts and helper threads do not
-      inherit it); then RLIMIT_RTTIME soft ``rlimit/2`` (SIGXCPU, logged), hard ``rlimit`` (default 10 ms);
+      inherit it); then RLIMIT_RTTIME soft ``rlimit/2`` (SIGXCPU, logged), hard ``rlimit`` (default 1 s:
+      keepalived's 10 ms is no budget for Python, see :data:`RT_RLIMIT_DEFAULT`);
     * else ``nice``: setpriority (the realtime policy wins: keepalived ignores the nice value then);
     * ``no_swap``: mlockall;  ``cpu_affinity``: sched_setaffinity (an empty set: left alone).
     """
     done: list[str] = []
+    _applied.last = (kind, p)
     if p.rt_priority:
         try:
             os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(p.rt_priority))
         except OSError:
             log.warning("child process: cannot raise priority")
         else:
+            _applied.realtime = True
             done.append(f"SCHED_RR {p.rt_priority}")
             rlimit = RT_RLIMIT_DEFAULT if p.rlimit_rttime is None else max(2, p.rlimit_rttime)
             signal.signal(signal.SIGXCPU, _log_sigxcpu(kind))
+            before = resource.getrlimit(resource.RLIMIT_RTTIME)
             try:
                 resource.setrlimit(resource.RLIMIT_RTTIME, (rlimit // 2, rlimit))
             except (OSError, ValueError):
                 log.warning("child process cannot set realtime rlimit")
             else:
+                if _applied.rttime is None:
+                    _applied.rttime = before
                 done.append(f"RLIMIT_RTTIME {rlimit // 2}/{rlimit} us")
     elif p.nice:
+        before_nice = os.getpriority(os.PRIO_PROCESS, 0)
         try:
             os.setpriority(os.PRIO_PROCESS, 0, p.nice)
         except OSError as e:
             log.info("Unable to set process priority to %d - %s", p.nice, e.strerror or e)
         else:
+            if _applied.nice is None:
+                _applied.nice = before_nice
             done.append(f"nice {p.nice}")
     if p.no_swap:
         err = _mlockall()
         if err is not None:
             log.info("Unable to lock process in memory - %s", err)
         else:
+            _applied.locked = True
             done.append("mlockall")
     if p.cpu_affinity:
         try:
@@ -239,3 +270,43 @@ def set_process_priorities(kind: str, p: Priorities) -> list[str]:
         else:
             done.append("cpus " + " ".join(map(str, p.cpu_affinity)))
     return done
+
+
+def reset_process_priorities() -> None:
+    """Standard scheduling again, as keepalived's reset_process_priorities (lib/process.c) before a reload and
+    in a script's child: SCHED_OTHER with the RLIMIT_RTTIME from before, the nice value from before, memory
+    unlocked.  The children also call it before they exit: a Python process's reload or interpreter teardown
+    runs far longer than keepalived's 10 ms realtime budget without blocking, and the kernel would SIGKILL it.
+    The CPU affinity stays (keepalived leaves it too).  Without CAP_SYS_RESOURCE (some containers) the lowered
+    RLIMIT_RTTIME stays: it binds realtime tasks only, so it no longer applies."""
+    if _applied.realtime:
+        try:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        except OSError:
+            log.warning("child process: cannot reset realtime scheduling")
+        else:
+            _applied.realtime = False
+            if _applied.rttime is not None:
+                try:
+                    resource.setrlimit(resource.RLIMIT_RTTIME, _applied.rttime)
+                except (OSError, ValueError):  # raising the hard limit needs CAP_SYS_RESOURCE
+                    if not _applied.rttime_warned:  # harmless at SCHED_OTHER: said once, not on every reload
+                        log.warning("child process cannot reset realtime rlimit")
+                        _applied.rttime_warned = True
+                else:
+                    _applied.rttime = None
+    if _applied.nice is not None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, _applied.nice)
+        _applied.nice = None
+    if _applied.locked:
+        import ctypes
+
+        ctypes.CDLL(None).munlockall()
+        _applied.locked = False
+
+
+def reapply_process_priorities() -> None:
+    """The settings last given to :func:`set_process_priorities` again (after a reload that was refused)."""
+    if _applied.last is not None:
+        set_process_priorities(*_applied.last)

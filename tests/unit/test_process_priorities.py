@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -17,16 +18,27 @@ from pykeepalived.process import RT_RLIMIT_DEFAULT, Priorities
 
 CHILD = """
 import json, os, resource, sys
-from pykeepalived.process import Priorities, set_process_priorities
+from pykeepalived.process import Priorities, reset_process_priorities, set_process_priorities
 kind, p = sys.argv[1], json.loads(sys.argv[2])
 p["cpu_affinity"] = tuple(p["cpu_affinity"])
+def state():
+    lck = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmLck:")]
+    return {"policy": os.sched_getscheduler(0), "rt": os.sched_getparam(0).sched_priority,
+            "nice": os.getpriority(os.PRIO_PROCESS, 0), "cpus": sorted(os.sched_getaffinity(0)),
+            "rttime": list(resource.getrlimit(resource.RLIMIT_RTTIME)), "locked_kb": int(lck[0]) if lck else 0}
+before = state()
 applied = set_process_priorities(kind, Priorities(**p))
-lck = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmLck:")]
-print(json.dumps({"applied": applied, "policy": os.sched_getscheduler(0),
-                  "rt": os.sched_getparam(0).sched_priority, "nice": os.getpriority(os.PRIO_PROCESS, 0),
-                  "cpus": sorted(os.sched_getaffinity(0)), "rttime": resource.getrlimit(resource.RLIMIT_RTTIME),
-                  "locked_kb": int(lck[0]) if lck else 0}))
+got = state()
+reset_process_priorities()  # as the daemon's children before a reload and before they exit
+print(json.dumps(dict(got, applied=applied, before=before, reset=state())))
 """
+
+def can_raise_hard_limits() -> bool:
+    """CAP_SYS_RESOURCE (bit 24) in this process's effective set (some containers drop it, even for root)."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    eff = next(line.split()[1] for line in status if line.startswith("CapEff:"))
+    return bool(int(eff, 16) >> 24 & 1)
+
 
 root = pytest.mark.skipif(os.geteuid() != 0, reason="realtime scheduling and mlockall need root")
 
@@ -57,6 +69,7 @@ def test_nothing_configured_changes_nothing() -> None:
 def test_nice_value() -> None:
     got = in_child("checkers", Priorities(nice=5))
     assert got["nice"] == 5 and got["policy"] == os.SCHED_OTHER
+    assert got["reset"] == got["before"]
 
 
 def test_cpu_affinity() -> None:
@@ -66,11 +79,17 @@ def test_cpu_affinity() -> None:
 
 
 @root
-def test_realtime_priority_with_keepalived_s_default_rttime_limit_and_the_nice_value_ignored() -> None:
+def test_realtime_priority_with_the_default_rttime_limit_and_the_nice_value_ignored() -> None:
     got = in_child("vrrp", Priorities(nice=5, rt_priority=20))
     assert got["policy"] == os.SCHED_RR | os.SCHED_RESET_ON_FORK and got["rt"] == 20
     assert got["rttime"] == [RT_RLIMIT_DEFAULT // 2, RT_RLIMIT_DEFAULT]
     assert got["nice"] == os.getpriority(os.PRIO_PROCESS, 0)  # keepalived: a realtime process keeps its nice
+    # reset (before a reload, before exit): standard scheduling and the limit from before; without it the
+    # interpreter's teardown outlasted keepalived's 10 ms budget and the kernel SIGKILLed the process (CI, stop 20)
+    if can_raise_hard_limits():
+        assert got["reset"] == got["before"]
+    else:  # the lowered RLIMIT_RTTIME cannot be raised again; it binds realtime tasks only
+        assert got["reset"] == dict(got["before"], rttime=got["rttime"])  # type: ignore[arg-type]
 
 
 @root
@@ -83,6 +102,7 @@ def test_realtime_priority_with_a_configured_rttime_limit() -> None:
 def test_no_swap_locks_the_process_in_memory() -> None:
     got = in_child("vrrp", Priorities(no_swap=True))
     assert got["applied"] == ["mlockall"] and int(got["locked_kb"]) > 0  # type: ignore[call-overload]
+    assert got["reset"]["locked_kb"] == 0  # type: ignore[index]
 
 
 def test_refused_settings_are_logged_as_keepalived_and_do_not_stop_the_process() -> None:

@@ -24,7 +24,12 @@ from typing import Any
 from pykeepalived.config import load_config
 from pykeepalived.config.errors import ErrClass
 from pykeepalived.config.model import Config
-from pykeepalived.process import Priorities, set_process_priorities
+from pykeepalived.process import (
+    Priorities,
+    reapply_process_priorities,
+    reset_process_priorities,
+    set_process_priorities,
+)
 from pykeepalived.status.api import ApiError, Caller, Command
 from pykeepalived.status.server import ControlServer
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
@@ -106,23 +111,53 @@ def _vrrp_overrides(proc: object) -> dict[str, Any]:
     return {"instances": handed} if handed else {}
 
 
+def raise_priorities(kind: str, config: Config) -> None:
+    """The configuration's priorities, memory locking and CPU affinity (``vrrp_rt_priority`` & co), set once
+    the child is ready.  keepalived sets them at its children's start; a Python child's start (imports, the
+    first netlink dumps, the first reconcile) runs far longer than the 10 ms a realtime task may run without
+    blocking (RLIMIT_RTTIME), and the kernel would SIGKILL it there.  From ready on, the event loop blocks
+    between events."""
+    applied = set_process_priorities(kind, Priorities.of(config.global_defs, kind))
+    if applied:
+        log.debug("%s child process: %s", kind, ", ".join(applied))
+
+
 def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config], object],
                    options: DaemonOptions) -> None:
     """Reloads: each configuration the supervisor sends over ``feed`` (``apply`` may be a coroutine
     function), with SIGHUP ignored; without a feed (a child started by hand) SIGHUP reads the file and
-    ``apply`` must be a plain function."""
+    ``apply`` must be a plain function.  Each runs at standard scheduling, as keepalived's reloads do."""
     loop = asyncio.get_running_loop()
+    process_kind = {"VRRP": "vrrp", "Healthcheck": "checkers", "BFD": "bfd"}[kind]
+
+    async def apply_at_standard_priority(new: Config) -> None:
+        # keepalived's reload_*_thread: standard scheduling while reloading (a Python reload runs far longer
+        # than the realtime budget without blocking), then the new configuration's priorities
+        reset_process_priorities()
+        try:
+            result = apply(new)
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+        finally:
+            set_process_priorities(process_kind, Priorities.of(new.global_defs, process_kind))
+
     if feed is not None:
-        feed.follow(apply)
+        feed.follow(apply_at_standard_priority)
         loop.add_signal_handler(signal.SIGHUP, ignore_hup, kind)
         return
 
+    reloading: set[asyncio.Task[None]] = set()
+
     def reload() -> None:
+        reset_process_priorities()  # parsing is no realtime work either
         new = load_usable(options)
         if new is None:
             log.error("Reload: configuration unusable - keeping the running configuration")
+            reapply_process_priorities()
             return
-        apply(new)
+        task = loop.create_task(apply_at_standard_priority(new))
+        reloading.add(task)
+        task.add_done_callback(reloading.discard)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
 
@@ -166,6 +201,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
     await server.start_or_retry()
     async def when_ready() -> None:
         await vrrp_ready(proc, config)
+        raise_priorities("vrrp", proc.config)
         if feed is not None:  # (run() set its own HUP handler, replaced here: queued reloads wait until now)
             follow_reloads(feed, "VRRP", proc.reload_config, options)
         if report_ready():
@@ -206,6 +242,7 @@ async def run_checker_child(config: Config, options: DaemonOptions, feed: Config
 
     async def when_ready() -> None:
         await checkers_ready(proc)
+        raise_priorities("checkers", proc.config)
         follow_reloads(feed, "Healthcheck", proc.reload, options)
         if report_ready():
             log.debug("Ready: told the supervisor")
@@ -255,6 +292,7 @@ async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed
     quiet_wakeup_fd()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     await proc.start()
+    raise_priorities("bfd", current[0])
     follow_reloads(feed, "BFD", reload, options)
     if report_ready():
         log.debug("Ready: told the supervisor")
@@ -335,10 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if not write_pid_file(pid_file, f"{kind} child process"):
         return EXIT_CONFIG
-    # keepalived's children set their priorities, memory locking and CPU affinity once configured
-    applied = set_process_priorities(kind, Priorities.of(config.global_defs, kind))
-    if applied:
-        log.debug("%s child process: %s", kind, ", ".join(applied))
     try:
         if kind == "vrrp":
             return asyncio.run(run_vrrp_child(config, options, feed))
@@ -348,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        reset_process_priorities()  # the teardown is no realtime work (and would outlast RLIMIT_RTTIME)
         ignore_signals()  # the closed loop put the default (fatal) actions back
         remove_pid_file(pid_file)
         with contextlib.suppress(OSError):

@@ -400,6 +400,10 @@ class Supervisor:
                 await asyncio.wait(pending, timeout=2.0)
                 if "vrrp" in self.children and not self.options.dont_release_vrrp:
                     await self._release_vips()
+        for child in self.children.values():  # a child that did not stop cleanly (e.g. killed by the kernel)
+            if child.proc is not None and child.proc.returncode not in (0, None, -signal.SIGTERM):
+                log.warning("%s child process(%d) exited with status %s while stopping", child.kind,
+                            child.proc.pid, child.proc.returncode)
         await server.stop()
         self.ready_watch.close()
         log.info("Stopped pykeepalived %s", __version__)

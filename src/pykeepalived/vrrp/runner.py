@@ -733,7 +733,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("Configuration file %s could not be used", args.config_file)
         return 1
     process.set_process_priorities("vrrp", process.Priorities.of(result.config.global_defs, "vrrp"))
-    return run_vrrp(result.config, RunnerOptions(**{**_asdict(options), "configure_logging": False}))
+    try:
+        return run_vrrp(result.config, RunnerOptions(**{**_asdict(options), "configure_logging": False}))
+    finally:
+        process.reset_process_priorities()
 
 
 def _asdict(options: RunnerOptions) -> dict[str, Any]:
