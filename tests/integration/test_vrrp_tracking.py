@@ -241,11 +241,13 @@ def test_track_process_quorum_moves_the_master(lan: tuple[Lab, Path]) -> None:
     binary = tmp / name
     shutil.copy("/bin/sleep", binary)
     block = f"vrrp_track_process proc {{\n  process {name}\n  weight 60\n  quorum 1\n}}\n"
+    worker = subprocess.Popen([str(binary), "30"])  # running before a starts: a starts with its quorum
     a = node(lab, tmp, "a", "py", vrrp_conf(prio=90, blocks=block,
-                                            instance_extra=["track_process {", "  proc", "}"])).start()
-    b = node(lab, tmp, "b", "py", vrrp_conf(prio=120)).start()
-    worker = subprocess.Popen([str(binary), "30"])
+                                            instance_extra=["track_process {", "  proc", "}"]))
+    b = node(lab, tmp, "b", "py", vrrp_conf(prio=120))
     try:
+        a.start()
+        b.start()
         elect(lab, "a", "b", 10)  # 90 + 60 = 150 > 120
         worker.terminate()
         worker.wait(5)

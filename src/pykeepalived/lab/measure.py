@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import struct
@@ -118,6 +119,11 @@ def down_bound(version: int, advert: float, prio: int) -> float:
 
 # -- node processes ---------------------------------------------------------------------------
 
+#: the VRRP processes started and not yet stopped, by (id of their lab, node name): :func:`elect` looks
+#: up the backup's
+_running: dict[tuple[int, str], Node] = {}
+
+
 @dataclass
 class Node:
     """One VRRP process (ours or keepalived) in a lab node, with its files in a private dir."""
@@ -144,6 +150,17 @@ class Node:
         return self.signal(signal.SIGHUP)
 
     def start(self) -> Node:
+        """Start the process (not waiting: :func:`elect` waits until the backup listens)."""
+        self._launch()
+        _running[(id(self.lab), self.name)] = self
+        return self
+
+    def listening(self) -> bool:
+        """Whether the process has entered its first state (its socket listens), or is gone."""
+        return self.proc is None or self.proc.poll() is not None or bool(
+            re.search(r"Entering (BACKUP|MASTER|FAULT) STATE", self.log()))
+
+    def _launch(self) -> None:
         conf_path = self.conf_path
         conf_path.write_text(self.conf)
         for f in ("vrrp.pid", "main.pid", "check.pid"):
@@ -160,7 +177,6 @@ class Node:
         env = {**os.environ, "TMPDIR": str(self.dir)}
         self.proc = self.lab.popen(self.name, argv, stdout=out, stderr=subprocess.STDOUT, env=env)
         out.close()
-        return self
 
     def vrrp_pid(self, timeout: float = 5.0) -> int:
         """The process that sends adverts (keepalived's VRRP child; ours is the runner itself)."""
@@ -181,6 +197,7 @@ class Node:
     def stop(self, timeout: float = 5.0) -> int | None:
         if self.proc is None:
             return None
+        _running.pop((id(self.lab), self.name), None)
         proc, self.proc = self.proc, None
         return self.lab.stop(proc, grace=timeout)
 
@@ -188,6 +205,7 @@ class Node:
         """After a SIGKILL: collect the process (keepalived's parent exits by itself with -R)."""
         if self.proc is None:
             return None
+        _running.pop((id(self.lab), self.name), None)
         proc, self.proc = self.proc, None
         try:
             return proc.wait(timeout)
@@ -445,9 +463,15 @@ def node(lab: Lab, tmp: Path, name: str, kind: str, conf: str) -> Node:
 
 
 def elect(lab: Lab, master: str, backup: str, timeout: float, vip: str = VIP, dev: str = "eth0") -> None:
-    """Wait until ``master`` holds the VIP and ``backup`` does not."""
+    """Wait until ``master`` holds the VIP and ``backup`` does not, and the process started on ``backup``
+    (if any) listens: a backup still importing when the test then acts on the master would miss the master's
+    adverts and take over by its full timeout, not by the bound the test measures (CI under load, stop 20)."""
+    started = time.monotonic()
     wait_for(lambda: vip_holders(lab, (master, backup), vip, dev) == [master], timeout,
              f"{master} alone holding {vip}")
+    node_b = _running.get((id(lab), backup))
+    if node_b is not None:
+        wait_for(node_b.listening, max(1.0, timeout - (time.monotonic() - started)), f"{backup} listening")
 
 
 def masters_entered(n: Node) -> int:
