@@ -27,7 +27,9 @@ them (keepalived's signal_handler_child_init), so none of these can kill or rest
 
 from __future__ import annotations
 
+import asyncio
 import signal
+from collections.abc import Callable
 
 SIGJSON = 36
 SIGSTATS_CLEAR = 63
@@ -68,6 +70,14 @@ def ignore_signals() -> None:
     time around a process's event loop): while nothing handles them they must not stop the process."""
     for sig in (signal.SIGHUP, *DUMPS):
         signal.signal(sig, signal.SIG_IGN)
+
+
+def on_signal(loop: asyncio.AbstractEventLoop, sig: int, callback: Callable[..., object], *args: object) -> None:
+    """``loop.add_signal_handler`` with the wakeup fd kept quiet: asyncio sets the wakeup fd again on every
+    call, which turns the full-buffer warning back on (the fault suite saw its traceback after a HUP handler
+    was added once a child was ready)."""
+    loop.add_signal_handler(sig, callback, *args)
+    quiet_wakeup_fd()
 
 
 def quiet_wakeup_fd() -> None:

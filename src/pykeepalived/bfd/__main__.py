@@ -13,6 +13,7 @@ import signal
 import sys
 
 from pykeepalived.config import load_config
+from pykeepalived.signals import on_signal
 
 from .packet import State
 from .process import BfdOptions, BfdProcess
@@ -44,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     async def run() -> int:
         proc = BfdProcess(load(), BfdOptions(args.events or args.config_file + ".bfd.events", on_change=changed))
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, proc.stop)
-        loop.add_signal_handler(signal.SIGINT, proc.stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: proc.reload(load()))
+        on_signal(loop, signal.SIGTERM, proc.stop)
+        on_signal(loop, signal.SIGINT, proc.stop)
+        on_signal(loop, signal.SIGHUP, lambda: proc.reload(load()))
         await proc.start()
         print(json.dumps({"event": "started", "sessions": proc.status()}), flush=True)
         try:

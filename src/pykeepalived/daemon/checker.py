@@ -49,7 +49,7 @@ from pykeepalived.check.state import (
 from pykeepalived.config.model import Config, Script
 from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
-from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, quiet_wakeup_fd
+from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, on_signal
 from pykeepalived.lvs.dataplane.contract import maintenance_counts, needs_counts
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
@@ -230,7 +230,7 @@ class CheckerProcess:
         self._open_fifos()
         self._mailer = _make_mailer(self.config)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
+            on_signal(loop, sig, self._stopping.set)
         self.install_dump_handlers(loop)
         self._start_runner(self.config, known_down=await asyncio.to_thread(self._known_down))
         assert self.runner is not None
@@ -269,10 +269,9 @@ class CheckerProcess:
     def install_dump_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         """USR1 writes keepalived_check.data; USR2, JSON and STATS_CLEAR are the VRRP child's business and
         are ignored here, as keepalived's checker child does.  None of them stops the process."""
-        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
+        on_signal(loop, signal.SIGUSR1, self.write_data)
         for sig in (signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
             signal.signal(sig, signal.SIG_IGN)
-        quiet_wakeup_fd()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
 
     def write_data(self) -> None:

@@ -38,7 +38,7 @@ from .config_feed import ConfigFeed
 from .options import DaemonOptions
 from .runtime import remove_pid_file, setup_logging, write_pid_file
 from .sdnotify import hide_ready_fd, report_ready
-from .signals import HANDLED, ignore_signals
+from .signals import HANDLED, ignore_signals, on_signal
 
 log = logging.getLogger("pykeepalived")
 
@@ -143,7 +143,7 @@ def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config],
 
     if feed is not None:
         feed.follow(apply_at_standard_priority)
-        loop.add_signal_handler(signal.SIGHUP, ignore_hup, kind)
+        on_signal(loop, signal.SIGHUP, ignore_hup, kind)
         return
 
     reloading: set[asyncio.Task[None]] = set()
@@ -159,7 +159,7 @@ def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config],
         reloading.add(task)
         task.add_done_callback(reloading.discard)
 
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    on_signal(loop, signal.SIGHUP, reload)
 
 
 async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFeed | None = None) -> int:
@@ -235,7 +235,7 @@ async def run_checker_child(config: Config, options: DaemonOptions, feed: Config
                           overrides=overrides)
     loop = asyncio.get_running_loop()
     # until the first reconcile a HUP waits (blocked), as do the configurations queued on the feed
-    loop.add_signal_handler(signal.SIGHUP, ignore_hup, "Healthcheck")
+    on_signal(loop, signal.SIGHUP, ignore_hup, "Healthcheck")
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     server = ControlServer(proc.status, options.child_control_path("checkers"), commands=proc.command)
     await server.start_or_retry()
@@ -266,8 +266,6 @@ async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed
     from pykeepalived.signals import SIGJSON, SIGSTATS_CLEAR
     from pykeepalived.status import dumps
 
-    from .signals import quiet_wakeup_fd
-
     proc = BfdProcess(config.vrrp.bfd_instances, BfdOptions(events_path=options.bfd_events_path))
     loop = asyncio.get_running_loop()
     current = [config]
@@ -284,12 +282,11 @@ async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed
         except OSError as e:
             log.error("Can't open dump file %s (%d: %s)", path, e.errno or 0, e.strerror)
 
-    loop.add_signal_handler(signal.SIGTERM, proc.stop)
-    loop.add_signal_handler(signal.SIGINT, proc.stop)
-    loop.add_signal_handler(signal.SIGUSR1, write_data)
+    on_signal(loop, signal.SIGTERM, proc.stop)
+    on_signal(loop, signal.SIGINT, proc.stop)
+    on_signal(loop, signal.SIGUSR1, write_data)
     for sig in (signal.SIGUSR2, SIGJSON, SIGSTATS_CLEAR):
         signal.signal(sig, signal.SIG_IGN)
-    quiet_wakeup_fd()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     await proc.start()
     raise_priorities("bfd", current[0])

@@ -8,6 +8,7 @@ from pykeepalived.signals import (  # noqa: F401
     SIGNALS,
     SIGSTATS_CLEAR,
     ignore_signals,
+    on_signal,
     quiet_wakeup_fd,
     signum,
 )

@@ -44,7 +44,7 @@ from .child import EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
-from .signals import DUMPS, ignore_signals, quiet_wakeup_fd
+from .signals import DUMPS, ignore_signals, on_signal
 
 log = logging.getLogger("pykeepalived")
 
@@ -351,11 +351,10 @@ class Supervisor:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+            on_signal(loop, sig, self._stopping.set)
+        on_signal(loop, signal.SIGHUP, lambda: loop.create_task(self.reload()))
         for dump_sig in DUMPS:
-            loop.add_signal_handler(dump_sig, self._on_dump_signal, dump_sig)
-        quiet_wakeup_fd()
+            on_signal(loop, dump_sig, self._on_dump_signal, dump_sig)
 
         tcp = parse_listen(self.options.listen) if self.options.listen else None
         server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp, commands=self.command,

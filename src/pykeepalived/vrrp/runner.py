@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
-from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, quiet_wakeup_fd
+from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal
 from pykeepalived.status import dumps
 from pykeepalived.timer import DeadlineTimer
 
@@ -336,7 +336,6 @@ class VrrpProcess:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.install_dump_handlers(loop)
-        quiet_wakeup_fd()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, DUMPS)  # the supervisor spawned us with them blocked
         await self._build()
         if self.syncd is not None:
@@ -346,9 +345,8 @@ class VrrpProcess:
         await self.notifier.open_fifos()
         self._sync_trackers(loop.time())
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        quiet_wakeup_fd()
+            on_signal(loop, sig, self._stopping.set)
+        on_signal(loop, signal.SIGHUP, self._on_sighup)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         effects = loop.create_task(self.executor.run())
         g = self.core.g
@@ -665,10 +663,10 @@ class VrrpProcess:
 
     def install_dump_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         """USR1, USR2, JSON (36) and STATS_CLEAR (63) write their files; none of them ever stops us."""
-        loop.add_signal_handler(signal.SIGUSR1, self.write_data)
-        loop.add_signal_handler(signal.SIGUSR2, self.write_stats)
-        loop.add_signal_handler(SIGJSON, self.write_json)
-        loop.add_signal_handler(SIGSTATS_CLEAR, self.write_stats, True)
+        on_signal(loop, signal.SIGUSR1, self.write_data)
+        on_signal(loop, signal.SIGUSR2, self.write_stats)
+        on_signal(loop, SIGJSON, self.write_json)
+        on_signal(loop, SIGSTATS_CLEAR, self.write_stats, True)
 
 
 # --------------------------------------------------------------------------------------------- entry points
