@@ -8,8 +8,9 @@ What runs: the seed (:class:`pykeepalived.lab.demo.SeedLab`: lb1/lb2 pykeepalive
 server), wrk from the client in successive 5-second runs (``wrk -t1 -c4 --timeout 1s``, 5 ms between
 requests on a connection, niced), and every
 1.5-4 s a random event: lb1 or lb2 crashes (kill -9 of all its daemon processes and its cables pulled, as
-a dead machine), stops cleanly (SIGTERM), or loses its VRRP child (kill -9; the supervisor must restart
-it); rs1 or rs2 loses its web server.  Each broken part comes back 2-6 s later; at most two are broken at
+a dead machine), stops cleanly (SIGTERM), loses its VRRP child or its checker child (kill -9; the supervisor
+must restart it), or loses its supervisor (kill -9; its children must stop by themselves, and it is started
+again); rs1 or rs2 loses its web server.  Each broken part comes back 2-6 s later; at most two are broken at
 once.  Meanwhile both load balancers' addresses are sampled every 50 ms over netlink.
 
 What must hold (checked by the test, reported here):
@@ -239,14 +240,20 @@ class Chaos:
             elif how == "term":
                 s.stop_lb(part)
                 self.log(f"{part}: stopped (SIGTERM)")
-            else:
+            else:  # one of its processes: the VRRP child, the checker child or the supervisor
                 pids = s.daemon_pids(part)
-                if len(pids) >= 2:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pids[1], 9)
+                which = self.rng.choice(("vrrp", "checkers", "parent"))
+                index = {"parent": 0, "vrrp": 1, "checkers": 2}[which]
+                if len(pids) <= index:
+                    return
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pids[index], 9)
+                if which != "parent":
                     self.child_kills[part] += 1
-                    self.log(f"{part}: VRRP child {pids[1]} killed (kill -9); the supervisor must restart it")
-                return  # nothing to restore: the supervisor does it
+                    self.log(f"{part}: {which} child {pids[index]} killed (kill -9); the supervisor must restart it")
+                    return  # nothing to restore: the supervisor does it
+                # its children get SIGTERM (parent death signal) and stop cleanly; restored by a new start
+                self.log(f"{part}: supervisor {pids[0]} killed (kill -9); its children must stop by themselves")
         self.broken[part] = now + self.rng.uniform(2.0, 6.0)
 
     def restore(self, part: str) -> None:

@@ -1,7 +1,8 @@
 """The seed under chaos for 60 s (the CI variant of ``bench/soak.py``, which runs as long as you like).
 
 wrk sends requests through http://10.0.0.5/ from the client while lb1/lb2 crash (kill -9 + cables pulled),
-stop (SIGTERM) or lose their VRRP child, and rs1/rs2 lose their web servers, at random and bounded (an
+stop (SIGTERM) or lose one process (kill -9 of the VRRP child, the checker child or the supervisor), and
+rs1/rs2 lose their web servers, at random and bounded (an
 event every 1.5-4 s, each broken part back after 2-6 s, at most two broken at once; the random seed is
 printed so a failure can be replayed with ``python bench/soak.py --duration 60 --seed N``).
 
