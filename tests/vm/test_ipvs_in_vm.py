@@ -19,8 +19,8 @@ import pytest
 
 from tests.conftest import IN_CI, REPO, require_root
 
-#: the IPVS cases, the data-plane conformance suite against IPVS, and mh across nodes (10,000 flows against the
-#: kernel's choice, about 2 min under TCG): one VM start for all
+#: the IPVS cases, the data-plane conformance suite against IPVS, and mh across nodes (3,000 flows against the
+#: kernel's choice per measurement): one VM start for all
 CASES = ("tests/vm/ipvs_cases.py", "tests/vm/ipvs_conformance.py", "tests/vm/ipvs_mh_cases.py")
 #: the whole VM run (boot included) must finish well within this; measured ~1-2 min under TCG
 VM_TIMEOUT = 600
