@@ -29,7 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SIGJSON = 36
 SIGSTATS_CLEAR = 63
@@ -70,6 +73,33 @@ def ignore_signals() -> None:
     time around a process's event loop): while nothing handles them they must not stop the process."""
     for sig in (signal.SIGHUP, *DUMPS):
         signal.signal(sig, signal.SIG_IGN)
+
+
+def run_process(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` for a daemon process's main coroutine, with its signal handlers released before the loop
+    closes (:func:`release_signals`)."""
+    with asyncio.Runner() as runner:
+        try:
+            return runner.run(main)
+        finally:
+            release_signals(runner.get_loop())
+
+
+def release_signals(loop: asyncio.AbstractEventLoop) -> None:
+    """Before a loop closes: no wakeup fd, no handler of the loop's; HUP and the dump signals ignored, TERM and
+    INT back to their defaults.  asyncio's close() shuts its self-pipe first and removes the handlers after, so a
+    signal in between was written to a closed pipe: "Exception ignored when trying to write to the signal wakeup
+    fd: BrokenPipeError" (the fault suite's long run counted it as a crash; 98 of 300 runs under a USR1 flood)."""
+    signal.set_wakeup_fd(-1)
+    quiet = [sig for sig in HANDLED if sig not in (signal.SIGTERM, signal.SIGINT)]
+    # blocked meanwhile: remove_signal_handler puts the default (fatal) action back before SIG_IGN is set
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, quiet)
+    try:
+        for sig in HANDLED:
+            if loop.remove_signal_handler(sig) and sig in quiet:
+                signal.signal(sig, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
 
 def on_signal(loop: asyncio.AbstractEventLoop, sig: int, callback: Callable[..., object], *args: object) -> None:

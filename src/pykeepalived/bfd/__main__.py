@@ -13,7 +13,7 @@ import signal
 import sys
 
 from pykeepalived.config import load_config
-from pykeepalived.signals import on_signal
+from pykeepalived.signals import on_signal, run_process
 
 from .packet import State
 from .process import BfdOptions, BfdProcess
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             await proc.close()
         return 0
 
-    return asyncio.run(run())
+    return run_process(run())
 
 
 if __name__ == "__main__":  # pragma: no cover

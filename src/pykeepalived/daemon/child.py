@@ -38,7 +38,7 @@ from .config_feed import ConfigFeed
 from .options import DaemonOptions
 from .runtime import remove_pid_file, setup_logging, write_pid_file
 from .sdnotify import hide_ready_fd, report_ready
-from .signals import HANDLED, ignore_signals, on_signal
+from .signals import HANDLED, ignore_signals, on_signal, run_process
 
 log = logging.getLogger("pykeepalived")
 
@@ -372,10 +372,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     try:
         if kind == "vrrp":
-            return asyncio.run(run_vrrp_child(config, options, feed))
+            return run_process(run_vrrp_child(config, options, feed))
         if kind == "bfd":
-            return asyncio.run(run_bfd_child(config, options, feed))
-        return asyncio.run(run_checker_child(config, options, feed))
+            return run_process(run_bfd_child(config, options, feed))
+        return run_process(run_checker_child(config, options, feed))
     except KeyboardInterrupt:
         return 0
     finally:

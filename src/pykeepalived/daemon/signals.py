@@ -10,5 +10,7 @@ from pykeepalived.signals import (  # noqa: F401
     ignore_signals,
     on_signal,
     quiet_wakeup_fd,
+    release_signals,
+    run_process,
     signum,
 )

@@ -44,7 +44,7 @@ from .child import EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
-from .signals import DUMPS, ignore_signals, on_signal
+from .signals import DUMPS, ignore_signals, on_signal, run_process
 
 log = logging.getLogger("pykeepalived")
 
@@ -509,7 +509,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         allow_core_dumps()
     old_pattern = set_core_pattern(options.core_dump_pattern) if options.core_dump_pattern else None
     try:
-        return asyncio.run(Supervisor(result.config, replace(options), notifier).run())
+        return run_process(Supervisor(result.config, replace(options), notifier).run())
     finally:
         ignore_signals()  # the closed loop put the default (fatal) actions back
         if old_pattern is not None:

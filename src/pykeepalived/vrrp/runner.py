@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
-from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal
+from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal, run_process
 from pykeepalived.status import dumps
 from pykeepalived.timer import DeadlineTimer
 
@@ -688,7 +688,7 @@ def run_vrrp(config: Config, options: RunnerOptions, netns: str | None = None) -
                                                        running="%s already running (pid %d, %s)"):
         return 1
     try:
-        rc = asyncio.run(_run(config, options, netns))
+        rc = run_process(_run(config, options, netns))
     finally:
         ignore_signals()  # the closed loop put the default (fatal) actions back
         if options.pid_file:
