@@ -4,6 +4,7 @@ creates and removes."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -18,5 +19,11 @@ def test_the_seed_demo_runs_on_the_proxy_data_plane() -> None:
     assert cp.returncode == 0, out
     assert "Demo finished: every step of the seed worked." in out
     assert "data plane proxy" in out  # the status tables say which data plane served
-    # wlc 20:8 spreads 56 short-lived clients 40:16, as IPVS does (closed connections count as inactive)
-    assert "56 clients (10.0.0.101-156), one request each: rs1 40 (71%), rs2 16 (29%)" in out
+    # wlc 20:8 spreads 56 short-lived clients 40:16 in IPVS (closed connections count as inactive); each
+    # proxy worker schedules the clients hashed to it, adding the others' counts as of the last second,
+    # so the split is IPVS's give or take what moved since (a CI run under load once missed the exact 40:16)
+    m = re.search(r"56 clients \(10\.0\.0\.101-156\), one request each: rs1 (\d+) \(\d+%\), rs2 (\d+)", out)
+    assert m, out
+    rs1, rs2 = int(m[1]), int(m[2])
+    assert rs1 + rs2 == 56 and 38 <= rs1 <= 42, out
+    assert "about 40:16" in out

@@ -485,8 +485,10 @@ def demo(seed: SeedLab, out: TextIO = sys.stdout) -> None:
     n.say(f"client -> {URL}: {next(iter(page))!r}")
     clients = seed.add_clients(56)
     many = seed.get(56, sources=clients)
-    n.say(f"56 clients (10.0.0.101-156), one request each: {_spread(many)}  <- wlc, weights 20:8, "
-          "spreads new clients 40:16")
+    how = ("spreads new clients 40:16" if seed.dataplane != "proxy" else
+           "spreads new clients about 40:16 (each proxy worker schedules the clients hashed to it and "
+           "learns the others' counts once a second)")
+    n.say(f"56 clients (10.0.0.101-156), one request each: {_spread(many)}  <- wlc, weights 20:8, {how}")
     one = seed.get(20)
     n.say(f"20 requests from one client (10.0.0.100): {_spread(one)}  <- persistence_timeout 50 keeps a "
           "client on one real server")
