@@ -261,6 +261,8 @@ class FuzzReport:
     kernel_drops: dict[str, int] = field(default_factory=dict)
     state_changes: dict[str, int] = field(default_factory=dict)  # node -> "Entering ... STATE" lines added
     alive: dict[str, bool] = field(default_factory=dict)
+    #: node -> "Traceback" lines in its log (a crash the process survived is still a bug)
+    tracebacks: dict[str, int] = field(default_factory=dict)
     vip_holders: list[str] = field(default_factory=list)
 
     @property
@@ -281,7 +283,8 @@ class FuzzReport:
             missing = sum(self.expected_counted.values()) - sum(counted.values())
             drops = self.kernel_drops.get(name, 0)
             lines.append(f"  {name}: counted {dict(sorted(counted.items()))}, kernel drops {drops}, "
-                         f"state changes {self.state_changes.get(name, 0)}, alive {self.alive.get(name)}")
+                         f"state changes {self.state_changes.get(name, 0)}, alive {self.alive.get(name)}, "
+                         f"tracebacks {self.tracebacks.get(name, 0)}")
             lines.append(f"    missing from its counters: {missing} (kernel drops x share of counted kinds "
                          f"= {drops * share:.0f})")
         lines.append(f"  VIP holders after: {self.vip_holders}")
@@ -341,6 +344,7 @@ def run_fuzz(lab: Lab, nodes: dict[str, Node], n: int, rng: random.Random, rate:
         report.kernel_drops[name] = raw_socket_drops(lab, name) - drops0[name]
         report.state_changes[name] = _transitions(nd) - states0[name]
         report.alive[name] = nd.proc is not None and nd.proc.poll() is None
+        report.tracebacks[name] = nd.log().count("Traceback")
     report.vip_holders = vip_holders(lab)
     return report
 
@@ -725,9 +729,10 @@ def main(argv: list[str] | None = None) -> int:
               + flood.summary(), flush=True)
     out["fuzz"], out["flood"] = asdict(fz), asdict(flood) if flood else None
     ok &= (all(fz.alive.values()) and not any(fz.state_changes.values()) and fz.vip_holders == ["a"]
+           and not any(fz.tracebacks.values())
            and all(c == fz.expected_counted for name, c in fz.counted.items() if not fz.kernel_drops[name]))
     if flood is not None:
-        ok &= all(flood.alive.values())
+        ok &= all(flood.alive.values()) and not any(flood.tracebacks.values())
 
     splits: list[SplitBrain] = []
     with lan_nodes({"a": split_conf(150), "b": split_conf(100)}) as (lab, nodes):
@@ -740,6 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             sn.close()
             csn.close()
+        split_tracebacks = sum(nd.log().count("Traceback") for nd in nodes.values())
     if splits:
         worst = max(s.one_master_after for s in splits)
         print(f"split brain: {len(splits)} rounds; both MASTER after {_stats([s.both_master_after for s in splits])}; "
@@ -747,8 +753,9 @@ def main(argv: list[str] | None = None) -> int:
               f"(bound {SPLIT_ADVERT + SLACK:.2f} s); VIP alone (polled) "
               f"{_stats([s.vip_alone_after for s in splits])}; winner's GARPs after the heal "
               f"{min(s.garps_after_heal for s in splits)}-{max(s.garps_after_heal for s in splits)}, "
-              f"all from the winner: {all(s.winner_mac_ok for s in splits)}", flush=True)
-        ok &= worst <= SPLIT_ADVERT + SLACK and all(s.winner_mac_ok for s in splits)
+              f"all from the winner: {all(s.winner_mac_ok for s in splits)}; tracebacks {split_tracebacks}",
+              flush=True)
+        ok &= worst <= SPLIT_ADVERT + SLACK and all(s.winner_mac_ok for s in splits) and not split_tracebacks
     out["split_brain"] = [asdict(s) for s in splits]
 
     left = max(60.0, t_end - time.monotonic())

@@ -264,6 +264,23 @@ def wait_ops(tail: LogTail, since: int, minimum: int, quiet: float, timeout: flo
 WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
+def stages(tail: LogTail, since: int, t_hup: float) -> str:
+    """Where a reload's time went, from the log lines' arrival (10 ms polls) after the HUP."""
+    marks: dict[str, float] = {}
+    seen_reloading = 0
+    for t, line in tail.lines[since:]:
+        if line.endswith("Reloading"):
+            seen_reloading += 1  # the supervisor's first, then each child's once it has its part
+            marks.setdefault("supervisor Reloading" if seen_reloading == 1 else "a child's Reloading", t)
+        elif "health checkers kept" in line or "health checkers restart" in line or "servers unchanged" in line:
+            marks.setdefault("checkers reconfigured", t)
+        elif OP_LINE.search(line):
+            marks.setdefault("first operation", t)
+            marks["last operation"] = t
+    return "stages after HUP: " + ", ".join(f"{k} {v - t_hup:.2f} s" for k, v in
+                                            sorted(marks.items(), key=lambda kv: kv[1]))
+
+
 def wrk_result(out: str) -> tuple[int, int]:
     """(requests, failed) from wrk's output."""
     m = re.search(r"(\d+) requests in", out)
@@ -372,6 +389,7 @@ def main() -> int:
                 daemon.send_signal(signal.SIGHUP)
                 n, last = wait_ops(tail, since, minimum, quiet=1.5, timeout=120)
                 converged = (last - t_hup) if last is not None and n >= minimum else float("nan")
+                print("  " + stages(tail, since, t_hup))
                 time.sleep(1.0)
                 for w in wrks:
                     w.send_signal(signal.SIGINT)

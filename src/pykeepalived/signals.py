@@ -12,7 +12,8 @@ the files are :mod:`pykeepalived.status.dumps`'):
 =============  =====================================  ================================  ======================
 signal         supervisor (parent)                    VRRP child                        checker child
 =============  =====================================  ================================  ======================
-HUP            validate, reload, forward to both      reload                            reload
+HUP            validate, reload: each child gets its  logged and ignored (the parent's   the same
+               part of the loaded configuration       config comes over its feed)
 TERM, INT      stop both children, exit               stop (priority 0, VIPs removed)   stop
 USR1           forward to both, keepalived_parent     keepalived.data                   keepalived_check.data
                .data

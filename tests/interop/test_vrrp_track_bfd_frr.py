@@ -10,6 +10,7 @@ Lab: a 10.9.0.1 (priority 150), b 10.9.0.2 (priority 100), frr 10.9.0.9; VRRP v3
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -116,3 +117,49 @@ def test_a_bfd_session_lost_moves_the_master_in_detection_time_plus_skew_not_thr
     assert by_bfd <= detect + skew(3, ADVERT, 100) + 0.2
     assert by_adverts >= down_bound(3, ADVERT, 100) - ADVERT  # from the cut: the last advert was up to 1 s before
     assert by_bfd * 3 < by_adverts
+
+
+def test_a_reload_that_adds_the_first_bfd_instance_is_followed_by_vrrp_and_checkers(
+        lab: Lab, tmp_path: Path) -> None:
+    """A daemon started without BFD, reloaded (HUP) with a config that adds a bfd_instance, track_bfd in its
+    VRRP instance and a BFD_CHECK on a real server: the supervisor starts the BFD child, and the VRRP and
+    checker children (started before any BFD existed) follow its events: the session's Up, then its loss
+    (FAULT, the real server down), then Up again."""
+    d = tmp_path / "a"
+    d.mkdir()
+    vs = ["virtual_server 10.9.0.60 80 {", "  lb_kind NAT", "  protocol TCP",
+          f"  real_server {FRR_IP} 80 {{", "    weight 1", "    {check}", "  }", "}"]
+    before = vrrp_conf(prio=150, version=3, advert=ADVERT, garp_delay=0) + "\n" + "\n".join(vs).replace(
+        "{check}", "")
+    after = conf("a", 150) + "\n" + "\n".join(vs).replace("{check}", "BFD_CHECK {\n      name frr\n    }")
+    (d / "keepalived.conf").write_text(before)
+    out = open(d / "daemon.log", "w")  # noqa: SIM115 - handed to the child
+    argv = [sys.executable, "-m", "pykeepalived", "-n", "-l", "-D", "--dataplane", "nftables",
+            "-f", str(d / "keepalived.conf"), "-p", str(d / "main.pid"), "-r", str(d / "vrrp.pid"),
+            "-c", str(d / "checkers.pid"), "-b", str(d / "bfd.pid")]
+    proc = lab.popen("a", argv, stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    log = d / "daemon.log"
+    frr = bp.FrrBfdd(lab, "frr", frr_conf()).start()
+    try:
+        wait_for(lambda: has_vip(lab, "a"), 15, "a master")
+        assert "Starting BFD child process" not in log.read_text()
+        (d / "keepalived.conf").write_text(after)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Tracked BFD instance frr is UP" in log.read_text()
+                 and f"BFD check of [frr] RS([{FRR_IP}]:tcp:80) is UP" in log.read_text(), 20,
+                 "both children hear the new session Up")
+        bp.cut(lab, "a", FRR_IP)
+        wait_for(lambda: "Tracked BFD instance frr is DOWN" in log.read_text()
+                 and f"BFD check of [frr] RS([{FRR_IP}]:tcp:80) is DOWN" in log.read_text(), 10,
+                 "both children hear it Down")
+        wait_for(lambda: not has_vip(lab, "a"), 5, "the instance in FAULT drops the VIP")
+        bp.uncut(lab, "a")
+        wait_for(lambda: has_vip(lab, "a"), 20, "a master again once the session is Up")
+    finally:
+        lab.stop(proc, grace=5)
+        frr.stop()
+    text = log.read_text()
+    assert "Starting BFD child process" in text, text
+    assert "Entering FAULT STATE" in text, text
+    assert "Traceback" not in text, text

@@ -269,10 +269,23 @@ def test_services_of_other_programs_are_left_alone() -> None:
         assert [str(op) for op in ops] == ["edit dest 192.168.0.12:80 of TCP 10.0.0.5:80 NAT weight 20"]
         dp.apply(ops)
         assert diff(Table((seed_service(),)), dp.observe()) == []
-        dp.apply(diff(Table(), dp.observe()))  # the daemon stops: releases what it owns
+        dp.release()  # the daemon stops: releases what it owns
         assert dp.owned == set()
     assert ipvsadm("-Ln", "-t", "10.9.9.9:443") == foreign
     assert "10.0.0.5:80" not in ipvsadm("-Ln")
+
+
+def test_lvs_flush_empties_the_whole_table_when_the_operator_asks() -> None:
+    """keepalived's lvs_flush (at start) and lvs_flush_on_stop (at stop) are the operator's explicit request
+    to empty the whole table: release(everything=True) is ``ipvsadm -C``, other programs' services too."""
+    ipvsadm("-A", "-t", "10.9.9.9:443", "-s", "rr")
+    with IpvsDataPlane(scoped=True) as dp:
+        dp.claim([VIP])
+        dp.apply(diff(Table((seed_service(),)), dp.observe()))
+        dp.release(everything=True)
+        assert dp.observe() == Table()
+    with IpvsDataPlane() as whole:
+        assert whole.observe() == Table()
 
 
 def test_flush_and_info() -> None:

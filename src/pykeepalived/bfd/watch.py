@@ -155,6 +155,10 @@ class EventHub:
                 pass
         except (ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            # the process is stopping with a subscriber connected: end quietly.  Re-raised, Python 3.11's
+            # start_unix_server callback calls exception() on the cancelled task and logs a traceback
+            pass
         finally:
             self._writers.discard(writer)
             writer.close()

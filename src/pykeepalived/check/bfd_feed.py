@@ -33,6 +33,10 @@ class BfdFeed:
         for name, up in self.watch.states.items():
             runner.bfd_event(name, up)
 
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 

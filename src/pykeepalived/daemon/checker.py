@@ -100,8 +100,12 @@ class CheckerOptions:
     counters_interval: float = COUNTERS_INTERVAL
     #: keepalived's ``-a``: log every address change the netlink watch reports
     address_monitoring: bool = False
-    #: the BFD child's event stream, followed for BFD_CHECK (None: no bfd_instance reports to the checkers)
+    #: the BFD child's event stream, followed for BFD_CHECK once a bfd_instance is configured
     bfd_events_path: str | None = None
+    #: this process starts with the daemon (else the supervisor restarted it after it died, or a reload
+    #: added it): only then does lvs_flush empty the table, which otherwise holds the health state the new
+    #: process takes over (:func:`known_down`)
+    daemon_start: bool = True
 
 
 def without_refused_misc_checks(virtual_servers: Iterable[VirtualServer],
@@ -232,14 +236,14 @@ class CheckerProcess:
         for sig in (signal.SIGTERM, signal.SIGINT):
             on_signal(loop, sig, self._stopping.set)
         self.install_dump_handlers(loop)
+        await asyncio.to_thread(self._flush_at_start)
         self._start_runner(self.config, known_down=await asyncio.to_thread(self._known_down))
         assert self.runner is not None
         self._apply_ha_suspend(self.runner)
         settle_memory()
         await self.reconcile()
         ticker = loop.create_task(self._tick())
-        if self.bfd is not None:
-            self.bfd.start()
+        self._follow_bfd()
         await self._stopping.wait()
         log.info("Stopping")
         ticker.cancel()
@@ -252,8 +256,7 @@ class CheckerProcess:
             if self.announcer is not None:  # withdrawn before the data plane goes
                 await asyncio.to_thread(self.announcer.stop)
                 await asyncio.sleep(self.announcer.config.withdraw_delay)
-            if not self.options.dont_release_ipvs:
-                await asyncio.to_thread(self.dp.release)  # only what it owns (IPVS: what it claimed)
+            await asyncio.to_thread(self._release_at_stop)
             self.dp.close()
         await self.scripts.drain(STOP_NOTIFY_WAIT)
         await asyncio.to_thread(self.dump_writer.close)
@@ -331,9 +334,11 @@ class CheckerProcess:
 
     def reload(self, config: Config) -> None:
         """Apply a new configuration: checkers restart only if the LVS part changed."""
+        log.info("Reloading")  # keepalived's checker child says so too (reload_check_thread)
         old = self.config
         self.config = config
         self.policy.reload(config.global_defs)
+        self._follow_bfd()  # a reload that adds the first bfd_instance: its BFD child just started
         if config.announce != old.announce:
             self._dirty.set()  # the next reconcile follows the new bgp_announce
         kept = self.overrides.prune(configured_servers(config))
@@ -366,6 +371,29 @@ class CheckerProcess:
         del previous
         self._settle = True  # after the next reconcile: the table first
         self._dirty.set()
+
+    def _flush_at_start(self) -> None:
+        """keepalived's ``lvs_flush``: the daemon's start empties the whole shared table (IPVS), other
+        programs' services too, before anything is read or added; not when the supervisor restarts a checker
+        process that died (keepalived's would flush then too, dropping every service for a moment)."""
+        assert self.dp is not None
+        if self.config.global_defs.lvs_flush and self.dp.capabilities.shared_table and self.options.daemon_start:
+            log.info("lvs_flush: emptying the whole %s table, other programs' services included", self.dp.name)
+            self.dp.release(everything=True)
+
+    def _release_at_stop(self) -> None:
+        """On stop, unless ``-I``: what the data plane owns (IPVS: the services claimed), or with
+        ``lvs_flush_on_stop`` (without ``VS``) the whole table, as keepalived's clear_services."""
+        assert self.dp is not None
+        if self.options.dont_release_ipvs:
+            return
+        self.dp.release(everything=self.config.global_defs.lvs_flush_on_stop == "ALL")
+
+    def _follow_bfd(self) -> None:
+        """Subscribe to the BFD child's events once the configuration has a ``bfd_instance`` (at start or
+        on the reload that adds the first one; kept afterwards: the stream reconnects while it is absent)."""
+        if self.bfd is not None and not self.bfd.started and self.config.vrrp.bfd_instances:
+            self.bfd.start()
 
     def _known_down(self) -> dict[VsId, set[DestKey]]:
         """Real servers that the data plane's table, found at start, holds out of the pool (a checker

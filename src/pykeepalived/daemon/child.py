@@ -64,6 +64,8 @@ def load_usable(options: DaemonOptions) -> Config | None:
 #: the environment variable naming the descriptor holding the runtime overrides (JSON) a restarted child
 #: must keep (the configuration comes over :mod:`.config_feed`)
 OVERRIDES_FD_ENV = "PYKEEPALIVED_OVERRIDES_FD"
+#: "1" for a child started with the daemon, "0" for one restarted after it died or added by a reload
+DAEMON_START_ENV = "PYKEEPALIVED_DAEMON_START"
 
 
 def inherited_overrides() -> dict[str, Any]:
@@ -169,7 +171,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
     ropts = RunnerOptions(pid_file=None, log_console=options.log_console, log_detail=options.log_detail,
                           dont_release_vrrp=options.dont_release_vrrp, config_id=options.config_id,
                           configure_logging=False, config_file=None if feed is not None else options.config_file,
-                          bfd_events_path=options.bfd_events_path if config.vrrp.bfd_instances else None)
+                          bfd_events_path=options.bfd_events_path)
     handed = inherited_overrides().get("instances", [])
     proc = VrrpProcess(config, ropts, handed_over=[n for n in handed if isinstance(n, str)])
     started = time.time()
@@ -230,8 +232,8 @@ async def run_checker_child(config: Config, options: DaemonOptions, feed: Config
     proc = CheckerProcess(config, CheckerOptions(config_file=options.config_file, dataplane=options.dataplane,
                                                  dont_release_ipvs=options.dont_release_ipvs,
                                                  address_monitoring=options.address_monitoring,
-                                                 bfd_events_path=options.bfd_events_path
-                                                 if config.vrrp.bfd_instances else None),
+                                                 bfd_events_path=options.bfd_events_path,
+                                                 daemon_start=os.environ.pop(DAEMON_START_ENV, "1") == "1"),
                           overrides=overrides)
     loop = asyncio.get_running_loop()
     # until the first reconcile a HUP waits (blocked), as do the configurations queued on the feed

@@ -40,7 +40,7 @@ from pykeepalived.status.server import ControlServer, parse_listen
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot
 
 from . import config_feed
-from .child import EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
+from .child import DAEMON_START_ENV, EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
 from .sdnotify import Notifier, ReadyWatch
@@ -117,7 +117,7 @@ class Supervisor:
         self._reload_lock = asyncio.Lock()
 
     # -- children -------------------------------------------------------------------------------------
-    async def _spawn(self, child: Child) -> None:
+    async def _spawn(self, child: Child, *, at_start: bool = False) -> None:
         argv = [sys.executable, "-m", "pykeepalived.daemon.child", child.kind, options_json(self.options)]
         ready_fd, env = self.ready_watch.open(child.kind)
         # the running configuration, not the file (maybe broken since), queued before the child starts
@@ -128,7 +128,8 @@ class Supervisor:
         # the runtime overrides a (re)started child must keep: a crash never undrains a server
         overrides_fd = config_feed.data_memfd("pykeepalived-overrides",
                                               json.dumps(self.overrides.get(child.kind, {})).encode())
-        env = {**env, config_feed.CONFIG_FD_ENV: str(feed_end.fileno()), OVERRIDES_FD_ENV: str(overrides_fd)}
+        env = {**env, config_feed.CONFIG_FD_ENV: str(feed_end.fileno()), OVERRIDES_FD_ENV: str(overrides_fd),
+               DAEMON_START_ENV: "1" if at_start else "0"}
         try:
             child.proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                               preexec_fn=_die_with_parent,
@@ -363,7 +364,7 @@ class Supervisor:
         await server.start_or_retry()
         for kind in wanted_children(self.config, self.options):
             self.children[kind] = Child(kind)
-            await self._spawn(self.children[kind])
+            await self._spawn(self.children[kind], at_start=True)
         if not self.children:
             log.warning("Nothing to run: the configuration has no vrrp_instance and no virtual_server")
         if "vrrp" in self.children and not self.options.dont_release_vrrp:

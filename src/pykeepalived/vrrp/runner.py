@@ -205,6 +205,7 @@ class VrrpProcess:
         self._timer: DeadlineTimer | None = None
         self._stopping = asyncio.Event()
         self._links_task: asyncio.Task[None] | None = None
+        self._bfd_task: asyncio.Task[None] | None = None
         self._watching: frozenset[str] = frozenset()
         self._reload_task: asyncio.Task[None] | None = None
         self._reload_again = False
@@ -361,10 +362,10 @@ class VrrpProcess:
             self.core.started = True
             self.monitors.start()
             self._restart_link_watcher()
-            bfd = self._start_bfd_watch()
+            self._follow_bfd()
             await self._stopping.wait()
-            if bfd is not None:
-                bfd.cancel()
+            if self._bfd_task is not None:
+                self._bfd_task.cancel()
         log.info("Stopping")
         # A second SIGTERM while stopping (a supervisor's or a test's stop()) must not kill us with
         # VIPs still set: once the loop closes, asyncio would restore the default action.
@@ -440,13 +441,13 @@ class VrrpProcess:
         except Exception:  # the watcher must not take the process down; adverts keep flowing
             log.exception("interface watcher failed; interface changes are no longer followed")
 
-    def _start_bfd_watch(self) -> asyncio.Task[None] | None:
-        """track_bfd: the BFD process's verdicts, as long as the process runs (kept across reloads: a
+    def _follow_bfd(self) -> None:
+        """track_bfd: the BFD process's verdicts, from the start or from the reload that adds the first
+        bfd_instance (its BFD child starts then), as long as the process runs (kept across reloads: a
         bfd_instance a reload adds starts down and the stream's snapshot brings its state)."""
         path = self.options.bfd_events_path
-        if not path or not self.config.vrrp.bfd_instances:
-            return None
-        return asyncio.get_running_loop().create_task(self._watch_bfd(path))
+        if self._bfd_task is None and path and self.config.vrrp.bfd_instances:
+            self._bfd_task = asyncio.get_running_loop().create_task(self._watch_bfd(path))
 
     async def _watch_bfd(self, path: str) -> None:
         loop = asyncio.get_running_loop()
@@ -563,6 +564,7 @@ class VrrpProcess:
         self._reapply_handover(now, started=core.started)
         if core.started:  # else run() starts every instance once the start-up delay is over
             self.monitors.start()
+            self._follow_bfd()
             self._restart_link_watcher()
         if plan.drop or plan.add:
             log.info("Reload: %d instance(s) kept, %d removed, %d added", len(plan.keep), len(plan.drop),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
+
+import pytest
 
 from pykeepalived.notify.scripts import ScriptJob, ScriptQueues
 
@@ -36,7 +39,9 @@ async def _until(cond: object, timeout: float) -> bool:
     return False
 
 
-async def test_a_hung_script_is_killed_after_the_timeout_and_the_next_notification_runs(tmp_path: Path) -> None:
+async def test_a_hung_script_is_killed_after_the_timeout_and_the_next_notification_runs(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="pykeepalived")
     q = ScriptQueues(order_wait=0.2, timeout=0.5, kill_after=0.2)
     after = tmp_path / "after"
     q.submit("VI_1", [_hang(tmp_path)])
@@ -48,6 +53,8 @@ async def test_a_hung_script_is_killed_after_the_timeout_and_the_next_notificati
     assert _alive(pid)
     assert await _until(lambda: not _alive(pid), 2)  # then the timeout killed it
     assert q.killed == 1
+    assert any(f"(pid {pid}) still running after" in r.getMessage() and "killing it" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]  # the kill is logged
     await q.drain(1)
 
 

@@ -100,8 +100,11 @@ class DataPlane(Protocol):
         """Periodic upkeep after ``counters``: data planes that emulate a connection-count scheduler
         (lc, wlc, sed, nq …) re-weigh their dispatch here; the others do nothing."""
 
-    def release(self) -> None:
-        """Remove everything this data plane owns (on stop, unless ``-I``)."""
+    def release(self, *, everything: bool = False) -> None:
+        """Remove everything this data plane owns (on stop, unless ``-I``).  ``everything``: where the table
+        is shared (``capabilities.shared_table``), other programs' entries too (keepalived's ``lvs_flush`` at
+        start and ``lvs_flush_on_stop`` at stop, asked for explicitly by the operator); elsewhere the data
+        plane's own table is all there is, and it is removed as without it."""
 
     def close(self) -> None:
         """Let go of handles (sockets, workers' control channels); the table stays as it is."""

@@ -680,8 +680,12 @@ class IpvsDataPlane:
         return Table(tuple(dataclasses.replace(svc, flags=canonical_flags(svc.scheduler, svc.flags))
                            for svc in normal_form(table).services))
 
-    def release(self) -> None:
-        """Delete the services this data plane owns; other programs' services stay."""
+    def release(self, *, everything: bool = False) -> None:
+        """Delete the services this data plane owns; other programs' services stay, unless ``everything``
+        (``ipvsadm -C``: keepalived's lvs_flush / lvs_flush_on_stop)."""
+        if everything:
+            self.flush()
+            return
         self.apply(diff(Table(), self.observe()))
 
     def maintain(self, counters: TableCounters) -> None:

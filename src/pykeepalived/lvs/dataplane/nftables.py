@@ -181,8 +181,9 @@ class NftablesDataPlane:
                 batch.append(f"add rule {fam} {self.table} {chain} ct direction . ct mark @traffic")
         self._commit(batch)  # services are left as they are
 
-    def release(self) -> None:
-        """Delete our tables (clean stop). Established connections keep their NAT."""
+    def release(self, *, everything: bool = False) -> None:
+        """Delete our tables (clean stop; ``everything`` is the same: no one else's entries are in them).
+        Established connections keep their NAT."""
         for fam, _, _ in _FAMILIES.values():
             try:
                 self.nft.run(f"delete table {fam} {self.table}")

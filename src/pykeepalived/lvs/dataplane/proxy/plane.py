@@ -352,8 +352,9 @@ class ProxyDataPlane:
             assert c is not None
             c.request({"op": "others", "counts": rows})
 
-    def release(self) -> None:
-        """Stop every worker (their listeners and connections end) and remove their sockets."""
+    def release(self, *, everything: bool = False) -> None:
+        """Stop every worker (their listeners and connections end) and remove their sockets (``everything``
+        is the same: the workers hold nothing of anyone else's)."""
         if not self._clients and self._check_dir(create=False):  # adopt what runs, start nothing
             first = self._connect(0)
             if first is not None:
