@@ -28,6 +28,7 @@ import itertools
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -331,6 +332,11 @@ def main() -> int:
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)")
+        return 2
+    missing = [t for t in ("nginx", "wrk", "keepalived") if shutil.which(t) is None]
+    if missing:  # without nginx every request fails and every real server goes down: figures of nothing
+        print(f"needs {', '.join(missing)} (apt-get install nginx wrk keepalived; scripts/install-system-packages "
+              "test keeps their services from starting)")
         return 2
     from pykeepalived.lab.measure import Sniffer
 
