@@ -2,6 +2,7 @@
 # The README's commands on a stock Debian 12 (or Ubuntu 24.04), from a fresh clone, timed.
 #
 #   sudo bench/fresh_debian.sh                 # Debian 12 (bookworm)
+#   sudo DIST=debian13 bench/fresh_debian.sh   # Debian 13 (trixie): Python 3.13, externally managed too
 #   sudo DIST=ubuntu2404 bench/fresh_debian.sh # Ubuntu 24.04 (noble), needs Debian's ubuntu-keyring
 #
 # Builds (once, cached as a tarball in $PYKEEPALIVED_BENCH_CACHE, default /var/cache/pykeepalived-bench/) a
@@ -28,6 +29,13 @@ case "$dist" in
              "deb http://deb.debian.org/debian-security bookworm-security main")
     keyring=()
     extra="" ;;
+  debian13)  # trixie: a newer externally managed Python (3.13), as Ubuntu 24.04's (3.12) is newer than 3.11
+    suite=trixie
+    mirrors=("deb http://deb.debian.org/debian trixie main"
+             "deb http://deb.debian.org/debian trixie-updates main"
+             "deb http://deb.debian.org/debian-security trixie-security main")
+    keyring=()
+    extra="" ;;
   ubuntu2404)
     suite=noble
     mirrors=("deb http://archive.ubuntu.com/ubuntu noble main universe"
@@ -35,7 +43,7 @@ case "$dist" in
              "deb http://security.ubuntu.com/ubuntu noble-security main universe")
     keyring=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
     extra=",apt" ;;  # Ubuntu's apt is priority important, so minbase leaves it out; every Ubuntu install has it
-  *) echo "DIST must be debian12 or ubuntu2404" >&2; exit 2 ;;
+  *) echo "DIST must be debian12, debian13 or ubuntu2404" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "fresh_debian: needs root (chroot, mounts, namespaces)" >&2; exit 1; }
 command -v mmdebstrap >/dev/null || { echo "fresh_debian: needs mmdebstrap (apt-get install mmdebstrap)" >&2; exit 1; }
