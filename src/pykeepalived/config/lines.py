@@ -34,25 +34,88 @@ class Word:
     quoted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
 class LogicalLine:
     """One logical line.
 
-    ``words`` are the tokens (a brace line has exactly one word, ``{`` or ``}``).
-    ``raw`` is the decommented, substituted text of this logical line (for keywords that
-    re-parse their line with script quoting rules, e.g. ``notify_master``).
+    ``words`` are the tokens (a brace line has exactly one word, ``{`` or ``}``), each with its
+    location; ``tokens`` are their texts.  ``raw`` is the decommented, substituted text of this
+    logical line (for keywords that re-parse their line with script quoting rules, e.g.
+    ``notify_master``).
+
+    Most lines are read through and never complained about, so the reader's fast path
+    (:meth:`plain`) keeps only the texts and their columns, and the ``Word`` objects are made
+    when something asks for them (an error's location, a handler that keeps words): a large
+    config has hundreds of thousands of words.  Lines compare equal by words, raw text and
+    location however they were made.  Instances are immutable.
     """
 
-    words: tuple[Word, ...]
+    __slots__ = ("_cols", "_words", "loc", "raw", "tokens")
+
+    tokens: tuple[str, ...]
     raw: str
     loc: Location
+    _cols: tuple[int, ...] | None
+    _words: tuple[Word, ...] | None
+
+    def __init__(self, words: tuple[Word, ...], raw: str, loc: Location) -> None:
+        _set_tokens(self, tuple([w.text for w in words]))
+        _set_raw(self, raw)
+        _set_loc(self, loc)
+        _set_cols(self, None)
+        _set_words(self, words)
+
+    @classmethod
+    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...], raw: str, loc: Location) -> LogicalLine:
+        """A line of unquoted tokens at 1-based columns ``cols`` of ``loc``'s file and line."""
+        self = cls.__new__(cls)
+        _set_tokens(self, tokens)
+        _set_raw(self, raw)
+        _set_loc(self, loc)
+        _set_cols(self, cols)
+        _set_words(self, None)
+        return self
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        words = self._words
+        if words is None:
+            file, line = self.loc.file, self.loc.line
+            assert self._cols is not None
+            words = tuple([Word(t, Location(file, line, c)) for t, c in zip(self.tokens, self._cols, strict=True)])
+            _set_words(self, words)
+        return words
 
     @property
     def keyword(self) -> str:
-        return self.words[0].text if self.words else ""
+        return self.tokens[0] if self.tokens else ""
 
     def texts(self) -> list[str]:
-        return [w.text for w in self.words]
+        return list(self.tokens)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"LogicalLine is immutable: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"LogicalLine is immutable: cannot delete {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogicalLine):
+            return NotImplemented
+        return self.tokens == other.tokens and self.raw == other.raw and self.loc == other.loc \
+            and self.words == other.words
+
+    def __hash__(self) -> int:
+        return hash((self.tokens, self.raw, self.loc))
+
+    def __repr__(self) -> str:
+        return f"LogicalLine(words={self.words!r}, raw={self.raw!r}, loc={self.loc!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LogicalLine, (self.words, self.raw, self.loc))
+
+
+_set_tokens, _set_raw, _set_loc, _set_cols, _set_words = (
+    LogicalLine.__dict__[n].__set__ for n in ("tokens", "raw", "loc", "_cols", "_words"))
 
 
 # -- cheaper construction -----------------------------------------------------------------
@@ -86,17 +149,5 @@ def _word_init() -> Any:
     return __init__
 
 
-def _logical_line_init() -> Any:
-    set_words, set_raw, set_loc = (LogicalLine.__dict__[n].__set__ for n in ("words", "raw", "loc"))
-
-    def __init__(self: LogicalLine, words: tuple[Word, ...], raw: str, loc: Location) -> None:
-        set_words(self, words)
-        set_raw(self, raw)
-        set_loc(self, loc)
-
-    return __init__
-
-
 type.__setattr__(Location, "__init__", _location_init())
 type.__setattr__(Word, "__init__", _word_init())
-type.__setattr__(LogicalLine, "__init__", _logical_line_init())

@@ -15,12 +15,13 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..gcpause import gc_paused
 from . import blocks
 from .errors import Diagnostics, ErrClass
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
-from .preprocess import IncludeCheck, _gc_paused, read_config, read_config_text
+from .preprocess import IncludeCheck, read_config, read_config_text
 from .validate import global_defs as validate_global_defs
 from .validate import lvs as validate_lvs
 from .validate import scripts as validate_scripts
@@ -81,7 +82,7 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
     diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
-    with _gc_paused():  # only acyclic objects are made: collecting during the load only costs
+    with gc_paused():  # only acyclic objects are made: collecting during the load only costs
         lines = read_config(path, diags, config_id=cid,
                             include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE)
         config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
@@ -152,7 +153,7 @@ def load_config_text(text: str, *, name: str = "<string>", config_id: str | None
     diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else None
-    with _gc_paused():
+    with gc_paused():
         lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
         config = build(lines, diags, config_id=cid, interfaces=ifaces)
     return LoadResult(config, diags)

@@ -112,12 +112,12 @@ class Block:
             if missing_message is None:
                 draft[field] = ctx.string(line, 1)
                 return
-            bad = len(line.words) != 2 if exactly_one else len(line.words) < 2
+            bad = len(line.tokens) != 2 if exactly_one else len(line.tokens) < 2
             if bad:
                 report = ctx.note if on_missing == "note" else ctx.error
                 report(line, missing_message)
                 return
-            draft[field] = line.words[1].text
+            draft[field] = line.tokens[1]
 
         self.keywords[name] = Keyword(name, handler=handler)
 
@@ -178,9 +178,11 @@ class Context:
         raise SkipLine
 
     def opt(self, line: LogicalLine, pos: int = 1) -> Word | None:
-        return line.words[pos] if pos < len(line.words) else None
+        return line.words[pos] if pos < len(line.tokens) else None
 
     def string(self, line: LogicalLine, pos: int = 1) -> str:
+        if pos < len(line.tokens):
+            return line.tokens[pos]
         return self.arg(line, pos).text
 
     def integer(self, line: LogicalLine, pos: int, lo: int, hi: int, *,
@@ -190,10 +192,16 @@ class Context:
         keepalived accepts a valid numeric prefix (``12abc`` -> 12, reported as a WARNING); out of
         range is an error and the line is skipped (the keyword keeps its default).
         """
+        if word is None and pos < len(line.tokens):
+            text = line.tokens[pos]
+            if text.isdigit() and text.isascii():
+                # the common case, plain decimal digits (no Word made)
+                plain = int(text)
+                if lo <= plain <= hi:
+                    return plain
         w = word if word is not None else self.arg(line, pos)
         text = w.text
         if text.isdigit() and text.isascii():
-            # the common case, plain decimal digits
             plain = int(text)
             if lo <= plain <= hi:
                 return plain
@@ -219,17 +227,19 @@ class Context:
 
         Returns seconds as a float rounded to the microsecond.
         """
-        w = word if word is not None else self.arg(line, pos)
-        text = w.text
         bounds = _TIMER_BOUNDS.get((lo, hi))
         if bounds is None:
             bounds = _TIMER_BOUNDS[(lo, hi)] = (Decimal(str(lo)), Decimal(str(hi)))
         lo_d, hi_d = bounds
-        if text.isdigit() and text.isascii() and len(text) < 16:
-            # the common case, a plain integer: exact, and no Decimal needed
-            n = int(text)
-            if lo_d <= n <= hi_d:
-                return float(n)
+        if word is None and pos < len(line.tokens):
+            text = line.tokens[pos]
+            if text.isdigit() and text.isascii() and len(text) < 16:
+                # the common case, a plain integer: exact, no Decimal and no Word needed
+                n = int(text)
+                if lo_d <= n <= hi_d:
+                    return float(n)
+        w = word if word is not None else self.arg(line, pos)
+        text = w.text
         try:
             d = Decimal(text)
         except InvalidOperation:
@@ -249,15 +259,16 @@ class Context:
 
     def boolean(self, line: LogicalLine, pos: int = 1, *, default_if_missing: bool | None = True) -> bool:
         """``<BOOL>`` (true|on|yes|false|off|no, case-sensitive); missing -> ``default_if_missing``."""
-        w = self.opt(line, pos)
-        if w is None:
+        if pos >= len(line.tokens):
             if default_if_missing is None:
                 self.arg(line, pos)  # raises
             return bool(default_if_missing)
-        if w.text in BOOL_TRUE:
+        text = line.tokens[pos]
+        if text in BOOL_TRUE:
             return True
-        if w.text in BOOL_FALSE:
+        if text in BOOL_FALSE:
             return False
+        w = line.words[pos]
         self.error(w, f"invalid boolean value '{w.text}' for keyword {line.keyword}",
                    hint="use true/false, on/off or yes/no")
         raise SkipLine
@@ -338,14 +349,14 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             line = next(it, None)
             if line is None:
                 break
-        words = line.words
-        if not words:
+        tokens = line.tokens
+        if not tokens:
             continue
         frame = stack[-1]
-        kw = words[0].text
+        kw = tokens[0]
         ctx.in_global = _in_global(stack, kw)
 
-        if len(words) == 1 and (kw == "}" or kw == "{"):
+        if len(tokens) == 1 and (kw == "}" or kw == "{"):
             if kw == "{":
                 ctx.error(line, "Unexpected '{' - ignoring", cls=ErrClass.UNEXPECTED_BOB)
             elif len(stack) == 1:
@@ -357,7 +368,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         block = frame.block
         if block.kind != "keywords":
             if block.kind == "words":
-                frame.words.extend(words)
+                frame.words.extend(line.words)
             elif block.entry is not None:
                 _run(ctx, block.entry, line, frame.draft)
             continue
@@ -384,14 +395,14 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         else:
             nxt = next(it, None)
         sub = spec.block
-        if nxt is None or len(nxt.words) != 1 or nxt.words[0].text != "{":
+        if nxt is None or nxt.tokens != _OPEN:
             ctx.error(line, "Missing '{' at beginning of configuration block", cls=ErrClass.MISSING_BOB)
             pending = nxt
             if nxt is None or sub.kind != "keywords":
                 continue
             # keepalived's process_stream goes on into the block all the same: the lines that follow
             # are its keywords, up to the next '}'
-        if sub.kind == "keywords" and sub.begin is None and len(line.words) > 1:
+        if sub.kind == "keywords" and sub.begin is None and len(line.tokens) > 1:
             ctx.error(line, f"Block {kw} has extra parameters {' '.join(line.texts()[1:])} - ignoring",
                       cls=ErrClass.GENERAL_ERROR)
         draft: Draft | None
@@ -415,6 +426,10 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         _close(ctx, stack)
     ctx.in_global = False
     return root_draft
+
+
+#: the tokens of an opening brace line
+_OPEN = ("{",)
 
 
 def _in_global(stack: list[_Frame], kw: str) -> bool:
@@ -455,9 +470,9 @@ def _close(ctx: Context, stack: list[_Frame], end_loc: Location | None = None) -
 def _skip_block(it: Iterator[LogicalLine]) -> None:
     depth = 1
     for line in it:
-        if len(line.words) != 1:
+        if len(line.tokens) != 1:
             continue
-        t = line.words[0].text
+        t = line.tokens[0]
         if t == "{":
             depth += 1
         elif t == "}":

@@ -28,8 +28,6 @@ the CLI can mirror keepalived's exit code.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import glob
 import os
 import random
@@ -42,6 +40,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntFlag
+
+from pykeepalived.gcpause import gc_paused
 
 from .errors import Diagnostics, ErrClass
 from .lexer import (
@@ -56,7 +56,7 @@ from .lexer import (
     slice_cols,
     tokenize,
 )
-from .lines import Location, LogicalLine, Word
+from .lines import Location, LogicalLine
 
 #: cap on lines produced by ~SEQ/~LST and multi-line definitions in one read
 MAX_GENERATED_LINES = 1_000_000
@@ -121,6 +121,8 @@ class ReadResult(list[LogicalLine]):
 
 #: a physical line containing none of these goes through ``_Reader._plain_line``: nothing
 #: in it is a comment, quote, escape, definition, conditional, generator or include
+#: the one token of a brace line
+_BRACE_TOKENS = {"{": ("{",), "}": ("}",)}
 _NOT_PLAIN = re.compile(r'[$~@"#!\\]|include')
 _BRACE = re.compile(r"[{}]")
 _TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
@@ -318,18 +320,6 @@ def _read_text(path: str) -> str:
         return f.read().decode("utf-8", "surrogateescape")
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The reader makes many small acyclic objects; collecting during the read only costs."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def default_config_id() -> str:
     """keepalived's default config id: the host name up to its first dot."""
     return socket.gethostname().split(".")[0]
@@ -473,6 +463,7 @@ class _Reader:
         file = ctx.file
         out = self.out
         intern = sys.intern
+        plain = LogicalLine.plain
         while True:
             text = text.rstrip(" \t")
             if not text:
@@ -489,7 +480,7 @@ class _Reader:
                 else:
                     self.diags.add(loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
                 self.last_keyword = ""
-                out.append(LogicalLine((Word(first, loc),), first, loc))
+                out.append(plain(_BRACE_TOKENS[first], (loc.col,), first, loc))
                 rest = _skip_blanks(text, 1)
                 text = text[rest:]
                 cols += rest
@@ -501,23 +492,30 @@ class _Reader:
             else:
                 idx = m.start()
                 segment = text[:idx].rstrip(" \t")
-            if "  " not in segment and segment.isprintable():
+            if not segment:
+                tokens: tuple[str, ...] = ()
+            elif "  " not in segment and segment.isprintable():
                 # single spaces only (no tab, no other separator of _TOKEN): the tokens are the
                 # split on " ", each one column past the end of the previous one
-                col = cols + 1
-                words = []
-                for tok in segment.split(" ") if segment else ():
-                    words.append(Word(intern(tok), Location(file, line_no, col)))
-                    col += len(tok) + 1
+                tokens = tuple(map(intern, segment.split(" ")))
+                if len(tokens) == 1:
+                    word_cols: tuple[int, ...] = (cols + 1,)
+                else:
+                    col = cols + 1
+                    starts = []
+                    for tok in tokens:
+                        starts.append(col)
+                        col += len(tok) + 1
+                    word_cols = tuple(starts)
             else:
-                words = [Word(intern(t.group()), Location(file, line_no, cols + t.start() + 1))
-                         for t in _TOKEN.finditer(segment)]
-            if words:
-                first_word = words[0]
-                keyword = self.last_keyword = first_word.text
+                found = list(_TOKEN.finditer(segment))
+                tokens = tuple([intern(t.group()) for t in found])
+                word_cols = tuple([cols + t.start() + 1 for t in found])
+            if tokens:
+                keyword = self.last_keyword = tokens[0]
                 if keyword == "include_check" and self.blocks == ["global_defs"]:
-                    self._include_check_set([w.text for w in words[1:]])
-                out.append(LogicalLine(tuple(words), segment, first_word.loc))
+                    self._include_check_set(list(tokens[1:]))
+                out.append(plain(tokens, word_cols, segment, Location(file, line_no, word_cols[0])))
             if m is None:
                 return
             text = text[idx:]
@@ -1136,7 +1134,7 @@ def read_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: 
     missing main file is marked.
     """
     reader = _Reader(diags, config_id, random_seed, include_check, quoted_keywords)
-    with _gc_paused():
+    with gc_paused():
         reader.start_main(os.fspath(path))
         reader.run()
     return reader.out
@@ -1149,7 +1147,7 @@ def read_config_text(text: str, diags: Diagnostics, *, name: str = "<string>", c
     """Like ``read_config`` for text already in memory; includes resolve against ``base_dir``
     (default: the current directory) and ``name`` is the file name in locations."""
     reader = _Reader(diags, config_id, random_seed, include_check, quoted_keywords)
-    with _gc_paused():
+    with gc_paused():
         reader.start_text(text, name, base_dir if base_dir is not None else os.getcwd())
         reader.run()
     return reader.out

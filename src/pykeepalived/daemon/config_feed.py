@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import io
 import logging
 import os
@@ -35,6 +34,7 @@ from typing import Any
 
 from pykeepalived.config.model import Config
 from pykeepalived.config.model_lvs import LvsConfig
+from pykeepalived.gcpause import gc_paused
 
 log = logging.getLogger("pykeepalived")
 
@@ -82,27 +82,15 @@ class _Pickler(pickle.Pickler):
         return _rebuild, (type(obj), tuple([getattr(obj, n) for n in names]))
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Any:
-    """Hundreds of thousands of new objects would trigger collections that walk them all, again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def encode(config: Config) -> bytes:
     buf = io.BytesIO()
-    with _gc_paused():
+    with gc_paused():
         _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(config)
     return buf.getvalue()
 
 
 def decode(data: bytes) -> Config:
-    with _gc_paused():
+    with gc_paused():
         config = pickle.loads(data)  # from our parent, over a socket only it and we hold
     if not isinstance(config, Config):
         raise TypeError(f"expected a Config, got {type(config).__name__}")

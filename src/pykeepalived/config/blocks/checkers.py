@@ -253,13 +253,13 @@ def _url_digest(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @URL.keyword("status_code")
 def _url_status_code(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    for w in line.words[1:]:
-        lo_text, _, hi_text = w.text.partition("-")
-        ok = lo_text.isdigit() and (hi_text.isdigit() if "-" in w.text else True)
+    for pos, text in enumerate(line.tokens[1:], 1):
+        lo_text, _, hi_text = text.partition("-")
+        ok = lo_text.isdigit() and (hi_text.isdigit() if "-" in text else True)
         lo = int(lo_text) if ok else 0
         hi = int(hi_text) if ok and hi_text else lo
         if not ok or not (100 <= lo <= hi <= 599):
-            ctx.error(w, f"Invalid HTTP_GET status code '{w.text}'")
+            ctx.error(line.words[pos], f"Invalid HTTP_GET status code '{text}'")
             continue
         draft["codes"].update(range(lo, hi + 1))
 

@@ -57,12 +57,11 @@ def read_port(ctx: Context, line: LogicalLine, word: Word) -> int:
 def read_server(ctx: Context, line: LogicalLine, ip_text: str) -> tuple[IPAddress | None, int]:
     """``IP [PORT]`` with the address already read and the port at word 2: (ip, port), ip None when the
     address or the port is invalid (the port's own complaint is reported; a zero port is no port)."""
-    port_word = ctx.opt(line, 2)
     ip = parse_ip(ip_text)
     port = 0
-    if written_port(port_word) is not None and port_word is not None:
+    if len(line.tokens) > 2 and line.tokens[2].strip("0"):
         try:
-            port = read_port(ctx, line, port_word)
+            port = ctx.integer(line, 2, 1, 65535)
         except SkipLine:
             ip = None
     return ip, port

@@ -23,7 +23,7 @@ def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
     ip_text = ctx.string(line, 1)
     ip, port = read_server(ctx, line, ip_text)
     if ip is None:
-        written = line.words[2].text if len(line.words) > 2 else "(null)"
+        written = line.tokens[2] if len(line.tokens) > 2 else "(null)"
         ctx.error(line, f"Invalid real server ip address/port {ip_text}/{written} - skipping")
         return None
     return {

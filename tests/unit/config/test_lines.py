@@ -1,0 +1,44 @@
+"""Logical lines: the reader's fast path keeps texts and columns and makes words only when asked."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from pykeepalived.config.errors import Diagnostics
+from pykeepalived.config.lines import Location, LogicalLine, Word
+from pykeepalived.config.preprocess import read_config_text
+
+
+def test_a_plain_line_equals_the_same_line_made_of_words() -> None:
+    loc = Location("k.conf", 7, 5)
+    plain = LogicalLine.plain(("weight", "3"), (5, 12), "weight 3", loc)
+    made = LogicalLine((Word("weight", loc), Word("3", Location("k.conf", 7, 12))), "weight 3", loc)
+    assert plain == made and hash(plain) == hash(made)
+    assert plain.words == made.words
+    assert plain.words[1].loc == Location("k.conf", 7, 12)
+    assert plain.keyword == "weight" and plain.texts() == ["weight", "3"] and plain.tokens == made.tokens
+    assert plain.words is plain.words  # made once
+
+
+def test_a_line_is_immutable_and_survives_pickling() -> None:
+    loc = Location("k.conf", 1, 1)
+    line = LogicalLine.plain(("router_id", "lb1"), (1, 11), "router_id lb1", loc)
+    with pytest.raises(AttributeError):
+        line.raw = "x"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        del line.loc
+    assert pickle.loads(pickle.dumps(line)) == line
+
+
+def test_the_reader_gives_every_word_its_column_on_either_path() -> None:
+    text = ("global_defs {\n    router_id  lb1\n\tnotification_email_from a@b\n}\n"
+            "vrrp_instance VI {\n  state \"MASTER\"\n}\n")
+    lines = read_config_text(text, Diagnostics(), name="k.conf", config_id="x")
+    cols = {ln.keyword: [(w.text, w.loc.line, w.loc.col) for w in ln.words] for ln in lines}
+    assert cols["global_defs"] == [("global_defs", 1, 1)]
+    assert cols["router_id"] == [("router_id", 2, 5), ("lb1", 2, 16)]
+    assert cols["notification_email_from"] == [("notification_email_from", 3, 2), ("a@b", 3, 26)]
+    assert cols["state"] == [("state", 6, 3), ("MASTER", 6, 9)]
+    assert [ln.loc.col for ln in lines if ln.keyword == "{"] == [13, 18]
