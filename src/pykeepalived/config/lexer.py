@@ -3,7 +3,7 @@
 Four small jobs, each applied by the preprocessor (``preprocess.py``) at the point where
 keepalived applies it:
 
-* ``physical_lines``: split a file into lines and reject the ones keepalived rejects
+* ``PhysicalLines``: split a file into lines and reject the ones keepalived rejects
   (longer than ``MAXBUF`` bytes, embedded NULs);
 * ``decomment``: strip blanks and ``#``/``!`` comments (anywhere outside double quotes,
   ``\\#``/``\\!`` escape them), keep a trailing ``\\`` continuation marker;
@@ -19,7 +19,6 @@ character (after an escape was removed or a definition substituted).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 from .lines import Location, Word
 
@@ -81,31 +80,51 @@ def _byte_len(line: str) -> int:
         return len(line.encode("utf-8", "surrogatepass"))
 
 
-def physical_lines(text: str) -> Iterator[tuple[int, str | None, str | None]]:
-    """Yield ``(line_no, line, problem)`` per physical line.
+class PhysicalLines:
+    """Iterate ``(line_no, line, problem)`` per physical line of ``text``.
 
     ``line`` has its ``\\n`` and trailing ``\\r`` removed; when keepalived would ignore the line,
     ``line`` is None and ``problem`` is its message.  Unlike keepalived, an overlong line is
     reported once and skipped whole (keepalived reads it in 1023-byte chunks and miscounts
     lines), so a 10 MB line costs one message.
+
+    ``clean`` says that no line needs any of that (no NUL, no ``\\r``, none too long): the reader
+    then takes the lines straight from ``lines`` and advances ``pos`` (the next line's index, which
+    is also the line number of the one just taken) itself, a tuple and a generator step less per line.
     """
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    has_nul = "\0" in text
-    ascii_only = text.isascii()
-    limit = MAXBUF - 1
-    for no, line in enumerate(lines, 1):
-        if has_nul and "\0" in line:
-            yield no, None, EMBEDDED_NUL
-            continue
+
+    __slots__ = ("_ascii", "_has_nul", "clean", "lines", "pos")
+
+    def __init__(self, text: str) -> None:
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        self.lines = lines
+        self.pos = 0
+        self._has_nul = "\0" in text
+        self._ascii = text.isascii()
+        limit = MAXBUF - 1
+        self.clean = (not self._has_nul and "\r" not in text
+                      and (not lines or max(map(len, lines)) * (1 if self._ascii else 4) < limit))
+
+    def __iter__(self) -> PhysicalLines:
+        return self
+
+    def __next__(self) -> tuple[int, str | None, str | None]:
+        pos = self.pos
+        if pos >= len(self.lines):
+            raise StopIteration
+        line = self.lines[pos]
+        self.pos = no = pos + 1
+        if self._has_nul and "\0" in line:
+            return no, None, EMBEDDED_NUL
         n = len(line)
-        if n >= limit or (n * 4 >= limit and not ascii_only and _byte_len(line) >= limit):
-            yield no, None, TOO_LONG
-            continue
+        limit = MAXBUF - 1
+        if n >= limit or (n * 4 >= limit and not self._ascii and _byte_len(line) >= limit):
+            return no, None, TOO_LONG
         if n and line[-1] == "\r":
             line = line.rstrip("\r")
-        yield no, line, None
+        return no, line, None
 
 
 def decomment(text: str, cols: Cols = 0) -> tuple[str, Cols, bool]:

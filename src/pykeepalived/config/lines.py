@@ -54,7 +54,7 @@ class LogicalLine:
     tokens: tuple[str, ...]
     raw: str
     loc: Location
-    _cols: tuple[int, ...] | None
+    _cols: tuple[int, ...] | int | None
     _words: tuple[Word, ...] | None
 
     def __init__(self, words: tuple[Word, ...], raw: str, loc: Location) -> None:
@@ -65,8 +65,9 @@ class LogicalLine:
         _set_words(self, words)
 
     @classmethod
-    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...], raw: str, loc: Location) -> LogicalLine:
-        """A line of unquoted tokens at 1-based columns ``cols`` of ``loc``'s file and line."""
+    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...] | int, raw: str, loc: Location) -> LogicalLine:
+        """A line of unquoted tokens at 1-based columns ``cols`` of ``loc``'s file and line; an int: the
+        first token's column, the others each one past the end of the one before (single spaces)."""
         self = cls.__new__(cls)
         _set_tokens(self, tokens)
         _set_raw(self, raw)
@@ -79,9 +80,15 @@ class LogicalLine:
     def words(self) -> tuple[Word, ...]:
         words = self._words
         if words is None:
-            file, line = self.loc.file, self.loc.line
-            assert self._cols is not None
-            words = tuple([Word(t, Location(file, line, c)) for t, c in zip(self.tokens, self._cols, strict=True)])
+            file, line, cols = self.loc.file, self.loc.line, self._cols
+            assert cols is not None
+            if isinstance(cols, int):
+                starts = []
+                for t in self.tokens:
+                    starts.append(cols)
+                    cols += len(t) + 1
+                cols = tuple(starts)
+            words = tuple([Word(t, Location(file, line, c)) for t, c in zip(self.tokens, cols, strict=True)])
             _set_words(self, words)
         return words
 

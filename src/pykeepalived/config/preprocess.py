@@ -48,11 +48,11 @@ from .lexer import (
     MAXBUF,
     SCRIPT_KEYWORDS,
     Cols,
+    PhysicalLines,
     col_at,
     decomment,
     expand_cols,
     find_brace,
-    physical_lines,
     slice_cols,
     tokenize,
 )
@@ -224,7 +224,7 @@ class _OpenGlob:
     loc: Location | None
     index: int = 0
     # the file currently read from this glob
-    lines: Iterator[tuple[int, str | None, str | None]] | None = None
+    lines: PhysicalLines | None = None
     ctx: _Ctx | None = None
     ident: tuple[int, int] | None = None
 
@@ -423,6 +423,8 @@ class _Reader:
                 break
             top = globs[-1]
             assert top.lines is not None and top.ctx is not None
+            if top.lines.clean and self.collecting is None:
+                self._plain_run(top.lines, top.ctx)
             nxt = next(top.lines, None)
             if nxt is None:
                 self._end_file(top)
@@ -451,6 +453,21 @@ class _Reader:
                            f"There are {n} missing '}}'s or extra '{{'s",
                            hint="the first unclosed '{' is here")
 
+    def _plain_run(self, lines: PhysicalLines, ctx: _Ctx) -> None:
+        """Take the plain lines (see :meth:`_plain_line`) that come next in a clean file straight
+        from its list, up to the first one that is not plain; the main loop does the rest."""
+        texts, pos, end = lines.lines, lines.pos, len(lines.lines)
+        not_plain = _NOT_PLAIN.search
+        plain_line = self._plain_line
+        while pos < end:
+            line = texts[pos]
+            if line and not_plain(line) is not None:
+                break
+            pos += 1
+            if line:
+                plain_line(line, ctx, pos)
+        lines.pos = pos
+
     def _plain_line(self, line: str, ctx: _Ctx, line_no: int) -> None:
         """The common case, a physical line without any character the pipeline treats specially
         (``_NOT_PLAIN``): what ``decomment`` + ``_process`` + ``_split_and_emit`` + ``_emit``
@@ -460,66 +477,76 @@ class _Reader:
         """
         text = line.lstrip(" \t")
         cols = len(line) - len(text)
+        text = text.rstrip(" \t")
+        if not text:
+            return
         file = ctx.file
-        out = self.out
-        intern = sys.intern
-        plain = LogicalLine.plain
+        if "{" not in text and "}" not in text:
+            # the commonest line, a keyword and its values
+            self._plain_words(text, cols, file, line_no)
+            return
+        if len(text) == 1:
+            self._plain_brace(text, cols, file, line_no)
+            return
+        if text[-1] == "{" and text.count("{") == 1 and "}" not in text and text[-2] in " \t":
+            # a block's opening line: its words, then the brace on a line of its own
+            self._plain_words(text[:-1].rstrip(" \t"), cols, file, line_no)
+            self._plain_brace("{", cols + len(text) - 1, file, line_no)
+            return
         while True:
-            text = text.rstrip(" \t")
-            if not text:
-                return
             first = text[0]
             if first == "{" or first == "}":
-                loc = Location(file, line_no, cols + 1)
-                if first == "{":
-                    self.brace_locs.append(loc)
-                    self.blocks.append(self.last_keyword)
-                elif self.brace_locs:
-                    self.brace_locs.pop()
-                    self.blocks.pop()
-                else:
-                    self.diags.add(loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
-                self.last_keyword = ""
-                out.append(plain(_BRACE_TOKENS[first], (loc.col,), first, loc))
+                self._plain_brace(first, cols, file, line_no)
                 rest = _skip_blanks(text, 1)
                 text = text[rest:]
                 cols += rest
+                if not text:
+                    return
                 continue
-            m = _BRACE.search(text) if "{" in text or "}" in text else None
+            m = _BRACE.search(text)
             if m is None:
-                idx = len(text)
-                segment = text
-            else:
-                idx = m.start()
-                segment = text[:idx].rstrip(" \t")
-            if not segment:
-                tokens: tuple[str, ...] = ()
-            elif "  " not in segment and segment.isprintable():
-                # single spaces only (no tab, no other separator of _TOKEN): the tokens are the
-                # split on " ", each one column past the end of the previous one
-                tokens = tuple(map(intern, segment.split(" ")))
-                if len(tokens) == 1:
-                    word_cols: tuple[int, ...] = (cols + 1,)
-                else:
-                    col = cols + 1
-                    starts = []
-                    for tok in tokens:
-                        starts.append(col)
-                        col += len(tok) + 1
-                    word_cols = tuple(starts)
-            else:
-                found = list(_TOKEN.finditer(segment))
-                tokens = tuple([intern(t.group()) for t in found])
-                word_cols = tuple([cols + t.start() + 1 for t in found])
-            if tokens:
-                keyword = self.last_keyword = tokens[0]
-                if keyword == "include_check" and self.blocks == ["global_defs"]:
-                    self._include_check_set(list(tokens[1:]))
-                out.append(plain(tokens, word_cols, segment, Location(file, line_no, word_cols[0])))
-            if m is None:
+                self._plain_words(text, cols, file, line_no)
                 return
+            idx = m.start()
+            self._plain_words(text[:idx].rstrip(" \t"), cols, file, line_no)
             text = text[idx:]
             cols += idx
+
+    def _plain_words(self, segment: str, cols: int, file: str, line_no: int) -> None:
+        """A brace-free, blank-trimmed segment starting at 0-based column ``cols``: one logical line."""
+        if not segment:
+            return
+        if "  " not in segment and segment.isprintable():
+            # single spaces only (no tab, no other separator of _TOKEN): the tokens are the split on
+            # " ", each one column past the end of the one before (the line works the columns out)
+            tokens = tuple(map(sys.intern, segment.split(" ")))
+            word_cols: tuple[int, ...] | int = cols + 1
+            first_col = cols + 1
+        else:
+            found = list(_TOKEN.finditer(segment))
+            if not found:
+                return
+            tokens = tuple([sys.intern(t.group()) for t in found])
+            word_cols = tuple([cols + t.start() + 1 for t in found])
+            first_col = word_cols[0]
+        keyword = self.last_keyword = tokens[0]
+        if keyword == "include_check" and self.blocks == ["global_defs"]:
+            self._include_check_set(list(tokens[1:]))
+        self.out.append(LogicalLine.plain(tokens, word_cols, segment, Location(file, line_no, first_col)))
+
+    def _plain_brace(self, brace: str, cols: int, file: str, line_no: int) -> None:
+        """A ``{`` or ``}`` at 0-based column ``cols``: the block bookkeeping and its own logical line."""
+        loc = Location(file, line_no, cols + 1)
+        if brace == "{":
+            self.brace_locs.append(loc)
+            self.blocks.append(self.last_keyword)
+        elif self.brace_locs:
+            self.brace_locs.pop()
+            self.blocks.pop()
+        else:
+            self.diags.add(loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
+        self.last_keyword = ""
+        self.out.append(LogicalLine.plain(_BRACE_TOKENS[brace], cols + 1, brace, loc))
 
     def _end_collecting(self) -> None:
         d = self.collecting
@@ -1059,7 +1086,7 @@ class _Reader:
                 continue
             base = os.path.dirname(path)
             g.ctx = _Ctx(path, base, os.path.realpath(base or "."))
-            g.lines = physical_lines(data)
+            g.lines = PhysicalLines(data)
             g.ident = ident
             self.out.files.append(path)
             return True
@@ -1118,7 +1145,7 @@ class _Reader:
     def start_text(self, text: str, name: str, base_dir: str) -> None:
         g = _OpenGlob(name, IncludeCheck.NONE, self.include_check, base_dir, [], None)
         g.ctx = _Ctx(name, base_dir, os.path.realpath(base_dir or "."))
-        g.lines = physical_lines(text)
+        g.lines = PhysicalLines(text)
         self.globs.append(g)
 
 

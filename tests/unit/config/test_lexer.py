@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from pykeepalived.config.lexer import (
     EMBEDDED_NUL,
     TOO_LONG,
+    PhysicalLines,
     col_at,
     decomment,
     find_brace,
-    physical_lines,
     tokenize,
 )
 
@@ -103,7 +103,7 @@ def test_tokenize_quotes() -> None:
 
 def test_physical_lines() -> None:
     text = "a\r\n\nb\0c\n" + "x" * 1023 + "\n" + "y" * 1022 + "\nlast"
-    got = list(physical_lines(text))
+    got = list(PhysicalLines(text))
     assert got == [
         (1, "a", None), (2, "", None), (3, None, EMBEDDED_NUL), (4, None, TOO_LONG),
         (5, "y" * 1022, None), (6, "last", None)]
@@ -111,12 +111,12 @@ def test_physical_lines() -> None:
 
 def test_physical_line_limit_counts_bytes() -> None:
     # 1022 bytes fit in keepalived's 1024-byte buffer with '\n' and NUL; 1023 do not
-    assert next(physical_lines("é" * 511))[1] == "é" * 511
-    assert next(physical_lines("é" * 511 + "a"))[2] == TOO_LONG
+    assert next(PhysicalLines("é" * 511))[1] == "é" * 511
+    assert next(PhysicalLines("é" * 511 + "a"))[2] == TOO_LONG
 
 
 def test_ten_megabyte_line_is_one_message() -> None:
-    got = list(physical_lines("a" * 10_000_000 + "\nok\n"))
+    got = list(PhysicalLines("a" * 10_000_000 + "\nok\n"))
     assert got == [(1, None, TOO_LONG), (2, "ok", None)]
 
 

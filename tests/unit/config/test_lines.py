@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pykeepalived.config.errors import Diagnostics
 from pykeepalived.config.lines import Location, LogicalLine, Word
@@ -42,3 +44,22 @@ def test_the_reader_gives_every_word_its_column_on_either_path() -> None:
     assert cols["notification_email_from"] == [("notification_email_from", 3, 2), ("a@b", 3, 26)]
     assert cols["state"] == [("state", 6, 3), ("MASTER", 6, 9)]
     assert [ln.loc.col for ln in lines if ln.keyword == "{"] == [13, 18]
+
+
+_ATOMS = ["{", "}", " ", "  ", "\t", "a", "bc", "real_server", "1.2.3.4", "80", "x{", "}y", "\u00e9", "\f", "weight"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_ATOMS), max_size=8).map("".join), min_size=1, max_size=6))
+def test_the_fast_path_reads_a_line_as_the_general_path_does(lines: list[str]) -> None:
+    """A line with no special character takes the reader's fast path; the same line with a trailing
+    comment takes the general one (decomment, then the pipeline): the words, their columns, the raw
+    text and the brace diagnostics must not differ."""
+
+    def read(text: str) -> tuple[object, object]:
+        diags = Diagnostics()
+        got = read_config_text(text, diags, name="f", config_id="x")
+        return ([([(w.text, w.loc, w.quoted) for w in ln.words], ln.raw, ln.loc) for ln in got],
+                [str(d) for d in diags])
+
+    assert read("\n".join(lines) + "\n") == read("\n".join(f"{ln} #" for ln in lines) + "\n")
