@@ -310,12 +310,15 @@ def _loc(where: LogicalLine | Word | Location | None) -> Location | None:
     return where.loc
 
 
-@dataclass
 class _Frame:
-    block: Block
-    draft: Draft
-    opened_by: LogicalLine | None
-    words: list[Word] = field(default_factory=list)
+    """An open block: its keyword table, its draft and, for a word-list block, the words so far."""
+
+    __slots__ = ("block", "draft", "words")
+
+    def __init__(self, block: Block, draft: Draft) -> None:
+        self.block = block
+        self.draft = draft
+        self.words: list[Word] = []
 
 
 #: (id of the block, its keyword count, misspelt name) -> (the block, hint): the same typo is
@@ -337,9 +340,14 @@ def _suggest(name: str, block: Block) -> str | None:
 
 def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
-    stack: list[_Frame] = [_Frame(root, root_draft, None)]
+    stack: list[_Frame] = [_Frame(root, root_draft)]
     it: Iterator[LogicalLine] = iter(lines)
     pending: LogicalLine | None = None
+    root_keywords = root.keywords
+    # keepalived's parent, which runs only the global keywords' handlers, sees a line inside global_defs
+    # or a root-level keyword that opens no block (ctx.in_global); whether the outermost open block is
+    # global_defs is known when it opens
+    in_global_defs = False
 
     while True:
         line: LogicalLine | None
@@ -354,7 +362,11 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             continue
         frame = stack[-1]
         kw = tokens[0]
-        ctx.in_global = _in_global(stack, kw)
+        if len(stack) == 1:
+            top_spec = root_keywords.get(kw)
+            ctx.in_global = top_spec is None or top_spec.block is None
+        else:
+            ctx.in_global = in_global_defs
 
         if len(tokens) == 1 and (kw == "}" or kw == "{"):
             if kw == "{":
@@ -370,7 +382,10 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             if block.kind == "words":
                 frame.words.extend(line.words)
             elif block.entry is not None:
-                _run(ctx, block.entry, line, frame.draft)
+                try:
+                    block.entry(ctx, line, frame.draft)
+                except SkipLine:
+                    pass
             continue
 
         spec = block.keywords.get(kw)
@@ -386,7 +401,10 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
 
         if spec.block is None:
             if spec.handler is not None:
-                _run(ctx, spec.handler, line, frame.draft)
+                try:
+                    spec.handler(ctx, line, frame.draft)
+                except SkipLine:
+                    pass
             continue
 
         # A block keyword: the next logical line must be "{".
@@ -419,7 +437,9 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
                 _skip_block(it)
             continue
         draft.setdefault("_loc", line.loc)
-        stack.append(_Frame(sub, draft, line))
+        if len(stack) == 1:
+            in_global_defs = kw == "global_defs"
+        stack.append(_Frame(sub, draft))
 
     while len(stack) > 1:
         # The reader reports the missing braces; close what is open so nothing is lost.
@@ -430,23 +450,6 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
 
 #: the tokens of an opening brace line
 _OPEN = ("{",)
-
-
-def _in_global(stack: list[_Frame], kw: str) -> bool:
-    """Whether keepalived's parent, which runs only the global keywords' handlers, sees this line:
-    inside global_defs, or a root-level keyword that opens no block."""
-    if len(stack) == 1:
-        spec = stack[0].block.keywords.get(kw)
-        return spec is None or spec.block is None
-    first = stack[1].opened_by
-    return first is not None and first.keyword == "global_defs"
-
-
-def _run(ctx: Context, handler: Handler, line: LogicalLine, draft: Draft) -> None:
-    try:
-        handler(ctx, line, draft)
-    except SkipLine:
-        pass
 
 
 def _close(ctx: Context, stack: list[_Frame], end_loc: Location | None = None) -> None:

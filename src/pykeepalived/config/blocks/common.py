@@ -198,6 +198,10 @@ def install_scalars(block: Block, scalars: list[Scalar]) -> None:
 
 def scalar_handler(spec: Scalar) -> Handler:
     key = spec.name
+    simple = (spec.missing is None and spec.zero is None and spec.fallback is None and spec.shared is None
+              and spec.kind in ("int", "timer", "str"))
+    if simple:
+        return _simple_scalar_handler(spec, key)
 
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         d = spec.into(draft) if spec.into is not None else draft
@@ -219,6 +223,29 @@ def scalar_handler(spec: Scalar) -> Handler:
         d[key] = value
         if spec.shared is not None:
             ctx.shared[spec.shared] = value
+
+    return handle
+
+
+def _simple_scalar_handler(spec: Scalar, key: str) -> Handler:
+    """The commonest scalars (a number or a string, no special cases), read without the general
+    handler's layers: a large config has hundreds of thousands of them."""
+    kind, into = spec.kind, spec.into
+    ilo, ihi, flo, fhi = int(spec.lo), int(spec.hi), float(spec.lo), float(spec.hi)
+
+    def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        d = into(draft) if into is not None else draft
+        try:
+            if kind == "int":
+                d[key] = ctx.integer(line, 1, ilo, ihi)
+            elif kind == "timer":
+                d[key] = ctx.timer(line, 1, flo, fhi)
+            else:
+                d[key] = ctx.string(line, 1)
+        except SkipLine:
+            if spec.invalid and len(line.tokens) > 1:
+                ctx.error(line, spec.invalid.format(arg=line.tokens[1], kw=line.keyword, name=draft.get("name", "")))
+            raise
 
     return handle
 

@@ -4,6 +4,7 @@ forwarding methods, and the limits keepalived applies.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import replace
@@ -31,8 +32,12 @@ PERSISTENCE_DEFAULT = 360
 TIMER_MAX = (2**64 - 2) / 1e6
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_ip(text: str) -> IPAddress | None:
-    """keepalived's ``inet_stosockaddr``: family from ':'; any ``-range``/``/mask`` suffix ignored."""
+    """keepalived's ``inet_stosockaddr``: family from ':'; any ``-range``/``/mask`` suffix ignored.
+
+    Cached (bounded): large configs name the same real servers in many virtual servers, and the
+    addresses are immutable."""
     for sep in "-/":
         text = text.split(sep, 1)[0]
     if "%" in text:
