@@ -152,15 +152,20 @@ def timed(argv: Sequence[str]) -> tuple[float, float, int, str]:
     return wall, ru.ru_utime + ru.ru_stime, proc.returncode, out
 
 
-def compare_load(ns: str, path: Path, runs: int) -> None:
+def compare_load(ns: str | None, path: Path, runs: int) -> None:
+    """keepalived -t and pykeepalived's load of ``path``, alternated; in namespace ``ns`` (None: here, which
+    only reads files: ``-t`` sends nothing)."""
     from pykeepalived.lab.netns import exec_argv
+
+    def argv(cmd: list[str]) -> list[str]:
+        return exec_argv(ns, cmd) if ns is not None else cmd
 
     rows = []
     for _ in range(runs):  # alternated, same run: the machine is shared
-        ka_wall, ka_cpu, rc, out = timed(exec_argv(ns, ["keepalived", "-t", "-f", str(path)]))
+        ka_wall, ka_cpu, rc, out = timed(argv(["keepalived", "-t", "-f", str(path)]))
         if rc != 0:
             print(f"keepalived -t exit {rc}: {out.strip()[:500]}")
-        _, _, rc2, out2 = timed(exec_argv(ns, [sys.executable, "-c", LOAD_SNIPPET, str(path)]))
+        _, _, rc2, out2 = timed(argv([sys.executable, "-c", LOAD_SNIPPET, str(path)]))
         py_wall, py_cpu, n_bad, _rss = out2.split()[-4:] if rc2 == 0 else ("nan",) * 4
         rows.append((ka_wall, ka_cpu, float(py_wall), float(py_cpu), n_bad))
     print(f"config load, {runs} runs alternated (keepalived 2.2.7 `-t -f` whole command; pykeepalived "
@@ -329,7 +334,21 @@ def main() -> int:
     ap.add_argument("--rs", type=int, default=N_RS)
     ap.add_argument("--sample", type=int, default=4, help="virtual servers wrk goes through")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--load-only", action="store_true",
+                    help="only the config load: keepalived -t beside pykeepalived's load of the generated file")
     args = ap.parse_args()
+    if args.load_only:
+        if shutil.which("keepalived") is None:
+            print("needs keepalived (apt-get install keepalived)")
+            return 2
+        with tempfile.TemporaryDirectory(prefix="reload_scale.") as tmp:
+            conf = Path(tmp) / "keepalived.conf"
+            text = generate(Layout(n_vs=args.vs, n_rs=args.rs))
+            conf.write_text(text)
+            print(f"config: {args.vs} virtual servers, {args.rs} real servers: {text.count(chr(10))} lines, "
+                  f"{len(text) / 1e6:.1f} MB")
+            compare_load(None, conf, args.load_runs)
+        return 0
     if os.geteuid() != 0:
         print("needs root (network namespaces)")
         return 2
