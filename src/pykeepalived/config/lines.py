@@ -10,6 +10,7 @@ diagnostic can say ``file:line:col``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 
@@ -34,70 +35,78 @@ class Word:
     quoted: bool = False
 
 
-class LogicalLine:
+class _made_once:
+    """A value made at the first access and then kept in the instance (``functools.cached_property``
+    without 3.11's lock, which would cost more than the value on every first access)."""
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+        self.name = make.__name__
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.make(obj)
+        return value
+
+
+class LogicalLine(tuple):  # type: ignore[type-arg]
     """One logical line.
 
     ``words`` are the tokens (a brace line has exactly one word, ``{`` or ``}``), each with its
     location; ``tokens`` are their texts.  ``raw`` is the decommented, substituted text of this
     logical line (for keywords that re-parse their line with script quoting rules, e.g.
-    ``notify_master``).
+    ``notify_master``).  ``loc`` is where it starts.
 
-    Most lines are read through and never complained about, so the reader's fast path
-    (:meth:`plain`) keeps only the texts and their columns, and the ``Word`` objects are made
-    when something asks for them (an error's location, a handler that keeps words): a large
-    config has hundreds of thousands of words.  Lines compare equal by words, raw text and
-    location however they were made.  Instances are immutable.
+    A large config has hundreds of thousands of lines and words, and most are read through without
+    a complaint, so the reader's fast path (:meth:`plain`) keeps only the texts, the file, the line
+    number and the columns, in one tuple made in one step; the ``Location`` and ``Word`` objects are
+    made when something asks for them (an error, a handler that keeps words) and then kept.  Lines
+    compare equal by words, raw text and location however they were made, and are immutable.
     """
 
-    __slots__ = ("_cols", "_words", "loc", "raw", "tokens")
+    # the tuple: tokens, raw, file, line number, the first token's column, the columns (see plain)
+    tokens: tuple[str, ...] = property(itemgetter(0))  # type: ignore[assignment]
+    raw: str = property(itemgetter(1))  # type: ignore[assignment]
 
-    tokens: tuple[str, ...]
-    raw: str
-    loc: Location
-    _cols: tuple[int, ...] | int | None
-    _words: tuple[Word, ...] | None
-
-    def __init__(self, words: tuple[Word, ...], raw: str, loc: Location) -> None:
-        _set_tokens(self, tuple([w.text for w in words]))
-        _set_raw(self, raw)
-        _set_loc(self, loc)
-        _set_cols(self, None)
-        _set_words(self, words)
-
-    @classmethod
-    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...] | int, raw: str, loc: Location) -> LogicalLine:
-        """A line of unquoted tokens at 1-based columns ``cols`` of ``loc``'s file and line; an int: the
-        first token's column, the others each one past the end of the one before (single spaces)."""
-        self = cls.__new__(cls)
-        _set_tokens(self, tokens)
-        _set_raw(self, raw)
-        _set_loc(self, loc)
-        _set_cols(self, cols)
-        _set_words(self, None)
+    def __new__(cls, words: tuple[Word, ...], raw: str, loc: Location) -> LogicalLine:
+        self = _new(cls, (tuple([w.text for w in words]), raw, loc.file, loc.line, loc.col, None))
+        cache = self.__dict__
+        cache["words"] = words
+        cache["loc"] = loc
         return self
 
-    @property
+    @classmethod
+    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...] | int, raw: str, file: str, line: int,
+              col: int) -> LogicalLine:
+        """A line of unquoted tokens at 1-based columns ``cols`` of ``file``'s ``line``, starting at ``col``;
+        an int ``cols``: the first token's column, the others each one past the end of the one before
+        (single spaces)."""
+        return _new(cls, (tokens, raw, file, line, col, cols))
+
+    @_made_once
+    def loc(self) -> Location:
+        return Location(self[2], self[3], self[4])
+
+    @_made_once
     def words(self) -> tuple[Word, ...]:
-        words = self._words
-        if words is None:
-            file, line, cols = self.loc.file, self.loc.line, self._cols
-            assert cols is not None
-            if isinstance(cols, int):
-                starts = []
-                for t in self.tokens:
-                    starts.append(cols)
-                    cols += len(t) + 1
-                cols = tuple(starts)
-            words = tuple([Word(t, Location(file, line, c)) for t, c in zip(self.tokens, cols, strict=True)])
-            _set_words(self, words)
-        return words
+        file, line, cols = self[2], self[3], self[5]
+        assert cols is not None
+        if isinstance(cols, int):
+            starts = []
+            for t in self[0]:
+                starts.append(cols)
+                cols += len(t) + 1
+            cols = tuple(starts)
+        return tuple([Word(t, Location(file, line, c)) for t, c in zip(self[0], cols, strict=True)])
 
     @property
     def keyword(self) -> str:
-        return self.tokens[0] if self.tokens else ""
+        tokens = self[0]
+        return tokens[0] if tokens else ""
 
     def texts(self) -> list[str]:
-        return list(self.tokens)
+        return list(self[0])
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"LogicalLine is immutable: cannot set {name}")
@@ -108,11 +117,14 @@ class LogicalLine:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LogicalLine):
             return NotImplemented
-        return self.tokens == other.tokens and self.raw == other.raw and self.loc == other.loc \
-            and self.words == other.words
+        return self[0] == other[0] and self[1] == other[1] and self.loc == other.loc and self.words == other.words
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
 
     def __hash__(self) -> int:
-        return hash((self.tokens, self.raw, self.loc))
+        return hash((self[0], self[1], self.loc))
 
     def __repr__(self) -> str:
         return f"LogicalLine(words={self.words!r}, raw={self.raw!r}, loc={self.loc!r})"
@@ -121,8 +133,7 @@ class LogicalLine:
         return (LogicalLine, (self.words, self.raw, self.loc))
 
 
-_set_tokens, _set_raw, _set_loc, _set_cols, _set_words = (
-    LogicalLine.__dict__[n].__set__ for n in ("tokens", "raw", "loc", "_cols", "_words"))
+_new = tuple.__new__
 
 
 # -- cheaper construction -----------------------------------------------------------------

@@ -181,8 +181,9 @@ class Context:
         return line.words[pos] if pos < len(line.tokens) else None
 
     def string(self, line: LogicalLine, pos: int = 1) -> str:
-        if pos < len(line.tokens):
-            return line.tokens[pos]
+        tokens = line[0]  # line.tokens (item 0 of the line's tuple, read directly in these hot paths)
+        if pos < len(tokens):
+            return tokens[pos]
         return self.arg(line, pos).text
 
     def integer(self, line: LogicalLine, pos: int, lo: int, hi: int, *,
@@ -192,8 +193,9 @@ class Context:
         keepalived accepts a valid numeric prefix (``12abc`` -> 12, reported as a WARNING); out of
         range is an error and the line is skipped (the keyword keeps its default).
         """
-        if word is None and pos < len(line.tokens):
-            text = line.tokens[pos]
+        tokens = line[0]  # line.tokens
+        if word is None and pos < len(tokens):
+            text = tokens[pos]
             if text.isdigit() and text.isascii():
                 # the common case, plain decimal digits (no Word made)
                 plain = int(text)
@@ -231,8 +233,9 @@ class Context:
         if bounds is None:
             bounds = _TIMER_BOUNDS[(lo, hi)] = (Decimal(str(lo)), Decimal(str(hi)))
         lo_d, hi_d = bounds
-        if word is None and pos < len(line.tokens):
-            text = line.tokens[pos]
+        tokens = line[0]  # line.tokens
+        if word is None and pos < len(tokens):
+            text = tokens[pos]
             if text.isdigit() and text.isascii() and len(text) < 16:
                 # the common case, a plain integer: exact, no Decimal and no Word needed
                 n = int(text)
@@ -357,7 +360,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             line = next(it, None)
             if line is None:
                 break
-        tokens = line.tokens
+        tokens = line[0]  # line.tokens
         if not tokens:
             continue
         frame = stack[-1]
@@ -374,7 +377,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             elif len(stack) == 1:
                 ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
             else:
-                _close(ctx, stack, line.loc)
+                _close(ctx, stack, line)
             continue
 
         block = frame.block
@@ -413,7 +416,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         else:
             nxt = next(it, None)
         sub = spec.block
-        if nxt is None or nxt.tokens != _OPEN:
+        if nxt is None or nxt[0] != _OPEN:  # nxt.tokens
             ctx.error(line, "Missing '{' at beginning of configuration block", cls=ErrClass.MISSING_BOB)
             pending = nxt
             if nxt is None or sub.kind != "keywords":
@@ -436,7 +439,8 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             if pending is None:
                 _skip_block(it)
             continue
-        draft.setdefault("_loc", line.loc)
+        if "_loc" not in draft:
+            draft["_loc"] = line.loc
         if len(stack) == 1:
             in_global_defs = kw == "global_defs"
         stack.append(_Frame(sub, draft))
@@ -452,11 +456,11 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
 _OPEN = ("{",)
 
 
-def _close(ctx: Context, stack: list[_Frame], end_loc: Location | None = None) -> None:
+def _close(ctx: Context, stack: list[_Frame], end: LogicalLine | None = None) -> None:
     frame = stack.pop()
-    if end_loc is not None:
-        # where the block's "}" was: keepalived reports end-of-block problems at that line
-        frame.draft["_end_loc"] = end_loc
+    if end is not None:
+        # the block's "}": keepalived reports end-of-block problems at that line (blocks.common.end_loc)
+        frame.draft["_end_line"] = end
     parent = stack[-1].draft
     if frame.block.kind == "words" and frame.block.words is not None:
         try:

@@ -344,7 +344,8 @@ class _Reader:
         self.collecting: _Def | None = None
         self.generated = 0
         self.gen_capped = False
-        self.brace_locs: list[Location] = []
+        #: the lines of the '{'s not closed yet
+        self.open_braces: list[LogicalLine] = []
         self.blocks: list[str] = []
         self.last_keyword = ""
         self.budget = MAX_SUBSTITUTIONS
@@ -447,9 +448,9 @@ class _Reader:
             if text:
                 self._process(text, cols, ctx, line_no, 0)
         self._end_collecting()
-        if self.brace_locs:
-            n = len(self.brace_locs)
-            self.diags.add(self.brace_locs[0], ErrClass.MISSING_EOB,
+        if self.open_braces:
+            n = len(self.open_braces)
+            self.diags.add(self.open_braces[0].loc, ErrClass.MISSING_EOB,
                            f"There are {n} missing '}}'s or extra '{{'s",
                            hint="the first unclosed '{' is here")
 
@@ -532,21 +533,21 @@ class _Reader:
         keyword = self.last_keyword = tokens[0]
         if keyword == "include_check" and self.blocks == ["global_defs"]:
             self._include_check_set(list(tokens[1:]))
-        self.out.append(LogicalLine.plain(tokens, word_cols, segment, Location(file, line_no, first_col)))
+        self.out.append(LogicalLine.plain(tokens, word_cols, segment, file, line_no, first_col))
 
     def _plain_brace(self, brace: str, cols: int, file: str, line_no: int) -> None:
         """A ``{`` or ``}`` at 0-based column ``cols``: the block bookkeeping and its own logical line."""
-        loc = Location(file, line_no, cols + 1)
+        line = LogicalLine.plain(_BRACE_TOKENS[brace], cols + 1, brace, file, line_no, cols + 1)
         if brace == "{":
-            self.brace_locs.append(loc)
+            self.open_braces.append(line)
             self.blocks.append(self.last_keyword)
-        elif self.brace_locs:
-            self.brace_locs.pop()
+        elif self.open_braces:
+            self.open_braces.pop()
             self.blocks.pop()
         else:
-            self.diags.add(loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
+            self.diags.add(line.loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
         self.last_keyword = ""
-        self.out.append(LogicalLine.plain(_BRACE_TOKENS[brace], cols + 1, brace, loc))
+        self.out.append(line)
 
     def _end_collecting(self) -> None:
         d = self.collecting
@@ -622,12 +623,12 @@ class _Reader:
             return
         words, unmatched = tokenize(text, cols, ctx.file, line)
         if text == "{":
-            self.brace_locs.append(words[0].loc)
+            self.open_braces.append(LogicalLine(tuple(words), text, words[0].loc))
             self.blocks.append(self.last_keyword)
             self.last_keyword = ""
         elif text == "}":
-            if self.brace_locs:
-                self.brace_locs.pop()
+            if self.open_braces:
+                self.open_braces.pop()
                 self.blocks.pop()
             else:
                 self.diags.add(words[0].loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")

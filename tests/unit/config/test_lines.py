@@ -15,7 +15,7 @@ from pykeepalived.config.preprocess import read_config_text
 
 def test_a_plain_line_equals_the_same_line_made_of_words() -> None:
     loc = Location("k.conf", 7, 5)
-    plain = LogicalLine.plain(("weight", "3"), (5, 12), "weight 3", loc)
+    plain = LogicalLine.plain(("weight", "3"), (5, 12), "weight 3", "k.conf", 7, 5)
     made = LogicalLine((Word("weight", loc), Word("3", Location("k.conf", 7, 12))), "weight 3", loc)
     assert plain == made and hash(plain) == hash(made)
     assert plain.words == made.words
@@ -26,11 +26,14 @@ def test_a_plain_line_equals_the_same_line_made_of_words() -> None:
 
 def test_a_line_is_immutable_and_survives_pickling() -> None:
     loc = Location("k.conf", 1, 1)
-    line = LogicalLine.plain(("router_id", "lb1"), (1, 11), "router_id lb1", loc)
+    line = LogicalLine.plain(("router_id", "lb1"), 1, "router_id lb1", "k.conf", 1, 1)
+    assert line.words[1].loc == Location("k.conf", 1, 11) and line.loc == loc
     with pytest.raises(AttributeError):
         line.raw = "x"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         del line.loc
+    with pytest.raises(AttributeError):
+        line.anything = 1  # type: ignore[attr-defined]
     assert pickle.loads(pickle.dumps(line)) == line
 
 

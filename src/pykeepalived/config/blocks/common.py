@@ -40,7 +40,9 @@ def block_name(ctx: Context, line: LogicalLine, what: str, *, fatal: bool = Fals
 
 
 def end_loc(draft: Draft) -> Location | None:
-    return draft.get("_end_loc") or draft.get("_loc")
+    """Where the block's closing brace was (else where it opened)."""
+    end = draft.get("_end_line")
+    return end.loc if end is not None else draft.get("_loc")
 
 
 def uniq_begin(kind: str, what: str, key: str, *,
