@@ -26,6 +26,7 @@ PURE_CORES = (
     "pykeepalived.snmp.agentx",
     "pykeepalived.check.state",
     "pykeepalived.config",
+    "pykeepalived.gcpause",
 )
 #: what a pure core may not import (beyond other packages' adapters): I/O and concurrency
 IO_MODULES = ("asyncio", "socket", "subprocess", "selectors", "threading", "pyroute2", "nftables", "aiohttp")
@@ -33,7 +34,8 @@ IO_EXEMPT = ("pykeepalived.config",)  # reads files and looks up users: no socke
 
 #: which packages each package may import (the layers of docs/architecture.md, lowest first)
 ALLOWED: dict[str, set[str]] = {
-    "config": set(),
+    "config": {"gcpause"},
+    "gcpause": set(),
     "lvs": {"process"},  # the proxy data plane's worker processes (file limits); pure lvs modules: none
     "paths": set(),
     "files": set(),

@@ -12,6 +12,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass, field
 
+from .fastinit import fast_init
 from .lines import Location
 from .model_script import Script
 
@@ -67,6 +68,7 @@ class DnsType(enum.Enum):
     DNSKEY = "DNSKEY"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Forwarding:
     """``lvs_method`` with its tunnel options (only meaningful for TUN, but kept as written)."""
@@ -78,6 +80,7 @@ class Forwarding:
     tunnel_checksum: TunnelChecksum = TunnelChecksum.NOCSUM
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SslConfig:
     """The global ``SSL {}`` client context used by SSL_GET (all optional)."""
@@ -91,6 +94,7 @@ class SslConfig:
 # --- virtual_server_group ------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VsgAddressRange:
     """One address entry of a group: a single address (first == last) or an inclusive range.
@@ -104,6 +108,7 @@ class VsgAddressRange:
     port: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VsgFwmark:
     fwmark: int
@@ -111,6 +116,7 @@ class VsgFwmark:
     family: IpFamily | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VirtualServerGroup:
     name: str
@@ -122,6 +128,7 @@ class VirtualServerGroup:
 # --- checkers --------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CheckTiming:
     """The scheduling knobs every queued checker has, already inherited (see the module docstring)."""
@@ -134,6 +141,7 @@ class CheckTiming:
     log_all_failures: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CheckConnection:
     """Where a network checker connects to and from.
@@ -154,6 +162,7 @@ class CheckConnection:
     fwmark: int = 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TcpCheck:
     type: str = field(default="TCP_CHECK", init=False)
@@ -161,6 +170,7 @@ class TcpCheck:
     connection: CheckConnection
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Url:
     """One ``url {}`` of an HTTP_GET/SSL_GET: all of them must pass."""
@@ -185,6 +195,7 @@ class Url:
         return any(lo <= status <= hi for lo, hi in self.status_codes)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpCheck:
     """HTTP_GET, or SSL_GET when ``type == "SSL_GET"``."""
@@ -203,6 +214,7 @@ class HttpCheck:
         return self.type == "SSL_GET"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MiscCheck:
     type: str = field(default="MISC_CHECK", init=False)
@@ -214,6 +226,7 @@ class MiscCheck:
     misc_dynamic: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpCheck:
     type: str = field(default="SMTP_CHECK", init=False)
@@ -222,6 +235,7 @@ class SmtpCheck:
     helo_name: str = "smtpchecker.keepalived.org"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsCheck:
     type: str = field(default="DNS_CHECK", init=False)
@@ -232,6 +246,7 @@ class DnsCheck:
     name: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UdpCheck:
     type: str = field(default="UDP_CHECK", init=False)
@@ -246,6 +261,7 @@ class UdpCheck:
     max_reply_length: int = 255
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PingCheck:
     type: str = field(default="PING_CHECK", init=False)
@@ -253,6 +269,7 @@ class PingCheck:
     connection: CheckConnection
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FileCheck:
     """Weight/state from a ``track_file``; not a polled checker (no timing)."""
@@ -264,6 +281,7 @@ class FileCheck:
     reverse: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BfdCheck:
     """RS down while the named ``bfd_instance`` session is down."""
@@ -281,6 +299,7 @@ Checker = (
 # --- servers ---------------------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SorryServer:
     ip: IPAddress
@@ -289,6 +308,7 @@ class SorryServer:
     inhibit: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RealServer:
     ip: IPAddress
@@ -309,6 +329,7 @@ class RealServer:
     loc: Location | None = field(default=None, compare=False)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VirtualServer:
     """One virtual service: exactly one of ``address``, ``fwmark`` or ``group`` is set."""
@@ -359,6 +380,7 @@ class VirtualServer:
         return format_vs(self.address, self.port, self.fwmark, self.group, self.protocol)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LvsConfig:
     ssl: SslConfig | None = None
