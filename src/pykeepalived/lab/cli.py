@@ -283,7 +283,7 @@ def scaleout_howto(s: so.ScaleoutLab) -> str:
 
 
 def cmd_scaleout_up(args: argparse.Namespace, out: TextIO) -> int:
-    s = so.ScaleoutLab(args.prefix)
+    s = so.ScaleoutLab(args.prefix, pickup=args.pickup)
     rc = _bring_up(s, lambda: s.up(wait=args.wait), out)
     if rc == EXIT_OK:
         print(scaleout_howto(s), file=out)
@@ -291,7 +291,7 @@ def cmd_scaleout_up(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_scaleout_demo(args: argparse.Namespace, out: TextIO) -> int:
-    s = so.ScaleoutLab(args.prefix or f"{so.DEMO_TAG}{os.getpid()}-")
+    s = so.ScaleoutLab(args.prefix or f"{so.DEMO_TAG}{os.getpid()}-", pickup=args.pickup)
     rc = _guarded(s, lambda: so.demo(s, out), out, keep=False)
     if rc == EXIT_OK:
         print("Demo finished: routes, spread, a node killed and returning all worked.", file=out)
@@ -354,14 +354,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help=f"namespace name prefix, ending in '-' (default {so.DEFAULT_PREFIX})")
     sup.add_argument("--wait", type=float, default=60.0,
                      help="seconds to wait for every node's route on the router (default 60)")
+    pickup_help = ("connection pickup: conntrackd on every node shares the connections' state (NAT included), so "
+                   "established connections that ECMP moves to another node go on (needs conntrackd)")
+    sup.add_argument("--pickup", action="store_true", help=pickup_help)
     sdm = ssub.add_parser("demo", help="build the scaleout lab, walk through it, remove it",
                           description="Build the scaleout lab, show the router's ECMP route, the spread over the "
-                                      "nodes, lb2's pykeepalived killed (its route gone, no client address "
-                                      "changing real server) and started again, then remove it all. Ctrl-C at any "
-                                      "point cleans up.")
+                                      "nodes, lb2's pykeepalived killed under long-lived connections (its route "
+                                      "gone, no client address changing real server; with --pickup the "
+                                      "connections lb2 had go on through the others) and started again, then "
+                                      "remove it all. Ctrl-C at any point cleans up.")
     sdm.add_argument("--prefix", default=None,
                      help=f"namespace name prefix (default {so.DEMO_TAG}<pid>-, which 'lab scaleout down' sweeps "
                           "if the demo was killed)")
+    sdm.add_argument("--pickup", action="store_true", help=pickup_help)
     sdn = ssub.add_parser("down", help="stop what 'scaleout up' started, check no route is left, remove it",
                           description="Stop the processes 'lab scaleout up' started, by the PIDs it recorded: "
                                       "pykeepalived first (each node withdraws its route), then check that the "

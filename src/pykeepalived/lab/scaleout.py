@@ -29,6 +29,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,6 +153,57 @@ bgp_announce {{
 """
 
 
+#: conntrackd's multicast group on the back network (``--pickup``)
+SYNC_GROUP, SYNC_PORT = "225.0.0.50", 3780
+
+
+def conntrackd_conf(i: int, directory: Path) -> str:
+    """Active-active state sync for node ``i`` (``lab scaleout up --pickup``): conntrackd in NOTRACK mode with
+    both caches off, so every node's connections (their NAT bindings included) are written straight into every
+    other node's conntrack table over multicast on the back network.  A connection that ECMP moves to another
+    node then matches the entry there and keeps its translation: its packets go on to the same real server
+    from the same source address, whose node (the one that opened it, still up) takes the replies back.  The
+    edge network (BGP) and loopback are left out."""
+    d = directory
+    return f"""Sync {{
+    Mode NOTRACK {{
+        DisableInternalCache on
+        DisableExternalCache on
+    }}
+    Multicast {{
+        IPv4_address {SYNC_GROUP}
+        Group {SYNC_PORT}
+        IPv4_interface {lb_back(i)}
+        Interface eth1
+        SndSocketBuffer 1249280
+        RcvSocketBuffer 1249280
+        Checksum on
+    }}
+}}
+General {{
+    HashSize 8192
+    HashLimit 65536
+    LogFile {d / f"conntrackd-lb{i}.log"}
+    Syslog off
+    LockFile {d / f"conntrackd-lb{i}.lock"}
+    UNIX {{
+        Path {d / f"conntrackd-lb{i}.ctl"}
+    }}
+    NetlinkBufferSize 2097152
+    NetlinkBufferSizeMaxGrowth 8388608
+    Filter From Userspace {{
+        Protocol Accept {{
+            TCP
+        }}
+        Address Ignore {{
+            IPv4_address 127.0.0.1
+            IPv4_address 10.30.0.0/24
+        }}
+    }}
+}}
+"""
+
+
 class Frr:
     """The files of one lab node's zebra + bgpd, in a directory of their own (the daemons drop to the frr user,
     which must write there: 0777 inside the lab's 0755 state directory).  The processes are the lab's."""
@@ -216,6 +268,8 @@ class ScaleoutLab(RunningLab):
     lbs: int = 3
     real_servers: int = 4
     sources: int = 64
+    #: connection pickup: conntrackd on every node shares the connections' state (see conntrackd_conf)
+    pickup: bool = False
 
     @property
     def workdir(self) -> Path:
@@ -241,10 +295,30 @@ class ScaleoutLab(RunningLab):
             self.start_web(f"rs{i}")
         self.start_frr("router", router_bgpd_conf(self.lbs))
         for i in range(1, self.lbs + 1):
+            if self.pickup:
+                self.start_conntrackd(i)
             self.start_frr(f"lb{i}", lb_bgpd_conf(i))
             self.start_lb(f"lb{i}")
         self.wait_nexthops(self.everyone, timeout=wait)
         return self
+
+    def start_conntrackd(self, i: int) -> None:
+        """conntrackd on lb``i`` (:func:`conntrackd_conf`); the node's TCP tracking made liberal, as conntrackd's
+        documentation asks of nodes that take over connections in the middle (their windows were seen elsewhere)."""
+        assert self.lab is not None
+        node = f"lb{i}"
+        nsmod.set_sysctls(self.ns(node), {"net.netfilter.nf_conntrack_tcp_be_liberal": 1})
+        conf = self.dir / f"conntrackd-{node}.conf"
+        conf.write_text(conntrackd_conf(i, self.dir))
+        exe = shutil.which("conntrackd")
+        if exe is None:
+            raise FileNotFoundError("conntrackd is not installed (apt-get install conntrackd)")
+        self._popen(f"conntrackd-{node}", node, [exe, "-C", str(conf)])
+        deadline = time.monotonic() + 10
+        while not (self.dir / f"conntrackd-{node}.ctl").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{node}: conntrackd did not open its control socket")
+            time.sleep(0.05)
 
     def start_frr(self, node: str, bgpd_conf: str) -> None:
         frr = Frr(node, self.dir / "frr" / node, bgpd_conf)
@@ -440,6 +514,56 @@ def client(sources: Sequence[str], duration: float, rounds: int, workers: int = 
     out.flush()
 
 
+def held(sources: Sequence[str], duration: float, interval: float = 0.1, out: Any = None,
+         vip: str = VIP, port: int = 80) -> None:
+    """One long-lived HTTP/1.1 connection per source for ``duration`` seconds, a GET on it every ``interval``:
+    one JSON line per request, ``[t, src, rs, node, sport]`` (the first four as :func:`client` writes them;
+    ``node``: the address the real server saw, the node whose NAT state the connection has; ``rs`` null and
+    ``node`` the error's name on failure, after which that connection is given up: a long-lived connection
+    that broke stays broken; ``sport``: the connection's source port)."""
+    import socket
+    import threading
+
+    out = out if out is not None else sys.stdout
+    lock = threading.Lock()
+    end = time.monotonic() + duration
+
+    def write(t: float, src: str, rs: str | None, node: str, sport: int = 0) -> None:
+        with lock:
+            out.write(json.dumps([t, src, rs, node, sport]) + "\n")
+
+    def work(src: str) -> None:
+        try:
+            s = socket.create_connection((vip, port), timeout=2.0, source_address=(src, 0))
+        except OSError as e:
+            write(time.monotonic(), src, None, type(e).__name__)
+            return
+        sport = s.getsockname()[1]
+        with s:
+            while (t := time.monotonic()) < end:
+                try:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+                    data = b""
+                    while not _complete(data):
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            raise ConnectionResetError("closed")
+                        data += chunk
+                except OSError as e:
+                    write(t, src, None, type(e).__name__, sport)
+                    return
+                name, _, peer = data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip().partition(" ")
+                write(t, src, name, peer, sport)
+                time.sleep(max(0.0, interval - (time.monotonic() - t)))
+
+    threads = [threading.Thread(target=work, args=(src,)) for src in sources]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    out.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pykeepalived.lab.scaleout")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -451,9 +575,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--duration", type=float, default=0.0)
     c.add_argument("--rounds", type=int, default=1)
     c.add_argument("--out", help="write the lines to this file (default: stdout)")
+    h = sub.add_parser("held", help="long-lived connections, one per source, a request on each every --interval")
+    h.add_argument("--sources", type=int, default=24)
+    h.add_argument("--duration", type=float, default=6.0)
+    h.add_argument("--interval", type=float, default=0.1)
+    h.add_argument("--out", required=True)
     a = p.parse_args(argv)
     if a.cmd == "serve":
         serve(a.name, a.port)
+    elif a.cmd == "held":
+        with open(a.out, "w") as f:
+            held(client_sources(a.sources), a.duration, a.interval, out=f)
     else:
         if a.out:
             with open(a.out, "w") as f:
@@ -482,6 +614,26 @@ def _spread(s: ScaleoutLab, rounds: int = 2) -> tuple[dict[str, int], dict[str, 
     return nodes, first, sum(1 for r in rows if r[2] is None)
 
 
+HELD_CONNECTIONS = 24
+
+
+def held_summary(path: Path, node: str, pickup: bool) -> str:
+    """What happened to the long-lived connections (:func:`held`) that ``node`` had opened."""
+    conns: dict[str, list[list[Any]]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        conns.setdefault(row[1], []).append(row)
+    mine = [rows for rows in conns.values() if rows[0][3] == node]
+    broken = sum(1 for rows in mine if rows[-1][2] is None)
+    others = sum(1 for rows in conns.values() if rows[0][3] != node and rows[-1][2] is None)
+    text = (f"long-lived connections opened through lb2: {len(mine)}, went on through the others: "
+            f"{len(mine) - broken}, reset: {broken}; on the other nodes: {len(conns) - len(mine)}, broken: {others}")
+    if broken and not pickup:
+        text += (" (the surviving nodes had no state for them; 'lab scaleout demo --pickup' runs conntrackd, which "
+                 "shares it)")
+    return text
+
+
 def demo(s: ScaleoutLab, out: Any = None) -> None:
     """``pykeepalived lab scaleout demo``: build the lab, show the routes, the spread, a node killed and
     returning; the caller removes everything (``s.down()``, also on Ctrl-C)."""
@@ -491,7 +643,7 @@ def demo(s: ScaleoutLab, out: Any = None) -> None:
         print(text, file=out, flush=True)
 
     say(f"Building in namespaces {s.prefix}* (state in {s.dir}): router (FRR, ECMP) + lb1..lb{s.lbs} (FRR + "
-        f"pykeepalived, nftables mh, full NAT) + rs1..rs{s.real_servers} ...")
+        f"pykeepalived, nftables mh, full NAT{', conntrackd' if s.pickup else ''}) + rs1..rs{s.real_servers} ...")
     t0 = time.monotonic()
     s.up()
     assert s.lab is not None
@@ -502,10 +654,19 @@ def demo(s: ScaleoutLab, out: Any = None) -> None:
     say(f"{sum(nodes.values())} requests from {s.sources} client addresses: per node {nodes}, failed {failed}")
     say(f"each client address reached one real server through whichever node: "
         f"{dict(sorted(Counter(before.values()).items()))}")
-    say("kill -9 of lb2's pykeepalived ...")
+    held_out = s.dir / "held.out"
+    say(f"{HELD_CONNECTIONS} long-lived connections (one per client address, a request every 0.1 s), then kill -9 "
+        "of lb2's pykeepalived ...")
+    held_proc = s.lab.popen("client", [sys.executable, "-m", "pykeepalived.lab.scaleout", "held", "--sources",
+                                       str(HELD_CONNECTIONS), "--duration", "6", "--out", str(held_out)],
+                            stdout=subprocess.DEVNULL)
+    time.sleep(2.5)
     t = s.kill_lb("lb2")
     t_gone = s.wait_nexthops(everyone - {lb_edge(2)}, timeout=15, poll=0.002)
     say(f"lb2's route left the router {1000 * (t_gone - t):.0f} ms later (its tun device died with the process)")
+    held_proc.wait(timeout=60)
+    s.lab.processes.remove(held_proc)
+    say(held_summary(held_out, lb_back(2), s.pickup))
     nodes, after, failed = _spread(s)
     moved = sum(1 for k in before if after.get(k) != before[k])
     say(f"per node {nodes}, failed {failed}; client addresses that changed real server: {moved}")
