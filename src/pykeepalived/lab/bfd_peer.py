@@ -241,6 +241,34 @@ def uncut(lab: Lab, node: str) -> None:
     lab.run(node, ["nft", "delete", "table", "inet", NFT_TABLE], check=False)
 
 
+def peer_detection_trial(lab: Lab, py: PyBfd, sniffer: Any, bound: float, *, up_timeout: float = 15.0,
+                         quiet: float = 1.5) -> Trial:
+    """The baseline in the other direction: FRR's bfdd detecting *us*.  pykeepalived's BFD process is stopped
+    (SIGSTOP); on ``frr``'s interface, ``sniffer`` (a :class:`~pykeepalived.lab.measure.Sniffer` there) gives
+    the kernel's time of the last packet from us and of bfdd's first packet saying Down with "Control
+    Detection Time Expired", which it sends the moment it decides: their difference is bfdd's
+    last-packet-to-Down, against the same bound (our multiplier x the negotiated interval)."""
+    assert py.proc is not None
+    py.settle(quiet, up_timeout)
+    t_cut = time.monotonic()
+    os.kill(py.proc.pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 10
+        down = None
+        while down is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            down = next((e for e in sniffer.events() if e.kind == "bfd" and e.src == FRR_ADDR and e.t > t_cut
+                         and e.state == 1 and e.diag == 1), None)
+    finally:
+        os.kill(py.proc.pid, signal.SIGCONT)
+    if down is None:
+        raise RuntimeError("bfdd did not say Down within 10 s of our BFD process stopping")
+    last = max(e.t for e in sniffer.events() if e.kind == "bfd" and e.src == PY_ADDR and e.t < down.t)
+    py.wait_state("Down", up_timeout)  # bfdd's Down reaches us once we run again
+    py.wait_state("Up", up_timeout)
+    return Trial("peer", down.t - last, bound, down.t - t_cut, "Control Detection Time Expired")
+
+
 def detection_trial(lab: Lab, py: PyBfd, frr: FrrBfdd, method: str, *, up_timeout: float = 15.0,
                     quiet: float = 1.5, attempts: int = 3) -> Trial:
     """One failure of the path (``nft``: drop the peer's packets; ``stop``: SIGSTOP bfdd), measured; the

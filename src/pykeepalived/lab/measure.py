@@ -277,18 +277,20 @@ def vip_holders(lab: Lab, nodes: Sequence[str] = ("a", "b"), vip: str = VIP, dev
 @dataclass(frozen=True, slots=True)
 class Seen:
     t: float  # CLOCK_MONOTONIC seconds
-    kind: str  # "vrrp" | "garp" | "na" (unsolicited neighbour advertisement)
+    kind: str  # "vrrp" | "garp" | "na" (unsolicited neighbour advertisement) | "bfd" (IPv4 single hop)
     src: str  # IP source (VRRP), sender IP (GARP) or target address (NA)
     prio: int = -1
     vrid: int = -1
     mac: str = ""  # Ethernet source
     ttl: int = -1  # IPv4 TTL / IPv6 hop limit
     flags: int = -1  # NA: the R/S/O flag byte (0x80 Router, 0x20 Override)
+    state: int = -1  # BFD: the State field (0 AdminDown, 1 Down, 2 Init, 3 Up)
+    diag: int = -1  # BFD: the Diagnostic (1: Control Detection Time Expired)
 
 
 class Sniffer:
-    """AF_PACKET capture of VRRP adverts, gratuitous ARPs and unsolicited NAs in one node (incoming
-    and outgoing)."""
+    """AF_PACKET capture of VRRP adverts, gratuitous ARPs, unsolicited NAs and BFD Control packets in one node
+    (incoming and outgoing), with the kernel's receive timestamps."""
 
     def __init__(self, lab: Lab, node: str, ifname: str = "eth0") -> None:
         self.sock = open_socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL), lab.ns(node))
@@ -349,6 +351,12 @@ def parse_frame(t: float, frame: bytes) -> Seen | None:
         if len(v) >= 3:
             return Seen(t, "vrrp", socket.inet_ntoa(frame[26:30]), prio=v[2], vrid=v[1],
                         mac=frame[6:12].hex(":"), ttl=frame[22])
+    if ethertype == 0x0800 and len(frame) >= 34 and frame[23] == 17:  # UDP to BFD's single-hop port
+        ihl = (frame[14] & 0x0F) * 4
+        udp = frame[14 + ihl:]
+        if len(udp) >= 10 and int.from_bytes(udp[2:4], "big") == 3784:
+            return Seen(t, "bfd", socket.inet_ntoa(frame[26:30]), mac=frame[6:12].hex(":"), ttl=frame[22],
+                        state=udp[9] >> 6, diag=udp[8] & 0x1F)
     if ethertype == 0x0806 and len(frame) >= 42:
         sender, target = frame[28:32], frame[38:42]
         if sender == target:
