@@ -33,19 +33,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from pykeepalived.lab.netns import call_in_netns
 from pykeepalived.lab.topology import Lab
 from pykeepalived.lvs.dataplane import ipvs
-from pykeepalived.lvs.dataplane.ipvs import SYNC_BACKUP, SYNC_MASTER, IpvsDataPlane, SyncDaemonConfig
+from pykeepalived.lvs.dataplane.ipvs import IpvsDataPlane, SyncDaemonConfig
 from pykeepalived.lvs.model import Destination, DestKey, Forward, Service, ServiceKey, Table
 from pykeepalived.lvs.reconcile import diff
 
@@ -152,13 +154,17 @@ def service(scheduler: str) -> Table:
 
 
 def sync_threads(lab: Lab, node: str, on: bool) -> None:
-    def work() -> None:
-        for role in (SYNC_MASTER, SYNC_BACKUP):
-            ipvs.stop_sync_daemon(role)
-            if on:
-                ipvs.start_sync_daemon(role, SYNC)
+    """Master and backup threads together, as the checker process runs them for ``lvs_sync_daemon eth0 id 7``
+    (the same function; the last case here runs the daemon itself), or none."""
+    call_in_netns(lab.ns(node), ipvs.run_both_sync_daemons, SYNC if on else None)
 
-    call_in_netns(lab.ns(node), work)
+
+def restore(lab: Lab) -> None:
+    """Every node back on the LAN (a node lost in an earlier case lost its default route with its link)."""
+    route_over(lab, list(LBS))
+    for n in LBS:
+        lab.run(n, ["ip", "link", "set", "eth0", "up"])
+        lab.run(n, ["ip", "route", "replace", "default", "via", "10.2.0.1"])
 
 
 def conn_origins(lab: Lab, node: str, ports: range) -> dict[int, str]:
@@ -202,11 +208,8 @@ class Outcome:
 
 def run_case(lab: Lab, base: int, scheduler: str, sloppy: bool, sync: bool) -> Outcome:
     ports = range(base, base + CONNS)
-    route_over(lab, list(LBS))
+    restore(lab)  # (the RSTs of case 3 need a survivor's default route)
     for n in LBS:
-        # (a node lost in an earlier case lost its default route with its link: the RSTs of case 3 need it)
-        lab.run(n, ["ip", "link", "set", "eth0", "up"])
-        lab.run(n, ["ip", "route", "replace", "default", "via", "10.2.0.1"])
         lab.sysctl(n, {"net.ipv4.vs.sloppy_tcp": int(sloppy)})
         program(lab, n, service(scheduler))
         sync_threads(lab, n, sync)
@@ -268,3 +271,48 @@ def test_rr_without_sync_or_sloppy_tcp_resets_the_lost_nodes_connections(lab: La
     lost = out.on_lost()
     assert lost and out.went_on(lost) == []
     assert {out.after[p] for p in lost} == {"reset"}, out.after
+
+
+CHECKER_CONF = """global_defs {
+  lvs_sync_daemon eth0 id 9
+}
+virtual_server 10.9.9.9 8080 {
+  lvs_sched rr
+  lvs_method DR
+  protocol TCP
+  real_server 10.2.0.21 8080 {
+  }
+}
+"""
+
+
+def test_the_checker_process_runs_both_sync_threads_for_lvs_sync_daemon_without_an_instance(
+        lab: Lab, tmp_path: Path) -> None:
+    """What cases 2 drove by hand, the daemon does: ``lvs_sync_daemon eth0 id 9`` (no VRRP instance) has the
+    checker process start the master and the backup thread, and stop both when it stops, as keepalived's."""
+    from pykeepalived.lab.measure import wait_for
+
+    restore(lab)
+
+    def daemons() -> str:
+        return lab.run("lb1", ["ipvsadm", "-L", "--daemon"]).stdout
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CHECKER_CONF)
+    log = tmp_path / "daemon.log"
+    argv = [sys.executable, "-m", "pykeepalived.cli", "-f", str(conf), "-n", "-l", "-C",
+            "-p", str(tmp_path / "k.pid"), "--dataplane", "ipvs"]
+    with open(log, "ab") as out:
+        proc = lab.popen("lb1", argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                         start_new_session=True, cwd=str(tmp_path))
+    try:
+        wait_for(lambda: "backup sync daemon (mcast=eth0, syncid=9" in daemons(), 90, "both sync threads", step=0.5)
+        assert "master sync daemon (mcast=eth0, syncid=9" in daemons()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert daemons() == ""
+        assert "Starting IPVS master and backup sync daemons on eth0 (syncid 9)" in log.read_text()
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{log.read_text(errors='replace')[-3000:]}") from e
+    finally:
+        lab.stop(proc)

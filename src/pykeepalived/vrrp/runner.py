@@ -276,7 +276,10 @@ class VrrpProcess:
 
     def _make_syncd(self) -> SyncDaemonFollower | None:
         cfg = self.core.g.lvs_sync_daemon
-        return None if cfg is None else SyncDaemonFollower(cfg, set(self.instances), self.netns)
+        # naming no instance: the checker process runs both threads all along (keepalived's checker does)
+        if cfg is None or cfg.instance is None:
+            return None
+        return SyncDaemonFollower(cfg, set(self.instances), self.netns)
 
     def _follow_syncd(self, name: str, state: State) -> None:
         """The followed instance changed state: its sync-daemon calls, in transition order."""
