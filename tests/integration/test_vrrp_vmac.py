@@ -14,10 +14,14 @@ that request would teach the client eth0's MAC for the VIP, with keepalived as w
 
 from __future__ import annotations
 
+import re
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from pykeepalived.lab.measure import (
     PORT,
@@ -215,3 +219,29 @@ def test_a_vmac_left_by_a_crash_is_adopted_and_a_wrong_one_updated(lan: tuple[La
         assert link_mac(lab, "a", VMAC) is None
     finally:
         a.stop()
+
+
+def test_without_ipvlan_in_the_kernel_use_ipvlan_stays_in_fault_as_keepalived_does(lan: tuple[Lab, Path]) -> None:
+    """This machine's kernel has no ipvlan (the VM's has: tests/vm/vmac_ipvlan_cases.py): the instance logs
+    keepalived's line and stays in FAULT, the process runs on and stops cleanly; keepalived 2.2.7 (when
+    installed) logs the same line in the same place."""
+    lab, tmp = lan
+    if lab.run("a", ["ip", "link", "add", "pkipvl0", "link", "eth0", "type", "ipvlan"], check=False).returncode == 0:
+        lab.run("a", ["ip", "link", "del", "pkipvl0"])
+        pytest.skip("this kernel has ipvlan")
+    conf = vrrp_conf(prio=150, version=3, advert=ADV, instance_extra=["use_ipvlan 10.9.0.21/24"])
+    line = "(VI_1): Unable to create ipvlan interface vrrp.51"
+    kinds = ["py"] + (["ka"] if shutil.which("keepalived") else [])
+    for kind in kinds:
+        n = node(lab, tmp, "a", kind, conf)
+        try:
+            n.start()
+            wait_for(lambda n=n: re.search(r"(?i)entering FAULT state", n.log()), 15, f"{kind} in FAULT")
+            time.sleep(5 * ADV)
+            log = n.log()
+            assert line in log and "Traceback" not in log and "MASTER" not in log, log
+            assert n.proc is not None and n.proc.poll() is None, log
+            assert f" {VIP}/" not in lab.run("a", ["ip", "-o", "addr"]).stdout
+            assert n.stop() == 0
+        finally:
+            n.stop()

@@ -1,5 +1,5 @@
-"""Runs ``ipvs_cases.py`` and ``ipvs_conformance.py`` against a real kernel IPVS: directly when this kernel has
-ip_vs, else in one VM.
+"""Runs the ``CASES`` below against a real kernel's IPVS (and ipvlan): directly when this kernel has ip_vs,
+else in one VM.
 
 This machine's kernel has no ip_vs, so the cases run inside a throw-away QEMU VM booting Debian's stock
 kernel (``scripts/run-in-vm``; the host's file system is shared read-only, so this checkout and its
@@ -19,9 +19,11 @@ import pytest
 
 from tests.conftest import IN_CI, REPO, require_root
 
-#: the IPVS cases, the data-plane conformance suite against IPVS, and mh across nodes (3,000 flows against the
-#: kernel's choice per measurement): one VM start for all
-CASES = ("tests/vm/ipvs_cases.py", "tests/vm/ipvs_conformance.py", "tests/vm/ipvs_mh_cases.py")
+#: the IPVS cases, the data-plane conformance suite against IPVS, mh across nodes (3,000 flows against the
+#: kernel's choice per measurement), connection pickup across three active nodes (mh + sloppy_tcp, the sync
+#: daemon, and the control) and use_ipvlan (this kernel has no ipvlan either): one VM start for all
+CASES = ("tests/vm/ipvs_cases.py", "tests/vm/ipvs_conformance.py", "tests/vm/ipvs_mh_cases.py",
+         "tests/vm/ipvs_pickup_cases.py", "tests/vm/vmac_ipvlan_cases.py")
 #: the whole VM run (boot included) must finish well within this; measured ~1-2 min under TCG
 VM_TIMEOUT = 600
 

@@ -166,12 +166,21 @@ class Tracking:
 
 @dataclass(frozen=True, slots=True)
 class Vmac:
-    """``use_vmac [IFNAME] [MAC]``: name defaults to ``<vmac_prefix>.<VRID>``."""
+    """The instance's own interface on its ``interface``, sending its adverts: ``use_vmac [IFNAME] [MAC]``
+    makes a macvlan with the virtual MAC that also holds the VIPs; ``use_ipvlan [IFNAME] [IP[/PREFIX]]
+    [bridge|private|vepa]`` an ipvlan (always L2 mode, as keepalived 2.2.7) sharing the base's MAC, with
+    ``address`` on it as the advert source (IPv4 needs one); its VIPs stay on the base, as keepalived's.
+    The name defaults to ``<vmac_prefix>.<VRID>``."""
 
     ifname: str
     mac: str | None = None
     use_vmac_addr: bool = False
     xmit_base: bool = False
+    kind: str = "macvlan"  # "macvlan" | "ipvlan"
+    #: ipvlan: the address put on it (and the adverts' source unless mcast_src_ip / unicast_src_ip)
+    address: IPInterface | None = None
+    #: ipvlan: bridge (the kernel's default), private or vepa
+    ipvlan_type: str = "bridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +229,23 @@ class VrrpInstance:
     accept: bool = True
     strict_mode: bool = False
     skip_check_adv_addr: bool = False
+    #: ``use_vmac`` or ``use_ipvlan`` (``vmac.kind``)
     vmac: Vmac | None = None
-    #: ``use_ipvlan`` given (keepalived needs a kernel with ipvlan; the instance stays in FAULT without)
-    ipvlan: bool = False
     promote_secondaries: bool = False
     kernel_rx_buf_size: int | None = None
     debug: int = 0
     sync_group: str | None = None
     loc: Location | None = None
+
+    @property
+    def ipvlan(self) -> bool:
+        """``use_ipvlan`` (keepalived needs a kernel with ipvlan; the instance stays in FAULT without)."""
+        return self.vmac is not None and self.vmac.kind == "ipvlan"
+
+    @property
+    def macvlan(self) -> bool:
+        """``use_vmac`` (a macvlan with the virtual MAC: keepalived's VRRP_VMAC_BIT)."""
+        return self.vmac is not None and self.vmac.kind == "macvlan"
 
 
 @dataclass(frozen=True, slots=True)

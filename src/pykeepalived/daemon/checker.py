@@ -47,6 +47,7 @@ from pykeepalived.check.state import (
     vs_id,
 )
 from pykeepalived.config.model import Config, Script
+from pykeepalived.config.model_global import LvsSyncDaemon
 from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, on_signal
@@ -220,6 +221,8 @@ class CheckerProcess:
         self.dump_writer = dumps.DumpWriter("check-dumps")
         #: BFD_CHECK's verdicts: the BFD child's event stream
         self.bfd = BfdFeed(options.bfd_events_path) if options.bfd_events_path else None
+        #: a reload's restart of the instance-less lvs_sync_daemon (:meth:`_sync_daemons`), awaited at stop
+        self._syncd_task: asyncio.Future[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -237,6 +240,7 @@ class CheckerProcess:
             on_signal(loop, sig, self._stopping.set)
         self.install_dump_handlers(loop)
         await asyncio.to_thread(self._flush_at_start)
+        await asyncio.to_thread(self._sync_daemons, None, self.config.global_defs.lvs_sync_daemon)
         self._start_runner(self.config, known_down=await asyncio.to_thread(self._known_down))
         assert self.runner is not None
         self._apply_ha_suspend(self.runner)
@@ -257,6 +261,9 @@ class CheckerProcess:
                 await asyncio.to_thread(self.announcer.stop)
                 await asyncio.sleep(self.announcer.config.withdraw_delay)
             await asyncio.to_thread(self._release_at_stop)
+            if self._syncd_task is not None:
+                await asyncio.gather(self._syncd_task, return_exceptions=True)
+            await asyncio.to_thread(self._sync_daemons, self.config.global_defs.lvs_sync_daemon, None)
             self.dp.close()
         await self.scripts.drain(STOP_NOTIFY_WAIT)
         await asyncio.to_thread(self.dump_writer.close)
@@ -347,6 +354,9 @@ class CheckerProcess:
                      kept.to_json() if kept else "none")
             self.overrides = kept
             self._dirty.set()
+        if config.global_defs.lvs_sync_daemon != old.global_defs.lvs_sync_daemon:
+            self._syncd_task = asyncio.ensure_future(asyncio.to_thread(
+                self._sync_daemons, old.global_defs.lvs_sync_daemon, config.global_defs.lvs_sync_daemon))
         if config.lvs == old.lvs and config.global_defs == old.global_defs:
             log.info("Reload: virtual servers unchanged")
             return
@@ -388,6 +398,33 @@ class CheckerProcess:
         if self.options.dont_release_ipvs:
             return
         self.dp.release(everything=self.config.global_defs.lvs_flush_on_stop == "ALL")
+
+    def _sync_daemons(self, old: LvsSyncDaemon | None, new: LvsSyncDaemon | None) -> None:
+        """keepalived's checker side of ``lvs_sync_daemon``: one that names no VRRP instance has the checker
+        process run the kernel's master and backup sync threads together, from its start (after stopping
+        any left by a previous run) to its stop, restarted by a reload that changes it (``old`` -> ``new``,
+        None at start and at stop).  One that names an instance is the VRRP process's (vrrp.syncd)."""
+        was = old is not None and old.instance is None
+        wanted = new is not None and new.instance is None
+        if not (was or wanted) or self.dp is None:
+            return
+        if self.dp.name != "ipvs":
+            if wanted:
+                log.warning("lvs_sync_daemon on %s needs the ipvs data plane (this one is %s) - not started",
+                            new.interface if new else "", self.dp.name)
+            return
+        from pykeepalived.lvs.dataplane import ipvs
+
+        cfg = ipvs.SyncDaemonConfig.from_config(new) if wanted and new is not None else None
+        try:
+            ipvs.run_both_sync_daemons(cfg)
+        except ipvs.IpvsError as e:
+            log.error("IPVS sync daemon on %s: %s", new.interface if new else old.interface if old else "", e)
+            return
+        if cfg is not None:
+            log.info("Starting IPVS master and backup sync daemons on %s (syncid %d)", cfg.interface, cfg.syncid)
+        else:
+            log.info("Stopped IPVS master and backup sync daemons")
 
     def _follow_bfd(self) -> None:
         """Subscribe to the BFD child's events once the configuration has a ``bfd_instance`` (at start or

@@ -255,8 +255,9 @@ class Firewall:
 
 
 def needs_firewall(inst: VrrpInstance) -> bool:
-    """keepalived's test in ``vrrp_complete_instance``: a non-owner without accept mode, or a VMAC."""
-    return blocks_vips(inst) or inst.vmac is not None
+    """keepalived's test in ``vrrp_complete_instance``: a non-owner without accept mode, or a VMAC (a
+    macvlan: not an ipvlan)."""
+    return blocks_vips(inst) or inst.macvlan
 
 
 def firewall_for(config: Config, run: Callable[[str], object] | None = None) -> Firewall | None:

@@ -92,8 +92,9 @@ def instance_params(inst: VrrpInstance, primary: IPAddress | None,
 
 def configured_vips(inst: VrrpInstance,
                     default_interface: str = "eth0") -> tuple[list[VipSpec], list[VipSpec]]:
-    """(virtual_ipaddress, virtual_ipaddress_excluded) of one instance as VipSpecs (on its VMAC if it has one)."""
-    dev = inst.vmac.ifname if inst.vmac is not None else (inst.interface or default_interface)
+    """(virtual_ipaddress, virtual_ipaddress_excluded) of one instance as VipSpecs (on its VMAC if it has one;
+    an ipvlan's instance keeps them on its interface, as keepalived 2.2.7 does)."""
+    dev = inst.vmac.ifname if inst.vmac is not None and inst.macvlan else (inst.interface or default_interface)
     return ([vip_spec(v, dev) for v in inst.virtual_ipaddress],
             [vip_spec(v, dev) for v in inst.virtual_ipaddress_excluded])
 
@@ -126,10 +127,13 @@ def socket_family(inst: VrrpInstance) -> int:
 
 
 async def advert_source(nl: Netlink, inst: VrrpInstance, ifname: str, family: int) -> IPAddress | None:
-    """Advert source: unicast_src_ip / mcast_src_ip, else the interface's primary address."""
+    """Advert source: unicast_src_ip / mcast_src_ip, else an ipvlan's address, else the interface's
+    primary address."""
     chosen = inst.unicast_src_ip if inst.unicast_peer else inst.mcast_src_ip
     if chosen is None:
         chosen = inst.mcast_src_ip or inst.unicast_src_ip
+    if chosen is None and inst.vmac is not None and inst.vmac.address is not None:
+        chosen = inst.vmac.address.ip
     if chosen is not None:
         return chosen
     try:

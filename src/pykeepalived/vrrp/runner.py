@@ -235,7 +235,9 @@ class VrrpProcess:
     # ------------------------------------------------------------------------------ set-up
 
     async def _primary(self, inst: VrrpInstance, g: GlobalDefs) -> IPAddress | None:
-        return await advert_source(self.nl, inst, inst.interface or g.default_interface, socket_family(inst))
+        # an ipvlan has its own addresses (an IPv6 one without a configured address: its link-local)
+        ifname = inst.vmac.ifname if inst.ipvlan and inst.vmac else inst.interface or g.default_interface
+        return await advert_source(self.nl, inst, ifname, socket_family(inst))
 
     async def _build(self) -> None:
         no_vmac = await self._setup_vmacs(self.config.vrrp.instances)
@@ -253,27 +255,31 @@ class VrrpProcess:
         g = self.core.g
         for inst in instances:
             base = inst.interface or g.default_interface
-            if inst.ipvlan:
-                name = inst.vmac.ifname if inst.vmac else f"{g.vmac_prefix}.{inst.virtual_router_id}"
-                log.error("(%s): Unable to create ipvlan interface %s", inst.name, name)
-                failed[inst.name] = name
-            elif inst.vmac is not None and inst.name not in self.vmacs.vmacs:
-                if not await self.vmacs.setup(inst.name, inst.vmac.ifname, base, inst.virtual_router_id,
-                                              inst.family, inst.vmac.mac, inst.vmac.xmit_base):
-                    failed[inst.name] = inst.vmac.ifname
-                elif self.firewall is not None and (inst.family == 6 or not g.disable_local_igmp):
-                    self.firewall.add_vmac(inst.vmac.ifname, base, inst.family)
+            v = inst.vmac
+            if v is not None and inst.name not in self.vmacs.vmacs:
+                if not await self.vmacs.setup(inst.name, v.ifname, base, inst.virtual_router_id, inst.family,
+                                              v.mac, v.xmit_base, kind=v.kind, address=v.address,
+                                              ipvlan_type=v.ipvlan_type):
+                    failed[inst.name] = v.ifname
+                elif inst.ipvlan and inst.family == 4 and v.address is None:
+                    failed[inst.name] = f"{v.ifname} (IPv4 ipvlan without an address)"
+                elif inst.macvlan and self.firewall is not None and (inst.family == 6 or not g.disable_local_igmp):
+                    self.firewall.add_vmac(v.ifname, base, inst.family)
         return failed
 
     def _new_vmac(self, inst: VrrpInstance) -> bool:
         """A reloaded instance whose VMAC is not the one it has (so the old one must go)."""
         old = self.vmacs.vmacs.get(inst.name)
         return old is not None and (inst.vmac is None or inst.vmac.ifname != old.ifname
+                                    or inst.vmac.kind != old.kind
                                     or (inst.interface or self.core.g.default_interface) != old.base)
 
     def _make_syncd(self) -> SyncDaemonFollower | None:
         cfg = self.core.g.lvs_sync_daemon
-        return None if cfg is None else SyncDaemonFollower(cfg, set(self.instances), self.netns)
+        # naming no instance: the checker process runs both threads all along (keepalived's checker does)
+        if cfg is None or cfg.instance is None:
+            return None
+        return SyncDaemonFollower(cfg, set(self.instances), self.netns)
 
     def _follow_syncd(self, name: str, state: State) -> None:
         """The followed instance changed state: its sync-daemon calls, in transition order."""

@@ -4,6 +4,9 @@ keepalived (vrrp.c, ipvswrapper.c) starts the kernel's *master* sync thread when
 ``lvs_sync_daemon IF [inst] NAME`` becomes MASTER (``ipvs_syncd_master``: stop backup, start master),
 the *backup* thread when it leaves MASTER or starts up in BACKUP/FAULT (``ipvs_syncd_backup``: stop
 master, start backup), and stops both when the VRRP process stops.  BACKUP <-> FAULT changes nothing.
+``lvs_sync_daemon IF`` naming no instance is not the VRRP process's: keepalived's checker process runs the
+master and backup threads together then (several active nodes), and so does pykeepalived's
+(``daemon.checker``, ``lvs.dataplane.ipvs.run_both_sync_daemons``).
 
 :func:`sync_daemon_calls` is that decision, pure: which kernel calls a transition makes.
 :class:`SyncDaemonFollower` carries them out through ``lvs.dataplane.ipvs`` (generic netlink, blocking,

@@ -23,7 +23,13 @@ keepalived does).  Sysctls, as keepalived sets them:
 An IPv6 VMAC without ``vmac_xmit_base`` gets the base's link-local address (the advert source), as
 keepalived's ``set_link_local_address`` does.
 
-``use_ipvlan`` needs a kernel with ipvlan: where ``ipvlan`` cannot be created the instance stays in
+``use_ipvlan [IFNAME] [IP[/PREFIX]] [bridge|private|vepa]`` is the same mechanism with an ipvlan (L2 mode,
+the type as IFLA_IPVLAN_FLAGS) instead of the macvlan, as keepalived's ``netlink_link_add_ipvlan``: it
+shares the base's MAC (no virtual MAC), gets the configured address (the adverts' source) and IPv6 off for
+an IPv4 instance, and no other sysctl.  The adverts go out of it; the VIPs stay on the base interface
+(keepalived 2.2.7 moves VIPs to a VMAC only).  An interface of that name
+that is an ipvlan on the same base is adopted (its mode/type set right), an ipvlan on another base
+re-created.  Where the kernel has no ipvlan (or an IPv4 ipvlan has no address) the instance stays in
 FAULT with keepalived's messages.
 """
 
@@ -37,12 +43,29 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .addresses import Netlink
+from pyroute2.netlink import nla
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+from .addresses import IPInterface, Netlink
 
 log = logging.getLogger("pykeepalived.vrrp")
 
 MACVLAN_MODE_PRIVATE = 1
 IN6_ADDR_GEN_MODE_NONE = 1
+IPVLAN_MODE_L2 = 0
+#: use_ipvlan's type -> IFLA_IPVLAN_FLAGS (linux/if_link.h: IPVLAN_F_PRIVATE, IPVLAN_F_VEPA)
+IPVLAN_FLAGS = {"bridge": 0, "private": 0x01, "vepa": 0x02}
+
+
+class _IpvlanData(nla):  # type: ignore[misc]
+    """IFLA_INFO_DATA of an ipvlan with IFLA_IPVLAN_FLAGS (Linux 4.15), which pyroute2 0.9's own ipvlan
+    data lacks; registered through pyroute2's ``register_link_kind`` (same attribute numbers, a superset)."""
+
+    prefix = "IFLA_"
+    nla_map = (("IFLA_IPVLAN_UNSPEC", "none"), ("IFLA_IPVLAN_MODE", "uint16"), ("IFLA_IPVLAN_FLAGS", "uint16"))
+
+
+ifinfmsg.ifinfo.register_link_kind(module={"ipvlan": _IpvlanData})
 
 
 def vmac_mac(vrid: int, family: int, configured: str | None = None) -> str:
@@ -90,6 +113,7 @@ class VmacIf:
     base: str
     family: int
     mac: str
+    kind: str = "macvlan"
 
 
 @dataclass
@@ -118,66 +142,90 @@ class VmacManager:
         return None
 
     @staticmethod
-    def _kind(msg: Any) -> tuple[str | None, int | str | None]:
+    def _kind(msg: Any) -> tuple[str | None, Any]:
+        """The link's kind and its mode: a macvlan's mode, an ipvlan's (mode, flags)."""
         info = msg.get_attr("IFLA_LINKINFO")
         if info is None:
             return None, None
         kind = info.get_attr("IFLA_INFO_KIND")
         data = info.get_attr("IFLA_INFO_DATA")
-        mode = data.get_attr("IFLA_MACVLAN_MODE") if data is not None and kind == "macvlan" else None
-        return kind, mode
+        if data is None or not hasattr(data, "get_attr"):
+            return kind, None
+        if kind == "macvlan":
+            return kind, data.get_attr("IFLA_MACVLAN_MODE")
+        if kind == "ipvlan":
+            return kind, (data.get_attr("IFLA_IPVLAN_MODE"), data.get_attr("IFLA_IPVLAN_FLAGS") or 0)
+        return kind, None
 
     async def setup(self, instance: str, vmac: str, base: str, vrid: int, family: int,
-                    mac: str | None = None, xmit_base: bool = False) -> bool:
-        """Create (or adopt) the VMAC of ``instance``; False (logged) when it cannot be had."""
+                    mac: str | None = None, xmit_base: bool = False, *, kind: str = "macvlan",
+                    address: IPInterface | None = None, ipvlan_type: str = "bridge") -> bool:
+        """Create (or adopt) the VMAC (``kind`` macvlan) or ipvlan of ``instance``; False (logged) when
+        it cannot be had."""
         ipr = await self.nl._rt()
+        ipvlan = kind == "ipvlan"
+        what = "ipvlan" if ipvlan else "VMAC"
         want = vmac_mac(vrid, family, mac)
+        if ipvlan:
+            attrs: dict[str, Any] = {"ipvlan_mode": IPVLAN_MODE_L2, "ipvlan_flags": IPVLAN_FLAGS[ipvlan_type]}
+            right_mode: Any = (IPVLAN_MODE_L2, IPVLAN_FLAGS[ipvlan_type])
+        else:
+            attrs = {"macvlan_mode": "private", "address": want}
+            right_mode = ("private", MACVLAN_MODE_PRIVATE)
         try:
             base_idx = await self.nl.ifindex(base)
         except LookupError:
-            log.error("(%s): Unable to create VMAC interface %s", instance, vmac)
+            log.error("(%s): Unable to create %s interface %s", instance, what, vmac)
             return False
         existing = await self._link(vmac)
         create, update = True, False
         if existing is not None:
-            kind, mode = self._kind(existing)
-            if kind != "macvlan":
+            found, mode = self._kind(existing)
+            if found != kind:
                 log.info("VMAC %s conflicts with existing interface", vmac)
                 return False
             if existing.get_attr("IFLA_LINK") != base_idx:
                 log.info("(%s) Removing old VMAC interface %s due to conflicting interface", instance, vmac)
                 await ipr.link("del", index=existing["index"])
-            elif (existing.get_attr("IFLA_ADDRESS") or "").lower() != want or mode not in ("private",
-                                                                                          MACVLAN_MODE_PRIVATE):
+            elif (mode != right_mode if ipvlan else
+                  (existing.get_attr("IFLA_ADDRESS") or "").lower() != want or mode not in right_mode):
                 log.info("(%s) Update old VMAC interface %s due to wrong MAC/mode ", instance, vmac)
                 update = True
             else:
                 create = False
         try:
             if update and existing is not None:
-                await ipr.link("set", index=existing["index"], address=want, kind="macvlan",
-                               macvlan_mode="private")
+                await ipr.link("set", index=existing["index"], kind=kind, **attrs)
             elif create:
-                await ipr.link("add", ifname=vmac, kind="macvlan", link=base_idx, macvlan_mode="private",
-                               address=want)
+                await ipr.link("add", ifname=vmac, kind=kind, link=base_idx, **attrs)
         except Exception as e:
-            log.error("(%s): Unable to create VMAC interface %s (%s)", instance, vmac, e)
+            log.error("(%s): Unable to create %s interface %s (%s)", instance, what, vmac, e)
             return False
         idx = await self.nl.ifindex(vmac)
-        if family == 4 and create:
+        if ipvlan:
+            pass  # keepalived sets no IPv4 sysctl on an ipvlan, nor on its base
+        elif family == 4 and create:
             self._set_interface_parameters(vmac, base)
         elif family == 4:
             self._base_users[base] = self._base_users.get(base, 0) + 1
             self._base_saved.setdefault(base, (None, None))
-        # no IPv6 on an IPv4 VMAC; no auto-generated (EUI-64 of the virtual MAC) link-local in any case
+        # no IPv6 on an IPv4 VMAC/ipvlan; no auto-generated (EUI-64 of the virtual MAC) link-local on a VMAC
         self.sysctl.set(f"net/ipv6/conf/{vmac}/disable_ipv6", 1 if family == 4 else 0)
-        try:
-            await ipr.link("set", index=idx, IFLA_AF_SPEC={"attrs": [
-                ("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE)]})]})
-        except Exception as e:
-            log.info("(%s) Error setting ADDR_GEN_MODE to NONE on %s (%s)", instance, vmac, e)
+        if not ipvlan:
+            try:
+                await ipr.link("set", index=idx, IFLA_AF_SPEC={"attrs": [
+                    ("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE)]})]})
+            except Exception as e:
+                log.info("(%s) Error setting ADDR_GEN_MODE to NONE on %s (%s)", instance, vmac, e)
         await ipr.link("set", index=idx, state="up")
-        if family == 6 and not xmit_base:
+        if ipvlan and address is not None:
+            try:
+                await ipr.addr("add", index=idx, address=str(address.ip), prefixlen=address.network.prefixlen,
+                               family=10 if address.version == 6 else 2)
+            except Exception as e:
+                if getattr(e, "code", None) != errno.EEXIST:
+                    log.info("%s: Failed to add interface address to %s", instance, vmac)
+        if family == 6 and not xmit_base and not ipvlan:
             ll = await self.nl.link_local_ipv6(base)
             if ll is not None:
                 try:
@@ -187,9 +235,9 @@ class VmacManager:
                 except Exception as e:
                     if getattr(e, "code", None) != errno.EEXIST:
                         log.info("(%s) adding link-local address to %s failed", instance, vmac)
-        self.vmacs[instance] = VmacIf(instance, vmac, base, family, want)
-        log.info("(%s): Success %s VMAC interface %s", instance,
-                 "updating" if update else "creating" if create else "adopting", vmac)
+        self.vmacs[instance] = VmacIf(instance, vmac, base, family, want, kind)
+        log.info("(%s): Success %s %s interface %s", instance,
+                 "updating" if update else "creating" if create else "adopting", what, vmac)
         return True
 
     def _set_interface_parameters(self, vmac: str, base: str) -> None:
@@ -246,7 +294,7 @@ class VmacManager:
         ipr = await self.nl._rt()
         for v in gone:
             name = v.instance
-            if v.family == 4:
+            if v.family == 4 and v.kind == "macvlan":
                 self._reset_interface_parameters(v.base)
             try:
                 await ipr.link("del", index=await self.nl.ifindex(v.ifname))
@@ -276,16 +324,16 @@ class VmacManager:
 
 
 async def remove_leftover_vmacs(nl: Netlink, instances: Iterable[Any]) -> list[str]:
-    """After the VRRP process died: delete the configured instances' VMACs that are still there (only
-    macvlans: an interface of that name of another kind is not ours).  The base interfaces' sysctls
-    cannot be put back (their old values died with the process)."""
+    """After the VRRP process died: delete the configured instances' VMACs and ipvlans that are still there
+    (only of their kind: an interface of that name of another kind is not ours).  The base interfaces'
+    sysctls cannot be put back (their old values died with the process)."""
     mgr = VmacManager(nl, Sysctl(nl.netns))
     removed: list[str] = []
     for inst in instances:
         if inst.vmac is None:
             continue
         link = await mgr._link(inst.vmac.ifname)
-        if link is None or mgr._kind(link)[0] != "macvlan":
+        if link is None or mgr._kind(link)[0] != inst.vmac.kind:
             continue
         try:
             await (await nl._rt()).link("del", index=link["index"])

@@ -42,7 +42,6 @@ def _without_notes(text: str) -> list[str]:
     [
         ("global_defs {\n  enable_dbus\n}\n", 2, 3, "enable_dbus", "ignored"),
         ("global_defs {\n  dbus_service_name x.y\n}\n", 2, 3, "dbus_service_name", "ignored"),
-        (INSTANCE.format(body="  use_ipvlan eth0.1 10.0.0.9/24 l2"), 5, 3, "use_ipvlan", "ignored"),
         (
             INSTANCE.format(body="  authentication {\n    auth_type AH\n    auth_pass x\n  }"),
             6, 15, "auth_type AH", "rejected",
@@ -64,12 +63,12 @@ def test_notes_do_not_change_messages_or_exit_codes() -> None:
     plain = "global_defs {\n  router_id r\n}\n" + INSTANCE.format(body="")
     with_features = (
         "global_defs {\n  router_id r\n  enable_snmp_vrrp\n  enable_dbus\n  enable_traps\n}\n"
-        + INSTANCE.format(body="  use_ipvlan\n  authentication {\n    auth_type AH\n    auth_pass x\n  }")
+        + INSTANCE.format(body="  authentication {\n    auth_type AH\n    auth_pass x\n  }")
     )
     a, b = _load(plain), _load(with_features)
     assert a.diagnostics.config_test_exit_code() == b.diagnostics.config_test_exit_code() == 0
     assert [d for d in b.diagnostics if not d.info] == []
-    assert len(_notes(b)) == 3  # SNMP's keywords are no longer noted (tests/unit/snmp/test_config.py)
+    assert len(_notes(b)) == 2  # SNMP's keywords are no longer noted (tests/unit/snmp/test_config.py)
 
 
 def test_bfd_instance_has_no_note() -> None:
@@ -92,9 +91,9 @@ def test_track_bfd_and_bfd_check_have_no_note(text: str) -> None:
 
 
 @pytest.mark.parametrize("body", ["  use_vmac", "  use_vmac vrrp.1 00:00:5e:00:01:01\n  vmac_xmit_base", "  no_accept",
-                                  "  strict_mode on"])
+                                  "  strict_mode on", "  use_ipvlan ipv.1 10.0.0.9/24 private"])
 def test_vmac_and_no_accept_have_no_note(body: str) -> None:
-    """use_vmac, vmac_xmit_base and no_accept/strict are run by the VRRP process (issue 17)."""
+    """use_vmac, vmac_xmit_base, use_ipvlan and no_accept/strict are run by the VRRP process (issue 17)."""
     assert _notes(_load(INSTANCE.format(body=body))) == []
 
 
@@ -110,6 +109,7 @@ def test_pass_authentication_has_no_note() -> None:
 
 
 def test_every_use_is_noted() -> None:
-    second = INSTANCE.format(body="  use_ipvlan").replace("V {", "W {")
-    text = INSTANCE.format(body="  use_ipvlan") + second.replace("virtual_router_id 1", "virtual_router_id 2")
-    assert [d.loc.line for d in _notes(_load(text)) if d.loc] == [5, 14]
+    ah = "  authentication {\n    auth_type AH\n    auth_pass x\n  }"
+    second = INSTANCE.format(body=ah).replace("V {", "W {")
+    text = INSTANCE.format(body=ah) + second.replace("virtual_router_id 1", "virtual_router_id 2")
+    assert [d.loc.line for d in _notes(_load(text)) if d.loc] == [6, 18]

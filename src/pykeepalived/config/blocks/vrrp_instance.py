@@ -280,13 +280,65 @@ def _use_vmac(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     draft["_vmac"] = (ifname, mac)
 
 
+#: ``use_ipvlan``'s types: IFLA_IPVLAN_FLAGS 0, IPVLAN_F_PRIVATE, IPVLAN_F_VEPA
+IPVLAN_TYPES = ("bridge", "private", "vepa")
+
+
+def _ip_word(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
+    """``check_valid_ipaddress(text, true)``: an address with an optional prefix (None if not one)."""
+    if "." not in text and ":" not in text:
+        return None
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+
+
 @INSTANCE.keyword("use_ipvlan")
 def _use_ipvlan(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    """``use_ipvlan [IFNAME] [IP/PREFIX] [l2|l3] [bridge|private|vepa]``: accepted, not modelled."""
-    draft["_ipvlan"] = True
-
-
-INSTANCE.unsupported("use_ipvlan")
+    """``use_ipvlan [IFNAME] [IP[/PREFIX]] [bridge|private|vepa]``, words in any order, as keepalived
+    2.2.7's ``vrrp_ipvlan_handler`` reads them.  The ipvlan is always L2 mode: keepalived has no mode word,
+    so ``l2`` / ``l3`` would be an interface name (noted).  The address sets the instance's family."""
+    name = draft["name"]
+    if "_ipvlan" in draft:
+        ctx.error(line, f"({name}) use_ipvlan already specified")
+        return
+    ifname: str | None = None
+    address = None
+    kind: str | None = None
+    used: dict[str, str] = ctx.shared.setdefault("vmac_names", {})
+    for word in line.words[1:]:
+        w = word.text
+        if w in IPVLAN_TYPES:
+            if kind is not None:
+                ctx.error(word, f"({name}) ipvlan type already specified - ignoring '{w}'")
+            else:
+                kind = w
+            continue
+        ip = _ip_word(w)
+        if ip is not None:
+            if address is not None:
+                ctx.error(word, f"({name}) ipvlan address already specified - ignoring '{w}'")
+            elif not _same_family(draft, ip.version):
+                ctx.error(word, f"({name}) ipvlan address[{w}] MUST match vrrp instance family !!! Skipping...")
+            else:
+                address = ip
+            continue
+        if ifname is not None:
+            ctx.error(word, f"({name}) IPVLAN interface already specified - ignoring '{w}'")
+            continue
+        if len(w) >= 16:
+            ctx.error(word, f"({name}) IPVLAN interface name '{w}' too long - ignoring")
+            continue
+        if w in used and used[w] != name:
+            ctx.error(word, f"({name}) VRRP instance {used[w]} is already using {w} - ignoring name")
+            continue
+        if w.lower() in ("l2", "l3", "l3s"):
+            ctx.note(word, f"keepalived 2.2.7 has no ipvlan mode word (its ipvlan is always L2): "
+                           f"'{w}' is the interface's name")
+        ifname = w
+        used[w] = name
+    draft["_ipvlan"] = (ifname, address, kind or "bridge")
 
 
 _garp_extra_if = garp_extra_if("garp_extra_if", "({name}): ")

@@ -182,7 +182,10 @@ def _instance_lines(i: VrrpInstance) -> list[str]:
     ):
         body.append(f"{kw} {'true' if value else 'false'}")
     body.append("accept" if i.accept else "no_accept")
-    if i.vmac is not None:
+    if i.vmac is not None and i.vmac.kind == "ipvlan":
+        body.append(" ".join(["use_ipvlan", word(i.vmac.ifname),
+                              *([str(i.vmac.address)] if i.vmac.address else []), i.vmac.ipvlan_type]))
+    elif i.vmac is not None:
         body.append(" ".join(["use_vmac", word(i.vmac.ifname), *([i.vmac.mac] if i.vmac.mac else [])]))
         body += _opt_lines([("use_vmac_addr", i.vmac.use_vmac_addr), ("vmac_xmit_base", i.vmac.xmit_base)])
     if i.authentication is not None:

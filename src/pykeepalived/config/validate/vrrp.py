@@ -334,8 +334,13 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
             xmit_base,
         )
 
+    if "_ipvlan" in d:
+        vmac = _ipvlan(err, d, gd, family)
+    elif vmac is None and d.get("vmac_xmit_base"):
+        err("vmac_xmit_base is only valid with a vmac")
+
     promote_secondaries = d.get("promote_secondaries", False)
-    if promote_secondaries and (vmac is not None or d.get("_ipvlan")):
+    if promote_secondaries and vmac is not None:
         err("promote_secondaries is automatically set for vmacs - ignoring")
         promote_secondaries = False
 
@@ -387,13 +392,27 @@ def _complete_instance(ctx: Context, d: Draft, gd: GlobalDefs) -> VrrpInstance |
         strict_mode=strict,
         skip_check_adv_addr=d.get("skip_check_adv_addr", gd.vrrp_skip_check_adv_addr),
         vmac=vmac,
-        ipvlan=bool(d.get("_ipvlan")),
         promote_secondaries=promote_secondaries,
         kernel_rx_buf_size=d.get("kernel_rx_buf_size"),
         debug=d.get("debug", 0),
         sync_group=sg["name"] if sg else None,
         loc=loc,
     )
+
+
+def _ipvlan(err: Callable[[str], None], d: Draft, gd: GlobalDefs, family: int) -> Vmac:
+    """``use_ipvlan`` as ``vrrp_complete_instance`` finishes it (it wins over ``use_vmac``, as keepalived
+    creates the ipvlan when both are given).  An IPv4 ipvlan without an address is kept, and the
+    instance stays in FAULT when it runs, as keepalived's does."""
+    ifname, address, kind = d["_ipvlan"]
+    if "_vmac" in d:
+        ifname = ifname or d["_vmac"][0]
+    if family == 4 and address is None:
+        err("IPv4 ipvlan requires a source ip address to be configured. setting instance to fault state")
+    if d.get("vmac_xmit_base"):
+        err("vmac_xmit_base is only valid with a vmac")
+    return Vmac(ifname or f"{gd.vmac_prefix}.{d['virtual_router_id']}", kind="ipvlan", address=address,
+                ipvlan_type=kind)
 
 
 def _round_advert(err: Callable[[str], None], advert: float, version: int) -> float:

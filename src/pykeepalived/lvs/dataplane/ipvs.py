@@ -969,6 +969,23 @@ def follow_vrrp_state(vrrp_state: str, cfg: SyncDaemonConfig, sock: IpvsSocket |
             s.close()
 
 
+def run_both_sync_daemons(cfg: SyncDaemonConfig | None, sock: IpvsSocket | None = None) -> None:
+    """``lvs_sync_daemon IF`` naming no VRRP instance, as keepalived 2.2.7's checker process does it
+    (``checker_ipvs_syncd_needed``, ``IPVS_MASTER_BACKUP``): stop both threads, then, with ``cfg``, start the
+    master and the backup thread together, so that the node sends its connections and receives the other
+    nodes' (several active load balancers); ``cfg`` None only stops them (the checker's stop)."""
+    s = sock or IpvsSocket()
+    try:
+        stop_sync_daemon(SYNC_MASTER, s)
+        stop_sync_daemon(SYNC_BACKUP, s)
+        if cfg is not None:
+            _start_once(SYNC_MASTER, cfg, s)
+            _start_once(SYNC_BACKUP, cfg, s)
+    finally:
+        if sock is None:
+            s.close()
+
+
 def _start_once(state: int, cfg: SyncDaemonConfig, sock: IpvsSocket) -> None:
     try:
         start_sync_daemon(state, cfg, sock)
