@@ -1,7 +1,8 @@
 """SNMP against Debian's net-snmp: snmpd as AgentX master, snmpwalk, snmptrapd (all inside the lab's namespaces).
 
 * a walk of KEEPALIVED-MIB, VRRP-MIB and VRRPV3-MIB answered by pykeepalived has the OIDs and values of
-  keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there);
+  keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there),
+  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt);
 * a failover makes the new master send keepalived's traps, which snmptrapd receives.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from pykeepalived.lab.demo import seed_conf
-from pykeepalived.lab.snmp import KEEPALIVED_MIB, VRRP_MIB, VRRPV3_MIB, NetSnmp, snmp_seed_conf
+from pykeepalived.lab.snmp import KEEPALIVED_MIB, VRRP_MIB, VRRPV3_MIB, NetSnmp, snmp_rich_conf, snmp_seed_conf
 from pykeepalived.lab.topology import Lab, seed_topology
 from tests.conftest import data_path, require_binary, require_root
 
@@ -105,6 +106,30 @@ def test_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         snmp.stop()
 
 
+def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived-2.2.7-walk-rich.txt: vrrp_scripts and their results, tracked interfaces and scripts of an
+    instance and of a sync group (with keepalived's weights in the effective priorities), static and virtual
+    addresses, routes and rules, a virtual_server_group with an address, a range and a fwmark."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
+    try:
+        daemon(lab, "lb1", work, snmp_rich_conf(snmp.socket))
+        reference = masked(data_path("snmp", "keepalived-2.2.7-walk-rich.txt").read_text().splitlines())
+        got: list[str] = []
+
+        def same() -> bool:
+            # settled: three masters, both real servers and the group's up, the scripts' verdicts in
+            got[:] = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
+            return got == reference
+
+        deadline = time.monotonic() + 40
+        while not same() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert got == reference
+    finally:
+        snmp.stop()
+
+
 def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
     """lb2 BACKUP (lb1 MASTER without SNMP): keepalived-2.2.7-walk-backup.txt, same masks."""
     lab, work = seed
@@ -122,7 +147,9 @@ def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
             return lines if ok else None
 
         lines = wait_for(settled, 40, "lb2 BACKUP with both real servers up, seen over SNMP")
-        time.sleep(1.5)  # lb1's adverts: the RFC tables show the master's address
+        # lb1's adverts: the RFC tables show the master's address (a fixed pause lost that race under load)
+        wait_for(lambda: any(ln.startswith(".1.3.6.1.2.1.68.1.3.1.7.") and not ln.endswith(" 0.0.0.0")
+                             for ln in snmp.walk(VRRP_MIB)), 15, "lb2 to learn lb1's address from its adverts")
         lines = snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB)
         reference = data_path("snmp", "keepalived-2.2.7-walk-backup.txt").read_text().splitlines()
         assert masked(lines) == masked(reference)

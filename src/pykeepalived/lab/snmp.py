@@ -125,3 +125,106 @@ def join_continuations(lines: list[str]) -> list[str]:
         else:
             out[-1] += "\\n" + line
     return out
+
+
+_RICH_SCRIPTS = """\
+vrrp_script chk_up {
+    script "/bin/true"
+    interval 2
+    weight 10
+    rise 2
+    fall 3
+}
+
+vrrp_script chk_down {
+    script "/bin/false"
+    interval 1
+    weight -5
+}
+
+vrrp_script chk_rev {
+    script "/bin/true up"
+    interval 3
+    weight 4 reverse
+}
+
+"""
+
+_RICH_EXTRA = """\
+static_ipaddress {
+    10.0.0.40/24 dev eth0 label eth0:st
+}
+
+static_routes {
+    10.40.0.0/24 via 10.0.0.100 dev eth0
+}
+
+static_rules {
+    from 10.0.0.40 table 140 priority 140
+}
+
+vrrp_instance VI_EXTRA {
+    state MASTER
+    interface eth0
+    virtual_router_id 53
+    priority 120
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.6/24 dev eth0
+    }
+    track_interface {
+        eth0 weight -20
+        eth1 weight 5
+    }
+    track_script {
+        chk_up
+        chk_down weight -7
+    }
+    virtual_routes {
+        10.20.0.0/24 via 192.168.0.12 dev eth1
+        10.21.0.0/16 dev eth0 table 100 metric 5 scope link
+        blackhole 10.22.0.0/24
+        src 10.0.0.3 10.23.0.0/24 via 10.0.0.100 dev eth0
+    }
+    virtual_rules {
+        from 10.0.0.6 table 100 priority 100
+        to 10.30.0.0/24 table 100 priority 101
+    }
+}
+
+virtual_server_group VSG1 {
+    10.0.0.7 80
+    10.0.0.8-10 80
+    fwmark 7
+}
+
+virtual_server group VSG1 {
+    delay_loop 3
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.0.12 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+"""
+
+
+def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
+    """:func:`snmp_seed_conf` plus every table of keepalived's MIBs the seed leaves empty.
+
+    The sync group VG1 tracks an interface and a script; a third instance VI_EXTRA (VRID 53, VIP
+    10.0.0.6) tracks interfaces and scripts with weights and has virtual routes and rules; there
+    are static addresses, routes and rules, three vrrp_scripts (one failing, one with a reverse
+    weight) and a virtual_server_group (an address, a range and a fwmark) with one real server.
+    """
+    text = snmp_seed_conf(socket, lb)
+    # keepalived resolves a track_script when it reads it: the scripts come before the sync group
+    text = text.replace("vrrp_sync_group VG1 {\n", _RICH_SCRIPTS + "vrrp_sync_group VG1 {\n", 1)
+    text = text.replace("        VI_GATEWAY\n    }\n", "        VI_GATEWAY\n    }\n"
+                        "    track_interface {\n        eth0\n    }\n"
+                        "    track_script {\n        chk_up\n        chk_rev\n    }\n", 1)
+    return text + "\n" + _RICH_EXTRA

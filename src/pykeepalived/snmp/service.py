@@ -145,7 +145,7 @@ def _checker_traps(config: Config, snap: Snapshot, seen: TrapState, rid: VarBind
     out: list[Trap] = []
     c = mib.CHECK
     for vi, vs in enumerate(config.lvs.virtual_servers, 1):
-        st = mib._service_status(snap, vs)
+        st = mib._service_status(snap, vs, config.lvs.virtual_server_groups)
         if st is None:
             continue
         health = {(d.key.addr, d.key.port): d.health for d in st.destinations}

@@ -158,6 +158,7 @@ class VrrpScriptStatus:
     name: str
     status: str = "GOOD"  # "GOOD" (result >= rise) | "BAD"
     state: str = "idle"  # "idle" | "running" | "requested termination" | "forcing termination"
+    init_state: str = "done"  # "init" (no verdict yet) | "failed" | "done" (keepalived's init_state; SNMP shows it)
 
 
 # --------------------------------------------------------------------------------------------- LVS

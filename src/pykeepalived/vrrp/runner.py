@@ -46,6 +46,7 @@ from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal, run_process
 from pykeepalived.status import dumps
+from pykeepalived.status.snapshot import VrrpScriptStatus
 from pykeepalived.timer import DeadlineTimer
 
 from . import stats
@@ -72,6 +73,7 @@ from .release import release_vips, release_vips_async, resign
 from .reload import plan_reload
 from .routes import change_routes_rules
 from .syncd import TO_STOP, SyncDaemonFollower
+from .tracking import Status
 from .vmac import Sysctl, VmacManager
 
 if TYPE_CHECKING:
@@ -227,6 +229,15 @@ class VrrpProcess:
     @property
     def sockets(self) -> dict[SockKey, VrrpSocket]:
         return self.io.sockets
+
+    def script_statuses(self) -> list[VrrpScriptStatus]:
+        """Every vrrp_script's verdict, for the status snapshot (keepalived.data, SNMP's vrrpScriptTable)."""
+        out = []
+        for vs in self.config.vrrp.vrrp_scripts:
+            st = self.monitors.state.get(("script", vs.name))
+            out.append(VrrpScriptStatus(vs.name, status="GOOD" if st is Status.OK else "BAD",
+                                        init_state="init" if st is None or st is Status.INIT else "done"))
+        return out
 
     def _effect(self, job: Effect) -> None:
         """Queue ``job`` on the ordered VIP/GARP queue (readiness waits for a marker there)."""
