@@ -2,8 +2,9 @@
 
 Both daemons run inside a lab namespace, listen on that namespace's loopback only and keep their
 files (config, persistent state, logs, the AgentX socket) in a private directory; the lab stops
-them by PID.  Walks use numeric OIDs and no MIB files (``-m '' -On``), so nothing depends on
-MIBs being installed.  Used by the SNMP tests and ``scripts/capture-keepalived-snmp``.
+them by PID.  Community ``public`` reads, ``private`` writes (snmpset), both from loopback only.
+Walks use numeric OIDs and no MIB files (``-m '' -On``), so nothing depends on MIBs being installed.
+Used by the SNMP tests and ``scripts/capture-keepalived-snmp``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ agentXSocket unix:{socket}
 agentXPerms 0600 0700
 agentaddress udp:127.0.0.1:{port}
 rocommunity public 127.0.0.1
+rwcommunity private 127.0.0.1
 trap2sink 127.0.0.1:{trap_port} public
 """
 
@@ -99,6 +101,14 @@ class NetSnmp:
         out = self.lab.run(self.node, ["snmpget", "-v2c", "-c", "public", "-m", "", "-On", "-Oe", "-t", "3",
                                        f"udp:127.0.0.1:{SNMP_PORT}", *oids], timeout=30)
         return join_continuations(out.stdout.splitlines())
+
+    def set(self, *assignments: str) -> tuple[int, str]:
+        """``snmpset -v2c -c private`` of ``OID TYPE VALUE`` triples (one request, no retry): (exit code,
+        what it printed, stdout and stderr)."""
+        out = self.lab.run(self.node, ["snmpset", "-v2c", "-c", "private", "-m", "", "-On", "-Oe", "-t", "5",
+                                       "-r", "0", f"udp:127.0.0.1:{SNMP_PORT}", *assignments],
+                           check=False, timeout=30)
+        return out.returncode, (out.stdout + out.stderr).strip()
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -228,3 +238,30 @@ def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
                         "    track_interface {\n        eth0\n    }\n"
                         "    track_script {\n        chk_up\n        chk_rev\n    }\n", 1)
     return text + "\n" + _RICH_EXTRA
+
+
+#: SETs tried by ``scripts/capture-keepalived-snmp --set-probe`` against lb2 (BACKUP, lb1 MASTER), in order:
+#: (what it tries, assignments).  Refusals first, then the SETs keepalived accepts.
+_I = "1.3.6.1.4.1.9586.100.5.2.3.1"
+_RS = "1.3.6.1.4.1.9586.100.5.3.4.1"
+SET_PROBE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("read-only vrrpInstanceName", (f"{_I}.2.1", "s", "foo")),
+    ("vrrpInstanceBasePriority as a string", (f"{_I}.7.1", "s", "200")),
+    ("vrrpInstanceBasePriority 0", (f"{_I}.7.1", "i", "0")),
+    ("vrrpInstanceBasePriority 256 (low byte 0)", (f"{_I}.7.1", "i", "256")),
+    ("vrrpInstanceBasePriority of instance 9 (none)", (f"{_I}.7.9", "i", "100")),
+    ("vrrpInstancePreempt 3", (f"{_I}.13.1", "i", "3")),
+    ("vrrpInstanceAccept of a VRRPv2 instance", (f"{_I}.27.1", "i", "1")),
+    ("vrrpInstancePromoteSecondaries (RWRITE in the MIB)", (f"{_I}.28.1", "i", "1")),
+    ("realServerWeight of the sorry server row", (f"{_RS}.7.1.1", "i", "5")),
+    ("realServerWeight of real server 9 (none)", (f"{_RS}.7.1.9", "i", "5")),
+    ("realServerWeight as a string", (f"{_RS}.7.1.2", "s", "5")),
+    ("RFC 2787 vrrpOperPriority", ("1.3.6.1.2.1.68.1.3.1.5.2.51", "i", "200")),
+    ("a good and a read-only variable in one request", (f"{_I}.7.2", "i", "120", f"{_I}.2.2", "s", "x")),
+    ("vrrpInstanceBasePriority 300 (low byte 44)", (f"{_I}.7.2", "i", "300")),
+    ("vrrpInstancePreempt 258 (low byte 2)", (f"{_I}.13.2", "i", "258")),
+    ("realServerWeight 260 (low byte 4)", (f"{_RS}.7.1.3", "i", "260")),
+    ("realServerWeight 7", (f"{_RS}.7.1.2", "i", "7")),
+    ("realServerWeight -1", (f"{_RS}.7.1.3", "i", "-1")),
+    ("vrrpInstanceBasePriority 200 (above lb1's 150)", (f"{_I}.7.1", "i", "200")),
+)

@@ -24,6 +24,9 @@ rows).  keepalived's quirks are kept where a walk shows them:
   address type comes from the service's family, address and port are absent.
 * virtualServerGroupMemberTable lists a group's fwmarks first, then its addresses and ranges.
 
+The base priority and preemption columns show what a SET (:mod:`pykeepalived.snmp.writes`) left, as
+keepalived's do; vrrpInstanceWantedState is the state machine's wantstate.
+
 Not served: the route metric options (mtu, rtt, …), encapsulation and nexthop tables, track_file,
 track_process and track_bfd tables.
 
@@ -37,6 +40,7 @@ import fcntl
 import functools
 import ipaddress
 import os
+import re
 import shutil
 import socket
 import struct
@@ -225,6 +229,15 @@ def _status(snap: Snapshot) -> dict[str, VrrpInstanceStatus]:
     return {v.name: v for v in snap.vrrp}
 
 
+def _base(inst: VrrpInstance, st: VrrpInstanceStatus | None) -> int:
+    """The base priority: as configured, or as a SET (runtime ``priority`` command) left it."""
+    return st.base_priority if st is not None else inst.priority
+
+
+def _nopreempt(inst: VrrpInstance, st: VrrpInstanceStatus | None) -> bool:
+    return st.nopreempt if st is not None else inst.nopreempt
+
+
 def group_state(states: list[str]) -> str:
     if any(s == "FAULT" for s in states):
         return "FAULT"
@@ -265,15 +278,18 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         r((*e, 3, ii), Gauge32(inst.virtual_router_id))
         r((*e, 4, ii), Integer(KA_STATE.get(state, 0)))
         r((*e, 5, ii), Integer(2 if inst.state == "MASTER" else 1))
-        r((*e, 6, ii), Integer(2 if state == "MASTER" or (state == "INIT" and inst.state == "MASTER") else
-                               KA_STATE.get(state, 1)))
-        r((*e, 7, ii), Integer(inst.priority))
+        if st is not None and st.wanted_state is not None:
+            r((*e, 6, ii), Integer(KA_STATE.get(st.wanted_state, 4)))
+        else:
+            r((*e, 6, ii), Integer(2 if state == "MASTER" or (state == "INIT" and inst.state == "MASTER") else
+                                   KA_STATE.get(state, 1)))
+        r((*e, 7, ii), Integer(_base(inst, st)))
         r((*e, 8, ii), Integer(st.effective_priority if st else inst.priority))
         r((*e, 9, ii), Integer(1 if state == "MASTER" else 2))
         r((*e, 10, ii), OctetString(inst.interface or ""))
         r((*e, 11, ii), truth(inst.track.interfaces))  # keepalived: "its track_interface list is not empty"
         r((*e, 12, ii), Gauge32(int(inst.advert_int)))
-        r((*e, 13, ii), truth(not inst.nopreempt))
+        r((*e, 13, ii), truth(not _nopreempt(inst, st)))
         r((*e, 14, ii), Gauge32(int(inst.preempt_delay)))
         auth = inst.authentication
         r((*e, 15, ii), Integer(0 if auth is None else 1 if auth.type == "PASS" else 2))
@@ -503,8 +519,20 @@ def _service_status(snap: Snapshot, vs: VirtualServer, groups: tuple[VirtualServ
                     ) -> VirtualServiceStatus | None:
     """The data plane's service for ``vs``; for a group, its first (a group's services share their
     real servers and checks)."""
+    found = _services(snap, vs, groups)
+    return found[0] if found else None
+
+
+def service_statuses(snap: Snapshot, vs: VirtualServer, config: Config) -> list[VirtualServiceStatus]:
+    """Every data-plane service of ``vs`` (one, or one per address and fwmark of its group)."""
+    return _services(snap, vs, config.lvs.virtual_server_groups)
+
+
+def _services(snap: Snapshot, vs: VirtualServer, groups: tuple[VirtualServerGroup, ...]
+              ) -> list[VirtualServiceStatus]:
     group = next((g for g in groups if g.name == vs.group), None) if vs.group else None
     proto = vs.protocol.value.lower() if vs.protocol else "tcp"
+    out = []
     for s in snap.virtual_services:
         k = s.service.key
         if vs.group:
@@ -513,14 +541,13 @@ def _service_status(snap: Snapshot, vs: VirtualServer, groups: tuple[VirtualServ
                     or (k.protocol == proto and k.addr is not None and any(
                         a.first.version == k.addr.version and int(a.first) <= int(k.addr) <= int(a.last)
                         and a.port == k.port for a in group.addresses))):
-                return s
+                out.append(s)
         elif vs.fwmark is not None:
             if k.fwmark == vs.fwmark:
-                return s
-        elif (k.addr == vs.address and k.port == vs.port
-              and k.protocol == (vs.protocol.value.lower() if vs.protocol else "tcp")):
-            return s
-    return None
+                out.append(s)
+        elif k.addr == vs.address and k.port == vs.port and k.protocol == proto:
+            out.append(s)
+    return out
 
 
 def _vs_family(config: Config, vs: VirtualServer) -> int:
@@ -667,6 +694,17 @@ def _counters(rows: _Rows, e: OID, idx: OID | int, stats: object, rates: object,
         r((*e, lowhigh + 2 * i + 1, *ix), Gauge32(v >> 32))
 
 
+_WEIGHT_OVERRIDE = re.compile(r"\bweight (\d+)")
+
+
+def rs_weight(rs: RealServer, d: DestinationStatus | None) -> int:
+    """realServerWeight: what the checkers want, or the weight a SET (runtime ``weight`` override) gave."""
+    if d is None:
+        return rs.weight
+    m = _WEIGHT_OVERRIDE.search(d.override)
+    return int(m.group(1)) if m else d.weight
+
+
 def _real_servers(rows: _Rows, vs: VirtualServer, vi: int, dests: Mapping[tuple[object, int], DestinationStatus]
                   ) -> None:
     r = rows.add
@@ -686,7 +724,7 @@ def _real_servers(rows: _Rows, vs: VirtualServer, vi: int, dests: Mapping[tuple[
         if rs is not None:
             alive = d is not None and d.health == Health.ALIVE
             r((*e, 6, *ix), truth(alive))
-            r((*e, 7, *ix), Integer(d.weight if d is not None else rs.weight))
+            r((*e, 7, *ix), Integer(rs_weight(rs, d)))
             if rs.uthreshold:
                 r((*e, 8, *ix), Gauge32(rs.uthreshold))
             if rs.lthreshold:
@@ -761,7 +799,7 @@ def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         r((*e, 2, *ix), OctetString(itf.mac if itf else b""))
         r((*e, 3, *ix), Integer(RFC_STATE.get(state, 1)))
         r((*e, 4, *ix), Integer(1))
-        r((*e, 5, *ix), Integer(inst.priority))
+        r((*e, 5, *ix), Integer(_base(inst, st)))
         r((*e, 6, *ix), Integer(len(inst.virtual_ipaddress)))
         master = st.master_address if st and state == "BACKUP" and st.master_address else "0.0.0.0"
         r((*e, 7, *ix), IpAddress(ipaddress.ip_address(master).packed))
@@ -769,7 +807,7 @@ def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         auth = inst.authentication
         r((*e, 9, *ix), Integer(1 if auth is None else 2 if auth.type == "PASS" else 3))
         r((*e, 11, *ix), Integer(int(inst.advert_int)))
-        r((*e, 12, *ix), truth(not inst.nopreempt))
+        r((*e, 12, *ix), truth(not _nopreempt(inst, st)))
         r((*e, 13, *ix), _uptime(started, st))
         r((*e, 14, *ix), Integer(1))
         r((*e, 15, *ix), Integer(1))
@@ -813,10 +851,10 @@ def _rfc6527(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         r((*e, 4, *ix), OctetString(primary))
         r((*e, 5, *ix), OctetString(itf.mac if itf else b""))
         r((*e, 6, *ix), Integer(RFC_STATE.get(state, 1)))
-        r((*e, 7, *ix), Gauge32(inst.priority))
+        r((*e, 7, *ix), Gauge32(_base(inst, st)))
         r((*e, 8, *ix), Integer(len(inst.virtual_ipaddress)))
         r((*e, 9, *ix), Integer(round(inst.advert_int * 100)))
-        r((*e, 10, *ix), truth(not inst.nopreempt))
+        r((*e, 10, *ix), truth(not _nopreempt(inst, st)))
         r((*e, 11, *ix), truth(inst.accept))
         r((*e, 12, *ix), _uptime(started, st))
         r((*e, 13, *ix), Integer(1))

@@ -61,10 +61,14 @@ def request(words: list[str]) -> dict[str, object]:
         raise CtlUsage(f"usage: pykeepalived ctl {name} {shape}".rstrip())
     out: dict[str, object] = {"command": name}
     for f, value in zip(fields, rest, strict=False):
-        if f == "weight":
+        if f in ("weight", "priority"):
             if not value.isdigit():
-                raise CtlUsage(f"weight must be a number, not {value!r}")
+                raise CtlUsage(f"{f} must be a number, not {value!r}")
             out[f] = int(value)
+        elif f == "preempt":
+            if value not in ("on", "off"):
+                raise CtlUsage(f"preempt is on or off, not {value!r}")
+            out[f] = value == "on"
         else:
             out[f] = value
     return out

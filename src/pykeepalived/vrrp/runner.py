@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -608,6 +609,30 @@ class VrrpProcess:
             self._feed_handover(now, name, on, started=core.started)
         self._rearm()
         return names
+
+    def set_priority(self, name: str, priority: int, who: str) -> str:
+        """A new base priority (keepalived's SNMP SET of vrrpInstanceBasePriority): the trackers' weights
+        stay on top of it; the configured one comes back with a reload.  KeyError: no such instance."""
+        rt = self._instance(name)
+        old = rt.fsm.base_priority
+        log.info("(%s) base priority changed from %d to %d via %s.", name, old, priority, who)
+        rt.fsm.base_priority = priority
+        self.core.apply_tracking(asyncio.get_running_loop().time(), rt, initial=not self.core.started)
+        self._rearm()
+        return f"({name}) base priority {old} -> {priority}"
+
+    def set_preempt(self, name: str, on: bool, who: str) -> str:
+        """Preemption on or off (keepalived's SNMP SET of vrrpInstancePreempt), until a reload."""
+        rt = self._instance(name)
+        log.info("(%s) preemption %s with %s", name, "enabled" if on else "disabled", who)
+        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
+        return f"({name}) preemption {'enabled' if on else 'disabled'}"
+
+    def _instance(self, name: str) -> InstanceRuntime:
+        if name not in self.instances:
+            known = ", ".join(sorted(self.instances)) or "none"
+            raise KeyError(f"no vrrp_instance {name!r} (there are: {known})")
+        return self.instances[name]
 
     def _feed_handover(self, now: float, name: str, on: bool, started: bool) -> None:
         if started:
