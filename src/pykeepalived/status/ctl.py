@@ -8,11 +8,14 @@
       enable  VIP:PORT [RIP:PORT]
       handover INSTANCE              give the VRRP instance's mastership away (planned maintenance)
       restore  INSTANCE              its configured priority again
+      priority INSTANCE N            a new base priority (1-255) until a reload (keepalived: an SNMP SET)
+      preempt  INSTANCE on|off       preemption on or off until a reload (keepalived: an SNMP SET)
       reset                          drop every override
       reload                         as SIGHUP, but says whether the new configuration loaded
 
 VIP:PORT is ``10.0.0.5:80``, ``udp:10.0.0.5:53``, ``[2001:db8::5]:443`` or ``fwm 7``.  Overrides show in
-``pykeepalived status`` beside the checkers' verdicts and survive reloads while their object exists.
+``pykeepalived status`` beside the checkers' verdicts and survive reloads while their object exists
+(priority and preempt are not overrides: a reload or a restart of the VRRP process ends them).
 Exit status: 0 done, 1 refused (the message says why), 3 no daemon answers, 4 unknown.
 """
 
