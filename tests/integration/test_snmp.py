@@ -45,6 +45,7 @@ MASKED = {
     ".1.3.6.1.2.1.207.1.1.1.1.12.": "up-time",
     ".1.3.6.1.2.1.68.2.4.1.2.": "adverts received so far (run length)",
     ".1.3.6.1.2.1.207.1.2.5.1.3.": "adverts received so far (run length)",
+    ".1.3.6.1.4.1.9586.100.5.2.13.1.3.": "the track_file's path (in the run's private directory)",
 }
 STATE = ".1.3.6.1.4.1.9586.100.5.2.3.1.4."
 RS_UP = ".1.3.6.1.4.1.9586.100.5.3.3.1.21.1"

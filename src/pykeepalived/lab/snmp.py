@@ -138,6 +138,12 @@ def join_continuations(lines: list[str]) -> list[str]:
 
 
 _RICH_SCRIPTS = """\
+track_file tf1 {
+    file "{track_file}"
+    weight 3
+    init_file 0
+}
+
 vrrp_script chk_up {
     script "/bin/true"
     interval 2
@@ -190,11 +196,15 @@ vrrp_instance VI_EXTRA {
         chk_up
         chk_down weight -7
     }
+    track_file {
+        tf1 weight 4
+    }
     virtual_routes {
         10.20.0.0/24 via 192.168.0.12 dev eth1
         10.21.0.0/16 dev eth0 table 100 metric 5 scope link
         blackhole 10.22.0.0/24
         src 10.0.0.3 10.23.0.0/24 via 10.0.0.100 dev eth0
+        10.24.0.0/24 nexthop via 10.0.0.100 dev eth0 weight 2 nexthop via 192.168.0.12 dev eth1
     }
     virtual_rules {
         from 10.0.0.6 table 100 priority 100
@@ -229,14 +239,17 @@ def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
     The sync group VG1 tracks an interface and a script; a third instance VI_EXTRA (VRID 53, VIP
     10.0.0.6) tracks interfaces and scripts with weights and has virtual routes and rules; there
     are static addresses, routes and rules, three vrrp_scripts (one failing, one with a reverse
-    weight) and a virtual_server_group (an address, a range and a fwmark) with one real server.
+    weight), a vrrp_track_file (beside ``socket``, created with 0) tracked by VI_EXTRA and VG1, a
+    multipath route, and a virtual_server_group (an address, a range and a fwmark) with one real server.
     """
     text = snmp_seed_conf(socket, lb)
     # keepalived resolves a track_script when it reads it: the scripts come before the sync group
-    text = text.replace("vrrp_sync_group VG1 {\n", _RICH_SCRIPTS + "vrrp_sync_group VG1 {\n", 1)
+    scripts = _RICH_SCRIPTS.replace("{track_file}", str(socket.parent / "track.file"))
+    text = text.replace("vrrp_sync_group VG1 {\n", scripts + "vrrp_sync_group VG1 {\n", 1)
     text = text.replace("        VI_GATEWAY\n    }\n", "        VI_GATEWAY\n    }\n"
                         "    track_interface {\n        eth0\n    }\n"
-                        "    track_script {\n        chk_up\n        chk_rev\n    }\n", 1)
+                        "    track_script {\n        chk_up\n        chk_rev\n    }\n"
+                        "    track_file {\n        tf1\n    }\n", 1)
     return text + "\n" + _RICH_EXTRA
 
 

@@ -23,11 +23,14 @@ rows).  keepalived's quirks are kept where a walk shows them:
   persistence-granularity columns show: the IPv4 mask (15) and the same 4 bytes as a number (51); the
   address type comes from the service's family, address and port are absent.
 * virtualServerGroupMemberTable lists a group's fwmarks first, then its addresses and ranges.
+* vrrpTrackedFileTable and syncGroupTrackedFileTable show the track_file's own weight and reverse flag,
+  not the ones the instance or group tracks it with.
+* vrrpRouteNextHopTable is indexed (instance, route, nexthop), static routes being instance 0.
 
 The base priority and preemption columns show what a SET (:mod:`pykeepalived.snmp.writes`) left, as
 keepalived's do; vrrpInstanceWantedState is the state machine's wantstate.
 
-Not served: the route metric options (mtu, rtt, …), encapsulation and nexthop tables, track_file,
+Not served: the route metric options (mtu, rtt, …) and encapsulation columns, nexthop realms, the
 track_process and track_bfd tables.
 
 Everything is pure: :func:`build` takes the config, the snapshot, the interfaces (name -> index, MAC)
@@ -114,6 +117,20 @@ def read_interfaces() -> dict[str, Interface]:
     return out
 
 
+def read_track_files(config: Config) -> dict[str, int]:
+    """Each track_file's value as keepalived reads it (strtol of the start; missing or unreadable: 0)."""
+    out: dict[str, int] = {}
+    for tf in config.vrrp.track_files:
+        try:
+            with open(tf.file, errors="replace") as f:
+                text = f.read(64)
+        except OSError:
+            text = ""
+        m = re.match(r"\s*([+-]?\d+)", text)
+        out[tf.name] = int(m.group(1)) if m else 0
+    return out
+
+
 def _ipv4_of(name: str) -> bytes:
     """SIOCGIFADDR: the interface's primary IPv4 address (b"" when it has none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -164,12 +181,15 @@ class _Rows:
 
 
 def build(config: Config, snap: Snapshot, interfaces: Mapping[str, Interface], *, started: float,
-          vrrp: bool = True, checker: bool = True, rfcv2: bool = True, rfcv3: bool = True) -> MibView:
+          vrrp: bool = True, checker: bool = True, rfcv2: bool = True, rfcv3: bool = True,
+          track_files: Mapping[str, int] | None = None) -> MibView:
+    """``track_files``: each track_file's current value (:func:`read_track_files`; 0 when missing)."""
     rows = _Rows()
     if vrrp or checker:
         _global(rows, config)
     if vrrp:
         _vrrp(rows, config, snap, interfaces)
+        _files(rows, config, track_files or {})
     if checker:
         _check(rows, config, snap)
     if rfcv2:
@@ -270,6 +290,7 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         # syncGroupTrackedInterfaceTable (its name column is 1) and syncGroupTrackedScriptTable
         _tracked(rows, (*VRRP, 14, 1), (1, 2, 3), gi, grp.track.interfaces)
         _tracked(rows, (*VRRP, 15, 1), (2, 3, 4), gi, grp.track.scripts)
+        _tracked_files(rows, config, (*VRRP, 16, 1), gi, grp.track.files)
     for ii, inst in enumerate(instances, 1):
         st = status.get(inst.name)
         state = st.state if st else "INIT"
@@ -317,6 +338,7 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         # vrrpTrackedInterfaceTable (its name column is 1) and vrrpTrackedScriptTable
         _tracked(rows, (*VRRP, 4, 1), (1, 2, 3), ii, inst.track.interfaces)
         _tracked(rows, (*VRRP, 5, 1), (2, 3, 4), ii, inst.track.scripts)
+        _tracked_files(rows, config, (*VRRP, 12, 1), ii, inst.track.files)
         _addresses(rows, inst, ii, state, interfaces)
         held = state == "MASTER"
         for ri, route in enumerate(inst.virtual_routes, 1):
@@ -338,6 +360,28 @@ def _tracked(rows: _Rows, entry: OID, cols: tuple[int, int, int], index: int, re
         rows.add((*entry, cols[0], index, ti), OctetString(t.name))
         rows.add((*entry, cols[1], index, ti), Integer(t.weight))
         rows.add((*entry, cols[2], index, ti), truth(t.reverse))
+
+
+def _tracked_files(rows: _Rows, config: Config, entry: OID, index: int, refs: tuple[TrackRef, ...]) -> None:
+    """vrrpTrackedFileTable / syncGroupTrackedFileTable: keepalived shows the track_file's own weight
+    and reverse flag here, not the ones the instance or group gave it."""
+    files = {tf.name: tf for tf in config.vrrp.track_files}
+    for ti, t in enumerate(refs, 1):
+        tf = files.get(t.name)
+        rows.add((*entry, 2, index, ti), OctetString(t.name))
+        rows.add((*entry, 3, index, ti), Integer(tf.weight if tf else t.weight))
+        rows.add((*entry, 4, index, ti), truth(tf.weight_reverse if tf else t.reverse))
+
+
+def _files(rows: _Rows, config: Config, values: Mapping[str, int]) -> None:
+    """vrrpFileTable: every track_file with its current value."""
+    e = (*VRRP, 13, 1)
+    for fi, tf in enumerate(config.vrrp.track_files, 1):
+        rows.add((*e, 2, fi), OctetString(tf.name))
+        rows.add((*e, 3, fi), OctetString(tf.file))
+        rows.add((*e, 4, fi), Integer(values.get(tf.name, 0)))
+        rows.add((*e, 5, fi), Integer(tf.weight))
+        rows.add((*e, 6, fi), truth(tf.weight_reverse))
 
 
 #: vrrpScriptResult: unknown(0) init(1) bad(2) good(3) ... initFailed(5)
@@ -467,6 +511,27 @@ def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interface
     r((*e, 18, *ix), Integer((int(proto) if proto.isdigit() else ROUTE_PROTOCOLS.get(proto, 18)) + 1))
     r((*e, 19, *ix), truth(_opt(route.options, "features") == "ecn"))
     r((*e, 20, *ix), truth(_opt(route.options, "quickack") not in (None, "0")))
+    for ni, hop in enumerate(hops, 1):
+        _nexthop(rows, (*ix, ni), hop, interfaces)
+
+
+def _nexthop(rows: _Rows, ix: tuple[int, ...], hop: tuple[str, ...], interfaces: Mapping[str, Interface]) -> None:
+    """vrrpRouteNextHopTable, indexed (instance, route, nexthop)."""
+    e = (*VRRP, 11, 1)
+    via = _opt(hop, "via") or _opt(hop, "gw")
+    if via:
+        addr = ipaddress.ip_address(via)
+        rows.add((*e, 2, *ix), Integer(1 if addr.version == 4 else 2))
+        rows.add((*e, 3, *ix), OctetString(addr.packed))
+    dev = _opt(hop, "dev")
+    if dev:
+        itf = interfaces.get(dev)
+        rows.add((*e, 4, *ix), Integer(itf.index if itf else 0))
+        rows.add((*e, 5, *ix), OctetString(dev))
+    weight = _opt(hop, "weight")
+    if weight and weight.isdigit():
+        rows.add((*e, 6, *ix), Gauge32(int(weight)))
+    rows.add((*e, 7, *ix), truth("onlink" in hop))
 
 
 def _rule(rows: _Rows, ix: tuple[int, int], rule: Rule, held: bool) -> None:

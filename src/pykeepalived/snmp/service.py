@@ -255,7 +255,8 @@ class SnmpService:
     def view(self, snap: Snapshot, interfaces: dict[str, mib.Interface]) -> MibView:
         p = self.parts
         return mib.build(self.config, snap, interfaces, started=self.started, vrrp=p.vrrp,
-                         checker=p.checker, rfcv2=p.rfcv2, rfcv3=p.rfcv3)
+                         checker=p.checker, rfcv2=p.rfcv2, rfcv3=p.rfcv3,
+                         track_files=mib.read_track_files(self.config) if p.vrrp else None)
 
     async def run(self) -> None:
         log.info("Starting SNMP subagent")

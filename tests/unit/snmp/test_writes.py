@@ -150,3 +150,15 @@ def test_set_phases_test_every_varbind_then_commit_or_undo() -> None:
 def test_without_a_setter_every_set_is_not_writable() -> None:
     out = agentx.answer(set_pdu(PduType.TEST_SET, [VarBind((*INST, 7, 1), Integer(200))]), VIEW)
     assert reply(out) == (Error.NOT_WRITABLE, 1)
+
+
+def test_track_file_values_are_read_as_keepalived_reads_them(tmp_path: Path) -> None:
+    files = {"a": " 12 apples\n", "b": "-3", "c": "x7"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    conf = "".join(f'track_file {n} {{\n    file "{tmp_path / n}"\n}}\n' for n in (*files, "missing"))
+    cfg = config(conf)
+    assert mib.read_track_files(cfg) == {"a": 12, "b": -3, "c": 0, "missing": 0}
+    view = mib.build(cfg, SNAP, IFACES, started=0.0, track_files=mib.read_track_files(cfg))
+    assert view.get((*mib.VRRP, 13, 1, 4, 1)) == Integer(12)
+    assert view.get((*mib.VRRP, 13, 1, 3, 4)) == OctetString(str(tmp_path / "missing"))
