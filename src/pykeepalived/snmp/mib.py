@@ -465,6 +465,21 @@ def _net(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
         return None
 
 
+def _packed(text: str) -> bytes | None:
+    try:
+        return ipaddress.ip_address(text).packed
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> int | None:
+    """A number as iproute2 takes it (decimal or 0x…), None for anything else."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
 def _opt(options: tuple[str, ...], name: str) -> str | None:
     """The word after ``name`` in a route's or rule's options (``lock`` skipped), None when absent."""
     for i, word in enumerate(options):
@@ -486,13 +501,13 @@ def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interface
     if dst is not None:
         r((*e, 3, *ix), OctetString(dst.ip.packed))
         r((*e, 4, *ix), Gauge32(dst.network.prefixlen))
-    if route.via:
-        r((*e, 5, *ix), OctetString(ipaddress.ip_address(route.via).packed))
+    if route.via and (gw := _packed(route.via)) is not None:
+        r((*e, 5, *ix), OctetString(gw))
     hops = [h for h in route.nexthops if h]
     if len(hops) == 1:
         via = _opt(hops[0], "via")
-        if via:
-            r((*e, 6, *ix), OctetString(ipaddress.ip_address(via).packed))
+        if via and (gw := _packed(via)) is not None:
+            r((*e, 6, *ix), OctetString(gw))
     if pref is not None:
         r((*e, 7, *ix), OctetString(pref.ip.packed))
     r((*e, 8, *ix), Gauge32(route.metric or 0))
@@ -518,11 +533,10 @@ def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interface
 def _nexthop(rows: _Rows, ix: tuple[int, ...], hop: tuple[str, ...], interfaces: Mapping[str, Interface]) -> None:
     """vrrpRouteNextHopTable, indexed (instance, route, nexthop)."""
     e = (*VRRP, 11, 1)
-    via = _opt(hop, "via") or _opt(hop, "gw")
-    if via:
-        addr = ipaddress.ip_address(via)
-        rows.add((*e, 2, *ix), Integer(1 if addr.version == 4 else 2))
-        rows.add((*e, 3, *ix), OctetString(addr.packed))
+    via = _packed(_opt(hop, "via") or _opt(hop, "gw") or "")
+    if via is not None:
+        rows.add((*e, 2, *ix), Integer(1 if len(via) == 4 else 2))
+        rows.add((*e, 3, *ix), OctetString(via))
     dev = _opt(hop, "dev")
     if dev:
         itf = interfaces.get(dev)
@@ -556,21 +570,19 @@ def _rule(rows: _Rows, ix: tuple[int, int], rule: Rule, held: bool) -> None:
             r((*e, base, *ix), Integer(1 if a.version == 4 else 2))
             r((*e, base + 1, *ix), OctetString(a.ip.packed))
             r((*e, base + 2, *ix), Gauge32(a.network.prefixlen))
-    tos = _opt(rule.options, "tos") or _opt(rule.options, "dsfield")
-    r((*e, 15, *ix), Gauge32(int(tos, 0) if tos and tos.isdigit() else 0))
-    fwmark = _opt(rule.options, "fwmark")
-    if fwmark:
-        mark, _, mask = fwmark.partition("/")
-        r((*e, 16, *ix), Gauge32(int(mark, 0)))
-        if mask:
-            r((*e, 17, *ix), Gauge32(int(mask, 0)))
+    r((*e, 15, *ix), Gauge32(_number(_opt(rule.options, "tos") or _opt(rule.options, "dsfield") or "") or 0))
+    mark, _, mask = (_opt(rule.options, "fwmark") or "").partition("/")
+    if _number(mark) is not None:
+        r((*e, 16, *ix), Gauge32(_number(mark) or 0))
+        if _number(mask) is not None:
+            r((*e, 17, *ix), Gauge32(_number(mask) or 0))
     if rule.iif:
         r((*e, 20, *ix), OctetString(rule.iif))
     if rule.oif:
         r((*e, 21, *ix), OctetString(rule.oif))
-    goto = _opt(rule.options, "goto")
-    if action == "goto" and goto:
-        r((*e, 22, *ix), Gauge32(int(goto)))
+    goto = _number(_opt(rule.options, "goto") or "")
+    if action == "goto" and goto is not None:
+        r((*e, 22, *ix), Gauge32(goto))
     r((*e, 23, *ix), Integer(RULE_ACTIONS.get(action or "", 0)))
     if action == "table":
         r((*e, 24, *ix), Gauge32(_table(rule.table)))

@@ -162,3 +162,29 @@ def test_track_file_values_are_read_as_keepalived_reads_them(tmp_path: Path) -> 
     view = mib.build(cfg, SNAP, IFACES, started=0.0, track_files=mib.read_track_files(cfg))
     assert view.get((*mib.VRRP, 13, 1, 4, 1)) == Integer(12)
     assert view.get((*mib.VRRP, 13, 1, 3, 4)) == OctetString(str(tmp_path / "missing"))
+
+
+def test_route_and_rule_options_fill_their_columns() -> None:
+    cfg = config("""
+static_routes {
+    10.50.0.0/24 nexthop via 10.0.0.1 dev eth0 weight 3 onlink nexthop via 10.0.0.2 dev eth1
+    blackhole 10.51.0.0/24 table 200 protocol static no_track
+}
+static_rules {
+    from 10.0.0.9/32 fwmark 0x10/0xff tos 8 table 100 priority 10
+    to 10.9.0.0/16 goto 20 priority 11
+}
+""")
+    view = mib.build(cfg, SNAP, IFACES, started=0.0)
+    route, nh, rule = (*mib.VRRP, 7, 1), (*mib.VRRP, 11, 1), (*mib.VRRP, 8, 1)
+    assert view.get((*route, 10, 0, 1)) == Integer(2)        # multipath
+    assert view.get((*nh, 3, 0, 1, 2)) == OctetString(bytes([10, 0, 0, 2]))
+    assert view.get((*nh, 6, 0, 1, 1)) == agentx.Gauge32(3)
+    assert view.get((*nh, 7, 0, 1, 1)) == Integer(1)          # onlink
+    assert view.get((*route, 10, 0, 2)) == Integer(3)        # blackhole
+    assert view.get((*route, 13, 0, 2)) == agentx.Gauge32(200)
+    assert view.get((*route, 18, 0, 2)) == Integer(5)        # static(4) + 1 (kept: the route is not tracked)
+    assert view.get((*rule, 16, 0, 1)) == agentx.Gauge32(16)
+    assert view.get((*rule, 17, 0, 1)) == agentx.Gauge32(255)
+    assert view.get((*rule, 15, 0, 1)) == agentx.Gauge32(8)
+    assert view.get((*rule, 2, 0, 2)) == OctetString("to")
