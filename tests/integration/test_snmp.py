@@ -1,12 +1,17 @@
 """SNMP against Debian's net-snmp: snmpd as AgentX master, snmpwalk, snmptrapd (all inside the lab's namespaces).
 
 * a walk of KEEPALIVED-MIB, VRRP-MIB and VRRPV3-MIB answered by pykeepalived has the OIDs and values of
-  keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there);
-* a failover makes the new master send keepalived's traps, which snmptrapd receives.
+  keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there),
+  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt);
+* a failover makes the new master send keepalived's traps, which snmptrapd receives;
+* SETs (snmpset through snmpd): keepalived's refusals and accepted values one by one
+  (tests/data/snmp/keepalived-2.2.7-set.txt), a weight that reaches the data plane, and a base priority
+  above the master's that makes the backup take over.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 import sys
@@ -18,7 +23,16 @@ from typing import Any
 import pytest
 
 from pykeepalived.lab.demo import seed_conf
-from pykeepalived.lab.snmp import KEEPALIVED_MIB, VRRP_MIB, VRRPV3_MIB, NetSnmp, snmp_seed_conf
+from pykeepalived.lab.netns import call_in_netns
+from pykeepalived.lab.snmp import (
+    KEEPALIVED_MIB,
+    SET_PROBE,
+    VRRP_MIB,
+    VRRPV3_MIB,
+    NetSnmp,
+    snmp_rich_conf,
+    snmp_seed_conf,
+)
 from pykeepalived.lab.topology import Lab, seed_topology
 from tests.conftest import data_path, require_binary, require_root
 
@@ -31,6 +45,7 @@ MASKED = {
     ".1.3.6.1.2.1.207.1.1.1.1.12.": "up-time",
     ".1.3.6.1.2.1.68.2.4.1.2.": "adverts received so far (run length)",
     ".1.3.6.1.2.1.207.1.2.5.1.3.": "adverts received so far (run length)",
+    ".1.3.6.1.4.1.9586.100.5.2.13.1.3.": "the track_file's path (in the run's private directory)",
 }
 STATE = ".1.3.6.1.4.1.9586.100.5.2.3.1.4."
 RS_UP = ".1.3.6.1.4.1.9586.100.5.3.3.1.21.1"
@@ -68,7 +83,7 @@ def wait_for(pred: Any, timeout: float, what: str) -> Any:
 @pytest.fixture
 def seed(tmp_path: Path) -> Iterator[tuple[Lab, Path]]:
     require_root()
-    for tool in ("snmpd", "snmpwalk", "snmptrapd"):
+    for tool in ("snmpd", "snmpwalk", "snmptrapd", "snmpset"):
         require_binary(tool)
     with seed_topology(sorry_server=False) as lab:
         for rs in ("rs1", "rs2"):
@@ -105,6 +120,30 @@ def test_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         snmp.stop()
 
 
+def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived-2.2.7-walk-rich.txt: vrrp_scripts and their results, tracked interfaces and scripts of an
+    instance and of a sync group (with keepalived's weights in the effective priorities), static and virtual
+    addresses, routes and rules, a virtual_server_group with an address, a range and a fwmark."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
+    try:
+        daemon(lab, "lb1", work, snmp_rich_conf(snmp.socket))
+        reference = masked(data_path("snmp", "keepalived-2.2.7-walk-rich.txt").read_text().splitlines())
+        got: list[str] = []
+
+        def same() -> bool:
+            # settled: three masters, both real servers and the group's up, the scripts' verdicts in
+            got[:] = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
+            return got == reference
+
+        deadline = time.monotonic() + 40
+        while not same() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert got == reference
+    finally:
+        snmp.stop()
+
+
 def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
     """lb2 BACKUP (lb1 MASTER without SNMP): keepalived-2.2.7-walk-backup.txt, same masks."""
     lab, work = seed
@@ -122,7 +161,9 @@ def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
             return lines if ok else None
 
         lines = wait_for(settled, 40, "lb2 BACKUP with both real servers up, seen over SNMP")
-        time.sleep(1.5)  # lb1's adverts: the RFC tables show the master's address
+        # lb1's adverts: the RFC tables show the master's address (a fixed pause lost that race under load)
+        wait_for(lambda: any(ln.startswith(".1.3.6.1.2.1.68.1.3.1.7.") and not ln.endswith(" 0.0.0.0")
+                             for ln in snmp.walk(VRRP_MIB)), 15, "lb2 to learn lb1's address from its adverts")
         lines = snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB)
         reference = data_path("snmp", "keepalived-2.2.7-walk-backup.txt").read_text().splitlines()
         assert masked(lines) == masked(reference)
@@ -156,5 +197,76 @@ def test_failover_sends_keepalived_traps_to_snmptrapd(seed: tuple[Lab, Path]) ->
                          text)
         assert re.search(r"\.1\.3\.6\.1\.2\.1\.68\.1\.3\.1\.7\.\d+\.51 = IpAddress: 10\.0\.0\.4", text)
         assert '.1.3.6.1.4.1.9586.100.5.1.2.0 = STRING: "lb2"' in text
+    finally:
+        snmp.stop()
+
+
+def dataplane_weights(lab: Lab, node: str) -> dict[str, int]:
+    """server -> weight in ``node``'s nftables data plane, as it reads its table back."""
+    from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
+
+    def read() -> dict[str, int]:
+        return {f"{d.key.addr}:{d.key.port}": d.weight for svc in NftablesDataPlane().observe().services
+                for d in svc.destinations}
+
+    return call_in_netns(lab.ns(node), read)  # type: ignore[no-any-return]
+
+
+def backup_with_snmp(lab: Lab, work: Path, snmp: NetSnmp) -> None:
+    """lb1 MASTER without SNMP, lb2 BACKUP answering SNMP, both real servers up."""
+    daemon(lab, "lb1", work, seed_conf("lb1"))
+    daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+    def settled() -> bool:
+        lines = snmp.walk(KEEPALIVED_MIB)
+        states = [ln for ln in lines if ln.startswith(STATE)]
+        up = [ln for ln in lines if ln.startswith(RS_UP + " ")]
+        return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states) and bool(up) \
+            and up[0].endswith("Gauge32: 2")
+
+    wait_for(settled, 40, "lb2 BACKUP with both real servers up, seen over SNMP")
+
+
+def test_snmp_set_answers_as_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """SET_PROBE on lb2 (BACKUP): every refusal with keepalived's error, every accepted value with its low
+    byte taken as keepalived takes it, and 6 s later the same instance and weight columns as
+    keepalived-2.2.7-set.txt (lb2 stays BACKUP: VI_GATEWAY, at 44 and without preemption, keeps seeing
+    lb1's higher adverts, so the sync group cannot go MASTER).  The weights reach the data plane."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=False)
+    try:
+        backup_with_snmp(lab, work, snmp)
+        lines = []
+        for what, assignments in SET_PROBE:
+            rc, text = snmp.set(*assignments)
+            lines += [f"# {what}: snmpset {' '.join(assignments)}", f"rc={rc}", *text.splitlines()]
+        time.sleep(6)
+        lines.append("# after the SETs, 6 s later")
+        lines += snmp.walk(KEEPALIVED_MIB + ".2.3.1") + snmp.walk(KEEPALIVED_MIB + ".3.4.1.7")
+        reference = data_path("snmp", "keepalived-2.2.7-set.txt").read_text().splitlines()
+        want = masked(reference[:reference.index("# ipvsadm -Ln")])
+        assert masked(lines) == want, "\n".join(difflib.unified_diff(want, masked(lines), lineterm=""))
+        # keepalived's ipvsadm -Ln there: 192.168.0.12:80 weight 7, 192.168.0.13:80 weight 255
+        assert dataplane_weights(lab, "lb2") == {"192.168.0.12:80": 7, "192.168.0.13:80": 255}
+    finally:
+        snmp.stop()
+
+
+def test_snmp_set_base_priority_above_the_master_takes_over(seed: tuple[Lab, Path]) -> None:
+    """Both of lb2's instances (sync group VG1) SET to priority 200, above lb1's 150: lb2 preempts and
+    becomes MASTER, lb1 goes BACKUP; the effective priority follows at once."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=False)
+    try:
+        backup_with_snmp(lab, work, snmp)
+        base = f"{KEEPALIVED_MIB}.2.3.1"
+        rc, text = snmp.set(f"{base}.7.1", "i", "200", f"{base}.7.2", "i", "200")
+        assert rc == 0, text
+        assert snmp.get(f".{base}.8.1", f".{base}.8.2") == [
+            f".{base}.8.1 = INTEGER: 200", f".{base}.8.2 = INTEGER: 200"]
+        wait_for(lambda: all(ln.endswith("INTEGER: 2") for ln in snmp.walk(f"{base}.4")), 15,
+                 "lb2 MASTER after its priority went above lb1's")
+        lb1 = (work / "lb1.log").read_text(errors="replace")
+        assert re.search(r"\(VI_FRONT\) Entering BACKUP STATE", lb1) or "Master received advert" in lb1, lb1[-2000:]
     finally:
         snmp.stop()

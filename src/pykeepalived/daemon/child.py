@@ -177,7 +177,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
     started = time.time()
 
     async def commands(cmd: Command, caller: Caller) -> dict[str, Any]:
-        """The VRRP child's part of the runtime API: handover / restore / reset."""
+        """The VRRP child's part of the runtime API: handover / restore / priority / preempt / reset."""
         if cmd.name == "reset":
             names = sorted(proc.handed_over)
             for name in names:
@@ -194,6 +194,15 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
             message = (f"handed over {', '.join(names)}: priority held at 1, mastership given away"
                        if cmd.name == "handover" else f"restored {', '.join(names)}: configured priority")
             log.info("%s (asked by %s)", message, caller.describe())
+        elif cmd.name in ("priority", "preempt"):
+            assert cmd.instance is not None
+            try:
+                if cmd.priority is not None:
+                    message = proc.set_priority(cmd.instance, cmd.priority, caller.describe())
+                else:
+                    message = proc.set_preempt(cmd.instance, bool(cmd.preempt), caller.describe())
+            except KeyError as e:
+                raise ApiError(404, str(e.args[0])) from None
         else:
             raise ApiError(400, f"{cmd.name} is not a VRRP command")
         return {"message": message, "overrides": _vrrp_overrides(proc) or {"instances": []}}

@@ -26,7 +26,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pykeepalived import __version__
 from pykeepalived.config import load_config
@@ -43,6 +43,9 @@ from . import config_feed
 from .child import DAEMON_START_ENV, EXIT_CONFIG, OVERRIDES_FD_ENV, options_json
 from .options import DaemonOptions
 from .runtime import remove_pid_file, write_pid_file, write_private
+
+if TYPE_CHECKING:
+    from pykeepalived.snmp.writes import Write
 from .sdnotify import Notifier, ReadyWatch
 from .signals import DUMPS, ignore_signals, on_signal, run_process
 
@@ -345,8 +348,20 @@ class Supervisor:
         if not parts(self.config, self.options.snmp).any:
             return []
         self.snmp = SnmpService(self.config, self.snapshot, snmp_option=self.options.snmp,
-                                socket=self.options.snmp_socket)
+                                socket=self.options.snmp_socket, apply=self._snmp_set)
         return [asyncio.get_running_loop().create_task(self.snmp.run())]
+
+    async def _snmp_set(self, write: Write) -> None:
+        """A committed SNMP SET, as the runtime API's priority / preempt / weight command to the child."""
+        caller = Caller("snmp")
+        if write.what == "priority":
+            await self.command(Command("priority", instance=write.instance, priority=write.value), caller)
+        elif write.what == "preempt":
+            await self.command(Command("preempt", instance=write.instance, preempt=bool(write.value)), caller)
+        else:
+            for service in write.services:
+                await self.command(Command("weight", service=service, server=write.server, weight=write.value),
+                                   caller)
 
     # -- main loop ------------------------------------------------------------------------------------
     async def run(self) -> int:

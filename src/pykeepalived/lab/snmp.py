@@ -2,8 +2,9 @@
 
 Both daemons run inside a lab namespace, listen on that namespace's loopback only and keep their
 files (config, persistent state, logs, the AgentX socket) in a private directory; the lab stops
-them by PID.  Walks use numeric OIDs and no MIB files (``-m '' -On``), so nothing depends on
-MIBs being installed.  Used by the SNMP tests and ``scripts/capture-keepalived-snmp``.
+them by PID.  Community ``public`` reads, ``private`` writes (snmpset), both from loopback only.
+Walks use numeric OIDs and no MIB files (``-m '' -On``), so nothing depends on MIBs being installed.
+Used by the SNMP tests and ``scripts/capture-keepalived-snmp``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ agentXSocket unix:{socket}
 agentXPerms 0600 0700
 agentaddress udp:127.0.0.1:{port}
 rocommunity public 127.0.0.1
+rwcommunity private 127.0.0.1
 trap2sink 127.0.0.1:{trap_port} public
 """
 
@@ -100,6 +102,14 @@ class NetSnmp:
                                        f"udp:127.0.0.1:{SNMP_PORT}", *oids], timeout=30)
         return join_continuations(out.stdout.splitlines())
 
+    def set(self, *assignments: str) -> tuple[int, str]:
+        """``snmpset -v2c -c private`` of ``OID TYPE VALUE`` triples (one request, no retry): (exit code,
+        what it printed, stdout and stderr)."""
+        out = self.lab.run(self.node, ["snmpset", "-v2c", "-c", "private", "-m", "", "-On", "-Oe", "-t", "5",
+                                       "-r", "0", f"udp:127.0.0.1:{SNMP_PORT}", *assignments],
+                           check=False, timeout=30)
+        return out.returncode, (out.stdout + out.stderr).strip()
+
     def stop(self) -> None:
         for proc in reversed(self.procs):
             self.lab.stop(proc)
@@ -125,3 +135,146 @@ def join_continuations(lines: list[str]) -> list[str]:
         else:
             out[-1] += "\\n" + line
     return out
+
+
+_RICH_SCRIPTS = """\
+track_file tf1 {
+    file "{track_file}"
+    weight 3
+    init_file 0
+}
+
+vrrp_script chk_up {
+    script "/bin/true"
+    interval 2
+    weight 10
+    rise 2
+    fall 3
+}
+
+vrrp_script chk_down {
+    script "/bin/false"
+    interval 1
+    weight -5
+}
+
+vrrp_script chk_rev {
+    script "/bin/true up"
+    interval 3
+    weight 4 reverse
+}
+
+"""
+
+_RICH_EXTRA = """\
+static_ipaddress {
+    10.0.0.40/24 dev eth0 label eth0:st
+}
+
+static_routes {
+    10.40.0.0/24 via 10.0.0.100 dev eth0
+}
+
+static_rules {
+    from 10.0.0.40 table 140 priority 140
+}
+
+vrrp_instance VI_EXTRA {
+    state MASTER
+    interface eth0
+    virtual_router_id 53
+    priority 120
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.6/24 dev eth0
+    }
+    track_interface {
+        eth0 weight -20
+        eth1 weight 5
+    }
+    track_script {
+        chk_up
+        chk_down weight -7
+    }
+    track_file {
+        tf1 weight 4
+    }
+    virtual_routes {
+        10.20.0.0/24 via 192.168.0.12 dev eth1
+        10.21.0.0/16 dev eth0 table 100 metric 5 scope link
+        blackhole 10.22.0.0/24
+        src 10.0.0.3 10.23.0.0/24 via 10.0.0.100 dev eth0
+        10.24.0.0/24 nexthop via 10.0.0.100 dev eth0 weight 2 nexthop via 192.168.0.12 dev eth1
+    }
+    virtual_rules {
+        from 10.0.0.6 table 100 priority 100
+        to 10.30.0.0/24 table 100 priority 101
+    }
+}
+
+virtual_server_group VSG1 {
+    10.0.0.7 80
+    10.0.0.8-10 80
+    fwmark 7
+}
+
+virtual_server group VSG1 {
+    delay_loop 3
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 192.168.0.12 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+"""
+
+
+def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
+    """:func:`snmp_seed_conf` plus every table of keepalived's MIBs the seed leaves empty.
+
+    The sync group VG1 tracks an interface and a script; a third instance VI_EXTRA (VRID 53, VIP
+    10.0.0.6) tracks interfaces and scripts with weights and has virtual routes and rules; there
+    are static addresses, routes and rules, three vrrp_scripts (one failing, one with a reverse
+    weight), a vrrp_track_file (beside ``socket``, created with 0) tracked by VI_EXTRA and VG1, a
+    multipath route, and a virtual_server_group (an address, a range and a fwmark) with one real server.
+    """
+    text = snmp_seed_conf(socket, lb)
+    # keepalived resolves a track_script when it reads it: the scripts come before the sync group
+    scripts = _RICH_SCRIPTS.replace("{track_file}", str(socket.parent / "track.file"))
+    text = text.replace("vrrp_sync_group VG1 {\n", scripts + "vrrp_sync_group VG1 {\n", 1)
+    text = text.replace("        VI_GATEWAY\n    }\n", "        VI_GATEWAY\n    }\n"
+                        "    track_interface {\n        eth0\n    }\n"
+                        "    track_script {\n        chk_up\n        chk_rev\n    }\n"
+                        "    track_file {\n        tf1\n    }\n", 1)
+    return text + "\n" + _RICH_EXTRA
+
+
+#: SETs tried by ``scripts/capture-keepalived-snmp --set-probe`` against lb2 (BACKUP, lb1 MASTER), in order:
+#: (what it tries, assignments).  Refusals first, then the SETs keepalived accepts.
+_I = "1.3.6.1.4.1.9586.100.5.2.3.1"
+_RS = "1.3.6.1.4.1.9586.100.5.3.4.1"
+SET_PROBE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("read-only vrrpInstanceName", (f"{_I}.2.1", "s", "foo")),
+    ("vrrpInstanceBasePriority as a string", (f"{_I}.7.1", "s", "200")),
+    ("vrrpInstanceBasePriority 0", (f"{_I}.7.1", "i", "0")),
+    ("vrrpInstanceBasePriority 256 (low byte 0)", (f"{_I}.7.1", "i", "256")),
+    ("vrrpInstanceBasePriority of instance 9 (none)", (f"{_I}.7.9", "i", "100")),
+    ("vrrpInstancePreempt 3", (f"{_I}.13.1", "i", "3")),
+    ("vrrpInstanceAccept of a VRRPv2 instance", (f"{_I}.27.1", "i", "1")),
+    ("vrrpInstancePromoteSecondaries (RWRITE in the MIB)", (f"{_I}.28.1", "i", "1")),
+    ("realServerWeight of the sorry server row", (f"{_RS}.7.1.1", "i", "5")),
+    ("realServerWeight of real server 9 (none)", (f"{_RS}.7.1.9", "i", "5")),
+    ("realServerWeight as a string", (f"{_RS}.7.1.2", "s", "5")),
+    ("RFC 2787 vrrpOperPriority", ("1.3.6.1.2.1.68.1.3.1.5.2.51", "i", "200")),
+    ("a good and a read-only variable in one request", (f"{_I}.7.2", "i", "120", f"{_I}.2.2", "s", "x")),
+    ("vrrpInstanceBasePriority 300 (low byte 44)", (f"{_I}.7.2", "i", "300")),
+    ("vrrpInstancePreempt 258 (low byte 2)", (f"{_I}.13.2", "i", "258")),
+    ("realServerWeight 260 (low byte 4)", (f"{_RS}.7.1.3", "i", "260")),
+    ("realServerWeight 7", (f"{_RS}.7.1.2", "i", "7")),
+    ("realServerWeight -1", (f"{_RS}.7.1.3", "i", "-1")),
+    ("vrrpInstanceBasePriority 200 (above lb1's 150)", (f"{_I}.7.1", "i", "200")),
+)

@@ -4,8 +4,11 @@
 ``unix:/path``, ``/path``, ``tcp:host:port`` or ``host:port``; default ``unix:/var/agentx/master``),
 opens a session, registers each subtree, and answers Get/GetNext/GetBulk from :attr:`Subagent.view`,
 which its owner replaces as the daemon's state changes (a request never waits for a snapshot: the
-master gives a subagent one second).  A lost master is retried every
-few seconds, as net-snmp's subagent does; traps sent while it is away are dropped and counted.
+master gives a subagent one second).  SETs go to its :class:`Setter`, when it has one: TestSet asks
+it about each varbind (refusing the request at the first error), CommitSet applies what passed,
+UndoSet takes it back, CleanupSet forgets it (RFC 2741 7.2.4); without one every SET is notWritable.
+A lost master is retried every few seconds, as net-snmp's subagent does; traps sent while it is away are
+dropped and counted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 from pykeepalived.snmp import agentx
 from pykeepalived.snmp.agentx import OID, MibView, PduType, VarBind
@@ -40,8 +44,22 @@ def parse_socket(spec: str | None) -> tuple[str, str | tuple[str, int]]:
     return "tcp", (host or "localhost", int(port or 705))
 
 
+class Setter(Protocol):
+    """What the subagent asks about SETs (errors are SNMP error-status numbers, 0 for none)."""
+
+    def test(self, vb: VarBind) -> int: ...
+
+    async def commit(self, varbinds: Sequence[VarBind]) -> int: ...
+
+    async def undo(self, varbinds: Sequence[VarBind]) -> int: ...
+
+
+SET_PHASES = (PduType.TEST_SET, PduType.COMMIT_SET, PduType.UNDO_SET, PduType.CLEANUP_SET)
+
+
 class Subagent:
-    def __init__(self, socket: str | None, subtrees: Sequence[OID], view: MibView | None = None) -> None:
+    def __init__(self, socket: str | None, subtrees: Sequence[OID], view: MibView | None = None,
+                 setter: Setter | None = None) -> None:
         self.socket = socket
         self.subtrees = list(subtrees)
         self.view = view if view is not None else MibView()
@@ -52,6 +70,9 @@ class Subagent:
         self.connected = asyncio.Event()
         self.traps_dropped = 0
         self._pending: dict[int, asyncio.Future[agentx.Request]] = {}
+        self.setter = setter
+        #: the varbinds of SET transactions that passed TestSet, by transaction id (CleanupSet drops them)
+        self._sets: dict[int, tuple[VarBind, ...]] = {}
 
     def uptime(self) -> int:
         """Hundredths of a second since we started (sysUpTime of our responses and traps)."""
@@ -143,9 +164,39 @@ class Subagent:
                     continue
                 if req.header.type == PduType.CLOSE:
                     raise ConnectionError("master agent closed the session")
-                out = agentx.answer(req, self.view, self.uptime())
+                if req.header.type in SET_PHASES and self.setter is not None:
+                    out = await self._set_phase(req, self.setter)
+                else:
+                    out = agentx.answer(req, self.view, self.uptime())
                 if out is not None and self.writer is not None:
                     self.writer.write(out)
+
+    async def _set_phase(self, req: agentx.Request, setter: Setter) -> bytes | None:
+        h = req.header
+        tid = h.transaction_id
+        if h.type == PduType.TEST_SET:
+            self._sets.pop(tid, None)
+            error, index = agentx.test_varbinds(req.varbinds, setter.test)
+            if not error:
+                if len(self._sets) >= 16:  # a master that never cleans up: forget the oldest
+                    del self._sets[next(iter(self._sets))]
+                self._sets[tid] = req.varbinds
+            return agentx.response_pdu(h, [], error=error, index=index, uptime=self.uptime())
+        if h.type == PduType.CLEANUP_SET:
+            self._sets.pop(tid, None)
+            return None
+        varbinds = self._sets.get(tid, ())
+        try:
+            if h.type == PduType.COMMIT_SET:
+                error = await setter.commit(varbinds)
+                error = agentx.Error.COMMIT_FAILED if error else 0
+            else:
+                error = await setter.undo(varbinds)
+                error = agentx.Error.UNDO_FAILED if error else 0
+        except Exception:  # the daemon did not take it: the master undoes the others
+            log.exception("SNMP SET %s failed", h.type.name)
+            error = agentx.Error.COMMIT_FAILED if h.type == PduType.COMMIT_SET else agentx.Error.UNDO_FAILED
+        return agentx.response_pdu(h, [], error=error, index=1 if error else 0, uptime=self.uptime())
 
     async def notify(self, trap_oid: OID, varbinds: Sequence[VarBind]) -> bool:
         """Send one notification (sysUpTime.0, snmpTrapOID.0, then ``varbinds``); False when not connected."""

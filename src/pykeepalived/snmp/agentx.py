@@ -1,10 +1,11 @@
 """AgentX (RFC 2741) as a subagent needs it, without I/O: encode what we send, decode what the master sends.
 
-Only the subagent's side: Open, Close, Register, Notify, Ping and Response are built here; Get, GetNext,
-GetBulk (and the Set phases, which we refuse) are decoded and answered by :func:`answer` from a
-:class:`MibView` (a sorted OID -> value table).  PDUs are written in network byte order (the
-NETWORK_BYTE_ORDER flag set) and read in whichever order the master's flag says.  :class:`Reader`
-splits a byte stream into PDUs; the asyncio adapter is :mod:`pykeepalived.snmp.agent`.
+Only the subagent's side: Open, Close, Register, Notify, Ping and Response are built here; Get, GetNext
+and GetBulk are decoded and answered by :func:`answer` from a :class:`MibView` (a sorted OID -> value
+table).  The Set phases (TestSet with its varbinds, CommitSet, UndoSet, CleanupSet: RFC 2741 7.2.4) are
+decoded here and run by the adapter, which asks its owner to test and to apply them.  PDUs are written
+in network byte order (the NETWORK_BYTE_ORDER flag set) and read in whichever order the master's flag
+says.  :class:`Reader` splits a byte stream into PDUs; the asyncio adapter is :mod:`pykeepalived.snmp.agent`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import bisect
 import enum
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 OID = tuple[int, ...]
@@ -67,7 +68,17 @@ class VarType(enum.IntEnum):
 class Error(enum.IntEnum):
     NO_ERROR = 0
     GEN_ERR = 5
+    NO_ACCESS = 6
+    WRONG_TYPE = 7
+    WRONG_LENGTH = 8
+    WRONG_VALUE = 10
+    NO_CREATION = 11
+    INCONSISTENT_VALUE = 12
+    RESOURCE_UNAVAILABLE = 13
+    COMMIT_FAILED = 14
+    UNDO_FAILED = 15
     NOT_WRITABLE = 17
+    INCONSISTENT_NAME = 18
     OPEN_FAILED = 256
     NOT_OPEN = 257
     PARSE_ERROR = 266
@@ -326,6 +337,13 @@ def decode(header: Header, payload: bytes) -> Request:
         non_rep = max_rep = 0
         if header.type == PduType.GET_BULK:
             non_rep, max_rep = c.unpack("HH")
+        if header.type == PduType.TEST_SET:
+            vbs = []
+            while not c.done:
+                t, _ = c.unpack("HH")
+                oid, _inc = c.oid()
+                vbs.append(VarBind(oid, c.value(t)))
+            return Request(header, varbinds=tuple(vbs))
         ranges = []
         if header.type in (PduType.GET, PduType.GET_NEXT, PduType.GET_BULK):
             while not c.done:
@@ -408,8 +426,17 @@ def answer(req: Request, view: MibView, uptime: int = 0) -> bytes | None:
                 break
             repeaters = [SearchRange(vb.oid, r.end, False) for vb, r in zip(row, repeaters, strict=True)]
         return response_pdu(h, out, uptime=uptime)
-    if h.type == PduType.TEST_SET:
+    if h.type == PduType.TEST_SET:  # a subagent that takes no SET (its owner answers them otherwise)
         return response_pdu(h, [], error=Error.NOT_WRITABLE, index=1, uptime=uptime)
     if h.type in (PduType.COMMIT_SET, PduType.UNDO_SET, PduType.CLEANUP_SET):
         return None if h.type == PduType.CLEANUP_SET else response_pdu(h, [], uptime=uptime)
     return None
+
+
+def test_varbinds(varbinds: Sequence[VarBind], test: Callable[[VarBind], int]) -> tuple[int, int]:
+    """TestSet: (error, 1-based index of the varbind that failed), (0, 0) when every one passes."""
+    for i, vb in enumerate(varbinds, 1):
+        err = test(vb)
+        if err:
+            return err, i
+    return Error.NO_ERROR, 0

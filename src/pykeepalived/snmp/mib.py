@@ -2,11 +2,36 @@
 
 KEEPALIVED-MIB (1.3.6.1.4.1.9586.100.5: global 1, vrrp 2, check 3), VRRP-MIB (RFC 2787, 1.3.6.1.2.1.68)
 and VRRPV3-MIB (RFC 6527, 1.3.6.1.2.1.207).  Columns, indexes and encodings follow keepalived's
-``core/snmp.c``, ``vrrp/vrrp_snmp.c`` and ``check/check_snmp.c`` (v2.2.7); the reference walk of
-keepalived itself is ``tests/data/snmp/keepalived-2.2.7-walk.txt``.  Two of keepalived's quirks are
-kept because a walk shows them: ``vrrpAddressAdvertising`` is true only for the first instance's VIPs
-(its iterator sets the flag once), and RFC 2787's per-router tables show only the row with the lowest
-(ifIndex, VRID) (an operator-precedence slip skips every row once the walk has an index).
+``core/snmp.c``, ``vrrp/vrrp_snmp.c`` and ``check/check_snmp.c`` (v2.2.7); the reference walks of
+keepalived itself are ``tests/data/snmp/keepalived-2.2.7-walk*.txt`` (``-rich``: every table below has
+rows).  keepalived's quirks are kept where a walk shows them:
+
+* ``vrrpAddressAdvertising`` is true only for the first instance's VIPs (its iterator sets the flag once,
+  before them); static addresses (instance index 0) are never "advertising".
+* RFC 2787's per-router tables show only the row with the lowest (ifIndex, VRID) (an operator-precedence
+  slip skips every row once the walk has an index).
+* ``vrrpInstanceTrackPrimaryIf`` is true when the instance has a track_interface list, whatever
+  ``dont_track_primary`` says; a track_interface of the instance's own interface is dropped.
+* In vrrpTrackedInterfaceTable and syncGroupTrackedInterfaceTable the name is column 1 (2 in every
+  other table); the weight shown is the configured one, even where keepalived's tracking ignores it.
+* Static addresses, routes and rules are the rows with instance index 0 of the instances' tables.
+* Script commands (vrrpScriptCommand, notify scripts, quorum/notify_up scripts) are keepalived's
+  ``cmd_str_r``: every word in single quotes, the program as script security resolved it
+  (``/bin/true`` is ``/usr/bin/true`` on a merged-/usr system).
+* vrrpRouteProtocol is the route's protocol number plus one (19 for keepalived's own 18).
+* A virtual server of a virtual_server_group (or a fwmark) has no address family of its own, so both
+  persistence-granularity columns show: the IPv4 mask (15) and the same 4 bytes as a number (51); the
+  address type comes from the service's family, address and port are absent.
+* virtualServerGroupMemberTable lists a group's fwmarks first, then its addresses and ranges.
+* vrrpTrackedFileTable and syncGroupTrackedFileTable show the track_file's own weight and reverse flag,
+  not the ones the instance or group tracks it with.
+* vrrpRouteNextHopTable is indexed (instance, route, nexthop), static routes being instance 0.
+
+The base priority and preemption columns show what a SET (:mod:`pykeepalived.snmp.writes`) left, as
+keepalived's do; vrrpInstanceWantedState is the state machine's wantstate.
+
+Not served: the route metric options (mtu, rtt, …) and encapsulation columns, nexthop realms, the
+track_process and track_bfd tables.
 
 Everything is pure: :func:`build` takes the config, the snapshot, the interfaces (name -> index, MAC)
 and the subagent's start time, and returns a :class:`~pykeepalived.snmp.agentx.MibView`.
@@ -15,7 +40,11 @@ and the subagent's start time, and returns a :class:`~pykeepalived.snmp.agentx.M
 from __future__ import annotations
 
 import fcntl
+import functools
 import ipaddress
+import os
+import re
+import shutil
 import socket
 import struct
 from collections.abc import Mapping
@@ -23,8 +52,8 @@ from dataclasses import dataclass
 
 from pykeepalived import __version__
 from pykeepalived.config.model import Config
-from pykeepalived.config.model_lvs import RealServer, VirtualServer
-from pykeepalived.config.model_vrrp import VrrpInstance
+from pykeepalived.config.model_lvs import RealServer, VirtualServer, VirtualServerGroup
+from pykeepalived.config.model_vrrp import Route, Rule, TrackRef, VirtualAddress, VrrpInstance
 from pykeepalived.lvs.model import Counters
 from pykeepalived.snmp.agentx import (
     OID,
@@ -88,6 +117,20 @@ def read_interfaces() -> dict[str, Interface]:
     return out
 
 
+def read_track_files(config: Config) -> dict[str, int]:
+    """Each track_file's value as keepalived reads it (strtol of the start; missing or unreadable: 0)."""
+    out: dict[str, int] = {}
+    for tf in config.vrrp.track_files:
+        try:
+            with open(tf.file, errors="replace") as f:
+                text = f.read(64)
+        except OSError:
+            text = ""
+        m = re.match(r"\s*([+-]?\d+)", text)
+        out[tf.name] = int(m.group(1)) if m else 0
+    return out
+
+
 def _ipv4_of(name: str) -> bytes:
     """SIOCGIFADDR: the interface's primary IPv4 address (b"" when it has none)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -103,8 +146,27 @@ def _addr_bytes(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bytes:
 
 
 def _script(s: object) -> str | None:
+    """keepalived's ``cmd_str_r``: each word in single quotes, the program as keepalived resolved it."""
     argv = getattr(s, "argv", None)
-    return " ".join(argv) if argv else None
+    if not argv:
+        return None
+    words = [_resolved(argv[0]), *argv[1:]]
+    return " ".join(w if i == 0 and w[:1] in ("<", ">") else f"'{w}'" for i, w in enumerate(words))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(program: str) -> str:
+    """The path keepalived runs (``check_script_secure``): found on PATH, symbolic links in the
+    directories resolved, the file name as written when the link's target is called otherwise."""
+    if program[:1] in ("<", ">"):
+        return program
+    path = program if "/" in program else shutil.which(program) or program
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return path
+    if os.path.basename(real) != os.path.basename(path):
+        return os.path.join(os.path.dirname(real), os.path.basename(path))
+    return real
 
 
 class _Rows:
@@ -119,12 +181,15 @@ class _Rows:
 
 
 def build(config: Config, snap: Snapshot, interfaces: Mapping[str, Interface], *, started: float,
-          vrrp: bool = True, checker: bool = True, rfcv2: bool = True, rfcv3: bool = True) -> MibView:
+          vrrp: bool = True, checker: bool = True, rfcv2: bool = True, rfcv3: bool = True,
+          track_files: Mapping[str, int] | None = None) -> MibView:
+    """``track_files``: each track_file's current value (:func:`read_track_files`; 0 when missing)."""
     rows = _Rows()
     if vrrp or checker:
         _global(rows, config)
     if vrrp:
         _vrrp(rows, config, snap, interfaces)
+        _files(rows, config, track_files or {})
     if checker:
         _check(rows, config, snap)
     if rfcv2:
@@ -184,6 +249,15 @@ def _status(snap: Snapshot) -> dict[str, VrrpInstanceStatus]:
     return {v.name: v for v in snap.vrrp}
 
 
+def _base(inst: VrrpInstance, st: VrrpInstanceStatus | None) -> int:
+    """The base priority: as configured, or as a SET (runtime ``priority`` command) left it."""
+    return st.base_priority if st is not None else inst.priority
+
+
+def _nopreempt(inst: VrrpInstance, st: VrrpInstanceStatus | None) -> bool:
+    return st.nopreempt if st is not None else inst.nopreempt
+
+
 def group_state(states: list[str]) -> str:
     if any(s == "FAULT" for s in states):
         return "FAULT"
@@ -213,6 +287,10 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         r((*e, 11, gi), OctetString(s) if s else None)
         for mi, member in enumerate(grp.group, 1):
             r((*VRRP, 2, 1, 2, gi, mi), OctetString(member))
+        # syncGroupTrackedInterfaceTable (its name column is 1) and syncGroupTrackedScriptTable
+        _tracked(rows, (*VRRP, 14, 1), (1, 2, 3), gi, grp.track.interfaces)
+        _tracked(rows, (*VRRP, 15, 1), (2, 3, 4), gi, grp.track.scripts)
+        _tracked_files(rows, config, (*VRRP, 16, 1), gi, grp.track.files)
     for ii, inst in enumerate(instances, 1):
         st = status.get(inst.name)
         state = st.state if st else "INIT"
@@ -221,15 +299,18 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         r((*e, 3, ii), Gauge32(inst.virtual_router_id))
         r((*e, 4, ii), Integer(KA_STATE.get(state, 0)))
         r((*e, 5, ii), Integer(2 if inst.state == "MASTER" else 1))
-        r((*e, 6, ii), Integer(2 if state == "MASTER" or (state == "INIT" and inst.state == "MASTER") else
-                               KA_STATE.get(state, 1)))
-        r((*e, 7, ii), Integer(inst.priority))
+        if st is not None and st.wanted_state is not None:
+            r((*e, 6, ii), Integer(KA_STATE.get(st.wanted_state, 4)))
+        else:
+            r((*e, 6, ii), Integer(2 if state == "MASTER" or (state == "INIT" and inst.state == "MASTER") else
+                                   KA_STATE.get(state, 1)))
+        r((*e, 7, ii), Integer(_base(inst, st)))
         r((*e, 8, ii), Integer(st.effective_priority if st else inst.priority))
         r((*e, 9, ii), Integer(1 if state == "MASTER" else 2))
         r((*e, 10, ii), OctetString(inst.interface or ""))
-        r((*e, 11, ii), truth(inst.dont_track_primary))
+        r((*e, 11, ii), truth(inst.track.interfaces))  # keepalived: "its track_interface list is not empty"
         r((*e, 12, ii), Gauge32(int(inst.advert_int)))
-        r((*e, 13, ii), truth(not inst.nopreempt))
+        r((*e, 13, ii), truth(not _nopreempt(inst, st)))
         r((*e, 14, ii), Gauge32(int(inst.preempt_delay)))
         auth = inst.authentication
         r((*e, 15, ii), Integer(0 if auth is None else 1 if auth.type == "PASS" else 2))
@@ -254,56 +335,305 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
             group = inst.mcast_dst_ip or ipaddress.ip_address("224.0.0.18" if inst.family == 4 else "ff02::12")
             r((*e, 34, ii), Integer(1 if group.version == 4 else 2))
             r((*e, 35, ii), OctetString(group.packed))
-        # tracked interfaces and scripts
-        for ti, t in enumerate(inst.track.interfaces, 1):
-            r((*VRRP, 4, 1, 2, ii, ti), OctetString(t.name))
-            r((*VRRP, 4, 1, 3, ii, ti), Integer(t.weight))
-            r((*VRRP, 4, 1, 4, ii, ti), truth(t.reverse))
-        for ti, t in enumerate(inst.track.scripts, 1):
-            r((*VRRP, 5, 1, 2, ii, ti), OctetString(t.name))
-            r((*VRRP, 5, 1, 3, ii, ti), Integer(t.weight))
-            r((*VRRP, 5, 1, 4, ii, ti), truth(t.reverse))
+        # vrrpTrackedInterfaceTable (its name column is 1) and vrrpTrackedScriptTable
+        _tracked(rows, (*VRRP, 4, 1), (1, 2, 3), ii, inst.track.interfaces)
+        _tracked(rows, (*VRRP, 5, 1), (2, 3, 4), ii, inst.track.scripts)
+        _tracked_files(rows, config, (*VRRP, 12, 1), ii, inst.track.files)
         _addresses(rows, inst, ii, state, interfaces)
+        held = state == "MASTER"
+        for ri, route in enumerate(inst.virtual_routes, 1):
+            _route(rows, (ii, ri), route, held, interfaces)
+        for ri, rule in enumerate(inst.virtual_rules, 1):
+            _rule(rows, (ii, ri), rule, held)
+    # static addresses, routes and rules: instance index 0 of the same tables, always set
+    for ai, vip in enumerate(config.vrrp.static_ipaddress, 1):
+        _address(rows, (0, ai), vip, None, True, False, interfaces)
+    for ri, route in enumerate(config.vrrp.static_routes, 1):
+        _route(rows, (0, ri), route, True, interfaces)
+    for ri, rule in enumerate(config.vrrp.static_rules, 1):
+        _rule(rows, (0, ri), rule, True)
+    _scripts(rows, config, snap)
+
+
+def _tracked(rows: _Rows, entry: OID, cols: tuple[int, int, int], index: int, refs: tuple[TrackRef, ...]) -> None:
+    for ti, t in enumerate(refs, 1):
+        rows.add((*entry, cols[0], index, ti), OctetString(t.name))
+        rows.add((*entry, cols[1], index, ti), Integer(t.weight))
+        rows.add((*entry, cols[2], index, ti), truth(t.reverse))
+
+
+def _tracked_files(rows: _Rows, config: Config, entry: OID, index: int, refs: tuple[TrackRef, ...]) -> None:
+    """vrrpTrackedFileTable / syncGroupTrackedFileTable: keepalived shows the track_file's own weight
+    and reverse flag here, not the ones the instance or group gave it."""
+    files = {tf.name: tf for tf in config.vrrp.track_files}
+    for ti, t in enumerate(refs, 1):
+        tf = files.get(t.name)
+        rows.add((*entry, 2, index, ti), OctetString(t.name))
+        rows.add((*entry, 3, index, ti), Integer(tf.weight if tf else t.weight))
+        rows.add((*entry, 4, index, ti), truth(tf.weight_reverse if tf else t.reverse))
+
+
+def _files(rows: _Rows, config: Config, values: Mapping[str, int]) -> None:
+    """vrrpFileTable: every track_file with its current value."""
+    e = (*VRRP, 13, 1)
+    for fi, tf in enumerate(config.vrrp.track_files, 1):
+        rows.add((*e, 2, fi), OctetString(tf.name))
+        rows.add((*e, 3, fi), OctetString(tf.file))
+        rows.add((*e, 4, fi), Integer(values.get(tf.name, 0)))
+        rows.add((*e, 5, fi), Integer(tf.weight))
+        rows.add((*e, 6, fi), truth(tf.weight_reverse))
+
+
+#: vrrpScriptResult: unknown(0) init(1) bad(2) good(3) ... initFailed(5)
+SCRIPT_RESULT = {"GOOD": 3, "BAD": 2}
+
+
+def _scripts(rows: _Rows, config: Config, snap: Snapshot) -> None:
+    status = {s.name: s for s in snap.vrrp_scripts}
+    e = (*VRRP, 9, 1)
+    for si, scr in enumerate(config.vrrp.vrrp_scripts, 1):
+        st = status.get(scr.name)
+        rows.add((*e, 2, si), OctetString(scr.name))
+        rows.add((*e, 3, si), OctetString(_script(scr.script) or ""))
+        rows.add((*e, 4, si), Integer(int(scr.interval)))
+        rows.add((*e, 5, si), Integer(scr.weight))
+        if st is None or st.init_state == "init":
+            result = 1
+        else:
+            result = 5 if st.init_state == "failed" else SCRIPT_RESULT.get(st.status, 0)
+        rows.add((*e, 6, si), Integer(result))
+        rows.add((*e, 7, si), Gauge32(scr.rise))
+        rows.add((*e, 8, si), Gauge32(scr.fall))
+        rows.add((*e, 9, si), truth(scr.weight_reverse))
 
 
 def _addresses(rows: _Rows, inst: VrrpInstance, ii: int, state: str, interfaces: Mapping[str, Interface]) -> None:
-    r = rows.add
     held = state == "MASTER"
     for ai, (vip, advertised) in enumerate([(v, True) for v in inst.virtual_ipaddress]
                                            + [(v, False) for v in inst.virtual_ipaddress_excluded], 1):
-        e = (*VRRP, 6, 1)
-        addr = vip.address
-        dev = vip.dev or inst.interface or ""
-        r((*e, 2, ii, ai), Integer(1 if addr.version == 4 else 2))
-        r((*e, 3, ii, ai), OctetString(addr.ip.packed))
-        if addr.version == 4:
-            r((*e, 4, ii, ai), OctetString((vip.broadcast or ipaddress.IPv4Address(0)).packed))
-        r((*e, 5, ii, ai), Gauge32(addr.network.prefixlen))
-        r((*e, 6, ii, ai), Integer(SCOPES.get(vip.scope, 14)))
-        itf = interfaces.get(dev)
-        r((*e, 7, ii, ai), Integer(itf.index if itf else 0))
-        r((*e, 8, ii, ai), OctetString(dev))
-        if vip.label:
-            r((*e, 9, ii, ai), OctetString(vip.label))
-        r((*e, 10, ii, ai), truth(held))
         # keepalived sets its "advertised" flag once, before the first instance's VIPs
-        r((*e, 11, ii, ai), truth(advertised and ii == 1))
-        if vip.peer is not None:
-            r((*e, 12, ii, ai), OctetString(vip.peer.ip.packed))
+        _address(rows, (ii, ai), vip, inst.interface, held, advertised and ii == 1, interfaces)
+
+
+def _address(rows: _Rows, ix: tuple[int, int], vip: VirtualAddress, default_dev: str | None, held: bool,
+             advertised: bool, interfaces: Mapping[str, Interface]) -> None:
+    r = rows.add
+    e = (*VRRP, 6, 1)
+    addr = vip.address
+    dev = vip.dev or default_dev or ""
+    r((*e, 2, *ix), Integer(1 if addr.version == 4 else 2))
+    r((*e, 3, *ix), OctetString(addr.ip.packed))
+    if addr.version == 4:
+        r((*e, 4, *ix), OctetString((vip.broadcast or ipaddress.IPv4Address(0)).packed))
+    r((*e, 5, *ix), Gauge32(addr.network.prefixlen))
+    r((*e, 6, *ix), Integer(SCOPES.get(vip.scope, 14)))
+    itf = interfaces.get(dev)
+    r((*e, 7, *ix), Integer(itf.index if itf else 0))
+    r((*e, 8, *ix), OctetString(dev))
+    if vip.label:
+        r((*e, 9, *ix), OctetString(vip.label))
+    r((*e, 10, *ix), truth(held))
+    r((*e, 11, *ix), truth(advertised))
+    if vip.peer is not None:
+        r((*e, 12, *ix), OctetString(vip.peer.ip.packed))
+
+
+#: vrrpRouteType (keepalived's order); a route with nexthops is multipath(2)
+ROUTE_TYPES = {"unicast": 1, "blackhole": 3, "anycast": 4, "multicast": 5, "broadcast": 6, "unreachable": 7,
+               "prohibit": 8, "throw": 9, "nat": 10, "xresolve": 11}
+#: /etc/iproute2/rt_protos as the kernel numbers them (vrrpRouteProtocol is the number plus one)
+ROUTE_PROTOCOLS = {"unspec": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8, "ra": 9,
+                   "mrt": 10, "zebra": 11, "bird": 12, "dnrouted": 13, "xorp": 14, "ntk": 15, "dhcp": 16,
+                   "keepalived": 18, "babel": 42, "bgp": 186, "isis": 187, "ospf": 188, "rip": 189, "eigrp": 192}
+ROUTE_TABLES = {"main": 254, "local": 255, "default": 253, "unspec": 0}
+#: vrrpRuleAction: FR_ACT_* numbers
+RULE_ACTIONS = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+
+
+def _table(name: str | None) -> int:
+    if name is None:
+        return 254
+    return int(name) if name.isdigit() else ROUTE_TABLES.get(name, 254)
+
+
+def _net(text: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
+    if text in ("all", "any", "default"):
+        return None
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+
+
+def _packed(text: str) -> bytes | None:
+    try:
+        return ipaddress.ip_address(text).packed
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> int | None:
+    """A number as iproute2 takes it (decimal or 0x…), None for anything else."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+def _opt(options: tuple[str, ...], name: str) -> str | None:
+    """The word after ``name`` in a route's or rule's options (``lock`` skipped), None when absent."""
+    for i, word in enumerate(options):
+        if word == name:
+            rest = [w for w in options[i + 1:i + 3] if w != "lock"]
+            return rest[0] if rest else ""
+    return None
+
+
+def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interfaces: Mapping[str, Interface]) -> None:
+    """vrrpRouteTable: keepalived's ``vrrp_snmp_route`` (columns for options a route does not set are absent)."""
+    r = rows.add
+    e = (*VRRP, 7, 1)
+    dst = _net(route.dest)
+    src = _net(route.from_) if route.from_ else None
+    pref = _net(route.src) if route.src else None
+    family = next((a.version for a in (dst, src, pref) if a is not None), route.family)
+    r((*e, 2, *ix), Integer(2 if family == 6 else 1))
+    if dst is not None:
+        r((*e, 3, *ix), OctetString(dst.ip.packed))
+        r((*e, 4, *ix), Gauge32(dst.network.prefixlen))
+    if route.via and (gw := _packed(route.via)) is not None:
+        r((*e, 5, *ix), OctetString(gw))
+    hops = [h for h in route.nexthops if h]
+    if len(hops) == 1:
+        via = _opt(hops[0], "via")
+        if via and (gw := _packed(via)) is not None:
+            r((*e, 6, *ix), OctetString(gw))
+    if pref is not None:
+        r((*e, 7, *ix), OctetString(pref.ip.packed))
+    r((*e, 8, *ix), Gauge32(route.metric or 0))
+    r((*e, 9, *ix), Integer(SCOPES.get(route.scope, 14)))
+    r((*e, 10, *ix), Integer(2 if hops else ROUTE_TYPES.get(route.type or "unicast", 1)))
+    if route.dev:
+        itf = interfaces.get(route.dev)
+        r((*e, 11, *ix), Integer(itf.index if itf else 0))
+        r((*e, 12, *ix), OctetString(route.dev))
+    r((*e, 13, *ix), Gauge32(_table(route.table)))
+    r((*e, 14, *ix), truth(held))
+    if src is not None:
+        r((*e, 15, *ix), OctetString(src.ip.packed))
+        r((*e, 16, *ix), Gauge32(src.network.prefixlen))
+    proto = route.protocol or "keepalived"
+    r((*e, 18, *ix), Integer((int(proto) if proto.isdigit() else ROUTE_PROTOCOLS.get(proto, 18)) + 1))
+    r((*e, 19, *ix), truth(_opt(route.options, "features") == "ecn"))
+    r((*e, 20, *ix), truth(_opt(route.options, "quickack") not in (None, "0")))
+    for ni, hop in enumerate(hops, 1):
+        _nexthop(rows, (*ix, ni), hop, interfaces)
+
+
+def _nexthop(rows: _Rows, ix: tuple[int, ...], hop: tuple[str, ...], interfaces: Mapping[str, Interface]) -> None:
+    """vrrpRouteNextHopTable, indexed (instance, route, nexthop)."""
+    e = (*VRRP, 11, 1)
+    via = _packed(_opt(hop, "via") or _opt(hop, "gw") or "")
+    if via is not None:
+        rows.add((*e, 2, *ix), Integer(1 if len(via) == 4 else 2))
+        rows.add((*e, 3, *ix), OctetString(via))
+    dev = _opt(hop, "dev")
+    if dev:
+        itf = interfaces.get(dev)
+        rows.add((*e, 4, *ix), Integer(itf.index if itf else 0))
+        rows.add((*e, 5, *ix), OctetString(dev))
+    weight = _opt(hop, "weight")
+    if weight and weight.isdigit():
+        rows.add((*e, 6, *ix), Gauge32(int(weight)))
+    rows.add((*e, 7, *ix), truth("onlink" in hop))
+
+
+def _rule(rows: _Rows, ix: tuple[int, int], rule: Rule, held: bool) -> None:
+    """vrrpRuleTable: keepalived's ``vrrp_snmp_rule`` (the first five columns are the obsolete ones)."""
+    r = rows.add
+    e = (*VRRP, 8, 1)
+    to = _net(rule.to) if rule.to else None
+    frm = _net(rule.from_) if rule.from_ else None
+    r((*e, 2, *ix), OctetString("both" if to and frm else "to" if to else "from" if frm else ""))
+    first = to or frm
+    if first is not None:
+        r((*e, 3, *ix), Integer(1 if first.version == 4 else 2))
+        r((*e, 4, *ix), OctetString(first.ip.packed))
+        r((*e, 5, *ix), Gauge32(first.network.prefixlen))
+    action = rule.action or ("table" if rule.table else None)
+    if action == "table":
+        r((*e, 6, *ix), Gauge32(_table(rule.table)))
+    r((*e, 7, *ix), truth(held))
+    r((*e, 8, *ix), truth(rule.invert))
+    for base, a in ((9, to), (12, frm)):
+        if a is not None:
+            r((*e, base, *ix), Integer(1 if a.version == 4 else 2))
+            r((*e, base + 1, *ix), OctetString(a.ip.packed))
+            r((*e, base + 2, *ix), Gauge32(a.network.prefixlen))
+    r((*e, 15, *ix), Gauge32(_number(_opt(rule.options, "tos") or _opt(rule.options, "dsfield") or "") or 0))
+    mark, _, mask = (_opt(rule.options, "fwmark") or "").partition("/")
+    if _number(mark) is not None:
+        r((*e, 16, *ix), Gauge32(_number(mark) or 0))
+        if _number(mask) is not None:
+            r((*e, 17, *ix), Gauge32(_number(mask) or 0))
+    if rule.iif:
+        r((*e, 20, *ix), OctetString(rule.iif))
+    if rule.oif:
+        r((*e, 21, *ix), OctetString(rule.oif))
+    goto = _number(_opt(rule.options, "goto") or "")
+    if action == "goto" and goto is not None:
+        r((*e, 22, *ix), Gauge32(goto))
+    r((*e, 23, *ix), Integer(RULE_ACTIONS.get(action or "", 0)))
+    if action == "table":
+        r((*e, 24, *ix), Gauge32(_table(rule.table)))
+    if rule.preference:
+        r((*e, 25, *ix), Gauge32(rule.preference))
 
 
 # -- KEEPALIVED-MIB check -------------------------------------------------------------------------------
 
-def _service_status(snap: Snapshot, vs: VirtualServer) -> VirtualServiceStatus | None:
+def _service_status(snap: Snapshot, vs: VirtualServer, groups: tuple[VirtualServerGroup, ...] = ()
+                    ) -> VirtualServiceStatus | None:
+    """The data plane's service for ``vs``; for a group, its first (a group's services share their
+    real servers and checks)."""
+    found = _services(snap, vs, groups)
+    return found[0] if found else None
+
+
+def service_statuses(snap: Snapshot, vs: VirtualServer, config: Config) -> list[VirtualServiceStatus]:
+    """Every data-plane service of ``vs`` (one, or one per address and fwmark of its group)."""
+    return _services(snap, vs, config.lvs.virtual_server_groups)
+
+
+def _services(snap: Snapshot, vs: VirtualServer, groups: tuple[VirtualServerGroup, ...]
+              ) -> list[VirtualServiceStatus]:
+    group = next((g for g in groups if g.name == vs.group), None) if vs.group else None
+    proto = vs.protocol.value.lower() if vs.protocol else "tcp"
+    out = []
     for s in snap.virtual_services:
         k = s.service.key
-        if vs.fwmark is not None:
+        if vs.group:
+            if group is not None and (
+                    (k.protocol == "fwm" and any(f.fwmark == k.fwmark for f in group.fwmarks))
+                    or (k.protocol == proto and k.addr is not None and any(
+                        a.first.version == k.addr.version and int(a.first) <= int(k.addr) <= int(a.last)
+                        and a.port == k.port for a in group.addresses))):
+                out.append(s)
+        elif vs.fwmark is not None:
             if k.fwmark == vs.fwmark:
-                return s
-        elif (k.addr == vs.address and k.port == vs.port
-              and k.protocol == (vs.protocol.value.lower() if vs.protocol else "tcp")):
-            return s
-    return None
+                out.append(s)
+        elif k.addr == vs.address and k.port == vs.port and k.protocol == proto:
+            out.append(s)
+    return out
+
+
+def _vs_family(config: Config, vs: VirtualServer) -> int:
+    if vs.address is not None:
+        return vs.address.version
+    for g in config.lvs.virtual_server_groups:
+        if g.name == vs.group and g.addresses:
+            return g.addresses[0].first.version
+    return 4
 
 
 def _alive(d: DestinationStatus | None) -> bool:
@@ -314,10 +644,35 @@ def _usec(seconds: float | None) -> int:
     return round((seconds or 0) * 1_000_000)
 
 
+def _vs_groups(rows: _Rows, groups: tuple[VirtualServerGroup, ...]) -> None:
+    """virtualServerGroupTable and virtualServerGroupMemberTable: a group's fwmarks come first, then its
+    addresses and ranges (keepalived keeps them in two lists); the port is in host order here."""
+    for gi, g in enumerate(groups, 1):
+        rows.add((*CHECK, 1, 1, 2, gi), OctetString(g.name))
+        e = (*CHECK, 2, 1)
+        mi = 0
+        for fw in g.fwmarks:
+            mi += 1
+            rows.add((*e, 2, gi, mi), Integer(1))
+            rows.add((*e, 3, gi, mi), Gauge32(fw.fwmark))
+        for a in g.addresses:
+            mi += 1
+            single = a.first == a.last
+            rows.add((*e, 2, gi, mi), Integer(2 if single else 3))
+            rows.add((*e, 4, gi, mi), Integer(1 if a.first.version == 4 else 2))
+            if single:
+                rows.add((*e, 5, gi, mi), OctetString(a.first.packed))
+            else:
+                rows.add((*e, 6, gi, mi), OctetString(a.first.packed))
+                rows.add((*e, 7, gi, mi), OctetString(a.last.packed))
+            rows.add((*e, 8, gi, mi), Gauge32(a.port))
+
+
 def _check(rows: _Rows, config: Config, snap: Snapshot) -> None:
     r = rows.add
+    _vs_groups(rows, config.lvs.virtual_server_groups)
     for vi, vs in enumerate(config.lvs.virtual_servers, 1):
-        st = _service_status(snap, vs)
+        st = _service_status(snap, vs, config.lvs.virtual_server_groups)
         dests: dict[tuple[object, int], DestinationStatus] = {}
         for d in st.destinations if st else ():
             dests[(d.key.addr, d.key.port)] = d
@@ -328,11 +683,12 @@ def _check(rows: _Rows, config: Config, snap: Snapshot) -> None:
             r((*e, 3, vi), OctetString(vs.group))
         if vs.fwmark is not None:
             r((*e, 4, vi), Gauge32(vs.fwmark))
+        r((*e, 5, vi), Integer(2 if _vs_family(config, vs) == 6 else 1))
         if vs.address is not None:
-            r((*e, 5, vi), Integer(1 if vs.address.version == 4 else 2))
             r((*e, 6, vi), OctetString(vs.address.packed))
             r((*e, 7, vi), Gauge32(vs.port))
-        r((*e, 8, vi), Integer(PROTOCOLS.get(vs.protocol.value, 4) if vs.protocol else 4))
+        if vs.fwmark is None:
+            r((*e, 8, vi), Integer(PROTOCOLS.get(vs.protocol.value, 4) if vs.protocol else 4))
         r((*e, 9, vi), Integer(SCHEDULERS.get(vs.lvs_sched, 99)))
         r((*e, 10, vi), Integer(METHODS[vs.forwarding.method.value]))
         quorum_up = st.quorum.up if st else True
@@ -340,11 +696,15 @@ def _check(rows: _Rows, config: Config, snap: Snapshot) -> None:
         if vs.virtualhost:
             r((*e, 12, vi), OctetString(vs.virtualhost))
         r((*e, 13, vi), truth(vs.persistence_timeout))
-        r((*e, 14, vi), Gauge32(vs.persistence_timeout))
+        if vs.persistence_timeout:
+            r((*e, 14, vi), Gauge32(vs.persistence_timeout))
         gran = vs.persistence_granularity
+        # keepalived picks these two columns by the family of the service's address: a group's or a
+        # fwmark's service has none, so it shows both (the IPv6 one as the IPv4 mask's 32 bits)
         is_v6 = vs.address is not None and vs.address.version == 6
+        is_v4 = vs.address is not None and vs.address.version == 4
+        mask = gran if isinstance(gran, ipaddress.IPv4Address) else ipaddress.IPv4Address(0xFFFFFFFF)
         if not is_v6:
-            mask = gran if isinstance(gran, ipaddress.IPv4Address) else ipaddress.IPv4Address(0xFFFFFFFF)
             r((*e, 15, vi), OctetString(mask.packed))
         r((*e, 16, vi), Gauge32(int(vs.delay_loop)))
         r((*e, 17, vi), truth(vs.ha_suspend))
@@ -365,6 +725,8 @@ def _check(rows: _Rows, config: Config, snap: Snapshot) -> None:
         r((*e, 37, vi), truth("ops" in vs.sched_flags))
         if is_v6:
             r((*e, 51, vi), Gauge32(gran if isinstance(gran, int) else 128))
+        elif not is_v4:
+            r((*e, 51, vi), Gauge32(int.from_bytes(mask.packed, "little")))
         flags = set(vs.sched_flags)
         r((*e, 52, vi), truth(False))  # hashed: keepalived never sets it on a virtual server it reports
         r((*e, 53, vi), truth("sh-fallback" in flags or (vs.lvs_sched == "sh" and "flag-1" in flags)))
@@ -409,6 +771,17 @@ def _counters(rows: _Rows, e: OID, idx: OID | int, stats: object, rates: object,
         r((*e, lowhigh + 2 * i + 1, *ix), Gauge32(v >> 32))
 
 
+_WEIGHT_OVERRIDE = re.compile(r"\bweight (\d+)")
+
+
+def rs_weight(rs: RealServer, d: DestinationStatus | None) -> int:
+    """realServerWeight: what the checkers want, or the weight a SET (runtime ``weight`` override) gave."""
+    if d is None:
+        return rs.weight
+    m = _WEIGHT_OVERRIDE.search(d.override)
+    return int(m.group(1)) if m else d.weight
+
+
 def _real_servers(rows: _Rows, vs: VirtualServer, vi: int, dests: Mapping[tuple[object, int], DestinationStatus]
                   ) -> None:
     r = rows.add
@@ -428,7 +801,7 @@ def _real_servers(rows: _Rows, vs: VirtualServer, vi: int, dests: Mapping[tuple[
         if rs is not None:
             alive = d is not None and d.health == Health.ALIVE
             r((*e, 6, *ix), truth(alive))
-            r((*e, 7, *ix), Integer(d.weight if d is not None else rs.weight))
+            r((*e, 7, *ix), Integer(rs_weight(rs, d)))
             if rs.uthreshold:
                 r((*e, 8, *ix), Gauge32(rs.uthreshold))
             if rs.lthreshold:
@@ -503,7 +876,7 @@ def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         r((*e, 2, *ix), OctetString(itf.mac if itf else b""))
         r((*e, 3, *ix), Integer(RFC_STATE.get(state, 1)))
         r((*e, 4, *ix), Integer(1))
-        r((*e, 5, *ix), Integer(inst.priority))
+        r((*e, 5, *ix), Integer(_base(inst, st)))
         r((*e, 6, *ix), Integer(len(inst.virtual_ipaddress)))
         master = st.master_address if st and state == "BACKUP" and st.master_address else "0.0.0.0"
         r((*e, 7, *ix), IpAddress(ipaddress.ip_address(master).packed))
@@ -511,7 +884,7 @@ def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         auth = inst.authentication
         r((*e, 9, *ix), Integer(1 if auth is None else 2 if auth.type == "PASS" else 3))
         r((*e, 11, *ix), Integer(int(inst.advert_int)))
-        r((*e, 12, *ix), truth(not inst.nopreempt))
+        r((*e, 12, *ix), truth(not _nopreempt(inst, st)))
         r((*e, 13, *ix), _uptime(started, st))
         r((*e, 14, *ix), Integer(1))
         r((*e, 15, *ix), Integer(1))
@@ -555,10 +928,10 @@ def _rfc6527(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         r((*e, 4, *ix), OctetString(primary))
         r((*e, 5, *ix), OctetString(itf.mac if itf else b""))
         r((*e, 6, *ix), Integer(RFC_STATE.get(state, 1)))
-        r((*e, 7, *ix), Gauge32(inst.priority))
+        r((*e, 7, *ix), Gauge32(_base(inst, st)))
         r((*e, 8, *ix), Integer(len(inst.virtual_ipaddress)))
         r((*e, 9, *ix), Integer(round(inst.advert_int * 100)))
-        r((*e, 10, *ix), truth(not inst.nopreempt))
+        r((*e, 10, *ix), truth(not _nopreempt(inst, st)))
         r((*e, 11, *ix), truth(inst.accept))
         r((*e, 12, *ix), _uptime(started, st))
         r((*e, 13, *ix), Integer(1))

@@ -10,6 +10,10 @@ master agent waits one second for an answer; a snapshot asks both children).  Tr
 comparing consecutive snapshots: an instance's or sync group's state, an instance becoming master (vrrpTrapNewMaster,
 vrrpv3NotifyNewMaster), a real server's health, a virtual server's quorum — with keepalived's
 varbinds (:func:`traps`, pure).
+
+SETs are keepalived's (:mod:`pykeepalived.snmp.writes`): the service tests them against its current view
+and, committed, hands each one to ``apply`` (the supervisor turns them into runtime-API commands for
+its children); it then refreshes the view at once, so the next GET shows the change.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pykeepalived.config.model import Config
 from pykeepalived.config.model_lvs import VirtualServer
-from pykeepalived.snmp import mib
+from pykeepalived.snmp import agentx, mib, writes
 from pykeepalived.snmp.agent import Subagent
 from pykeepalived.snmp.agentx import (
     OID,
@@ -145,7 +149,7 @@ def _checker_traps(config: Config, snap: Snapshot, seen: TrapState, rid: VarBind
     out: list[Trap] = []
     c = mib.CHECK
     for vi, vs in enumerate(config.lvs.virtual_servers, 1):
-        st = mib._service_status(snap, vs)
+        st = mib._service_status(snap, vs, config.lvs.virtual_server_groups)
         if st is None:
             continue
         health = {(d.key.addr, d.key.port): d.health for d in st.destinations}
@@ -201,20 +205,58 @@ class SnmpService:
     """Runs the subagent and the trap watcher until cancelled; ``config`` may be replaced on reload."""
 
     def __init__(self, config: Config, snapshot: Callable[[], Awaitable[Snapshot]], *, snmp_option: bool,
-                 socket: str | None) -> None:
+                 socket: str | None, apply: Callable[[writes.Write], Awaitable[None]] | None = None) -> None:
         self.config = config
         self.snapshot = snapshot
         self.snmp_option = snmp_option
         self.started = time.time()
         self.parts = parts(config, snmp_option)
-        self.agent = Subagent(socket or config.global_defs.snmp_socket, self.parts.subtrees())
+        self.apply = apply
+        self.agent = Subagent(socket or config.global_defs.snmp_socket, self.parts.subtrees(),
+                              setter=self if apply is not None else None)
         self.seen = TrapState()
         self.traps_sent = 0
+        self.last_snapshot: Snapshot | None = None
+        #: what the SETs that passed TestSet replace, for UndoSet (bounded: one entry per writable object)
+        self._before: dict[agentx.OID, VarBind] = {}
+
+    # -- SET (agent.Setter) ---------------------------------------------------------------------------------
+    def test(self, vb: VarBind) -> int:
+        error = writes.test(self.config, self.agent.view, vb)
+        if not error:
+            self._before[vb.oid] = VarBind(vb.oid, self.agent.view.get(vb.oid))
+        return error
+
+    async def commit(self, varbinds: Sequence[VarBind]) -> int:
+        return await self._apply(varbinds, exact=False)
+
+    async def undo(self, varbinds: Sequence[VarBind]) -> int:
+        """Put back what the view showed at TestSet (keepalived's handlers have no undo: a commit "cannot
+        fail" there; here a child may not answer, and the master then undoes the varbinds before it)."""
+        return await self._apply([b for b in (self._before.get(vb.oid) for vb in varbinds) if b is not None],
+                                 exact=True)
+
+    async def _apply(self, varbinds: Sequence[VarBind], exact: bool) -> int:
+        snap = self.last_snapshot if self.last_snapshot is not None else await self.snapshot()
+        assert self.apply is not None
+        for vb in varbinds:
+            write = writes.plan(self.config, snap, vb, exact=exact)
+            log.info("SNMP SET %s: %s %s", agentx.oid_text(vb.oid), write.what, write.value)
+            await self.apply(write)
+        if varbinds:
+            await self._refresh()
+        return 0
+
+    async def _refresh(self) -> None:
+        snap = await self.snapshot()
+        self.last_snapshot = snap
+        self.agent.view = self.view(snap, mib.read_interfaces())
 
     def view(self, snap: Snapshot, interfaces: dict[str, mib.Interface]) -> MibView:
         p = self.parts
         return mib.build(self.config, snap, interfaces, started=self.started, vrrp=p.vrrp,
-                         checker=p.checker, rfcv2=p.rfcv2, rfcv3=p.rfcv3)
+                         checker=p.checker, rfcv2=p.rfcv2, rfcv3=p.rfcv3,
+                         track_files=mib.read_track_files(self.config) if p.vrrp else None)
 
     async def run(self) -> None:
         log.info("Starting SNMP subagent")
@@ -233,6 +275,7 @@ class SnmpService:
         while True:
             try:
                 snap = await self.snapshot()
+                self.last_snapshot = snap
                 interfaces = mib.read_interfaces()
                 self.agent.view = self.view(snap, interfaces)
                 if self.agent.connected.is_set():

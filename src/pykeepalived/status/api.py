@@ -9,6 +9,9 @@ HTTP-over-UNIX-socket as ``/status`` (and on the ``--listen`` TCP port, where wr
     {"command": "disable", "service": "10.0.0.5:80"[, "server": "192.168.0.12:80"]}   (and "enable")
     {"command": "handover", "instance": "VI_1"}    give mastership away (priority lowered, resign advert)
     {"command": "restore",  "instance": "VI_1"}    the configured priority again
+    {"command": "priority", "instance": "VI_1", "priority": 200}   a new base priority (1-255), as keepalived's
+                                                   SNMP SET of vrrpInstanceBasePriority; until a reload
+    {"command": "preempt",  "instance": "VI_1", "preempt": false}  preemption on or off (vrrpInstancePreempt)
     {"command": "reset"}                           drop every override
     {"command": "reload"}                          as SIGHUP, answering whether the new configuration loaded
 
@@ -55,11 +58,13 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "enable": (("service",), ("server",)),
     "handover": (("instance",), ()),
     "restore": (("instance",), ()),
+    "priority": (("instance", "priority"), ()),
+    "preempt": (("instance", "preempt"), ()),
     "reset": ((), ()),
     "reload": ((), ()),
 }
 LVS_COMMANDS = frozenset({"drain", "undrain", "weight", "disable", "enable"})
-VRRP_COMMANDS = frozenset({"handover", "restore"})
+VRRP_COMMANDS = frozenset({"handover", "restore", "priority", "preempt"})
 
 
 class ApiError(Exception):
@@ -78,6 +83,8 @@ class Command:
     server: str | None = None
     weight: int | None = None
     instance: str | None = None
+    priority: int | None = None
+    preempt: bool | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Command:
@@ -100,18 +107,27 @@ class Command:
         if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int)
                                    or not 0 <= weight <= 65535):
             raise ApiError(400, f"{name}: weight must be an integer from 0 to 65535")
-        return cls(name, data.get("service"), data.get("server"), weight, data.get("instance"))
+        priority = data.get("priority")
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)
+                                     or not 1 <= priority <= 255):
+            raise ApiError(400, f"{name}: priority must be an integer from 1 to 255")
+        preempt = data.get("preempt")
+        if preempt is not None and not isinstance(preempt, bool):
+            raise ApiError(400, f"{name}: preempt must be true or false")
+        return cls(name, data.get("service"), data.get("server"), weight, data.get("instance"), priority, preempt)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"command": self.name}
-        for f in ("service", "server", "weight", "instance"):
+        for f in ("service", "server", "weight", "instance", "priority", "preempt"):
             if getattr(self, f) is not None:
                 out[f] = getattr(self, f)
         return out
 
     def describe(self) -> str:
         parts = [self.name, self.instance, self.service, self.server,
-                 None if self.weight is None else str(self.weight)]
+                 None if self.weight is None else str(self.weight),
+                 None if self.priority is None else str(self.priority),
+                 None if self.preempt is None else ("on" if self.preempt else "off")]
         return " ".join(p for p in parts if p)
 
 
@@ -122,7 +138,7 @@ class Command:
 class Caller:
     """Who sent a request: peer credentials on the UNIX socket, the address (and token) on TCP."""
 
-    transport: str  # "unix" | "tcp"
+    transport: str  # "unix" | "tcp" | "snmp" (the daemon's own subagent)
     uid: int | None = None
     gid: int | None = None
     pid: int | None = None
@@ -131,6 +147,8 @@ class Caller:
     token_ok: bool = False
 
     def describe(self) -> str:
+        if self.transport == "snmp":
+            return "an SNMP SET"
         if self.transport == "unix":
             return f"uid {self.uid} ({_user(self.uid)}) pid {self.pid} on the control socket"
         return f"{self.address} on TCP{' with the token' if self.token_ok else ''}"

@@ -8,11 +8,14 @@
       enable  VIP:PORT [RIP:PORT]
       handover INSTANCE              give the VRRP instance's mastership away (planned maintenance)
       restore  INSTANCE              its configured priority again
+      priority INSTANCE N            a new base priority (1-255) until a reload (keepalived: an SNMP SET)
+      preempt  INSTANCE on|off       preemption on or off until a reload (keepalived: an SNMP SET)
       reset                          drop every override
       reload                         as SIGHUP, but says whether the new configuration loaded
 
 VIP:PORT is ``10.0.0.5:80``, ``udp:10.0.0.5:53``, ``[2001:db8::5]:443`` or ``fwm 7``.  Overrides show in
-``pykeepalived status`` beside the checkers' verdicts and survive reloads while their object exists.
+``pykeepalived status`` beside the checkers' verdicts and survive reloads while their object exists
+(priority and preempt are not overrides: a reload or a restart of the VRRP process ends them).
 Exit status: 0 done, 1 refused (the message says why), 3 no daemon answers, 4 unknown.
 """
 
@@ -61,10 +64,14 @@ def request(words: list[str]) -> dict[str, object]:
         raise CtlUsage(f"usage: pykeepalived ctl {name} {shape}".rstrip())
     out: dict[str, object] = {"command": name}
     for f, value in zip(fields, rest, strict=False):
-        if f == "weight":
+        if f in ("weight", "priority"):
             if not value.isdigit():
-                raise CtlUsage(f"weight must be a number, not {value!r}")
+                raise CtlUsage(f"{f} must be a number, not {value!r}")
             out[f] = int(value)
+        elif f == "preempt":
+            if value not in ("on", "off"):
+                raise CtlUsage(f"preempt is on or off, not {value!r}")
+            out[f] = value == "on"
         else:
             out[f] = value
     return out

@@ -112,6 +112,8 @@ class VrrpInstanceStatus:
     #: virtual_ipaddress_excluded (keepalived.data's "Virtual IP Excluded"), written as ``vips``
     excluded_vips: tuple[str, ...] = ()
     garp_delay: int | None = None  # garp_master_delay, seconds (keepalived.data's "Gratuitous ARP delay")
+    nopreempt: bool = False  # as configured, or as a runtime command (SNMP SET) left it
+    wanted_state: str | None = None  # keepalived's wantstate (a BACKUP whose sync group holds it back wants MASTER)
 
     @classmethod
     def from_fsm(
@@ -148,6 +150,8 @@ class VrrpInstanceStatus:
             stats=VrrpStats.collect(inst.stats, errors),
             excluded_vips=tuple(str(v) for v in excluded_vips),
             garp_delay=garp_delay,
+            nopreempt=bool(getattr(inst.params, "nopreempt", False)),
+            wanted_state=getattr(getattr(inst, "wantstate", None), "name", None),
         )
 
 
@@ -158,6 +162,7 @@ class VrrpScriptStatus:
     name: str
     status: str = "GOOD"  # "GOOD" (result >= rise) | "BAD"
     state: str = "idle"  # "idle" | "running" | "requested termination" | "forcing termination"
+    init_state: str = "done"  # "init" (no verdict yet) | "failed" | "done" (keepalived's init_state; SNMP shows it)
 
 
 # --------------------------------------------------------------------------------------------- LVS

@@ -46,7 +46,7 @@ from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime
 from .io import Datagram
 from .reload import ReloadPlan, address_changes
 from .sync_group import GroupNotify, SyncGroup
-from .tracking import TrackerState, evaluate, instance_trackers
+from .tracking import PRIO_OWNER, TrackerState, evaluate, instance_trackers
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
@@ -116,7 +116,10 @@ class VrrpCore:
         """Each instance's tracker references: its own blocks plus its sync group's."""
         for rt in self.instances.values():
             gname = self.group_of.get(rt.name)
-            rt.trackers = instance_trackers(rt.model, self.group_models.get(gname) if gname else None)
+            gm = self.group_models.get(gname) if gname else None
+            owner = gm is not None and any(self.instances[n].model.priority == PRIO_OWNER
+                                           for n in gm.group if n in self.instances)
+            rt.trackers = instance_trackers(rt.model, gm, group_has_owner=owner)
 
     def register(self, rt: InstanceRuntime) -> None:
         """Route the packets of ``rt``'s (open) socket with its VRID to it."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -46,6 +47,7 @@ from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal, run_process
 from pykeepalived.status import dumps
+from pykeepalived.status.snapshot import VrrpScriptStatus
 from pykeepalived.timer import DeadlineTimer
 
 from . import stats
@@ -72,6 +74,7 @@ from .release import release_vips, release_vips_async, resign
 from .reload import plan_reload
 from .routes import change_routes_rules
 from .syncd import TO_STOP, SyncDaemonFollower
+from .tracking import Status
 from .vmac import Sysctl, VmacManager
 
 if TYPE_CHECKING:
@@ -227,6 +230,15 @@ class VrrpProcess:
     @property
     def sockets(self) -> dict[SockKey, VrrpSocket]:
         return self.io.sockets
+
+    def script_statuses(self) -> list[VrrpScriptStatus]:
+        """Every vrrp_script's verdict, for the status snapshot (keepalived.data, SNMP's vrrpScriptTable)."""
+        out = []
+        for vs in self.config.vrrp.vrrp_scripts:
+            st = self.monitors.state.get(("script", vs.name))
+            out.append(VrrpScriptStatus(vs.name, status="GOOD" if st is Status.OK else "BAD",
+                                        init_state="init" if st is None or st is Status.INIT else "done"))
+        return out
 
     def _effect(self, job: Effect) -> None:
         """Queue ``job`` on the ordered VIP/GARP queue (readiness waits for a marker there)."""
@@ -603,6 +615,30 @@ class VrrpProcess:
             self._feed_handover(now, name, on, started=core.started)
         self._rearm()
         return names
+
+    def set_priority(self, name: str, priority: int, who: str) -> str:
+        """A new base priority (keepalived's SNMP SET of vrrpInstanceBasePriority): the trackers' weights
+        stay on top of it; the configured one comes back with a reload.  KeyError: no such instance."""
+        rt = self._instance(name)
+        old = rt.fsm.base_priority
+        log.info("(%s) base priority changed from %d to %d via %s.", name, old, priority, who)
+        rt.fsm.base_priority = priority
+        self.core.apply_tracking(asyncio.get_running_loop().time(), rt, initial=not self.core.started)
+        self._rearm()
+        return f"({name}) base priority {old} -> {priority}"
+
+    def set_preempt(self, name: str, on: bool, who: str) -> str:
+        """Preemption on or off (keepalived's SNMP SET of vrrpInstancePreempt), until a reload."""
+        rt = self._instance(name)
+        log.info("(%s) preemption %s with %s", name, "enabled" if on else "disabled", who)
+        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
+        return f"({name}) preemption {'enabled' if on else 'disabled'}"
+
+    def _instance(self, name: str) -> InstanceRuntime:
+        if name not in self.instances:
+            known = ", ".join(sorted(self.instances)) or "none"
+            raise KeyError(f"no vrrp_instance {name!r} (there are: {known})")
+        return self.instances[name]
 
     def _feed_handover(self, now: float, name: str, on: bool, started: bool) -> None:
         if started:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
-    from pykeepalived.config.model_vrrp import TrackProcess, VrrpInstance
+    from pykeepalived.config.model_vrrp import Tracking, TrackProcess, TrackRef, VrrpInstance
 
 PRIO_OWNER = 255
 #: a track_file result below this is FAULT (keepalived: -254 means "fault")
@@ -267,23 +267,59 @@ class ProcessQuorum:
 
 
 def instance_trackers(inst: VrrpInstance, group: SyncGroupModel | None = None,
-                      track_interfaces: bool = True) -> list[TrackerRef]:
-    """Every tracker ``inst`` obeys: its own blocks plus its sync group's.
+                      track_interfaces: bool = True, group_has_owner: bool = False) -> list[TrackerRef]:
+    """Every tracker ``inst`` obeys: its own blocks plus its sync group's, merged as keepalived 2.2.7 does.
 
-    keepalived ignores the weights of sync-group members' trackers unless the group has
-    ``sync_group_tracking_weight`` (the config layer already drops them from the instance's own
-    blocks; the group's blocks are done here): they become plain FAULT trackers.
+    * The instance's own weighted trackers are ignored in a sync group without
+      ``sync_group_tracking_weight`` (the config layer already dropped them); the *group's* weights
+      apply to every member, unless a member is the address owner (``group_has_owner``: then 0).
+    * keepalived keeps one tracking entry per (tracked object, instance): an object the instance and
+      its group both track gets the group's weight, unless the instance's entry is unweighted.
+    * An interface that carries one of the instance's VIPs, virtual routes or rules is tracked
+      unweighted by keepalived, and that entry is the same one: a weighted track_interface on it
+      loses its weight (``add_vrrp_to_interface``, keepalived's reference walk shows it in
+      vrrpInstanceEffectivePriority).  The group's track_interface of such an interface, or of the
+      member's own interface, is unweighted for the same reason.
     """
-    refs: list[TrackerRef] = []
-    no_weight = group is not None and not group.sync_group_tracking_weight
-    sources = [inst.track] + ([group.track] if group is not None else [])
-    for track in sources:
-        for kind, entries in (("interface", track.interfaces if track_interfaces else ()),
-                              ("script", track.scripts), ("file", track.files),
-                              ("process", track.processes), ("bfd", track.bfds)):
+    refs: dict[tuple[str, str], TrackerRef] = {}
+    pinned = _interfaces_in_use(inst)
+    for kind, entries in _blocks(inst.track, track_interfaces):
+        for t in entries:
+            ref = TrackerRef(kind, t.name, t.weight, t.reverse)
+            if kind == "interface" and t.name in pinned and t.weight:
+                ref = TrackerRef(kind, t.name, 0, False)
+            refs.setdefault(ref.key, ref)
+    if group is not None:
+        for kind, entries in _blocks(group.track, track_interfaces):
             for t in entries:
-                weight = 0 if no_weight else t.weight
-                ref = TrackerRef(kind, t.name, weight, t.reverse)
-                if all(r.key != ref.key for r in refs):
-                    refs.append(ref)
-    return refs
+                weight = 0 if group_has_owner else t.weight
+                if kind == "interface" and (t.name in pinned or (t.name == inst.interface
+                                                                 and not inst.dont_track_primary)):
+                    weight = 0
+                ref = TrackerRef(kind, t.name, weight, t.reverse if weight else False)
+                old = refs.get(ref.key)
+                if old is None or old.weight:
+                    refs[ref.key] = ref
+    return list(refs.values())
+
+
+def _blocks(track: Tracking, track_interfaces: bool) -> list[tuple[str, Sequence[TrackRef]]]:
+    return [("interface", track.interfaces if track_interfaces else ()), ("script", track.scripts),
+            ("file", track.files), ("process", track.processes), ("bfd", track.bfds)]
+
+
+def _interfaces_in_use(inst: VrrpInstance) -> set[str]:
+    """The interfaces keepalived tracks unweighted for ``inst``: those of its tracked VIPs, routes, rules."""
+    out: set[str] = set()
+    for vip in (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded):
+        dev = vip.dev or inst.interface
+        if vip.no_track or dev is None or (inst.dont_track_primary and dev == inst.interface):
+            continue
+        out.add(dev)
+    for route in inst.virtual_routes:
+        if not route.no_track and route.dev:
+            out.add(route.dev)
+    for rule in inst.virtual_rules:
+        if not rule.no_track:
+            out.update(d for d in (rule.iif, rule.oif) if d)
+    return out

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from pykeepalived.status.api import MAX_REQUEST, Access, ApiError, Caller, Command, load_token
+from pykeepalived.status.ctl import request as ctl_request
 from pykeepalived.status.server import ControlServer
 from tests.conftest import require_root
 
@@ -25,6 +26,13 @@ TOKEN = "0123456789abcdef-token"
 def test_commands_parse_and_refuse_clearly() -> None:
     c = Command.from_json({"command": "weight", "service": "10.0.0.5:80", "server": "192.168.0.12:80", "weight": 5})
     assert c.describe() == "weight 10.0.0.5:80 192.168.0.12:80 5" and Command.from_json(c.to_json()) == c
+    # the runtime equivalents of keepalived's SNMP SETs of vrrpInstanceBasePriority and vrrpInstancePreempt
+    p = Command.from_json({"command": "priority", "instance": "VI_1", "priority": 200})
+    assert p.describe() == "priority VI_1 200" and Command.from_json(p.to_json()) == p
+    q = Command.from_json({"command": "preempt", "instance": "VI_1", "preempt": False})
+    assert q.describe() == "preempt VI_1 off" and Command.from_json(q.to_json()) == q
+    assert ctl_request(["priority", "VI_1", "200"]) == {"command": "priority", "instance": "VI_1", "priority": 200}
+    assert ctl_request(["preempt", "VI_1", "off"]) == {"command": "preempt", "instance": "VI_1", "preempt": False}
     for bad, words in (
         ([], "JSON object"),
         ({"command": "explode"}, "unknown command"),
@@ -33,6 +41,9 @@ def test_commands_parse_and_refuse_clearly() -> None:
         ({"command": "weight", "service": "a", "server": "b", "weight": True}, "integer"),
         ({"command": "reset", "force": 1}, "unexpected field"),
         ({"command": "handover", "instance": 3}, "must be a string"),
+        ({"command": "priority", "instance": "VI_1", "priority": 0}, "1 to 255"),
+        ({"command": "priority", "instance": "VI_1"}, "missing priority"),
+        ({"command": "preempt", "instance": "VI_1", "preempt": 2}, "true or false"),
     ):
         with pytest.raises(ApiError) as e:
             Command.from_json(bad)

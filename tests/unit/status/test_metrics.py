@@ -379,7 +379,7 @@ def test_new_snapshot_fields_survive_json() -> None:
     back = Snapshot.from_json(snap.to_json())
     assert back == snap
     doc = json.loads(snap.to_json())
-    assert doc["vrrp_scripts"][1] == {"name": "chk_disk", "status": "BAD", "state": "running"}
+    assert doc["vrrp_scripts"][1] == {"name": "chk_disk", "status": "BAD", "state": "running", "init_state": "done"}
     check = doc["virtual_services"][0]["destinations"][1]["checks"][0]
     assert check["durations"]["counts"][-1] == 1 and check["up"] is False
     # an older document (no new keys) still reads, with the defaults

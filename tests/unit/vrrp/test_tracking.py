@@ -236,7 +236,10 @@ vrrp_sync_group G {
 """
 
 
-def test_sync_group_members_ignore_weights_unless_sync_group_tracking_weight() -> None:
+def test_sync_group_weights_apply_to_members_unless_one_is_the_address_owner() -> None:
+    """keepalived 2.2.7 (vrrp.c sync_group_tracking_init; the rich reference walk's effective priorities):
+    the group's own weights apply to every member; only a member with priority 255 clears them.
+    An instance's own weighted trackers in a sync group are what sync_group_tracking_weight is about."""
     text = CONF.replace(";", "\n").replace("{ s", "{\n s").replace(" }\n", "\n}\n")
     cfg = load_config_text(text, interfaces={"eth0"}).config
     assert cfg is not None
@@ -244,8 +247,39 @@ def test_sync_group_members_ignore_weights_unless_sync_group_tracking_weight() -
     group = cfg.vrrp.sync_groups[0]
     assert instance_trackers(inst["A"]) == [TrackerRef("script", "up", 10)]
     c = instance_trackers(inst["C"], group)
-    assert c == [TrackerRef("script", "up", 0), TrackerRef("script", "must", 0)]
+    assert c == [TrackerRef("script", "up", 5), TrackerRef("script", "must", 0)]
+    assert instance_trackers(inst["C"], group, group_has_owner=True) == [
+        TrackerRef("script", "up", 0), TrackerRef("script", "must", 0)]
     from dataclasses import replace
 
     weighted_group = replace(group, sync_group_tracking_weight=True)
     assert instance_trackers(inst["C"], weighted_group)[0] == TrackerRef("script", "up", 5)
+
+
+def test_interface_of_a_vip_route_or_rule_loses_its_track_weight() -> None:
+    """keepalived tracks the interfaces of an instance's VIPs, routes and rules unweighted, in the same
+    entry as a track_interface of that interface: the weight is gone (vrrp.c add_vrrp_to_interface)."""
+    text = """
+vrrp_instance X {
+  interface eth0
+  virtual_router_id 9
+  virtual_ipaddress {
+    10.0.0.9/24
+  }
+  track_interface {
+    eth1 weight 5
+    eth2 weight 6
+    eth3 weight -3
+  }
+  virtual_routes {
+    10.20.0.0/24 via 10.1.0.1 dev eth1
+  }
+  virtual_rules {
+    from 10.0.0.9 table 100 priority 100 iif eth3
+  }
+}
+"""
+    cfg = load_config_text(text, interfaces={"eth0", "eth1", "eth2", "eth3"}).config
+    assert cfg is not None
+    assert instance_trackers(cfg.vrrp.instances[0]) == [
+        TrackerRef("interface", "eth1", 0), TrackerRef("interface", "eth2", 6), TrackerRef("interface", "eth3", 0)]
