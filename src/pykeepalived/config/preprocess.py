@@ -399,6 +399,15 @@ class _Reader:
         ):
             self.defs[d.name] = d
 
+    def finish(self) -> ReadResult:
+        """The lines read; the reader lets go of everything (its standard definitions' functions refer back to
+        it, a cycle that would keep the whole read, every line included, until a full garbage collection)."""
+        out = self.out
+        self.defs.clear()
+        self.work.clear()
+        self.globs.clear()
+        return out
+
     def _set_definition(self, name: str, value: str) -> None:
         d = self.defs.get(name)
         if d is None:
@@ -1165,7 +1174,7 @@ def read_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: 
     with gc_paused():
         reader.start_main(os.fspath(path))
         reader.run()
-    return reader.out
+        return reader.finish()
 
 
 def read_config_text(text: str, diags: Diagnostics, *, name: str = "<string>", config_id: str | None = None,
@@ -1178,4 +1187,4 @@ def read_config_text(text: str, diags: Diagnostics, *, name: str = "<string>", c
     with gc_paused():
         reader.start_text(text, name, base_dir if base_dir is not None else os.getcwd())
         reader.run()
-    return reader.out
+        return reader.finish()

@@ -196,6 +196,9 @@ def _link_local_ok(ctx: Context, draft: Draft, co: Draft) -> bool:
 
 
 def _queue(draft: Draft, rs: Draft) -> None:
+    """The checker joins its real server; its link back to the real server goes (it was for the checker's own
+    keywords; kept, it would make a cycle that only a full garbage collection frees)."""
+    draft.pop("_rs", None)
     rs["checkers"].append(draft)
 
 
