@@ -7,7 +7,8 @@ alive and acyclic.  With it off for the duration and simply re-enabled, the firs
 starts one collection of the millions of objects made meanwhile (0.5 s for that load).  Instead, on the
 way out, what was made is moved straight into the oldest generation (``gc.freeze`` then ``gc.unfreeze``:
 two list splices), where it is walked only by the rare full collections, as long-lived objects are.
-Nothing is hidden from the collector for good: cycles among them are still found by the next full one.
+Nothing is hidden from the collector for good: cycles among them are still found by the next full one (in a
+process that keeps a frozen set, by its next unfreeze and collection).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def gc_paused() -> Iterator[None]:
 
 
 def promote_to_oldest() -> None:
-    """Move every tracked object into the oldest generation without walking them."""
+    """Move every tracked object into the oldest generation without walking them.
+
+    A process that keeps long-lived objects frozen (the checker process's ``settle_memory``) keeps them so:
+    there what was made is frozen with them (``gc.unfreeze`` would hand the whole frozen set back to the
+    collector), until that process's next settle sorts it out."""
+    frozen_before = gc.get_freeze_count()
     gc.freeze()
-    gc.unfreeze()
+    if not frozen_before:
+        gc.unfreeze()

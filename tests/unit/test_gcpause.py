@@ -38,3 +38,16 @@ def test_cycles_made_inside_are_still_collected() -> None:
         a.self = a  # type: ignore[attr-defined]
         del a
     assert gc.collect() >= 1
+
+
+def test_a_frozen_set_stays_frozen_and_what_was_made_joins_it() -> None:
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        assert before > 0
+        with gc_paused():
+            things = [_Thing() for _ in range(10_000)]
+        assert gc.get_freeze_count() >= before + len(things)
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()

@@ -214,6 +214,8 @@ class CheckerProcess:
         self.reconciles = 0
         #: a reload left garbage (the old configuration, replaced checkers): collected after the reconcile
         self._settle = False
+        #: log lines held back while a reload's table is not applied yet (see reload)
+        self._held_logs: list[Log] | None = None
         self.ops_applied = 0
         #: checks in flight at once: each holds a descriptor, so never more than the process may open (run())
         self.max_in_flight = MAX_IN_FLIGHT
@@ -342,6 +344,10 @@ class CheckerProcess:
     def reload(self, config: Config) -> None:
         """Apply a new configuration: checkers restart only if the LVS part changed."""
         log.info("Reloading")  # keepalived's checker child says so too (reload_check_thread)
+        # the lines the reload brings (keepalived's Activating line per checker: 37,298 of them at the largest
+        # configurations, a second of logging) are written once the new table is applied, not before it
+        if self._held_logs is None:
+            self._held_logs = []
         old = self.config
         self.config = config
         self.policy.reload(config.global_defs)
@@ -484,6 +490,7 @@ class CheckerProcess:
             try:
                 await self.reconcile()
                 failing = None
+                self._release_logs()
                 if self._settle:
                     self._settle = False
                     settle_memory()
@@ -498,6 +505,8 @@ class CheckerProcess:
                     log.error("Reconcile still failing (%s: %s; %d more since the last line); will retry",
                               key[0], key[1], suppressed)
                 failing = key
+            finally:
+                self._release_logs()
 
     # -- the data plane ------------------------------------------------------------------------------
     def desired(self) -> Table:
@@ -569,11 +578,20 @@ class CheckerProcess:
             if fifo is not None:
                 self.fifos.open(fifo.path, fifo.user, fifo.group)
 
+    def _release_logs(self) -> None:
+        held, self._held_logs = self._held_logs, None
+        for ev in held or ():
+            log.info("%s", ev.text)
+
     def _on_events(self, events: list[Event]) -> None:
         table_changed = False
+        held = self._held_logs
         for ev in events:
             if isinstance(ev, Log):
-                log.info("%s", ev.text)
+                if held is not None:
+                    held.append(ev)
+                else:
+                    log.info("%s", ev.text)
             elif isinstance(ev, RunScript):
                 # one ordered queue for the checker side: notifies reach scripts in event order
                 self.scripts.submit("lvs", [self._job(ev.script)])
