@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import gc
 
+import pytest
+
 from pykeepalived.gcpause import gc_paused
 
 
 class _Thing:
     pass
+
+
+@pytest.fixture(autouse=True)
+def _nothing_frozen() -> None:
+    """Other tests in this process may have frozen objects (the checker's settle_memory): start without."""
+    gc.unfreeze()
 
 
 def test_what_was_made_joins_the_oldest_generation_and_the_collector_is_back_on() -> None:
