@@ -237,12 +237,14 @@ class ProcessQuorum:
     terminate_delay: float = 0.0
     ok: bool | None = None
     _pending: tuple[bool, float] | None = None
+    count: int = 0  # the last count fed (keepalived's num_cur_proc; SNMP's vrrpProcessCurProc)
 
     def within(self, count: int) -> bool:
         return count >= self.quorum and (self.quorum_max is None or count <= self.quorum_max)
 
     def observe(self, now: float, count: int) -> bool | None:
         """Feed a count; returns the new verdict when it changed, else None."""
+        self.count = count
         want = self.within(count)
         if self.ok is None:
             self.ok = want
