@@ -2,7 +2,8 @@
 
 * a walk of KEEPALIVED-MIB, VRRP-MIB and VRRPV3-MIB answered by pykeepalived has the OIDs and values of
   keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there),
-  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt);
+  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt) and
+  with one that fills the track_process and BFD tables (keepalived-2.2.7-walk-track.txt);
 * a failover makes the new master send keepalived's traps, which snmptrapd receives;
 * SETs (snmpset through snmpd): keepalived's refusals and accepted values one by one
   (tests/data/snmp/keepalived-2.2.7-set.txt), a weight that reaches the data plane, and a base priority
@@ -27,11 +28,13 @@ from pykeepalived.lab.netns import call_in_netns
 from pykeepalived.lab.snmp import (
     KEEPALIVED_MIB,
     SET_PROBE,
+    TRACKED_PROCESS,
     VRRP_MIB,
     VRRPV3_MIB,
     NetSnmp,
     snmp_rich_conf,
     snmp_seed_conf,
+    snmp_track_conf,
 )
 from pykeepalived.lab.topology import Lab, seed_topology
 from tests.conftest import data_path, require_binary, require_root
@@ -140,6 +143,41 @@ def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         while not same() and time.monotonic() < deadline:
             time.sleep(0.5)
         assert got == reference
+    finally:
+        snmp.stop()
+
+
+def test_track_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived-2.2.7-walk-track.txt: four vrrp_track_processes (exact, param_match initial and partial,
+    and one for a process that never runs) and bfd_instances without a peer (one for the checker only, absent
+    from vrrpBfdTable), tracked by an instance and by the sync group, with keepalived's weights in the
+    effective priorities.  keepalived in a network namespace counts no process (README there), so the walk
+    is first compared with no tracked process running; then the ``sleep`` the capture started is started
+    here: the exact and initial matches count it and gain their quorum, the partial one (``3583 1``, whole
+    words) does not, as keepalived 2.2.7's check_params decides."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
+    try:
+        daemon(lab, "lb1", work, snmp_track_conf(snmp.socket))
+        reference = masked(data_path("snmp", "keepalived-2.2.7-walk-track.txt").read_text().splitlines())
+        got: list[str] = []
+
+        def same() -> bool:
+            got[:] = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
+            return got == reference
+
+        deadline = time.monotonic() + 40
+        while not same() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert got == reference, "\n".join(difflib.unified_diff(reference, got, lineterm=""))
+        lab.popen("lb1", list(TRACKED_PROCESS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = f"{KEEPALIVED_MIB}.2.21.1"
+        want = [f".{proc}.13.1 = INTEGER: 1", f".{proc}.13.2 = INTEGER: 1",    # vrrpProcessCurProc
+                f".{proc}.13.3 = INTEGER: 0",
+                f".{proc}.14.1 = INTEGER: 1", f".{proc}.14.2 = INTEGER: 1",    # vrrpProcessResult: true
+                f".{proc}.14.3 = INTEGER: 2"]
+        wait_for(lambda: snmp.get(*(w.split(" = ")[0] for w in want)) == want, 10,
+                 "proc_up and proc_init to count the sleep and gain their quorum, proc_part not")
     finally:
         snmp.stop()
 

@@ -101,10 +101,14 @@ def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snaps
             excluded_vips=[f"{v.address} dev {v.dev}" if hasattr(v, "dev") else v for v in getattr(rt, "evips", ())],
             garp_delay=None if garp_delay is None else int(garp_delay)))
     scripts = getattr(proc, "script_statuses", None)  # the vrrp_scripts' Status/State, once the process has them
+    processes = getattr(proc, "process_statuses", None)
+    bfds = getattr(proc, "bfd_statuses", None)
     return Snapshot(daemon=DaemonInfo(pid=os.getpid(), config_file=options.config_file, dataplane="none",
                                       started_at=started),
                     taken_at=time.time(), vrrp=tuple(instances),
                     vrrp_scripts=tuple(scripts()) if callable(scripts) else (),
+                    track_processes=tuple(processes()) if callable(processes) else (),
+                    bfds=tuple(bfds()) if callable(bfds) else (),
                     overrides=_vrrp_overrides(proc))
 
 

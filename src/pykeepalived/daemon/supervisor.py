@@ -316,6 +316,8 @@ class Supervisor:
         """Merge the children's status halves (whichever answer) into one view."""
         vrrp: tuple = ()
         scripts: tuple = ()
+        processes: tuple = ()
+        bfds: tuple = ()
         services: tuple = ()
         dataplane = "none"
         overrides: dict[str, Any] = {}
@@ -332,6 +334,7 @@ class Supervisor:
             if kind == "vrrp":
                 vrrp = part.vrrp
                 scripts = part.vrrp_scripts
+                processes, bfds = part.track_processes, part.bfds
             else:
                 services = part.virtual_services
                 dataplane = part.daemon.dataplane
@@ -339,7 +342,7 @@ class Supervisor:
                           started_at=self.started_at, version=__version__, pid_file=self.options.pid_file,
                           control_socket=self.options.control_path)
         return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services,
-                        vrrp_scripts=scripts, overrides=overrides)
+                        vrrp_scripts=scripts, track_processes=processes, bfds=bfds, overrides=overrides)
 
     def _start_snmp(self) -> list[asyncio.Task[None]]:
         """The AgentX subagent when -x or an enable_snmp_* keyword asks for it (keepalived's snmp_agent_init)."""

@@ -253,6 +253,95 @@ def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
     return text + "\n" + _RICH_EXTRA
 
 
+#: the process the track walk's vrrp_track_processes look for (started by the capture script and the test)
+TRACKED_PROCESS = ("sleep", "3583", "17")
+
+_TRACK_DEFS = """\
+vrrp_track_process proc_up {
+    process sleep 3583 17
+    weight 6
+    quorum_max 3
+    fork_delay 0.5
+    terminate_delay 1.5
+}
+
+vrrp_track_process proc_init {
+    process sleep 3583 1
+    param_match initial
+    weight 3 reverse
+}
+
+vrrp_track_process proc_part {
+    process sleep 3583 1
+    param_match partial
+    weight 2
+}
+
+vrrp_track_process proc_down {
+    process pk-no-such-proc
+    weight -9
+    delay 2
+}
+
+bfd_instance bfd_a {
+    neighbor_ip 10.0.0.201
+    weight -12
+}
+
+bfd_instance bfd_b {
+    neighbor_ip 10.0.0.202
+    weight 5 reverse
+    vrrp
+}
+
+bfd_instance bfd_chk {
+    neighbor_ip 10.0.0.203
+    checker
+}
+
+"""
+
+_TRACK_EXTRA = """\
+vrrp_instance VI_TRACK {
+    state MASTER
+    interface eth0
+    virtual_router_id 54
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.9/24 dev eth0
+    }
+    track_process {
+        proc_up
+        proc_init weight 2
+        proc_part
+        proc_down weight -1
+    }
+    track_bfd {
+        bfd_a
+        bfd_b weight 3
+    }
+}
+"""
+
+
+def snmp_track_conf(socket: Path, lb: str = "lb1") -> str:
+    """:func:`snmp_seed_conf` plus the track_process and BFD tables keepalived serves.
+
+    Four vrrp_track_processes (``proc_up`` finds :data:`TRACKED_PROCESS`, which the caller starts;
+    ``proc_init`` and ``proc_part`` look for ``sleep 3583 1`` with param_match initial / partial;
+    ``proc_down`` looks for a process that does not run) and three bfd_instances without a peer
+    (``bfd_chk`` for the checker only); the sync group VG1 tracks ``proc_up``, ``proc_down`` and
+    ``bfd_b``, a third instance VI_TRACK (VRID 54, VIP 10.0.0.9) every process and ``bfd_a``, ``bfd_b``.
+    """
+    text = snmp_seed_conf(socket, lb)
+    text = text.replace("vrrp_sync_group VG1 {\n", _TRACK_DEFS + "vrrp_sync_group VG1 {\n", 1)
+    text = text.replace("        VI_GATEWAY\n    }\n", "        VI_GATEWAY\n    }\n"
+                        "    track_process {\n        proc_up weight 4\n        proc_down\n    }\n"
+                        "    track_bfd {\n        bfd_b\n    }\n", 1)
+    return text + "\n" + _TRACK_EXTRA
+
+
 #: SETs tried by ``scripts/capture-keepalived-snmp --set-probe`` against lb2 (BACKUP, lb1 MASTER), in order:
 #: (what it tries, assignments).  Refusals first, then the SETs keepalived accepts.
 _I = "1.3.6.1.4.1.9586.100.5.2.3.1"

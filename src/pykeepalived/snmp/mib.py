@@ -3,8 +3,8 @@
 KEEPALIVED-MIB (1.3.6.1.4.1.9586.100.5: global 1, vrrp 2, check 3), VRRP-MIB (RFC 2787, 1.3.6.1.2.1.68)
 and VRRPV3-MIB (RFC 6527, 1.3.6.1.2.1.207).  Columns, indexes and encodings follow keepalived's
 ``core/snmp.c``, ``vrrp/vrrp_snmp.c`` and ``check/check_snmp.c`` (v2.2.7); the reference walks of
-keepalived itself are ``tests/data/snmp/keepalived-2.2.7-walk*.txt`` (``-rich``: every table below has
-rows).  keepalived's quirks are kept where a walk shows them:
+keepalived itself are ``tests/data/snmp/keepalived-2.2.7-walk*.txt`` (``-rich`` and ``-track``: every
+table below has rows).  keepalived's quirks are kept where a walk shows them:
 
 * ``vrrpAddressAdvertising`` is true only for the first instance's VIPs (its iterator sets the flag once,
   before them); static addresses (instance index 0) are never "advertising".
@@ -26,12 +26,21 @@ rows).  keepalived's quirks are kept where a walk shows them:
 * vrrpTrackedFileTable and syncGroupTrackedFileTable show the track_file's own weight and reverse flag,
   not the ones the instance or group tracks it with.
 * vrrpRouteNextHopTable is indexed (instance, route, nexthop), static routes being instance 0.
+* vrrpTrackedBfdTable, syncGroupTrackedBfdTable, vrrpTrackedProcessTable and syncGroupTrackedProcessTable
+  show, as the file tables do, the bfd_instance's or vrrp_track_process's own weight and reverse flag.
+* vrrpBfdTable lists every bfd_instance but those given to the checker only (``checker`` without ``vrrp``);
+  vrrpBfdResult is keepalived's ``bfd_up`` as a plain number (1 up, 0 down), not a TruthValue.
+* vrrpProcessTable lists every vrrp_track_process, tracked or not.  vrrpProcessParams is the arguments
+  joined by spaces ("" without); vrrpProcessParamMatch is 0 without arguments, 1 (exact) for arguments
+  without ``param_match``, 2 initial, 3 partial; vrrpProcessFullCommand is true with arguments or
+  ``param_match`` too; vrrpProcessQuorumMax is -1 when unset (keepalived's UINT_MAX in an INTEGER), and
+  ``quorum_max 0`` makes vrrpProcessQuorum 0; the delays are in microseconds (``delay`` sets both);
+  vrrpProcessCurProc is the processes matching at the last scan, vrrpProcessResult the quorum verdict.
 
 The base priority and preemption columns show what a SET (:mod:`pykeepalived.snmp.writes`) left, as
 keepalived's do; vrrpInstanceWantedState is the state machine's wantstate.
 
-Not served: the route metric options (mtu, rtt, …) and encapsulation columns, nexthop realms, the
-track_process and track_bfd tables.
+Not served: the route metric options (mtu, rtt, …) and encapsulation columns, nexthop realms.
 
 Everything is pure: :func:`build` takes the config, the snapshot, the interfaces (name -> index, MAC)
 and the subagent's start time, and returns a :class:`~pykeepalived.snmp.agentx.MibView`.
@@ -291,6 +300,8 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         _tracked(rows, (*VRRP, 14, 1), (1, 2, 3), gi, grp.track.interfaces)
         _tracked(rows, (*VRRP, 15, 1), (2, 3, 4), gi, grp.track.scripts)
         _tracked_files(rows, config, (*VRRP, 16, 1), gi, grp.track.files)
+        _tracked_own(rows, (*VRRP, 19, 1), gi, grp.track.bfds, _bfd_weights(config))
+        _tracked_own(rows, (*VRRP, 22, 1), gi, grp.track.processes, _process_weights(config))
     for ii, inst in enumerate(instances, 1):
         st = status.get(inst.name)
         state = st.state if st else "INIT"
@@ -339,6 +350,8 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
         _tracked(rows, (*VRRP, 4, 1), (1, 2, 3), ii, inst.track.interfaces)
         _tracked(rows, (*VRRP, 5, 1), (2, 3, 4), ii, inst.track.scripts)
         _tracked_files(rows, config, (*VRRP, 12, 1), ii, inst.track.files)
+        _tracked_own(rows, (*VRRP, 17, 1), ii, inst.track.bfds, _bfd_weights(config))
+        _tracked_own(rows, (*VRRP, 20, 1), ii, inst.track.processes, _process_weights(config))
         _addresses(rows, inst, ii, state, interfaces)
         held = state == "MASTER"
         for ri, route in enumerate(inst.virtual_routes, 1):
@@ -353,6 +366,8 @@ def _vrrp(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[str, 
     for ri, rule in enumerate(config.vrrp.static_rules, 1):
         _rule(rows, (0, ri), rule, True)
     _scripts(rows, config, snap)
+    _bfds(rows, config, snap)
+    _processes(rows, config, snap)
 
 
 def _tracked(rows: _Rows, entry: OID, cols: tuple[int, int, int], index: int, refs: tuple[TrackRef, ...]) -> None:
@@ -371,6 +386,69 @@ def _tracked_files(rows: _Rows, config: Config, entry: OID, index: int, refs: tu
         rows.add((*entry, 2, index, ti), OctetString(t.name))
         rows.add((*entry, 3, index, ti), Integer(tf.weight if tf else t.weight))
         rows.add((*entry, 4, index, ti), truth(tf.weight_reverse if tf else t.reverse))
+
+
+def _bfd_weights(config: Config) -> dict[str, tuple[int, bool]]:
+    return {b.name: (b.weight, b.weight_reverse) for b in config.vrrp.bfd_instances}
+
+
+def _process_weights(config: Config) -> dict[str, tuple[int, bool]]:
+    return {tp.name: (tp.weight, tp.weight_reverse) for tp in config.vrrp.track_processes}
+
+
+def _tracked_own(rows: _Rows, entry: OID, index: int, refs: tuple[TrackRef, ...],
+                 own: Mapping[str, tuple[int, bool]]) -> None:
+    """vrrpTracked{Bfd,Process}Table / syncGroupTracked{Bfd,Process}Table: as for track_files, keepalived
+    shows the bfd_instance's or vrrp_track_process's own weight and reverse flag."""
+    for ti, t in enumerate(refs, 1):
+        weight, reverse = own.get(t.name, (t.weight, t.reverse))
+        rows.add((*entry, 2, index, ti), OctetString(t.name))
+        rows.add((*entry, 3, index, ti), Integer(weight))
+        rows.add((*entry, 4, index, ti), truth(reverse))
+
+
+def _bfds(rows: _Rows, config: Config, snap: Snapshot) -> None:
+    """vrrpBfdTable: every bfd_instance the VRRP process has (all but those given to the checker only);
+    the result is keepalived's ``bfd_up`` as a number (1 up, 0 down), not a TruthValue."""
+    up = {b.name: b.up for b in snap.bfds}
+    e = (*VRRP, 18, 1)
+    bfds = [b for b in config.vrrp.bfd_instances if b.vrrp or not b.checker]
+    for bi, b in enumerate(bfds, 1):
+        rows.add((*e, 2, bi), OctetString(b.name))
+        rows.add((*e, 3, bi), Integer(1 if up.get(b.name) else 0))
+        rows.add((*e, 4, bi), Integer(b.weight))
+        rows.add((*e, 5, bi), truth(b.weight_reverse))
+
+
+#: vrrpProcessParamMatch: keepalived's PARAM_MATCH_* (none 0)
+PARAM_MATCH = {"exact": 1, "initial": 2, "partial": 3}
+#: keepalived's default quorum_max (UINT_MAX), which vrrpProcessQuorumMax (an INTEGER) shows as -1
+QUORUM_MAX_UNSET = -1
+
+
+def _processes(rows: _Rows, config: Config, snap: Snapshot) -> None:
+    """vrrpProcessTable: every vrrp_track_process, tracked or not, with the VRRP process's count and verdict."""
+    status = {p.name: p for p in snap.track_processes}
+    e = (*VRRP, 21, 1)
+    for pi, tp in enumerate(config.vrrp.track_processes, 1):
+        st = status.get(tp.name)
+        match = PARAM_MATCH.get(tp.param_match or "", 1 if tp.args is not None else 0)
+        quorum, quorum_max = tp.quorum, QUORUM_MAX_UNSET if tp.quorum_max is None else tp.quorum_max
+        if quorum_max == 0:  # keepalived: quorum_max 0 makes the quorum 0
+            quorum = 0
+        rows.add((*e, 2, pi), OctetString(tp.name))
+        rows.add((*e, 3, pi), OctetString(tp.process))
+        rows.add((*e, 4, pi), OctetString(" ".join(tp.args or ())))
+        rows.add((*e, 5, pi), Integer(match))
+        rows.add((*e, 6, pi), Integer(tp.weight))
+        rows.add((*e, 7, pi), truth(tp.weight_reverse))
+        rows.add((*e, 8, pi), Gauge32(quorum))
+        rows.add((*e, 9, pi), Integer(quorum_max))
+        rows.add((*e, 10, pi), Gauge32(_usec(tp.fork_delay if tp.fork_delay is not None else tp.delay)))
+        rows.add((*e, 11, pi), Gauge32(_usec(tp.terminate_delay if tp.terminate_delay is not None else tp.delay)))
+        rows.add((*e, 12, pi), truth(tp.full_command or tp.args is not None or tp.param_match is not None))
+        rows.add((*e, 13, pi), Integer(st.running if st else 0))
+        rows.add((*e, 14, pi), truth(st is not None and st.quorum))
 
 
 def _files(rows: _Rows, config: Config, values: Mapping[str, int]) -> None:

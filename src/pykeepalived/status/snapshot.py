@@ -165,6 +165,23 @@ class VrrpScriptStatus:
     init_state: str = "done"  # "init" (no verdict yet) | "failed" | "done" (keepalived's init_state; SNMP shows it)
 
 
+@dataclass(frozen=True, slots=True)
+class TrackProcessStatus:
+    """One vrrp_track_process as the VRRP process counts it (keepalived's ``num_cur_proc``, ``have_quorum``)."""
+
+    name: str
+    running: int = 0  # matching processes at the last scan
+    quorum: bool = False  # the verdict (after fork_delay / terminate_delay)
+
+
+@dataclass(frozen=True, slots=True)
+class BfdTrackStatus:
+    """One bfd_instance as the VRRP process last heard of it from the BFD process."""
+
+    name: str
+    up: bool = False
+
+
 # --------------------------------------------------------------------------------------------- LVS
 
 
@@ -366,6 +383,8 @@ class Snapshot:
     #: instances handed over (``{"instances": {name: priority}}``)
     overrides: dict[str, Any] = field(default_factory=dict)
     vrrp_scripts: tuple[VrrpScriptStatus, ...] = ()  # every vrrp_script (keepalived.data "VRRP Scripts")
+    track_processes: tuple[TrackProcessStatus, ...] = ()  # every vrrp_track_process (SNMP's vrrpProcessTable)
+    bfds: tuple[BfdTrackStatus, ...] = ()  # every bfd_instance the VRRP process knows (SNMP's vrrpBfdTable)
 
     def to_json(self, *, indent: int | None = None) -> str:
         return json.dumps(snapshot_to_dict(self), indent=indent, sort_keys=False)
@@ -570,6 +589,8 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "virtual_services": [_vs_to(vs) for vs in s.virtual_services],
         "overrides": s.overrides,
         "vrrp_scripts": [_flat_to(x) for x in s.vrrp_scripts],
+        "track_processes": [_flat_to(x) for x in s.track_processes],
+        "bfds": [_flat_to(x) for x in s.bfds],
     }
 
 
@@ -593,6 +614,8 @@ def snapshot_from_dict(data: Any) -> Snapshot:
             ipvs_table_size=int(ipvs.get("table_size", 4096)),
             overrides=dict(data.get("overrides") or {}),
             vrrp_scripts=tuple(_flat_from(VrrpScriptStatus, x) for x in data.get("vrrp_scripts", ())),
+            track_processes=tuple(_flat_from(TrackProcessStatus, x) for x in data.get("track_processes", ())),
+            bfds=tuple(_flat_from(BfdTrackStatus, x) for x in data.get("bfds", ())),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotFormatError(f"malformed status document: {e!r}") from e

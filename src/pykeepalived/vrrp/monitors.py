@@ -154,7 +154,8 @@ class Monitors:
                 self._files[name] = tf
                 _init_track_file(tf)
                 self.state[("file", name)] = _read_track_file(tf)
-        procs = {tp.name: tp for tp in config.track_processes if ("process", tp.name) in used}
+        # every vrrp_track_process is counted, tracked or not, as keepalived does (SNMP shows them all)
+        procs = {tp.name: tp for tp in config.track_processes}
         for name in [n for n in self._procs if procs.get(n) != self._procs[n]]:
             del self._procs[name]
             self._quorums.pop(name, None)
@@ -167,6 +168,10 @@ class Monitors:
             self._quorums[tp.name] = ProcessQuorum(tp.quorum, tp.quorum_max, fork, term)
         if fresh:
             self._count_processes(now, announce=False)
+
+    def process_counts(self) -> dict[str, tuple[int, bool]]:
+        """Each counted vrrp_track_process: (matching processes at the last scan, quorum verdict)."""
+        return {name: (q.count, bool(q.ok)) for name, q in self._quorums.items()}
 
     def start(self) -> None:
         """Start the tasks of monitors that have none running yet."""
@@ -248,8 +253,8 @@ class Monitors:
             self._count_processes(loop.time())
 
     def _count_processes(self, now: float, announce: bool = True) -> None:
-        procs = _scan_processes(full=any(tp.args is not None or tp.full_command or len(tp.process) > 15
-                                         for tp in self._procs.values()))
+        procs = _scan_processes(full=any(tp.args is not None or tp.full_command or tp.param_match is not None
+                                         or len(tp.process) > 15 for tp in self._procs.values()))
         for tp in list(self._procs.values()):
             count = sum(1 for comm, argv in procs if process_matches(tp, comm, argv))
             change = self._quorums[tp.name].observe(now, count)

@@ -47,7 +47,7 @@ from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal, run_process
 from pykeepalived.status import dumps
-from pykeepalived.status.snapshot import VrrpScriptStatus
+from pykeepalived.status.snapshot import BfdTrackStatus, TrackProcessStatus, VrrpScriptStatus
 from pykeepalived.timer import DeadlineTimer
 
 from . import stats
@@ -239,6 +239,16 @@ class VrrpProcess:
             out.append(VrrpScriptStatus(vs.name, status="GOOD" if st is Status.OK else "BAD",
                                         init_state="init" if st is None or st is Status.INIT else "done"))
         return out
+
+    def process_statuses(self) -> list[TrackProcessStatus]:
+        """Every vrrp_track_process's count and verdict, for the status snapshot (SNMP's vrrpProcessTable)."""
+        counts = self.monitors.process_counts()
+        return [TrackProcessStatus(tp.name, *counts.get(tp.name, (0, False)))
+                for tp in self.config.vrrp.track_processes]
+
+    def bfd_statuses(self) -> list[BfdTrackStatus]:
+        """Every bfd_instance's state as the BFD process last reported it (SNMP's vrrpBfdTable)."""
+        return [BfdTrackStatus(b.name, self.core.bfd_up.get(b.name, False)) for b in self.config.vrrp.bfd_instances]
 
     def _effect(self, job: Effect) -> None:
         """Queue ``job`` on the ordered VIP/GARP queue (readiness waits for a marker there)."""

@@ -201,24 +201,26 @@ class ScriptResult:
 def process_matches(tp: TrackProcess, comm: str, argv: Sequence[str]) -> bool:
     """Does a process (``/proc/PID/comm``, ``/proc/PID/cmdline`` split on NUL) match ``tp``?
 
-    Without arguments and ``full_command`` the name is compared with comm (the kernel keeps 15
-    characters of it); ``full_command`` compares the name with argv[0] instead.  Arguments are
-    compared as a space-joined string: exactly, as a prefix (``param_match initial``) or as a
-    substring (``param_match partial``).
+    keepalived 2.2.7's ``check_process`` / ``check_params``: arguments or ``param_match`` make it a full
+    command, whose name is compared with argv[0]; otherwise the name is compared with comm (the kernel
+    keeps 15 characters of it).  Arguments are compared word by word: exactly (the default),
+    ``partial`` (the configured ones are the first ones, whole) or ``initial`` (the same, the last one
+    may be longer than configured).  ``param_match`` without arguments: ``exact`` wants none.
     """
-    if tp.full_command or (tp.args is not None and len(tp.process) > 15):
+    if tp.full_command or tp.args is not None or tp.param_match is not None:
         if not argv or argv[0] != tp.process:
             return False
     elif comm != tp.process[:15]:
         return False
+    have = list(argv[1:])
     if tp.args is None:
-        return True
-    want = " ".join(tp.args)
-    have = " ".join(argv[1:])
-    if tp.param_match == "initial":
-        return have.startswith(want)
+        return tp.param_match != "exact" or not have
+    want = list(tp.args)
     if tp.param_match == "partial":
-        return want in have
+        return have[:len(want)] == want
+    if tp.param_match == "initial":
+        n = len(want)
+        return len(have) >= n and have[:n - 1] == want[:-1] and have[n - 1].startswith(want[-1])
     return have == want
 
 
@@ -237,12 +239,14 @@ class ProcessQuorum:
     terminate_delay: float = 0.0
     ok: bool | None = None
     _pending: tuple[bool, float] | None = None
+    count: int = 0  # the last count fed (keepalived's num_cur_proc; SNMP's vrrpProcessCurProc)
 
     def within(self, count: int) -> bool:
         return count >= self.quorum and (self.quorum_max is None or count <= self.quorum_max)
 
     def observe(self, now: float, count: int) -> bool | None:
         """Feed a count; returns the new verdict when it changed, else None."""
+        self.count = count
         want = self.within(count)
         if self.ok is None:
             self.ok = want

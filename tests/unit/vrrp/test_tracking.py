@@ -178,10 +178,20 @@ def test_process_matching_rules() -> None:
     args = TrackProcess("p", "sleep", args=("100",))
     assert process_matches(args, "sleep", ["sleep", "100"])
     assert not process_matches(args, "sleep", ["sleep", "1000"])
-    initial = TrackProcess("p", "sleep", args=("100",), param_match="initial")
-    assert process_matches(initial, "sleep", ["sleep", "1000"])
-    partial = TrackProcess("p", "sleep", args=("00",), param_match="partial")
-    assert process_matches(partial, "sleep", ["sleep", "1001"])
+    assert not process_matches(args, "sleep", ["/usr/bin/sleep", "100"])  # with arguments: argv[0], as written
+    # keepalived 2.2.7's check_params: initial lets the last configured argument be longer,
+    # partial wants the configured arguments as the first ones, whole
+    initial = TrackProcess("p", "sleep", args=("3583", "1"), param_match="initial")
+    assert process_matches(initial, "sleep", ["sleep", "3583", "17"])
+    assert process_matches(initial, "sleep", ["sleep", "3583", "1", "x"])
+    assert not process_matches(initial, "sleep", ["sleep", "358", "1"])
+    partial = TrackProcess("p", "sleep", args=("3583", "1"), param_match="partial")
+    assert not process_matches(partial, "sleep", ["sleep", "3583", "17"])
+    assert process_matches(partial, "sleep", ["sleep", "3583", "1", "x"])
+    assert not process_matches(TrackProcess("p", "sleep", args=("00",), param_match="partial"),
+                               "sleep", ["sleep", "1001"])
+    no_args = TrackProcess("p", "sleep", param_match="exact")
+    assert process_matches(no_args, "sleep", ["sleep"]) and not process_matches(no_args, "sleep", ["sleep", "1"])
 
 
 def test_quorum_and_delays_with_a_virtual_clock() -> None:
