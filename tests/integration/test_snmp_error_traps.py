@@ -1,7 +1,8 @@
 """SNMP error traps against Debian's net-snmp, in the lab's namespaces: bad VRRP adverts from a peer make
 pykeepalived send RFC 2787 vrrpTrapAuthFailure and RFC 6527 vrrpv3NotifyProtoError with the varbinds
 keepalived 2.2.7 sends in the same scenario (tests/data/snmp/keepalived-2.2.7-error-traps.txt, captured by
-scripts/capture-keepalived-snmp-error-traps)."""
+scripts/capture-keepalived-snmp-error-traps); the reference also holds both instances' new-master traps, sent
+when they take over a few seconds in (no valid advert comes)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,10 @@ PASSWORD, WRONG_PASSWORD = "secret", "wrong"
 BAD_TTL = 64
 AUTH_FAILURE_TRAP = ".1.3.6.1.2.1.68.0.2"  # RFC 2787 vrrpTrapAuthFailure
 PROTO_ERROR_TRAP = ".1.3.6.1.2.1.207.0.2"  # RFC 6527 vrrpv3NotifyProtoError
+#: what the reference shows: the error traps, and the new-master traps both instances send ~3 s in (no valid
+#: advert comes), whose vrrpv3StatisticsNewMasterReason keepalived sends as an INTEGER
+TRAPS = (("vrrpTrapAuthFailure", AUTH_FAILURE_TRAP), ("vrrpv3NotifyProtoError", PROTO_ERROR_TRAP),
+         ("vrrpTrapNewMaster", ".1.3.6.1.2.1.68.0.1"), ("vrrpv3NotifyNewMaster", ".1.3.6.1.2.1.207.0.1"))
 PROTO_ERR_REASON = "1.3.6.1.2.1.207.1.2.5.1.6"  # vrrpv3StatisticsProtoErrReason
 
 
@@ -106,8 +110,9 @@ def received_traps(log: str, trap_oid: str) -> list[list[str]]:
 
 def run_scenario(lab: Lab, work: Path, daemon_argv: Sequence[str], timeout: float = 20.0) -> list[str]:
     """snmpd + snmptrapd and the daemon (``daemon_argv``, its config at ``work/a.conf``, written here) in ``a``,
-    the bad adverts from ``b``; once both traps came: the first of each (its varbinds, the interface index
-    written ``IFINDEX``) and a walk of vrrpv3StatisticsProtoErrReason, as the lines of the reference file."""
+    the bad adverts from ``b``; once every trap of :data:`TRAPS` came: the first of each error trap, every
+    new-master trap (their varbinds, the interface index written ``IFINDEX``) and a walk of
+    vrrpv3StatisticsProtoErrReason, as the lines of the reference file."""
     snmp = NetSnmp(lab, "a", work / "snmp").start(traps=True)
     procs = []
     try:
@@ -119,14 +124,16 @@ def run_scenario(lab: Lab, work: Path, daemon_argv: Sequence[str], timeout: floa
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = snmp.traps()
-            if received_traps(text, AUTH_FAILURE_TRAP) and received_traps(text, PROTO_ERROR_TRAP):
+            if all(received_traps(text, oid) for _, oid in TRAPS):
                 break
             time.sleep(0.2)
         text = snmp.traps()
         lines = []
-        for name, oid in (("vrrpTrapAuthFailure", AUTH_FAILURE_TRAP), ("vrrpv3NotifyProtoError", PROTO_ERROR_TRAP)):
+        for name, oid in TRAPS:
             got = received_traps(text, oid)
-            lines += [f"# {name} ({oid})", *(got[0] if got else ["(none received)"])]
+            if oid in (AUTH_FAILURE_TRAP, PROTO_ERROR_TRAP):
+                got = got[:1]
+            lines += [f"# {name} ({oid})", *(b for binds in got for b in binds)]
         lines += [f"# walk {PROTO_ERR_REASON} (vrrpv3StatisticsProtoErrReason)", *snmp.walk(PROTO_ERR_REASON)]
         ifindex = lab.run("a", ["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
         return [ln.replace(f".{ifindex}.{V2_VRID}", f".IFINDEX.{V2_VRID}")

@@ -133,7 +133,8 @@ def traps(config: Config, snap: Snapshot, seen: TrapState, p: Parts,
                 ix = (ifindex, inst.virtual_router_id, atype)
                 out.append(((*mib.RFC6527, 0, 1), [
                     VarBind((*mib.RFC6527, 1, 1, 1, 1, 3, *ix), OctetString(primary)),
-                    VarBind((*mib.RFC6527, 1, 2, 5, 1, 2, *ix), Gauge32(mib.new_master_reason(st)))]))
+                    # an INTEGER in keepalived's trap (snmp_varlist_add_variable ASN_INTEGER), as in the table
+                    VarBind((*mib.RFC6527, 1, 2, 5, 1, 2, *ix), Integer(mib.new_master_reason(st)))]))
     for grp in config.vrrp.sync_groups:
         states = [status[n].state for n in grp.group if n in status]
         if not states:
