@@ -99,7 +99,8 @@ def vrrp_snapshot(proc: object, options: DaemonOptions, started: float) -> Snaps
             errors=dict(errors) if errors else None,
             last_transition=getattr(rt, "last_transition", None),
             excluded_vips=[f"{v.address} dev {v.dev}" if hasattr(v, "dev") else v for v in getattr(rt, "evips", ())],
-            garp_delay=None if garp_delay is None else int(garp_delay)))
+            garp_delay=None if garp_delay is None else int(garp_delay),
+            packet_errors=getattr(rt, "errors", None)))
     scripts = getattr(proc, "script_statuses", None)  # the vrrp_scripts' Status/State, once the process has them
     processes = getattr(proc, "process_statuses", None)
     bfds = getattr(proc, "bfd_statuses", None)

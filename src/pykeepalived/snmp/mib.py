@@ -1030,7 +1030,7 @@ def _rfc6527(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
         vals = [s.advert_rcvd, s.advert_interval_err, s.ip_ttl_err] if s else [0, 0, 0]
         for col, v in zip((3, 4, 5), vals, strict=True):
             r((*e, col, *ix), Counter64(v))
-        r((*e, 6, *ix), Integer(0))
+        r((*e, 6, *ix), Integer(st.proto_error_reason if st else 0))  # the last protocol error's reason
         vals = [s.pri_zero_rcvd, s.pri_zero_sent, s.invalid_type_rcvd, s.addr_list_err, s.packet_len_err] if s \
             else [0] * 5
         for col, v in zip((7, 8, 9, 10, 11), vals, strict=True):

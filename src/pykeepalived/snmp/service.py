@@ -8,8 +8,11 @@ Enabled as keepalived enables it: ``-x`` turns on every part (VRRP, checker, RFC
 The subagent answers from a view rebuilt from a fresh snapshot every :data:`POLL` seconds (the
 master agent waits one second for an answer; a snapshot asks both children).  Traps come from
 comparing consecutive snapshots: an instance's or sync group's state, an instance becoming master (vrrpTrapNewMaster,
-vrrpv3NotifyNewMaster), a real server's health, a virtual server's quorum — with keepalived's
-varbinds (:func:`traps`, pure).
+vrrpv3NotifyNewMaster), a real server's health, a virtual server's quorum, an instance's count of adverts that
+failed authentication (vrrpTrapAuthFailure) or had a protocol error (vrrpv3NotifyProtoError) — with keepalived's
+varbinds (:func:`traps`, pure).  keepalived sends the last two for every bad advert; here a snapshot carries
+the count and the latest bad advert's details, so each poll sends at most one of each per instance, about the
+latest (a peer sending one bad advert a second, at keepalived's default advert_int, still gets one trap each).
 
 SETs are keepalived's (:mod:`pykeepalived.snmp.writes`): the service tests them against its current view
 and, committed, hands each one to ``apply`` (the supervisor turns them into runtime-API commands for
@@ -91,6 +94,9 @@ class TrapState:
     groups: dict[str, str] = field(default_factory=dict)
     servers: dict[tuple[int, int], bool] = field(default_factory=dict)
     quorum: dict[int, bool] = field(default_factory=dict)
+    #: per instance, the auth / protocol error counts of the last snapshot (``VrrpInstanceStatus.auth_errors``)
+    auth_errors: dict[str, int] = field(default_factory=dict)
+    proto_errors: dict[str, int] = field(default_factory=dict)
 
 
 Trap = tuple[OID, list[VarBind]]
@@ -127,7 +133,8 @@ def traps(config: Config, snap: Snapshot, seen: TrapState, p: Parts,
                 ix = (ifindex, inst.virtual_router_id, atype)
                 out.append(((*mib.RFC6527, 0, 1), [
                     VarBind((*mib.RFC6527, 1, 1, 1, 1, 3, *ix), OctetString(primary)),
-                    VarBind((*mib.RFC6527, 1, 2, 5, 1, 2, *ix), Gauge32(mib.new_master_reason(st)))]))
+                    # an INTEGER in keepalived's trap (snmp_varlist_add_variable ASN_INTEGER), as in the table
+                    VarBind((*mib.RFC6527, 1, 2, 5, 1, 2, *ix), Integer(mib.new_master_reason(st)))]))
     for grp in config.vrrp.sync_groups:
         states = [status[n].state for n in grp.group if n in status]
         if not states:
@@ -140,9 +147,47 @@ def traps(config: Config, snap: Snapshot, seen: TrapState, p: Parts,
             out.append(((*mib.VRRP, 10, 0, 1), [
                 VarBind((*mib.VRRP, 1, 1, 2), OctetString(grp.name)),
                 VarBind((*mib.VRRP, 1, 1, 3), Integer(TRAP_STATE.get(state, 4))), rid]))
+    out += error_traps(config, snap, seen, p, interfaces)
     if p.checker:
         out += _checker_traps(config, snap, seen, rid)
     return out if p.traps else []
+
+
+def error_traps(config: Config, snap: Snapshot, seen: TrapState, p: Parts,
+                interfaces: dict[str, mib.Interface]) -> list[Trap]:
+    """RFC 2787 vrrpTrapAuthFailure and RFC 6527 vrrpv3NotifyProtoError for the instances whose count of bad
+    adverts moved since the last snapshot: one of each per instance and snapshot, about the latest packet.
+
+    keepalived 2.2.7 sends one per bad packet, from its packet check (vrrp_check_packet): vrrpTrapAuthFailure
+    with RFC 2787 (``enable_snmp_rfcv2``, ``enable_snmp_rfc`` or ``-x``) and ``enable_traps`` on, for a VRRPv2
+    IPv4 instance with virtual addresses; vrrpv3NotifyProtoError with RFC 6527 and ``enable_traps``, for any
+    instance with virtual addresses (Debian's build answers RFC 6527 for VRRPv2 instances too).  Its varbinds
+    are indexed by the instance's own interface (a VMAC's, not its base's as the tables are) and VRID, the RFC
+    6527 one also by address type, where the RFCs have scalars (``.0``)."""
+    out: list[Trap] = []
+    status = {v.name: v for v in snap.vrrp}
+    for inst in config.vrrp.instances:
+        st = status.get(inst.name)
+        if st is None:
+            continue
+        auth_new = st.auth_errors not in (0, seen.auth_errors.get(inst.name, 0))
+        proto_new = st.proto_errors not in (0, seen.proto_errors.get(inst.name, 0))
+        seen.auth_errors[inst.name], seen.proto_errors[inst.name] = st.auth_errors, st.proto_errors
+        if not (auth_new or proto_new) or not inst.virtual_ipaddress:
+            continue
+        itf = interfaces.get(inst.vmac.ifname if inst.vmac is not None else inst.interface or "")
+        ifindex = itf.index if itf else 0
+        vrid = inst.virtual_router_id
+        if auth_new and p.rfcv2 and inst.version == 2 and inst.family == 4 and st.auth_error_src:
+            out.append(((*mib.RFC2787, 0, 2), [
+                VarBind((*mib.RFC2787, 1, 5, ifindex, vrid),
+                        IpAddress(ipaddress.IPv4Address(st.auth_error_src).packed)),
+                VarBind((*mib.RFC2787, 1, 6, ifindex, vrid), Integer(st.auth_error_type))]))
+        if proto_new and p.rfcv3:
+            out.append(((*mib.RFC6527, 0, 2), [
+                VarBind((*mib.RFC6527, 1, 2, 5, 1, 6, ifindex, vrid, 1 if inst.family == 4 else 2),
+                        Integer(st.proto_error_reason))]))
+    return out
 
 
 def _checker_traps(config: Config, snap: Snapshot, seen: TrapState, rid: VarBind) -> list[Trap]:

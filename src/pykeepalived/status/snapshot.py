@@ -114,6 +114,16 @@ class VrrpInstanceStatus:
     garp_delay: int | None = None  # garp_master_delay, seconds (keepalived.data's "Gratuitous ARP delay")
     nopreempt: bool = False  # as configured, or as a runtime command (SNMP SET) left it
     wanted_state: str | None = None  # keepalived's wantstate (a BACKUP whose sync group holds it back wants MASTER)
+    #: adverts that failed authentication so far (never cleared: the SNMP service traps each change), the
+    #: latest one's source and RFC 2787 vrrpTrapAuthErrorType (1 invalidAuthType, 2 authTypeMismatch,
+    #: 3 authFailure)
+    auth_errors: int = 0
+    auth_error_src: str | None = None
+    auth_error_type: int = 0
+    #: protocol errors so far (never cleared) and the latest one's RFC 6527 vrrpv3StatisticsProtoErrReason
+    #: (1 ipTtlError, 2 versionError, 3 checksumError; 0 none yet)
+    proto_errors: int = 0
+    proto_error_reason: int = 0
 
     @classmethod
     def from_fsm(
@@ -126,13 +136,17 @@ class VrrpInstanceStatus:
         last_transition: float | None = None,
         excluded_vips: Iterable[object] = (),
         garp_delay: int | None = None,
+        packet_errors: Any = None,
     ) -> VrrpInstanceStatus:
         """Read a :class:`pykeepalived.vrrp.fsm.Instance` (duck-typed, so this module needs no VRRP import).
 
         ``errors`` are the packet error counters the I/O layer keeps (``DropCounters.keepalived_stats()``);
-        the state machine itself only counts adverts and transitions.
+        the state machine itself only counts adverts and transitions.  ``packet_errors``: the instance's last
+        authentication and protocol errors (``pykeepalived.vrrp.packet.ErrorEvents``), for the SNMP traps.
         """
         master = inst.master_address
+        pe = packet_errors
+        auth_src = getattr(pe, "auth_error_src", None)
         return cls(
             name=inst.name,
             interface=interface,
@@ -152,6 +166,11 @@ class VrrpInstanceStatus:
             garp_delay=garp_delay,
             nopreempt=bool(getattr(inst.params, "nopreempt", False)),
             wanted_state=getattr(getattr(inst, "wantstate", None), "name", None),
+            auth_errors=getattr(pe, "auth_errors", 0),
+            auth_error_src=None if auth_src is None else str(auth_src),
+            auth_error_type=getattr(pe, "auth_error_type", 0),
+            proto_errors=getattr(pe, "proto_errors", 0),
+            proto_error_reason=getattr(pe, "proto_error_reason", 0),
         )
 
 

@@ -239,6 +239,7 @@ class VrrpCore:
             result = pkt.validate(received, rt.expect_known_master if known else rt.expect)
             if isinstance(result, pkt.Rejected):
                 rt.drops.record(result)
+                rt.errors.record(result, src)
                 if not result.reason.silent and self.may_log((rt.name, result.reason), now):
                     log.info("(%s) %s", rt.name, result.detail)
                 continue
@@ -394,7 +395,7 @@ class VrrpCore:
         a GARP round); the ones in both stay untouched.
         """
         rt.faults, rt.tracker_faults = old.faults, old.tracker_faults
-        rt.ip_id, rt.drops, rt.send_errors = old.ip_id, old.drops, old.send_errors
+        rt.ip_id, rt.drops, rt.send_errors, rt.errors = old.ip_id, old.drops, old.send_errors, old.errors
         rt.last_transition = old.last_transition
         same = self.by_socket.get(old.sock_key, {}).get(old.model.virtual_router_id, [])
         if old in same:

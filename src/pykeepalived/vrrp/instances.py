@@ -187,6 +187,8 @@ class InstanceRuntime:
     advert: pkt.Advert | None = None
     ip_id: int = 0
     drops: pkt.DropCounters = field(default_factory=pkt.DropCounters)
+    #: the last authentication / protocol error, for the SNMP traps (``pkt.ErrorEvents``)
+    errors: pkt.ErrorEvents = field(default_factory=pkt.ErrorEvents)
     #: FAULT reasons of the instance's own interface (and socket)
     faults: set[str] = field(default_factory=set)
     #: FAULT reasons from trackers (``vrrp.tracking.evaluate``)

@@ -413,6 +413,55 @@ class DropCounters(collections.Counter[DropReason]):
         return self.stat("auth_failure")
 
 
+#: RFC 2787 vrrpTrapAuthErrorType of the drops keepalived 2.2.7 sends vrrpTrapAuthFailure for
+#: (vrrp_check_packet): invalidAuthType(1), authTypeMismatch(2) (also an AH header where none is expected, or
+#: none where AH is), authFailure(3) (a wrong password).  AH_UNSUPPORTED is not there: keepalived would check
+#: the AH and trap authFailure if it failed; pykeepalived cannot check it.
+AUTH_ERROR_TYPE: Final[Mapping[DropReason, int]] = {
+    DropReason.AUTH_TYPE_INVALID: 1,
+    DropReason.AUTH_TYPE_MISMATCH: 2,
+    DropReason.AUTH_FAILURE: 3,
+}
+
+#: RFC 6527 vrrpv3StatisticsProtoErrReason of the drops keepalived 2.2.7 sends vrrpv3NotifyProtoError for:
+#: ipTtlError(1) (multicast TTL/hop limit not 255, or a unicast peer's TTL out of its min_ttl/max_ttl),
+#: versionError(2), checksumError(3).  vrIdError(4) exists in the MIB but 2.2.7 never sends it (an unknown VRID
+#: is dropped before any instance sees the packet).
+PROTO_ERROR_REASON: Final[Mapping[DropReason, int]] = {
+    DropReason.BAD_TTL: 1,
+    DropReason.UNICAST_TTL_RANGE: 1,
+    DropReason.VERSION_MISMATCH: 2,
+    DropReason.BAD_CHECKSUM: 3,
+}
+
+
+@dataclass(slots=True)
+class ErrorEvents:
+    """The last authentication error and the last protocol error of one instance, for the SNMP traps.
+
+    keepalived sends vrrpTrapAuthFailure / vrrpv3NotifyProtoError from inside its packet check, once per bad
+    packet.  Here the SNMP service sees the instance through status snapshots, so each kind keeps a count (never
+    cleared, not even by STATS_CLEAR: the service sends a trap when it changes) and what the trap says about
+    the latest packet -- bounded, whatever a peer sends.  ``proto_error_reason`` is also keepalived's
+    ``proto_err_reason`` (vrrpv3StatisticsProtoErrReason), which stays at the last error's reason."""
+
+    auth_errors: int = 0
+    auth_error_src: IPAddress | None = None
+    auth_error_type: int = 0
+    proto_errors: int = 0
+    proto_error_reason: int = 0
+
+    def record(self, result: Rejected, src: IPAddress | None) -> None:
+        """Note a drop (drops that are neither kind are ignored); ``src`` is the packet's source."""
+        if (kind := AUTH_ERROR_TYPE.get(result.reason)) is not None:
+            self.auth_errors += 1
+            self.auth_error_src = src
+            self.auth_error_type = kind
+        elif (reason := PROTO_ERROR_REASON.get(result.reason)) is not None:
+            self.proto_errors += 1
+            self.proto_error_reason = reason
+
+
 # --- what an instance expects ---------------------------------------------------------------------
 
 
@@ -796,9 +845,9 @@ def _validate_advert(adv: Advert, exp: Expectation) -> Advert | Rejected:
 
 
 __all__ = [
-    "AUTH_AH", "AUTH_NONE", "AUTH_PASS", "IPPROTO_AH", "IPPROTO_VRRP", "KEEPALIVED_STAT", "STAT_NAMES",
-    "VRRP_GROUP4", "VRRP_GROUP6", "VRRP_TTL", "Advert", "DropCounters", "DropReason", "Expectation",
-    "IPAddress", "Received", "Rejected", "UnicastPeer", "auth_data_for", "build_garp",
-    "build_unsolicited_na", "decode_ipv4", "decode_payload", "encode_ipv4", "encode_payload",
-    "internet_checksum", "ipv4_header", "validate", "vmac",
+    "AUTH_AH", "AUTH_ERROR_TYPE", "AUTH_NONE", "AUTH_PASS", "IPPROTO_AH", "IPPROTO_VRRP", "KEEPALIVED_STAT",
+    "PROTO_ERROR_REASON", "STAT_NAMES", "VRRP_GROUP4", "VRRP_GROUP6", "VRRP_TTL", "Advert", "DropCounters",
+    "DropReason", "ErrorEvents", "Expectation", "IPAddress", "Received", "Rejected", "UnicastPeer",
+    "auth_data_for", "build_garp", "build_unsolicited_na", "decode_ipv4", "decode_payload", "encode_ipv4",
+    "encode_payload", "internet_checksum", "ipv4_header", "validate", "vmac",
 ]

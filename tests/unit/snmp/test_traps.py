@@ -7,7 +7,7 @@ from pathlib import Path
 from pykeepalived.config import load_config_text
 from pykeepalived.lab.snmp import snmp_seed_conf
 from pykeepalived.snmp import mib
-from pykeepalived.snmp.agentx import Gauge32, Integer, IpAddress, ObjectIdentifier, OctetString
+from pykeepalived.snmp.agentx import Integer, IpAddress, ObjectIdentifier, OctetString
 from pykeepalived.snmp.service import Parts, TrapState, _htons, parts, traps
 from pykeepalived.status.snapshot import DaemonInfo, Snapshot, VrrpInstanceStatus
 
@@ -54,7 +54,7 @@ def test_backup_to_master_sends_keepalived_and_rfc_traps() -> None:
         ((*mib.RFC2787, 1, 3, 1, 7, 2, 51), IpAddress(bytes([10, 0, 0, 4])))]
     assert [(vb.oid, vb.value) for vb in out[(*mib.RFC6527, 0, 1)]] == [
         ((*mib.RFC6527, 1, 1, 1, 1, 3, 2, 51, 1), OctetString(bytes([10, 0, 0, 4]))),
-        ((*mib.RFC6527, 1, 2, 5, 1, 2, 2, 51, 1), Gauge32(3))]
+        ((*mib.RFC6527, 1, 2, 5, 1, 2, 2, 51, 1), Integer(3))]
 
 
 def test_no_traps_without_enable_traps() -> None:
