@@ -969,8 +969,11 @@ def _rfc2787(rows: _Rows, config: Config, snap: Snapshot, interfaces: Mapping[st
     for ifindex, vrid, inst in v2:
         for vip in inst.virtual_ipaddress:
             r((*RFC2787, 1, 4, 1, 2, ifindex, vrid, *vip.address.ip.packed), Integer(1))
-    r((*RFC2787, 2, 1, 0), Counter32(0))
-    r((*RFC2787, 2, 2, 0), Counter32(0))
+    # vrrpRouterChecksumErrors, vrrpRouterVersionErrors, vrrpRouterVrIdErrors: summed over the RFC 2787 instances
+    # (keepalived 2.2.7 never counts VRID errors)
+    stats = [st.stats for _, _, inst in v2 if (st := status.get(inst.name)) is not None]
+    r((*RFC2787, 2, 1, 0), Counter32(sum(s.chk_err for s in stats)))
+    r((*RFC2787, 2, 2, 0), Counter32(sum(s.vers_err for s in stats)))
     r((*RFC2787, 2, 3, 0), Counter32(0))
     for ifindex, vrid, inst in v2[:1]:
         st = status.get(inst.name)

@@ -58,6 +58,8 @@ VRRP_STAT_NAMES: tuple[str, ...] = (
     "advert_interval_err", "ip_ttl_err", "invalid_type_rcvd", "addr_list_err", "invalid_authtype",
     "authtype_mismatch", "auth_failure", "pri_zero_rcvd", "pri_zero_sent",
 )  # fmt: skip
+#: the two counters keepalived keeps beside them for RFC 2787's global error counters
+VRRP_RFC_STAT_NAMES: tuple[str, ...] = ("chk_err", "vers_err")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +80,18 @@ class VrrpStats:
     auth_failure: int = 0
     pri_zero_rcvd: int = 0
     pri_zero_sent: int = 0
+    #: checksum and version errors: not in keepalived's JSON, only in RFC 2787's global counters (SNMP)
+    chk_err: int = 0
+    vers_err: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in VRRP_STAT_NAMES}
+        return {name: getattr(self, name) for name in (*VRRP_STAT_NAMES, *VRRP_RFC_STAT_NAMES)}
 
     @classmethod
     def collect(cls, fsm_stats: Any, errors: Mapping[str, int] | None = None) -> VrrpStats:
         """The state machine's counts (adverts, transitions) with the I/O layer's packet errors
         (``DropCounters.keepalived_stats()``) over them."""
-        counts = {n: getattr(fsm_stats, n, 0) for n in VRRP_STAT_NAMES}
+        counts = {n: getattr(fsm_stats, n, 0) for n in (*VRRP_STAT_NAMES, *VRRP_RFC_STAT_NAMES)}
         counts.update((k, v) for k, v in (errors or {}).items() if k in counts)
         return cls(**counts)
 

@@ -343,11 +343,17 @@ KEEPALIVED_STAT: Final[Mapping[DropReason, str]] = {
     DropReason.AUTH_TYPE_MISMATCH: "authtype_mismatch",
     DropReason.AH_UNSUPPORTED: "authtype_mismatch",
     DropReason.AUTH_FAILURE: "auth_failure",
+    DropReason.BAD_CHECKSUM: "chk_err",
+    DropReason.VERSION_MISMATCH: "vers_err",
 }
 
 # Order of the "Packet Errors" / "Authentication Errors" lines of keepalived's SIGUSR2 dump.
 # advert_interval_err exists there but keepalived 2.2.7 never increments it (v2 interval
 # mismatches are silent drops); it is kept so the dump has every line.
+#: keepalived's two other per-instance error counters, which only RFC 2787's global vrrpRouterChecksumErrors and
+#: vrrpRouterVersionErrors show (summed over the instances); its vrid_err is never incremented in 2.2.7
+RFC_STAT_NAMES: Final = ("chk_err", "vers_err")
+
 STAT_NAMES: Final = ("packet_len_err", "ip_ttl_err", "invalid_type_rcvd", "advert_interval_err",
                      "addr_list_err", "invalid_authtype", "authtype_mismatch", "auth_failure")
 
@@ -371,14 +377,14 @@ class DropCounters(collections.Counter[DropReason]):
             self[result.reason] += 1
 
     def stat(self, name: str) -> int:
-        """keepalived's counter `name` (one of STAT_NAMES)."""
-        if name not in STAT_NAMES:
+        """keepalived's counter `name` (one of STAT_NAMES or RFC_STAT_NAMES)."""
+        if name not in STAT_NAMES and name not in RFC_STAT_NAMES:
             raise KeyError(name)
         return sum(n for r, n in self.items() if KEEPALIVED_STAT.get(r) == name)
 
     def keepalived_stats(self) -> dict[str, int]:
-        """All STAT_NAMES with their values, in the dump's order."""
-        return {name: self.stat(name) for name in STAT_NAMES}
+        """All STAT_NAMES with their values, in the dump's order, then RFC_STAT_NAMES."""
+        return {name: self.stat(name) for name in (*STAT_NAMES, *RFC_STAT_NAMES)}
 
     @property
     def packet_len_err(self) -> int:

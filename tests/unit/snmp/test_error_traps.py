@@ -9,12 +9,13 @@ from typing import Any
 
 from pykeepalived.config import load_config_text
 from pykeepalived.snmp import mib
-from pykeepalived.snmp.agentx import Integer, IpAddress
+from pykeepalived.snmp.agentx import Counter32, Integer, IpAddress
 from pykeepalived.snmp.service import Parts, TrapState, error_traps, parts, traps
 from pykeepalived.status.snapshot import (
     DaemonInfo,
     Snapshot,
     VrrpInstanceStatus,
+    VrrpStats,
     snapshot_from_dict,
     snapshot_to_dict,
 )
@@ -207,3 +208,19 @@ def test_snapshot_carries_the_errors_and_the_view_shows_the_reason() -> None:
             back.proto_error_reason) == (4, "10.9.0.2", 3, 2, 2)
     view = mib.build(config(), s, IFACES, started=0.0, vrrp=False, checker=False, rfcv2=False, rfcv3=True)
     assert view.get((*mib.RFC6527, 1, 2, 5, 1, 6, 2, 61, 1)) == Integer(2)
+
+
+def test_rfc2787_global_error_counters_sum_the_instances_checksum_and_version_errors() -> None:
+    """vrrpRouterChecksumErrors / vrrpRouterVersionErrors: keepalived's per-instance chk_err and vers_err summed over
+    the RFC 2787 instances; vrrpRouterVrIdErrors stays 0 (2.2.7 never counts it)."""
+    drops = pkt.DropCounters()
+    drops[pkt.DropReason.BAD_CHECKSUM] += 3
+    drops[pkt.DropReason.VERSION_MISMATCH] += 2
+    drops[pkt.DropReason.AUTH_FAILURE] += 5
+    stats = VrrpStats.collect(None, drops.keepalived_stats())
+    assert (stats.chk_err, stats.vers_err, stats.auth_failure) == (3, 2, 5)
+    rows = [dataclasses.replace(status("V2", 61, pkt.ErrorEvents()), stats=stats),
+            dataclasses.replace(status("VMAC", 63, pkt.ErrorEvents()), stats=stats)]
+    s = snapshot_from_dict(snapshot_to_dict(snap(*rows)))  # as the supervisor gets it from the VRRP child
+    view = mib.build(config(), s, IFACES, started=0.0, vrrp=False, checker=False, rfcv2=True, rfcv3=False)
+    assert [view.get((*mib.RFC2787, 2, n, 0)) for n in (1, 2, 3)] == [Counter32(6), Counter32(4), Counter32(0)]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pykeepalived.lvs.model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey
 from pykeepalived.status.snapshot import (
     SCHEMA_VERSION,
+    VRRP_RFC_STAT_NAMES,
     VRRP_STAT_NAMES,
     Counters,
     DaemonInfo,
@@ -92,7 +93,8 @@ def test_seed_round_trip_and_shape(seed: Snapshot) -> None:
     doc = json.loads(seed.to_json())
     assert doc["schema"] == SCHEMA_VERSION
     assert doc["vrrp"][0]["stats"]["advert_sent"] == 314
-    assert list(doc["vrrp"][0]["stats"]) == list(VRRP_STAT_NAMES)  # keepalived's names and order
+    # keepalived's names and order, then its two counters only RFC 2787's global error counters show
+    assert list(doc["vrrp"][0]["stats"]) == [*VRRP_STAT_NAMES, *VRRP_RFC_STAT_NAMES]
     dest = doc["virtual_services"][0]["destinations"][0]
     assert dest["key"] == {"addr": "192.168.0.12", "port": 80}
     assert dest["health"] == "alive" and dest["active_conns"] == 3

@@ -406,9 +406,10 @@ def test_drop_counters_use_keepalived_stats_names() -> None:
         c.record(CASES[reason]())
     c.record(decode_ipv4(V2))  # an advert is not a drop
     stats = c.keepalived_stats()
-    assert list(stats) == list(P.STAT_NAMES)
+    assert list(stats) == [*P.STAT_NAMES, *P.RFC_STAT_NAMES]
     assert stats == {"packet_len_err": 3, "ip_ttl_err": 2, "invalid_type_rcvd": 1, "advert_interval_err": 0,
-                     "addr_list_err": 3, "invalid_authtype": 1, "authtype_mismatch": 2, "auth_failure": 1}
+                     "addr_list_err": 3, "invalid_authtype": 1, "authtype_mismatch": 2, "auth_failure": 1,
+                     "chk_err": 1, "vers_err": 1}
     assert c.packet_len_err == 3 and c.auth_failure == 1 and c[DropReason.INTERVAL_MISMATCH] == 1
     assert (c.ip_ttl_err, c.invalid_type_rcvd, c.advert_interval_err, c.addr_list_err, c.invalid_authtype,
             c.authtype_mismatch) == (2, 1, 0, 3, 1, 2)
