@@ -123,6 +123,18 @@ def test_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         snmp.stop()
 
 
+def walk_until_equal(snmp: NetSnmp, reference_file: str, timeout: float = 40.0) -> tuple[list[str], list[str]]:
+    """The masked reference walk and ours, walked again until they are equal or ``timeout`` has passed (the
+    daemon's state settles: masters elected, checks and scripts run)."""
+    reference = masked(data_path("snmp", reference_file).read_text().splitlines())
+    deadline = time.monotonic() + timeout
+    while True:
+        got = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
+        if got == reference or time.monotonic() >= deadline:
+            return reference, got
+        time.sleep(0.5)
+
+
 def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
     """keepalived-2.2.7-walk-rich.txt: vrrp_scripts and their results, tracked interfaces and scripts of an
     instance and of a sync group (with keepalived's weights in the effective priorities), static and virtual
@@ -131,17 +143,8 @@ def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
     snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
     try:
         daemon(lab, "lb1", work, snmp_rich_conf(snmp.socket))
-        reference = masked(data_path("snmp", "keepalived-2.2.7-walk-rich.txt").read_text().splitlines())
-        got: list[str] = []
-
-        def same() -> bool:
-            # settled: three masters, both real servers and the group's up, the scripts' verdicts in
-            got[:] = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
-            return got == reference
-
-        deadline = time.monotonic() + 40
-        while not same() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        # settled: three masters, both real servers and the group's up, the scripts' verdicts in
+        reference, got = walk_until_equal(snmp, "keepalived-2.2.7-walk-rich.txt")
         assert got == reference
     finally:
         snmp.stop()
@@ -159,16 +162,7 @@ def test_track_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
     snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
     try:
         daemon(lab, "lb1", work, snmp_track_conf(snmp.socket))
-        reference = masked(data_path("snmp", "keepalived-2.2.7-walk-track.txt").read_text().splitlines())
-        got: list[str] = []
-
-        def same() -> bool:
-            got[:] = masked(snmp.walk(KEEPALIVED_MIB) + snmp.walk(VRRP_MIB) + snmp.walk(VRRPV3_MIB))
-            return got == reference
-
-        deadline = time.monotonic() + 40
-        while not same() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        reference, got = walk_until_equal(snmp, "keepalived-2.2.7-walk-track.txt")
         assert got == reference, "\n".join(difflib.unified_diff(reference, got, lineterm=""))
         lab.popen("lb1", list(TRACKED_PROCESS), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         proc = f"{KEEPALIVED_MIB}.2.21.1"
