@@ -212,8 +212,12 @@ def test_a_vmac_left_by_a_crash_is_adopted_and_a_wrong_one_updated(lan: tuple[La
         assert "Update old VMAC interface vrrp.51 due to wrong MAC/mode" in a.log()
         a.signal(signal.SIGKILL)
         a.reap()
+        masters = a.log().count("Entering MASTER STATE")
         a.start()
         wait_for(lambda: "adopting VMAC interface vrrp.51" in a.log(), 10, "the VMAC adopted")
+        # the killed process's VIP is still on the VMAC: wait for the new process's own MASTER (before it, it may
+        # not have its SIGTERM handler yet and the stop below would kill it: -15, a CI flake)
+        wait_for(lambda: a.log().count("Entering MASTER STATE") > masters, 10, "the new process master")
         wait_for(lambda: vmac_master(lab, "a"), 10, "a master on its VMAC again")
         assert a.stop() == 0
         assert link_mac(lab, "a", VMAC) is None
