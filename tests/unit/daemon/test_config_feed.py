@@ -4,9 +4,12 @@ supervisor's parse, never the file; each child its part; only the newest of queu
 from __future__ import annotations
 
 import asyncio
+import pickle
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from pykeepalived.config import load_config
 from pykeepalived.config.loader import load_config_text
@@ -109,5 +112,90 @@ async def test_configurations_queued_while_the_child_was_busy_are_applied_newest
         await asyncio.sleep(0.1)
         assert got == [4]
     finally:
+        await feed.close()
+        parent.close()
+
+
+def test_a_reload_is_pickled_against_the_last_configuration_unchanged_virtual_servers_as_references() -> None:
+    before = load_config_text(services(200, weight=1)).config
+    assert before is not None
+    changed = services(200, weight=1).replace("weight 1", "weight 5", 1) + services(201)[-170:].replace(
+        "10.1.0.201", "10.2.0.1")  # one weight changed, one service added
+    after = load_config_text(changed).config
+    assert after is not None and len(after.lvs.virtual_servers) == 201
+    whole = config_feed.encode(after)
+    delta = config_feed.encode(after, before)
+    assert len(delta) * 20 < len(whole)
+    got = config_feed.decode(delta, before)
+    assert got == after
+    olds = before.lvs.virtual_servers
+    news = got.lvs.virtual_servers
+    # the child's own objects for what did not change (its checkers hold them), new ones for the rest
+    assert news[0] is not olds[0] and news[0] == after.lvs.virtual_servers[0]
+    assert all(n is o for n, o in zip(news[1:200], olds[1:200], strict=True))
+    assert news[200] == after.lvs.virtual_servers[200]
+    # against no base (or the wrong one) it cannot be read
+    with pytest.raises(pickle.UnpicklingError):
+        config_feed.decode(delta)
+
+
+async def test_the_child_decodes_each_queued_message_against_the_one_before_and_applies_the_newest() -> None:
+    parent, child_end = config_feed.channel()
+    configs = [load_config_text(services(3, weight=w)).config for w in (2, 3, 4)]
+    assert all(c is not None for c in configs)
+    config_feed.send(parent, config_feed.encode(configs[0]), 1, 0)
+    feed = ConfigFeed(child_end)
+    first = feed.first()
+    assert first == configs[0]
+    # two reloads queue while the child is busy: the second is pickled against the first
+    config_feed.send(parent, config_feed.encode(configs[1], configs[0]), 2, 1)
+    config_feed.send(parent, config_feed.encode(configs[2], configs[1]), 3, 2)
+    got: list[Config] = []
+
+    feed.follow(got.append)
+    try:
+        await until(lambda: feed.applied)
+        await asyncio.sleep(0.1)
+        assert got == [configs[2]]
+        # the virtual servers that did not change in the last reload are the objects of the one before it
+        assert got[0].lvs.virtual_servers[1] is not configs[2].lvs.virtual_servers[1]
+    finally:
+        await feed.close()
+        parent.close()
+
+
+async def test_a_child_out_of_step_asks_for_the_whole_configuration_and_the_supervisor_sends_it(
+        tmp_path: Path) -> None:
+    path = tmp_path / "keepalived.conf"
+    path.write_text(services(3, weight=1))
+    cfg = load_config(str(path)).config
+    assert cfg is not None
+    sup = Supervisor(cfg, DaemonOptions(config_file=str(path)))
+    parent, child_end = config_feed.channel()
+    child = Child("checkers", proc=SimpleNamespace(returncode=None), feed=parent)  # type: ignore[arg-type]
+    sup.children["checkers"] = child
+    asyncio.get_running_loop().add_reader(parent.fileno(), sup._feed_readable, child, parent)
+    # the supervisor believes the child holds a configuration the child never decoded
+    child.sent, child.sent_generation = load_config_text(services(3, weight=3)).config, 7
+    feed = ConfigFeed(child_end)
+    got: list[Config] = []
+    feed.follow(got.append)
+    try:
+        path.write_text(services(3, weight=5))
+        ok, _ = await sup.reload()
+        assert ok
+        # the delta named base 7, which this child does not have: it asked, and got the whole one
+        await until(lambda: got)
+        assert weight(got[0]) == 5 and got[0] == sup.config
+        assert child.sent is not None and child.sent == sup.config and child.sent_generation == sup.generation
+        # from then on reloads are deltas again, against what it now holds
+        path.write_text(services(3, weight=5).replace("weight 5", "weight 6", 1))
+        ok, _ = await sup.reload()
+        assert ok
+        await until(lambda: len(got) == 2)
+        assert weight(got[1]) == 6
+        assert got[1].lvs.virtual_servers[1] is got[0].lvs.virtual_servers[1]
+    finally:
+        asyncio.get_running_loop().remove_reader(parent.fileno())
         await feed.close()
         parent.close()
