@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from pykeepalived.check.state import (
     FifoLine,
@@ -692,3 +694,43 @@ def test_known_down_is_read_from_the_table_left_behind() -> None:
     assert known_down([vs], {}, inhibited) == {vs_id(vs): {rs}}
     alive = Table((Service(svc_key, "wlc", destinations=(Destination(rs, 1),)),))
     assert known_down([vs], {}, alive) == {}
+
+
+# ---------------------------------------------------------------------- the desired table, remade on change
+
+_CACHE_VS = one_vs(
+    " delay_loop 5\n quorum 2\n sorry_server 192.168.0.99 80\n"
+    + rs_block("192.168.0.1", extra="weight 3")
+    + rs_block("192.168.0.2", extra="inhibit_on_failure")
+    + rs_block("192.168.0.3", extra="weight 2",
+               check="MISC_CHECK { misc_path /bin/true\n misc_dynamic }")
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 2), hst.booleans(), hst.none() | hst.integers(0, 40)), max_size=30))
+def test_destinations_made_once_equal_destinations_made_afresh_after_any_results(
+        steps: list[tuple[int, bool, int | None]]) -> None:
+    """destinations() and services() keep what they made while nothing changed: after any sequence of
+    results (up, down, dynamic weights; quorum and the sorry server following) they equal a fresh make."""
+    state = VirtualServerState(_CACHE_VS)
+    state.start(0.0)
+    servers = list(state.servers)
+    now = 1.0
+    for server, ok, delta in steps:
+        index = 0
+        state.record(servers[server], index, now, Result(ok, weight_delta=delta if server == 2 and ok else None))
+        now += 1.0
+        kept = state.destinations()
+        services = state.services({})
+        state._dest_signature = None  # forget what was made: the next call makes it again
+        assert state.destinations() == kept
+        assert state.services({}) == services
+        assert desired_table([_CACHE_VS], {state.id: state}) == desired_table(
+            [_CACHE_VS], {state.id: _fresh_copy(state)})
+
+
+def _fresh_copy(state: VirtualServerState) -> VirtualServerState:
+    copy = VirtualServerState(state.config)
+    copy.servers, copy.sorry_alive = state.servers, state.sorry_alive
+    return copy
