@@ -2,8 +2,9 @@
 
 * a walk of KEEPALIVED-MIB, VRRP-MIB and VRRPV3-MIB answered by pykeepalived has the OIDs and values of
   keepalived 2.2.7's walk with the same config (tests/data/snmp/keepalived-2.2.7-walk.txt, README there),
-  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt) and
-  with one that fills the track_process and BFD tables (keepalived-2.2.7-walk-track.txt);
+  also with a config that fills every other table keepalived serves (keepalived-2.2.7-walk-rich.txt), with
+  one that fills the track_process and BFD tables (keepalived-2.2.7-walk-track.txt) and with one whose routes
+  set every option the route and nexthop tables show (keepalived-2.2.7-walk-routes.txt);
 * a failover makes the new master send keepalived's traps, which snmptrapd receives;
 * SETs (snmpset through snmpd): keepalived's refusals and accepted values one by one
   (tests/data/snmp/keepalived-2.2.7-set.txt), a weight that reaches the data plane, and a base priority
@@ -33,6 +34,7 @@ from pykeepalived.lab.snmp import (
     VRRPV3_MIB,
     NetSnmp,
     snmp_rich_conf,
+    snmp_routes_conf,
     snmp_seed_conf,
     snmp_track_conf,
 )
@@ -146,6 +148,21 @@ def test_rich_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         # settled: three masters, both real servers and the group's up, the scripts' verdicts in
         reference, got = walk_until_equal(snmp, "keepalived-2.2.7-walk-rich.txt")
         assert got == reference
+    finally:
+        snmp.stop()
+
+
+def test_routes_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived-2.2.7-walk-routes.txt: vrrpRouteTable with every metric (locks, times in each unit and
+    clamped, advmss shown only beside hoplimit), tos, realms, quickack 0 shown true, congctl, IPv6 expires and
+    pref, each encapsulation (MPLS labels and the ILA locator read back as keepalived reads them), ``no_track``
+    routes without a protocol column, and vrrpRouteNextHopTable with realms but no encapsulation columns."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb1", work / "snmp").start(traps=False)
+    try:
+        daemon(lab, "lb1", work, snmp_routes_conf(snmp.socket))
+        reference, got = walk_until_equal(snmp, "keepalived-2.2.7-walk-routes.txt")
+        assert got == reference, "\n".join(difflib.unified_diff(reference, got, lineterm=""))
     finally:
         snmp.stop()
 

@@ -253,6 +253,59 @@ def snmp_rich_conf(socket: Path, lb: str = "lb1") -> str:
     return text + "\n" + _RICH_EXTRA
 
 
+#: VI_ROUTES' virtual routes, one a line
+_ROUTES = (
+    "10.50.0.0/24 via 10.0.0.100 dev eth0 tos 0x10 mtu lock 1400 hoplimit 64 advmss 1360 rtt 300ms"
+    " rttvar lock 1000 reordering lock 5 window 65535 cwnd lock 10 ssthresh 20 rto_min 250ms initcwnd 12"
+    " initrwnd 14 congctl reno quickack 1 fastopen_no_cookie 1 features ecn realms 3/5",
+    "10.51.0.0/24 dev eth0 advmss lock 1200 rtt 2 rttvar 1.5s rto_min lock 1 realms 7 quickack 0"
+    " fastopen_no_cookie 0 congctl lock cubic",
+    "10.52.0.0/24 dev eth0 hoplimit 32 realms 6/0 ssthresh lock 30",
+    "10.53.0.0/24 via 10.0.0.100 dev eth0 encap mpls 100/200",
+    "10.54.0.0/24 encap ip id 42 dst 10.0.0.100 src 10.0.0.3 tos AF11 ttl 9 flags 1 dev eth0",
+    "2001:db8:50::/64 dev eth0 expires 3600 pref high mtu 1400",
+    "2001:db8:51:0:2000::1/128 dev eth0 encap ila 2001:0:0:1 pref 2",
+    "2001:db8:52::/64 encap ip6 id 9 dst 2001:db8::9 src 2001:db8::3 tc 0x10 hoplimit 7 dev eth0 pref low",
+    "10.55.0.0/24 nexthop via 10.0.0.100 dev eth0 weight 3 realms 2/4 encap mpls 300"
+    " nexthop via 192.168.0.12 dev eth1 realms 9 encap ip id 7 dst 192.168.0.13"
+    " nexthop via 10.0.0.101 dev eth0 onlink",
+    "10.56.0.0/24 dev eth0 no_track",
+    "10.57.0.0/24 dev eth0 no_track protocol bird",
+)
+
+_ROUTES_EXTRA = """\
+static_routes {
+    10.58.0.0/24 via 10.0.0.100 dev eth0 window 1000 initcwnd 5 mtu 1300 features ecn
+}
+
+vrrp_instance VI_ROUTES {
+    state MASTER
+    interface eth0
+    virtual_router_id 55
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        10.0.0.11/24 dev eth0
+    }
+    virtual_routes {
+{routes}
+    }
+}
+"""
+
+
+def snmp_routes_conf(socket: Path, lb: str = "lb1") -> str:
+    """:func:`snmp_seed_conf` plus routes with every option keepalived's vrrpRouteTable and
+    vrrpRouteNextHopTable show: a third instance VI_ROUTES (VRID 55, VIP 10.0.0.11) whose virtual_routes set
+    the metrics (with and without ``lock``, times in each unit, values clamped), tos, realms, quickack,
+    fastopen_no_cookie, congctl, expires and pref (IPv6), each encapsulation (mpls, ip, ip6, ila), a multipath
+    route whose nexthops have realms and encapsulations, and ``no_track`` routes with and without a protocol;
+    and a static route with metrics.  Every value is one the kernel accepts (the ILA route needs the ``ila``
+    module loaded first)."""
+    routes = "\n".join(f"        {route}" for route in _ROUTES)
+    return snmp_seed_conf(socket, lb) + "\n" + _ROUTES_EXTRA.replace("{routes}", routes)
+
+
 #: the process the track walk's vrrp_track_processes look for (started by the capture script and the test)
 TRACKED_PROCESS = ("sleep", "3583", "17")
 

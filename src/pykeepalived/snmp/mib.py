@@ -4,7 +4,8 @@ KEEPALIVED-MIB (1.3.6.1.4.1.9586.100.5: global 1, vrrp 2, check 3), VRRP-MIB (RF
 and VRRPV3-MIB (RFC 6527, 1.3.6.1.2.1.207).  Columns, indexes and encodings follow keepalived's
 ``core/snmp.c``, ``vrrp/vrrp_snmp.c`` and ``check/check_snmp.c`` (v2.2.7); the reference walks of
 keepalived itself are ``tests/data/snmp/keepalived-2.2.7-walk*.txt`` (``-rich`` and ``-track``: every
-table below has rows).  keepalived's quirks are kept where a walk shows them:
+table below has rows; ``-routes``: every route and nexthop column).  keepalived's quirks are kept where a
+walk shows them:
 
 * ``vrrpAddressAdvertising`` is true only for the first instance's VIPs (its iterator sets the flag once,
   before them); static addresses (instance index 0) are never "advertising".
@@ -18,7 +19,21 @@ table below has rows).  keepalived's quirks are kept where a walk shows them:
 * Script commands (vrrpScriptCommand, notify scripts, quorum/notify_up scripts) are keepalived's
   ``cmd_str_r``: every word in single quotes, the program as script security resolved it
   (``/bin/true`` is ``/usr/bin/true`` on a merged-/usr system).
-* vrrpRouteProtocol is the route's protocol number plus one (19 for keepalived's own 18).
+* vrrpRouteProtocol is the route's protocol number plus one (19 for keepalived's own 18), absent for a
+  route given ``no_track`` without a protocol (keepalived gives its protocol to the routes it means to track).
+* vrrpRouteQuickAck is true whenever ``quickack`` is given, ``quickack 0`` too.
+* vrrpRouteAdvmss is shown only for a route with ``hoplimit`` (0 without ``advmss``); vrrpRouteAdvmssLock for
+  a route with ``advmss``.
+* vrrpRouteRTT and vrrpRouteRTTvar are keepalived's 1/8 and 1/4 ms divided back to ms (a bare number is taken
+  in those units; with ``s``/``ms`` it is multiplied), clamped like vrrpRouteRTOMin to 200 ms .. 120 s.
+* vrrpRoutePref: low 1, medium 2, high 3, 0 for any other number given.
+* vrrpRouteRealmDst (TO) is shown whenever realms are set (0 for ``realms FROM/0``), vrrpRouteRealmSrc when
+  FROM is not 0; the same in vrrpRouteNextHopTable.
+* vrrpRouteEncapMplsLabels is each label stack entry as it sits in memory (network order, bottom-of-stack
+  bit on the last label) read as a little-endian number, ``/``-separated; vrrpRouteEncapIlaLocator is the
+  locator's 8 bytes (network order) read as a little-endian number.
+* vrrpRouteNextHopTable has no encapsulation columns: keepalived's handler compares them with the route
+  table's column numbers, which never match.
 * A virtual server of a virtual_server_group (or a fwmark) has no address family of its own, so both
   persistence-granularity columns show: the IPv4 mask (15) and the same 4 bytes as a number (51); the
   address type comes from the service's family, address and port are absent.
@@ -39,8 +54,6 @@ table below has rows).  keepalived's quirks are kept where a walk shows them:
 
 The base priority and preemption columns show what a SET (:mod:`pykeepalived.snmp.writes`) left, as
 keepalived's do; vrrpInstanceWantedState is the state machine's wantstate.
-
-Not served: the route metric options (mtu, rtt, …) and encapsulation columns, nexthop realms.
 
 Everything is pure: :func:`build` takes the config, the snapshot, the interfaces (name -> index, MAC)
 and the subagent's start time, and returns a :class:`~pykeepalived.snmp.agentx.MibView`.
@@ -63,6 +76,7 @@ from pykeepalived import __version__
 from pykeepalived.config.model import Config
 from pykeepalived.config.model_lvs import RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.config.model_vrrp import Route, Rule, TrackRef, VirtualAddress, VrrpInstance
+from pykeepalived.config.route_options import Encap, NextHop, nexthop, route_options
 from pykeepalived.lvs.model import Counters
 from pykeepalived.snmp.agentx import (
     OID,
@@ -559,7 +573,7 @@ def _number(text: str) -> int | None:
 
 
 def _opt(options: tuple[str, ...], name: str) -> str | None:
-    """The word after ``name`` in a route's or rule's options (``lock`` skipped), None when absent."""
+    """The word after ``name`` in a rule's options (``lock`` skipped), None when absent."""
     for i, word in enumerate(options):
         if word == name:
             rest = [w for w in options[i + 1:i + 3] if w != "lock"]
@@ -581,11 +595,9 @@ def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interface
         r((*e, 4, *ix), Gauge32(dst.network.prefixlen))
     if route.via and (gw := _packed(route.via)) is not None:
         r((*e, 5, *ix), OctetString(gw))
-    hops = [h for h in route.nexthops if h]
-    if len(hops) == 1:
-        via = _opt(hops[0], "via")
-        if via and (gw := _packed(via)) is not None:
-            r((*e, 6, *ix), OctetString(gw))
+    hops = [nexthop(h) for h in route.nexthops if h]
+    if len(hops) == 1 and hops[0].via is not None:
+        r((*e, 6, *ix), OctetString(hops[0].via.packed))
     if pref is not None:
         r((*e, 7, *ix), OctetString(pref.ip.packed))
     r((*e, 8, *ix), Gauge32(route.metric or 0))
@@ -600,30 +612,109 @@ def _route(rows: _Rows, ix: tuple[int, int], route: Route, held: bool, interface
     if src is not None:
         r((*e, 15, *ix), OctetString(src.ip.packed))
         r((*e, 16, *ix), Gauge32(src.network.prefixlen))
-    proto = route.protocol or "keepalived"
-    r((*e, 18, *ix), Integer((int(proto) if proto.isdigit() else ROUTE_PROTOCOLS.get(proto, 18)) + 1))
-    r((*e, 19, *ix), truth(_opt(route.options, "features") == "ecn"))
-    r((*e, 20, *ix), truth(_opt(route.options, "quickack") not in (None, "0")))
+    opts = route_options(route.options)
+    if opts.tos is not None:
+        r((*e, 17, *ix), Gauge32(opts.tos))
+    if route.protocol is not None or not route.no_track:  # a no_track route has no protocol of its own
+        proto = route.protocol or "keepalived"
+        r((*e, 18, *ix), Integer((int(proto) if proto.isdigit() else ROUTE_PROTOCOLS.get(proto, 18)) + 1))
+    r((*e, 19, *ix), truth(opts.ecn))
+    r((*e, 20, *ix), truth(opts.quickack is not None))  # given, whatever its value
+    if opts.expires is not None:
+        r((*e, 21, *ix), Integer(_signed(opts.expires)))
+    _metric(rows, (*e, 22), ix, opts.mtu, "mtu" in opts.locked)
+    if opts.hoplimit is not None:
+        r((*e, 24, *ix), Gauge32(opts.hoplimit))
+        r((*e, 25, *ix), Gauge32(opts.advmss or 0))  # keepalived shows advmss when hoplimit is set
+    if opts.advmss is not None:
+        r((*e, 26, *ix), truth("advmss" in opts.locked))
+    _metric(rows, (*e, 27), ix, None if opts.rtt is None else opts.rtt // 8, "rtt" in opts.locked)
+    _metric(rows, (*e, 29), ix, None if opts.rttvar is None else opts.rttvar // 4, "rttvar" in opts.locked)
+    _metric(rows, (*e, 31), ix, opts.reordering, "reordering" in opts.locked)
+    if opts.window is not None:
+        r((*e, 33, *ix), Gauge32(opts.window))
+    _metric(rows, (*e, 34), ix, opts.cwnd, "cwnd" in opts.locked)
+    _metric(rows, (*e, 36), ix, opts.ssthresh, "ssthresh" in opts.locked)
+    _metric(rows, (*e, 38), ix, opts.rto_min, "rto_min" in opts.locked)
+    for col, value in ((40, opts.initcwnd), (41, opts.initrwnd)):
+        if value is not None:
+            r((*e, col, *ix), Gauge32(value))
+    if opts.congctl is not None:
+        r((*e, 42, *ix), OctetString(opts.congctl))
+    if opts.pref is not None:
+        r((*e, 43, *ix), Integer(ROUTER_PREF_COLUMN.get(opts.pref, 0)))
+    _realms(rows, (*e, 44), ix, opts.realms)
+    if opts.encap is not None:
+        _encap(rows, e, ix, opts.encap)
+    if opts.fastopen_no_cookie is not None:
+        r((*e, 55, *ix), truth(opts.fastopen_no_cookie))
     for ni, hop in enumerate(hops, 1):
         _nexthop(rows, (*ix, ni), hop, interfaces)
 
 
-def _nexthop(rows: _Rows, ix: tuple[int, ...], hop: tuple[str, ...], interfaces: Mapping[str, Interface]) -> None:
-    """vrrpRouteNextHopTable, indexed (instance, route, nexthop)."""
+#: vrrpRoutePref: the kernel's ICMPV6_ROUTER_PREF low (3), medium (0), high (1); anything else is 0
+ROUTER_PREF_COLUMN = {3: 1, 0: 2, 1: 3}
+
+
+def _signed(value: int) -> int:
+    """A 32-bit unsigned number in an INTEGER column, as keepalived's ``long_ret.u`` reads back."""
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _metric(rows: _Rows, column: OID, ix: tuple[int, ...], value: int | None, locked: bool) -> None:
+    """A metric (column) and its lock flag (the next column), both absent when the metric is not set."""
+    if value is not None:
+        rows.add((*column, *ix), Gauge32(value))
+        rows.add((*column[:-1], column[-1] + 1, *ix), truth(locked))
+
+
+def _realms(rows: _Rows, column: OID, ix: tuple[int, ...], realms: int) -> None:
+    """Realm columns (TO, then FROM): TO whenever realms are set (0 for ``N/0``), FROM when not 0."""
+    if realms:
+        rows.add((*column, *ix), Gauge32(realms & 0xFFFF))
+    if realms >> 16:
+        rows.add((*column[:-1], column[-1] + 1, *ix), Gauge32(realms >> 16))
+
+
+def _encap(rows: _Rows, e: OID, ix: tuple[int, ...], encap: Encap) -> None:
+    """vrrpRouteEncap* (46-54): keepalived's ``vrrp_snmp_encap`` for a route."""
+    r = rows.add
+    r((*e, 46, *ix), Integer(encap.type + 1))
+    if encap.kind == "mpls":
+        # each label stack entry as it sits in memory (network order) read as a little-endian number
+        entries = [(label << 12 | (256 if k == len(encap.labels) - 1 else 0)).to_bytes(4, "big")
+                   for k, label in enumerate(encap.labels)]
+        r((*e, 47, *ix), OctetString("/".join(str(int.from_bytes(b, "little")) for b in entries)))
+    elif encap.kind == "ila":
+        if encap.locator is not None:  # the locator's bytes read as a little-endian number
+            r((*e, 54, *ix), Counter64(int.from_bytes(encap.locator, "little")))
+    else:
+        if encap.id is not None:
+            r((*e, 48, *ix), Counter64(encap.id))
+        if encap.dst is not None:
+            r((*e, 49, *ix), OctetString(encap.dst.packed))
+        if encap.src is not None:
+            r((*e, 50, *ix), OctetString(encap.src.packed))
+        for col, value in ((51, encap.tos), (52, encap.ttl), (53, encap.flags)):
+            if value is not None:
+                r((*e, col, *ix), Gauge32(value))
+
+
+def _nexthop(rows: _Rows, ix: tuple[int, ...], hop: NextHop, interfaces: Mapping[str, Interface]) -> None:
+    """vrrpRouteNextHopTable, indexed (instance, route, nexthop).  Its encapsulation columns (10-18) stay
+    empty: keepalived's handler compares them with the route table's column numbers."""
     e = (*VRRP, 11, 1)
-    via = _packed(_opt(hop, "via") or _opt(hop, "gw") or "")
-    if via is not None:
-        rows.add((*e, 2, *ix), Integer(1 if len(via) == 4 else 2))
-        rows.add((*e, 3, *ix), OctetString(via))
-    dev = _opt(hop, "dev")
-    if dev:
-        itf = interfaces.get(dev)
+    if hop.via is not None:
+        rows.add((*e, 2, *ix), Integer(1 if hop.via.version == 4 else 2))
+        rows.add((*e, 3, *ix), OctetString(hop.via.packed))
+    if hop.dev:
+        itf = interfaces.get(hop.dev)
         rows.add((*e, 4, *ix), Integer(itf.index if itf else 0))
-        rows.add((*e, 5, *ix), OctetString(dev))
-    weight = _opt(hop, "weight")
-    if weight and weight.isdigit():
-        rows.add((*e, 6, *ix), Gauge32(int(weight)))
-    rows.add((*e, 7, *ix), truth("onlink" in hop))
+        rows.add((*e, 5, *ix), OctetString(hop.dev))
+    if hop.weight is not None:
+        rows.add((*e, 6, *ix), Gauge32(hop.weight))
+    rows.add((*e, 7, *ix), truth(hop.onlink))
+    _realms(rows, (*e, 8), ix, hop.realms)
 
 
 def _rule(rows: _Rows, ix: tuple[int, int], rule: Rule, held: bool) -> None:

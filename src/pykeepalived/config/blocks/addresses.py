@@ -16,6 +16,7 @@ from ..model_vrrp import (
     VirtualAddress,
 )
 from ..parser import Block, Context
+from ..route_options import RouteOptionParser, parse_nexthops
 from .common import entries_block, interface_exists
 
 ROUTE_TABLES = {"main": 254, "local": 255, "default": 253, "unspec": 0}
@@ -188,36 +189,6 @@ def parse_vip(ctx: Context, line: LogicalLine, static: bool) -> VirtualAddress |
     return VirtualAddress(**v)
 
 
-#: route options taking one parameter (``lock`` may precede it), kept as words
-_ROUTE_ARG_OPTS = (
-    "tos",
-    "dsfield",
-    "mtu",
-    "hoplimit",
-    "advmss",
-    "rtt",
-    "rttvar",
-    "reordering",
-    "window",
-    "cwnd",
-    "ssthresh",
-    "realms",
-    "rto_min",
-    "initcwnd",
-    "initrwnd",
-    "features",
-    "quickack",
-    "congctl",
-    "pref",
-    "ttl-propagate",
-    "fastopen_no_cookie",
-    "expires",
-    "vrf",
-    "as",
-)
-_ROUTE_FLAG_OPTS = ("onlink", "add", "prepend", "append")
-
-
 def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
     """One virtual_routes / static_routes line (``alloc_route``)."""
     t = line.texts()
@@ -226,6 +197,7 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
     options: list[str] = []
     nexthops: list[tuple[str, ...]] = []
     dest: str | None = None
+    metrics = RouteOptionParser()
 
     def fam(ip: Any) -> bool:
         nonlocal family
@@ -294,17 +266,21 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
                 return None
             r["dev"] = nxt
             i += 1
-        elif opt in _ROUTE_FLAG_OPTS:
-            options.append(opt)
-        elif opt in _ROUTE_ARG_OPTS:
-            options.append(opt)
-            if nxt == "lock":
-                options.append(nxt)
-                i += 1
-                nxt = t[i + 1] if i + 1 < len(t) else None
-            if nxt is not None:
-                options.append(nxt)
-                i += 1
+        elif (step := metrics.take(t, i, family)) is not None:
+            if step.missing:
+                ctx.arg(line, step.end)  # keepalived exits: a missing parameter
+            for cls, message in step.messages:
+                if cls is ErrClass.OK:
+                    ctx.note(line, message)
+                else:
+                    ctx.error(line, message, cls=cls)
+            if step.drop:
+                return None
+            if opt != "encap":  # the encapsulation is kept as words that read back alone, last
+                options += t[i : step.end]
+            family = step.family
+            i = step.end
+            continue
         elif opt == "or":
             ctx.error(line, '"or" for routes is deprecated. Please use "nexthop"')
             if nexthops:
@@ -323,18 +299,13 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
             if nexthops:
                 ctx.error(line, 'Cannot specify nexthops with "or" route')
                 break
-            current: list[str] = []
-            for w in t[i + 1 :]:
-                if w == "nexthop":
-                    nexthops.append(tuple(current))
-                    current = []
-                else:
-                    current.append(w)
-            nexthops.append(tuple(current))
-            for hop in nexthops:
-                for k, word in enumerate(hop[:-1]):
-                    if word == "dev" and not interface_exists(ctx, hop[k + 1]):
-                        ctx.error(line, f"WARNING - interface {hop[k + 1]} for VROUTE nexthop doesn't exist")
+            hops = parse_nexthops(t, i, family, lambda name: interface_exists(ctx, name))
+            for cls, message in hops.messages:
+                ctx.error(line, message, cls=cls)
+            if hops.missing:
+                ctx.arg(line, len(t))
+            nexthops = [words for words, _ in hops.hops]
+            family = hops.family
             i = len(t)
             break
         elif opt == "no_track":
@@ -381,9 +352,14 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
         if "dev" not in r:
             ctx.error(line, f"Warning - cannot track route {dest} with no interface specified, not tracking")
             r["no_track"] = True
+            # keepalived gave it its own protocol before giving up tracking (only ``no_track`` leaves it unset)
+            r["protocol"] = r.get("protocol") or "keepalived"
     if r.get("track_group") and "dev" not in r:
         ctx.error(line, "Static route cannot have track group if no oif specified")
         r["track_group"] = None
+    encap = metrics.result().encap
+    if encap is not None:
+        options += encap.words()
     return Route(dest=dest, family=family or 4, nexthops=tuple(nexthops), options=tuple(options), **r)
 
 
