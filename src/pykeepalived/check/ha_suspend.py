@@ -84,16 +84,22 @@ class _Vs:
 
     __slots__ = ("checkers", "config", "count", "enabled", "group", "id", "name")
 
-    def __init__(self, vs: VirtualServer, group: VirtualServerGroup | None) -> None:
+    def __init__(self, vs: VirtualServer, group: VirtualServerGroup | None, like: _Vs | None = None) -> None:
         self.config = vs
         self.group = group
-        self.id = vs_id(vs)
-        self.name = vs.describe()
-        #: FMT_RS of each checker the runner runs (BFD is not run), in configuration order
-        self.checkers = [format_trio(rs.ip, rs.port, vs.protocol)
-                         for rs in vs.real_servers for ch in rs.checkers if checker_timing(ch) is not None]
         self.count = 0
         self.enabled = True
+        self.id: VsId
+        self.name: str
+        #: FMT_RS of each checker the runner runs (BFD is not run), in configuration order
+        self.checkers: list[str]
+        if like is not None and like.config is vs:  # a reload that kept this virtual server: its texts too
+            self.id, self.name, self.checkers = like.id, like.name, like.checkers
+            return
+        self.id = vs_id(vs)
+        self.name = vs.describe()
+        self.checkers = [format_trio(rs.ip, rs.port, vs.protocol)
+                         for rs in vs.real_servers for ch in rs.checkers if checker_timing(ch) is not None]
 
     def matches(self, addr: IPAddress) -> bool:
         return self.config.ha_suspend and addr.version == _family(self.config) and \
@@ -107,13 +113,18 @@ class HaSuspend:
     """Address counts of the ``ha_suspend`` virtual servers, and what to do when they change.
 
     Call :meth:`start` once with the addresses present (the netlink dump), then :meth:`added` /
-    :meth:`removed` per event.  On reload build a new one and start it with :attr:`addresses` of
+    :meth:`removed` per event.  On reload build a new one (``previous``: the old one, whose texts it
+    reuses for the virtual servers that are the same objects) and start it with :attr:`addresses` of
     the old one.
     """
 
-    def __init__(self, virtual_servers: Iterable[VirtualServer], groups: Iterable[VirtualServerGroup] = ()) -> None:
+    def __init__(self, virtual_servers: Iterable[VirtualServer], groups: Iterable[VirtualServerGroup] = (),
+                 previous: HaSuspend | None = None) -> None:
         by_name = {g.name: g for g in groups}
-        self._all = [_Vs(vs, by_name.get(vs.group) if vs.group is not None else None) for vs in virtual_servers]
+        #: ``previous``'s state per virtual server object (a reload's unchanged ones are the same objects)
+        before = {id(v.config): v for v in previous._all} if previous is not None else {}
+        self._all: list[_Vs] = [_Vs(vs, by_name.get(vs.group) if vs.group is not None else None, before.get(id(vs)))
+                     for vs in virtual_servers]
         self._suspendable = [v for v in self._all if v.config.ha_suspend]
         self._addresses: set[LocalAddress] = set()
         self.started = False

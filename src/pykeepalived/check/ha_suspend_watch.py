@@ -60,7 +60,7 @@ class HaSuspendWatcher:
         """
         old = self.core
         self.runner = runner
-        core = self.core = HaSuspend(runner.virtual_servers, runner.groups)
+        core = self.core = HaSuspend(runner.virtual_servers, runner.groups, previous=old)
         if not core.needed and not self.log_changes:
             self._stop_watching()
             self._apply(core.start(()))

@@ -389,3 +389,23 @@ async def test_watcher_reopens_and_resyncs_after_a_failure(monkeypatch: pytest.M
 def test_vs_id_matches_the_runner_ids() -> None:
     c = config(vs_block("10.0.0.5 80"))
     assert vs_id(c.lvs.virtual_servers[0]) == VS_ID
+
+
+def test_a_reload_reuses_the_texts_of_the_virtual_servers_it_kept_and_makes_the_others() -> None:
+    from pykeepalived.check.ha_suspend import HaSuspend
+    from pykeepalived.config.loader import load_config_text
+
+    def vss(port: int) -> tuple:
+        text = "".join(f"virtual_server 10.0.0.{i} 80 {{\n protocol TCP\n real_server 192.168.0.{i} {port} {{\n"
+                       "  TCP_CHECK {\n   connect_timeout 1\n  }\n }\n}\n" for i in (1, 2))
+        return load_config_text(text).config.lvs.virtual_servers
+
+    old_vss = vss(80)
+    old = HaSuspend(old_vss)
+    changed = vss(81)
+    new = HaSuspend((old_vss[0], changed[1]), previous=old)
+    assert new._all[0].checkers is old._all[0].checkers  # kept: the very texts
+    assert new._all[1].checkers == ["[192.168.0.2]:tcp:81"]  # changed: made again
+    assert [a.text for a in new.start(()) if hasattr(a, "text")] == [
+        "Activating healthchecker for service [192.168.0.1]:tcp:80 for VS [10.0.0.1]:tcp:80",
+        "Activating healthchecker for service [192.168.0.2]:tcp:81 for VS [10.0.0.2]:tcp:80"]
