@@ -254,7 +254,7 @@ class Monitors:
 
     def _count_processes(self, now: float, announce: bool = True) -> None:
         procs = _scan_processes(full=any(tp.args is not None or tp.full_command or tp.param_match is not None
-                                         or len(tp.process) > 15 for tp in self._procs.values()))
+                                         for tp in self._procs.values()))
         for tp in list(self._procs.values()):
             count = sum(1 for comm, argv in procs if process_matches(tp, comm, argv))
             change = self._quorums[tp.name].observe(now, count)

@@ -202,15 +202,16 @@ def process_matches(tp: TrackProcess, comm: str, argv: Sequence[str]) -> bool:
     """Does a process (``/proc/PID/comm``, ``/proc/PID/cmdline`` split on NUL) match ``tp``?
 
     keepalived 2.2.7's ``check_process`` / ``check_params``: arguments or ``param_match`` make it a full
-    command, whose name is compared with argv[0]; otherwise the name is compared with comm (the kernel
-    keeps 15 characters of it).  Arguments are compared word by word: exactly (the default),
+    command, whose name is compared with argv[0]; otherwise the name is compared with comm, whole (the
+    kernel keeps 15 characters of comm, so a longer name never matches without ``full_command``).
+    Arguments are compared word by word: exactly (the default),
     ``partial`` (the configured ones are the first ones, whole) or ``initial`` (the same, the last one
     may be longer than configured).  ``param_match`` without arguments: ``exact`` wants none.
     """
     if tp.full_command or tp.args is not None or tp.param_match is not None:
         if not argv or argv[0] != tp.process:
             return False
-    elif comm != tp.process[:15]:
+    elif comm != tp.process:
         return False
     have = list(argv[1:])
     if tp.args is None:

@@ -172,6 +172,11 @@ def test_process_matching_rules() -> None:
     tp = TrackProcess("p", "nginx")
     assert process_matches(tp, "nginx", ["/usr/sbin/nginx", "-g", "daemon off;"])
     assert not process_matches(tp, "nginx-x", ["nginx-x"])
+    # comm holds 15 characters: keepalived compares the whole name with it, so a longer one never matches
+    long = TrackProcess("p", "kube-controller-manager")
+    assert not process_matches(long, "kube-controller", ["kube-controller-manager"])
+    assert process_matches(TrackProcess("p", "kube-controller-manager", full_command=True), "kube-controller",
+                           ["kube-controller-manager", "--v=2"])
     full = TrackProcess("p", "/usr/sbin/nginx", full_command=True)
     assert process_matches(full, "nginx", ["/usr/sbin/nginx"])
     assert not process_matches(full, "nginx", ["nginx"])
