@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from pykeepalived.lab.snmp import (
     snmp_track_conf,
 )
 from pykeepalived.lab.topology import Lab, seed_topology
+from pykeepalived.status.client import post
 from tests.conftest import data_path, require_binary, require_root
 
 #: OIDs whose values depend on the run, not on the config (see tests/data/snmp/README.md)
@@ -300,5 +302,34 @@ def test_snmp_set_base_priority_above_the_master_takes_over(seed: tuple[Lab, Pat
                  "lb2 MASTER after its priority went above lb1's")
         lb1 = (work / "lb1.log").read_text(errors="replace")
         assert re.search(r"\(VI_FRONT\) Entering BACKUP STATE", lb1) or "Master received advert" in lb1, lb1[-2000:]
+    finally:
+        snmp.stop()
+
+
+def test_snmp_sets_last_until_a_reload_as_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived 2.2.7's reload builds its instances and real servers from the configuration again: a base
+    priority, a preemption or a real server's weight SET over SNMP is gone after it (restore_vrrp_state keeps
+    neither; set_effective_weights puts the configured weight back); a ``ctl weight`` override is not."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=False)
+    ctl = str(work / "lb2.ctl")
+    try:
+        backup_with_snmp(lab, work, snmp)
+        inst, rs = f"{KEEPALIVED_MIB}.2.3.1", f"{KEEPALIVED_MIB}.3.4.1"
+        rc, text = snmp.set(f"{inst}.7.2", "i", "90", f"{inst}.13.2", "i", "2", f"{rs}.7.1.2", "i", "7")
+        assert rc == 0, text
+        status, body = post(ctl, "/api/v1/command", json.dumps({
+            "command": "weight", "service": "10.0.0.5:80", "server": "192.168.0.13:80", "weight": 3}).encode())
+        assert status == 200, body
+        assert dataplane_weights(lab, "lb2") == {"192.168.0.12:80": 7, "192.168.0.13:80": 3}
+        prio_preempt = (f".{inst}.7.2", f".{inst}.13.2")
+        assert snmp.get(*prio_preempt) == [f".{inst}.7.2 = INTEGER: 90", f".{inst}.13.2 = INTEGER: 2"]
+        status, body = post(ctl, "/api/v1/command", b'{"command": "reload"}')
+        assert status == 200, body
+        wait_for(lambda: dataplane_weights(lab, "lb2") == {"192.168.0.12:80": 20, "192.168.0.13:80": 3}, 15,
+                 "the configured weight of 192.168.0.12 again, the ctl weight of 192.168.0.13 kept")
+        wait_for(lambda: snmp.get(*prio_preempt) == [f".{inst}.7.2 = INTEGER: 100", f".{inst}.13.2 = INTEGER: 1"],
+                 10, "VI_GATEWAY's configured priority and preemption again")
+        assert "weights set until reload (SNMP SET) dropped" in (work / "lb2.log").read_text(errors="replace")
     finally:
         snmp.stop()

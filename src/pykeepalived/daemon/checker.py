@@ -183,8 +183,10 @@ class CheckerProcess:
     def __init__(self, config: Config, options: CheckerOptions, dataplane: DataPlane | None = None,
                  overrides: Overrides | None = None) -> None:
         self.config = config
-        #: runtime drain/weight/disable (``pykeepalived ctl``), on top of what the checkers want
-        self.overrides = (overrides or Overrides()).prune(configured_servers(config))
+        #: runtime drain/weight/disable (``pykeepalived ctl``), on top of what the checkers want; a new
+        #: process keeps what a reload keeps (not the weights set until reload: keepalived's respawned
+        #: checker process reads the configured weights too)
+        self.overrides = (overrides or Overrides()).reloaded().prune(configured_servers(config))
         self.options = options
         self.dp = dataplane
         self.dp_reason = ""
@@ -354,10 +356,14 @@ class CheckerProcess:
         self._follow_bfd()  # a reload that adds the first bfd_instance: its BFD child just started
         if config.announce != old.announce:
             self._dirty.set()  # the next reconcile follows the new bgp_announce
-        kept = self.overrides.prune(configured_servers(config))
-        if kept != self.overrides:
+        reloaded = self.overrides.reloaded()
+        if reloaded != self.overrides:  # keepalived 2.2.7: the configured weight again (set_effective_weights)
+            log.info("Reload: the weights set until reload (SNMP SET) dropped: the configured weights apply")
+        kept = reloaded.prune(configured_servers(config))
+        if kept != reloaded:
             log.info("Reload: overrides of removed virtual or real servers dropped; kept: %s",
                      kept.to_json() if kept else "none")
+        if kept != self.overrides:
             self.overrides = kept
             self._dirty.set()
         if config.global_defs.lvs_sync_daemon != old.global_defs.lvs_sync_daemon:
@@ -708,8 +714,12 @@ class CheckerProcess:
             return ov.with_server(service, server, drained=True), f"drained {name}"
         if cmd.name == "undrain":
             return ov.with_server(service, server, drained=False), f"undrained {name}"
-        if cmd.name == "weight":
-            return ov.with_server(service, server, weight=cmd.weight), f"weight of {name} set to {cmd.weight}"
+        if cmd.name == "weight" and cmd.until_reload:
+            return (ov.with_server(service, server, reload_weight=cmd.weight),
+                    f"weight of {name} set to {cmd.weight} until reload")
+        if cmd.name == "weight":  # lasting: also ends a weight set until reload
+            return (ov.with_server(service, server, weight=cmd.weight, reload_weight=None),
+                    f"weight of {name} set to {cmd.weight}")
         return ov.with_server(service, server, disabled=cmd.name == "disable"), f"{cmd.name}d {name}"
 
 

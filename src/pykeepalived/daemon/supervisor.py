@@ -363,8 +363,9 @@ class Supervisor:
             await self.command(Command("preempt", instance=write.instance, preempt=bool(write.value)), caller)
         else:
             for service in write.services:
-                await self.command(Command("weight", service=service, server=write.server, weight=write.value),
-                                   caller)
+                # until the next reload, as keepalived's: its reload puts the configured weight back
+                await self.command(Command("weight", service=service, server=write.server, weight=write.value,
+                                           until_reload=True), caller)
 
     # -- main loop ------------------------------------------------------------------------------------
     async def run(self) -> int:

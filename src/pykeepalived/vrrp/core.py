@@ -17,6 +17,7 @@ touches a socket: tests drive it with a virtual clock and a recording fake of th
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -327,6 +328,17 @@ class VrrpCore:
         for reason in sorted(rt.tracker_faults - ev.faults):
             rt.tracker_faults.discard(reason)
             feed(FaultCleared(reason))
+
+    def set_base_priority(self, now: float, rt: InstanceRuntime, priority: int) -> None:
+        """keepalived's SNMP SET of vrrpInstanceBasePriority: a new base priority with the trackers' weights
+        on top of it, the effective priority following at once.  It lasts until a reload (whose kept
+        instances take the configured priority again: ``instances.build_runtime``), as keepalived's."""
+        rt.fsm.base_priority = priority
+        self.apply_tracking(now, rt, initial=not self.started)
+
+    def set_preempt(self, rt: InstanceRuntime, on: bool) -> None:
+        """keepalived's SNMP SET of vrrpInstancePreempt: ``nopreempt`` cleared or set, until a reload."""
+        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
 
     def tracker_changed(self, now: float, key: TrackerKey) -> None:
         """A script/file/process verdict changed: re-evaluate every instance that tracks it."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
@@ -632,8 +631,7 @@ class VrrpProcess:
         rt = self._instance(name)
         old = rt.fsm.base_priority
         log.info("(%s) base priority changed from %d to %d via %s.", name, old, priority, who)
-        rt.fsm.base_priority = priority
-        self.core.apply_tracking(asyncio.get_running_loop().time(), rt, initial=not self.core.started)
+        self.core.set_base_priority(asyncio.get_running_loop().time(), rt, priority)
         self._rearm()
         return f"({name}) base priority {old} -> {priority}"
 
@@ -641,7 +639,7 @@ class VrrpProcess:
         """Preemption on or off (keepalived's SNMP SET of vrrpInstancePreempt), until a reload."""
         rt = self._instance(name)
         log.info("(%s) preemption %s with %s", name, "enabled" if on else "disabled", who)
-        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
+        self.core.set_preempt(rt, on)
         return f"({name}) preemption {'enabled' if on else 'disabled'}"
 
     def _instance(self, name: str) -> InstanceRuntime:
