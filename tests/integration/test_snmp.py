@@ -38,7 +38,8 @@ from pykeepalived.lab.snmp import (
     snmp_track_conf,
 )
 from pykeepalived.lab.topology import Lab, seed_topology
-from pykeepalived.status.client import post
+from pykeepalived.status.client import fetch, post
+from pykeepalived.status.snapshot import Snapshot
 from tests.conftest import data_path, require_binary, require_root
 
 #: OIDs whose values depend on the run, not on the config (see tests/data/snmp/README.md)
@@ -231,6 +232,54 @@ def test_failover_sends_keepalived_traps_to_snmptrapd(seed: tuple[Lab, Path]) ->
                          text)
         assert re.search(r"\.1\.3\.6\.1\.2\.1\.68\.1\.3\.1\.7\.\d+\.51 = IpAddress: 10\.0\.0\.4", text)
         assert '.1.3.6.1.4.1.9586.100.5.1.2.0 = STRING: "lb2"' in text
+    finally:
+        snmp.stop()
+
+
+#: the most a trap may lag the change it reports: keepalived sends it at the change; a snapshot poll
+#: (POLL = 1 s) made it up to a second
+TRAP_LATENCY = 0.3
+
+
+def test_failover_trap_reaches_snmptrapd_at_once(seed: tuple[Lab, Path]) -> None:
+    """lb2 takes over when lb1 stops: vrrpInstanceStateChange(master) reaches snmptrapd within TRAP_LATENCY of
+    lb2's transition (its status' last_transition), not at the next poll of the status."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=True)
+    try:
+        lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
+        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+        def backup() -> bool:
+            states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
+            return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
+
+        wait_for(backup, 30, "lb2 BACKUP")
+        wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+        master = re.compile(r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.2 = STRING: "VI_FRONT"\t'
+                            r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.4 = INTEGER: 2')
+        assert not master.search(snmp.traps())
+        lb1.terminate()  # priority 0: lb2 takes over after its skew time
+        deadline = time.monotonic() + 15
+        size = -1
+        while time.monotonic() < deadline:  # the trap log watched every 2 ms: when the trap is seen
+            now_size = snmp.trap_log.stat().st_size if snmp.trap_log.exists() else 0
+            if now_size != size:
+                size = now_size
+                seen_at = time.time()
+                if master.search(snmp.traps()):
+                    break
+            time.sleep(0.002)
+        else:
+            raise AssertionError("no vrrpInstanceStateChange(master) for VI_FRONT: " + snmp.traps()[-2000:])
+        status, body = fetch(str(work / "lb2.ctl"), "/status")
+        assert status == 200
+        front = next(v for v in Snapshot.from_json(body).vrrp if v.name == "VI_FRONT")
+        assert front.state == "MASTER" and front.last_transition is not None
+        latency = seen_at - front.last_transition
+        print(f"failover -> snmptrapd: {latency * 1000:.1f} ms")
+        assert 0 <= latency <= TRAP_LATENCY, latency
+        lab.stop(lb1, 10)
     finally:
         snmp.stop()
 

@@ -12,7 +12,8 @@ the schedulers the data plane emulates from connection counts need them.
 
 Notifications the checkers produce (``notify_up``/``notify_down``, ``quorum_up``/``quorum_down``,
 FIFO lines, SMTP alerts) go through the shared notify modules; the status view is served to the
-supervisor on a control socket of this process.
+supervisor on a control socket of this process, with a change signal (status.changes) bumped on every
+change of a real server's health or weight or of a virtual server's quorum.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from pykeepalived.notify.security import Status as SecurityStatus
 from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
 from pykeepalived.status.api import LVS_COMMANDS, ApiError, Caller, Command
+from pykeepalived.status.changes import ChangeSignal
 from pykeepalived.status.snapshot import (
     CHECK_DURATION_BUCKETS,
     Counters,
@@ -208,6 +210,8 @@ class CheckerProcess:
         self.counters_at: float | None = None
         self._counters_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
+        #: bumped when a real server's health or weight or a virtual server's quorum changes (``/changes``)
+        self.changes = ChangeSignal()
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
         self._dp_lock = asyncio.Lock()
@@ -609,6 +613,7 @@ class CheckerProcess:
                 table_changed = True
         if table_changed:
             self._dirty.set()
+            self.changes.bump()
 
     def _job(self, script: Script | None) -> ScriptJob | None:
         """notify_up/down, quorum_up/down: only as script security allows, as every other script."""

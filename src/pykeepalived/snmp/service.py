@@ -5,14 +5,19 @@ Enabled as keepalived enables it: ``-x`` turns on every part (VRRP, checker, RFC
 ``enable_traps`` sends keepalived's notifications; the master agent's socket is ``-A FILE`` or
 ``snmp_socket`` (net-snmp's default ``unix:/var/agentx/master``).
 
-The subagent answers from a view rebuilt from a fresh snapshot every :data:`POLL` seconds (the
-master agent waits one second for an answer; a snapshot asks both children).  Traps come from
-comparing consecutive snapshots: an instance's or sync group's state, an instance becoming master (vrrpTrapNewMaster,
-vrrpv3NotifyNewMaster), a real server's health, a virtual server's quorum, an instance's count of adverts that
-failed authentication (vrrpTrapAuthFailure) or had a protocol error (vrrpv3NotifyProtoError) — with keepalived's
-varbinds (:func:`traps`, pure).  keepalived sends the last two for every bad advert; here a snapshot carries
-the count and the latest bad advert's details, so each poll sends at most one of each per instance, about the
-latest (a peer sending one bad advert a second, at keepalived's default advert_int, still gets one trap each).
+The subagent answers from a view rebuilt from a fresh snapshot at least every :data:`POLL` seconds (the
+master agent waits one second for an answer; a snapshot asks both children), and at once when the
+daemon's change signal moves (``status.changes``: a child's instance changed state or got a bad advert,
+a real server's health or a virtual server's quorum changed; the supervisor then reads again only the
+child whose signal moved): traps leave at the moment of the change, as keepalived sends them, not at the
+next poll.  A flood of changes is folded: snapshots at most every :data:`MIN_GAP` seconds (or the time
+the last one took).  Traps come from comparing consecutive snapshots: an instance's or sync group's
+state, an instance becoming master (vrrpTrapNewMaster, vrrpv3NotifyNewMaster), a real server's health,
+a virtual server's quorum, and each advert that failed authentication (vrrpTrapAuthFailure) or had a
+protocol error (vrrpv3NotifyProtoError) — with keepalived's varbinds (:func:`traps`, pure).
+
+keepalived sends the last two for every bad advert; here a snapshot carries the count and the latest bad
+advert's details, so each snapshot sends at most one of each per instance, about the latest.
 
 SETs are keepalived's (:mod:`pykeepalived.snmp.writes`): the service tests them against its current view
 and, committed, hands each one to ``apply`` (the supervisor turns them into runtime-API commands for
@@ -25,6 +30,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,11 +48,15 @@ from pykeepalived.snmp.agentx import (
     OctetString,
     VarBind,
 )
+from pykeepalived.status.changes import ChangeSignal
 from pykeepalived.status.snapshot import Health, Snapshot
 
 log = logging.getLogger("pykeepalived.snmp")
 
+#: the view is rebuilt (and traps looked for) at least this often, whatever the change signal says
 POLL = 1.0
+#: ... and on a change, but no sooner than this (or the time the last snapshot took) after the last one
+MIN_GAP = 0.05
 #: keepalived's vrrpInstanceStateChange state values (4 unknown, 5 stop)
 TRAP_STATE = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3, "STOP": 5}
 
@@ -244,15 +254,59 @@ def _htons(port: int) -> int:
     return int.from_bytes(port.to_bytes(2, "big"), "little")
 
 
+# -- when to look (pure) ----------------------------------------------------------------------------------
+
+@dataclass
+class Refresh:
+    """When the trap watcher reads its next snapshot, and whether of everything (times: the loop's clock).
+
+    A full snapshot at least every ``poll`` seconds; when a change is pending, one at once, but no sooner
+    than ``max(min_gap, the last one's cost)`` after the last one began (a flood of changes is folded)."""
+
+    poll: float = POLL
+    min_gap: float = MIN_GAP
+    last_start: float = -math.inf
+    last_full: float = -math.inf
+    last_cost: float = 0.0
+
+    def wait(self, now: float, changed: bool) -> float:
+        """Seconds from ``now`` until the next snapshot is due (``changed``: a change is pending)."""
+        due = self.last_full + self.poll
+        if changed:
+            due = min(due, self.last_start + max(self.min_gap, self.last_cost))
+        return max(0.0, due - now)
+
+    def full(self, now: float) -> bool:
+        """Whether the snapshot begun at ``now`` must read everything (the fallback poll is due)."""
+        return now >= self.last_full + self.poll
+
+    def taken(self, start: float, end: float, full: bool) -> None:
+        self.last_start, self.last_cost = start, end - start
+        if full:
+            self.last_full = start
+
+
 # -- the service ------------------------------------------------------------------------------------------
 
 class SnmpService:
-    """Runs the subagent and the trap watcher until cancelled; ``config`` may be replaced on reload."""
+    """Runs the subagent and the trap watcher until cancelled; ``config`` may be replaced on reload.
+
+    ``snapshot`` reads the whole status; ``changes`` (the daemon's change signal) wakes the watcher, which
+    then reads ``changed_snapshot`` (the status, read again only where it changed) when given."""
 
     def __init__(self, config: Config, snapshot: Callable[[], Awaitable[Snapshot]], *, snmp_option: bool,
-                 socket: str | None, apply: Callable[[writes.Write], Awaitable[None]] | None = None) -> None:
+                 socket: str | None, apply: Callable[[writes.Write], Awaitable[None]] | None = None,
+                 changes: ChangeSignal | None = None,
+                 changed_snapshot: Callable[[], Awaitable[Snapshot]] | None = None) -> None:
         self.config = config
         self.snapshot = snapshot
+        self.changed_snapshot = changed_snapshot
+        self.changes = changes
+        self.refresh = Refresh()
+        #: set by the change signal: a snapshot is due (after Refresh's gap)
+        self._wake = asyncio.Event()
+        if changes is not None:
+            changes.subscribe(self._wake.set)
         self.snmp_option = snmp_option
         self.started = time.time()
         self.parts = parts(config, snmp_option)
@@ -312,14 +366,27 @@ class SnmpService:
         finally:
             for t in tasks:
                 t.cancel()
+            if self.changes is not None:
+                self.changes.unsubscribe(self._wake.set)
             with contextlib.suppress(Exception):
                 await self.agent.close()
 
     async def _watch(self) -> None:
-        """Refresh the view, and send the traps the change since the last snapshot calls for."""
+        """Refresh the view, and send the traps the change since the last snapshot calls for: at every change
+        (after :class:`Refresh`'s gap) and every POLL seconds anyway."""
+        loop = asyncio.get_running_loop()
         while True:
+            while (delay := self.refresh.wait(loop.time(), self._wake.is_set())) > 0:
+                if self._wake.is_set():
+                    await asyncio.sleep(delay)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()  # a change from now on asks for a newer snapshot than this one
+            start = loop.time()
+            full = self.refresh.full(start) or self.changed_snapshot is None
             try:
-                snap = await self.snapshot()
+                snap = await (self.snapshot() if full or self.changed_snapshot is None else self.changed_snapshot())
                 self.last_snapshot = snap
                 interfaces = mib.read_interfaces()
                 self.agent.view = self.view(snap, interfaces)
@@ -329,4 +396,4 @@ class SnmpService:
                             self.traps_sent += 1
             except Exception:  # a view or trap lost is logged, never fatal to the daemon
                 log.exception("SNMP: building the MIB view or its traps failed")
-            await asyncio.sleep(POLL)
+            self.refresh.taken(start, loop.time(), full)

@@ -89,6 +89,9 @@ class VrrpCore:
         self.unknown_vrid_drops = 0
         #: log lines a peer can cause (rejected adverts, unknown VRIDs) are rate-limited; drops are counted
         self.reject_log = LogLimiter()
+        #: called with the instance when it recorded a bad advert keepalived sends a trap for (the process
+        #: bumps its change signal: the SNMP subagent traps each one as it comes)
+        self.on_error: Callable[[InstanceRuntime], None] | None = None
         self.started = False
         self.stopped = False
         self._set_garp_intervals()
@@ -240,7 +243,8 @@ class VrrpCore:
             result = pkt.validate(received, rt.expect_known_master if known else rt.expect)
             if isinstance(result, pkt.Rejected):
                 rt.drops.record(result)
-                rt.errors.record(result, src)
+                if rt.errors.record(result, src) and self.on_error is not None:
+                    self.on_error(rt)
                 if not result.reason.silent and self.may_log((rt.name, result.reason), now):
                     log.info("(%s) %s", rt.name, result.detail)
                 continue

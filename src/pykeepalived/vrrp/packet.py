@@ -457,15 +457,19 @@ class ErrorEvents:
     proto_errors: int = 0
     proto_error_reason: int = 0
 
-    def record(self, result: Rejected, src: IPAddress | None) -> None:
-        """Note a drop (drops that are neither kind are ignored); ``src`` is the packet's source."""
+    def record(self, result: Rejected, src: IPAddress | None) -> bool:
+        """Note a drop; ``src`` is the packet's source.  True if it is one keepalived traps (drops that are
+        neither kind are ignored)."""
         if (kind := AUTH_ERROR_TYPE.get(result.reason)) is not None:
             self.auth_errors += 1
             self.auth_error_src = src
             self.auth_error_type = kind
-        elif (reason := PROTO_ERROR_REASON.get(result.reason)) is not None:
+            return True
+        if (reason := PROTO_ERROR_REASON.get(result.reason)) is not None:
             self.proto_errors += 1
             self.proto_error_reason = reason
+            return True
+        return False
 
 
 # --- what an instance expects ---------------------------------------------------------------------
