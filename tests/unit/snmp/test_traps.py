@@ -47,10 +47,10 @@ def test_backup_to_master_sends_keepalived_and_rfc_traps() -> None:
     cfg = config(snmp_seed_conf(Path("/run/ax"), "lb2"))
     seen = TrapState()
     p = parts(cfg, False)
-    first = traps(cfg, snap("BACKUP"), seen, p, IFACES)
+    first = traps(cfg, snap("BACKUP"), seen, p, IFACES, now=0.0)
     assert [t[0] for t in first] == [(*mib.VRRP, 10, 0, 2)] * 2 + [(*mib.VRRP, 10, 0, 1)]
-    assert traps(cfg, snap("BACKUP"), seen, p, IFACES) == []  # no change, no trap
-    out = dict(traps(cfg, snap("MASTER"), seen, p, IFACES)[:3])
+    assert traps(cfg, snap("BACKUP"), seen, p, IFACES, now=0.0) == []  # no change, no trap
+    out = dict(traps(cfg, snap("MASTER"), seen, p, IFACES, now=0.0)[:3])
     rid = ((*mib.GLOBAL, 2, 0), OctetString("lb2"))
     binds = [(vb.oid, vb.value) for vb in out[(*mib.VRRP, 10, 0, 2)]]
     # keepalived names the columns without an instance index
@@ -65,7 +65,7 @@ def test_backup_to_master_sends_keepalived_and_rfc_traps() -> None:
 
 def test_no_traps_without_enable_traps() -> None:
     cfg = config(snmp_seed_conf(Path("/run/ax"), "lb2").replace("    enable_traps\n", ""))
-    assert traps(cfg, snap("MASTER"), TrapState(), parts(cfg, False), IFACES) == []
+    assert traps(cfg, snap("MASTER"), TrapState(), parts(cfg, False), IFACES, now=0.0) == []
 
 
 def test_checker_trap_port_is_byte_swapped_as_keepalived_sends_it() -> None:
