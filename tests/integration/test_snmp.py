@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 import subprocess
 import sys
@@ -39,6 +40,8 @@ from pykeepalived.lab.snmp import (
     snmp_track_conf,
 )
 from pykeepalived.lab.topology import Lab, seed_topology
+from pykeepalived.status.client import fetch, post
+from pykeepalived.status.snapshot import Snapshot
 from tests.conftest import data_path, require_binary, require_root
 
 #: OIDs whose values depend on the run, not on the config (see tests/data/snmp/README.md)
@@ -250,6 +253,54 @@ def test_failover_sends_keepalived_traps_to_snmptrapd(seed: tuple[Lab, Path]) ->
         snmp.stop()
 
 
+#: the most a trap may lag the change it reports: keepalived sends it at the change; a snapshot poll
+#: (POLL = 1 s) made it up to a second
+TRAP_LATENCY = 0.3
+
+
+def test_failover_trap_reaches_snmptrapd_at_once(seed: tuple[Lab, Path]) -> None:
+    """lb2 takes over when lb1 stops: vrrpInstanceStateChange(master) reaches snmptrapd within TRAP_LATENCY of
+    lb2's transition (its status' last_transition), not at the next poll of the status."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=True)
+    try:
+        lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
+        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+        def backup() -> bool:
+            states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
+            return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
+
+        wait_for(backup, 30, "lb2 BACKUP")
+        wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+        master = re.compile(r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.2 = STRING: "VI_FRONT"\t'
+                            r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.4 = INTEGER: 2')
+        assert not master.search(snmp.traps())
+        lb1.terminate()  # priority 0: lb2 takes over after its skew time
+        deadline = time.monotonic() + 15
+        size = -1
+        while time.monotonic() < deadline:  # the trap log watched every 2 ms: when the trap is seen
+            now_size = snmp.trap_log.stat().st_size if snmp.trap_log.exists() else 0
+            if now_size != size:
+                size = now_size
+                seen_at = time.time()
+                if master.search(snmp.traps()):
+                    break
+            time.sleep(0.002)
+        else:
+            raise AssertionError("no vrrpInstanceStateChange(master) for VI_FRONT: " + snmp.traps()[-2000:])
+        status, body = fetch(str(work / "lb2.ctl"), "/status")
+        assert status == 200
+        front = next(v for v in Snapshot.from_json(body).vrrp if v.name == "VI_FRONT")
+        assert front.state == "MASTER" and front.last_transition is not None
+        latency = seen_at - front.last_transition
+        print(f"failover -> snmptrapd: {latency * 1000:.1f} ms")
+        assert 0 <= latency <= TRAP_LATENCY, latency
+        lab.stop(lb1, 10)
+    finally:
+        snmp.stop()
+
+
 def dataplane_weights(lab: Lab, node: str) -> dict[str, int]:
     """server -> weight in ``node``'s nftables data plane, as it reads its table back."""
     from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
@@ -317,5 +368,34 @@ def test_snmp_set_base_priority_above_the_master_takes_over(seed: tuple[Lab, Pat
                  "lb2 MASTER after its priority went above lb1's")
         lb1 = (work / "lb1.log").read_text(errors="replace")
         assert re.search(r"\(VI_FRONT\) Entering BACKUP STATE", lb1) or "Master received advert" in lb1, lb1[-2000:]
+    finally:
+        snmp.stop()
+
+
+def test_snmp_sets_last_until_a_reload_as_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
+    """keepalived 2.2.7's reload builds its instances and real servers from the configuration again: a base
+    priority, a preemption or a real server's weight SET over SNMP is gone after it (restore_vrrp_state keeps
+    neither; set_effective_weights puts the configured weight back); a ``ctl weight`` override is not."""
+    lab, work = seed
+    snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=False)
+    ctl = str(work / "lb2.ctl")
+    try:
+        backup_with_snmp(lab, work, snmp)
+        inst, rs = f"{KEEPALIVED_MIB}.2.3.1", f"{KEEPALIVED_MIB}.3.4.1"
+        rc, text = snmp.set(f"{inst}.7.2", "i", "90", f"{inst}.13.2", "i", "2", f"{rs}.7.1.2", "i", "7")
+        assert rc == 0, text
+        status, body = post(ctl, "/api/v1/command", json.dumps({
+            "command": "weight", "service": "10.0.0.5:80", "server": "192.168.0.13:80", "weight": 3}).encode())
+        assert status == 200, body
+        assert dataplane_weights(lab, "lb2") == {"192.168.0.12:80": 7, "192.168.0.13:80": 3}
+        prio_preempt = (f".{inst}.7.2", f".{inst}.13.2")
+        assert snmp.get(*prio_preempt) == [f".{inst}.7.2 = INTEGER: 90", f".{inst}.13.2 = INTEGER: 2"]
+        status, body = post(ctl, "/api/v1/command", b'{"command": "reload"}')
+        assert status == 200, body
+        wait_for(lambda: dataplane_weights(lab, "lb2") == {"192.168.0.12:80": 20, "192.168.0.13:80": 3}, 15,
+                 "the configured weight of 192.168.0.12 again, the ctl weight of 192.168.0.13 kept")
+        wait_for(lambda: snmp.get(*prio_preempt) == [f".{inst}.7.2 = INTEGER: 100", f".{inst}.13.2 = INTEGER: 1"],
+                 10, "VI_GATEWAY's configured priority and preemption again")
+        assert "weights set until reload (SNMP SET) dropped" in (work / "lb2.log").read_text(errors="replace")
     finally:
         snmp.stop()

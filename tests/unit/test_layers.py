@@ -51,7 +51,7 @@ ALLOWED: dict[str, set[str]] = {
              "bfd.watch", "timer"},
     "check": {"config", "lvs", "notify", "getopt", "files", "ratelimit", "process", "vrrp.addresses",
               "bfd.watch"},
-    "snmp": {"config", "lvs", "status"},
+    "snmp": {"config", "lvs", "status", "ratelimit"},
 }
 
 

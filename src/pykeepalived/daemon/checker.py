@@ -12,7 +12,8 @@ the schedulers the data plane emulates from connection counts need them.
 
 Notifications the checkers produce (``notify_up``/``notify_down``, ``quorum_up``/``quorum_down``,
 FIFO lines, SMTP alerts) go through the shared notify modules; the status view is served to the
-supervisor on a control socket of this process.
+supervisor on a control socket of this process, with a change signal (status.changes) bumped on every
+change of a real server's health or weight or of a virtual server's quorum.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from pykeepalived.notify.security import Status as SecurityStatus
 from pykeepalived.ratelimit import LogLimiter
 from pykeepalived.status import dumps
 from pykeepalived.status.api import LVS_COMMANDS, ApiError, Caller, Command
+from pykeepalived.status.changes import ChangeSignal
 from pykeepalived.status.snapshot import (
     CHECK_DURATION_BUCKETS,
     Counters,
@@ -210,8 +212,10 @@ class CheckerProcess:
     def __init__(self, config: Config, options: CheckerOptions, dataplane: DataPlane | None = None,
                  overrides: Overrides | None = None) -> None:
         self.config = config
-        #: runtime drain/weight/disable (``pykeepalived ctl``), on top of what the checkers want
-        self.overrides = (overrides or Overrides()).prune(configured_servers(config))
+        #: runtime drain/weight/disable (``pykeepalived ctl``), on top of what the checkers want; a new
+        #: process keeps what a reload keeps (not the weights set until reload: keepalived's respawned
+        #: checker process reads the configured weights too)
+        self.overrides = (overrides or Overrides()).reloaded().prune(configured_servers(config))
         self.options = options
         self.dp = dataplane
         self.dp_reason = ""
@@ -233,6 +237,8 @@ class CheckerProcess:
         self.counters_at: float | None = None
         self._counters_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
+        #: bumped when a real server's health or weight or a virtual server's quorum changes (``/changes``)
+        self.changes = ChangeSignal()
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
         self._dp_lock = asyncio.Lock()
@@ -384,10 +390,14 @@ class CheckerProcess:
         self._follow_bfd()  # a reload that adds the first bfd_instance: its BFD child just started
         if config.announce != old.announce:
             self._dirty.set()  # the next reconcile follows the new bgp_announce
-        kept = self.overrides.prune(configured_servers(config)) if self.overrides else self.overrides
-        if kept != self.overrides:
+        reloaded = self.overrides.reloaded()
+        if reloaded != self.overrides:  # keepalived 2.2.7: the configured weight again (set_effective_weights)
+            log.info("Reload: the weights set until reload (SNMP SET) dropped: the configured weights apply")
+        kept = reloaded.prune(configured_servers(config)) if reloaded else reloaded
+        if kept != reloaded:
             log.info("Reload: overrides of removed virtual or real servers dropped; kept: %s",
                      kept.to_json() if kept else "none")
+        if kept != self.overrides:
             self.overrides = kept
             self._dirty.set()
         if config.global_defs.lvs_sync_daemon != old.global_defs.lvs_sync_daemon:
@@ -635,6 +645,7 @@ class CheckerProcess:
                 table_changed = True
         if table_changed:
             self._dirty.set()
+            self.changes.bump()
 
     def _job(self, script: Script | None) -> ScriptJob | None:
         """notify_up/down, quorum_up/down: only as script security allows, as every other script."""
@@ -740,8 +751,12 @@ class CheckerProcess:
             return ov.with_server(service, server, drained=True), f"drained {name}"
         if cmd.name == "undrain":
             return ov.with_server(service, server, drained=False), f"undrained {name}"
-        if cmd.name == "weight":
-            return ov.with_server(service, server, weight=cmd.weight), f"weight of {name} set to {cmd.weight}"
+        if cmd.name == "weight" and cmd.until_reload:
+            return (ov.with_server(service, server, reload_weight=cmd.weight),
+                    f"weight of {name} set to {cmd.weight} until reload")
+        if cmd.name == "weight":  # lasting: also ends a weight set until reload
+            return (ov.with_server(service, server, weight=cmd.weight, reload_weight=None),
+                    f"weight of {name} set to {cmd.weight}")
         return ov.with_server(service, server, disabled=cmd.name == "disable"), f"{cmd.name}d {name}"
 
 

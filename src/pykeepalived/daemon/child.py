@@ -4,7 +4,7 @@ Each child is its own process with its own event loop (VRRP adverts never wait f
 check), runs the configuration the supervisor parsed (its part of it, handed over at start and after
 each reload by :mod:`.config_feed`: unlike keepalived's children, it never parses the file again),
 writes its pid file, and serves its half of the status view on its own control socket for the
-supervisor to merge.
+supervisor to merge, with its change signal (``/changes``, status.changes) that the supervisor follows.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
         return {"message": message, "overrides": _vrrp_overrides(proc) or {"instances": []}}
 
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"),
-                           commands=commands)
+                           commands=commands, changes=proc.changes)
     await server.start_or_retry()
     async def when_ready() -> None:
         await vrrp_ready(proc, config)
@@ -253,7 +253,8 @@ async def run_checker_child(config: Config, options: DaemonOptions, feed: Config
     # until the first reconcile a HUP waits (blocked), as do the configurations queued on the feed
     on_signal(loop, signal.SIGHUP, ignore_hup, "Healthcheck")
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
-    server = ControlServer(proc.status, options.child_control_path("checkers"), commands=proc.command)
+    server = ControlServer(proc.status, options.child_control_path("checkers"), commands=proc.command,
+                           changes=proc.changes)
     await server.start_or_retry()
 
     async def when_ready() -> None:

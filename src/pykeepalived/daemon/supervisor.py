@@ -11,7 +11,10 @@ its parameter, an unreadable file) keeps the running one, with the reason logged
 parse: each gets its part of what the supervisor loaded, at start and on every reload (:mod:`.config_feed`).
 
 The supervisor also serves the control socket: ``pykeepalived status`` talks to it, and it merges
-the children's halves (VRRP instances; virtual servers) into one snapshot.
+the children's halves (VRRP instances; virtual servers) into one snapshot.  It follows each child's change
+signal (``/changes`` on the child's socket, status.changes) and bumps its own, :attr:`Supervisor.changes`,
+when one moves: the SNMP subagent takes a snapshot then (traps at the moment of the change), reading again
+only the children whose signal moved (:meth:`Supervisor.snapshot` with ``changed_only``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
 from pykeepalived.status import dumps
 from pykeepalived.status.api import LVS_COMMANDS, VRRP_COMMANDS, Access, ApiError, Caller, Command
+from pykeepalived.status.changes import ChangeSignal, follow
 from pykeepalived.status.client import fetch, post
 from pykeepalived.status.dashboard import DashboardOptions
 from pykeepalived.status.server import ControlServer, parse_listen
@@ -56,6 +60,8 @@ CHILD_WAIT = 5.0
 #: a child that ran this long is restarted at once; one that died sooner waits, the wait doubling up to
 #: MAX_RESTART_DELAY (keepalived's calc_restart_delay)
 STABLE_RUN, MAX_RESTART_DELAY = 60.0, 60.0
+#: the children serving a status half (and a change signal) on their control socket
+STATUS_KINDS = ("vrrp", "checkers")
 
 
 def restart_delay(ran_for: float, pending: float) -> tuple[float, float]:
@@ -124,6 +130,13 @@ class Supervisor:
         self.generation = 1
         self._resends: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
+        #: bumped when a child's change signal moves (or a child stops answering): status.changes
+        self.changes = ChangeSignal()
+        #: one follower of each child's change signal (by kind: the socket's path is the kind's)
+        self._followers: dict[str, asyncio.Task[None]] = {}
+        #: each child's last status half, and the kinds whose signal moved since it was read
+        self._halves: dict[str, Snapshot] = {}
+        self._moved: set[str] = set(STATUS_KINDS)
 
     # -- children -------------------------------------------------------------------------------------
     async def _spawn(self, child: Child, *, at_start: bool = False) -> None:
@@ -150,7 +163,26 @@ class Supervisor:
             os.close(overrides_fd)
         child.started_at = time.monotonic()
         log.info("Starting %s child process, pid=%d", child.title, child.proc.pid)
+        self._follow(child.kind)
         child.waiter = asyncio.get_running_loop().create_task(self._wait(child))
+
+    def _follow(self, kind: str) -> None:
+        """Follow child ``kind``'s change signal (once per kind: the follower outlives the child's restarts)."""
+        task = self._followers.get(kind)
+        if kind in STATUS_KINDS and (task is None or task.done()):
+            self._followers[kind] = asyncio.get_running_loop().create_task(
+                follow(self.options.child_control_path(kind), lambda: self._child_changed(kind)),
+                name=f"follow-{kind}")
+
+    def _unfollow(self, kind: str) -> None:
+        task = self._followers.pop(kind, None)
+        if task is not None:
+            task.cancel()
+        self._halves.pop(kind, None)
+
+    def _child_changed(self, kind: str) -> None:
+        self._moved.add(kind)
+        self.changes.bump()
 
     async def _part(self, kind: str) -> tuple[Config, bytes]:
         """Child ``kind``'s part of the running configuration, and pickled whole (on a thread: ~0.3 s for the
@@ -315,6 +347,7 @@ class Supervisor:
         for kind in list(self.children):
             if kind not in wanted:
                 child = self.children.pop(kind)
+                self._unfollow(kind)
                 if child.proc is not None and child.proc.returncode is None:
                     child.proc.terminate()
         # each running child gets its part, the VRRP child's first (a few hundred bytes); no child parses
@@ -364,8 +397,11 @@ class Supervisor:
         self.notifier.ready(f"Running: {', '.join(self.children) or 'nothing to run'}")
 
     # -- status ---------------------------------------------------------------------------------------
-    async def snapshot(self) -> Snapshot:
-        """Merge the children's status halves (whichever answer) into one view."""
+    async def snapshot(self, *, changed_only: bool = False) -> Snapshot:
+        """Merge the children's status halves (whichever answer) into one view.  ``changed_only``: read
+        again only the children whose change signal moved since their half was last read (the others'
+        last halves are merged as they were): what the SNMP subagent asks on a change, so that a VRRP
+        failover's traps do not wait for the checker child's table of thousands of servers."""
         vrrp: tuple = ()
         scripts: tuple = ()
         processes: tuple = ()
@@ -374,13 +410,13 @@ class Supervisor:
         dataplane = "none"
         overrides: dict[str, Any] = {}
         for kind in self.children:
-            path = self.options.child_control_path(kind)
-            try:
-                status, body = await asyncio.to_thread(fetch, path, "/status", 2.0)
-                if status != 200:
-                    continue
-                part = Snapshot.from_json(body)
-            except Exception:  # a child restarting: show what the other knows
+            if kind not in STATUS_KINDS:
+                continue
+            part = self._halves.get(kind) if changed_only and kind not in self._moved else None
+            if part is None:
+                self._moved.discard(kind)  # a change from now on asks for a newer half than this one
+                part = await self._read_half(kind)
+            if part is None:
                 continue
             overrides.update(part.overrides)
             if kind == "vrrp":
@@ -396,6 +432,20 @@ class Supervisor:
         return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services,
                         vrrp_scripts=scripts, track_processes=processes, bfds=bfds, overrides=overrides)
 
+    async def _read_half(self, kind: str) -> Snapshot | None:
+        """Child ``kind``'s status half, or None (kept for :meth:`snapshot`'s ``changed_only``)."""
+        try:
+            status, body = await asyncio.to_thread(fetch, self.options.child_control_path(kind), "/status", 2.0)
+            part = Snapshot.from_json(body) if status == 200 else None
+        except Exception:  # a child restarting: show what the other knows
+            part = None
+        if part is None:
+            self._halves.pop(kind, None)
+            self._moved.add(kind)
+        else:
+            self._halves[kind] = part
+        return part
+
     def _start_snmp(self) -> list[asyncio.Task[None]]:
         """The AgentX subagent when -x or an enable_snmp_* keyword asks for it (keepalived's snmp_agent_init)."""
         from pykeepalived.snmp.service import SnmpService, parts
@@ -403,7 +453,8 @@ class Supervisor:
         if not parts(self.config, self.options.snmp).any:
             return []
         self.snmp = SnmpService(self.config, self.snapshot, snmp_option=self.options.snmp,
-                                socket=self.options.snmp_socket, apply=self._snmp_set)
+                                socket=self.options.snmp_socket, apply=self._snmp_set, changes=self.changes,
+                                changed_snapshot=lambda: self.snapshot(changed_only=True))
         return [asyncio.get_running_loop().create_task(self.snmp.run())]
 
     async def _snmp_set(self, write: Write) -> None:
@@ -415,8 +466,9 @@ class Supervisor:
             await self.command(Command("preempt", instance=write.instance, preempt=bool(write.value)), caller)
         else:
             for service in write.services:
-                await self.command(Command("weight", service=service, server=write.server, weight=write.value),
-                                   caller)
+                # until the next reload, as keepalived's: its reload puts the configured weight back
+                await self.command(Command("weight", service=service, server=write.server, weight=write.value,
+                                           until_reload=True), caller)
 
     # -- main loop ------------------------------------------------------------------------------------
     async def run(self) -> int:
@@ -430,7 +482,8 @@ class Supervisor:
         tcp = parse_listen(self.options.listen) if self.options.listen else None
         server = ControlServer(self.snapshot, self.options.control_path, tcp=tcp, commands=self.command,
                                access=self.access, dashboard=DashboardOptions.configure(
-                                   self.options.dashboard_name, self.options.dashboard_peers))
+                                   self.options.dashboard_name, self.options.dashboard_peers),
+                               changes=self.changes)
         await server.start_or_retry()
         for kind in wanted_children(self.config, self.options):
             self.children[kind] = Child(kind)
@@ -461,6 +514,8 @@ class Supervisor:
         self.notifier.stopping()
         for task in systemd:
             task.cancel()
+        for kind in list(self._followers):
+            self._unfollow(kind)
         self._signal_children(signal.SIGTERM)
         waiters = [c.waiter for c in self.children.values() if c.waiter is not None]
         if waiters:

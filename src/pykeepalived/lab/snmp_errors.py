@@ -13,11 +13,12 @@ same with keepalived 2.2.7, for the reference varbinds).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pykeepalived.lab.snmp import NetSnmp
@@ -108,40 +109,55 @@ def received_traps(log: str, trap_oid: str) -> list[list[str]]:
     return out
 
 
-def run_scenario(lab: Lab, work: Path, daemon_argv: Sequence[str], timeout: float = 20.0) -> list[str]:
-    """snmpd + snmptrapd and the daemon (``daemon_argv``, its config at ``work/a.conf``, written here) in ``a``,
-    the bad adverts from ``b``; once every trap of :data:`TRAPS` came: the first of each error trap, every
-    new-master trap (their varbinds, the interface index written ``IFINDEX``) and a walk of
-    vrrpv3StatisticsProtoErrReason, as the lines of the reference file."""
+@contextlib.contextmanager
+def error_trap_node(lab: Lab, work: Path, daemon_argv: Sequence[str]) -> Iterator[NetSnmp]:
+    """snmpd + snmptrapd and the daemon (``daemon_argv``, its config at ``work/a.conf``, written here, its output
+    in ``work/a.log``) in node ``a``; everything started here is stopped (by PID) on the way out."""
     snmp = NetSnmp(lab, "a", work / "snmp").start(traps=True)
     procs = []
     try:
         (work / "a.conf").write_text(error_traps_conf(snmp.socket))
         with open(work / "a.log", "wb") as log:
             procs.append(lab.popen("a", list(daemon_argv), stdout=log, stderr=subprocess.STDOUT))
-        procs.append(lab.popen("b", [sys.executable, "-m", "pykeepalived.lab.snmp_errors", "--count",
-                                     str(int(timeout) + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = snmp.traps()
-            if all(received_traps(text, oid) for _, oid in TRAPS):
-                break
-            time.sleep(0.2)
-        text = snmp.traps()
-        lines = []
-        for name, oid in TRAPS:
-            got = received_traps(text, oid)
-            if oid in (AUTH_FAILURE_TRAP, PROTO_ERROR_TRAP):
-                got = got[:1]
-            lines += [f"# {name} ({oid})", *(b for binds in got for b in binds)]
-        lines += [f"# walk {PROTO_ERR_REASON} (vrrpv3StatisticsProtoErrReason)", *snmp.walk(PROTO_ERR_REASON)]
-        ifindex = lab.run("a", ["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
-        return [ln.replace(f".{ifindex}.{V2_VRID}", f".IFINDEX.{V2_VRID}")
-                .replace(f".{ifindex}.{V3_VRID}", f".IFINDEX.{V3_VRID}") for ln in lines]
+        yield snmp
     finally:
         for proc in reversed(procs):
             lab.stop(proc, 10)
         snmp.stop()
+
+
+def send_from_b(lab: Lab, count: int, interval: float = 1.0) -> subprocess.Popen[bytes]:
+    """:func:`send_bad_adverts` in node ``b`` (``count`` rounds of both bad adverts, ``interval`` apart)."""
+    return lab.popen("b", [sys.executable, "-m", "pykeepalived.lab.snmp_errors", "--count", str(count),
+                           "--interval", str(interval)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_scenario(lab: Lab, work: Path, daemon_argv: Sequence[str], timeout: float = 20.0) -> list[str]:
+    """:func:`error_trap_node` with the bad adverts from ``b``, one round a second; once every trap of
+    :data:`TRAPS` came: the first of each error trap, every new-master trap (their varbinds, the interface index
+    written ``IFINDEX``) and a walk of vrrpv3StatisticsProtoErrReason, as the lines of the reference file."""
+    with error_trap_node(lab, work, daemon_argv) as snmp:
+        sender = send_from_b(lab, int(timeout) + 1)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                text = snmp.traps()
+                if all(received_traps(text, oid) for _, oid in TRAPS):
+                    break
+                time.sleep(0.2)
+            text = snmp.traps()
+            lines = []
+            for name, oid in TRAPS:
+                got = received_traps(text, oid)
+                if oid in (AUTH_FAILURE_TRAP, PROTO_ERROR_TRAP):
+                    got = got[:1]
+                lines += [f"# {name} ({oid})", *(b for binds in got for b in binds)]
+            lines += [f"# walk {PROTO_ERR_REASON} (vrrpv3StatisticsProtoErrReason)", *snmp.walk(PROTO_ERR_REASON)]
+            ifindex = lab.run("a", ["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
+        finally:
+            lab.stop(sender, 10)
+    return [ln.replace(f".{ifindex}.{V2_VRID}", f".IFINDEX.{V2_VRID}")
+            .replace(f".{ifindex}.{V3_VRID}", f".IFINDEX.{V3_VRID}") for ln in lines]
 
 
 def main() -> None:

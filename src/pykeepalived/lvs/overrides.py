@@ -11,11 +11,14 @@ Meaning, applied to the desired table (:func:`apply`):
 * ``drain``: weight 0 while the server is in the table — established connections keep flowing, new ones
   go elsewhere (IPVS quiescing; nftables and the proxy implement weight 0 the same way);
 * ``weight N``: the server's weight while it is up (an inhibited server, weight 0, stays 0);
+* ``weight N`` *until reload* (what an SNMP SET of ``realServerWeight`` asks, as keepalived 2.2.7 keeps it: a
+  reload, or a restart of the checker process, puts the configured weight back): the same, over any
+  ``weight`` override while it lasts, then gone (:meth:`Overrides.reloaded`); a plain ``weight`` ends it;
 * ``disable`` a real server: it leaves the table (new connections go elsewhere; the kernel keeps
   existing connections until they end); ``disable`` a virtual server: the service leaves the table.
 
-Overrides survive a reload while their object still exists (:meth:`Overrides.prune`) and are dropped
-by an explicit reset.  Pure: no I/O, no clock.
+Overrides survive a reload while their object still exists (:meth:`Overrides.prune`), but for the weights set
+until reload, and are dropped by an explicit reset.  Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -39,15 +42,23 @@ class ServerOverride:
     drained: bool = False
     weight: int | None = None
     disabled: bool = False
+    #: a weight that lasts until the next reload (an SNMP SET), over ``weight`` meanwhile
+    reload_weight: int | None = None
 
     def describe(self) -> str:
-        """What ``status`` shows, e.g. ``drained``, ``weight 5``, ``disabled``."""
+        """What ``status`` shows, e.g. ``drained``, ``weight 5``, ``weight 7 until reload``, ``disabled``."""
         parts = (["disabled"] if self.disabled else []) + (["drained"] if self.drained else []) + (
+            [f"weight {self.reload_weight} until reload"] if self.reload_weight is not None else []) + (
             [f"weight {self.weight}"] if self.weight is not None else [])
         return ", ".join(parts)
 
     def empty(self) -> bool:
-        return not self.drained and self.weight is None and not self.disabled
+        return not self.drained and self.weight is None and not self.disabled and self.reload_weight is None
+
+    @property
+    def effective_weight(self) -> int | None:
+        """The weight in force: the one set until reload, else the lasting one (None: the checkers')."""
+        return self.reload_weight if self.reload_weight is not None else self.weight
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +86,14 @@ class Overrides:
         keys = self.disabled_services | {service} if disabled else self.disabled_services - {service}
         return Overrides(self.servers, frozenset(keys))
 
+    def reloaded(self) -> Overrides:
+        """What a reload keeps: everything but the weights set until reload (keepalived 2.2.7's reload puts
+        the configured weight back over an SNMP SET's: ``set_effective_weights``)."""
+        if not any(o.reload_weight is not None for o in self.servers.values()):
+            return self
+        servers = {k: new for k, o in self.servers.items() if not (new := replace(o, reload_weight=None)).empty()}
+        return Overrides(servers, self.disabled_services)
+
     def prune(self, configured: Iterable[tuple[ServiceKey, Iterable[DestKey]]]) -> Overrides:
         """Only the overrides whose service (and real server) still exist after a reload."""
         present: dict[ServiceKey, set[DestKey]] = {svc: set(dests) for svc, dests in configured}
@@ -85,7 +104,7 @@ class Overrides:
     def to_json(self) -> dict[str, Any]:
         return {
             "servers": [{"service": format_service(s), "server": str(d), "drained": o.drained,
-                         "weight": o.weight, "disabled": o.disabled}
+                         "weight": o.weight, "disabled": o.disabled, "reload_weight": o.reload_weight}
                         for (s, d), o in sorted(self.servers.items(), key=lambda kv: (kv[0][0], kv[0][1]))],
             "disabled_services": [format_service(s) for s in sorted(self.disabled_services)],
         }
@@ -95,9 +114,10 @@ class Overrides:
         servers = {}
         for item in data.get("servers", []):
             key = (parse_service(item["service"]), parse_server(item["server"]))
-            weight = item.get("weight")
+            weight, reload_weight = item.get("weight"), item.get("reload_weight")
             servers[key] = ServerOverride(bool(item.get("drained")), None if weight is None else int(weight),
-                                          bool(item.get("disabled")))
+                                          bool(item.get("disabled")),
+                                          None if reload_weight is None else int(reload_weight))
         return cls(servers, frozenset(parse_service(s) for s in data.get("disabled_services", [])))
 
 
@@ -118,8 +138,8 @@ def apply(table: Table, overrides: Overrides) -> Table:
             if o.disabled:
                 continue
             weight = d.weight
-            if weight > 0 and o.weight is not None:
-                weight = o.weight
+            if weight > 0 and o.effective_weight is not None:
+                weight = o.effective_weight
             if o.drained:
                 weight = 0
             dests.append(d if weight == d.weight else replace(d, weight=weight))

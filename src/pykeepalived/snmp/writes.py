@@ -19,6 +19,14 @@ Refusals (``tests/data/snmp/keepalived-2.2.7-set.txt`` is keepalived answering t
   built without ALLOW_SNMP_SET_ACCEPT, so it refuses with noAccess (read from the source; the reference
   walk has no VRRPv3 instance); of a VRRPv2 instance it is notWritable like any read-only object.
 
+How long a SET lasts is keepalived 2.2.7's too: until the next reload.  keepalived's reload builds its instances
+and real servers from the configuration again (``restore_vrrp_state`` carries the state and counters over, not
+``base_priority`` nor ``nopreempt``; ``set_effective_weights`` sets each real server's weight to the configured one
+plus its misc_dynamic checkers'), and so does its restart of a child.  Here the priority and preemption are
+changed in the running instance (a reload builds it from the configuration), and the weight is the runtime
+API's weight *until reload* (``lvs.overrides``), dropped by a reload and by a restart of the checker process,
+unlike ``pykeepalived ctl weight``, which lasts until ``ctl reset``.
+
 Pure: :func:`test` decides from the MIB view and the config, :func:`plan` says what the daemon must do.
 """
 
@@ -42,7 +50,8 @@ RS_WEIGHT: OID = (*mib.CHECK, 4, 1, 7)
 @dataclass(frozen=True)
 class Write:
     """What one SET asks of the daemon: ``priority`` / ``preempt`` of an instance, ``weight`` of a real
-    server in each of its virtual server's services (runtime-API service and server strings)."""
+    server in each of its virtual server's services (runtime-API service and server strings), each until the
+    next reload."""
 
     what: str
     value: int

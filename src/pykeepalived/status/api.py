@@ -6,6 +6,9 @@ HTTP-over-UNIX-socket as ``/status`` (and on the ``--listen`` TCP port, where wr
     {"command": "drain",   "service": "10.0.0.5:80", "server": "192.168.0.12:80"}
     {"command": "undrain", "service": "10.0.0.5:80", "server": "192.168.0.12:80"}
     {"command": "weight",  "service": "10.0.0.5:80", "server": "192.168.0.12:80", "weight": 5}
+                                                   until ``reset``; with ``"until_reload": true`` until the
+                                                   next reload (or restart of the checker process), as
+                                                   keepalived's SNMP SET of realServerWeight
     {"command": "disable", "service": "10.0.0.5:80"[, "server": "192.168.0.12:80"]}   (and "enable")
     {"command": "handover", "instance": "VI_1"}    give mastership away (priority lowered, resign advert)
     {"command": "restore",  "instance": "VI_1"}    the configured priority again
@@ -53,7 +56,7 @@ MAX_REQUEST = 16 * 1024
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "drain": (("service", "server"), ()),
     "undrain": (("service", "server"), ()),
-    "weight": (("service", "server", "weight"), ()),
+    "weight": (("service", "server", "weight"), ("until_reload",)),
     "disable": (("service",), ("server",)),
     "enable": (("service",), ("server",)),
     "handover": (("instance",), ()),
@@ -85,6 +88,8 @@ class Command:
     instance: str | None = None
     priority: int | None = None
     preempt: bool | None = None
+    #: ``weight``: until the next reload (an SNMP SET), not until ``reset``
+    until_reload: bool | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Command:
@@ -114,11 +119,15 @@ class Command:
         preempt = data.get("preempt")
         if preempt is not None and not isinstance(preempt, bool):
             raise ApiError(400, f"{name}: preempt must be true or false")
-        return cls(name, data.get("service"), data.get("server"), weight, data.get("instance"), priority, preempt)
+        until_reload = data.get("until_reload")
+        if until_reload is not None and not isinstance(until_reload, bool):
+            raise ApiError(400, f"{name}: until_reload must be true or false")
+        return cls(name, data.get("service"), data.get("server"), weight, data.get("instance"), priority, preempt,
+                   until_reload)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"command": self.name}
-        for f in ("service", "server", "weight", "instance", "priority", "preempt"):
+        for f in ("service", "server", "weight", "instance", "priority", "preempt", "until_reload"):
             if getattr(self, f) is not None:
                 out[f] = getattr(self, f)
         return out
@@ -127,7 +136,8 @@ class Command:
         parts = [self.name, self.instance, self.service, self.server,
                  None if self.weight is None else str(self.weight),
                  None if self.priority is None else str(self.priority),
-                 None if self.preempt is None else ("on" if self.preempt else "off")]
+                 None if self.preempt is None else ("on" if self.preempt else "off"),
+                 "until reload" if self.until_reload else None]
         return " ".join(p for p in parts if p)
 
 

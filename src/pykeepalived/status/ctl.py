@@ -3,7 +3,9 @@
     pykeepalived ctl [-p PIDFILE | --control PATH] [--json] COMMAND ...
       drain   VIP:PORT RIP:PORT      weight 0: established connections finish, new ones go elsewhere
       undrain VIP:PORT RIP:PORT
-      weight  VIP:PORT RIP:PORT N    the real server's weight while it is up
+      weight  VIP:PORT RIP:PORT N    the real server's weight while it is up (until reset)
+      weight  VIP:PORT RIP:PORT N until-reload
+                                     the same until the next reload (keepalived: an SNMP SET)
       disable VIP:PORT [RIP:PORT]    take a real server (or the whole virtual server) out of the table
       enable  VIP:PORT [RIP:PORT]
       handover INSTANCE              give the VRRP instance's mastership away (planned maintenance)
@@ -68,6 +70,10 @@ def request(words: list[str]) -> dict[str, object]:
             if not value.isdigit():
                 raise CtlUsage(f"{f} must be a number, not {value!r}")
             out[f] = int(value)
+        elif f == "until_reload":
+            if value != "until-reload":
+                raise CtlUsage(f"after the weight: nothing, or until-reload, not {value!r}")
+            out[f] = True
         elif f == "preempt":
             if value not in ("on", "off"):
                 raise CtlUsage(f"preempt is on or off, not {value!r}")

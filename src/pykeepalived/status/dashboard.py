@@ -32,7 +32,9 @@ reconnect them): one connection per peer however many viewers.
 Bounds: at most :data:`MAX_STREAMS` event streams at once (more get 503 and the page tries again later); a
 write to a viewer that takes longer than :data:`WRITE_TIMEOUT` closes that viewer's connection; a viewer that
 falls behind gets only the newest document of each source, never a queue.  The local snapshot is read every
-:data:`POLL_MIN` seconds, or less often when building it is slow (:data:`POLL_COST_FACTOR` times its cost).
+:data:`POLL_MIN` seconds, or less often when building it is slow (:data:`POLL_COST_FACTOR` times its cost);
+sooner when a command was applied or the daemon's change signal moved (status.changes), but never more
+often than every :data:`NUDGE_GAP` seconds (or the time one snapshot takes).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ POLL_MIN = 0.25
 #: ... and at most every POLL_COST_FACTOR x the time one snapshot takes to build, up to POLL_MAX
 POLL_COST_FACTOR = 4.0
 POLL_MAX = 2.0
+#: a nudge (a command applied, a change signalled) reads the snapshot at once, but no sooner than this (or
+#: the time the last one took) after the last read began: a flood of changes is not a flood of snapshots
+NUDGE_GAP = 0.05
 #: seconds the producer and the peer connections outlive the last viewer
 LINGER = 10.0
 #: the largest event accepted from a peer (a big table's document is a few MB)
@@ -231,7 +236,8 @@ class EventHub:
             self._publish("sources", self._sources_event())
 
     def nudge(self) -> None:
-        """Read the local snapshot now rather than at the next tick (a command was just applied)."""
+        """Read the local snapshot now rather than at the next tick (a command was just applied, or the
+        daemon's change signal moved)."""
         self._nudged.set()
 
     # -- the producer ---------------------------------------------------------------------------
@@ -295,6 +301,9 @@ class EventHub:
             pause = min(POLL_MAX, max(POLL_MIN, POLL_COST_FACTOR * cost) - (loop.time() - t0))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._nudged.wait(), max(0.0, pause))
+            rest = t0 + max(NUDGE_GAP, cost) - loop.time()
+            if rest > 0:
+                await asyncio.sleep(rest)
 
     async def _relay(self, session: aiohttp.ClientSession, sid: str, peer: Peer) -> None:
         """Read one peer's own documents and pass them on; reconnect with back-off while it is away."""

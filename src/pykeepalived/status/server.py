@@ -6,6 +6,8 @@ Endpoints (all GET, all read-only):
 - ``/metrics`` Prometheus text, computed from a fresh snapshot at each scrape
 - ``/ipvsadm`` the ``ipvsadm -Ln`` table as text (``?stats``, ``?rate``, ``?exact``), for curl users
 - ``/``        the live dashboard (status.dashboard: the page, and ``/events``, server-sent events)
+- ``/changes`` a long poll answered when the process's state changes (status.changes), when it has a
+               change signal
 
 The server is handed a ``get_snapshot`` callable and knows nothing else about the daemon, so it can run in
 whichever process owns the state and be tested with a fake.
@@ -31,6 +33,7 @@ from prometheus_client.registry import Collector
 from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm, metrics
 from pykeepalived.status.api import MAX_REQUEST, Access, CommandHandler, add_api
+from pykeepalived.status.changes import ChangeSignal, add_changes
 from pykeepalived.status.dashboard import DashboardOptions, add_dashboard
 from pykeepalived.status.snapshot import VRRP_STAT_NAMES, Health, Snapshot
 
@@ -223,14 +226,19 @@ async def _errors(request: web.Request, handler: Callable[[web.Request], Awaitab
 
 
 def make_app(get_snapshot: SnapshotSource, commands: CommandHandler | None = None,
-             access: Access | None = None, dashboard: DashboardOptions | None = None) -> web.Application:
+             access: Access | None = None, dashboard: DashboardOptions | None = None,
+             changes: ChangeSignal | None = None) -> web.Application:
     """The aiohttp application (served on the unix socket and, optionally, on TCP): the status views, the
-    dashboard, and the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it."""
+    dashboard, and the runtime API (``POST /api/v1/command``, status.api) when ``commands`` handles it;
+    with ``changes``, ``GET /changes`` serves it and the dashboard reads the status when it moves."""
     app = web.Application(middlewares=[_errors], client_max_size=MAX_REQUEST)
     app[_SOURCE_KEY] = get_snapshot
     app[_METRICS_LOCK_KEY] = asyncio.Lock()
     add_api(app, commands, access or Access())
-    add_dashboard(app, get_snapshot, dashboard)
+    hub = add_dashboard(app, get_snapshot, dashboard)
+    if changes is not None:
+        add_changes(app, changes)
+        changes.subscribe(hub.nudge)
     app.router.add_get("/status", _status)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/ipvsadm", _ipvsadm)
@@ -358,13 +366,13 @@ class ControlServer:
     def __init__(self, get_snapshot: SnapshotSource, path: str, *, tcp: tuple[str, int] | None = None,
                  mode: int | None = None, gate: ConnectionGate | None = None,
                  commands: CommandHandler | None = None, access: Access | None = None,
-                 dashboard: DashboardOptions | None = None) -> None:
+                 dashboard: DashboardOptions | None = None, changes: ChangeSignal | None = None) -> None:
         access = access or Access()
         self.path = path
         self.tcp = tcp
         self.mode = access.socket_mode if mode is None else mode
         self.gate = gate or ConnectionGate()
-        self._runner = web.AppRunner(make_app(get_snapshot, commands, access, dashboard), access_log=None)
+        self._runner = web.AppRunner(make_app(get_snapshot, commands, access, dashboard, changes), access_log=None)
         self._started = False
         self._bound = False  # only a socket we bound is ours to remove
         self._tcp_server: asyncio.Server | None = None

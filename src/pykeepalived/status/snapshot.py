@@ -97,6 +97,19 @@ class VrrpStats:
 
 
 @dataclass(frozen=True, slots=True)
+class PacketError:
+    """One bad advert keepalived sends a trap for (``pykeepalived.vrrp.packet.ErrorRecord``): ``kind``
+    ``"auth"`` (RFC 2787 vrrpTrapAuthFailure) or ``"proto"`` (RFC 6527 vrrpv3NotifyProtoError), its number
+    ``seq`` among the instance's errors of that kind, the RFC's ``code`` (vrrpTrapAuthErrorType,
+    vrrpv3StatisticsProtoErrReason) and the packet's source."""
+
+    kind: str
+    seq: int
+    code: int
+    src: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VrrpInstanceStatus:
     """One vrrp_instance as an operator looks at it (state, priorities, who is master, VIPs, counters)."""
 
@@ -129,6 +142,8 @@ class VrrpInstanceStatus:
     #: (1 ipTtlError, 2 versionError, 3 checksumError; 0 none yet)
     proto_errors: int = 0
     proto_error_reason: int = 0
+    #: the latest bad adverts of each kind (at most ``vrrp.packet.ERROR_RING`` of each), one trap each
+    recent_errors: tuple[PacketError, ...] = ()
 
     @classmethod
     def from_fsm(
@@ -176,6 +191,8 @@ class VrrpInstanceStatus:
             auth_error_type=getattr(pe, "auth_error_type", 0),
             proto_errors=getattr(pe, "proto_errors", 0),
             proto_error_reason=getattr(pe, "proto_error_reason", 0),
+            recent_errors=tuple(PacketError(r.kind, r.seq, r.code, None if r.src is None else str(r.src))
+                                for r in getattr(pe, "recent", ())),
         )
 
 
@@ -520,6 +537,7 @@ def _vrrp_to(v: VrrpInstanceStatus) -> dict[str, Any]:
     out["faults"] = list(v.faults)
     out["stats"] = v.stats.as_dict()
     out["excluded_vips"] = list(v.excluded_vips)
+    out["recent_errors"] = [_flat_to(e) for e in v.recent_errors]
     return out
 
 
@@ -530,6 +548,7 @@ def _vrrp_from(d: Mapping[str, Any]) -> VrrpInstanceStatus:
     kw["faults"] = tuple(d.get("faults", ()))
     kw["stats"] = _flat_from(VrrpStats, d.get("stats"))
     kw["excluded_vips"] = tuple(d.get("excluded_vips", ()))
+    kw["recent_errors"] = tuple(_flat_from(PacketError, e) for e in d.get("recent_errors", ()))
     return VrrpInstanceStatus(**kw)
 
 

@@ -17,6 +17,7 @@ touches a socket: tests drive it with a virtual clock and a recording fake of th
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -88,6 +89,9 @@ class VrrpCore:
         self.unknown_vrid_drops = 0
         #: log lines a peer can cause (rejected adverts, unknown VRIDs) are rate-limited; drops are counted
         self.reject_log = LogLimiter()
+        #: called with the instance when it recorded a bad advert keepalived sends a trap for (the process
+        #: bumps its change signal: the SNMP subagent traps each one as it comes)
+        self.on_error: Callable[[InstanceRuntime], None] | None = None
         self.started = False
         self.stopped = False
         self._set_garp_intervals()
@@ -239,7 +243,8 @@ class VrrpCore:
             result = pkt.validate(received, rt.expect_known_master if known else rt.expect)
             if isinstance(result, pkt.Rejected):
                 rt.drops.record(result)
-                rt.errors.record(result, src)
+                if rt.errors.record(result, src) and self.on_error is not None:
+                    self.on_error(rt)
                 if not result.reason.silent and self.may_log((rt.name, result.reason), now):
                     log.info("(%s) %s", rt.name, result.detail)
                 continue
@@ -327,6 +332,17 @@ class VrrpCore:
         for reason in sorted(rt.tracker_faults - ev.faults):
             rt.tracker_faults.discard(reason)
             feed(FaultCleared(reason))
+
+    def set_base_priority(self, now: float, rt: InstanceRuntime, priority: int) -> None:
+        """keepalived's SNMP SET of vrrpInstanceBasePriority: a new base priority with the trackers' weights
+        on top of it, the effective priority following at once.  It lasts until a reload (whose kept
+        instances take the configured priority again: ``instances.build_runtime``), as keepalived's."""
+        rt.fsm.base_priority = priority
+        self.apply_tracking(now, rt, initial=not self.started)
+
+    def set_preempt(self, rt: InstanceRuntime, on: bool) -> None:
+        """keepalived's SNMP SET of vrrpInstancePreempt: ``nopreempt`` cleared or set, until a reload."""
+        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
 
     def tracker_changed(self, now: float, key: TrackerKey) -> None:
         """A script/file/process verdict changed: re-evaluate every instance that tracks it."""

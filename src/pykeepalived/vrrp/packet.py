@@ -24,7 +24,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -441,31 +441,71 @@ PROTO_ERROR_REASON: Final[Mapping[DropReason, int]] = {
 }
 
 
+#: the latest bad adverts of each kind an instance keeps for the SNMP traps (one trap each): more than this
+#: between two reads of the status are counted (the count goes on) but not described
+ERROR_RING: Final = 8
+
+
+class ErrorRecord(NamedTuple):
+    """One bad advert keepalived sends a trap for: ``kind`` "auth" (vrrpTrapAuthFailure) or "proto"
+    (vrrpv3NotifyProtoError); ``seq``: its number among the instance's errors of that kind (1, 2, ...);
+    ``code``: the RFC 2787 vrrpTrapAuthErrorType or RFC 6527 vrrpv3StatisticsProtoErrReason; ``src``: the
+    packet's source."""
+
+    kind: str
+    seq: int
+    code: int
+    src: IPAddress | None
+
+
 @dataclass(slots=True)
 class ErrorEvents:
-    """The last authentication error and the last protocol error of one instance, for the SNMP traps.
+    """The authentication and protocol errors of one instance, for the SNMP traps.
 
     keepalived sends vrrpTrapAuthFailure / vrrpv3NotifyProtoError from inside its packet check, once per bad
     packet.  Here the SNMP service sees the instance through status snapshots, so each kind keeps a count (never
-    cleared, not even by STATS_CLEAR: the service sends a trap when it changes) and what the trap says about
-    the latest packet -- bounded, whatever a peer sends.  ``proto_error_reason`` is also keepalived's
-    ``proto_err_reason`` (vrrpv3StatisticsProtoErrReason), which stays at the last error's reason."""
+    cleared, not even by STATS_CLEAR), the latest packet's details, and the last :data:`ERROR_RING` bad adverts
+    (:attr:`recent`, numbered by that count): each gets its own trap, and a gap in the numbers says how many
+    came faster than the status was read -- bounded, whatever a peer sends.  ``proto_error_reason`` is also
+    keepalived's ``proto_err_reason`` (vrrpv3StatisticsProtoErrReason), which stays at the last error's reason."""
 
     auth_errors: int = 0
     auth_error_src: IPAddress | None = None
     auth_error_type: int = 0
     proto_errors: int = 0
     proto_error_reason: int = 0
+    recent_auth: collections.deque[ErrorRecord] = field(
+        default_factory=lambda: collections.deque(maxlen=ERROR_RING))
+    recent_proto: collections.deque[ErrorRecord] = field(
+        default_factory=lambda: collections.deque(maxlen=ERROR_RING))
 
-    def record(self, result: Rejected, src: IPAddress | None) -> None:
-        """Note a drop (drops that are neither kind are ignored); ``src`` is the packet's source."""
+    def record(self, result: Rejected, src: IPAddress | None) -> bool:
+        """Note a drop; ``src`` is the packet's source.  True if it is one keepalived traps (drops that are
+        neither kind are ignored)."""
         if (kind := AUTH_ERROR_TYPE.get(result.reason)) is not None:
+            self.note("auth", kind, src)
+            return True
+        if (reason := PROTO_ERROR_REASON.get(result.reason)) is not None:
+            self.note("proto", reason, src)
+            return True
+        return False
+
+    def note(self, kind: str, code: int, src: IPAddress | None) -> None:
+        """One bad advert of ``kind`` ("auth" or "proto") with its RFC ``code``."""
+        if kind == "auth":
             self.auth_errors += 1
             self.auth_error_src = src
-            self.auth_error_type = kind
-        elif (reason := PROTO_ERROR_REASON.get(result.reason)) is not None:
+            self.auth_error_type = code
+            self.recent_auth.append(ErrorRecord("auth", self.auth_errors, code, src))
+        else:
             self.proto_errors += 1
-            self.proto_error_reason = reason
+            self.proto_error_reason = code
+            self.recent_proto.append(ErrorRecord("proto", self.proto_errors, code, src))
+
+    @property
+    def recent(self) -> tuple[ErrorRecord, ...]:
+        """The bad adverts still described, each kind in order."""
+        return (*self.recent_auth, *self.recent_proto)
 
 
 # --- what an instance expects ---------------------------------------------------------------------
@@ -851,9 +891,9 @@ def _validate_advert(adv: Advert, exp: Expectation) -> Advert | Rejected:
 
 
 __all__ = [
-    "AUTH_AH", "AUTH_ERROR_TYPE", "AUTH_NONE", "AUTH_PASS", "IPPROTO_AH", "IPPROTO_VRRP", "KEEPALIVED_STAT",
-    "PROTO_ERROR_REASON", "STAT_NAMES", "VRRP_GROUP4", "VRRP_GROUP6", "VRRP_TTL", "Advert", "DropCounters",
-    "DropReason", "ErrorEvents", "Expectation", "IPAddress", "Received", "Rejected", "UnicastPeer",
-    "auth_data_for", "build_garp", "build_unsolicited_na", "decode_ipv4", "decode_payload", "encode_ipv4",
-    "encode_payload", "internet_checksum", "ipv4_header", "validate", "vmac",
+    "AUTH_AH", "AUTH_ERROR_TYPE", "AUTH_NONE", "AUTH_PASS", "ERROR_RING", "IPPROTO_AH", "IPPROTO_VRRP",
+    "KEEPALIVED_STAT", "PROTO_ERROR_REASON", "STAT_NAMES", "VRRP_GROUP4", "VRRP_GROUP6", "VRRP_TTL", "Advert",
+    "DropCounters", "DropReason", "ErrorEvents", "ErrorRecord", "Expectation", "IPAddress", "Received", "Rejected",
+    "UnicastPeer", "auth_data_for", "build_garp", "build_unsolicited_na", "decode_ipv4", "decode_payload",
+    "encode_ipv4", "encode_payload", "internet_checksum", "ipv4_header", "validate", "vmac",
 ]

@@ -14,6 +14,8 @@ This is the thin I/O adapter; the modules it wires together each do one job:
 What stays here is the event loop: sockets opened and read, netlink link events, the one timer armed
 at the core's earliest deadline, the monitors' verdicts, signals (TERM/INT stop: priority 0, VIPs
 removed; HUP reload; USR1/USR2/JSON/STATS_CLEAR dumps), all fed to the core with ``loop.time()``.
+Every state change and every bad advert keepalived traps bumps :attr:`VrrpProcess.changes`
+(``status.changes``), which the control socket serves: the supervisor hears of it at once.
 
 Reload (SIGHUP) re-reads the config file; a file with fatal errors (a keyword missing its
 parameter, FATAL problems) is refused and the running config kept.  Otherwise ``vrrp.reload`` plans it
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import signal
@@ -47,6 +48,7 @@ from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
 from pykeepalived.signals import DUMPS, HANDLED, SIGJSON, SIGSTATS_CLEAR, ignore_signals, on_signal, run_process
 from pykeepalived.status import dumps
+from pykeepalived.status.changes import ChangeSignal
 from pykeepalived.status.snapshot import BfdTrackStatus, TrackProcessStatus, VrrpScriptStatus
 from pykeepalived.timer import DeadlineTimer
 
@@ -195,11 +197,14 @@ class VrrpProcess:
         self.nl = Netlink(netns)
         self.io = KernelIO(self.nl, netns)
         self.notifier = Notifier(config.global_defs)
+        #: bumped on every state change and every bad advert keepalived traps (served as ``/changes``)
+        self.changes = ChangeSignal()
         self.executor = Executor(self.io, self.notifier, dont_release_vrrp=options.dont_release_vrrp,
-                                 on_transition=self._follow_syncd)
+                                 on_transition=self._on_transition)
         # trackers: vrrp_script, track_file and track_process verdicts by (kind, name)
         self.monitors = Monitors(self.notifier, self._tracker_changed)
         self.core = VrrpCore(config, self.executor, self.notifier, lambda: self.monitors.state)
+        self.core.on_error = lambda rt: self.changes.bump()
         #: keepalived's nftables table (no_accept / strict, VMACs) and the VMAC interfaces
         self.firewall = firewall_for(config)
         if self.firewall is not None:
@@ -302,6 +307,10 @@ class VrrpProcess:
         if cfg is None or cfg.instance is None:
             return None
         return SyncDaemonFollower(cfg, set(self.instances), self.netns)
+
+    def _on_transition(self, name: str, state: State) -> None:
+        self._follow_syncd(name, state)
+        self.changes.bump()
 
     def _follow_syncd(self, name: str, state: State) -> None:
         """The followed instance changed state: its sync-daemon calls, in transition order."""
@@ -632,8 +641,7 @@ class VrrpProcess:
         rt = self._instance(name)
         old = rt.fsm.base_priority
         log.info("(%s) base priority changed from %d to %d via %s.", name, old, priority, who)
-        rt.fsm.base_priority = priority
-        self.core.apply_tracking(asyncio.get_running_loop().time(), rt, initial=not self.core.started)
+        self.core.set_base_priority(asyncio.get_running_loop().time(), rt, priority)
         self._rearm()
         return f"({name}) base priority {old} -> {priority}"
 
@@ -641,7 +649,7 @@ class VrrpProcess:
         """Preemption on or off (keepalived's SNMP SET of vrrpInstancePreempt), until a reload."""
         rt = self._instance(name)
         log.info("(%s) preemption %s with %s", name, "enabled" if on else "disabled", who)
-        rt.fsm.params = dataclasses.replace(rt.fsm.params, nopreempt=not on)
+        self.core.set_preempt(rt, on)
         return f"({name}) preemption {'enabled' if on else 'disabled'}"
 
     def _instance(self, name: str) -> InstanceRuntime:

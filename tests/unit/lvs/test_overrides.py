@@ -84,3 +84,16 @@ def test_format_and_parse_are_inverse(protocol: str, addr: object, port: int) ->
 def test_json_round_trip() -> None:
     ov = Overrides().with_server(VIP, RS1, drained=True, weight=4).with_service(ServiceKey.mark(3), True)
     assert Overrides.from_json(ov.to_json()) == ov
+
+
+def test_a_weight_until_reload_goes_over_the_lasting_one_and_a_reload_drops_it() -> None:
+    """What an SNMP SET of realServerWeight leaves: keepalived 2.2.7's reload puts the configured weight back
+    (set_effective_weights); a lasting ``ctl weight`` outlives the reload, and ends the one until reload."""
+    ov = Overrides().with_server(VIP, RS1, weight=5).with_server(VIP, RS1, reload_weight=7) \
+        .with_server(VIP, RS2, reload_weight=3)
+    assert weights(apply(TABLE, ov)) == {RS1: 7, RS2: 3}
+    assert ov.server(VIP, RS1).describe() == "weight 7 until reload, weight 5"
+    assert weights(apply(TABLE, ov.reloaded())) == {RS1: 5, RS2: 8}
+    assert set(ov.reloaded().servers) == {(VIP, RS1)}  # nothing left of RS2's
+    assert Overrides.from_json(ov.to_json()) == ov
+    assert Overrides().reloaded() == Overrides() and ov.reloaded().reloaded() == ov.reloaded()

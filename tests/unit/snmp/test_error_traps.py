@@ -8,11 +8,12 @@ import ipaddress
 from typing import Any
 
 from pykeepalived.config import load_config_text
-from pykeepalived.snmp import mib
+from pykeepalived.snmp import mib, service
 from pykeepalived.snmp.agentx import Counter32, Integer, IpAddress
 from pykeepalived.snmp.service import Parts, TrapState, error_traps, parts, traps
 from pykeepalived.status.snapshot import (
     DaemonInfo,
+    PacketError,
     Snapshot,
     VrrpInstanceStatus,
     VrrpStats,
@@ -80,7 +81,19 @@ def status(name: str, vrid: int, errors: pkt.ErrorEvents, version: int = 2) -> V
         version=version, auth_errors=errors.auth_errors,
         auth_error_src=None if errors.auth_error_src is None else str(errors.auth_error_src),
         auth_error_type=errors.auth_error_type, proto_errors=errors.proto_errors,
-        proto_error_reason=errors.proto_error_reason)
+        proto_error_reason=errors.proto_error_reason,
+        recent_errors=tuple(PacketError(r.kind, r.seq, r.code, None if r.src is None else str(r.src))
+                            for r in errors.recent))
+
+
+def events(auth: tuple[int, ...] = (), proto: tuple[int, ...] = ()) -> pkt.ErrorEvents:
+    """An instance's errors after bad adverts from PEER: these auth error types, then these proto reasons."""
+    errors = pkt.ErrorEvents()
+    for code in auth:
+        errors.note("auth", code, PEER)
+    for code in proto:
+        errors.note("proto", code, PEER)
+    return errors
 
 
 def snap(*rows: VrrpInstanceStatus) -> Snapshot:
@@ -145,18 +158,20 @@ def test_auth_failure_trap_has_keepalived_varbinds() -> None:
     p = parts(cfg, False)
     seen = TrapState()
     errors = pkt.ErrorEvents()
-    assert traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES) == []  # RFCs only, BACKUP: nothing
+    assert traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES, now=0.0) == []  # RFCs only, BACKUP: nothing
     record(errors, v2_packet("wrong"), expectation())
-    out = traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES)
+    out = traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES, now=0.0)
     assert [(oid, [(vb.oid, vb.value) for vb in binds]) for oid, binds in out] == [
         ((*mib.RFC2787, 0, 2), [((*mib.RFC2787, 1, 5, 2, 61), IpAddress(PEER.packed)),
                                 ((*mib.RFC2787, 1, 6, 2, 61), Integer(3))])]
-    # nothing new, nothing sent; two more between two snapshots: one trap, about the latest
-    assert error_traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES) == []
+    # nothing new, nothing sent; two more between two snapshots: one trap each, about its own packet, as
+    # keepalived sends one per bad packet
+    assert error_traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES, now=0.0) == []
     record(errors, v2_packet("wrong"), expectation())
     record(errors, v2_packet("", pkt.AUTH_NONE), expectation())
-    out = error_traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES)
-    assert len(out) == 1 and out[0][1][1].value == Integer(2)
+    out = error_traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES, now=0.0)
+    assert [binds[1].value for _, binds in out] == [Integer(3), Integer(2)]  # authFailure, authTypeMismatch
+    assert (seen.suppressed, seen.unseen) == (0, 0)
 
 
 def test_proto_error_notify_has_keepalived_varbinds() -> None:
@@ -164,48 +179,48 @@ def test_proto_error_notify_has_keepalived_varbinds() -> None:
     p = parts(cfg, False)
     errors = pkt.ErrorEvents()
     record(errors, v2_packet("secret", ttl=1, vrid=62), expectation(vrid=62, version=3, auth=False))
-    out = error_traps(cfg, snap(status("V3", 62, errors, 3)), TrapState(), p, IFACES)
+    out = error_traps(cfg, snap(status("V3", 62, errors, 3)), TrapState(), p, IFACES, now=0.0)
     assert [(oid, [(vb.oid, vb.value) for vb in binds]) for oid, binds in out] == [
         ((*mib.RFC6527, 0, 2), [((*mib.RFC6527, 1, 2, 5, 1, 6, 2, 62, 1), Integer(1))])]
     # a VRRPv2 instance sends it too (keepalived's SNMP_V3_FOR_V2); an auth error never goes to RFC 6527
-    v2 = pkt.ErrorEvents(proto_errors=1, proto_error_reason=3)
-    out = error_traps(cfg, snap(status("V2", 61, v2)), TrapState(), p, IFACES)
+    v2 = events(proto=(3,))
+    out = error_traps(cfg, snap(status("V2", 61, v2)), TrapState(), p, IFACES, now=0.0)
     assert [oid for oid, _ in out] == [(*mib.RFC6527, 0, 2)]
 
 
 def test_which_instances_and_switches_send_them() -> None:
-    both = pkt.ErrorEvents(auth_errors=1, auth_error_src=PEER, auth_error_type=3, proto_errors=1,
-                           proto_error_reason=1)
+    both = events(auth=(3,), proto=(1,))
     cfg = config()
     p = parts(cfg, False)
     # a VMAC instance: indexed by the VMAC's interface, as keepalived's IF_INDEX(vrrp->ifp)
-    out = error_traps(cfg, snap(status("VMAC", 63, both)), TrapState(), p, IFACES)
+    out = error_traps(cfg, snap(status("VMAC", 63, both)), TrapState(), p, IFACES, now=0.0)
     assert [vb.oid for _, binds in out for vb in binds] == [
         (*mib.RFC2787, 1, 5, 7, 63), (*mib.RFC2787, 1, 6, 7, 63), (*mib.RFC6527, 1, 2, 5, 1, 6, 7, 63, 1)]
     # no virtual address: keepalived's suitable_for_rfc2787/6527 refuse the instance
-    assert error_traps(cfg, snap(status("NOVIP", 64, both)), TrapState(), p, IFACES) == []
+    assert error_traps(cfg, snap(status("NOVIP", 64, both)), TrapState(), p, IFACES, now=0.0) == []
     # RFC 2787 only for a VRRPv2 instance
-    assert [oid for oid, _ in error_traps(cfg, snap(status("V3", 62, both, 3)), TrapState(), p, IFACES)] == [
+    assert [oid for oid, _ in error_traps(cfg, snap(status("V3", 62, both, 3)), TrapState(), p, IFACES, now=0.0)] == [
         (*mib.RFC6527, 0, 2)]
     # each RFC's switch; no enable_traps, no trap (but the count is taken: no late trap once turned on)
     only2 = dataclasses.replace(p, rfcv3=False)
-    assert [oid for oid, _ in error_traps(cfg, snap(status("V2", 61, both)), TrapState(), only2, IFACES)] == [
+    assert [oid for oid, _ in error_traps(cfg, snap(status("V2", 61, both)), TrapState(), only2, IFACES, now=0.0)] == [
         (*mib.RFC2787, 0, 2)]
     only3 = dataclasses.replace(p, rfcv2=False)
-    assert [oid for oid, _ in error_traps(cfg, snap(status("V2", 61, both)), TrapState(), only3, IFACES)] == [
+    assert [oid for oid, _ in error_traps(cfg, snap(status("V2", 61, both)), TrapState(), only3, IFACES, now=0.0)] == [
         (*mib.RFC6527, 0, 2)]
     seen = TrapState()
-    assert traps(cfg, snap(status("V2", 61, both)), seen, Parts(rfcv2=True, rfcv3=True), IFACES) == []
+    assert traps(cfg, snap(status("V2", 61, both)), seen, Parts(rfcv2=True, rfcv3=True), IFACES, now=0.0) == []
     assert seen.auth_errors == {"V2": 1} and seen.proto_errors == {"V2": 1}
 
 
 def test_snapshot_carries_the_errors_and_the_view_shows_the_reason() -> None:
-    errors = pkt.ErrorEvents(auth_errors=4, auth_error_src=PEER, auth_error_type=3, proto_errors=2,
-                             proto_error_reason=2)
+    errors = events(auth=(1, 2, 3, 3), proto=(1, 2))
     s = snap(status("V2", 61, errors))
     back = snapshot_from_dict(snapshot_to_dict(s)).vrrp[0]
     assert (back.auth_errors, back.auth_error_src, back.auth_error_type, back.proto_errors,
             back.proto_error_reason) == (4, "10.9.0.2", 3, 2, 2)
+    assert back.recent_errors == s.vrrp[0].recent_errors and [(e.kind, e.seq, e.code) for e in back.recent_errors] == [
+        ("auth", 1, 1), ("auth", 2, 2), ("auth", 3, 3), ("auth", 4, 3), ("proto", 1, 1), ("proto", 2, 2)]
     view = mib.build(config(), s, IFACES, started=0.0, vrrp=False, checker=False, rfcv2=False, rfcv3=True)
     assert view.get((*mib.RFC6527, 1, 2, 5, 1, 6, 2, 61, 1)) == Integer(2)
 
@@ -224,3 +239,64 @@ def test_rfc2787_global_error_counters_sum_the_instances_checksum_and_version_er
     s = snapshot_from_dict(snapshot_to_dict(snap(*rows)))  # as the supervisor gets it from the VRRP child
     view = mib.build(config(), s, IFACES, started=0.0, vrrp=False, checker=False, rfcv2=True, rfcv3=False)
     assert [view.get((*mib.RFC2787, 2, n, 0)) for n in (1, 2, 3)] == [Counter32(6), Counter32(4), Counter32(0)]
+
+
+def test_a_flood_of_bad_adverts_is_trapped_up_to_the_rate_limit_and_the_rest_counted() -> None:
+    """keepalived traps every bad packet; here one trap per bad advert up to ERROR_TRAP_BURST per instance and
+    kind in ERROR_TRAP_INTERVAL (then counted as suppressed), and a new interval sends again."""
+    cfg = config()
+    p = parts(cfg, False)
+    seen = TrapState()
+    errors = pkt.ErrorEvents()
+    sent = 0
+    for i in range(service.ERROR_TRAP_BURST + 10):  # one bad advert per snapshot, 10 ms apart
+        errors.note("auth", 3, PEER)
+        sent += len(error_traps(cfg, snap(status("V2", 61, errors)), seen, p, IFACES, now=i * 0.01))
+    assert sent == service.ERROR_TRAP_BURST and seen.suppressed == 10 and seen.unseen == 0
+    # the other kind, and the other instance, have their own allowance
+    v3 = pkt.ErrorEvents()
+    v3.note("proto", 1, PEER)
+    assert len(error_traps(cfg, snap(status("V2", 61, errors), status("V3", 62, v3, 3)), seen, p, IFACES,
+                           now=0.5)) == 1
+    # an interval later: trapped again
+    errors.note("auth", 1, PEER)
+    out = error_traps(cfg, snap(status("V2", 61, errors), status("V3", 62, v3, 3)), seen, p, IFACES,
+                      now=service.ERROR_TRAP_INTERVAL + 0.5)
+    assert [binds[1].value for _, binds in out] == [Integer(1)]
+
+
+def test_more_bad_adverts_than_the_ring_between_two_snapshots_are_counted_unseen() -> None:
+    cfg = config()
+    p = parts(cfg, False)
+    seen = TrapState()
+    errors = events(proto=(1,) * (pkt.ERROR_RING + 3))
+    out = error_traps(cfg, snap(status("V3", 62, errors, 3)), seen, p, IFACES, now=0.0)
+    assert len(out) == pkt.ERROR_RING and seen.unseen == 3 and seen.suppressed == 0
+
+
+def test_the_total_of_error_traps_is_bounded_too(monkeypatch: Any) -> None:
+    monkeypatch.setattr(service, "ERROR_TRAP_TOTAL", 3)
+    cfg = config()
+    p = parts(cfg, False)
+    seen = TrapState()  # made after the patch: its limits take the patched values
+    out = error_traps(cfg, snap(status("V2", 61, events(auth=(3, 3), proto=(1, 1))),
+                                status("VMAC", 63, events(auth=(3,)))), seen, p, IFACES, now=0.0)
+    assert len(out) == 3 and seen.suppressed == 2
+
+
+def test_a_restarted_vrrp_process_counting_from_zero_is_trapped_again() -> None:
+    cfg = config()
+    p = parts(cfg, False)
+    seen = TrapState()
+    assert len(error_traps(cfg, snap(status("V2", 61, events(auth=(3, 3, 3)))), seen, p, IFACES, now=0.0)) == 3
+    # the new process has seen one bad advert: count 1, below the 3 the last snapshot showed
+    assert len(error_traps(cfg, snap(status("V2", 61, events(auth=(2,)))), seen, p, IFACES, now=1.0)) == 1
+    assert seen.auth_errors == {"V2": 1}
+
+
+def test_bad_adverts_keepalived_does_not_trap_are_not_counted_as_suppressed() -> None:
+    cfg = config()
+    seen = TrapState()
+    off = dataclasses.replace(parts(cfg, False), traps=False)
+    assert error_traps(cfg, snap(status("V2", 61, events(auth=(3,) * 50))), seen, off, IFACES, now=0.0) == []
+    assert (seen.suppressed, seen.unseen) == (0, 0)

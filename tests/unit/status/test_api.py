@@ -31,6 +31,11 @@ def test_commands_parse_and_refuse_clearly() -> None:
     assert p.describe() == "priority VI_1 200" and Command.from_json(p.to_json()) == p
     q = Command.from_json({"command": "preempt", "instance": "VI_1", "preempt": False})
     assert q.describe() == "preempt VI_1 off" and Command.from_json(q.to_json()) == q
+    # the SNMP SET of realServerWeight: a weight until the next reload
+    w = Command.from_json({"command": "weight", "service": "10.0.0.5:80", "server": "192.168.0.12:80", "weight": 7,
+                           "until_reload": True})
+    assert w.describe() == "weight 10.0.0.5:80 192.168.0.12:80 7 until reload" and Command.from_json(w.to_json()) == w
+    assert ctl_request(["weight", "10.0.0.5:80", "192.168.0.12:80", "7", "until-reload"]) == w.to_json()
     assert ctl_request(["priority", "VI_1", "200"]) == {"command": "priority", "instance": "VI_1", "priority": 200}
     assert ctl_request(["preempt", "VI_1", "off"]) == {"command": "preempt", "instance": "VI_1", "preempt": False}
     for bad, words in (
@@ -44,6 +49,8 @@ def test_commands_parse_and_refuse_clearly() -> None:
         ({"command": "priority", "instance": "VI_1", "priority": 0}, "1 to 255"),
         ({"command": "priority", "instance": "VI_1"}, "missing priority"),
         ({"command": "preempt", "instance": "VI_1", "preempt": 2}, "true or false"),
+        ({"command": "weight", "service": "a", "server": "b", "weight": 1, "until_reload": 1}, "true or false"),
+        ({"command": "drain", "service": "a", "server": "b", "until_reload": True}, "unexpected field"),
     ):
         with pytest.raises(ApiError) as e:
             Command.from_json(bad)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from pykeepalived.daemon.child import vrrp_snapshot
 from pykeepalived.daemon.options import DaemonOptions
 from pykeepalived.vrrp import packet as pkt
@@ -54,4 +56,25 @@ async def test_bad_adverts_reach_the_snapshot() -> None:
     assert (st.auth_errors, st.auth_error_src, st.auth_error_type, st.proto_errors, st.proto_error_reason) == (
         2, "10.0.0.7", 2, 2, 2)
     assert st.stats.authtype_mismatch == 0  # cleared
+    await node.stop()
+
+
+async def test_each_bad_advert_is_told_at_once_and_the_latest_kept_with_their_details() -> None:
+    """The core calls ``on_error`` for every bad advert keepalived traps (the process bumps its change signal
+    then), and keeps the latest ERROR_RING of each kind, numbered, for one trap each."""
+    node = Node(CONF)
+    told: list[tuple[float, str]] = []
+    node.core.on_error = lambda rt: told.append((node.io.now, rt.name))
+    await node.start()
+    n = pkt.ERROR_RING + 2
+    for i in range(n):
+        node.receive(advert("wrong"), f"10.0.0.{10 + i}", at=0.1 * (i + 1))
+    node.receive(advert(), "10.0.0.4", ttl=64, at=2.0)
+    node.receive(advert(), "10.0.0.4", at=2.1)  # a good one: nothing told
+    assert told == [(pytest.approx(0.1 * (i + 1)), "VI_1") for i in range(n)] + [(2.0, "VI_1")]
+    st = vrrp_snapshot(node.core, DaemonOptions(config_file="k.conf"), 0.0).vrrp[0]
+    assert (st.auth_errors, st.proto_errors) == (n, 1)
+    assert [(e.kind, e.seq, e.code, e.src) for e in st.recent_errors] == [
+        ("auth", k, 3, f"10.0.0.{9 + k}") for k in range(n - pkt.ERROR_RING + 1, n + 1)] + [
+        ("proto", 1, 1, "10.0.0.4")]
     await node.stop()

@@ -164,3 +164,23 @@ async def test_a_reload_of_a_large_configuration_does_not_delay_the_next_advert(
     assert adverts(node) == [(pytest.approx(DOWN + k), 100) for k in range(3)] + \
         [(pytest.approx(DOWN + k), 150) for k in (3, 4, 5)]
     await node.stop()
+
+
+async def test_snmp_set_priority_and_preempt_last_until_a_reload_as_keepalived() -> None:
+    """keepalived 2.2.7's SET of vrrpInstanceBasePriority / vrrpInstancePreempt changes the running instance
+    only: its reload builds the instance from the configuration again (restore_vrrp_state keeps the state and
+    counters, not base_priority nor nopreempt), so the configured priority and preemption come back; the
+    instance itself is kept (no transition, no advert skipped)."""
+    node = await master_node()
+    rt = node.rt
+    node.core.set_base_priority(node.io.now, rt, 200)
+    node.core.set_preempt(rt, False)
+    assert (rt.fsm.base_priority, rt.fsm.effective_priority, rt.fsm.params.nopreempt) == (200, 200, True)
+    await node.run_until(DOWN + 3.5)
+    assert adverts(node)[-1] == (pytest.approx(DOWN + 3), 200)
+    node.reload(conf(VI_1))  # the same configuration
+    assert node.rt is not rt and node.rt.fsm is rt.fsm and rt.fsm.state is State.MASTER
+    assert (rt.fsm.base_priority, rt.fsm.effective_priority, rt.fsm.params.nopreempt) == (100, 100, False)
+    await node.run_until(DOWN + 4.5)
+    assert adverts(node)[-1] == (pytest.approx(DOWN + 4), 100)
+    await node.stop()
