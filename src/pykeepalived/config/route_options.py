@@ -137,10 +137,11 @@ def _strtoul(text: str, base: int) -> tuple[int | None, str, bool]:
     return value, s[n:], over
 
 
-def read_unsigned(text: str, hi: int, *, bits: int = 32) -> tuple[int | None, list[Message]]:
-    """keepalived's ``read_unsigned`` / ``read_unsigned64`` (decimal, in [0, hi]) with its messages."""
+def read_unsigned(text: str, hi: int, *, bits: int = 32, base: int = 10) -> tuple[int | None, list[Message]]:
+    """keepalived's ``read_unsigned`` / ``read_unsigned64`` (decimal unless ``base``, in [0, hi]) with its
+    messages."""
     stripped = text.lstrip(" \t\n\r\f\v")
-    value, rest, over = _strtoul(stripped, 10)
+    value, rest, over = _strtoul(stripped, base)
     if value is None:  # strtoul read nothing: 0, the whole word left over
         value, rest = 0, stripped
     if stripped[:1] == "-":
