@@ -16,7 +16,7 @@ from ..model_vrrp import (
     VirtualAddress,
 )
 from ..parser import Block, Context
-from ..route_options import RouteOptionParser, _strtoul, parse_nexthops, read_unsigned
+from ..route_options import RouteOptionParser, _strtoul, find_protocol, parse_nexthops, read_unsigned
 from ..rule_options import RuleOptionParser
 from .common import entries_block, interface_exists
 
@@ -247,6 +247,9 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
             r["table"] = nxt
             i += 1
         elif opt == "protocol":
+            if find_protocol(ctx.arg(line, i + 1).text) is None:
+                ctx.error(line, f"Protocol {nxt} not found or invalid for route")
+                return None
             r["protocol"] = nxt
             i += 1
         elif opt == "scope":
@@ -348,7 +351,7 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
         ctx.error(line, "Route must have a destination")
         return None
     if not r.get("no_track"):
-        if r.get("protocol") not in (None, "keepalived", "18"):
+        if r.get("protocol") is not None and find_protocol(r["protocol"]) != RTPROT_KEEPALIVED:
             ctx.error(
                 line, "Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol"
             )
