@@ -209,11 +209,11 @@ def _route_type(name: str | None) -> int | None:
     return ROUTE_TYPE_IDS[name] if name in ROUTE_TYPE_IDS else int(name, 0)
 
 
-def _address(text: str) -> tuple[str, int] | None:
-    """``10.0.0.0/8`` -> (address as written, length); ``default``/``any``/``all`` -> None.  As keepalived,
-    host bits are not cleared: the kernel judges them."""
+def _address(text: str, family: int) -> tuple[str, int]:
+    """``10.0.0.0/8`` -> (address as written, length); ``default``/``any``/``all`` -> the zero address, length 0
+    (keepalived sends it too).  As keepalived, host bits are not cleared: the kernel judges them."""
     if text in ("default", "any", "all", "default6"):
-        return None
+        return ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0
     iface = ipaddress.ip_interface(text)
     return str(iface.ip), iface.network.prefixlen
 
@@ -295,13 +295,10 @@ def route_request(route: Route, ifindex: Mapping[str, int], *, add: bool = True)
     left_out: list[str] = []
     if table >= 256:
         attrs.append(("RTA_TABLE", table))
-    dst = _address(route.dest)
-    if dst is not None:
-        attrs.append(("RTA_DST", dst[0]))
-        fields["dst_len"] = dst[1]
-    src = _address(route.from_) if route.from_ else None
-    if src is not None:
-        attrs.append(("RTA_SRC", src[0]))
+    attrs.append(("RTA_DST", (dst := _address(route.dest, family))[0]))
+    fields["dst_len"] = dst[1]
+    if route.from_:
+        attrs.append(("RTA_SRC", (src := _address(route.from_, family))[0]))
         fields["src_len"] = src[1]
     if route.src:
         attrs.append(("RTA_PREFSRC", route.src))
@@ -388,9 +385,8 @@ def rule_request(rule: Rule, *, add: bool = True) -> Request:
         else:
             attrs.append(("FRA_TABLE", table))
     for attr, text in (("FRA_SRC", rule.from_), ("FRA_DST", rule.to)):
-        pfx = _address(text) if text else None
-        if pfx is not None:
-            attrs.append((attr, pfx[0]))
+        if text:
+            attrs.append((attr, (pfx := _address(text, family))[0]))
             fields["src_len" if attr == "FRA_SRC" else "dst_len"] = pfx[1]
     attrs.append(("FRA_PRIORITY", rule.preference))
     if opts.fwmark is not None:

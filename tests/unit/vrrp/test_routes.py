@@ -77,6 +77,15 @@ def test_a_plain_route_gets_keepalived_defaults() -> None:
     assert req.attrs == (("RTA_DST", "10.50.0.0"), ("RTA_OIF", 3))
 
 
+def test_a_default_destination_or_source_is_the_zero_address_as_keepalived_sends_it() -> None:
+    assert route_request(route("default via 10.1.0.1 dev eth0"), IFINDEX).attrs[0] == ("RTA_DST", "0.0.0.0")
+    v6 = route_request(route("default6 via 2001:db8::1 dev eth0"), IFINDEX)
+    assert v6.attrs[0] == ("RTA_DST", "::") and v6.fields["dst_len"] == 0
+    r = rule_request(rule("from all to default table 5 preference 9"))
+    assert r.attrs[:2] == (("FRA_SRC", "0.0.0.0"), ("FRA_DST", "0.0.0.0"))
+    assert (r.fields["src_len"], r.fields["dst_len"]) == (0, 0)
+
+
 def test_removal_asks_for_scope_nowhere_and_a_type_only_when_configured() -> None:
     plain = route_request(route("10.50.0.0/24 dev eth0"), IFINDEX, add=False)
     assert plain.type == RTM_DELROUTE and plain.flags == NLM_F_REQUEST | NLM_F_ACK
