@@ -397,7 +397,7 @@ def test_virtual_routes_and_rules_follow_the_vips(lan: tuple[Lab, Path]) -> None
     b = node(lab, tmp, "b", "py", vrrp_conf(prio=100, instance_extra=ROUTES)).start()
     want = ["10.77.0.0/16 via 10.9.0.254 dev eth0 proto keepalived",
             "blackhole 10.78.0.0/16 proto keepalived",
-            "10.79.0.0/16 dev eth0 proto keepalived scope link metric 5",
+            "10.79.0.0/16 dev eth0 proto keepalived metric 5",  # scope universe, as keepalived's
             "1000:\tfrom 10.9.0.50 lookup 100",
             "1001:\tfrom all fwmark 0x7 lookup 100",
             "1002:\tfrom all to 10.80.0.0/16 iif eth0 lookup 100"]

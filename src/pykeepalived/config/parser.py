@@ -167,12 +167,13 @@ class Context:
         if pos < len(line.words):
             return line.words[pos]
         kw = line.keyword
+        after = line.words[min(pos, len(line.words)) - 1].text if pos > 0 else kw  # the word before, as keepalived
         if self.in_global:
             self.diags.parent_missing_parameter = True
         self.diags.add(
             line.loc,
             ErrClass.MISSING_PARAMETER,
-            f"Configuration line starting `{kw}` is missing a parameter after keyword `{kw}` "
+            f"Configuration line starting `{kw}` is missing a parameter after keyword `{after}` "
             f"at word position {pos + 1}",
         )
         raise SkipLine

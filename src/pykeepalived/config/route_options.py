@@ -97,6 +97,23 @@ def find_rt_entry(text: str, kind: str, maximum: int = 255, names: Names = rt_na
     return names(kind).get(text)
 
 
+#: keepalived's own protocol names, for numbers /etc/iproute2/rt_protos does not name (``rtprot_default``)
+RTPROT_DEFAULTS = {"none": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8, "ra": 9, "mrt": 10,
+                   "zebra": 11, "bird": 12, "babel": 42, "dnrouted": 13, "xorp": 14, "ntk": 15, "dhcp": 16}
+
+
+def find_protocol(text: str, names: Names = rt_names) -> int | None:
+    """keepalived's ``find_rttables_proto``: a number up to 255, a name of /etc/iproute2/rt_protos, or one of
+    :data:`RTPROT_DEFAULTS` whose number the file does not name."""
+    listed = names("protos")
+    taken = set(listed.values())
+
+    def merged(kind: str) -> Mapping[str, int]:
+        return {**{k: v for k, v in RTPROT_DEFAULTS.items() if v not in taken}, **listed}
+
+    return find_rt_entry(text, "protos", names=merged)
+
+
 def get_realms(text: str, names: Names = rt_names) -> int | None:
     """``realms [FROM/]TO`` as keepalived's ``get_realms``: FROM << 16 | TO (just TO without a slash)."""
     first, slash, second = text.partition("/")
@@ -137,10 +154,11 @@ def _strtoul(text: str, base: int) -> tuple[int | None, str, bool]:
     return value, s[n:], over
 
 
-def read_unsigned(text: str, hi: int, *, bits: int = 32) -> tuple[int | None, list[Message]]:
-    """keepalived's ``read_unsigned`` / ``read_unsigned64`` (decimal, in [0, hi]) with its messages."""
+def read_unsigned(text: str, hi: int, *, bits: int = 32, base: int = 10) -> tuple[int | None, list[Message]]:
+    """keepalived's ``read_unsigned`` / ``read_unsigned64`` (decimal unless ``base``, in [0, hi]) with its
+    messages."""
     stripped = text.lstrip(" \t\n\r\f\v")
-    value, rest, over = _strtoul(stripped, 10)
+    value, rest, over = _strtoul(stripped, base)
     if value is None:  # strtoul read nothing: 0, the whole word left over
         value, rest = 0, stripped
     if stripped[:1] == "-":

@@ -16,11 +16,10 @@ after one receive batch.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import ipaddress
 import socket
-from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -304,36 +303,14 @@ class Netlink:
 
 
     # -- routes and rules (requests from vrrp.routes) ----------------------------------------
-    async def replace_route(self, req: Mapping[str, Any]) -> None:
-        """Add a route, or replace the one with the same key (``ip route replace``)."""
-        await (await self._rt()).route("replace", **req)
-
-    async def del_route(self, req: Mapping[str, Any]) -> bool:
-        """Remove a route; ``False`` if it was not there (ESRCH, ENOENT) or its device is gone."""
-        try:
-            await (await self._rt()).route("del", **req)
-        except NetlinkError as e:
-            if e.code in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
-                return False
-            raise
-        return True
-
-    async def add_rule(self, req: Mapping[str, Any]) -> None:
-        """Add a rule once: rules have no "replace", so an equal rule is deleted first."""
+    async def request(self, msg: Any, msg_type: int, flags: int) -> None:
+        """Send one rtnetlink request (a route or rule message :mod:`pykeepalived.vrrp.routes` built) and
+        wait for the kernel's answer; a refusal raises ``NetlinkError``, its header keeps the sequence
+        number and port id it was sent with."""
         ipr = await self._rt()
-        with contextlib.suppress(NetlinkError):
-            await ipr.rule("del", **req)
-        await ipr.rule("add", **req)
+        async for _ in await ipr.nlm_request(msg, msg_type=msg_type, msg_flags=flags):
+            pass
 
-    async def del_rule(self, req: Mapping[str, Any]) -> bool:
-        """Remove a rule; ``False`` if it was not there (ESRCH, ENOENT)."""
-        try:
-            await (await self._rt()).rule("del", **req)
-        except NetlinkError as e:
-            if e.code in (errno.ESRCH, errno.ENOENT):
-                return False
-            raise
-        return True
 
 async def watch_links(netns: str | None = None, ifnames: Iterable[str] | None = None, *,
                       initial: bool = True) -> AsyncGenerator[LinkEvent, None]:

@@ -144,6 +144,9 @@ class KernelIO:
         self.netns = netns
         self.sockets: dict[SockKey, VrrpSocket] = {}
         self.frames: dict[str, FrameSender] = {}
+        #: the routes and rules each instance set (keepalived's ``set`` flag): one the kernel refused is
+        #: not removed again, so its refusal is logged once
+        self.routes_set: set[tuple[str, Route | Rule]] = set()
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -172,7 +175,15 @@ class KernelIO:
 
     async def set_routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule],
                                add: bool) -> None:
-        await change_routes_rules(self.nl, owner, routes, rules, add=add)
+        if not add:
+            routes = [r for r in routes if (owner, r) in self.routes_set]
+            rules = [r for r in rules if (owner, r) in self.routes_set]
+        done_routes, done_rules = await change_routes_rules(self.nl, owner, routes, rules, add=add)
+        done: list[Route | Rule] = [*done_routes, *done_rules] if add else [*routes, *rules]
+        if add:
+            self.routes_set.update((owner, r) for r in done)
+        else:
+            self.routes_set.difference_update((owner, r) for r in done)
 
     async def ipv6_forwarding(self, ifname: str) -> bool:
         return await ipv6_forwarding(ifname, self.netns)

@@ -16,9 +16,12 @@ from ..model_vrrp import (
     VirtualAddress,
 )
 from ..parser import Block, Context
-from ..route_options import RouteOptionParser, parse_nexthops
+from ..route_options import RouteOptionParser, _strtoul, find_protocol, parse_nexthops, read_unsigned
+from ..rule_options import RuleOptionParser
 from .common import entries_block, interface_exists
 
+#: the protocol keepalived gives its routes and rules (``RTPROT_KEEPALIVED``)
+RTPROT_KEEPALIVED = 18
 ROUTE_TABLES = {"main": 254, "local": 255, "default": 253, "unspec": 0}
 SCOPES = ("global", "universe", "site", "link", "host", "nowhere")
 ROUTE_TYPES = (
@@ -219,6 +222,7 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
                 ctx.error(line, f"{opt} specified for IPv{family} route")
                 return None
             family = want
+            i += 1  # keepalived 2.2.7 steps over the word after inet/inet6 as well
         elif opt in ("src", "via", "gw", "from"):
             if nxt is None:
                 ctx.error(line, f"No {opt} parameter specified for route")
@@ -243,6 +247,9 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
             r["table"] = nxt
             i += 1
         elif opt == "protocol":
+            if find_protocol(ctx.arg(line, i + 1).text) is None:
+                ctx.error(line, f"Protocol {nxt} not found or invalid for route")
+                return None
             r["protocol"] = nxt
             i += 1
         elif opt == "scope":
@@ -344,7 +351,7 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
         ctx.error(line, "Route must have a destination")
         return None
     if not r.get("no_track"):
-        if r.get("protocol") not in (None, "keepalived", "18"):
+        if r.get("protocol") is not None and find_protocol(r["protocol"]) != RTPROT_KEEPALIVED:
             ctx.error(
                 line, "Route cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol"
             )
@@ -363,31 +370,36 @@ def parse_route(ctx: Context, line: LogicalLine, static: bool) -> Route | None:
     return Route(dest=dest, family=family or 4, nexthops=tuple(nexthops), options=tuple(options), **r)
 
 
-_RULE_ARG_OPTS = (
-    "tos",
-    "dsfield",
-    "fwmark",
-    "realms",
-    "suppress_prefixlength",
-    "sup_pl",
-    "suppress_ifgroup",
-    "sup_group",
-    "tunnel-id",
-    "uidrange",
-    "protocol",
-    "ipproto",
-    "sport",
-    "dport",
-)
-_RULE_ACTIONS = ("blackhole", "prohibit", "unreachable", "nop", "l3mdev")
+#: rule actions by name (``type`` NAME or the name alone); a route type number 6/7/8 is the same action
+_RULE_ACTIONS = {"nop": "nop", "blackhole": "blackhole", "unreachable": "unreachable", "prohibit": "prohibit",
+                 "6": "blackhole", "7": "unreachable", "8": "prohibit"}
+_ACTIONS_CLASH = "Cannot specify more than one of table/nop/goto/blackhole/prohibit/unreachable"
+
+
+def _rule_action(text: str) -> str | None:
+    """keepalived's reading of a rule action word: nop, or a route type that is an action (None: not
+    an action; "" : a route type that is not one)."""
+    if text in _RULE_ACTIONS:
+        return _RULE_ACTIONS[text]
+    if text in ROUTE_TYPES or text in ("brd", "xresolve"):
+        return ""
+    value, rest, _ = _strtoul(text, 0)
+    if value is not None and not rest and text[:1] != "-" and value <= 255:
+        return _RULE_ACTIONS.get(str(value), "")
+    return None
 
 
 def parse_rule(ctx: Context, line: LogicalLine, static: bool) -> Rule | None:
-    """One virtual_rules / static_rules line (``alloc_rule``); assigns a preference if missing."""
+    """One virtual_rules / static_rules line (``alloc_rule``); assigns a preference if missing.
+
+    Selectors and table options are read by :class:`~pykeepalived.config.rule_options.RuleOptionParser`
+    and kept as words (only those keepalived keeps: a bad ``protocol``, ``ipproto`` or port range is
+    reported and left out)."""
     t = line.texts()
     r: dict[str, Any] = {}
     family: int | None = None
     options: list[str] = []
+    opts = RuleOptionParser()
     i = 0
     while i < len(t):
         opt = t[i]
@@ -398,6 +410,7 @@ def parse_rule(ctx: Context, line: LogicalLine, static: bool) -> Rule | None:
                 ctx.error(line, f"{opt} specified for IPv{family} rule")
                 return None
             family = want
+            i += 1  # keepalived 2.2.7 steps over the word after inet/inet6 as well
         elif opt in ("from", "to"):
             i += 1
             if nxt in ("all", "any", "default"):
@@ -421,29 +434,43 @@ def parse_rule(ctx: Context, line: LogicalLine, static: bool) -> Rule | None:
                 ctx.error(line, "Table 0 is not valid")
                 return None
             if r.get("action"):
-                ctx.error(
-                    line,
-                    "Cannot specify more than one of table/nop/goto/blackhole/prohibit/unreachable for rule",
-                )
+                ctx.error(line, f"{_ACTIONS_CLASH} for rule")
                 return None
             r["table"], r["action"] = nxt, "table"
         elif opt == "not":
             r["invert"] = True
         elif opt in ("preference", "order", "priority"):
             i += 1
-            if nxt is None or not nxt.isdigit() or int(nxt) > 0xFFFFFFFF:
-                ctx.error(line, f"Invalid rule preference {nxt} specified")
+            pref, msgs = read_unsigned(ctx.arg(line, i).text, 0xFFFFFFFF, base=0)
+            for cls, message in msgs:
+                ctx.error(line, message, cls=cls)
+            if pref is None:
+                ctx.error(line, f"Invalid rule preference {opt} specified")  # keepalived names the keyword
                 return None
-            r["preference"] = int(nxt)
+            r["preference"] = pref
         elif opt in ("dev", "iif", "oif"):
             i += 1
             if nxt is None or not interface_exists(ctx, nxt):
                 ctx.error(line, f"WARNING - interface {nxt} for rule doesn't exist")
                 return None
             r["oif" if opt == "oif" else "iif"] = nxt
-        elif opt in _RULE_ARG_OPTS:
-            options += [opt, nxt or ""]
-            i += 1
+        elif (step := opts.take(t, i, family)) is not None:
+            if step.missing:
+                ctx.arg(line, step.end)  # keepalived exits: a missing parameter
+            for cls, message in step.messages:
+                ctx.error(line, message, cls=cls)
+            if step.drop:
+                return None
+            if not step.messages:  # a value keepalived reported is not installed: not kept
+                options += t[i : step.end]
+            family = step.family
+            i = step.end
+            continue
+        elif opt == "l3mdev":
+            if r.get("action"):
+                ctx.error(line, "Cannot specify l3mdev with other action")
+                return None
+            r["action"] = "l3mdev"
         elif opt == "no_track":
             r["no_track"] = True
         elif static and opt == "track_group":
@@ -455,25 +482,27 @@ def parse_rule(ctx: Context, line: LogicalLine, static: bool) -> Rule | None:
         else:
             if opt == "type":
                 i += 1
-                opt = nxt or ""
+                opt = ctx.arg(line, i).text
             if opt == "goto":
                 i += 1
-                nxt = t[i] if i < len(t) else None
-                if nxt is None or not nxt.isdigit():
-                    ctx.error(line, f"Invalid target {nxt} specified")
+                target, msgs = read_unsigned(ctx.arg(line, i).text, 0xFFFFFFFF)
+                for cls, message in msgs:
+                    ctx.error(line, message, cls=cls)
+                if target is None:
+                    ctx.error(line, f"Invalid target {opt} specified")
                     return None
-                rule_action = f"goto {nxt}"
-            elif opt in _RULE_ACTIONS:
-                rule_action = opt
+                rule_action = f"goto {target}"
             else:
-                ctx.error(line, f"Unknown rule option {opt}")
-                return None
+                found = _rule_action(opt)
+                if found is None:
+                    ctx.error(line, f"Unknown rule option {opt}")
+                    return None
+                if not found:
+                    ctx.error(line, f"Invalid rule action {opt}")
+                    return None
+                rule_action = found
             if r.get("action"):
-                ctx.error(
-                    line,
-                    "Cannot specify more than one of table/nop/goto/blackhole/prohibit/unreachable/"
-                    "l3mdev for rule",
-                )
+                ctx.error(line, f"{_ACTIONS_CLASH}/l3mdev for rule")
                 return None
             r["action"] = rule_action
         i += 1
@@ -489,6 +518,12 @@ def parse_rule(ctx: Context, line: LogicalLine, static: bool) -> Rule | None:
     if not action:
         ctx.error(line, "No action specified for rule - ignoring")
         return None
+    if action not in ("table", "l3mdev") and opts.table_options:
+        ctx.error(line, "suppressor/realm specified for non table action - skipping")
+        return None
+    protocol = opts.result().protocol
+    if not r.get("no_track") and protocol not in (None, RTPROT_KEEPALIVED):
+        ctx.error(line, "Rule cannot be tracked if protocol is not RTPROT_KEEPALIVED(18), resetting protocol")
     if r.get("track_group") and "iif" not in r:
         ctx.error(line, "Static rule cannot have track_group if dev/iif not specified")
         r["track_group"] = None
