@@ -212,7 +212,7 @@ def test_routes_and_rules_installed_and_removed_as_keepalived_does(lan: tuple[La
     lab, tmp = lan
     _lab(lab)
     if case == "lwt" and (why := _lwt_supported(lab)) is not None:
-        pytest.skip(why)
+        pytest.skip(f"{why}: tests/vm/lwt_routes_cases.py runs this case in the VM")
     routes, rules = CASES[case]()
     conf = _conf(routes, rules)
     baseline = dump(lab)

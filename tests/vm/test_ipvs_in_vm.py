@@ -21,9 +21,10 @@ from tests.conftest import IN_CI, REPO, require_root
 
 #: the IPVS cases, the data-plane conformance suite against IPVS, mh across nodes (3,000 flows against the
 #: kernel's choice per measurement), connection pickup across three active nodes (mh + sloppy_tcp, the sync
-#: daemon, and the control) and use_ipvlan (this kernel has no ipvlan either): one VM start for all
+#: daemon, and the control), use_ipvlan (this kernel has no ipvlan either) and virtual routes with MPLS and ILA
+#: encapsulations (nor these): one VM start for all
 CASES = ("tests/vm/ipvs_cases.py", "tests/vm/ipvs_conformance.py", "tests/vm/ipvs_mh_cases.py",
-         "tests/vm/ipvs_pickup_cases.py", "tests/vm/vmac_ipvlan_cases.py")
+         "tests/vm/ipvs_pickup_cases.py", "tests/vm/vmac_ipvlan_cases.py", "tests/vm/lwt_routes_cases.py")
 #: the whole VM run (boot included) must finish well within this; measured ~1-2 min under TCG
 VM_TIMEOUT = 600
 
