@@ -437,7 +437,12 @@ def main() -> int:
             from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
             from pykeepalived.lvs.reconcile import diff
 
-            left = call_in_netns(lab.ns("lb"), lambda: len(diff(desired(text), NftablesDataPlane().observe())))  # type: ignore[attr-defined, arg-type]
+            left_ops = call_in_netns(lab.ns("lb"), lambda: diff(desired(text), NftablesDataPlane().observe()))  # type: ignore[attr-defined, arg-type]
+            left = len(left_ops)
+            tail.poll()
+            # what the checks said (a reload's own Removing/Adding lines are not these)
+            health = [ln for _, ln in tail.lines if "failed after" in ln or "succeed on service" in ln
+                      or ("connection to" in ln and "success" in ln)]
         finally:
             sniffer.close()
             lab.stop(daemon, grace=20)  # type: ignore[attr-defined]
@@ -447,7 +452,12 @@ def main() -> int:
         print("  HUP -> converged (s): " + ", ".join(f"{c:.2f}" for c in conv)
               + f"; max {max(conv):.2f} (goal < 2 s)")
         print("  operations applied / minimum: " + ", ".join(f"{n}/{m}" for _, _, n, m, _, _ in rows))
-        print(f"  table after the last reload: {left} operations from the desired one")
+        print(f"  table after the last reload: {left} operations from the desired one (all real servers up)")
+        for op in left_ops[:10]:
+            print(f"    {op}")
+        print(f"  check verdicts that changed a real server since start: {len(health)}")
+        for ln in health[:10]:
+            print(f"    {ln}")
         print("  peak RSS: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss))
         print("  largest advert gap during the reloads (advert_int 1 s): "
               + ", ".join(f"vrid {v} {g:.3f} s" for v, g in sniffer_gaps.items()))
