@@ -223,20 +223,27 @@ def test_backup_walk_matches_keepalived_2_2_7(seed: tuple[Lab, Path]) -> None:
         snmp.stop()
 
 
+def lb2_backup_with_traps(lab: Lab, work: Path, snmp: NetSnmp) -> subprocess.Popen[Any]:
+    """lb1 (MASTER, no SNMP) and lb2 (SNMP with traps) running, lb2 BACKUP and its first traps received;
+    returns lb1's process."""
+    lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
+    daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
+
+    def backup() -> bool:
+        states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
+        return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
+
+    wait_for(backup, 30, "lb2 BACKUP")
+    wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+    return lb1
+
+
 def test_failover_sends_keepalived_traps_to_snmptrapd(seed: tuple[Lab, Path]) -> None:
     """lb2 (BACKUP, SNMP and traps on) takes over when lb1 stops: snmptrapd in lb2 gets its traps."""
     lab, work = seed
     snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=True)
     try:
-        lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
-        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
-
-        def backup() -> bool:
-            states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
-            return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
-
-        wait_for(backup, 30, "lb2 BACKUP")
-        wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+        lb1 = lb2_backup_with_traps(lab, work, snmp)
         lab.stop(lb1, 10)
         text = wait_for(lambda: (t := snmp.traps()) and re.search(
             r'9586\.100\.5\.2\.3\.1\.4 = INTEGER: 2', t) and "68.0.1" in t and "207.0.1" in t and t, 15,
@@ -264,15 +271,7 @@ def test_failover_trap_reaches_snmptrapd_at_once(seed: tuple[Lab, Path]) -> None
     lab, work = seed
     snmp = NetSnmp(lab, "lb2", work / "snmp").start(traps=True)
     try:
-        lb1 = daemon(lab, "lb1", work, seed_conf("lb1"))
-        daemon(lab, "lb2", work, snmp_seed_conf(snmp.socket, "lb2"))
-
-        def backup() -> bool:
-            states = [ln for ln in snmp.walk(KEEPALIVED_MIB + ".2.3.1.4") if ln.startswith(STATE)]
-            return len(states) == 2 and all(ln.endswith("INTEGER: 1") for ln in states)
-
-        wait_for(backup, 30, "lb2 BACKUP")
-        wait_for(lambda: "9586.100.5.2.10.0.2" in snmp.traps(), 10, "lb2's first traps (BACKUP)")
+        lb1 = lb2_backup_with_traps(lab, work, snmp)
         master = re.compile(r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.2 = STRING: "VI_FRONT"\t'
                             r'\.1\.3\.6\.1\.4\.1\.9586\.100\.5\.2\.3\.1\.4 = INTEGER: 2')
         assert not master.search(snmp.traps())
