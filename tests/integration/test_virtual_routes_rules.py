@@ -93,16 +93,17 @@ fd90:0:0:0:2000::1/128 via fd09::2 dev eth0 encap ila 2001:0:0:1
 DONE_MARK = {"common": ("rule", "111"), "lwt": ("route", "10.91.0.0/24")}
 
 
-def _block(name: str, body: str) -> list[str]:
+def block(name: str, body: str) -> list[str]:
+    """A config block of ``body``'s lines (``\\``-continued lines joined)."""
     return [f"{name} {{", *(f"  {line}" for line in body.replace("\\\n", "").splitlines()), "}"]
 
 
 def _conf(routes: str, rules: str) -> str:
-    return vrrp_conf(prio=150, state="BACKUP", instance_extra=_block("virtual_routes", routes)
-                     + _block("virtual_rules", rules))
+    return vrrp_conf(prio=150, state="BACKUP", instance_extra=block("virtual_routes", routes)
+                     + block("virtual_rules", rules))
 
 
-def _lab(lab: Lab) -> None:
+def add_second_device(lab: Lab) -> None:
     """A second device on ``a`` (a veth pair, both ends up), addressed in both families."""
     for line in ("link add ra type veth peer name rb", "link set ra up", "link set rb up",
                  "addr add 10.60.1.1/24 dev ra", "addr add fd60::1/64 dev ra nodad"):
@@ -122,14 +123,18 @@ def _normalise(entries: list[dict[str, Any]]) -> list[str]:
     return sorted(out)
 
 
-def dump(lab: Lab) -> dict[str, list[str]]:
-    """Every route (all tables) and rule of node ``a``, both families."""
+def dump(lab: Lab, *, addresses: bool = False) -> dict[str, list[str]]:
+    """Every route (all tables) and rule of node ``a``, both families; with ``addresses`` its addresses too
+    (``ip -j addr``: each address with its interface's name)."""
     out = {}
     for what, argv in (("route4", ["-4", "route", "show", "table", "all"]),
                        ("route6", ["-6", "route", "show", "table", "all"]),
                        ("rule4", ["-4", "rule", "show"]), ("rule6", ["-6", "rule", "show"])):
         text = lab.run("a", ["ip", "-d", "-j", *argv]).stdout
         out[what] = _normalise(json.loads(text or "[]"))
+    if addresses:
+        links = json.loads(lab.run("a", ["ip", "-j", "addr"]).stdout or "[]")
+        out["addr"] = _normalise([{**a, "dev": link["ifname"]} for link in links for a in link.get("addr_info", ())])
     return out
 
 
@@ -176,11 +181,13 @@ def run_daemon(lab: Lab, tmp: Path, kind: str, conf: str, mark: tuple[str, str],
 
 
 def settled(lab: Lab, want: dict[str, list[str]], what: str) -> None:
-    """Wait until node ``a``'s routes and rules are ``want`` again; on a timeout, say what differs."""
+    """Wait until node ``a``'s routes and rules (and addresses, if ``want`` has them) are ``want`` again; on a
+    timeout, say what differs."""
+    addresses = "addr" in want
     try:
-        wait_for(lambda: dump(lab) == want, 5, what)
+        wait_for(lambda: dump(lab, addresses=addresses) == want, 5, what)
     except AssertionError:
-        got = dump(lab)
+        got = dump(lab, addresses=addresses)
         left = {k: sorted(set(got[k]) - set(want[k])) for k in got if set(got[k]) - set(want[k])}
         gone = {k: sorted(set(want[k]) - set(got[k])) for k in got if set(want[k]) - set(got[k])}
         raise AssertionError(f"{what}: left over {left}, missing {gone}") from None
@@ -210,7 +217,7 @@ CASES: dict[str, Callable[[], tuple[str, str]]] = {
 def test_routes_and_rules_installed_and_removed_as_keepalived_does(lan: tuple[Lab, Path], case: str) -> None:
     require_binary("keepalived")
     lab, tmp = lan
-    _lab(lab)
+    add_second_device(lab)
     if case == "lwt" and (why := _lwt_supported(lab)) is not None:
         pytest.skip(f"{why}: tests/vm/lwt_routes_cases.py runs this case in the VM")
     routes, rules = CASES[case]()

@@ -95,7 +95,10 @@ class Child:
 
 def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
     kinds = []
-    if not options.check_only and (config.vrrp.instances or options.run_all):
+    vrrp = config.vrrp
+    # keepalived runs its VRRP process for a static_* block alone too (its have_vrrp_config)
+    if not options.check_only and (vrrp.instances or vrrp.static_ipaddress or vrrp.static_routes
+                                   or vrrp.static_rules or options.run_all):
         kinds.append("vrrp")
     if not options.vrrp_only and (config.lvs.virtual_servers or options.run_all):
         kinds.append("checkers")

@@ -130,7 +130,9 @@ class Node:
 
     lab: Lab
     name: str
-    kind: str  # "py" | "ka"
+    #: "py": pykeepalived's VRRP process alone; "ka": keepalived -P; "pyd": the pykeepalived daemon -P, with
+    #: keepalived's command line (its supervisor and VRRP child)
+    kind: str
     conf: str
     dir: Path
     proc: subprocess.Popen[Any] | None = None
@@ -171,7 +173,8 @@ class Node:
             argv = [*RUNNER, "-f", str(conf_path), "-l", "-r", str(self.dir / "vrrp.pid"),
                     "--stats-file", str(self.dir / "keepalived.stats")]
         else:
-            argv = ["keepalived", "-n", "-l", "-P", "-R", "-f", str(conf_path),
+            daemon = ["keepalived"] if self.kind == "ka" else [sys.executable, "-m", "pykeepalived.cli"]
+            argv = [*daemon, "-n", "-l", "-P", "-R", "-f", str(conf_path),
                     "-p", str(self.dir / "main.pid"), "-r", str(self.dir / "vrrp.pid"),
                     "-c", str(self.dir / "check.pid")]
         env = {**os.environ, "TMPDIR": str(self.dir)}

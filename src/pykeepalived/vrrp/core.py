@@ -9,7 +9,9 @@ verdicts.  The I/O loop (``vrrp.runner``) feeds it what happened and when:
 * the earliest deadline of any instance passed (:meth:`fire_timers`; :meth:`next_deadline` says when);
 * a link went up or down (:meth:`link_event`), a tracker's verdict changed (:meth:`tracker_changed`):
   priority changes and FAULT reasons through ``vrrp.tracking``;
-* start, stop, and a reload's plan (:meth:`reconfigure`, planned by ``vrrp.reload``).
+* start, stop, and a reload's plan (:meth:`reconfigure`, planned by ``vrrp.reload``), with the static
+  addresses, routes and rules (:meth:`set_statics` at start, before the instances; ``vrrp.reload``'s
+  :func:`~.reload.static_changes` around the instances' changes on reload, after them at stop).
 
 The state machines' actions go to the :class:`~.executor.Executor`.  Nothing here reads a clock or
 touches a socket: tests drive it with a virtual clock and a recording fake of the executor's I/O.
@@ -45,7 +47,7 @@ from .fsm import (
 )
 from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime
 from .io import Datagram
-from .reload import ReloadPlan, address_changes
+from .reload import ReloadPlan, StaticChanges, address_changes, static_changes
 from .sync_group import GroupNotify, SyncGroup
 from .tracking import PRIO_OWNER, TrackerState, evaluate, instance_trackers
 
@@ -174,13 +176,29 @@ class VrrpCore:
                 self.execute([(rt.name, a) for a in rt.fsm.handle(now, Start())])
 
     def stop(self, now: float) -> None:
-        """Every instance stops: a MASTER sends priority 0 and releases its VIPs."""
+        """Every instance stops: a MASTER sends priority 0 and releases its VIPs; then the static rules,
+        routes and addresses go."""
         self.stopped = self.executor.stopped = True
         for group in self.groups.values():
             self.execute(group.stop(now), stopping=True)
         for rt in self.instances.values():
             if rt.name not in self.group_of:
                 self.execute([(rt.name, a) for a in rt.fsm.handle(now, Stop())], stopping=True)
+        self._statics(static_changes(self.config, None, dont_release=self.executor.dont_release_vrrp))
+
+    def set_statics(self) -> None:
+        """At start, before any instance (and any ``vrrp_startup_delay``): an earlier run's static rules
+        (and with ``-V`` addresses) out, the static addresses, routes and rules in."""
+        self._statics(static_changes(None, self.config, dont_release=self.executor.dont_release_vrrp))
+
+    def _statics(self, changes: StaticChanges, *, remove: bool = True, add: bool = True) -> None:
+        """Queue the removals and/or the additions of ``changes`` on the executor's effects queue."""
+        if not changes:
+            return
+        if remove:
+            self.executor.effect(lambda: self.executor.remove_statics(changes))
+        if add:
+            self.executor.effect(lambda: self.executor.add_statics(changes))
 
     # ------------------------------------------------------------------------------ events
 
@@ -357,7 +375,12 @@ class VrrpCore:
     def reconfigure(self, now: float, new: Config, plan: ReloadPlan,
                     primaries: Mapping[str, IPAddress | None]) -> list[InstanceRuntime]:
         """Apply a reload's plan (``vrrp.reload``); ``primaries``: the advert source of every kept or
-        added instance.  Returns the added instances (not started, their sockets not open yet)."""
+        added instance.  Returns the added instances (not started, their sockets not open yet).
+
+        The static addresses, routes and rules no longer configured go first, the new ones are added
+        last, as keepalived orders them around its instances' changes."""
+        statics = static_changes(self.config, new)
+        self._statics(statics, add=False)
         self.config, self.g = new, new.global_defs
         self._set_garp_intervals()
         self._declare_bfds()
@@ -379,6 +402,7 @@ class VrrpCore:
             self.add(rt)
         self.make_groups([gm for gm in new.vrrp.sync_groups if gm.name not in self.groups])
         self.set_trackers()
+        self._statics(statics, remove=False)
         return added
 
     def after_reload(self, now: float, plan: ReloadPlan) -> None:

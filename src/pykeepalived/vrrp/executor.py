@@ -6,11 +6,16 @@
   peer), from the event that produced it: advert timing matters;
 * ``AddVips`` / ``RemoveVips`` / ``SendGarps``: queued on one ordered effects queue and run there one
   after the other (netlink is asynchronous, and a GARP must not leave before its VIP exists).  GARP /
-  NA frames are paced per interface by :class:`~.garp.GarpPacer` on the I/O's own clock;
+  NA frames are paced per interface by :class:`~.garp.GarpPacer` on the I/O's own clock.  The static
+  addresses, routes and rules (``vrrp.reload.static_changes``) go through the same queue;
 * ``Notify`` / ``NotifyEvent`` / ``GroupNotify``: handed to the notifier (scripts, FIFO, SMTP), which
   keeps their order; a state change is also passed to ``on_transition`` (the IPVS sync daemon follows
   one instance's state);
 * ``Log``: logged in keepalived's words.
+
+The executor keeps keepalived's ``set`` flags: which routes and rules each instance, and which static
+addresses, routes and rules the process, actually set.  What the kernel refused is not removed (nor its
+refusal logged) again, and a reload adds again what was refused before.
 
 The I/O (:class:`VrrpIO`) is the kernel in the daemon (``vrrp.runner``) and a recording fake with a
 virtual clock in the tests.
@@ -31,7 +36,7 @@ from .fsm import Action, AddVips, Log, Notify, NotifyEvent, RemoveVips, SendAdve
 from .garp import GarpPacer, RouterFlags
 from .instances import InstanceRuntime, IPAddress, SockKey
 from .notifier import state_name
-from .reload import AddressChanges
+from .reload import AddressChanges, StaticChanges
 from .sync_group import GroupNotify
 
 if TYPE_CHECKING:
@@ -41,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("pykeepalived.vrrp")
 
 Effect = Callable[[], Awaitable[None]]
+
+#: the name the static routes and rules are logged under
+STATIC = "static"
 
 
 class AdvertSocket(Protocol):
@@ -78,9 +86,11 @@ class VrrpIO(Protocol):
     async def set_vip(self, vip: VipSpec, add: bool) -> None:
         """Add or remove one address; raises OSError or LookupError."""
 
-    async def set_routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule],
-                               add: bool) -> None:
-        """virtual_routes and virtual_rules of ``owner``; failures are logged, not raised."""
+    async def change_routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule], add: bool,
+                                  replace: bool = False) -> tuple[list[Route], list[Rule]]:
+        """Add routes then rules, or remove rules then routes (``replace``: the routes replace those of the
+        same key); failures are logged (under ``owner``), not raised.  Returns those added or found there
+        (replaced), or removed."""
 
     async def ipv6_forwarding(self, ifname: str) -> bool:
         """``net.ipv6.conf.IFNAME.forwarding`` (False when unreadable)."""
@@ -113,6 +123,9 @@ class Executor:
         self.stopped = False
         #: called with (instance, add) around VIP changes: keepalived's nftables drop rules (``vrrp.firewall``)
         self.accept_mode: Callable[[InstanceRuntime, bool], None] | None = None
+        #: keepalived's ``set`` flags: the routes and rules each instance (by name) and the static addresses,
+        #: routes and rules (owner None) that were set and not removed since
+        self.set_flags: set[tuple[str | None, VipSpec | Route | Rule]] = set()
         self._effects: asyncio.Queue[Effect | None] = asyncio.Queue()
 
     # ------------------------------------------------------------------------------ actions
@@ -206,15 +219,27 @@ class Executor:
             self.accept_mode(rt, True)
         for vip in rt.vips + rt.evips:
             await self.vip(rt, vip, add=True)
-        await self.io.set_routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, True)
+        await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, True)
 
     async def del_vips(self, rt: InstanceRuntime) -> None:
         """The reverse of :meth:`add_vips`: rules and routes first, then the addresses."""
-        await self.io.set_routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, False)
+        await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, False)
         for vip in rt.vips + rt.evips:
             await self.vip(rt, vip, add=False)
         if self.accept_mode is not None:
             self.accept_mode(rt, False)
+
+    async def routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule], add: bool) -> None:
+        """An instance's routes and rules in or out; only those it set come out."""
+        if not add:
+            routes = [r for r in routes if (owner, r) in self.set_flags]
+            rules = [r for r in rules if (owner, r) in self.set_flags]
+        done_routes, done_rules = await self.io.change_routes_rules(owner, routes, rules, add)
+        entries: list[Route | Rule] = [*done_routes, *done_rules] if add else [*routes, *rules]
+        if add:
+            self.set_flags.update((owner, r) for r in entries)
+        else:
+            self.set_flags.difference_update((owner, r) for r in entries)
 
     async def vip(self, rt: InstanceRuntime, vip: VipSpec, add: bool) -> None:
         try:
@@ -264,9 +289,58 @@ class Executor:
 
     async def change_addresses(self, rt: InstanceRuntime, changes: AddressChanges) -> None:
         """A kept MASTER's reload: old routes/rules and VIPs out, new VIPs and routes/rules in."""
-        await self.io.set_routes_rules(rt.name, changes.gone_routes, changes.gone_rules, False)
+        await self.routes_rules(rt.name, changes.gone_routes, changes.gone_rules, False)
         for vip in changes.gone:
             await self.vip(rt, vip, add=False)
         for vip in changes.added:
             await self.vip(rt, vip, add=True)
-        await self.io.set_routes_rules(rt.name, changes.new_routes, changes.new_rules, True)
+        await self.routes_rules(rt.name, changes.new_routes, changes.new_rules, True)
+
+    # ------------------------------------------------------------------------------ static addresses, routes, rules
+
+    async def remove_statics(self, changes: StaticChanges) -> None:
+        """The removals of ``changes``: rules, routes (or their replacement by a new line), addresses."""
+        rules = [r for r in changes.remove_rules if changes.force_rules or (None, r) in self.set_flags]
+        await self.io.change_routes_rules(STATIC, [], rules, False)
+        for old, new in changes.remove_routes:
+            if (None, old) not in self.set_flags:
+                continue
+            self.set_flags.discard((None, old))
+            if new is not None and (await self.io.change_routes_rules(STATIC, [new], [], True, replace=True))[0]:
+                self.set_flags.add((None, new))
+                continue
+            await self.io.change_routes_rules(STATIC, [old], [], False)
+        for vip in changes.remove_addresses:
+            if changes.force_addresses or (None, vip) in self.set_flags:
+                if changes.reload:
+                    # keepalived names no instance there: its (NULL) name is printed as "(null)"
+                    log.info("((null)) ip address %s/%d dev %s, no longer exist", vip.address.ip,
+                             vip.address.network.prefixlen, vip.dev)
+                await self.static_address(vip, add=False)
+        self.set_flags.difference_update((None, r) for r in rules)
+        for old_entry, new_entry in changes.kept:
+            if (None, old_entry) in self.set_flags:
+                self.set_flags.discard((None, old_entry))
+                self.set_flags.add((None, new_entry))
+
+    async def add_statics(self, changes: StaticChanges) -> None:
+        """The additions of ``changes``: addresses, routes, rules, each unless set already."""
+        for vip in changes.add_addresses:
+            if (None, vip) not in self.set_flags:
+                await self.static_address(vip, add=True)
+        routes, rules = await self.io.change_routes_rules(
+            STATIC, [r for r in changes.add_routes if (None, r) not in self.set_flags],
+            [r for r in changes.add_rules if (None, r) not in self.set_flags], True)
+        added: list[Route | Rule] = [*routes, *rules]
+        self.set_flags.update((None, r) for r in added)
+
+    async def static_address(self, vip: VipSpec, add: bool) -> None:
+        """One static address in or out; a failure is logged and leaves it unset."""
+        try:
+            await self.io.set_vip(vip, add)
+        except (OSError, LookupError) as e:
+            log.error("cannot %s static address %s %s %s: %s", "add" if add else "remove", vip.address,
+                      "to" if add else "from", vip.dev, e)
+            self.set_flags.discard((None, vip))
+            return
+        (self.set_flags.add if add else self.set_flags.discard)((None, vip))

@@ -5,6 +5,10 @@ The supervisor calls :func:`release_vips` once the VRRP child is gone: whatever 
 outlive it.  An instance whose VIPs were still up was MASTER: a priority-0 advert is sent on its behalf,
 as its own stop would have sent, so the backups take over after Skew_Time instead of
 Master_Down_Interval.
+
+The static addresses, routes and rules are left in place: keepalived's parent does nothing when its VRRP
+child dies, and the static ones belong to no instance.  The next VRRP process finds them there, takes them
+as its own and removes them when it stops (``vrrp.reload.static_changes``).
 """
 
 from __future__ import annotations

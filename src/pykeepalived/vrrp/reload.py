@@ -10,6 +10,29 @@ keepalived 2.2.7 pairs an old instance with a new one by VRID, family, interface
 
 For a kept instance that is MASTER, :func:`address_changes` says which VIPs, routes and rules to
 remove and which to add; the ones in both configs are left alone.
+
+The root-level ``static_ipaddress``, ``static_routes`` and ``static_rules`` are the VRRP process's own,
+whatever state its instances are in; :func:`static_changes` says what to do with them at start (old config
+None), on reload and at stop (new config None), as keepalived 2.2.7's VRRP process does:
+
+* start: the leftovers of an earlier run removed first -- every configured rule (removed whether this
+  process set it or not), and with ``-V`` (``--dont-release-vrrp``) every configured address --, then the
+  addresses, routes and rules added, in that order, before any instance starts (and before
+  ``vrrp_startup_delay``);
+* reload (``clear_diff_static_*``, before the instances' changes; the additions after them): a rule or an
+  address no longer configured is removed; a route no longer configured is removed, and one configured
+  again (same :func:`~.routes.route_key`, however else it changed) is replaced by its new line, or, if the
+  kernel refuses the replacement (its source address not added yet), removed and added afresh with the
+  additions; a rule equal in every selector (:func:`~.routes.rule_key`) and an address equal in what
+  keepalived compares (:func:`address_key`: address, prefix, device, scope, label) carry over, untouched,
+  so a changed broadcast or lifetime of a kept address waits for a restart, as with keepalived; then
+  every configured address, route and rule not set yet is added (so one the kernel refused is tried again);
+* stop (after the instances): rules, routes, then addresses removed, ``-V`` or not (``-V`` only keeps the
+  instances' VIPs; with it every configured static address is removed, set by this process or not).
+
+Removals and additions only touch what this process set (keepalived's ``set`` flags, kept by the executor)
+unless forced as above.  When the VRRP process dies, nothing removes them (keepalived's parent does not):
+the process started next adds them again (finding them there) and removes them when it stops.
 """
 
 from __future__ import annotations
@@ -18,7 +41,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .addresses import VipSpec
+from .addresses import SCOPES, VipSpec
+from .instances import vip_spec
+from .routes import route_key, rule_key
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
@@ -94,3 +119,72 @@ def address_changes(old_addrs: list[VipSpec], new_addrs: list[VipSpec], old: Vrr
         new_routes=tuple(r for r in new.virtual_routes if r not in old.virtual_routes),
         new_rules=tuple(r for r in new.virtual_rules if r not in old.virtual_rules),
     )
+
+
+def address_key(vip: VipSpec) -> tuple[object, ...]:
+    """What keepalived compares to pair an address of the running config with one of the new on reload
+    (``compare_ipaddress``): the address and prefix, the device, the scope and the label."""
+    scope = vip.scope if isinstance(vip.scope, int) else int(vip.scope) if vip.scope.isdigit() else SCOPES[vip.scope]
+    return vip.address, vip.dev, scope, vip.label
+
+
+@dataclass(frozen=True, slots=True)
+class StaticChanges:
+    """What the VRRP process does to the static addresses, routes and rules at a start, a reload or a stop
+    (:func:`static_changes`): first the removals -- rules, routes, addresses --, then the additions --
+    addresses, routes, rules.  Removals are of what the process set unless ``force_*``; additions skip
+    what it has set already."""
+
+    remove_rules: tuple[Rule, ...] = ()
+    #: each route to remove, with the new line of the same key that replaces it (None: removed)
+    remove_routes: tuple[tuple[Route, Route | None], ...] = ()
+    remove_addresses: tuple[VipSpec, ...] = ()
+    #: (old, new) addresses and rules a reload pairs: the new one is set if the old one was
+    kept: tuple[tuple[VipSpec, VipSpec] | tuple[Rule, Rule], ...] = ()
+    add_addresses: tuple[VipSpec, ...] = ()
+    add_routes: tuple[Route, ...] = ()
+    add_rules: tuple[Rule, ...] = ()
+    #: remove ``remove_rules`` / ``remove_addresses`` whether this process set them or not
+    force_rules: bool = False
+    force_addresses: bool = False
+    #: a reload's: each address removed is logged as keepalived logs it ("no longer exist")
+    reload: bool = False
+
+    def __bool__(self) -> bool:
+        return any((self.remove_rules, self.remove_routes, self.remove_addresses, self.add_addresses,
+                    self.add_routes, self.add_rules))
+
+
+def static_addresses(config: Config) -> list[VipSpec]:
+    """``static_ipaddress`` as addresses to add (without ``dev``: on the default interface)."""
+    return [vip_spec(va, config.global_defs.default_interface) for va in config.vrrp.static_ipaddress]
+
+
+def static_changes(old: Config | None, new: Config | None, *, dont_release: bool = False) -> StaticChanges:
+    """What to do with the static addresses, routes and rules going from ``old`` to ``new``: start (``old``
+    None), reload, or stop (``new`` None); ``dont_release``: keepalived's ``-V``.  See the module docstring."""
+    if old is None and new is None:
+        return StaticChanges()
+    if new is None:
+        assert old is not None
+        return StaticChanges(remove_rules=old.vrrp.static_rules,
+                             remove_routes=tuple((r, None) for r in old.vrrp.static_routes),
+                             remove_addresses=tuple(static_addresses(old)), force_addresses=dont_release)
+    addresses = tuple(static_addresses(new))
+    routes, rules = new.vrrp.static_routes, new.vrrp.static_rules
+    if old is None:  # an earlier run's leftovers first
+        return StaticChanges(remove_rules=rules, remove_addresses=addresses if dont_release else (),
+                             add_addresses=addresses, add_routes=routes, add_rules=rules,
+                             force_rules=True, force_addresses=dont_release)
+    new_rules = {rule_key(r): r for r in reversed(rules)}  # reversed: the first of equal ones wins
+    new_routes = {route_key(r): r for r in reversed(routes)}
+    new_addresses = {address_key(v): v for v in reversed(addresses)}
+    old_addresses = static_addresses(old)
+    kept: list[tuple[VipSpec, VipSpec] | tuple[Rule, Rule]] = [
+        (v, new_addresses[address_key(v)]) for v in old_addresses if address_key(v) in new_addresses]
+    kept += [(r, new_rules[rule_key(r)]) for r in old.vrrp.static_rules if rule_key(r) in new_rules]
+    return StaticChanges(
+        remove_rules=tuple(r for r in old.vrrp.static_rules if rule_key(r) not in new_rules),
+        remove_routes=tuple((r, new_routes.get(route_key(r))) for r in old.vrrp.static_routes),
+        remove_addresses=tuple(v for v in old_addresses if address_key(v) not in new_addresses),
+        kept=tuple(kept), add_addresses=addresses, add_routes=routes, add_rules=rules, reload=True)

@@ -2,7 +2,9 @@
 
 An instance holds its routes and rules while MASTER, as its VIPs: added after the addresses (a route may
 use a VIP as its source), routes before rules; removed before them, rules first (keepalived's
-``vrrp_state_become_master`` / ``vrrp_restore_interface``).
+``vrrp_state_become_master`` / ``vrrp_restore_interface``).  The root-level ``static_routes`` and
+``static_rules`` are sent the same way by the VRRP process itself (``vrrp.reload.static_changes``); a
+reload replaces a static route by the new line of the same :func:`route_key` (``ip route replace``).
 
 :func:`route_request` and :func:`rule_request` are pure: a :class:`~pykeepalived.config.model_vrrp.Route`
 or :class:`~pykeepalived.config.model_vrrp.Rule` (and the interface indexes a route names) in, one
@@ -37,6 +39,7 @@ nothing is skipped quietly.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import logging
@@ -46,7 +49,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyroute2.netlink import NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, nla, nlmsg
+from pyroute2.netlink import NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, nla, nlmsg
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_DELRULE, RTM_NEWROUTE, RTM_NEWRULE
 from pyroute2.netlink.rtnl.fibmsg import fibmsg
@@ -271,12 +274,14 @@ def route_devices(route: Route) -> list[str]:
     return names
 
 
-def route_request(route: Route, ifindex: Mapping[str, int], *, add: bool = True) -> Request:
+def route_request(route: Route, ifindex: Mapping[str, int], *, add: bool = True, replace: bool = False) -> Request:
     """The RTM_NEWROUTE (``add``) or RTM_DELROUTE keepalived sends for a virtual_routes line.
 
     ``ifindex`` maps each of :func:`route_devices` to its index.  Defaults as keepalived's: table main,
     scope universe (nowhere when removing), type unicast, protocol keepalived (18) unless configured;
     ``add``/``append`` on the line make the add exclusive / appended, else it is ``ip route prepend``.
+    ``replace``: the add is ``ip route replace`` whatever the line says (a reload's route taking the place
+    of the one of the same :func:`route_key`).
     """
     family = socket.AF_INET6 if route.family == 6 else socket.AF_INET
     opts = route_options(route.options)
@@ -334,7 +339,9 @@ def route_request(route: Route, ifindex: Mapping[str, int], *, add: bool = True)
     if any(nexthop(words).encap is not None for words in route.nexthops):
         left_out.append("nexthop encap")
     flags = NLM_F_REQUEST | NLM_F_ACK
-    if add:
+    if add and replace:
+        flags |= NLM_F_CREATE | NLM_F_REPLACE
+    elif add:
         flags |= NLM_F_CREATE
         if "add" in route.options or "append" in route.options:  # the last of add/prepend/append counts
             last = max((i for i, w in enumerate(route.options) if w in ("add", "prepend", "append")))
@@ -365,6 +372,32 @@ def _hop(hop: Any, family: int, ifindex: Mapping[str, int]) -> dict[str, Any]:
         attrs.append(("RTA_FLOW", hop.realms))
     return {"flags": RTNH_F_ONLINK if hop.onlink else 0, "hops": (hop.weight - 1) & 0xFF if hop.weight else 0,
             "oif": ifindex[hop.dev] if hop.dev else 0, "attrs": [list(a) for a in attrs]}
+
+
+def route_key(route: Route) -> tuple[object, ...]:
+    """What keepalived compares to pair a route of the running config with one of the new on reload
+    (``route_exist``): destination, tos, metric, table, scope, type, gateway, device and nexthops.  Two
+    routes with the same key are one route to it, whatever else differs (source, metrics, protocol ...):
+    the new one replaces the old."""
+    family = socket.AF_INET6 if route.family == 6 else socket.AF_INET
+    dst, dst_len = _address(route.dest, family)
+    table = _table_id(route.table)
+    via = route.via
+    if via is not None:
+        with contextlib.suppress(ValueError):
+            via = str(ipaddress.ip_address(via))
+    scope = route.scope
+    scope_id = RT_SCOPE_UNIVERSE if scope is None else int(scope) if scope.isdigit() else SCOPES.get(scope, 0)
+    return (family, dst, dst_len, route_options(route.options).tos or 0, route.metric,
+            RT_TABLE_MAIN if table is None else table, scope_id, _route_type(route.type) or RTN_UNICAST, via,
+            route.dev, tuple(nexthop(words) for words in route.nexthops))
+
+
+def rule_key(rule: Rule) -> tuple[object, ...]:
+    """What keepalived compares to pair a rule of the running config with one of the new on reload
+    (``rule_is_equal``: every selector and the action): the request that adds it, field for field."""
+    req = rule_request(rule)
+    return tuple(sorted(req.fields.items())), req.attrs
 
 
 def rule_request(rule: Rule, *, add: bool = True) -> Request:
@@ -431,15 +464,19 @@ _PRESENT = {RTM_NEWROUTE: (errno.EEXIST,), RTM_NEWRULE: (errno.EEXIST,),
 
 
 async def change_routes_rules(nl: Netlink, owner: str, routes: Sequence[Route], rules: Sequence[Rule], *,
-                              add: bool) -> tuple[list[Route], list[Rule]]:
+                              add: bool, replace: bool = False) -> tuple[list[Route], list[Rule]]:
     """Add ``routes`` then ``rules``, or remove ``rules`` then ``routes`` (keepalived's order); what is
     already there (adding) or already gone (removing) is skipped.  Failures are logged, not raised.
+    ``replace`` (adding): the routes replace those of the same :func:`route_key`; as keepalived, an
+    EINVAL (a source address not there yet) is not logged: the caller removes the old route instead.
 
-    Returns the routes and rules that were added, or removed (that were there).
+    Returns the routes and rules that were added (or replaced), or removed (that were there).
     """
+    quiet = (errno.EINVAL,) if add and replace else ()
 
     async def route_req(route: Route) -> Request:
-        return route_request(route, {name: await nl.ifindex(name) for name in route_devices(route)}, add=add)
+        return route_request(route, {name: await nl.ifindex(name) for name in route_devices(route)}, add=add,
+                             replace=replace)
 
     async def rule_req(rule: Rule) -> Request:
         return rule_request(rule, add=add)
@@ -449,16 +486,18 @@ async def change_routes_rules(nl: Netlink, owner: str, routes: Sequence[Route], 
                 if await _change(nl, owner, add, f"rule (preference {rule.preference})", rule_req(rule))]
 
     done_rules = [] if add else await do_rules()
-    done_routes = [route for route in routes if await _change(nl, owner, add, f"route {route.dest}", route_req(route))]
+    done_routes = [route for route in routes
+                   if await _change(nl, owner, add, f"route {route.dest}", route_req(route), quiet)]
     if add:
         done_rules = await do_rules()
     return done_routes, done_rules
 
 
-async def _change(nl: Netlink, owner: str, add: bool, what: str, build: Awaitable[Request]) -> bool:
+async def _change(nl: Netlink, owner: str, add: bool, what: str, build: Awaitable[Request],
+                  quiet: tuple[int, ...] = ()) -> bool:
     """One request: True if it added (or found) the route or rule, or removed it.  A refusal is logged as
-    keepalived logs it, the instance and the line after it; anything else (an interface that is gone) as
-    ours."""
+    keepalived logs it, the instance and the line after it (unless its errno is ``quiet``); anything else
+    (an interface that is gone) as ours."""
     try:
         req = await build
         if add and req.left_out:
@@ -469,6 +508,8 @@ async def _change(nl: Netlink, owner: str, add: bool, what: str, build: Awaitabl
     except NetlinkError as e:
         if e.code in _PRESENT[req.type]:
             return add
+        if e.code in quiet:
+            return False
         header = msg.get("header") or {}
         log.error("Netlink: error: %s(%d), type=%s(%d), seq=%s, pid=%s - (%s) %s", os.strerror(e.code), e.code,
                   MESSAGE_TYPES[req.type], req.type, header.get("sequence_number", 0), header.get("pid", 0),

@@ -13,7 +13,9 @@ This is the thin I/O adapter; the modules it wires together each do one job:
 
 What stays here is the event loop: sockets opened and read, netlink link events, the one timer armed
 at the core's earliest deadline, the monitors' verdicts, signals (TERM/INT stop: priority 0, VIPs
-removed; HUP reload; USR1/USR2/JSON/STATS_CLEAR dumps), all fed to the core with ``loop.time()``.
+removed, then the static rules, routes and addresses; HUP reload; USR1/USR2/JSON/STATS_CLEAR dumps), all
+fed to the core with ``loop.time()``.  The static addresses, routes and rules are set at start, before
+the start-up delay.
 Every state change and every bad advert keepalived traps bumps :attr:`VrrpProcess.changes`
 (``status.changes``), which the control socket serves: the supervisor hears of it at once.
 
@@ -43,6 +45,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pyroute2.netlink.exceptions import NetlinkError
 
 from pykeepalived import process
 from pykeepalived.bfd.watch import BfdWatch
@@ -144,9 +148,6 @@ class KernelIO:
         self.netns = netns
         self.sockets: dict[SockKey, VrrpSocket] = {}
         self.frames: dict[str, FrameSender] = {}
-        #: the routes and rules each instance set (keepalived's ``set`` flag): one the kernel refused is
-        #: not removed again, so its refusal is logged once
-        self.routes_set: set[tuple[str, Route | Rule]] = set()
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -171,19 +172,14 @@ class KernelIO:
         return fs
 
     async def set_vip(self, vip: VipSpec, add: bool) -> None:
-        await (self.nl.add_vip(vip) if add else self.nl.del_vip(vip))
+        try:
+            await (self.nl.add_vip(vip) if add else self.nl.del_vip(vip))
+        except NetlinkError as e:  # the executor knows OSError, not pyroute2's errors
+            raise OSError(e.code, os.strerror(e.code)) from e
 
-    async def set_routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule],
-                               add: bool) -> None:
-        if not add:
-            routes = [r for r in routes if (owner, r) in self.routes_set]
-            rules = [r for r in rules if (owner, r) in self.routes_set]
-        done_routes, done_rules = await change_routes_rules(self.nl, owner, routes, rules, add=add)
-        done: list[Route | Rule] = [*done_routes, *done_rules] if add else [*routes, *rules]
-        if add:
-            self.routes_set.update((owner, r) for r in done)
-        else:
-            self.routes_set.difference_update((owner, r) for r in done)
+    async def change_routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule], add: bool,
+                                  replace: bool = False) -> tuple[list[Route], list[Rule]]:
+        return await change_routes_rules(self.nl, owner, routes, rules, add=add, replace=replace)
 
     async def ipv6_forwarding(self, ifname: str) -> bool:
         return await ipv6_forwarding(ifname, self.netns)
@@ -397,6 +393,7 @@ class VrrpProcess:
             on_signal(loop, sig, self._stopping.set)
         on_signal(loop, signal.SIGHUP, self._on_sighup)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
+        self.core.set_statics()  # first on the effects queue: before the start-up delay and any instance
         effects = loop.create_task(self.executor.run())
         g = self.core.g
         if g.vrrp_startup_delay > 0:
@@ -756,7 +753,7 @@ def run_vrrp(config: Config, options: RunnerOptions, netns: str | None = None) -
     if options.configure_logging:
         setup_logging(options)
     if not config.vrrp.instances:
-        log.info("No VRRP instances configured; nothing to do")
+        log.info("No VRRP instances configured")
     if options.pid_file and not process.write_pid_file(options.pid_file, "VRRP child process",
                                                        running="%s already running (pid %d, %s)"):
         return 1

@@ -49,3 +49,18 @@ def test_no_handed_configuration_means_the_file(monkeypatch) -> None:  # type: i
     assert ConfigFeed.inherited() is None
     monkeypatch.setenv(CONFIG_FD_ENV, "not-a-number")
     assert ConfigFeed.inherited() is None
+
+
+def test_a_static_block_alone_runs_the_vrrp_child_as_keepalived_does() -> None:
+    """keepalived's have_vrrp_config: a vrrp_instance, or a static_ipaddress / static_routes / static_rules."""
+    from pykeepalived.daemon.options import DaemonOptions
+    from pykeepalived.daemon.supervisor import wanted_children
+
+    for block in ("static_ipaddress {\n  10.1.0.1/24 dev eth0\n}\n", "static_routes {\n  10.2.0.0/24 dev eth0\n}\n",
+                  "static_rules {\n  from 10.3.0.0/24 table 5 preference 100\n}\n"):
+        cfg = load_config_text(block, interfaces={"eth0"}).config
+        assert cfg is not None
+        assert wanted_children(cfg, DaemonOptions("k.conf")) == ["vrrp"], block
+        assert wanted_children(cfg, DaemonOptions("k.conf", check_only=True)) == []
+    empty = load_config_text("global_defs {\n}\n", interfaces={"eth0"}).config
+    assert empty is not None and wanted_children(empty, DaemonOptions("k.conf")) == []

@@ -11,19 +11,22 @@ import socket
 from typing import Any
 
 import pytest
-from pyroute2.netlink import NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST
+from pyroute2.netlink import NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_DELRULE, RTM_NEWROUTE, RTM_NEWRULE
 from pyroute2.netlink.rtnl.fibmsg import fibmsg
 
 from pykeepalived.config.loader import load_config_text
 from pykeepalived.config.model_vrrp import Route, Rule
+from pykeepalived.vrrp.executor import Executor
 from pykeepalived.vrrp.routes import (
     Request,
     RouteMessage,
     change_routes_rules,
     route_devices,
+    route_key,
     route_request,
+    rule_key,
     rule_request,
 )
 from pykeepalived.vrrp.runner import KernelIO
@@ -319,14 +322,50 @@ def test_what_is_already_gone_is_skipped_quietly(caplog: pytest.LogCaptureFixtur
 def test_the_vrrp_process_removes_only_what_it_set() -> None:
     """keepalived's ``set`` flag: a route the kernel refused is not removed (nor its refusal logged) again."""
     nl = FakeNetlink(refuse={(RTM_NEWROUTE, "10.50.0.0"): errno.EOPNOTSUPP})
-    io = KernelIO(nl)  # type: ignore[arg-type]
-    asyncio.run(io.set_routes_rules("VI_1", ROUTES, RULES, True))
+    executor = Executor(KernelIO(nl), notifier=None)  # type: ignore[arg-type]
+    asyncio.run(executor.routes_rules("VI_1", ROUTES, RULES, True))
     nl.sent.clear()
-    asyncio.run(io.set_routes_rules("VI_1", ROUTES, RULES, False))
+    asyncio.run(executor.routes_rules("VI_1", ROUTES, RULES, False))
     assert (RTM_DELROUTE, "10.50.0.0") not in nl.sent and len(nl.sent) == 4
     nl.sent.clear()
-    asyncio.run(io.set_routes_rules("VI_1", ROUTES, RULES, False))
+    asyncio.run(executor.routes_rules("VI_1", ROUTES, RULES, False))
     assert nl.sent == []
+
+
+def test_a_replacement_is_ip_route_replace_and_its_einval_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """keepalived's reload replaces a route by the new line of the same key; EINVAL (a source address not
+    added yet) is expected there and not logged: the old route is removed and the new one added later."""
+    route = ROUTES[0]
+    assert route_request(route, IFINDEX, replace=True).flags == NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+    appended = _instance(routes="10.50.0.0/24 dev eth0 append")[0][0]
+    assert route_request(appended, IFINDEX, replace=True).flags & (NLM_F_APPEND | NLM_F_REPLACE) == NLM_F_REPLACE
+    nl = FakeNetlink(refuse={(RTM_NEWROUTE, "10.50.0.0"): errno.EINVAL, (RTM_NEWROUTE, "10.51.0.0"): errno.ENETDOWN})
+    with caplog.at_level(logging.ERROR, "pykeepalived.vrrp"):
+        done, _ = asyncio.run(change_routes_rules(nl, "static", ROUTES, [], add=True, replace=True))  # type: ignore[arg-type]
+    assert done == [ROUTES[2]]
+    assert caplog.messages == ["Netlink: error: Network is down(100), type=RTM_NEWROUTE(24), seq=7, pid=42 - "
+                               "(static) route 10.51.0.0/24"]
+
+
+def test_routes_pair_by_keepalived_key_and_rules_by_every_selector() -> None:
+    """``route_exist``: destination, tos, metric, table, scope, type, gateway, device and nexthops, nothing
+    else; ``rule_is_equal``: everything the rule sends, in whatever order the line said it."""
+    def routes(text: str) -> list[Route]:
+        return _instance(routes=text)[0]
+
+    same = routes("10.50.0.0/24 via 10.1.0.1 dev eth0\n"
+                  "10.50.0.0/24 via 10.1.0.1 dev eth0 mtu 1400 src 10.1.0.5 protocol bird table main scope global")
+    assert route_key(same[0]) == route_key(same[1])
+    for other in ("10.50.0.0/24 via 10.1.0.2 dev eth0", "10.50.0.0/24 via 10.1.0.1 dev eth1",
+                  "10.50.0.0/24 via 10.1.0.1 dev eth0 metric 5", "10.50.0.0/24 via 10.1.0.1 dev eth0 table 7",
+                  "10.50.0.0/24 via 10.1.0.1 dev eth0 tos 0x10", "blackhole 10.50.0.0/24",
+                  "10.50.0.0/24 via 10.1.0.1 dev eth0 scope link", "10.50.1.0/24 via 10.1.0.1 dev eth0",
+                  "10.50.0.0/24 nexthop via 10.1.0.1 dev eth0 nexthop via 10.1.0.2 dev eth1"):
+        assert route_key(routes(other)[0]) != route_key(same[0]), other
+    rules = _instance(rules="from 10.1.0.0/16 table 5 preference 10\ntable 5 from 10.1.0.0/16 preference 10\n"
+                            "from 10.1.0.0/16 table 6 preference 10\nfrom 10.1.0.0/16 table 5 preference 11")[1]
+    assert rule_key(rules[0]) == rule_key(rules[1])
+    assert len({rule_key(r) for r in rules}) == 3
 
 
 def test_what_keepalived_leaves_out_is_said_when_adding(caplog: pytest.LogCaptureFixture) -> None:

@@ -41,7 +41,7 @@ class Sent:
     """One thing the node did, at virtual time ``t``."""
 
     t: float
-    kind: str  # advert | vip+ | vip- | routes+ | routes- | frame
+    kind: str  # advert | vip+ | vip- | routes+ | routes- | routes~ (replaced) | frame
     what: Any = None
     dev: str = ""
 
@@ -77,6 +77,8 @@ class FakeIO:
         self.log: list[Sent] = []
         self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
         self.forwarding: dict[str, bool] = {}
+        #: what the kernel refuses: (address, add), (route or rule, add), (route, "replace")
+        self.refuse: set[tuple[Any, Any]] = set()
 
     def record(self, kind: str, what: Any = None, dev: str = "") -> None:
         self.log.append(Sent(self.now, kind, what, dev))
@@ -101,10 +103,15 @@ class FakeIO:
 
     async def set_vip(self, vip: Any, add: bool) -> None:
         self.record("vip+" if add else "vip-", vip.address, vip.dev)
+        if (vip.address, add) in self.refuse:
+            raise OSError(22, "Invalid argument")
 
-    async def set_routes_rules(self, owner: str, routes: Any, rules: Any, add: bool) -> None:
+    async def change_routes_rules(self, owner: str, routes: Any, rules: Any, add: bool,
+                                  replace: bool = False) -> tuple[list[Any], list[Any]]:
         if routes or rules:
-            self.record("routes+" if add else "routes-", (tuple(routes), tuple(rules)))
+            self.record("routes~" if replace else "routes+" if add else "routes-", (tuple(routes), tuple(rules)))
+        kind = "replace" if replace else add
+        return [r for r in routes if (r, kind) not in self.refuse], [r for r in rules if (r, kind) not in self.refuse]
 
     async def ipv6_forwarding(self, ifname: str) -> bool:
         return self.forwarding.get(ifname, False)
@@ -179,6 +186,7 @@ class Node:
         return next(iter(self.core.instances.values()))
 
     async def start(self, at: float = 0.0) -> None:
+        self.core.set_statics()
         self._worker = asyncio.get_running_loop().create_task(self.executor.run())
         self.io.now = at
         self.core.start(at, list(self.core.instances))
