@@ -302,12 +302,15 @@ class Runner:
         self.virtual_servers, self.groups, self.health, self.jobs = new_vss, tuple(groups), health, jobs
         self.bfd_checks = {}
         for st in health.values():  # kept servers' BFD_CHECKs (the new jobs' are added as they are built)
-            kept_rs = [rs for rs in st.config.real_servers if id(st.servers.get(rs_key(rs))) in owner]
-            for rs in kept_rs:
-                server = st.servers[rs_key(rs)]
-                for index, checker in enumerate(rs.checkers):
-                    if isinstance(checker, BfdCheck):
-                        self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
+            for rs in st.config.real_servers:
+                bfd = [(index, c) for index, c in enumerate(rs.checkers) if isinstance(c, BfdCheck)]
+                if not bfd:
+                    continue
+                server = st.servers.get(rs_key(rs))
+                if server is None or id(server) not in owner:
+                    continue
+                for index, checker in bfd:
+                    self.bfd_checks.setdefault(checker.name, []).append((st, server, index))
         ssl_ctx = self._ssl_context(vs for vs, rss in ((st.config, rss) for st, rss in rebuild) if rss)
         n_kept = len(jobs)
         built = sum(self._build_jobs(st, rss, now, ssl_ctx) for st, rss in rebuild)

@@ -443,6 +443,38 @@ async def test_bfd_check_is_fed_by_bfd_events() -> None:
         await runner.stop()
 
 
+async def test_bfd_checks_of_kept_servers_follow_their_session_after_a_reload() -> None:
+    """A reload in place keeps the BFD_CHECKs of the real servers it keeps: in an untouched virtual server,
+    and beside a changed real server of the same virtual server."""
+    def config(port: int) -> tuple[VirtualServer, ...]:
+        def rs(ip: str, p: int, bfd: str) -> str:
+            return f" real_server {ip} {p} {{\n  BFD_CHECK {{\n name {bfd}\n }}\n }}\n"
+
+        return load_config_text(
+            "bfd_instance b1 {\n neighbor_ip 127.0.0.1\n}\nbfd_instance b2 {\n neighbor_ip 127.0.0.2\n}\n"
+            f"virtual_server 10.0.0.5 80 {{\n protocol TCP\n{rs('127.0.0.1', 80, 'b1')}}}\n"
+            f"virtual_server 10.0.0.6 80 {{\n protocol TCP\n{rs('127.0.0.2', 80, 'b2')}"
+            f"{rs('127.0.0.3', port, 'b2')}}}\n"
+        ).config.lvs.virtual_servers
+
+    before, after = config(80), config(81)
+    runner = Runner(before, on_events=lambda events: None)
+    runner.start()
+
+    def present(ip: str) -> bool:
+        return any(str(d.key.addr) == ip for s in runner.desired_table().services for d in s.destinations)
+
+    try:
+        runner.reconfigure((before[0], after[1]))  # the first untouched, the second with one server changed
+        runner.bfd_event("b1", False)
+        runner.bfd_event("b2", False)
+        assert not present("127.0.0.1") and not present("127.0.0.2") and not present("127.0.0.3")
+        runner.bfd_event("b2", True)
+        assert present("127.0.0.2") and present("127.0.0.3")
+    finally:
+        await runner.stop()
+
+
 # ---------------------------------------------------------------------------------- runner, end-to-end
 
 
