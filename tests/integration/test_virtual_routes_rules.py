@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -234,3 +235,74 @@ def test_routes_and_rules_installed_and_removed_as_keepalived_does(lan: tuple[La
     if case == "common":  # a gateway off every subnet and a TOS with ECN bits: refused by the kernel, logged
         assert ka_refused == ["Invalid argument(22), type=RTM_NEWRULE(32)",
                               "Network is unreachable(101), type=RTM_NEWROUTE(24)"], ka_refused
+
+
+#: a MASTER's reload: 10.9.0.51's broadcast changes (the same address to keepalived: left alone), 10.9.0.52
+#: goes, 10.90/24's MTU changes (the same route: replaced in place), 10.91/24 goes and 10.92/24 comes, rule
+#: 2001's table changes (another rule: removed and added)
+RELOAD_START = ("10.9.0.51/24 brd 10.9.0.255\n10.9.0.52/24",
+                "10.90.0.0/24 via 10.9.0.2 dev eth0 mtu 1400\n10.91.0.0/24 via 10.9.0.2 dev eth0",
+                "from 10.9.0.50 table 100 preference 2000\nto 10.93.0.0/24 table 101 preference 2001")
+RELOAD_NEW = ("10.9.0.51/24 brd 10.9.0.0\n10.9.0.53/24",
+              "10.90.0.0/24 via 10.9.0.2 dev eth0 mtu 1300\n10.92.0.0/24 via 10.9.0.2 dev eth0",
+              "from 10.9.0.50 table 100 preference 2000\nto 10.93.0.0/24 table 102 preference 2001")
+
+
+def _reload_conf(evips: str, routes: str, rules: str) -> str:
+    return vrrp_conf(prio=150, vip="10.9.0.50/24 brd 10.9.0.255",
+                     instance_extra=block("virtual_ipaddress_excluded", evips) + block("virtual_routes", routes)
+                     + block("virtual_rules", rules))
+
+
+def _reloaded(lab: Lab) -> bool:
+    d = dump(lab)
+    return (any(json.loads(e).get("priority") == 2001 and json.loads(e).get("table") == "102" for e in d["rule4"])
+            and any(json.loads(e).get("dst") == "10.92.0.0/24" for e in d["route4"]))
+
+
+def _master_reload(lab: Lab, tmp: Path, kind: str) -> tuple[dict[str, list[str]], list[str]]:
+    """One daemon MASTER, reloaded: its dump after the reload and the deletions ``ip monitor`` saw."""
+    a = node(lab, tmp, "a", kind, _reload_conf(*RELOAD_START)).start()
+    monitor = None
+    try:
+        wait_for(lambda: "Entering MASTER STATE" in a.log(), 15, f"{kind} MASTER")
+        wait_for(lambda: _present(lab, ("rule", "2001")), 10, f"{kind}'s routes and rules")
+        time.sleep(0.5)
+        monitor = lab.popen("a", ["stdbuf", "-oL", "ip", "-o", "monitor", "address", "route"],
+                            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        a.reload(_reload_conf(*RELOAD_NEW))
+        wait_for(lambda: _reloaded(lab), 10, f"{kind}'s reload")
+        time.sleep(0.5)
+        reloaded = dump(lab, addresses=True)
+    finally:
+        if monitor is not None:
+            lab.stop(monitor)
+        a.stop()
+    assert monitor is not None and monitor.stdout is not None
+    events = monitor.stdout.read().splitlines()
+    deleted = sorted(" ".join(e.split()[:5]) for e in events if e.startswith("Deleted"))
+    return reloaded, deleted
+
+
+@pytest.mark.root
+@pytest.mark.interop
+def test_a_kept_masters_reload_leaves_equal_addresses_and_replaces_routes_as_keepalived_does(
+        lan: tuple[Lab, Path]) -> None:
+    require_binary("keepalived")
+    lab, _ = lan
+    tmp = lan[1]
+    baseline = dump(lab, addresses=True)
+    ka, ka_deleted = _master_reload(lab, tmp, "ka")
+    settled(lab, baseline, "ka stopped")
+    py, py_deleted = _master_reload(lab, tmp, "py")
+    settled(lab, baseline, "py stopped")
+    for what in ka:
+        assert py[what] == ka[what], (what, sorted(set(ka[what]) ^ set(py[what])))
+    assert py_deleted == ka_deleted
+    gone = " ".join(ka_deleted)
+    # only what is gone was deleted: not 10.9.0.51 (a new broadcast), not 10.90/24 (replaced in place)
+    assert "10.9.0.52/24" in gone and "10.91.0.0/24" in gone
+    assert "10.9.0.51/" not in gone and "10.9.0.50/" not in gone and "10.90.0.0/24" not in gone
+    assert any('"local": "10.9.0.51"' in e and '"broadcast": "10.9.0.255"' in e for e in ka["addr"])
+    assert any('"dst": "10.90.0.0/24"' in e and '"mtu": 1300' in e for e in ka["route4"])

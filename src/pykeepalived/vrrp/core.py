@@ -47,7 +47,7 @@ from .fsm import (
 )
 from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime
 from .io import Datagram
-from .reload import ReloadPlan, StaticChanges, address_changes, static_changes
+from .reload import EntryChanges, ReloadPlan, address_changes, static_changes
 from .sync_group import GroupNotify, SyncGroup
 from .tracking import PRIO_OWNER, TrackerState, evaluate, instance_trackers
 
@@ -191,14 +191,14 @@ class VrrpCore:
         (and with ``-V`` addresses) out, the static addresses, routes and rules in."""
         self._statics(static_changes(None, self.config, dont_release=self.executor.dont_release_vrrp))
 
-    def _statics(self, changes: StaticChanges, *, remove: bool = True, add: bool = True) -> None:
+    def _statics(self, changes: EntryChanges, *, remove: bool = True, add: bool = True) -> None:
         """Queue the removals and/or the additions of ``changes`` on the executor's effects queue."""
         if not changes:
             return
         if remove:
-            self.executor.effect(lambda: self.executor.remove_statics(changes))
+            self.executor.effect(lambda: self.executor.remove_entries(None, changes))
         if add:
-            self.executor.effect(lambda: self.executor.add_statics(changes))
+            self.executor.effect(lambda: self.executor.add_entries(None, changes))
 
     # ------------------------------------------------------------------------------ events
 
@@ -431,8 +431,9 @@ class VrrpCore:
         """Same identity: ``rt`` (built over ``old``'s state machine) takes ``old``'s place, keeping its
         FAULT reasons and counters.
 
-        While MASTER, VIPs/routes/rules no longer configured are removed and new ones added (with
-        a GARP round); the ones in both stay untouched.
+        While MASTER, its VIPs, routes and rules change as ``vrrp.reload.address_changes`` plans (those no
+        longer configured removed, routes of the same key replaced in place, equal addresses and rules left
+        alone, new ones added with a GARP round).
         """
         rt.faults, rt.tracker_faults = old.faults, old.tracker_faults
         rt.ip_id, rt.drops, rt.send_errors, rt.errors = old.ip_id, old.drops, old.send_errors, old.errors
@@ -445,7 +446,4 @@ class VrrpCore:
             return
         changes = address_changes(old.vips + old.evips, rt.vips + rt.evips, old.model, rt.model)
         if changes:
-            log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(changes.gone), len(changes.added))
             self.executor.effect(lambda: self.executor.change_addresses(rt, changes))
-            if changes.added:
-                self.executor.effect(lambda: self.executor.garps(rt, 1, changes.added))

@@ -7,14 +7,15 @@
 * ``AddVips`` / ``RemoveVips`` / ``SendGarps``: queued on one ordered effects queue and run there one
   after the other (netlink is asynchronous, and a GARP must not leave before its VIP exists).  GARP /
   NA frames are paced per interface by :class:`~.garp.GarpPacer` on the I/O's own clock.  The static
-  addresses, routes and rules (``vrrp.reload.static_changes``) go through the same queue;
+  addresses, routes and rules (``vrrp.reload.static_changes``) and a kept MASTER's changes on reload
+  (``vrrp.reload.address_changes``) go through the same queue, the same way;
 * ``Notify`` / ``NotifyEvent`` / ``GroupNotify``: handed to the notifier (scripts, FIFO, SMTP), which
   keeps their order; a state change is also passed to ``on_transition`` (the IPVS sync daemon follows
   one instance's state);
 * ``Log``: logged in keepalived's words.
 
-The executor keeps keepalived's ``set`` flags: which routes and rules each instance, and which static
-addresses, routes and rules the process, actually set.  What the kernel refused is not removed (nor its
+The executor keeps keepalived's ``set`` flags: which addresses, routes and rules each instance, and which
+static ones the process, actually set.  What the kernel refused is not removed (nor its
 refusal logged) again, and a reload adds again what was refused before.
 
 The I/O (:class:`VrrpIO`) is the kernel in the daemon (``vrrp.runner``) and a recording fake with a
@@ -36,7 +37,7 @@ from .fsm import Action, AddVips, Log, Notify, NotifyEvent, RemoveVips, SendAdve
 from .garp import GarpPacer, RouterFlags
 from .instances import InstanceRuntime, IPAddress, SockKey
 from .notifier import state_name
-from .reload import AddressChanges, StaticChanges
+from .reload import EntryChanges
 from .sync_group import GroupNotify
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pykeepalived.vrrp")
 
-Effect = Callable[[], Awaitable[None]]
+Effect = Callable[[], Awaitable[object]]
 
 #: the name the static routes and rules are logged under
 STATIC = "static"
@@ -123,8 +124,8 @@ class Executor:
         self.stopped = False
         #: called with (instance, add) around VIP changes: keepalived's nftables drop rules (``vrrp.firewall``)
         self.accept_mode: Callable[[InstanceRuntime, bool], None] | None = None
-        #: keepalived's ``set`` flags: the routes and rules each instance (by name) and the static addresses,
-        #: routes and rules (owner None) that were set and not removed since
+        #: keepalived's ``set`` flags: the addresses, routes and rules each instance (by name) and the static
+        #: ones (owner None) set and not removed since
         self.set_flags: set[tuple[str | None, VipSpec | Route | Rule]] = set()
         self._effects: asyncio.Queue[Effect | None] = asyncio.Queue()
 
@@ -218,14 +219,14 @@ class Executor:
         if self.accept_mode is not None:
             self.accept_mode(rt, True)
         for vip in rt.vips + rt.evips:
-            await self.vip(rt, vip, add=True)
+            await self.address(rt.name, vip, add=True)
         await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, True)
 
     async def del_vips(self, rt: InstanceRuntime) -> None:
         """The reverse of :meth:`add_vips`: rules and routes first, then the addresses."""
         await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, False)
         for vip in rt.vips + rt.evips:
-            await self.vip(rt, vip, add=False)
+            await self.address(rt.name, vip, add=False)
         if self.accept_mode is not None:
             self.accept_mode(rt, False)
 
@@ -241,12 +242,21 @@ class Executor:
         else:
             self.set_flags.difference_update((owner, r) for r in entries)
 
-    async def vip(self, rt: InstanceRuntime, vip: VipSpec, add: bool) -> None:
+    async def address(self, owner: str | None, vip: VipSpec, add: bool) -> bool:
+        """One address of instance ``owner`` (None: a static one) in or out, its set flag kept; a failure
+        is logged and leaves it unset.  True if done."""
         try:
             await self.io.set_vip(vip, add)
         except (OSError, LookupError) as e:
-            log.error("(%s) cannot %s %s %s %s: %s", rt.name, "add" if add else "remove", vip.address,
-                      "to" if add else "from", vip.dev, e)
+            verb, prep = ("add", "to") if add else ("remove", "from")
+            if owner is None:
+                log.error("cannot %s static address %s %s %s: %s", verb, vip.address, prep, vip.dev, e)
+            else:
+                log.error("(%s) cannot %s %s %s %s: %s", owner, verb, vip.address, prep, vip.dev, e)
+            self.set_flags.discard((owner, vip))
+            return False
+        (self.set_flags.add if add else self.set_flags.discard)((owner, vip))
+        return True
 
     async def garps(self, rt: InstanceRuntime, rounds: int, only: Sequence[VipSpec] | None = None,
                     becoming_master: bool = False) -> None:
@@ -287,60 +297,57 @@ class Executor:
             now = self.io.monotonic()
             self.router_flags.update(ifname, now, await self.io.ipv6_forwarding(ifname))
 
-    async def change_addresses(self, rt: InstanceRuntime, changes: AddressChanges) -> None:
-        """A kept MASTER's reload: old routes/rules and VIPs out, new VIPs and routes/rules in."""
-        await self.routes_rules(rt.name, changes.gone_routes, changes.gone_rules, False)
-        for vip in changes.gone:
-            await self.vip(rt, vip, add=False)
-        for vip in changes.added:
-            await self.vip(rt, vip, add=True)
-        await self.routes_rules(rt.name, changes.new_routes, changes.new_rules, True)
+    async def change_addresses(self, rt: InstanceRuntime, changes: EntryChanges) -> None:
+        """A kept MASTER's reload (``vrrp.reload.address_changes``): its removals then its additions, as the
+        static entries'; a GARP round for the addresses added."""
+        removed = await self.remove_entries(rt.name, changes)
+        added = await self.add_entries(rt.name, changes)
+        if removed or added:
+            log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(removed), len(added))
+        if added:
+            await self.garps(rt, 1, added)
 
-    # ------------------------------------------------------------------------------ static addresses, routes, rules
+    # ------------------------------------------------------------------------------ a reload's entries, statics
 
-    async def remove_statics(self, changes: StaticChanges) -> None:
-        """The removals of ``changes``: rules, routes (or their replacement by a new line), addresses."""
-        rules = [r for r in changes.remove_rules if changes.force_rules or (None, r) in self.set_flags]
-        await self.io.change_routes_rules(STATIC, [], rules, False)
+    async def remove_entries(self, owner: str | None, changes: EntryChanges) -> list[VipSpec]:
+        """The removals of ``changes`` for instance ``owner`` (None: the static entries): rules, routes (or
+        their replacement by a new line), addresses.  Returns the addresses removed."""
+        name = STATIC if owner is None else owner
+        rules = [r for r in changes.remove_rules if changes.force_rules or (owner, r) in self.set_flags]
+        await self.io.change_routes_rules(name, [], rules, False)
         for old, new in changes.remove_routes:
-            if (None, old) not in self.set_flags:
+            if (owner, old) not in self.set_flags:
                 continue
-            self.set_flags.discard((None, old))
-            if new is not None and (await self.io.change_routes_rules(STATIC, [new], [], True, replace=True))[0]:
-                self.set_flags.add((None, new))
+            self.set_flags.discard((owner, old))
+            if new is not None and (await self.io.change_routes_rules(name, [new], [], True, replace=True))[0]:
+                self.set_flags.add((owner, new))
                 continue
-            await self.io.change_routes_rules(STATIC, [old], [], False)
+            await self.io.change_routes_rules(name, [old], [], False)
+        removed = []
         for vip in changes.remove_addresses:
-            if changes.force_addresses or (None, vip) in self.set_flags:
+            if changes.force_addresses or (owner, vip) in self.set_flags:
                 if changes.reload:
-                    # keepalived names no instance there: its (NULL) name is printed as "(null)"
-                    log.info("((null)) ip address %s/%d dev %s, no longer exist", vip.address.ip,
+                    # keepalived names no instance for a static one: its (NULL) name is printed as "(null)"
+                    log.info("(%s) ip address %s/%d dev %s, no longer exist", owner or "(null)", vip.address.ip,
                              vip.address.network.prefixlen, vip.dev)
-                await self.static_address(vip, add=False)
-        self.set_flags.difference_update((None, r) for r in rules)
+                if await self.address(owner, vip, add=False):
+                    removed.append(vip)
+        self.set_flags.difference_update((owner, r) for r in rules)
         for old_entry, new_entry in changes.kept:
-            if (None, old_entry) in self.set_flags:
-                self.set_flags.discard((None, old_entry))
-                self.set_flags.add((None, new_entry))
+            if (owner, old_entry) in self.set_flags:
+                self.set_flags.discard((owner, old_entry))
+                self.set_flags.add((owner, new_entry))
+        return removed
 
-    async def add_statics(self, changes: StaticChanges) -> None:
-        """The additions of ``changes``: addresses, routes, rules, each unless set already."""
-        for vip in changes.add_addresses:
-            if (None, vip) not in self.set_flags:
-                await self.static_address(vip, add=True)
+    async def add_entries(self, owner: str | None, changes: EntryChanges) -> list[VipSpec]:
+        """The additions of ``changes`` for instance ``owner`` (None: the static entries): addresses, routes,
+        rules, each unless set already (routes: unless ``force_routes``).  Returns the addresses added."""
+        added = [vip for vip in changes.add_addresses
+                 if (owner, vip) not in self.set_flags and await self.address(owner, vip, add=True)]
         routes, rules = await self.io.change_routes_rules(
-            STATIC, [r for r in changes.add_routes if (None, r) not in self.set_flags],
-            [r for r in changes.add_rules if (None, r) not in self.set_flags], True)
-        added: list[Route | Rule] = [*routes, *rules]
-        self.set_flags.update((None, r) for r in added)
-
-    async def static_address(self, vip: VipSpec, add: bool) -> None:
-        """One static address in or out; a failure is logged and leaves it unset."""
-        try:
-            await self.io.set_vip(vip, add)
-        except (OSError, LookupError) as e:
-            log.error("cannot %s static address %s %s %s: %s", "add" if add else "remove", vip.address,
-                      "to" if add else "from", vip.dev, e)
-            self.set_flags.discard((None, vip))
-            return
-        (self.set_flags.add if add else self.set_flags.discard)((None, vip))
+            STATIC if owner is None else owner,
+            [r for r in changes.add_routes if changes.force_routes or (owner, r) not in self.set_flags],
+            [r for r in changes.add_rules if (owner, r) not in self.set_flags], True)
+        done: list[Route | Rule] = [*routes, *rules]
+        self.set_flags.update((owner, r) for r in done)
+        return added

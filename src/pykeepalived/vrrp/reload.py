@@ -8,8 +8,13 @@ VIPs dropped, FAULT or DELETED notified) and any other configured one added (sta
 keepalived 2.2.7 pairs an old instance with a new one by VRID, family, interface and unicast-ness
 (``vrrp.c`` ``vrrp_exist``, called from ``clear_diff_vrrp``); here the name must match as well.
 
-For a kept instance that is MASTER, :func:`address_changes` says which VIPs, routes and rules to
-remove and which to add; the ones in both configs are left alone.
+For a kept instance that is MASTER, :func:`address_changes` says what to do with its VIPs and eVIPs,
+virtual_routes and virtual_rules, by the same comparison as the static ones below (:func:`reload_changes`,
+keepalived 2.2.7's ``clear_diff_vrrp_vrules``, ``clear_diff_vrrp_vroutes``, ``clear_diff_vrrp_vip`` then
+``restore_vrrp_state``): the rules no longer configured, then the routes (each replaced by its new line of
+the same key, or removed), then the addresses no longer configured go; an address or rule still configured
+is left as it is (a changed broadcast or lifetime waits for a restart); then the new addresses, every
+route (again: one found there has been added) and the new rules are added.
 
 The root-level ``static_ipaddress``, ``static_routes`` and ``static_rules`` are the VRRP process's own,
 whatever state its instances are in; :func:`static_changes` says what to do with them at start (old config
@@ -37,8 +42,8 @@ the process started next adds them again (finding them there) and removes them w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .addresses import SCOPES, VipSpec
@@ -93,34 +98,6 @@ def plan_reload(running: Mapping[str, VrrpInstance], new: Config, group_of: Mapp
                       add=tuple(n for n in models if n not in keep))
 
 
-@dataclass(frozen=True, slots=True)
-class AddressChanges:
-    """What a kept MASTER instance removes and adds on reload."""
-
-    gone: tuple[VipSpec, ...] = ()
-    added: tuple[VipSpec, ...] = ()
-    gone_routes: tuple[Route, ...] = ()
-    gone_rules: tuple[Rule, ...] = ()
-    new_routes: tuple[Route, ...] = ()
-    new_rules: tuple[Rule, ...] = ()
-
-    def __bool__(self) -> bool:
-        return any((self.gone, self.added, self.gone_routes, self.gone_rules, self.new_routes, self.new_rules))
-
-
-def address_changes(old_addrs: list[VipSpec], new_addrs: list[VipSpec], old: VrrpInstance,
-                    new: VrrpInstance) -> AddressChanges:
-    """VIPs/eVIPs (``old_addrs`` → ``new_addrs``), virtual_routes and virtual_rules that differ."""
-    return AddressChanges(
-        gone=tuple(v for v in old_addrs if v not in new_addrs),
-        added=tuple(v for v in new_addrs if v not in old_addrs),
-        gone_routes=tuple(r for r in old.virtual_routes if r not in new.virtual_routes),
-        gone_rules=tuple(r for r in old.virtual_rules if r not in new.virtual_rules),
-        new_routes=tuple(r for r in new.virtual_routes if r not in old.virtual_routes),
-        new_rules=tuple(r for r in new.virtual_rules if r not in old.virtual_rules),
-    )
-
-
 def address_key(vip: VipSpec) -> tuple[object, ...]:
     """What keepalived compares to pair an address of the running config with one of the new on reload
     (``compare_ipaddress``): the address and prefix, the device, the scope and the label."""
@@ -129,11 +106,11 @@ def address_key(vip: VipSpec) -> tuple[object, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class StaticChanges:
-    """What the VRRP process does to the static addresses, routes and rules at a start, a reload or a stop
-    (:func:`static_changes`): first the removals -- rules, routes, addresses --, then the additions --
-    addresses, routes, rules.  Removals are of what the process set unless ``force_*``; additions skip
-    what it has set already."""
+class EntryChanges:
+    """What to do with one owner's addresses, routes and rules -- the VRRP process's static ones
+    (:func:`static_changes`) or a kept MASTER instance's (:func:`address_changes`): first the removals --
+    rules, routes, addresses --, then the additions -- addresses, routes, rules.  Removals are of what the
+    owner set unless ``force_*``; additions skip what it has set already, routes unless ``force_routes``."""
 
     remove_rules: tuple[Rule, ...] = ()
     #: each route to remove, with the new line of the same key that replaces it (None: removed)
@@ -144,9 +121,11 @@ class StaticChanges:
     add_addresses: tuple[VipSpec, ...] = ()
     add_routes: tuple[Route, ...] = ()
     add_rules: tuple[Rule, ...] = ()
-    #: remove ``remove_rules`` / ``remove_addresses`` whether this process set them or not
+    #: remove ``remove_rules`` / ``remove_addresses`` whether the owner set them or not
     force_rules: bool = False
     force_addresses: bool = False
+    #: add every one of ``add_routes``, set or not (a route found there has been added)
+    force_routes: bool = False
     #: a reload's: each address removed is logged as keepalived logs it ("no longer exist")
     reload: bool = False
 
@@ -155,36 +134,56 @@ class StaticChanges:
                     self.add_routes, self.add_rules))
 
 
+def reload_changes(old_addresses: Sequence[VipSpec], new_addresses: Sequence[VipSpec], old_routes: Sequence[Route],
+                   new_routes: Sequence[Route], old_rules: Sequence[Rule], new_rules: Sequence[Rule]) -> EntryChanges:
+    """A reload of one owner's entries, as keepalived 2.2.7's ``clear_diff_rules``, ``clear_diff_routes`` and
+    ``get_diff_address``: a rule (:func:`~.routes.rule_key`) or an address (:func:`address_key`) no longer
+    configured removed, one still configured carried over untouched (its new line set in its place); every
+    running route removed, or replaced by the new line of the same :func:`~.routes.route_key`; then every
+    new entry to add (the executor skips those set already)."""
+    rules_by_key = {rule_key(r): r for r in reversed(new_rules)}  # reversed: the first of equal ones wins
+    routes_by_key = {route_key(r): r for r in reversed(new_routes)}
+    addresses_by_key = {address_key(v): v for v in reversed(new_addresses)}
+    kept: list[tuple[VipSpec, VipSpec] | tuple[Rule, Rule]] = [
+        (v, addresses_by_key[address_key(v)]) for v in old_addresses if address_key(v) in addresses_by_key]
+    kept += [(r, rules_by_key[rule_key(r)]) for r in old_rules if rule_key(r) in rules_by_key]
+    return EntryChanges(
+        remove_rules=tuple(r for r in old_rules if rule_key(r) not in rules_by_key),
+        remove_routes=tuple((r, routes_by_key.get(route_key(r))) for r in old_routes),
+        remove_addresses=tuple(v for v in old_addresses if address_key(v) not in addresses_by_key),
+        kept=tuple(kept), add_addresses=tuple(new_addresses), add_routes=tuple(new_routes),
+        add_rules=tuple(new_rules), reload=True)
+
+
+def address_changes(old_addrs: Sequence[VipSpec], new_addrs: Sequence[VipSpec], old: VrrpInstance,
+                    new: VrrpInstance) -> EntryChanges:
+    """A kept MASTER instance's reload: its VIPs and eVIPs (``old_addrs`` → ``new_addrs``), virtual_routes
+    and virtual_rules, as :func:`reload_changes`; every route is added again after (keepalived's
+    ``restore_vrrp_state``: the kernel may have dropped one that depended on a VIP removed)."""
+    return replace(reload_changes(old_addrs, new_addrs, old.virtual_routes, new.virtual_routes,
+                                  old.virtual_rules, new.virtual_rules), force_routes=True)
+
+
 def static_addresses(config: Config) -> list[VipSpec]:
     """``static_ipaddress`` as addresses to add (without ``dev``: on the default interface)."""
     return [vip_spec(va, config.global_defs.default_interface) for va in config.vrrp.static_ipaddress]
 
 
-def static_changes(old: Config | None, new: Config | None, *, dont_release: bool = False) -> StaticChanges:
+def static_changes(old: Config | None, new: Config | None, *, dont_release: bool = False) -> EntryChanges:
     """What to do with the static addresses, routes and rules going from ``old`` to ``new``: start (``old``
     None), reload, or stop (``new`` None); ``dont_release``: keepalived's ``-V``.  See the module docstring."""
     if old is None and new is None:
-        return StaticChanges()
+        return EntryChanges()
     if new is None:
         assert old is not None
-        return StaticChanges(remove_rules=old.vrrp.static_rules,
-                             remove_routes=tuple((r, None) for r in old.vrrp.static_routes),
-                             remove_addresses=tuple(static_addresses(old)), force_addresses=dont_release)
+        return EntryChanges(remove_rules=old.vrrp.static_rules,
+                            remove_routes=tuple((r, None) for r in old.vrrp.static_routes),
+                            remove_addresses=tuple(static_addresses(old)), force_addresses=dont_release)
     addresses = tuple(static_addresses(new))
     routes, rules = new.vrrp.static_routes, new.vrrp.static_rules
     if old is None:  # an earlier run's leftovers first
-        return StaticChanges(remove_rules=rules, remove_addresses=addresses if dont_release else (),
-                             add_addresses=addresses, add_routes=routes, add_rules=rules,
-                             force_rules=True, force_addresses=dont_release)
-    new_rules = {rule_key(r): r for r in reversed(rules)}  # reversed: the first of equal ones wins
-    new_routes = {route_key(r): r for r in reversed(routes)}
-    new_addresses = {address_key(v): v for v in reversed(addresses)}
-    old_addresses = static_addresses(old)
-    kept: list[tuple[VipSpec, VipSpec] | tuple[Rule, Rule]] = [
-        (v, new_addresses[address_key(v)]) for v in old_addresses if address_key(v) in new_addresses]
-    kept += [(r, new_rules[rule_key(r)]) for r in old.vrrp.static_rules if rule_key(r) in new_rules]
-    return StaticChanges(
-        remove_rules=tuple(r for r in old.vrrp.static_rules if rule_key(r) not in new_rules),
-        remove_routes=tuple((r, new_routes.get(route_key(r))) for r in old.vrrp.static_routes),
-        remove_addresses=tuple(v for v in old_addresses if address_key(v) not in new_addresses),
-        kept=tuple(kept), add_addresses=addresses, add_routes=routes, add_rules=rules, reload=True)
+        return EntryChanges(remove_rules=rules, remove_addresses=addresses if dont_release else (),
+                            add_addresses=addresses, add_routes=routes, add_rules=rules,
+                            force_rules=True, force_addresses=dont_release)
+    return reload_changes(static_addresses(old), addresses, old.vrrp.static_routes, routes,
+                          old.vrrp.static_rules, rules)

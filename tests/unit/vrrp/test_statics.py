@@ -9,7 +9,7 @@ from typing import Any
 
 from pykeepalived.vrrp.addresses import VipSpec
 from pykeepalived.vrrp.fsm import State
-from pykeepalived.vrrp.reload import StaticChanges, address_key, static_changes
+from pykeepalived.vrrp.reload import EntryChanges, address_key, static_changes
 
 from .vrrp_harness import Node, config
 
@@ -124,7 +124,7 @@ def test_a_reload_that_changes_nothing_plans_no_removal() -> None:
     plan = static_changes(config(START), config(START))
     assert not (plan.remove_rules or plan.remove_addresses)
     assert all(old == new for old, new in plan.remove_routes)  # replaced by themselves, as keepalived does
-    assert StaticChanges() == static_changes(None, None) and not StaticChanges()
+    assert EntryChanges() == static_changes(None, None) and not EntryChanges()
 
 
 # -- the VRRP process on fake I/O ------------------------------------------------------------------------
