@@ -439,9 +439,12 @@ def main() -> int:
 
             left_ops = call_in_netns(lab.ns("lb"), lambda: diff(desired(text), NftablesDataPlane().observe()))  # type: ignore[attr-defined, arg-type]
             left = len(left_ops)
+            if left:  # keep the daemon's log for a look at what happened (the work directory goes)
+                shutil.copy(log_path, Path(tempfile.gettempdir()) / "reload_scale-left.log")
             tail.poll()
             # what the checks said (a reload's own Removing/Adding lines are not these)
-            health = [ln for _, ln in tail.lines if "failed after" in ln]
+            # (a checker that has not run yet goes down at its first failure: "… failed.", no retries)
+            health = [ln for _, ln in tail.lines if re.search(r"on service \S+ failed(\.| after)", ln)]
         finally:
             sniffer.close()
             lab.stop(daemon, grace=20)  # type: ignore[attr-defined]
