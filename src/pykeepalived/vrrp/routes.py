@@ -422,22 +422,16 @@ def rule_request(rule: Rule, *, add: bool = True) -> Request:
             attrs.append((attr, (pfx := _address(text, family))[0]))
             fields["src_len" if attr == "FRA_SRC" else "dst_len"] = pfx[1]
     attrs.append(("FRA_PRIORITY", rule.preference))
-    if opts.fwmark is not None:
-        attrs.append(("FRA_FWMARK", opts.fwmark))
-    if opts.fwmask is not None:
-        attrs.append(("FRA_FWMASK", opts.fwmask))
-    if opts.realms:
-        attrs.append(("FRA_FLOW", opts.realms))
-    if opts.suppress_prefixlength is not None:
-        attrs.append(("FRA_SUPPRESS_PREFIXLEN", opts.suppress_prefixlength))
-    if opts.suppress_ifgroup is not None:
-        attrs.append(("FRA_SUPPRESS_IFGROUP", opts.suppress_ifgroup))
-    if rule.iif:
-        attrs.append(("FRA_IIFNAME", rule.iif))
-    if rule.oif:
-        attrs.append(("FRA_OIFNAME", rule.oif))
-    if opts.tunnel_id:
-        attrs.append(("FRA_TUN_ID", opts.tunnel_id))
+    # the selectors sent when set (realms, interfaces and tunnel id only when not 0 or empty, as keepalived)
+    attrs += [(name, value) for name, value, sent in (
+        ("FRA_FWMARK", opts.fwmark, opts.fwmark is not None),
+        ("FRA_FWMASK", opts.fwmask, opts.fwmask is not None),
+        ("FRA_FLOW", opts.realms, bool(opts.realms)),
+        ("FRA_SUPPRESS_PREFIXLEN", opts.suppress_prefixlength, opts.suppress_prefixlength is not None),
+        ("FRA_SUPPRESS_IFGROUP", opts.suppress_ifgroup, opts.suppress_ifgroup is not None),
+        ("FRA_IIFNAME", rule.iif, bool(rule.iif)),
+        ("FRA_OIFNAME", rule.oif, bool(rule.oif)),
+        ("FRA_TUN_ID", opts.tunnel_id, bool(opts.tunnel_id))) if sent]
     if opts.uidrange is not None:
         attrs.append(("FRA_UID_RANGE", "{}:{}".format(*opts.uidrange)))
     if action == "l3mdev":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,6 +48,20 @@ async def until(cond: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def supervised_checkers(tmp_path: Path) -> tuple[Path, Supervisor, Child, socket.socket]:
+    """A supervisor of a 3-service file with a running checker child's record and its channel: (the file, the
+    supervisor, the child's record, the child's end of the channel)."""
+    path = tmp_path / "keepalived.conf"
+    path.write_text(services(3, weight=1))
+    cfg = load_config(str(path)).config
+    assert cfg is not None
+    sup = Supervisor(cfg, DaemonOptions(config_file=str(path)))
+    parent, child_end = config_feed.channel()
+    child = Child("checkers", proc=SimpleNamespace(returncode=None), feed=parent)  # type: ignore[arg-type]
+    sup.children["checkers"] = child
+    return path, sup, child, child_end
+
+
 def test_the_codec_gives_back_an_equal_configuration_and_the_vrrp_part_holds_no_virtual_server() -> None:
     cfg = load_config_text(VRRP + services(300), interfaces={"eth0"}).config
     assert cfg is not None
@@ -62,13 +77,9 @@ def test_the_codec_gives_back_an_equal_configuration_and_the_vrrp_part_holds_no_
 
 
 async def test_a_child_on_reload_takes_the_supervisors_configuration_without_reading_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "keepalived.conf"
-    path.write_text(services(3, weight=1))
-    cfg = load_config(str(path)).config
-    assert cfg is not None
-    sup = Supervisor(cfg, DaemonOptions(config_file=str(path)))
-    parent, child_end = config_feed.channel()
-    sup.children["checkers"] = Child("checkers", proc=SimpleNamespace(returncode=None), feed=parent)  # type: ignore[arg-type]
+    path, sup, child, child_end = supervised_checkers(tmp_path)
+    parent = child.feed
+    assert parent is not None
     feed = ConfigFeed(child_end)
     got: list[Config] = []
 
@@ -166,14 +177,9 @@ async def test_the_child_decodes_each_queued_message_against_the_one_before_and_
 
 async def test_a_child_out_of_step_asks_for_the_whole_configuration_and_the_supervisor_sends_it(
         tmp_path: Path) -> None:
-    path = tmp_path / "keepalived.conf"
-    path.write_text(services(3, weight=1))
-    cfg = load_config(str(path)).config
-    assert cfg is not None
-    sup = Supervisor(cfg, DaemonOptions(config_file=str(path)))
-    parent, child_end = config_feed.channel()
-    child = Child("checkers", proc=SimpleNamespace(returncode=None), feed=parent)  # type: ignore[arg-type]
-    sup.children["checkers"] = child
+    path, sup, child, child_end = supervised_checkers(tmp_path)
+    parent = child.feed
+    assert parent is not None
     asyncio.get_running_loop().add_reader(parent.fileno(), sup._feed_readable, child, parent)
     # the supervisor believes the child holds a configuration the child never decoded
     child.sent, child.sent_generation = load_config_text(services(3, weight=3)).config, 7
