@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -52,6 +51,7 @@ from pykeepalived.config.model_global import LvsSyncDaemon
 from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, VirtualServerGroup
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, on_signal
+from pykeepalived.gcpause import settle_memory
 from pykeepalived.lvs.dataplane.contract import maintenance_counts, needs_counts
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
@@ -168,20 +168,6 @@ def in_flight_budget(fd_limit: int) -> int:
     """Checks in flight that fit under ``fd_limit`` open descriptors: a check that cannot get a socket
     would be a false failure, one that waits is only late."""
     return max(16, min(MAX_IN_FLIGHT, fd_limit - FD_HEADROOM))
-
-
-def settle_memory(full: bool = True) -> None:
-    """Collect, then freeze what is left (the configuration and the checkers' long-lived objects) out of
-    the garbage collector's view: at thousands of checks a second, collections that walk them all are a
-    visible share of the CPU.  Called after start and after each reload.
-
-    ``full`` also collects what was frozen before (a reload's replaced checkers, which hold reference
-    cycles): a walk of every object, about a second at 37,000 real servers, with checks waiting meanwhile.
-    Without it only what came since the last freeze is collected (see :class:`SettlePolicy`)."""
-    if full:
-        gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 @dataclass

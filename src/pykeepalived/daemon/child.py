@@ -24,6 +24,7 @@ from typing import Any
 from pykeepalived.config import load_config
 from pykeepalived.config.errors import ErrClass
 from pykeepalived.config.model import Config
+from pykeepalived.gcpause import settle_memory
 from pykeepalived.process import (
     Priorities,
     reapply_process_priorities,
@@ -215,11 +216,16 @@ async def run_vrrp_child(config: Config, options: DaemonOptions, feed: ConfigFee
     server = ControlServer(lambda: vrrp_snapshot(proc, options, started), options.child_control_path("vrrp"),
                            commands=commands, changes=proc.changes)
     await server.start_or_retry()
+    async def reload(new: Config) -> None:
+        await proc.reload_config(new)
+        settle_memory()
+
     async def when_ready() -> None:
         await vrrp_ready(proc, config)
+        settle_memory()
         raise_priorities("vrrp", proc.config)
         if feed is not None:  # (run() set its own HUP handler, replaced here: queued reloads wait until now)
-            follow_reloads(feed, "VRRP", proc.reload_config, options)
+            follow_reloads(feed, "VRRP", reload, options)
         if report_ready():
             log.debug("Ready: told the supervisor")
 
@@ -290,6 +296,7 @@ async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed
     def reload(new: Config) -> None:
         current[0] = new
         proc.reload(new.vrrp.bfd_instances)
+        settle_memory()
 
     def write_data() -> None:
         log.info("Printing BFD data for process(%d) on signal", os.getpid())
@@ -306,6 +313,7 @@ async def run_bfd_child(config: Config, options: DaemonOptions, feed: ConfigFeed
         signal.signal(sig, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
     await proc.start()
+    settle_memory()
     raise_priorities("bfd", current[0])
     follow_reloads(feed, "BFD", reload, options)
     if report_ready():

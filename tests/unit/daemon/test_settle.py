@@ -1,11 +1,12 @@
-"""The checker process's memory settling after reloads (daemon.checker.settle_memory / SettlePolicy)."""
+"""Memory settling after start and reloads (gcpause.settle_memory, the checker's SettlePolicy)."""
 
 from __future__ import annotations
 
 import gc
 import weakref
 
-from pykeepalived.daemon.checker import SettlePolicy, settle_memory
+from pykeepalived.daemon.checker import SettlePolicy
+from pykeepalived.gcpause import settle_memory
 
 
 def test_a_reload_replacing_few_checkers_settles_young_until_the_replaced_reach_the_share_or_the_count() -> None:
