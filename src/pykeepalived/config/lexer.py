@@ -43,6 +43,8 @@ _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
 _PLAIN_TOKEN = re.compile(r'[^ \t\f\n\r\v"]*')
 _WS = re.compile(r"[ \t\f\n\r\v]*")
+#: what ``str.split()`` splits on besides space, tab and newline (\r is not in a clean file)
+_ODD_SPACE = re.compile("[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 
 #: physical-line outcomes other than text
 TOO_LONG = "line too long - ignoring"
@@ -93,12 +95,13 @@ class PhysicalLines:
     is also the line number of the one just taken) itself, a tuple and a generator step less per line.
     """
 
-    __slots__ = ("_ascii", "_has_nul", "clean", "lines", "pos")
+    __slots__ = ("_ascii", "_has_nul", "_offset", "_offset_pos", "blank_split", "clean", "lines", "pos", "text")
 
     def __init__(self, text: str) -> None:
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        self.text = text
         self.lines = lines
         self.pos = 0
         self._has_nul = "\0" in text
@@ -106,6 +109,31 @@ class PhysicalLines:
         limit = MAXBUF - 1
         self.clean = (not self._has_nul and "\r" not in text
                       and (not lines or max(map(len, lines)) * (1 if self._ascii else 4) < limit))
+        #: ``str.split()`` tokenises every line as keepalived does: the only blanks are spaces and tabs
+        #: (no \f or \v, which keepalived splits on too, and none of the characters Python alone counts as
+        #: white space)
+        self.blank_split = self.clean and _ODD_SPACE.search(text) is None
+        #: the offset in text of line ``_offset_pos``
+        self._offset = self._offset_pos = 0
+
+    def first_match(self, pattern: re.Pattern[str], word: str) -> int:
+        """The index of the first line from ``pos`` on in which ``pattern`` matches or ``word`` is found (the
+        number of lines if none), found by searching the text rather than each line."""
+        pos, done = self.pos, self._offset_pos
+        if pos < done:
+            done = self._offset = 0
+        if pos > done:
+            self._offset += sum(map(len, self.lines[done:pos])) + (pos - done)
+        self._offset_pos = pos
+        text, offset = self.text, self._offset
+        m = pattern.search(text, offset)
+        end = m.start() if m is not None else len(text)
+        found = text.find(word, offset, end)
+        if found >= 0:
+            end = found
+        elif m is None:
+            return len(self.lines)
+        return pos + text.count("\n", offset, end)
 
     def __iter__(self) -> PhysicalLines:
         return self

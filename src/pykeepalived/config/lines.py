@@ -9,6 +9,7 @@ diagnostic can say ``file:line:col``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -77,11 +78,12 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
         return self
 
     @classmethod
-    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...] | int, raw: str, file: str, line: int,
+    def plain(cls, tokens: tuple[str, ...], cols: tuple[int, ...] | int | None, raw: str, file: str, line: int,
               col: int) -> LogicalLine:
         """A line of unquoted tokens at 1-based columns ``cols`` of ``file``'s ``line``, starting at ``col``;
         an int ``cols``: the first token's column, the others each one past the end of the one before
-        (single spaces)."""
+        (single spaces); None: ``raw`` is exactly the tokens with the blanks between them as written, so
+        their columns are found in it when asked for."""
         return _new(cls, (tokens, raw, file, line, col, cols))
 
     @_made_once
@@ -91,8 +93,12 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
     @_made_once
     def words(self) -> tuple[Word, ...]:
         file, line, cols = self[2], self[3], self[5]
-        assert cols is not None
-        if isinstance(cols, int):
+        if cols is None:
+            # the reader's bulk path (see plain): the tokens are where they are found in raw, which starts at
+            # the first token's column
+            first = self[4]
+            cols = tuple([first + m.start() for m in _TOKEN.finditer(self[1])])
+        elif isinstance(cols, int):
             starts = []
             for t in self[0]:
                 starts.append(cols)
@@ -134,6 +140,8 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
 
 
 _new = tuple.__new__
+#: a token of a line that holds only blanks (space, tab) between its tokens
+_TOKEN = re.compile(r"[^ \t]+")
 
 
 # -- cheaper construction -----------------------------------------------------------------

@@ -230,18 +230,19 @@ class Context:
 
         Returns seconds as a float rounded to the microsecond.
         """
-        bounds = _TIMER_BOUNDS.get((lo, hi))
-        if bounds is None:
-            bounds = _TIMER_BOUNDS[(lo, hi)] = (Decimal(str(lo)), Decimal(str(hi)))
-        lo_d, hi_d = bounds
         tokens = line[0]  # line.tokens
         if word is None and pos < len(tokens):
             text = tokens[pos]
             if text.isdigit() and text.isascii() and len(text) < 16:
-                # the common case, a plain integer: exact, no Decimal and no Word needed
+                # the common case, a plain integer: exact, no Decimal and no Word needed (an integer is within
+                # a float bound exactly when it is within the bound's shortest decimal text, keepalived's)
                 n = int(text)
-                if lo_d <= n <= hi_d:
+                if lo <= n <= hi:
                     return float(n)
+        bounds = _TIMER_BOUNDS.get((lo, hi))
+        if bounds is None:
+            bounds = _TIMER_BOUNDS[(lo, hi)] = (Decimal(str(lo)), Decimal(str(hi)))
+        lo_d, hi_d = bounds
         w = word if word is not None else self.arg(line, pos)
         text = w.text
         try:
@@ -342,6 +343,15 @@ def _suggest(name: str, block: Block) -> str | None:
     return hint
 
 
+def _plain_handlers(block: Block) -> dict[str, Handler]:
+    """The keywords of ``block`` that only run a handler (no block, no deprecation, no note): the parser's
+    fast path.  Made per parse, as the tables may be changed after they are built."""
+    if block.kind != "keywords":
+        return {}
+    return {name: spec.handler for name, spec in block.keywords.items()
+            if spec.block is None and spec.handler is not None and spec.deprecated is None and spec.note is None}
+
+
 def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
     stack: list[_Frame] = [_Frame(root, root_draft)]
@@ -352,6 +362,10 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
     # or a root-level keyword that opens no block (ctx.in_global); whether the outermost open block is
     # global_defs is known when it opens
     in_global_defs = False
+    # the fast path: the open block's plain keywords (see _plain_handlers) and its draft
+    tables: dict[int, dict[str, Handler]] = {}
+    fast = tables[id(root)] = _plain_handlers(root)
+    draft_now, at_root = root_draft, True
 
     while True:
         line: LogicalLine | None
@@ -364,8 +378,23 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         tokens = line[0]  # line.tokens
         if not tokens:
             continue
-        frame = stack[-1]
         kw = tokens[0]
+        handler = fast.get(kw)
+        if handler is not None:
+            if at_root:
+                ctx.in_global = True
+            try:
+                handler(ctx, line, draft_now)
+            except SkipLine:
+                pass
+            continue
+        if kw == "}" and not at_root and len(tokens) == 1:  # the commonest line after those
+            ctx.in_global = in_global_defs
+            _close(ctx, stack, line)
+            frame = stack[-1]
+            fast, draft_now, at_root = tables[id(frame.block)], frame.draft, len(stack) == 1
+            continue
+        frame = stack[-1]
         if len(stack) == 1:
             top_spec = root_keywords.get(kw)
             ctx.in_global = top_spec is None or top_spec.block is None
@@ -379,6 +408,8 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
                 ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
             else:
                 _close(ctx, stack, line)
+                frame = stack[-1]
+                fast, draft_now, at_root = tables[id(frame.block)], frame.draft, len(stack) == 1
             continue
 
         block = frame.block
@@ -445,6 +476,11 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         if len(stack) == 1:
             in_global_defs = kw == "global_defs"
         stack.append(_Frame(sub, draft))
+        fast = tables.get(id(sub))
+        if fast is None:
+            fast = tables[id(sub)] = _plain_handlers(sub)
+        draft_now, at_root = draft, False
+        ctx.in_global = in_global_defs
 
     while len(stack) > 1:
         # The reader reports the missing braces; close what is open so nothing is lost.

@@ -123,7 +123,12 @@ class ReadResult(list[LogicalLine]):
 #: in it is a comment, quote, escape, definition, conditional, generator or include
 #: the one token of a brace line
 _BRACE_TOKENS = {"{": ("{",), "}": ("}",)}
+_new_line = tuple.__new__
 _NOT_PLAIN = re.compile(r'[$~@"#!\\]|include')
+#: _NOT_PLAIN as a character class and a word, searched apart through a whole file (several times faster
+#: than the alternation)
+_NOT_PLAIN_CHARS = re.compile(r'[$~@"#!\\]')
+_NOT_PLAIN_WORD = "include"
 _BRACE = re.compile(r"[{}]")
 _TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
 
@@ -466,6 +471,11 @@ class _Reader:
     def _plain_run(self, lines: PhysicalLines, ctx: _Ctx) -> None:
         """Take the plain lines (see :meth:`_plain_line`) that come next in a clean file straight
         from its list, up to the first one that is not plain; the main loop does the rest."""
+        if lines.blank_split:
+            stop = lines.first_match(_NOT_PLAIN_CHARS, _NOT_PLAIN_WORD)
+            self._plain_stretch(lines.lines, lines.pos, stop, ctx)
+            lines.pos = stop
+            return
         texts, pos, end = lines.lines, lines.pos, len(lines.lines)
         not_plain = _NOT_PLAIN.search
         plain_line = self._plain_line
@@ -477,6 +487,59 @@ class _Reader:
             if line:
                 plain_line(line, ctx, pos)
         lines.pos = pos
+
+    def _plain_stretch(self, texts: list[str], start: int, stop: int, ctx: _Ctx) -> None:
+        """Lines ``start`` to ``stop`` (0-based, ``stop`` excluded) of a file whose lines are all plain there
+        and split by ``str.split()`` exactly as keepalived splits them (``PhysicalLines.blank_split``):
+        what :meth:`_plain_line` does, in one loop for the shapes that make up nearly every configuration (a
+        keyword and its values, a block's opening line, a lone brace); any other line goes through
+        :meth:`_plain_line`.  The words' columns are found when something asks for them."""
+        file = ctx.file
+        append = self.out.append
+        open_braces, blocks = self.open_braces, self.blocks
+        last_keyword = self.last_keyword
+        for no in range(start + 1, stop + 1):
+            line = texts[no - 1]
+            tokens = line.split()
+            if not tokens:
+                continue
+            if "{" not in line and "}" not in line:  # a keyword and its values
+                last_keyword = tokens[0]
+                raw = line.strip()
+                append(_new_line(LogicalLine, (tuple(tokens), raw, file, no, line.index(raw) + 1, None)))
+                continue
+            last = tokens[-1]
+            if len(tokens) == 1 and len(last) == 1:  # a lone brace
+                col = line.index(last) + 1
+                brace = LogicalLine.plain(_BRACE_TOKENS[last], col, last, file, no, col)
+                if last == "{":
+                    open_braces.append(brace)
+                    blocks.append(last_keyword)
+                elif open_braces:
+                    open_braces.pop()
+                    blocks.pop()
+                else:
+                    self.diags.add(brace.loc, ErrClass.UNEXPECTED_EOB, "Extra '}' found")
+                last_keyword = ""
+                append(brace)
+                continue
+            if last == "{" and line.count("{") == 1 and "}" not in line:  # a block's opening line
+                del tokens[-1]
+                text = line.strip()
+                raw = text[:-1].rstrip()
+                col = line.index(raw) + 1
+                append(_new_line(LogicalLine, (tuple(tokens), raw, file, no, col, None)))
+                col = line.rindex("{") + 1
+                brace = LogicalLine.plain(_BRACE_TOKENS["{"], col, "{", file, no, col)
+                open_braces.append(brace)
+                blocks.append(tokens[0])
+                last_keyword = ""
+                append(brace)
+                continue
+            self.last_keyword = last_keyword
+            self._plain_line(line, ctx, no)
+            last_keyword = self.last_keyword
+        self.last_keyword = last_keyword
 
     def _plain_line(self, line: str, ctx: _Ctx, line_no: int) -> None:
         """The common case, a physical line without any character the pipeline treats specially

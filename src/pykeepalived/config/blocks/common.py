@@ -235,18 +235,38 @@ def _simple_scalar_handler(spec: Scalar, key: str) -> Handler:
     kind, into = spec.kind, spec.into
     ilo, ihi, flo, fhi = int(spec.lo), int(spec.hi), float(spec.lo), float(spec.hi)
 
+    def invalid(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        if spec.invalid and len(line.tokens) > 1:
+            ctx.error(line, spec.invalid.format(arg=line.tokens[1], kw=line.keyword, name=draft.get("name", "")))
+
+    def read_int(ctx: Context, line: LogicalLine) -> int:
+        tokens = line[0]  # the plain case first: decimal digits within the range
+        if len(tokens) > 1 and (text := tokens[1]).isdigit() and text.isascii() and ilo <= (n := int(text)) <= ihi:
+            return n
+        return ctx.integer(line, 1, ilo, ihi)
+
+    def read_timer(ctx: Context, line: LogicalLine) -> float:
+        return ctx.timer(line, 1, flo, fhi)
+
+    def read_string(ctx: Context, line: LogicalLine) -> str:
+        return ctx.string(line, 1)
+
+    read = read_int if kind == "int" else read_timer if kind == "timer" else read_string
+    if into is not None:
+        def handle_into(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+            try:
+                into(draft)[key] = read(ctx, line)
+            except SkipLine:
+                invalid(ctx, line, draft)
+                raise
+
+        return handle_into
+
     def handle(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-        d = into(draft) if into is not None else draft
         try:
-            if kind == "int":
-                d[key] = ctx.integer(line, 1, ilo, ihi)
-            elif kind == "timer":
-                d[key] = ctx.timer(line, 1, flo, fhi)
-            else:
-                d[key] = ctx.string(line, 1)
+            draft[key] = read(ctx, line)
         except SkipLine:
-            if spec.invalid and len(line.tokens) > 1:
-                ctx.error(line, spec.invalid.format(arg=line.tokens[1], kw=line.keyword, name=draft.get("name", "")))
+            invalid(ctx, line, draft)
             raise
 
     return handle

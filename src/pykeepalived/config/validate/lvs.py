@@ -134,6 +134,10 @@ def _link_group(
     return vsg
 
 
+#: what a real server takes from its virtual server when it does not set it
+_INHERITED = ("alpha", "inhibit", "retry", "connect_timeout", "delay_loop", "warmup", "delay_before_retry", "weight")
+
+
 def _validate_vs(
     ctx: Context, vs: Draft, vsg: VirtualServerGroup | None, smtp_default: bool | None
 ) -> VirtualServer | None:
@@ -189,28 +193,20 @@ def _validate_vs(
     sorry = vs["sorry"]
     for rs in vs["real_servers"]:
         key = (rs["ip"], rs["port"])
-        if key in seen:
+        before = len(seen)
+        seen.add(key)  # (an address's hash is worked out in Python: once per server, not twice)
+        if len(seen) == before:
             ctx.error(
                 rs["_loc"],
                 f"VS {_fmt(vs)}: real server {format_trio(rs['ip'], rs['port'], vs['protocol'])} "
                 "is duplicated - removing second rs",
             )
             continue
-        seen.add(key)
         if rs["forwarding"] is None:
             rs["forwarding"] = default_forwarding()
-        for k, vk in (
-            ("alpha", "alpha"),
-            ("inhibit", "inhibit"),
-            ("retry", "retry"),
-            ("connect_timeout", "connect_timeout"),
-            ("delay_loop", "delay_loop"),
-            ("warmup", "warmup"),
-            ("delay_before_retry", "delay_before_retry"),
-            ("weight", "weight"),
-        ):
+        for k in _INHERITED:
             if rs[k] is None:
-                rs[k] = vs[vk]
+                rs[k] = vs[k]
         if rs["smtp_alert"] is None:
             rs["smtp_alert"] = smtp_default if smtp_default is not None else True
         weight_sum += rs["weight"]
@@ -373,7 +369,8 @@ def _fmt_vsge(entry: VsgAddressRange) -> str:
 
 
 def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
-    checkers = tuple(_build_checker(vs, rs, c) for c in rs["checkers"])
+    timings = ctx.shared.setdefault("check_timings", {})
+    checkers = tuple(_build_checker(vs, rs, c, timings) for c in rs["checkers"])
     return RealServer(
         ip=rs["ip"],
         port=rs["port"],
@@ -393,8 +390,12 @@ def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
     )
 
 
-def _build_checker(vs: Draft, rs: Draft, c: Draft) -> Checker:
-    """One checker with the timing inheritance applied (checker <- real server <- virtual server <- default)."""
+def _build_checker(vs: Draft, rs: Draft, c: Draft,
+                   timings: dict[tuple[Any, ...], CheckTiming] | None = None) -> Checker:
+    """One checker with the timing inheritance applied (checker <- real server <- virtual server <- default).
+
+    ``timings`` holds the timings made so far: checkers timed alike share one (a large configuration has
+    tens of thousands of checkers and a handful of timings)."""
     kind = c["kind"]
     t = c["timing"]
     alpha = t["alpha"] if t["alpha"] is not None else rs["alpha"]
@@ -415,14 +416,13 @@ def _build_checker(vs: Draft, rs: Draft, c: Draft) -> Checker:
         dbr = rs["delay_before_retry"]
     if dbr is None:
         dbr = default_dbr if default_dbr is not None else delay_loop
-    timing = CheckTiming(
-        delay_loop=delay_loop,
-        retry=retry,
-        delay_before_retry=dbr,
-        warmup=warmup,
-        alpha=alpha,
-        log_all_failures=bool(t["log_all_failures"]),
-    )
+    key = (delay_loop, retry, dbr, warmup, alpha, bool(t["log_all_failures"]))
+    timing = timings.get(key) if timings is not None else None
+    if timing is None:
+        timing = CheckTiming(delay_loop=delay_loop, retry=retry, delay_before_retry=dbr, warmup=warmup,
+                             alpha=alpha, log_all_failures=key[5])
+        if timings is not None:
+            timings[key] = timing
     if kind == "MISC_CHECK":
         return MiscCheck(
             timing=timing,
