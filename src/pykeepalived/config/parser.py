@@ -476,9 +476,9 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
         if len(stack) == 1:
             in_global_defs = kw == "global_defs"
         stack.append(_Frame(sub, draft))
-        fast = tables.get(id(sub))
-        if fast is None:
-            fast = tables[id(sub)] = _plain_handlers(sub)
+        if id(sub) not in tables:
+            tables[id(sub)] = _plain_handlers(sub)
+        fast = tables[id(sub)]
         draft_now, at_root = draft, False
         ctx.in_global = in_global_defs
 
