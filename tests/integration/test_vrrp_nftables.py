@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pykeepalived.lab.measure import VIP, node, start_servers, vrrp_conf, wait_for
+from pykeepalived.lab.measure import VIP, has_vip, masters_entered, node, start_servers, vrrp_conf, wait_for
 from pykeepalived.lab.topology import Lab
 from tests.integration.test_vrrp_failover import lan
 from tests.integration.test_vrrp_vmac import client_neigh, know_client, who_answers
@@ -114,5 +114,52 @@ def test_accept_mode_master_serves_the_vip(lan: tuple[Lab, Path]) -> None:
         a.start()
         wait_for(lambda: who_answers(lab) == "a", 5, "a serving the VIP")
         assert ruleset(lab, "a") == ""  # no firewall needed: no table at all
+    finally:
+        a.stop()
+
+
+@pytest.mark.parametrize("kind", ["py", "ka"])
+def test_a_kept_masters_drop_set_follows_its_reloads(lan: tuple[Lab, Path], kind: str) -> None:
+    """keepalived's ``clear_diff_vrrp_vip`` and ``restore_vrrp_state``: a reload of a non-accept MASTER that
+    adds an address blocks it, one that removes an address unblocks it, and turning accept mode on empties
+    the set so the master serves the VIP; the instance stays MASTER throughout.  keepalived 2.2.7 ("ka") does
+    the same in the same steps but the one turning accept mode on (see there)."""
+    lab, tmp = lan
+    start_servers(lab, ("a",))
+    know_client(lab, ("a",))
+    extra_vip = "10.9.0.51"
+
+    def conf(accept: str, evip: bool) -> str:
+        evips = ["virtual_ipaddress_excluded {", f"  {extra_vip}/24", "}"] if evip else []
+        return vrrp_conf(prio=150, version=3, advert=0.1, instance_extra=[accept, *evips])
+
+    def elements() -> set[str]:
+        got = vips_set(lab, "a")
+        return set() if not got else set(got.split(", "))
+
+    a = node(lab, tmp, "a", kind, conf("no_accept", evip=False))
+    try:
+        a.start()
+        wait_for(lambda: elements() == {VIP}, 10, "a master with the VIP in its drop set")
+        a.reload(conf("no_accept", evip=True))
+        wait_for(lambda: elements() == {VIP, extra_vip}, 5, "the added eVIP in the drop set")
+        assert has_vip(lab, "a", extra_vip)
+        assert who_answers(lab, extra_vip).startswith("fail")
+        a.reload(conf("no_accept", evip=False))
+        wait_for(lambda: elements() == {VIP} and not has_vip(lab, "a", extra_vip), 5, "the removed eVIP unblocked")
+        a.reload(conf("accept", evip=False))
+        if kind == "ka":
+            # keepalived 2.2.7 means to (clear_diff_vrrp_vip removes the old instance's elements when accept
+            # mode is turned on), but does nothing when no instance of the new configuration needs a firewall:
+            # its nftables table name is only set while one does.  Its master keeps dropping the VIP's traffic.
+            time.sleep(1.0)
+            assert elements() == {VIP}
+        else:
+            wait_for(lambda: elements() == set(), 5, "accept mode: the drop set emptied")
+            wait_for(lambda: who_answers(lab) == "a", 5, "a serving the VIP in accept mode")
+        a.reload(conf("no_accept", evip=False))
+        wait_for(lambda: elements() == {VIP}, 5, "no_accept again: the VIP blocked")
+        assert who_answers(lab).startswith("fail")
+        assert masters_entered(a) == 1, a.log()[-2000:]
     finally:
         a.stop()

@@ -445,5 +445,6 @@ class VrrpCore:
         if not rt.fsm.vips_set:
             return
         changes = address_changes(old.vips + old.evips, rt.vips + rt.evips, old.model, rt.model)
-        if changes:
-            self.executor.effect(lambda: self.executor.change_addresses(rt, changes))
+        if changes or (old.model.accept, old.model.dont_track_primary) != (rt.model.accept,
+                                                                            rt.model.dont_track_primary):
+            self.executor.effect(lambda: self.executor.change_addresses(old, rt, changes))

@@ -107,6 +107,15 @@ class Announcer(Protocol):
     def group_state(self, group: SyncGroupModel, state: State) -> None: ...
 
 
+class DropRules(Protocol):
+    """What the executor asks of the firewall (``vrrp.firewall.Firewall``): keepalived's drop rules for the
+    VIPs of a non-accept MASTER."""
+
+    def accept_mode(self, rt: InstanceRuntime, add: bool) -> None: ...
+
+    def reload_instance(self, old: InstanceRuntime, new: InstanceRuntime, before: bool) -> None: ...
+
+
 class Executor:
     """Performs actions for instances; owns the ordered effects queue and the GARP pacing."""
 
@@ -122,8 +131,8 @@ class Executor:
         self.on_transition = on_transition
         #: set once the process stops: GARP rounds of instances no longer MASTER are cut short
         self.stopped = False
-        #: called with (instance, add) around VIP changes: keepalived's nftables drop rules (``vrrp.firewall``)
-        self.accept_mode: Callable[[InstanceRuntime, bool], None] | None = None
+        #: keepalived's nftables drop rules (``vrrp.firewall.Firewall``), once some instance needs them
+        self.firewall: DropRules | None = None
         #: keepalived's ``set`` flags: the addresses, routes and rules each instance (by name) and the static
         #: ones (owner None) set and not removed since
         self.set_flags: set[tuple[str | None, VipSpec | Route | Rule]] = set()
@@ -216,8 +225,8 @@ class Executor:
         """VIPs and eVIPs, then virtual_routes and virtual_rules (which may need the VIPs).
 
         A non-accept instance's drop rules go in first, as keepalived's ``vrrp_handle_accept_mode``."""
-        if self.accept_mode is not None:
-            self.accept_mode(rt, True)
+        if self.firewall is not None:
+            self.firewall.accept_mode(rt, True)
         for vip in rt.vips + rt.evips:
             await self.address(rt.name, vip, add=True)
         await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, True)
@@ -227,8 +236,8 @@ class Executor:
         await self.routes_rules(rt.name, rt.model.virtual_routes, rt.model.virtual_rules, False)
         for vip in rt.vips + rt.evips:
             await self.address(rt.name, vip, add=False)
-        if self.accept_mode is not None:
-            self.accept_mode(rt, False)
+        if self.firewall is not None:
+            self.firewall.accept_mode(rt, False)
 
     async def routes_rules(self, owner: str, routes: Sequence[Route], rules: Sequence[Rule], add: bool) -> None:
         """An instance's routes and rules in or out; only those it set come out."""
@@ -297,11 +306,16 @@ class Executor:
             now = self.io.monotonic()
             self.router_flags.update(ifname, now, await self.io.ipv6_forwarding(ifname))
 
-    async def change_addresses(self, rt: InstanceRuntime, changes: EntryChanges) -> None:
+    async def change_addresses(self, old: InstanceRuntime, rt: InstanceRuntime, changes: EntryChanges) -> None:
         """A kept MASTER's reload (``vrrp.reload.address_changes``): its removals then its additions, as the
-        static entries'; a GARP round for the addresses added."""
+        static entries'; a GARP round for the addresses added.  The drop rules of a non-accept instance
+        follow: the new VIPs' in before any address is added, the old ones no longer blocked out after."""
+        if self.firewall is not None:
+            self.firewall.reload_instance(old, rt, before=True)
         removed = await self.remove_entries(rt.name, changes)
         added = await self.add_entries(rt.name, changes)
+        if self.firewall is not None:
+            self.firewall.reload_instance(old, rt, before=False)
         if removed or added:
             log.info("(%s) reload: %d VIP(s) removed, %d added", rt.name, len(removed), len(added))
         if added:

@@ -225,10 +225,24 @@ class Firewall:
         else:
             self.blocked.difference_update(todo)
 
+    def drops_of(self, rt: InstanceRuntime) -> list[BlockedAddress]:
+        """The drop elements instance ``rt`` wants while MASTER: none for the owner or in accept mode."""
+        return blocked_addresses(rt, self.ifindex) if blocks_vips(rt.model) else []
+
     def accept_mode(self, rt: InstanceRuntime, add: bool) -> None:
         """The executor's hook around VIP changes: only non-accept, non-owner instances block."""
-        if blocks_vips(rt.model):
-            self.block(blocked_addresses(rt, self.ifindex), add)
+        self.block(self.drops_of(rt), add)
+
+    def reload_instance(self, old: InstanceRuntime, new: InstanceRuntime, before: bool) -> None:
+        """A kept MASTER's reload (keepalived's ``clear_diff_vrrp_vip`` and ``restore_vrrp_state``): before its
+        addresses change, the drop elements of its new VIPs go in (all of them when accept mode was turned
+        off); after, those of the old VIPs the new configuration does not block go (all of them when accept
+        mode was turned on)."""
+        if before:
+            self.block(self.drops_of(new), True)
+        else:
+            wanted = set(self.drops_of(new))
+            self.block([a for a in self.drops_of(old) if a not in wanted], False)
 
     def add_vmac(self, vmac: str, base: str, family: int) -> None:
         key = (vmac, base, family)

@@ -215,7 +215,7 @@ class VrrpProcess:
         #: keepalived's nftables table (no_accept / strict, VMACs) and the VMAC interfaces
         self.firewall = firewall_for(config)
         if self.firewall is not None:
-            self.executor.accept_mode = self.firewall.accept_mode
+            self.executor.firewall = self.firewall
         self.vmacs = VmacManager(self.nl, Sysctl(netns))
         self._timer: DeadlineTimer | None = None
         self._stopping = asyncio.Event()
@@ -589,7 +589,7 @@ class VrrpProcess:
         primaries = {n: await self._primary(models[n], new.global_defs) for n in (*plan.keep, *plan.add)}
         if self.firewall is None and (fw := firewall_for(new)) is not None:
             self.firewall = fw
-            self.executor.accept_mode = fw.accept_mode
+            self.executor.firewall = fw
         # VMACs of removed or replaced instances go once their VIPs are off (on the effects queue)
         gone = self.vmacs.forget(n for n in plan.drop if n not in plan.add or self._new_vmac(models[n]))
         no_vmac = await self._setup_vmacs(models[n] for n in plan.add)
