@@ -137,6 +137,49 @@ def raise_fd_limit(wanted: int) -> int:
     return soft
 
 
+# -- process names (global_defs process_names, process_name, <kind>_process_name) ---------------------------
+
+_PR_SET_NAME, _PR_GET_NAME = 15, 16
+#: the global_defs field naming each process
+_NAME_FIELDS = {"parent": "process_name", "vrrp": "vrrp_process_name", "checkers": "checker_process_name",
+                "bfd": "bfd_process_name"}
+
+
+@dataclass(slots=True)
+class _Named:
+    own: bytes | None = None  # the name the process had before the first one set
+    last: str | None = None  # the name set last (None: its own)
+
+
+_named = _Named()
+
+
+def process_name_of(kind: str, global_defs: object) -> str | None:
+    """The name ``global_defs`` gives process ``kind`` (parent, vrrp, checkers, bfd), or None."""
+    name = getattr(global_defs, _NAME_FIELDS[kind], None)
+    return name if isinstance(name, str) else None
+
+
+def name_process(name: str | None) -> None:
+    """keepalived's ``set_process_name`` (prctl PR_SET_NAME: what ps, top and pgrep show), at start and after each
+    reload, when the configured name differs from the one set last; None puts back the process's own name
+    (keepalived puts "keepalived")."""
+    if name == _named.last:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if _named.own is None:
+        buf = ctypes.create_string_buffer(16)
+        if libc.prctl(_PR_GET_NAME, buf, 0, 0, 0) == 0:
+            _named.own = buf.value
+    value = name.encode() if name is not None else (_named.own or b"pykeepalived")
+    if libc.prctl(_PR_SET_NAME, ctypes.c_char_p(value[:15]), 0, 0, 0) != 0:
+        log.info("Failed to set process name '%s'", value.decode(errors="replace"))
+        return
+    _named.last = name
+
+
 # -- process priorities (keepalived's lib/process.c set_process_priorities, set_process_cpu_affinity) --------
 
 #: the RLIMIT_RTTIME (µs) a realtime child gets unless ``<kind>_rlimit_rttime`` says: 1 s, where keepalived's
@@ -148,6 +191,8 @@ RT_RLIMIT_DEFAULT = 1_000_000
 #: keepalived 2.2.7's own default, for comparison
 KEEPALIVED_RT_RLIMIT_DEFAULT = 10000
 _MCL_CURRENT, _MCL_FUTURE, _MCL_ONFAULT = 1, 2, 4
+#: keepalived's default ``min_auto_priority_delay`` (µs): a process a second late raises its priority
+MIN_AUTO_PRIORITY_DELAY = 1_000_000
 #: the process names of keepalived's SIGXCPU line (lib/signals.c log_sigxcpu) and keywords' prefixes
 _PROCESS_WORDS = {"vrrp": ("VRRP", "vrrp"), "checkers": ("Checker", "checker"), "checker": ("Checker", "checker"),
                   "bfd": ("BFD", "bfd")}
@@ -163,14 +208,21 @@ class Priorities:
     rlimit_rttime: int | None = None
     no_swap: bool = False
     cpu_affinity: tuple[int, ...] = ()
+    #: ``max_auto_priority``: the realtime priority a late process may raise itself to (0: never raised; -1,
+    #: keepalived's "no notice at start", is 0 here too); ``min_auto_priority_delay``: how late is late (µs)
+    max_auto_priority: int = 0
+    min_auto_priority_delay: int = MIN_AUTO_PRIORITY_DELAY
 
     @classmethod
     def of(cls, global_defs: object, kind: str) -> Priorities:
         """``kind``'s settings (``vrrp``, ``checker``/``checkers``, ``bfd``) read off a GlobalDefs."""
         p = _PROCESS_WORDS[kind][1]
+        delay = getattr(global_defs, "min_auto_priority_delay", None)
         return cls(getattr(global_defs, f"{p}_priority", None), getattr(global_defs, f"{p}_rt_priority", None),
                    getattr(global_defs, f"{p}_rlimit_rttime", None), bool(getattr(global_defs, f"{p}_no_swap", False)),
-                   tuple(getattr(global_defs, f"{p}_cpu_affinity", ()) or ()))
+                   tuple(getattr(global_defs, f"{p}_cpu_affinity", ()) or ()),
+                   max(0, getattr(global_defs, "max_auto_priority", None) or 0),
+                   MIN_AUTO_PRIORITY_DELAY if delay is None else delay)
 
 
 def _mlockall() -> str | None:
@@ -203,11 +255,14 @@ class _Applied:
     """What :func:`set_process_priorities` changed, so :func:`reset_process_priorities` can put it back."""
 
     realtime: bool = False
+    rt_priority: int = 0  # the SCHED_RR priority while realtime
+    rlimit_set: bool = False  # RLIMIT_RTTIME set by us while realtime
     rttime: tuple[int, int] | None = None  # the RLIMIT_RTTIME before ours
     nice: int | None = None  # the nice value before ours
     locked: bool = False
     last: tuple[str, Priorities] | None = None  # the settings last asked for
     rttime_warned: bool = False
+    generation: int = 0
 
 
 _applied = _Applied()
@@ -226,24 +281,7 @@ def set_process_priorities(kind: str, p: Priorities) -> list[str]:
     done: list[str] = []
     _applied.last = (kind, p)
     if p.rt_priority:
-        try:
-            os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(p.rt_priority))
-        except OSError:
-            log.warning("child process: cannot raise priority")
-        else:
-            _applied.realtime = True
-            done.append(f"SCHED_RR {p.rt_priority}")
-            rlimit = RT_RLIMIT_DEFAULT if p.rlimit_rttime is None else max(2, p.rlimit_rttime)
-            signal.signal(signal.SIGXCPU, _log_sigxcpu(kind))
-            before = resource.getrlimit(resource.RLIMIT_RTTIME)
-            try:
-                resource.setrlimit(resource.RLIMIT_RTTIME, (rlimit // 2, rlimit))
-            except (OSError, ValueError):
-                log.warning("child process cannot set realtime rlimit")
-            else:
-                if _applied.rttime is None:
-                    _applied.rttime = before
-                done.append(f"RLIMIT_RTTIME {rlimit // 2}/{rlimit} us")
+        done += _go_realtime(kind, p.rt_priority, p.rlimit_rttime)
     elif p.nice:
         before_nice = os.getpriority(os.PRIO_PROCESS, 0)
         try:
@@ -272,6 +310,72 @@ def set_process_priorities(kind: str, p: Priorities) -> list[str]:
     return done
 
 
+def _go_realtime(kind: str, priority: int, rlimit_rttime: int | None) -> list[str]:
+    """SCHED_RR at ``priority`` (SCHED_RESET_ON_FORK), then, unless set already, RLIMIT_RTTIME soft half, hard
+    ``rlimit_rttime`` (None: :data:`RT_RLIMIT_DEFAULT`) with SIGXCPU logged; returns what was applied."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(priority))
+    except OSError:
+        log.warning("child process: cannot raise priority")
+        return []
+    _applied.realtime, _applied.rt_priority = True, priority
+    done = [f"SCHED_RR {priority}"]
+    if _applied.rlimit_set:
+        return done
+    rlimit = RT_RLIMIT_DEFAULT if rlimit_rttime is None else max(2, rlimit_rttime)
+    signal.signal(signal.SIGXCPU, _log_sigxcpu(kind))
+    before = resource.getrlimit(resource.RLIMIT_RTTIME)
+    try:
+        resource.setrlimit(resource.RLIMIT_RTTIME, (rlimit // 2, rlimit))
+    except (OSError, ValueError):
+        log.warning("child process cannot set realtime rlimit")
+    else:
+        _applied.rlimit_set = True
+        if _applied.rttime is None:
+            _applied.rttime = before
+        done.append(f"RLIMIT_RTTIME {rlimit // 2}/{rlimit} us")
+    return done
+
+
+def next_auto_priority(current: int, maximum: int) -> int | None:
+    """keepalived's ``increment_process_priority``: the SCHED_RR priority a late process goes to -- the lowest
+    (1) from standard scheduling, else one more -- or None (``max_auto_priority`` 0, or reached)."""
+    if not maximum or (current and current >= maximum):
+        return None
+    return current + 1 if current else os.sched_get_priority_min(os.SCHED_RR)
+
+
+def lateness_period() -> float:
+    """How often a child samples its event loop's lateness: a quarter of ``min_auto_priority_delay``, within
+    5 ms and 250 ms (so a stall longer than the delay plus a quarter of it is always seen)."""
+    delay = _applied.last[1].min_auto_priority_delay if _applied.last is not None else MIN_AUTO_PRIORITY_DELAY
+    return min(0.25, max(0.005, delay / 4e6))
+
+
+def priorities_generation() -> int:
+    """Bumped by every :func:`reset_process_priorities` (a reload): lateness measured across one is the
+    reload's own work, not the machine's."""
+    return _applied.generation
+
+
+def raise_priority_when_late(lateness: float) -> int | None:
+    """The process's timers ran ``lateness`` seconds late: past ``min_auto_priority_delay`` that is logged as
+    keepalived logs it and, up to ``max_auto_priority``, the process goes one realtime priority up (keepalived's
+    scheduler, lib/scheduler.c, and ``increment_process_priority``).  Returns the priority set, if any."""
+    if _applied.last is None:
+        return None
+    kind, p = _applied.last
+    if lateness * 1e6 <= p.min_auto_priority_delay:
+        return None
+    us = round(lateness * 1e6)
+    log.info("A thread timer expired %d.%06d seconds ago", us // 1_000_000, us % 1_000_000)
+    prio = next_auto_priority(_applied.rt_priority if _applied.realtime else 0, p.max_auto_priority)
+    if prio is None or not _go_realtime(kind, prio, p.rlimit_rttime):
+        return None
+    log.info("Set realtime priority %d", prio)
+    return prio
+
+
 def reset_process_priorities() -> None:
     """Standard scheduling again, as keepalived's reset_process_priorities (lib/process.c) before a reload and
     in a script's child: SCHED_OTHER with the RLIMIT_RTTIME from before, the nice value from before, memory
@@ -279,13 +383,14 @@ def reset_process_priorities() -> None:
     runs far longer than keepalived's 10 ms realtime budget without blocking, and the kernel would SIGKILL it.
     The CPU affinity stays (keepalived leaves it too).  Without CAP_SYS_RESOURCE (some containers) the lowered
     RLIMIT_RTTIME stays: it binds realtime tasks only, so it no longer applies."""
+    _applied.generation += 1
     if _applied.realtime:
         try:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         except OSError:
             log.warning("child process: cannot reset realtime scheduling")
         else:
-            _applied.realtime = False
+            _applied.realtime, _applied.rt_priority, _applied.rlimit_set = False, 0, False
             if _applied.rttime is not None:
                 try:
                     resource.setrlimit(resource.RLIMIT_RTTIME, _applied.rttime)

@@ -10,9 +10,11 @@ pykeepalived's children, and they set them first once ready and reset them befor
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from pykeepalived.lab.measure import wait_for
@@ -100,3 +102,68 @@ def test_realtime_children_survive_a_reload_and_stop_cleanly(tmp_path: Path) -> 
         assert rc == 0, text[-3000:]
         assert not re.search(r"exited with status", text), text[-3000:]
         assert "10.78.0.5" not in addrs()
+
+
+LATE_CONF = """global_defs {
+  max_auto_priority 3
+  min_auto_priority_delay 50000
+}
+vrrp_instance VI_LATE {
+  state MASTER
+  interface klt0
+  virtual_router_id 79
+  priority 150
+  advert_int 0.1
+  version 3
+  virtual_ipaddress {
+    10.79.0.5/24
+  }
+}
+"""
+
+
+def rt_priority(pid: int) -> int:
+    """The rt_priority field of /proc/PID/stat."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[37])
+
+
+def test_a_late_child_raises_its_priority_one_step_a_time_up_to_max_auto_priority(tmp_path: Path) -> None:
+    """keepalived's scheduler (lib/scheduler.c): a process whose timers run later than min_auto_priority_delay
+    logs it and goes to SCHED_RR 1, then one priority more each time, up to max_auto_priority; a reload puts
+    the configured scheduling back.  The VRRP child is made late by stopping it for 0.3 s."""
+    require_root()
+    with Lab() as lab:
+        proc = start_in_namespace(lab, tmp_path, LATE_CONF, "klt")
+        log = tmp_path / "daemon.log"
+        pid_file = tmp_path / "main_vrrp.pid"
+        try:
+            wait_for(lambda: "10.79.0.5/24" in lab.run("a", ["ip", "-o", "addr", "show", "dev", "klt0"]).stdout,
+                     15, "the VIP")
+            wait_for(pid_file.exists, 10, "the VRRP child's pid file")
+            wait_for(lambda: "Ready: vrrp" in log.read_text(), 10, "the VRRP child ready")
+            pid = int(pid_file.read_text())
+            assert sched_policy(pid) == 0
+            for want in (1, 2, 3, 3):
+                before = log.read_text().count("A thread timer expired")
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(0.3)
+                os.kill(pid, signal.SIGCONT)
+                wait_for(lambda before=before: log.read_text().count("A thread timer expired") > before, 5,
+                         "the lateness logged")  # type: ignore[misc]
+                wait_for(lambda want=want: sched_policy(pid) == 2 and rt_priority(pid) == want, 5,
+                         f"SCHED_RR {want}")  # type: ignore[misc]
+            text = log.read_text()
+            assert re.search(r"A thread timer expired 0\.[23]\d{5} seconds ago", text), text[-3000:]
+            assert [int(p) for p in re.findall(r"Set realtime priority (\d+)", text)] == [1, 2, 3]
+            proc.send_signal(signal.SIGHUP)  # a reload: standard scheduling again, as configured
+            wait_for(lambda: sched_policy(pid) == 0, 10, "SCHED_OTHER after the reload")
+            assert proc.poll() is None
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+                raise
+        assert rc == 0, log.read_text()[-3000:]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pykeepalived.config import load_config_text
-from pykeepalived.process import RT_RLIMIT_DEFAULT, Priorities
+from pykeepalived.process import RT_RLIMIT_DEFAULT, Priorities, next_auto_priority
 
 CHILD = """
 import json, os, resource, sys
@@ -108,3 +108,60 @@ def test_no_swap_locks_the_process_in_memory() -> None:
 def test_refused_settings_are_logged_as_keepalived_and_do_not_stop_the_process() -> None:
     got = in_child("bfd", Priorities(cpu_affinity=(4095,)))
     assert got["applied"] == [] and "unable to set cpu affinity to bfd process" in str(got["log"])
+
+
+def test_max_auto_priority_and_its_delay_are_read_from_global_defs() -> None:
+    def of(text: str) -> Priorities:
+        cfg = load_config_text(f"global_defs {{\n{text}\n}}\n").config
+        assert cfg is not None
+        return Priorities.of(cfg.global_defs, "vrrp")
+
+    assert (of("").max_auto_priority, of("").min_auto_priority_delay) == (0, 1_000_000)  # keepalived's defaults
+    assert of("max_auto_priority 7\nmin_auto_priority_delay 20000") == Priorities(max_auto_priority=7,
+                                                                                  min_auto_priority_delay=20000)
+    assert of("max_auto_priority").max_auto_priority == 99  # no value: sched_get_priority_max(SCHED_RR)
+    assert of("max_auto_priority -1").max_auto_priority == 0  # keepalived's "no notice": never raised either
+
+
+def test_a_late_process_goes_to_the_lowest_realtime_priority_then_one_up_each_time_to_the_maximum() -> None:
+    assert [next_auto_priority(cur, 3) for cur in (0, 1, 2, 3, 7)] == [1, 2, 3, None, None]
+    assert next_auto_priority(0, 0) is None  # max_auto_priority 0: never raised
+
+
+def test_the_sampling_period_follows_min_auto_priority_delay_within_bounds() -> None:
+    code = ("from pykeepalived.process import Priorities, set_process_priorities, lateness_period as p\n"
+            "a = p()\n"
+            "for d in (1000, 200000, 10_000_000):\n"
+            "    set_process_priorities('vrrp', Priorities(min_auto_priority_delay=d)); print(p())\n"
+            "print(a)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert [float(x) for x in out.stdout.split()] == [0.005, 0.05, 0.25, 0.25]
+
+
+LATE = """
+import logging, os, sys
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+from pykeepalived.process import Priorities, raise_priority_when_late, reset_process_priorities, set_process_priorities
+set_process_priorities("checkers", Priorities(max_auto_priority=2, min_auto_priority_delay=100000))
+for lateness in (0.05, 0.1, 1.25, 0.5, 0.2):
+    got = raise_priority_when_late(lateness)
+    policy = os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+    print("->", got, policy, os.sched_getparam(0).sched_priority)
+reset_process_priorities()
+print("reset", os.sched_getscheduler(0))
+"""
+
+
+@root
+def test_lateness_past_the_delay_is_logged_as_keepalived_and_raises_the_priority_up_to_the_maximum() -> None:
+    out = subprocess.run([sys.executable, "-c", LATE], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.splitlines()
+    out = [line for line in out if "realtime rlimit" not in line]  # without CAP_SYS_RESOURCE (see above)
+    rr = os.SCHED_RR
+    assert out == [
+        "-> None 0 0", "-> None 0 0",  # not past 100 ms (0.1 is not past it either)
+        "A thread timer expired 1.250000 seconds ago", "Set realtime priority 1", f"-> 1 {rr} 1",
+        "A thread timer expired 0.500000 seconds ago", "Set realtime priority 2", f"-> 2 {rr} 2",
+        "A thread timer expired 0.200000 seconds ago", f"-> None {rr} 2",  # at max_auto_priority: logged only
+        "reset 0",
+    ]

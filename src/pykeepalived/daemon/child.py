@@ -27,6 +27,11 @@ from pykeepalived.config.model import Config
 from pykeepalived.gcpause import settle_memory
 from pykeepalived.process import (
     Priorities,
+    lateness_period,
+    name_process,
+    priorities_generation,
+    process_name_of,
+    raise_priority_when_late,
     reapply_process_priorities,
     reset_process_priorities,
     set_process_priorities,
@@ -128,6 +133,26 @@ def raise_priorities(kind: str, config: Config) -> None:
     applied = set_process_priorities(kind, Priorities.of(config.global_defs, kind))
     if applied:
         log.debug("%s child process: %s", kind, ", ".join(applied))
+    global _lateness_watch
+    if _lateness_watch is None:
+        _lateness_watch = asyncio.get_running_loop().create_task(watch_lateness())
+
+
+_lateness_watch: asyncio.Task[None] | None = None
+
+
+async def watch_lateness() -> None:
+    """keepalived's scheduler checks, each time it wakes, how late its earliest timer ran; past
+    ``min_auto_priority_delay`` it logs it and raises the process's priority up to ``max_auto_priority``
+    (``process.raise_priority_when_late``).  Here a timer of the child's own event loop samples that lateness
+    (``process.lateness_period``); a sample across a reload (the reload's own work) is not counted."""
+    loop = asyncio.get_running_loop()
+    while True:
+        period, generation = lateness_period(), priorities_generation()
+        due = loop.time() + period
+        await asyncio.sleep(period)
+        if priorities_generation() == generation:
+            raise_priority_when_late(loop.time() - due)
 
 
 def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config], object],
@@ -148,6 +173,7 @@ def follow_reloads(feed: ConfigFeed | None, kind: str, apply: Callable[[Config],
                 await result
         finally:
             set_process_priorities(process_kind, Priorities.of(new.global_defs, process_kind))
+            name_process(process_name_of(process_kind, new.global_defs))
 
     if feed is not None:
         feed.follow(apply_at_standard_priority)
@@ -395,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if not write_pid_file(pid_file, f"{kind} child process"):
         return EXIT_CONFIG
+    name_process(process_name_of(kind, config.global_defs))
     try:
         if kind == "vrrp":
             return run_process(run_vrrp_child(config, options, feed))

@@ -35,6 +35,7 @@ from pykeepalived import __version__
 from pykeepalived.config import load_config
 from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
+from pykeepalived.process import name_process, process_name_of
 from pykeepalived.status import dumps
 from pykeepalived.status.api import LVS_COMMANDS, VRRP_COMMANDS, Access, ApiError, Caller, Command
 from pykeepalived.status.changes import ChangeSignal, follow
@@ -342,6 +343,7 @@ class Supervisor:
         self.config = result.config
         self.generation += 1
         self._parts = {}
+        name_process(process_name_of("parent", self.config.global_defs))
         if self.snmp is not None:
             self.snmp.config = self.config
         if self.options.dump_conf:
@@ -634,6 +636,9 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         return 1
     if detach and not _daemonize(options.pid_file):
         return 0  # the parent of the fork: the daemon carries on in the background
+    name_process(process_name_of("parent", result.config.global_defs))
+    if not result.config.global_defs.max_auto_priority:  # keepalived's line (None or 0; -1 silences it)
+        log.info("NOTICE: setting config option max_auto_priority should result in better keepalived performance")
     if options.core_dump:
         allow_core_dumps()
     old_pattern = set_core_pattern(options.core_dump_pattern) if options.core_dump_pattern else None

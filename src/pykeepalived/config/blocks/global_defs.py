@@ -118,11 +118,6 @@ def _simple_table() -> list[Simple]:
             "invalid ipvs nftables start_fwmark priority '{arg}'",
         ),
         Simple("lvs_flush", "flag"),
-        Simple("process_names", "flag"),
-        Simple("process_name", "str"),
-        Simple("vrrp_process_name", "str"),
-        Simple("checker_process_name", "str"),
-        Simple("bfd_process_name", "str"),
         Simple(
             "min_auto_priority_delay",
             "int",
@@ -313,6 +308,34 @@ install_scalars(
           for kw in ("vrrp_garp_master_repeat", "vrrp_garp_master_refresh_repeat")),
     ],
 )
+
+
+#: the kernel's TASK_COMM_LEN: a process name is at most 15 characters
+TASK_COMM_LEN = 16
+#: the names ``process_names`` gives the children (keepalived 2.2.7's process_names_handler; the parent keeps its own)
+DEFAULT_PROCESS_NAMES = {"vrrp_process_name": "keepalived_vrrp", "checker_process_name": "keepalived_lvs",
+                         "bfd_process_name": "keepalived_bfd"}
+
+
+@GLOBAL_DEFS.keyword("process_names")
+def _process_names(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+    draft["process_names"] = True
+    draft.update(DEFAULT_PROCESS_NAMES)  # a name given before is replaced, one given after wins: keyword order
+
+
+def _process_name(key: str) -> Callable[[Context, LogicalLine, Draft], None]:
+    def handler(ctx: Context, line: LogicalLine, draft: Draft) -> None:
+        name = ctx.string(line)  # keepalived's parser refuses the line without a name (MISSING_PARAMETER)
+        if len(name) >= TASK_COMM_LEN:
+            ctx.error(line, f"Process name {name} more than {TASK_COMM_LEN - 1} characters, truncating")
+            name = name[:TASK_COMM_LEN - 1]
+        draft[key] = name
+
+    return handler
+
+
+for _key in ("process_name", "vrrp_process_name", "checker_process_name", "bfd_process_name"):
+    GLOBAL_DEFS.keyword(_key)(_process_name(_key))
 
 
 @GLOBAL_DEFS.keyword("script_user")
