@@ -456,8 +456,9 @@ def format_vip(address: ipaddress.IPv4Interface | ipaddress.IPv6Interface, dev: 
                brd: str | None = None, label: str | None = None, peer: str | None = None, nodad: bool = False,
                no_track: bool = False, preferred_lft: int | None = None, is_set: bool = False,
                extra: Sequence[str] = ()) -> str:
-    """format_ipaddress()."""
-    s = f"{address.ip}/{address.network.prefixlen}"
+    """format_ipaddress(): as its ipaddresstos(), a host address (/32, /128) without its prefix length."""
+    s = str(address.ip) if address.network.prefixlen == address.max_prefixlen else \
+        f"{address.ip}/{address.network.prefixlen}"
     if address.version == 4 and brd:
         s += f" brd {brd}"
     s += f" dev {dev} scope {scope}"

@@ -29,6 +29,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
@@ -420,6 +421,25 @@ class AddressWatch:
         if self._ev is not None:
             self._ev.close()
             self._ev = None
+
+
+async def address_gone_from(ip: IPAddress, ifindex: int, netns: str | None = None) -> str | None:
+    """The name of interface ``ifindex`` if ``ip`` is not on it now; None if it is (an RTM_DELADDR read late,
+    after the address was set again, is no deletion) or the interface is gone."""
+    async with _open(netns) as ipr:
+        try:
+            got = await ipr.link("get", index=ifindex)  # a list (pyroute2 0.9): "get" is no dump
+            links = list(got) if isinstance(got, (list, tuple)) else [msg async for msg in got]
+        except NetlinkError:
+            return None
+        name = links[0].get("ifname") if links else None
+        if name is None:
+            return None
+        async for msg in await ipr.addr("dump", index=ifindex):
+            ch = _address_change(msg, True)
+            if ch is not None and ch.ifindex == ifindex and ch.address.ip == ip:
+                return None
+    return str(name)
 
 
 def _open(netns: str | None) -> Any:

@@ -44,10 +44,11 @@ from .fsm import (
     State,
     Stop,
     TimerFired,
+    VipDeleted,
 )
-from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime
+from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime, tracked_vips
 from .io import Datagram
-from .reload import EntryChanges, ReloadPlan, address_changes, static_changes
+from .reload import EntryChanges, ReloadPlan, address_changes, static_addresses, static_changes
 from .sync_group import GroupNotify, SyncGroup
 from .tracking import PRIO_OWNER, TrackerState, evaluate, instance_trackers
 
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from pykeepalived.config.model import Config
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
 
+    from .addresses import VipSpec
     from .notifier import Notifier
 
 log = logging.getLogger("pykeepalived.vrrp")
@@ -201,6 +203,33 @@ class VrrpCore:
             self.executor.effect(lambda: self.executor.add_entries(None, changes))
 
     # ------------------------------------------------------------------------------ events
+
+    def address_holders(self, ip: IPAddress, ifname: str | None = None) -> tuple[list[str], list[VipSpec]]:
+        """Who holds ``ip`` on ``ifname`` (None: on any interface) as keepalived watches it: the MASTER instances
+        with it among their tracked VIPs and eVIPs (``instances.tracked_vips``), and the static addresses this
+        process set (not ``no_track``)."""
+        owners = [rt.name for rt in self.instances.values()
+                  if rt.fsm.state is State.MASTER and rt.fsm.vips_set
+                  and any(v.address.ip == ip and ifname in (None, v.dev) for v in tracked_vips(rt))]
+        statics = [v for v, va in zip(static_addresses(self.config), self.config.vrrp.static_ipaddress, strict=True)
+                   if v.address.ip == ip and ifname in (None, v.dev) and not va.no_track
+                   and (None, v) in self.executor.set_flags]
+        return owners, statics
+
+    def address_deleted(self, now: float, ip: IPAddress, ifname: str) -> bool:
+        """Another program deleted ``ip`` from ``ifname`` (the runner saw it gone from the kernel), as keepalived
+        2.2.7's netlink reflector: a MASTER holding it leaves MASTER and takes it back after its skew time
+        (``fsm.VipDeleted``); a static address is restored.  True if some instance changed."""
+        if self.stopped:
+            return False
+        owners, statics = self.address_holders(ip, ifname)
+        for name in owners:
+            log.info("(%s) %s was deleted from %s by another program: leaving MASTER to set the VIPs again",
+                     name, ip, ifname)
+            self.dispatch(now, name, VipDeleted())
+        for vip in statics:
+            self.executor.effect(lambda vip=vip: self.executor.restore_static(vip))  # type: ignore[misc]
+        return bool(owners)
 
     def dispatch(self, now: float, name: str, event: Event) -> None:
         """Feed one event to an instance (through its sync group) and carry out the actions."""

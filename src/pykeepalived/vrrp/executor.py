@@ -267,6 +267,16 @@ class Executor:
         (self.set_flags.add if add else self.set_flags.discard)((owner, vip))
         return True
 
+    async def restore_static(self, vip: VipSpec) -> None:
+        """A static address deleted by another program, set again (keepalived's ``reinstate_static_address``),
+        unless a reload removed it meanwhile."""
+        if (None, vip) not in self.set_flags:
+            return
+        done = await self.address(None, vip, add=True)
+        from .stats import vip_text
+
+        log.info("Restoring deleted static address %s", vip_text(vip, done))
+
     async def garps(self, rt: InstanceRuntime, rounds: int, only: Sequence[VipSpec] | None = None,
                     becoming_master: bool = False) -> None:
         """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval.

@@ -166,7 +166,15 @@ class Handover:
     on: bool
 
 
-Event = Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop | Handover
+@dataclass(frozen=True, slots=True)
+class VipDeleted:
+    """One of a MASTER's tracked VIPs or eVIPs was deleted by someone else (``ip addr del``, a network
+    manager flushing the interface).  keepalived (``set_vrrp_backup``, core/keepalived_netlink.c) leaves
+    MASTER with a priority-0 advert, its VIPs removed, and as BACKUP waits only its skew time: unless a
+    router advertises meanwhile it is MASTER again, with every VIP set and announced."""
+
+
+Event = Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop | Handover | VipDeleted
 
 
 # --------------------------------------------------------------------------------------------- actions
@@ -376,6 +384,8 @@ class Instance:
                 return self._stop()
             case Handover():
                 return self._handover(event.on)
+            case VipDeleted():
+                return self._vip_deleted()
         raise TypeError(f"unknown event {event!r}")
 
     # ----------------------------------------------------------------------------- helpers
@@ -722,6 +732,16 @@ class Instance:
         if on and self.state is State.MASTER:
             self.wantstate = State.BACKUP
             out += self.leave_master(adv_f=True, reason="handover")
+        return out
+
+    def _vip_deleted(self) -> list[Action]:
+        """set_vrrp_backup: out of MASTER with a priority-0 advert, back after the skew time (see VipDeleted)."""
+        if self.state is not State.MASTER:
+            return []
+        self.wantstate = State.BACKUP
+        out = self.leave_master(adv_f=True, reason="vip_deleted")
+        self.ms_down_timer = self.skew()  # "We want a quick transition back to master"
+        self._init_sands()
         return out
 
     def _priority_changed(self, total: int) -> list[Action]:

@@ -116,6 +116,12 @@ def advert_ifname(inst: VrrpInstance, default_interface: str = "eth0") -> str:
     return inst.interface or default_interface
 
 
+def tracked_vips(rt: InstanceRuntime) -> list[VipSpec]:
+    """The VIPs and eVIPs whose deletion by another program keepalived notices (all but ``no_track`` ones)."""
+    models = (*rt.model.virtual_ipaddress, *rt.model.virtual_ipaddress_excluded)
+    return [spec for spec, va in zip(rt.vips + rt.evips, models, strict=True) if not va.no_track]
+
+
 def blocks_vips(inst: VrrpInstance) -> bool:
     """keepalived drops traffic to the VIPs of a MASTER that is not their owner and has no accept mode."""
     return not inst.accept and inst.priority != 255

@@ -57,7 +57,7 @@ from pykeepalived.status.snapshot import BfdTrackStatus, TrackProcessStatus, Vrr
 from pykeepalived.timer import DeadlineTimer
 
 from . import stats
-from .addresses import Netlink, VipSpec, watch_links
+from .addresses import AddressWatch, Netlink, VipSpec, address_gone_from, watch_links
 from .core import VrrpCore
 from .executor import Effect, Executor
 from .firewall import firewall_for
@@ -408,7 +408,9 @@ class VrrpProcess:
             self.monitors.start()
             self._restart_link_watcher()
             self._follow_bfd()
+            addresses = loop.create_task(self._watch_addresses())
             await self._stopping.wait()
+            addresses.cancel()
             if self._bfd_task is not None:
                 self._bfd_task.cancel()
         log.info("Stopping")
@@ -485,6 +487,27 @@ class VrrpProcess:
             raise
         except Exception:  # the watcher must not take the process down; adverts keep flowing
             log.exception("interface watcher failed; interface changes are no longer followed")
+
+    async def _watch_addresses(self) -> None:
+        """Addresses deleted from the interfaces (RTM_DELADDR): a MASTER's VIP or a static address deleted by
+        another program is taken back (``VrrpCore.address_deleted``, as keepalived's netlink reflector).  An
+        event is checked against the kernel first: one read after the address was set again is stale."""
+        loop = asyncio.get_running_loop()
+        watch = AddressWatch(self.netns)
+        try:
+            await watch.open()
+            async for ch in watch.changes():
+                if ch.added or not any(self.core.address_holders(ch.address.ip)):
+                    continue
+                ifname = await address_gone_from(ch.address.ip, ch.ifindex, self.netns)
+                if ifname is not None and self.core.address_deleted(loop.time(), ch.address.ip, ifname):
+                    self._rearm()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the watcher must not take the process down; adverts keep flowing
+            log.exception("address watcher failed; addresses deleted by other programs are no longer put back")
+        finally:
+            watch.close()
 
     def _follow_bfd(self) -> None:
         """track_bfd: the BFD process's verdicts, from the start or from the reload that adds the first

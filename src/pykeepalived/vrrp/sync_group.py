@@ -14,7 +14,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .fsm import PRIO_OWNER, Action, Event, Instance, Log, Notify, NotifyEvent, Start, State, Stop, TimerFired
+from .fsm import (
+    PRIO_OWNER,
+    Action,
+    Event,
+    Instance,
+    Log,
+    Notify,
+    NotifyEvent,
+    Start,
+    State,
+    Stop,
+    TimerFired,
+    VipDeleted,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,16 @@ class SyncGroup:
         inst = self.members[member]
         if isinstance(event, Stop):
             return self._route(inst, inst.handle(now, event))
+        if isinstance(event, VipDeleted):
+            # keepalived's set_vrrp_backup: every MASTER member resigns with priority 0, each to come back
+            # after its own skew time; then the group is BACKUP
+            out: list[Routed] = []
+            for m in (inst, *self._others(inst)):
+                m.set_time(now)
+                out += self._route(m, m.handle(now, event))
+            if inst.state is State.BACKUP:
+                out += self._sync_to(inst, State.BACKUP)
+            return out
         prev = inst.state
         had_faults = bool(inst.faults)
         others_faulted = any(m.faults for m in self._others(inst))
