@@ -26,7 +26,13 @@ from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
+from pyroute2.netlink.rtnl import (
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV4_ROUTE,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_IPV6_ROUTE,
+    RTMGRP_LINK,
+)
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -380,22 +386,56 @@ def _address_change(msg: Any, added: bool) -> AddressChange | None:
                          int(msg["index"]))
 
 
+#: the routing protocol keepalived's routes carry (RTPROT_KEEPALIVED): the only ones it watches
+RTPROT_KEEPALIVED = 18
+
+
+@dataclass(frozen=True, slots=True)
+class RouteGone:
+    """A route of keepalived's protocol left the kernel (RTM_DELROUTE): what keepalived's ``route_is_ours``
+    compares to find whose it was."""
+
+    family: int
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst_len: int
+    tos: int
+    metric: int
+    table: int
+    oif: int | None
+
+
+def _route_gone(msg: Any) -> RouteGone | None:
+    if msg.get("proto") != RTPROT_KEEPALIVED or msg.get("family") not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    family = msg["family"]
+    dst = msg.get_attr("RTA_DST") or ("::" if family == socket.AF_INET6 else "0.0.0.0")
+    table = msg.get_attr("RTA_TABLE")
+    return RouteGone(family, ipaddress.ip_address(dst), int(msg["dst_len"]), int(msg["tos"]),
+                     int(msg.get_attr("RTA_PRIORITY") or 0), int(msg["table"] if table is None else table),
+                     msg.get_attr("RTA_OIF"))
+
+
 class AddressWatch:
-    """Every address of every interface: a dump, then the changes (IPv4 and IPv6).
+    """Every address of every interface: a dump, then the changes (IPv4 and IPv6); with ``routes``, also the
+    deletions of keepalived's routes (:meth:`entries`).
 
     :meth:`open` subscribes before it dumps, so no change falls in between (one made during the
     dump may be reported by both).  Events queue in the socket until :meth:`changes` reads them.
     """
 
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None, *, routes: bool = False) -> None:
         self.netns = netns
+        self.routes = routes
         self._ev: Any = None
 
     async def open(self) -> list[AddressChange]:
         """Subscribe, then return the addresses present now (as ``added`` changes)."""
         self.close()
         self._ev = _open(self.netns)
-        await self._ev.bind(groups=RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
+        groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
+        if self.routes:
+            groups |= RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE
+        await self._ev.bind(groups=groups)
         out: list[AddressChange] = []
         async with _open(self.netns) as ipr:
             async for msg in await ipr.addr("dump"):
@@ -406,14 +446,22 @@ class AddressWatch:
 
     async def changes(self) -> AsyncGenerator[AddressChange, None]:
         """Address changes, forever (until :meth:`close` or cancellation)."""
+        async for ch in self.entries():
+            if isinstance(ch, AddressChange):
+                yield ch
+
+    async def entries(self) -> AsyncGenerator[AddressChange | RouteGone, None]:
+        """Address changes and (with ``routes``) keepalived's routes deleted, forever."""
         if self._ev is None:
             raise RuntimeError("AddressWatch.changes() before open()")
         while True:  # get() returns after one receive batch: loop it
             async for msg in self._ev.get():
                 event = msg.get("event")
-                if event not in ("RTM_NEWADDR", "RTM_DELADDR"):
-                    continue
-                ch = _address_change(msg, event == "RTM_NEWADDR")
+                ch: AddressChange | RouteGone | None = None
+                if event in ("RTM_NEWADDR", "RTM_DELADDR"):
+                    ch = _address_change(msg, event == "RTM_NEWADDR")
+                elif event == "RTM_DELROUTE" and self.routes:
+                    ch = _route_gone(msg)
                 if ch is not None:
                     yield ch
 
@@ -423,23 +471,40 @@ class AddressWatch:
             self._ev = None
 
 
+async def link_name(ipr: Any, ifindex: int) -> str | None:
+    """The name of interface ``ifindex`` (None: there is none)."""
+    try:
+        got = await ipr.link("get", index=ifindex)  # a list (pyroute2 0.9): "get" is no dump
+    except NetlinkError:
+        return None
+    links = list(got) if isinstance(got, (list, tuple)) else [msg async for msg in got]
+    name = links[0].get("ifname") if links else None
+    return None if name is None else str(name)
+
+
 async def address_gone_from(ip: IPAddress, ifindex: int, netns: str | None = None) -> str | None:
     """The name of interface ``ifindex`` if ``ip`` is not on it now; None if it is (an RTM_DELADDR read late,
     after the address was set again, is no deletion) or the interface is gone."""
     async with _open(netns) as ipr:
-        try:
-            got = await ipr.link("get", index=ifindex)  # a list (pyroute2 0.9): "get" is no dump
-            links = list(got) if isinstance(got, (list, tuple)) else [msg async for msg in got]
-        except NetlinkError:
-            return None
-        name = links[0].get("ifname") if links else None
+        name = await link_name(ipr, ifindex)
         if name is None:
             return None
         async for msg in await ipr.addr("dump", index=ifindex):
             ch = _address_change(msg, True)
             if ch is not None and ch.ifindex == ifindex and ch.address.ip == ip:
                 return None
-    return str(name)
+    return name
+
+
+async def route_gone(gone: RouteGone, netns: str | None = None) -> tuple[bool, str | None]:
+    """Whether the route of ``gone`` is still missing (an RTM_DELROUTE read late, after the route was set
+    again, is no deletion), and the name of its interface (None: it had none, or the interface is gone)."""
+    async with _open(netns) as ipr:
+        async for msg in await ipr.route("dump", family=gone.family):
+            now = _route_gone(msg)
+            if now == gone:
+                return False, None
+        return True, None if gone.oif is None else await link_name(ipr, gone.oif)
 
 
 def _open(netns: str | None) -> Any:

@@ -33,6 +33,7 @@ from .executor import Executor
 from .fsm import (
     Action,
     AdvertReceived,
+    EntryDeleted,
     Event,
     FaultCleared,
     FaultSet,
@@ -44,19 +45,20 @@ from .fsm import (
     State,
     Stop,
     TimerFired,
-    VipDeleted,
 )
 from .instances import InstanceRuntime, IPAddress, SockKey, build_runtime, tracked_vips
 from .io import Datagram
 from .reload import EntryChanges, ReloadPlan, address_changes, static_addresses, static_changes
+from .routes import route_identity
 from .sync_group import GroupNotify, SyncGroup
 from .tracking import PRIO_OWNER, TrackerState, evaluate, instance_trackers
 
 if TYPE_CHECKING:
     from pykeepalived.config.model import Config
+    from pykeepalived.config.model_vrrp import Route
     from pykeepalived.config.model_vrrp import SyncGroup as SyncGroupModel
 
-    from .addresses import VipSpec
+    from .addresses import RouteGone, VipSpec
     from .notifier import Notifier
 
 log = logging.getLogger("pykeepalived.vrrp")
@@ -219,16 +221,55 @@ class VrrpCore:
     def address_deleted(self, now: float, ip: IPAddress, ifname: str) -> bool:
         """Another program deleted ``ip`` from ``ifname`` (the runner saw it gone from the kernel), as keepalived
         2.2.7's netlink reflector: a MASTER holding it leaves MASTER and takes it back after its skew time
-        (``fsm.VipDeleted``); a static address is restored.  True if some instance changed."""
+        (``fsm.EntryDeleted``); a static address is restored.  True if some instance changed."""
         if self.stopped:
             return False
         owners, statics = self.address_holders(ip, ifname)
         for name in owners:
             log.info("(%s) %s was deleted from %s by another program: leaving MASTER to set the VIPs again",
                      name, ip, ifname)
-            self.dispatch(now, name, VipDeleted())
+            self.dispatch(now, name, EntryDeleted())
         for vip in statics:
             self.executor.effect(lambda vip=vip: self.executor.restore_static(vip))  # type: ignore[misc]
+        return bool(owners)
+
+    def route_holders(self, gone: RouteGone, ifname: str | None, *, any_dev: bool = False
+                      ) -> tuple[list[str], list[Route]]:
+        """Whose route ``gone`` was (``ifname``: its interface's name; ``any_dev``: not known yet, any), as
+        keepalived's ``route_is_ours``: the MASTER instances with it among their virtual_routes (family,
+        destination, tos, metric, table and device equal), and the static routes this process set (family,
+        destination, tos and table equal); neither ``no_track``."""
+        def virtual(r: Route) -> bool:
+            family, dst, dst_len, tos, metric, table, dev = route_identity(r)
+            return ((family, dst, dst_len, tos, metric, table) == (gone.family, gone.dst, gone.dst_len, gone.tos,
+                                                                    gone.metric, gone.table)
+                    and (any_dev or dev in (None, ifname)))
+
+        def static(r: Route) -> bool:
+            family, dst, dst_len, tos, _, table, _ = route_identity(r)
+            return (family, dst, dst_len, tos, table) == (gone.family, gone.dst, gone.dst_len, gone.tos, gone.table)
+
+        owners = [rt.name for rt in self.instances.values()
+                  if rt.fsm.state is State.MASTER and rt.fsm.vips_set
+                  and any(not r.no_track and (rt.name, r) in self.executor.set_flags and virtual(r)
+                          for r in rt.model.virtual_routes)]
+        statics = [r for r in self.config.vrrp.static_routes
+                   if not r.no_track and (None, r) in self.executor.set_flags and static(r)]
+        return owners, statics
+
+    def route_deleted(self, now: float, gone: RouteGone, ifname: str | None) -> bool:
+        """Another program deleted a route of keepalived's protocol (the runner saw it gone from the kernel): a
+        MASTER's virtual route makes it leave MASTER and come back (``fsm.EntryDeleted``), a static route is
+        restored, as keepalived 2.2.7's netlink reflector.  True if some instance changed."""
+        if self.stopped:
+            return False
+        owners, statics = self.route_holders(gone, ifname)
+        for name in owners:
+            log.info("(%s) a virtual route to %s/%d was deleted by another program: leaving MASTER to set it again",
+                     name, gone.dst, gone.dst_len)
+            self.dispatch(now, name, EntryDeleted())
+        for route in statics:
+            self.executor.effect(lambda route=route: self.executor.restore_static_route(route))  # type: ignore[misc]
         return bool(owners)
 
     def dispatch(self, now: float, name: str, event: Event) -> None:

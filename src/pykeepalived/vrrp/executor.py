@@ -277,6 +277,18 @@ class Executor:
 
         log.info("Restoring deleted static address %s", vip_text(vip, done))
 
+    async def restore_static_route(self, route: Route) -> None:
+        """A static route deleted by another program, set again (keepalived's ``reinstate_static_route``), unless a
+        reload removed it meanwhile."""
+        if (None, route) not in self.set_flags:
+            return
+        done, _ = await self.io.change_routes_rules(STATIC, [route], [], True)
+        if not done:
+            self.set_flags.discard((None, route))
+        from pykeepalived.config.render.vrrp import route_text
+
+        log.info("Restoring deleted static route %s", route_text(route))
+
     async def garps(self, rt: InstanceRuntime, rounds: int, only: Sequence[VipSpec] | None = None,
                     becoming_master: bool = False) -> None:
         """GARP / unsolicited NA rounds, paced per interface by vrrp_garp_interval / vrrp_gna_interval.

@@ -167,14 +167,15 @@ class Handover:
 
 
 @dataclass(frozen=True, slots=True)
-class VipDeleted:
-    """One of a MASTER's tracked VIPs or eVIPs was deleted by someone else (``ip addr del``, a network
-    manager flushing the interface).  keepalived (``set_vrrp_backup``, core/keepalived_netlink.c) leaves
-    MASTER with a priority-0 advert, its VIPs removed, and as BACKUP waits only its skew time: unless a
-    router advertises meanwhile it is MASTER again, with every VIP set and announced."""
+class EntryDeleted:
+    """One of a MASTER's tracked VIPs, eVIPs or virtual routes was deleted by another program (``ip addr del``,
+    a network manager flushing the interface).  keepalived (``set_vrrp_backup``, core/keepalived_netlink.c)
+    leaves MASTER with a priority-0 advert, its VIPs removed, and as BACKUP waits only its skew time: unless a
+    router advertises meanwhile it is MASTER again, with every VIP and route set and the VIPs announced."""
 
 
-Event = Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop | Handover | VipDeleted
+Event = (Start | AdvertReceived | TimerFired | PriorityChanged | FaultSet | FaultCleared | Stop | Handover
+         | EntryDeleted)
 
 
 # --------------------------------------------------------------------------------------------- actions
@@ -384,8 +385,8 @@ class Instance:
                 return self._stop()
             case Handover():
                 return self._handover(event.on)
-            case VipDeleted():
-                return self._vip_deleted()
+            case EntryDeleted():
+                return self._entry_deleted()
         raise TypeError(f"unknown event {event!r}")
 
     # ----------------------------------------------------------------------------- helpers
@@ -734,8 +735,8 @@ class Instance:
             out += self.leave_master(adv_f=True, reason="handover")
         return out
 
-    def _vip_deleted(self) -> list[Action]:
-        """set_vrrp_backup: out of MASTER with a priority-0 advert, back after the skew time (see VipDeleted)."""
+    def _entry_deleted(self) -> list[Action]:
+        """set_vrrp_backup: out of MASTER with a priority-0 advert, back after the skew time (see EntryDeleted)."""
         if self.state is not State.MASTER:
             return []
         self.wantstate = State.BACKUP

@@ -57,7 +57,7 @@ from pyroute2.netlink.rtnl.fibmsg import fibmsg
 from pykeepalived.config.route_options import Encap, RouteOptions, find_protocol, nexthop, route_options
 from pykeepalived.config.rule_options import rule_options
 
-from .addresses import SCOPES, Netlink
+from .addresses import SCOPES, IPAddress, Netlink
 
 if TYPE_CHECKING:
     from pykeepalived.config.model_vrrp import Route, Rule
@@ -391,6 +391,16 @@ def route_key(route: Route) -> tuple[object, ...]:
     return (family, dst, dst_len, route_options(route.options).tos or 0, route.metric,
             RT_TABLE_MAIN if table is None else table, scope_id, _route_type(route.type) or RTN_UNICAST, via,
             route.dev, tuple(nexthop(words) for words in route.nexthops))
+
+
+def route_identity(route: Route) -> tuple[int, IPAddress, int, int, int, int, str | None]:
+    """(family, destination, its length, tos, metric, table, device) of a configured route: what keepalived's
+    ``route_is_ours`` compares with a route the kernel reports deleted (``addresses.RouteGone``)."""
+    family = socket.AF_INET6 if route.family == 6 else socket.AF_INET
+    dst, dst_len = _address(route.dest, family)
+    table = _table_id(route.table)
+    return (family, ipaddress.ip_address(dst), dst_len, route_options(route.options).tos or 0, route.metric or 0,
+            RT_TABLE_MAIN if table is None else table, route.dev)
 
 
 def rule_key(rule: Rule) -> tuple[object, ...]:

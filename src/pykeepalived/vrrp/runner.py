@@ -57,7 +57,7 @@ from pykeepalived.status.snapshot import BfdTrackStatus, TrackProcessStatus, Vrr
 from pykeepalived.timer import DeadlineTimer
 
 from . import stats
-from .addresses import AddressWatch, Netlink, VipSpec, address_gone_from, watch_links
+from .addresses import AddressWatch, Netlink, RouteGone, VipSpec, address_gone_from, route_gone, watch_links
 from .core import VrrpCore
 from .executor import Effect, Executor
 from .firewall import firewall_for
@@ -489,23 +489,31 @@ class VrrpProcess:
             log.exception("interface watcher failed; interface changes are no longer followed")
 
     async def _watch_addresses(self) -> None:
-        """Addresses deleted from the interfaces (RTM_DELADDR): a MASTER's VIP or a static address deleted by
-        another program is taken back (``VrrpCore.address_deleted``, as keepalived's netlink reflector).  An
-        event is checked against the kernel first: one read after the address was set again is stale."""
+        """Addresses and keepalived's routes deleted (RTM_DELADDR, RTM_DELROUTE): a MASTER's VIP or virtual route,
+        or a static address or route, deleted by another program is taken back (``VrrpCore.address_deleted``,
+        ``route_deleted``, as keepalived's netlink reflector).  An event is checked against the kernel first:
+        one read after the entry was set again is stale."""
         loop = asyncio.get_running_loop()
-        watch = AddressWatch(self.netns)
+        watch = AddressWatch(self.netns, routes=True)
         try:
             await watch.open()
-            async for ch in watch.changes():
+            async for ch in watch.entries():
+                if isinstance(ch, RouteGone):
+                    if not any(self.core.route_holders(ch, None, any_dev=True)):
+                        continue
+                    missing, ifname = await route_gone(ch, self.netns)
+                    if missing and self.core.route_deleted(loop.time(), ch, ifname):
+                        self._rearm()
+                    continue
                 if ch.added or not any(self.core.address_holders(ch.address.ip)):
                     continue
-                ifname = await address_gone_from(ch.address.ip, ch.ifindex, self.netns)
-                if ifname is not None and self.core.address_deleted(loop.time(), ch.address.ip, ifname):
+                name = await address_gone_from(ch.address.ip, ch.ifindex, self.netns)
+                if name is not None and self.core.address_deleted(loop.time(), ch.address.ip, name):
                     self._rearm()
         except asyncio.CancelledError:
             raise
         except Exception:  # the watcher must not take the process down; adverts keep flowing
-            log.exception("address watcher failed; addresses deleted by other programs are no longer put back")
+            log.exception("address watcher failed; entries deleted by other programs are no longer put back")
         finally:
             watch.close()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .fsm import (
     PRIO_OWNER,
     Action,
+    EntryDeleted,
     Event,
     Instance,
     Log,
@@ -26,7 +27,6 @@ from .fsm import (
     State,
     Stop,
     TimerFired,
-    VipDeleted,
 )
 
 
@@ -116,7 +116,7 @@ class SyncGroup:
         inst = self.members[member]
         if isinstance(event, Stop):
             return self._route(inst, inst.handle(now, event))
-        if isinstance(event, VipDeleted):
+        if isinstance(event, EntryDeleted):
             # keepalived's set_vrrp_backup: every MASTER member resigns with priority 0, each to come back
             # after its own skew time; then the group is BACKUP
             out: list[Routed] = []

@@ -52,7 +52,8 @@ def _set_options(*pairs: tuple[str, object]) -> list[str]:
     return out
 
 
-def _route_text(r: Route) -> str:
+def route_text(r: Route) -> str:
+    """A route as its configuration line (also in the VRRP process's log lines about it)."""
     parts = ["inet6"] if r.family == 6 else []
     if r.type is not None:
         parts.append(r.type)
@@ -217,7 +218,7 @@ def _instance_lines(i: VrrpInstance) -> list[str]:
         if vips:
             body += _block(kw, [_vip_text(v, False) for v in vips])
     if i.virtual_routes:
-        body += _block("virtual_routes", [_route_text(r) for r in i.virtual_routes])
+        body += _block("virtual_routes", [route_text(r) for r in i.virtual_routes])
     if i.virtual_rules:
         body += _block("virtual_rules", [_rule_text(r) for r in i.virtual_rules])
     body += _track_lines(i.track)
@@ -296,7 +297,7 @@ def render(vrrp: VrrpConfig) -> str:
             [f"{x.interface} {fmt_timer(x.down_delay)} {fmt_timer(x.up_delay)}" for x in vrrp.interface_up_down_delays],
         ),
         ("static_ipaddress", [_vip_text(v, True) for v in vrrp.static_ipaddress]),
-        ("static_routes", [_route_text(r) for r in vrrp.static_routes]),
+        ("static_routes", [route_text(r) for r in vrrp.static_routes]),
         ("static_rules", [_rule_text(r) for r in vrrp.static_rules]),
     ):
         if items:
