@@ -46,10 +46,17 @@ def settle_memory(full: bool = True) -> None:
     ``full`` also collects what was frozen before (a reload's replaced objects, some in reference cycles): a
     walk of every object, about a second at 37,000 real servers.  Without it only what came since the last
     freeze is collected (the checker's :class:`~pykeepalived.daemon.checker.SettlePolicy` chooses)."""
+    global settles
+    settles += 1
     if full:
         gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+#: how many :func:`settle_memory` calls this process made: a deliberate pause, which the lateness watch of the
+#: children (``daemon.child.watch_lateness``) does not count as the machine being slow
+settles = 0
 
 
 def promote_to_oldest() -> None:

@@ -263,6 +263,7 @@ class _Applied:
     last: tuple[str, Priorities] | None = None  # the settings last asked for
     rttime_warned: bool = False
     generation: int = 0
+    reloading: bool = False  # between a reset and the next set
 
 
 _applied = _Applied()
@@ -280,6 +281,8 @@ def set_process_priorities(kind: str, p: Priorities) -> list[str]:
     """
     done: list[str] = []
     _applied.last = (kind, p)
+    _applied.generation += 1
+    _applied.reloading = False
     if p.rt_priority:
         done += _go_realtime(kind, p.rt_priority, p.rlimit_rttime)
     elif p.nice:
@@ -352,10 +355,11 @@ def lateness_period() -> float:
     return min(0.25, max(0.005, delay / 4e6))
 
 
-def priorities_generation() -> int:
-    """Bumped by every :func:`reset_process_priorities` (a reload): lateness measured across one is the
-    reload's own work, not the machine's."""
-    return _applied.generation
+def priorities_generation() -> int | None:
+    """Bumped by every :func:`reset_process_priorities` (a reload begins) and :func:`set_process_priorities` (it
+    ends); None in between.  Lateness measured across or during a reload is the reload's own work, not the
+    machine's."""
+    return None if _applied.reloading else _applied.generation
 
 
 def raise_priority_when_late(lateness: float) -> int | None:
@@ -384,6 +388,7 @@ def reset_process_priorities() -> None:
     The CPU affinity stays (keepalived leaves it too).  Without CAP_SYS_RESOURCE (some containers) the lowered
     RLIMIT_RTTIME stays: it binds realtime tasks only, so it no longer applies."""
     _applied.generation += 1
+    _applied.reloading = True
     if _applied.realtime:
         try:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))

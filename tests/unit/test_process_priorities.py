@@ -165,3 +165,39 @@ def test_lateness_past_the_delay_is_logged_as_keepalived_and_raises_the_priority
         "A thread timer expired 0.200000 seconds ago", f"-> None {rr} 2",  # at max_auto_priority: logged only
         "reset 0",
     ]
+
+
+WATCH = """
+import asyncio, logging, sys, time
+logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+from pykeepalived import gcpause
+from pykeepalived.daemon.child import watch_lateness
+from pykeepalived.process import Priorities, reset_process_priorities, set_process_priorities
+
+async def main():
+    set_process_priorities("vrrp", Priorities(min_auto_priority_delay=20000))
+    task = asyncio.get_running_loop().create_task(watch_lateness())
+    async def block(label, before=None):
+        await asyncio.sleep(0.05)
+        print(label)
+        if before is not None:
+            before()
+        time.sleep(0.1)  # the event loop held for 100 ms
+        await asyncio.sleep(0.05)
+    await block("plain")
+    await block("settle", gcpause.settle_memory)
+    await block("reloading", reset_process_priorities)
+    await block("reloaded", lambda: set_process_priorities("vrrp", Priorities(min_auto_priority_delay=20000)))
+    await block("after")
+    task.cancel()
+
+asyncio.run(main())
+"""
+
+
+def test_the_lateness_watch_counts_the_machine_not_the_process_own_reloads_and_memory_settles() -> None:
+    out = subprocess.run([sys.executable, "-c", WATCH], capture_output=True, text=True, check=True,
+                         timeout=60).stdout.splitlines()
+    told = [line.split()[0] if not line.startswith("A thread") else "late" for line in out]
+    # a held loop is told; one held by a memory settle, during a reload or across its end is not
+    assert told == ["plain", "late", "settle", "reloading", "reloaded", "after", "late"], out

@@ -145,13 +145,16 @@ async def watch_lateness() -> None:
     """keepalived's scheduler checks, each time it wakes, how late its earliest timer ran; past
     ``min_auto_priority_delay`` it logs it and raises the process's priority up to ``max_auto_priority``
     (``process.raise_priority_when_late``).  Here a timer of the child's own event loop samples that lateness
-    (``process.lateness_period``); a sample across a reload (the reload's own work) is not counted."""
+    (``process.lateness_period``); a sample during or across a reload or a memory settle (the process's own
+    deliberate work) is not counted."""
+    from pykeepalived import gcpause
+
     loop = asyncio.get_running_loop()
     while True:
-        period, generation = lateness_period(), priorities_generation()
+        period, generation, settles = lateness_period(), priorities_generation(), gcpause.settles
         due = loop.time() + period
         await asyncio.sleep(period)
-        if priorities_generation() == generation:
+        if generation is not None and priorities_generation() == generation and gcpause.settles == settles:
             raise_priority_when_late(loop.time() - due)
 
 
