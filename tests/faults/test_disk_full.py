@@ -22,7 +22,7 @@ from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.topology import Lab
 from pykeepalived.signals import SIGJSON
 from tests.conftest import require_root
-from tests.integration.test_daemon_options import CONF, VIP
+from tests.integration.test_daemon_options import CONF, VIP, stop_daemon
 
 FILL = ("mount -t tmpfs -o size=64k tmpfs \"$FULL\" && (dd if=/dev/zero of=\"$FULL/filler\" bs=4k 2>/dev/null; "
         "true) && exec \"$@\"")
@@ -96,12 +96,6 @@ def test_dumps_on_a_full_disk_fail_with_a_reason_and_the_daemon_keeps_running(tm
             for kind, pid in children.items():  # no child restarted
                 assert (tmp_path / f"keepalived_{kind}.pid").read_text().strip() == pid, kind
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-                raise
+            rc = stop_daemon(proc)
         assert rc == 0, log.read_text()[-3000:]
         assert not vip()

@@ -56,6 +56,17 @@ def start_in_namespace(lab: Lab, tmp_path: Path, conf: str, ifname: str, *option
     return proc
 
 
+def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM and its exit status; a daemon still there after 20 s is killed and the test fails."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise
+
+
 def test_daemon_args_of_a_keepalived_host_start_it_in_the_named_namespace(tmp_path: Path) -> None:
     require_root()
     with Lab() as lab:

@@ -6,13 +6,12 @@ that changes them (a name no longer configured gives the process its own name ba
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.topology import Lab
 from tests.conftest import require_root
-from tests.integration.test_daemon_options import start_in_namespace
+from tests.integration.test_daemon_options import start_in_namespace, stop_daemon
 
 CONF = """global_defs {{
 {names}
@@ -74,11 +73,5 @@ def test_process_names_at_start_and_after_reloads(tmp_path: Path) -> None:
             wait_for(lambda: {p: comm(p) for p in want} == want, 10, f"the names after a second reload {want}")
             assert pids() == children
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-                raise
+            rc = stop_daemon(proc)
         assert rc == 0, log.read_text()[-3000:]

@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from pykeepalived.lab.measure import wait_for
 from pykeepalived.lab.topology import Lab
 from tests.conftest import require_root
-from tests.integration.test_daemon_options import start_in_namespace
+from tests.integration.test_daemon_options import start_in_namespace, stop_daemon
 
 CONF = """global_defs {{
   vrrp_rt_priority 20
@@ -91,13 +90,7 @@ def test_realtime_children_survive_a_reload_and_stop_cleanly(tmp_path: Path) -> 
                      "realtime priority set again after the reloads")
             assert proc.poll() is None
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-                raise
+            rc = stop_daemon(proc)
         text = log.read_text()
         assert rc == 0, text[-3000:]
         assert not re.search(r"exited with status", text), text[-3000:]
@@ -159,11 +152,5 @@ def test_a_late_child_raises_its_priority_one_step_a_time_up_to_max_auto_priorit
             wait_for(lambda: sched_policy(pid) == 0, 10, "SCHED_OTHER after the reload")
             assert proc.poll() is None
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                rc = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-                raise
+            rc = stop_daemon(proc)
         assert rc == 0, log.read_text()[-3000:]

@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from pykeepalived.config.render.vrrp import route_text
+
 from . import packet as pkt
 from .addresses import VipSpec
 from .fsm import Action, AddVips, Log, Notify, NotifyEvent, RemoveVips, SendAdvert, SendGarps, State
@@ -38,6 +40,7 @@ from .garp import GarpPacer, RouterFlags
 from .instances import InstanceRuntime, IPAddress, SockKey
 from .notifier import state_name
 from .reload import EntryChanges
+from .stats import vip_text
 from .sync_group import GroupNotify
 
 if TYPE_CHECKING:
@@ -273,8 +276,6 @@ class Executor:
         if (None, vip) not in self.set_flags:
             return
         done = await self.address(None, vip, add=True)
-        from .stats import vip_text
-
         log.info("Restoring deleted static address %s", vip_text(vip, done))
 
     async def restore_static_route(self, route: Route) -> None:
@@ -285,8 +286,6 @@ class Executor:
         done, _ = await self.io.change_routes_rules(STATIC, [route], [], True)
         if not done:
             self.set_flags.discard((None, route))
-        from pykeepalived.config.render.vrrp import route_text
-
         log.info("Restoring deleted static route %s", route_text(route))
 
     async def garps(self, rt: InstanceRuntime, rounds: int, only: Sequence[VipSpec] | None = None,

@@ -121,7 +121,6 @@ class SyncGroup:
             # after its own skew time; then the group is BACKUP
             out: list[Routed] = []
             for m in (inst, *self._others(inst)):
-                m.set_time(now)
                 out += self._route(m, m.handle(now, event))
             if inst.state is State.BACKUP:
                 out += self._sync_to(inst, State.BACKUP)
