@@ -93,7 +93,10 @@ class Diagnostics:
         self.add(loc, cls, message, hint)
 
     def extend(self, other: Diagnostics) -> None:
+        """``other``'s diagnostics after these, and its flags with these."""
         self.items.extend(other.items)
+        self.stopped |= other.stopped
+        self.parent_missing_parameter |= other.parent_missing_parameter
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.items)

@@ -45,6 +45,8 @@ _PLAIN_TOKEN = re.compile(r'[^ \t\f\n\r\v"]*')
 _WS = re.compile(r"[ \t\f\n\r\v]*")
 #: what ``str.split()`` splits on besides space, tab and newline (\r is not in a clean file)
 _ODD_SPACE = re.compile("[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+#: those of them in ASCII (an ASCII text is searched for each with str.find, many times faster)
+_ODD_ASCII_SPACE = "\x0b\x0c\x1c\x1d\x1e\x1f"
 
 #: physical-line outcomes other than text
 TOO_LONG = "line too long - ignoring"
@@ -82,6 +84,14 @@ def _byte_len(line: str) -> int:
         return len(line.encode("utf-8", "surrogatepass"))
 
 
+def splits_as_keepalived(text: str, ascii: bool) -> bool:
+    """Whether ``str.split()`` splits ``text`` (``ascii``: all of it ASCII) only where keepalived's reader does:
+    it holds none of the blanks Python alone counts (``_ODD_SPACE``)."""
+    if ascii:
+        return not any(c in text for c in _ODD_ASCII_SPACE)
+    return _ODD_SPACE.search(text) is None
+
+
 class PhysicalLines:
     """Iterate ``(line_no, line, problem)`` per physical line of ``text``.
 
@@ -95,7 +105,8 @@ class PhysicalLines:
     is also the line number of the one just taken) itself, a tuple and a generator step less per line.
     """
 
-    __slots__ = ("_ascii", "_has_nul", "_offset", "_offset_pos", "blank_split", "clean", "lines", "pos", "text")
+    __slots__ = ("_ascii", "_has_nul", "_offset", "_offset_pos", "_plain_stop", "blank_split", "clean", "lines", "pos",
+                 "text")
 
     def __init__(self, text: str) -> None:
         lines = text.split("\n")
@@ -112,28 +123,32 @@ class PhysicalLines:
         #: ``str.split()`` tokenises every line as keepalived does: the only blanks are spaces and tabs
         #: (no \f or \v, which keepalived splits on too, and none of the characters Python alone counts as
         #: white space)
-        self.blank_split = self.clean and _ODD_SPACE.search(text) is None
+        self.blank_split = self.clean and splits_as_keepalived(text, self._ascii)
         #: the offset in text of line ``_offset_pos``
         self._offset = self._offset_pos = 0
+        #: the last answer of first_match: it holds for every position up to it
+        self._plain_stop = -1
 
-    def first_match(self, pattern: re.Pattern[str], word: str) -> int:
-        """The index of the first line from ``pos`` on in which ``pattern`` matches or ``word`` is found (the
-        number of lines if none), found by searching the text rather than each line."""
+    def first_match(self, needles: tuple[str, ...]) -> int:
+        """The index of the first line from ``pos`` on in which any of ``needles`` is found (the number of
+        lines if none), found by searching the text rather than each line (``str.find`` each, every search
+        bounded by the nearest found so far).  Always asked with the same ``needles``: the answer is kept."""
         pos, done = self.pos, self._offset_pos
+        if done <= pos < self._plain_stop:  # the line found from an earlier position is still the first
+            return self._plain_stop
         if pos < done:
             done = self._offset = 0
         if pos > done:
             self._offset += sum(map(len, self.lines[done:pos])) + (pos - done)
         self._offset_pos = pos
         text, offset = self.text, self._offset
-        m = pattern.search(text, offset)
-        end = m.start() if m is not None else len(text)
-        found = text.find(word, offset, end)
-        if found >= 0:
-            end = found
-        elif m is None:
-            return len(self.lines)
-        return pos + text.count("\n", offset, end)
+        end = len(text)
+        for needle in needles:
+            found = text.find(needle, offset, end)
+            if found >= 0:
+                end = found
+        self._plain_stop = len(self.lines) if end == len(text) else pos + text.count("\n", offset, end)
+        return self._plain_stop
 
     def __iter__(self) -> PhysicalLines:
         return self

@@ -61,8 +61,8 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
 
     A large config has hundreds of thousands of lines and words, and most are read through without
     a complaint, so the reader's fast path (:meth:`plain`) keeps only the texts, the file, the line
-    number and the columns, in one tuple made in one step; the ``Location`` and ``Word`` objects are
-    made when something asks for them (an error, a handler that keeps words) and then kept.  Lines
+    number and the columns, in one tuple made in one step; the ``Word`` objects are made when something
+    asks for them (an error, a handler that keeps words) and then kept, the ``Location`` at each ask.  Lines
     compare equal by words, raw text and location however they were made, and are immutable.
     """
 
@@ -72,9 +72,7 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
 
     def __new__(cls, words: tuple[Word, ...], raw: str, loc: Location) -> LogicalLine:
         self = _new(cls, (tuple([w.text for w in words]), raw, loc.file, loc.line, loc.col, None))
-        cache = self.__dict__
-        cache["words"] = words
-        cache["loc"] = loc
+        self.__dict__["words"] = words
         return self
 
     @classmethod
@@ -86,8 +84,10 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
         their columns are found in it when asked for."""
         return _new(cls, (tokens, raw, file, line, col, cols))
 
-    @_made_once
+    @property
     def loc(self) -> Location:
+        # made at each call, not kept: most lines are asked once, by the block they open, and keeping it
+        # would give each of those lines an instance dict
         return Location(self[2], self[3], self[4])
 
     @_made_once

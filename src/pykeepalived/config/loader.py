@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .errors import Diagnostics, ErrClass
 from .lines import LogicalLine
 from .model import Config
 from .parser import Block, Context, parse_lines
-from .preprocess import IncludeCheck, read_config, read_config_text
+from .preprocess import IncludeCheck, read_config_text, streamed_config
 from .validate import global_defs as validate_global_defs
 from .validate import lvs as validate_lvs
 from .validate import scripts as validate_scripts
@@ -60,7 +61,7 @@ def _shared_root() -> Block:
     return root_block()
 
 
-def build(lines: list[LogicalLine], diags: Diagnostics, *, config_id: str | None,
+def build(lines: Iterable[LogicalLine], diags: Diagnostics, *, config_id: str | None,
           interfaces: frozenset[str] | None, files: tuple[str, ...] = ()) -> Config:
     ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces)
     draft: dict = {}
@@ -79,13 +80,16 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
     """Read, parse and validate ``path``. Never raises on bad input: problems are diagnostics.
 
     ``all_config`` is ``-e``: every include must exist and match (keepalived's ``include_check``)."""
-    diags = Diagnostics()
+    diags, parse_diags = Diagnostics(), Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
-    with gc_paused():  # only acyclic objects are made: collecting during the load only costs
-        lines = read_config(path, diags, config_id=cid,
-                            include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE)
-        config = build(lines, diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
+    # the parser takes the lines as they are read (a large file's lines never all exist at once); the
+    # reader's problems are listed before the parser's all the same
+    with gc_paused(), streamed_config(path, diags, config_id=cid,
+                                      include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE) as lines:
+        # only acyclic objects are made: collecting during the load only costs
+        config = build(lines, parse_diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
+    diags.extend(parse_diags)
     return LoadResult(config, diags)
 
 

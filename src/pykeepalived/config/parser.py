@@ -37,7 +37,7 @@ exit status 2); we report it, skip the line and go on so that all problems are s
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -352,7 +352,7 @@ def _plain_handlers(block: Block) -> dict[str, Handler]:
             if spec.block is None and spec.handler is not None and spec.deprecated is None and spec.note is None}
 
 
-def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
+def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
     stack: list[_Frame] = [_Frame(root, root_draft)]
     it: Iterator[LogicalLine] = iter(lines)
@@ -471,7 +471,7 @@ def parse_lines(lines: Sequence[LogicalLine], root: Block, ctx: Context, root_dr
             if pending is None:
                 _skip_block(it)
             continue
-        if "_loc" not in draft:
+        if draft.get("_loc") is None:
             draft["_loc"] = line.loc
         if len(stack) == 1:
             in_global_defs = kw == "global_defs"

@@ -38,8 +38,10 @@ import string
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntFlag
+from itertools import chain
 
 from pykeepalived.gcpause import gc_paused
 
@@ -64,6 +66,8 @@ MAX_GENERATED_LINES = 1_000_000
 MAX_NESTING = 64
 #: cap on substitutions in one line (``$A=$B``, ``$B=$A`` would never finish)
 MAX_SUBSTITUTIONS = 4096
+#: the logical lines :meth:`_Reader.stream` hands over at a time
+STREAM_CHUNK = 4096
 #: ~SEQ parameters are substituted into a buffer this size (keepalived's ``seq_buf``)
 _SEQ_BUF = 3 * 20 + 3 + 1
 
@@ -123,12 +127,12 @@ class ReadResult(list[LogicalLine]):
 #: in it is a comment, quote, escape, definition, conditional, generator or include
 #: the one token of a brace line
 _BRACE_TOKENS = {"{": ("{",), "}": ("}",)}
+_OPEN_TOKENS = _BRACE_TOKENS["{"]
 _new_line = tuple.__new__
 _NOT_PLAIN = re.compile(r'[$~@"#!\\]|include')
-#: _NOT_PLAIN as a character class and a word, searched apart through a whole file (several times faster
+#: _NOT_PLAIN's characters and word, each searched for through a whole file with str.find (many times faster
 #: than the alternation)
-_NOT_PLAIN_CHARS = re.compile(r'[$~@"#!\\]')
-_NOT_PLAIN_WORD = "include"
+_NOT_PLAIN_NEEDLES = (*'$~@"#!\\', "include")
 _BRACE = re.compile(r"[{}]")
 _TOKEN = re.compile(r"[^ \t\f\n\r\v]+")
 
@@ -424,9 +428,27 @@ class _Reader:
     # ---- top level
 
     def run(self) -> None:
-        """keepalived's read loop: pending work first, then the innermost open file."""
-        work, globs = self.work, self.globs
+        """keepalived's read loop, to the end of the input: every logical line ends up in ``out``."""
+        for _ in self._steps(sys.maxsize):
+            pass
+
+    def stream(self) -> Iterator[list[LogicalLine]]:
+        """The logical lines as they are read, a list of about ``STREAM_CHUNK`` at a time (each list is
+        emptied once the next is asked for): a parser that takes them as they come holds only the lines its
+        drafts keep, not the whole read."""
+        out = self.out
+        for _ in self._steps(STREAM_CHUNK):
+            yield out
+            out.clear()
+        yield out
+
+    def _steps(self, chunk: int) -> Iterator[None]:
+        """keepalived's read loop: pending work first, then the innermost open file; yields whenever ``out``
+        holds ``chunk`` lines or more."""
+        work, globs, out = self.work, self.globs, self.out
         while True:
+            if len(out) >= chunk:
+                yield
             if work:
                 item = work.pop()
                 if isinstance(item, _Line):
@@ -439,7 +461,7 @@ class _Reader:
             top = globs[-1]
             assert top.lines is not None and top.ctx is not None
             if top.lines.clean and self.collecting is None:
-                self._plain_run(top.lines, top.ctx)
+                self._plain_run(top.lines, top.ctx, chunk)
             nxt = next(top.lines, None)
             if nxt is None:
                 self._end_file(top)
@@ -468,15 +490,17 @@ class _Reader:
                            f"There are {n} missing '}}'s or extra '{{'s",
                            hint="the first unclosed '{' is here")
 
-    def _plain_run(self, lines: PhysicalLines, ctx: _Ctx) -> None:
+    def _plain_run(self, lines: PhysicalLines, ctx: _Ctx, chunk: int) -> None:
         """Take the plain lines (see :meth:`_plain_line`) that come next in a clean file straight
-        from its list, up to the first one that is not plain; the main loop does the rest."""
+        from its list, up to the first one that is not plain or ``chunk`` lines; the main loop does the
+        rest."""
         if lines.blank_split:
-            stop = lines.first_match(_NOT_PLAIN_CHARS, _NOT_PLAIN_WORD)
+            stop = min(lines.first_match(_NOT_PLAIN_NEEDLES), lines.pos + chunk)
             self._plain_stretch(lines.lines, lines.pos, stop, ctx)
             lines.pos = stop
             return
-        texts, pos, end = lines.lines, lines.pos, len(lines.lines)
+        texts, pos = lines.lines, lines.pos
+        end = min(len(texts), pos + chunk)
         not_plain = _NOT_PLAIN.search
         plain_line = self._plain_line
         while pos < end:
@@ -511,7 +535,7 @@ class _Reader:
             last = tokens[-1]
             if len(tokens) == 1 and len(last) == 1:  # a lone brace
                 col = line.index(last) + 1
-                brace = LogicalLine.plain(_BRACE_TOKENS[last], col, last, file, no, col)
+                brace = _new_line(LogicalLine, (_BRACE_TOKENS[last], last, file, no, col, col))
                 if last == "{":
                     open_braces.append(brace)
                     blocks.append(last_keyword)
@@ -530,7 +554,7 @@ class _Reader:
                 col = line.index(raw) + 1
                 append(_new_line(LogicalLine, (tuple(tokens), raw, file, no, col, None)))
                 col = line.rindex("{") + 1
-                brace = LogicalLine.plain(_BRACE_TOKENS["{"], col, "{", file, no, col)
+                brace = _new_line(LogicalLine, (_OPEN_TOKENS, "{", file, no, col, col))
                 open_braces.append(brace)
                 blocks.append(tokens[0])
                 last_keyword = ""
@@ -1238,6 +1262,22 @@ def read_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: 
         reader.start_main(os.fspath(path))
         reader.run()
         return reader.finish()
+
+
+@contextmanager
+def streamed_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: str | None = None,
+                    include_check: IncludeCheck = IncludeCheck.NONE) -> Iterator[Iterator[LogicalLine]]:
+    """``read_config`` as an iterator of the logical lines, read as they are taken: a parser that takes them
+    as they come never holds the whole read (a large configuration's lines weigh more than what is parsed
+    from them).  Problems go to ``diags`` as they are found, so a caller that wants the reader's problems
+    before the parser's gives the reader its own ``diags``."""
+    reader = _Reader(diags, config_id, None, include_check, SCRIPT_KEYWORDS)
+    with gc_paused():
+        reader.start_main(os.fspath(path))
+        try:
+            yield chain.from_iterable(reader.stream())
+        finally:
+            reader.finish()
 
 
 def read_config_text(text: str, diags: Diagnostics, *, name: str = "<string>", config_id: str | None = None,

@@ -155,17 +155,19 @@ def checker_block(name: str, *, connection: bool = True, timing: bool = True, **
     return block
 
 
+#: a new checker's connection options and timing (copied: a copy of a dict is cheaper than a display of it,
+#: and a large configuration makes one per real server)
+_CO: Draft = {"ip": None, "port": None, "bindto": None, "bind_port": 0, "bind_if": None, "connect_timeout": None,
+       "fwmark": 0}
+_TIMING = dict.fromkeys(TIMING_KEYWORDS)
+
+
 def _new_co(rs: Draft, *, unset: bool = False) -> Draft:
     """Connection options defaulting to the real server (SMTP starts unset, to see what was given)."""
-    return {
-        "ip": None if unset else rs["ip"],
-        "port": None,
-        "bindto": None,
-        "bind_port": 0,
-        "bind_if": None,
-        "connect_timeout": None,
-        "fwmark": 0,
-    }
+    co = _CO.copy()
+    if not unset:
+        co["ip"] = rs["ip"]
+    return co
 
 
 def _checker_begin(
@@ -175,7 +177,7 @@ def _checker_begin(
         draft: Draft = {
             "kind": kind if kind != "HTTP" else line.keyword,
             "_rs": rs,
-            "timing": dict.fromkeys(TIMING_KEYWORDS),
+            "timing": _TIMING.copy(),
         }
         if co:
             draft["co"] = _new_co(rs, unset=kind == "SMTP_CHECK")
@@ -216,19 +218,16 @@ PING_CHECK = checker_block("PING_CHECK", begin=_checker_begin("PING_CHECK"), end
 URL = Block("url")
 
 
+_URL: Draft = {"_loc": None, "_end_line": None, "path": None, "digest": None, "codes": None, "virtualhost": None,
+        "regex": None, "regex_no_match": False, "regex_options": None, "regex_min_offset": 0, "regex_max_offset": None,
+        "regex_stack": None}
+
+
 def _url_begin(ctx: Context, line: LogicalLine, checker: Draft) -> Draft:
-    return {
-        "path": None,
-        "digest": None,
-        "codes": set(),
-        "virtualhost": None,
-        "regex": None,
-        "regex_no_match": False,
-        "regex_options": [],
-        "regex_min_offset": 0,
-        "regex_max_offset": None,
-        "regex_stack": None,
-    }
+    url = _URL.copy()
+    url["codes"] = set()
+    url["regex_options"] = []
+    return url
 
 
 URL.string_keyword("path", "path")

@@ -26,29 +26,20 @@ def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
         written = line.tokens[2] if len(line.tokens) > 2 else "(null)"
         ctx.error(line, f"Invalid real server ip address/port {ip_text}/{written} - skipping")
         return None
-    return {
-        "ip": ip,
-        "port": port,
-        "_written_port": port,
-        "weight": None,
-        "forwarding": vs["forwarding"],
-        "inhibit": None,
-        "alpha": None,
-        "notify_up": None,
-        "notify_down": None,
-        "uthreshold": None,
-        "lthreshold": None,
-        "retry": None,
-        "delay_before_retry": None,
-        "warmup": None,
-        "connect_timeout": None,
-        "delay_loop": None,
-        "smtp_alert": None,
-        "virtualhost": None,
-        "snmp_name": None,
-        "checkers": [],
-        "_bfds": set(),
-    }
+    rs = _RS.copy()
+    rs["ip"] = ip
+    rs["port"] = rs["_written_port"] = port
+    rs["forwarding"] = vs["forwarding"]
+    rs["checkers"] = []
+    rs["_bfds"] = set()
+    return rs
+
+
+#: a real server's draft before its keywords (copied: a copy of a dict is cheaper than a display of it, and a
+#: large configuration makes thousands); with the keys the parser adds, so that the copy never grows
+_RS = dict.fromkeys(("_loc", "_end_line", "ip", "port", "_written_port", "weight", "forwarding", "inhibit", "alpha",
+                     "notify_up", "notify_down", "uthreshold", "lthreshold", "retry", "delay_before_retry", "warmup",
+                     "connect_timeout", "delay_loop", "smtp_alert", "virtualhost", "snmp_name", "checkers", "_bfds"))
 
 
 def _rs_end(ctx: Context, draft: Draft, vs: Draft) -> None:
