@@ -315,15 +315,13 @@ def _loc(where: LogicalLine | Word | Location | None) -> Location | None:
     return where.loc
 
 
-class _Frame:
-    """An open block: its keyword table, its draft and, for a word-list block, the words so far."""
+#: an open block: its keyword table, its draft and, for a word-list block, the words so far (a plain tuple: a
+#: large configuration opens a hundred thousand blocks)
+_Frame = tuple[Block, Draft, list[Word] | None]
 
-    __slots__ = ("block", "draft", "words")
 
-    def __init__(self, block: Block, draft: Draft) -> None:
-        self.block = block
-        self.draft = draft
-        self.words: list[Word] = []
+def _frame(block: Block, draft: Draft) -> _Frame:
+    return block, draft, [] if block.kind == "words" else None
 
 
 #: (id of the block, its keyword count, misspelt name) -> (the block, hint): the same typo is
@@ -354,7 +352,7 @@ def _plain_handlers(block: Block) -> dict[str, Handler]:
 
 def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
-    stack: list[_Frame] = [_Frame(root, root_draft)]
+    stack: list[_Frame] = [_frame(root, root_draft)]
     it: Iterator[LogicalLine] = iter(lines)
     pending: LogicalLine | None = None
     root_keywords = root.keywords
@@ -391,10 +389,10 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if kw == "}" and not at_root and len(tokens) == 1:  # the commonest line after those
             ctx.in_global = in_global_defs
             _close(ctx, stack, line)
-            frame = stack[-1]
-            fast, draft_now, at_root = tables[id(frame.block)], frame.draft, len(stack) == 1
+            block, draft_now, _ = stack[-1]
+            fast, at_root = tables[id(block)], len(stack) == 1
             continue
-        frame = stack[-1]
+        block, frame_draft, frame_words = stack[-1]
         if len(stack) == 1:
             top_spec = root_keywords.get(kw)
             ctx.in_global = top_spec is None or top_spec.block is None
@@ -408,24 +406,23 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                 ctx.error(line, "Unknown keyword '}'", cls=ErrClass.UNKNOWN_KEYWORD)
             else:
                 _close(ctx, stack, line)
-                frame = stack[-1]
-                fast, draft_now, at_root = tables[id(frame.block)], frame.draft, len(stack) == 1
+                block, draft_now, _ = stack[-1]
+                fast, at_root = tables[id(block)], len(stack) == 1
             continue
 
-        block = frame.block
         if block.kind != "keywords":
-            if block.kind == "words":
-                frame.words.extend(line.words)
+            if frame_words is not None:
+                frame_words.extend(line.words)
             elif block.entry is not None:
                 try:
-                    block.entry(ctx, line, frame.draft)
+                    block.entry(ctx, line, frame_draft)
                 except SkipLine:
                     pass
             continue
 
         spec = block.keywords.get(kw)
         if spec is None:
-            ctx.error(line.words[0], f"Unknown keyword '{kw}'", _suggest(kw, frame.block),
+            ctx.error(line.words[0], f"Unknown keyword '{kw}'", _suggest(kw, block),
                       cls=ErrClass.UNKNOWN_KEYWORD)
             continue
         if spec.deprecated is not None:
@@ -437,7 +434,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if spec.block is None:
             if spec.handler is not None:
                 try:
-                    spec.handler(ctx, line, frame.draft)
+                    spec.handler(ctx, line, frame_draft)
                 except SkipLine:
                     pass
             continue
@@ -461,7 +458,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         draft: Draft | None
         if sub.begin is not None:
             try:
-                draft = sub.begin(ctx, line, frame.draft)
+                draft = sub.begin(ctx, line, frame_draft)
             except SkipLine:
                 draft = None
         else:
@@ -475,7 +472,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             draft["_loc"] = line.loc
         if len(stack) == 1:
             in_global_defs = kw == "global_defs"
-        stack.append(_Frame(sub, draft))
+        stack.append((sub, draft, [] if sub.kind == "words" else None))  # _frame, inline
         if id(sub) not in tables:
             tables[id(sub)] = _plain_handlers(sub)
         fast = tables[id(sub)]
@@ -494,19 +491,19 @@ _OPEN = ("{",)
 
 
 def _close(ctx: Context, stack: list[_Frame], end: LogicalLine | None = None) -> None:
-    frame = stack.pop()
+    block, draft, words = stack.pop()
     if end is not None:
         # the block's "}": keepalived reports end-of-block problems at that line (blocks.common.end_loc)
-        frame.draft["_end_line"] = end
-    parent = stack[-1].draft
-    if frame.block.kind == "words" and frame.block.words is not None:
+        draft["_end_line"] = end
+    parent = stack[-1][1]
+    if words is not None and block.words is not None:
         try:
-            frame.block.words(ctx, frame.words, frame.draft)
+            block.words(ctx, words, draft)
         except SkipLine:
             pass
-    if frame.block.end is not None:
+    if block.end is not None:
         try:
-            frame.block.end(ctx, frame.draft, parent)
+            block.end(ctx, draft, parent)
         except SkipLine:
             pass
 

@@ -739,7 +739,7 @@ def _bfd_end(ctx: Context, draft: Draft, rs: Draft) -> None:
         who = format_trio(rs["ip"], rs["port"], None)
         ctx.error(draft["_loc"], f"({who}) No name has been specified for BFD_CHECKER - skipping")
         return
-    rs["_bfds"].add(draft["name"])
+    rs["_bfds"] = rs["_bfds"] | {draft["name"]}  # starts as a shared empty frozenset
     _queue(draft, rs)
 
 

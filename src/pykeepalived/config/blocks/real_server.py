@@ -31,7 +31,7 @@ def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
     rs["port"] = rs["_written_port"] = port
     rs["forwarding"] = vs["forwarding"]
     rs["checkers"] = []
-    rs["_bfds"] = set()
+    rs["_bfds"] = frozenset()  # the BFDs its BFD_CHECKs follow (a new set at each one: most have none)
     return rs
 
 
