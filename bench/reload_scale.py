@@ -219,6 +219,12 @@ def lab_up(work: Path, ports: int) -> Iterator[object]:
         lab.add_route("back", "10.99.0.0/16", via="10.98.0.1")
         lab.run("back", ["ip", "route", "add", "local", "192.168.0.0/16", "dev", "lo"])  # every address answers
         lab.sysctl("back", {"net.core.somaxconn": 8192, "net.ipv4.tcp_max_syn_backlog": 8192})
+        # the checks open about 6,000 connections a second from lb and close them first, as keepalived's do: at
+        # conntrack's default 120 s in TIME_WAIT that is some 720,000 entries, past the kernel's default
+        # nf_conntrack_max of 262,144 (a host-wide limit a namespace cannot raise).  A full table drops new
+        # connections, checks and client requests alike ("nf_conntrack: table full" in the kernel log): an
+        # operator at this rate sizes conntrack; the lab shortens TIME_WAIT in lb's namespace instead
+        lab.sysctl("lb", {"net.netfilter.nf_conntrack_tcp_timeout_time_wait": CT_TIME_WAIT})
         listens = "\n".join(f"    listen {8000 + p} backlog=8192;" for p in range(ports))
         (work / "nginx.conf").write_text(NGINX.format(dir=work, listens=listens))
         lab.popen("back", ["nginx", "-c", str(work / "nginx.conf"), "-g", "daemon off;"])
@@ -226,6 +232,21 @@ def lab_up(work: Path, ports: int) -> Iterator[object]:
 
 
 # -- the run ----------------------------------------------------------------------------------------
+
+#: lb's conntrack TIME_WAIT timeout (s): see lab_up
+CT_TIME_WAIT = 10
+
+
+def conntrack_use(ns: str) -> tuple[int, int]:
+    """lb's conntrack table: entries in use and the most it may hold."""
+    from pykeepalived.lab.netns import call_in_netns
+
+    def read() -> tuple[int, int]:
+        base = Path("/proc/sys/net/netfilter")
+        return int((base / "nf_conntrack_count").read_text()), int((base / "nf_conntrack_max").read_text())
+
+    return call_in_netns(ns, read)
+
 
 OP_LINE = re.compile(r"\b(add|edit|delete) (service|dest) ")
 
@@ -381,7 +402,7 @@ def main() -> int:
         log_file.close()
         tail = LogTail(log_path)
         sniffer = Sniffer(lab, "mon")  # type: ignore[arg-type]
-        failed_total = requests_total = 0
+        failed_total = requests_total = ct_peak = 0
         try:
             t0 = time.monotonic()
             first = len(desired(text).services) + sum(len(s.destinations) for s in desired(text).services)  # type: ignore[attr-defined]
@@ -427,12 +448,14 @@ def main() -> int:
                 requests_total += req
                 failed_total += bad
                 rows.append((r, converged, n, minimum, req, bad))
+                ct_peak = max(ct_peak, conntrack_use(lab.ns("lb"))[0])  # type: ignore[attr-defined]
                 print(f"reload {r}: HUP -> converged table {converged:.2f} s; operations {n} (minimum {minimum}); "
                       f"wrk {req} requests, {bad} failed")
                 lay, text = new, new_text
             t_last = time.monotonic()
             sniffer_gaps = advert_gaps(sniffer.adverts(), t_first, t_last)
             rss = peak_rss(daemon.pid)
+            ct_max = conntrack_use(lab.ns("lb"))[1]  # type: ignore[attr-defined]
             from pykeepalived.lab.netns import call_in_netns
             from pykeepalived.lvs.dataplane.nftables import NftablesDataPlane
             from pykeepalived.lvs.reconcile import diff
@@ -460,6 +483,7 @@ def main() -> int:
         print(f"  real servers the checks took down since start: {len(health)}")
         for ln in health[:10]:
             print(f"    {ln}")
+        print(f"  lb's conntrack entries after each reload: at most {ct_peak} of {ct_max} (TIME_WAIT {CT_TIME_WAIT} s)")
         print("  peak RSS: " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss))
         print("  largest advert gap during the reloads (advert_int 1 s): "
               + ", ".join(f"vrid {v} {g:.3f} s" for v, g in sniffer_gaps.items()))

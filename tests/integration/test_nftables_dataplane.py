@@ -390,3 +390,26 @@ def test_counters_count_connections_and_traffic_per_destination(lab: Lab) -> Non
     assert set(call_in_netns(lab.ns("lb1"), counters)) == {"192.168.0.12:80"}
     program(lab, Table((seed_service("rr", 1, 1),)))  # rs2 again: a new destination, counted from 0
     assert call_in_netns(lab.ns("lb1"), counters)["192.168.0.13:80"].conns == 0
+
+
+def test_the_conntrack_watch_reads_the_table_of_its_own_namespace(lab: Lab) -> None:
+    """What the checker process samples at each reconcile (lvs.conntrack_watch): the entries of lb1's table, as
+    ctnetlink lists them there, against the kernel's host-wide limit."""
+    from pyroute2 import Conntrack
+
+    from pykeepalived.lvs.conntrack_watch import read_conntrack_use
+
+    def sample() -> tuple[object, int, object]:
+        before = read_conntrack_use()
+        with Conntrack() as ct:
+            listed = sum(1 for _ in ct.dump_entries())
+        return before, listed, read_conntrack_use()
+
+    program(lab, Table((seed_service("rr", 1, 1),)))
+    requests(lab, 6)
+    before, listed, after = call_in_netns(lab.ns("lb1"), sample)
+    limit = int(Path("/proc/sys/net/netfilter/nf_conntrack_max").read_text())
+    assert before is not None and after is not None
+    assert before.limit == after.limit == limit
+    assert before.entries >= 6 and min(before.entries, after.entries) <= listed <= max(before.entries,
+                                                                                        after.entries) + 2

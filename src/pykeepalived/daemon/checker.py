@@ -52,6 +52,7 @@ from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, 
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, on_signal
 from pykeepalived.gcpause import settle_memory
+from pykeepalived.lvs.conntrack_watch import ConntrackWatch, read_conntrack_use
 from pykeepalived.lvs.dataplane.contract import maintenance_counts, needs_counts
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
@@ -227,6 +228,7 @@ class CheckerProcess:
         self.changes = ChangeSignal()
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
+        self.conntrack = ConntrackWatch()
         self._dp_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._mailer: Any = None
@@ -572,6 +574,9 @@ class CheckerProcess:
             self._read_counters()
         elif needs_counts(self.dp, observed):
             self.dp.maintain(maintenance_counts(self.dp))
+        said = self.conntrack.sample(read_conntrack_use())
+        if said is not None:
+            log.log(*said)
         self.reconciles += 1
 
     def _read_counters(self) -> None:
