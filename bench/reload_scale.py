@@ -219,8 +219,8 @@ def lab_up(work: Path, ports: int) -> Iterator[object]:
         lab.add_route("back", "10.99.0.0/16", via="10.98.0.1")
         lab.run("back", ["ip", "route", "add", "local", "192.168.0.0/16", "dev", "lo"])  # every address answers
         lab.sysctl("back", {"net.core.somaxconn": 8192, "net.ipv4.tcp_max_syn_backlog": 8192})
-        # the checks open about 6,000 connections a second from lb and close them first, as keepalived's do: at
-        # conntrack's default 120 s in TIME_WAIT that is some 720,000 entries, past the kernel's default
+        # the checks open about 6,000 connections a second from lb, half of them HTTP_GETs closed gracefully as
+        # keepalived's are: at conntrack's default 120 s in TIME_WAIT that is some 360,000 entries, past the default
         # nf_conntrack_max of 262,144 (a host-wide limit a namespace cannot raise).  A full table drops new
         # connections, checks and client requests alike ("nf_conntrack: table full" in the kernel log): an
         # operator at this rate sizes conntrack; the lab shortens TIME_WAIT in lb's namespace instead

@@ -4,11 +4,11 @@ A full conntrack table makes the kernel drop every packet that would start a new
 table full, dropping packet" in the kernel log, which the daemon does not read): clients' connections through
 a NAT virtual server, and the health checks' own connections too, so real servers go down one after another
 for no fault of theirs.  The nftables data plane needs conntrack (its NAT is conntrack's), and the checks
-alone fill it at scale: a check closes its connection first, as keepalived's do, and conntrack keeps each
-closed connection 120 s in TIME_WAIT by default, so 6,000 checks a second hold some 720,000 entries, past
-the default ``nf_conntrack_max`` of 262,144.  The checker process samples the table of its network namespace
-at each reconcile (two small /proc reads) and logs once when it passes :data:`HIGH` of its limit, and once
-when it is back under :data:`LOW`.
+alone fill it at scale: an HTTP_GET closes its connection gracefully, as keepalived's does, and conntrack
+keeps each closed connection 120 s in TIME_WAIT by default, so 3,000 HTTP checks a second hold some 360,000
+entries, past the default ``nf_conntrack_max`` of 262,144 (a TCP_CHECK's RST leaves 10 s of CLOSE).  The
+checker process samples the table of its network namespace at each reconcile (two small /proc reads) and
+logs once when it passes :data:`HIGH` of its limit, and once when it is back under :data:`LOW`.
 """
 
 from __future__ import annotations
