@@ -110,6 +110,11 @@ def test_status_while_wrk_holds_connections_open(lab: Lab) -> None:
     active = {k: x.active_conns for k, x in d.items()}
     assert sum(active.values()) == CONNECTIONS, active
     assert 13 <= active["192.168.0.12:80"] <= 16 and 4 <= active["192.168.0.13:80"] <= 7, active
+    # the conntrack table of lb1 (lvs.conntrack_watch), sampled by the reconcile: wrk's connections are in it
+    limit = int(Path("/proc/sys/net/netfilter/nf_conntrack_max").read_text())
+    assert idle.conntrack is not None and busy.conntrack is not None
+    assert idle.conntrack.limit == busy.conntrack.limit == limit
+    assert busy.conntrack.entries >= CONNECTIONS, busy.conntrack
     # --stats: Conns are every connection scheduled: the 20, and wrk's start-up probe (a connect that
     # it closes at once, InActConn by now)
     assert {k: x.stats.conns for k, x in d.items()} == {k: x.active_conns + x.inactive_conns for k, x in d.items()}

@@ -52,7 +52,7 @@ from pykeepalived.config.model_lvs import MiscCheck, RealServer, VirtualServer, 
 from pykeepalived.daemon.runtime import raise_fd_limit
 from pykeepalived.daemon.signals import DUMPS, SIGJSON, SIGSTATS_CLEAR, on_signal
 from pykeepalived.gcpause import settle_memory
-from pykeepalived.lvs.conntrack_watch import ConntrackWatch, read_conntrack_use
+from pykeepalived.lvs.conntrack_watch import ConntrackUse, ConntrackWatch, read_conntrack_use
 from pykeepalived.lvs.dataplane.contract import maintenance_counts, needs_counts
 from pykeepalived.lvs.dataplane.select import DataPlane, choose_dataplane
 from pykeepalived.lvs.model import Destination, DestKey, ServiceKey, Table, TableCounters
@@ -229,6 +229,8 @@ class CheckerProcess:
         self._dirty = asyncio.Event()
         self._reconcile_log = LogLimiter(burst=1, interval=60.0)
         self.conntrack = ConntrackWatch()
+        #: the table's use at the last reconcile (status and metrics)
+        self.conntrack_use: ConntrackUse | None = None
         self._dp_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._mailer: Any = None
@@ -574,7 +576,8 @@ class CheckerProcess:
             self._read_counters()
         elif needs_counts(self.dp, observed):
             self.dp.maintain(maintenance_counts(self.dp))
-        said = self.conntrack.sample(read_conntrack_use())
+        self.conntrack_use = read_conntrack_use()
+        said = self.conntrack.sample(self.conntrack_use)
         if said is not None:
             log.log(*said)
         self.reconciles += 1
@@ -697,7 +700,7 @@ class CheckerProcess:
                                           dataplane=self.dp.name if self.dp is not None else "none",
                                           started_at=self.started_at),
                         taken_at=time.time(), virtual_services=tuple(statuses),
-                        overrides=self.overrides.to_json() if self.overrides else {})
+                        overrides=self.overrides.to_json() if self.overrides else {}, conntrack=self.conntrack_use)
 
     # -- the runtime API (status.api) -------------------------------------------------------------------
     async def command(self, cmd: Command, caller: Caller) -> dict[str, Any]:

@@ -412,6 +412,7 @@ class Supervisor:
         processes: tuple = ()
         bfds: tuple = ()
         services: tuple = ()
+        conntrack = None
         dataplane = "none"
         overrides: dict[str, Any] = {}
         for kind in self.children:
@@ -431,11 +432,13 @@ class Supervisor:
             else:
                 services = part.virtual_services
                 dataplane = part.daemon.dataplane
+                conntrack = part.conntrack
         info = DaemonInfo(pid=os.getpid(), config_file=self.options.config_file, dataplane=dataplane,
                           started_at=self.started_at, version=__version__, pid_file=self.options.pid_file,
                           control_socket=self.options.control_path)
         return Snapshot(daemon=info, taken_at=time.time(), vrrp=vrrp, virtual_services=services,
-                        vrrp_scripts=scripts, track_processes=processes, bfds=bfds, overrides=overrides)
+                        vrrp_scripts=scripts, track_processes=processes, bfds=bfds, overrides=overrides,
+                        conntrack=conntrack)
 
     async def _read_half(self, kind: str) -> Snapshot | None:
         """Child ``kind``'s status half, or None (kept for :meth:`snapshot`'s ``changed_only``)."""

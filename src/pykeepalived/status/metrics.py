@@ -104,6 +104,7 @@ def collect(snap: Snapshot) -> Iterator[Metric]:
     yield from ipvs_metrics(snap)
     yield from transition_metrics(snap)
     yield from check_metrics(snap)
+    yield from conntrack_metrics(snap)
 
 
 # ---------------------------------------------------------------------------------- keepalived-exporter
@@ -271,6 +272,20 @@ def check_metrics(snap: Snapshot) -> Iterator[Metric]:
                 h = c.durations
                 durations.add_metric(values, [(floatToGoString(b), n) for b, n in h.cumulative()], h.sum)
     yield from (up, last_run, last_duration, attempts, failures, durations)
+
+
+def conntrack_metrics(snap: Snapshot) -> Iterator[Metric]:
+    """The checker process's conntrack table (absent where conntrack is not loaded): a full table drops every
+    new connection (lvs.conntrack_watch)."""
+    if snap.conntrack is None:
+        return
+    entries = GaugeMetricFamily("pykeepalived_conntrack_entries",
+                                "Entries in the connection-tracking table of the checker process's namespace.")
+    entries.add_metric([], snap.conntrack.entries)
+    limit = GaugeMetricFamily("pykeepalived_conntrack_limit",
+                              "The most entries the connection-tracking table may hold (nf_conntrack_max).")
+    limit.add_metric([], snap.conntrack.limit)
+    yield from (entries, limit)
 
 
 # ---------------------------------------------------------------------------------- exposition

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from pykeepalived.lvs.conntrack_watch import ConntrackUse
 from pykeepalived.lvs.model import (
     Counters,
     Destination,
@@ -426,6 +427,8 @@ class Snapshot:
     vrrp_scripts: tuple[VrrpScriptStatus, ...] = ()  # every vrrp_script (keepalived.data "VRRP Scripts")
     track_processes: tuple[TrackProcessStatus, ...] = ()  # every vrrp_track_process (SNMP's vrrpProcessTable)
     bfds: tuple[BfdTrackStatus, ...] = ()  # every bfd_instance the VRRP process knows (SNMP's vrrpBfdTable)
+    #: the checker process's namespace's conntrack table (lvs.conntrack_watch); None where conntrack is not loaded
+    conntrack: ConntrackUse | None = None
 
     def to_json(self, *, indent: int | None = None) -> str:
         return json.dumps(snapshot_to_dict(self), indent=indent, sort_keys=False)
@@ -634,6 +637,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
         "vrrp_scripts": [_flat_to(x) for x in s.vrrp_scripts],
         "track_processes": [_flat_to(x) for x in s.track_processes],
         "bfds": [_flat_to(x) for x in s.bfds],
+        "conntrack": None if s.conntrack is None else {"entries": s.conntrack.entries, "limit": s.conntrack.limit},
     }
 
 
@@ -659,6 +663,8 @@ def snapshot_from_dict(data: Any) -> Snapshot:
             vrrp_scripts=tuple(_flat_from(VrrpScriptStatus, x) for x in data.get("vrrp_scripts", ())),
             track_processes=tuple(_flat_from(TrackProcessStatus, x) for x in data.get("track_processes", ())),
             bfds=tuple(_flat_from(BfdTrackStatus, x) for x in data.get("bfds", ())),
+            conntrack=None if not data.get("conntrack") else ConntrackUse(int(data["conntrack"]["entries"]),
+                                                                          int(data["conntrack"]["limit"])),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise SnapshotFormatError(f"malformed status document: {e!r}") from e

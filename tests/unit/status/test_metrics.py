@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pykeepalived.lvs.conntrack_watch import ConntrackUse
 from pykeepalived.lvs.model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey
 from pykeepalived.status.metrics import keepalived_address
 from pykeepalived.status.server import metrics_text
@@ -122,7 +123,8 @@ def rich_snapshot() -> Snapshot:
                         started_at=T0, version="0.1.0")
     scripts = (VrrpScriptStatus("chk_haproxy", "GOOD", "idle"), VrrpScriptStatus("chk_disk", "BAD", "running"))
     return Snapshot(daemon=daemon, taken_at=T0 + 400, vrrp=vrrp,
-                    virtual_services=(vs_tcp4, vs_tcp6, vs_udp, vs_fwm4, vs_fwm6, vs_fwm_big), vrrp_scripts=scripts)
+                    virtual_services=(vs_tcp4, vs_tcp6, vs_udp, vs_fwm4, vs_fwm6, vs_fwm_big), vrrp_scripts=scripts,
+                    conntrack=ConntrackUse(236000, 262144))
 
 
 # ------------------------------------------------------------------------------------------ what is expected
@@ -174,6 +176,8 @@ OWN_NEW = {
     "pykeepalived_check_attempts_total": ("counter", None, CHECK),
     "pykeepalived_check_failures_total": ("counter", None, CHECK),
     "pykeepalived_check_duration_seconds": ("histogram", None, CHECK),
+    "pykeepalived_conntrack_entries": ("gauge", None, []),
+    "pykeepalived_conntrack_limit": ("gauge", None, []),
 }
 
 TCP4 = {"local_address": "10.0.0.5", "local_port": "80", "proto": "TCP", "local_mark": ""}
@@ -246,6 +250,8 @@ RS1_HTTP = {"service": "TCP 10.0.0.5:80", "destination": "192.168.0.12:80", "che
 RS2_HTTP = {**RS1_HTTP, "destination": "192.168.0.13:80", "target": "192.168.0.13:80"}
 RS1_TCP = {**RS1_HTTP, "checker": "TCP_CHECK", "target": "192.168.0.12:8080"}
 EXPECTED.update({
+    ("pykeepalived_conntrack_entries", frozen({})): 236000,
+    ("pykeepalived_conntrack_limit", frozen({})): 262144,
     ("pykeepalived_check_up", frozen(RS1_HTTP)): 1,
     ("pykeepalived_check_up", frozen(RS1_TCP)): 1,
     ("pykeepalived_check_up", frozen(RS2_HTTP)): 0,
@@ -315,7 +321,8 @@ def test_the_seed_snapshot_keeps_its_own_series(seed: Snapshot) -> None:
     assert got[("keepalived_vrrp_state", frozen({"iname": "VI_1", "intf": "eth0", "vrid": "51",
                                                  "ip_address": "10.0.0.5/24"}))] == 2
     # no last transition known, no checkers in the seed: the families are there, without series
-    assert not [k for k in got if k[0].startswith(("pykeepalived_check_", "pykeepalived_vrrp_last_transition"))]
+    assert not [k for k in got if k[0].startswith(("pykeepalived_check_", "pykeepalived_vrrp_last_transition",
+                                                   "pykeepalived_conntrack_"))]
 
 
 @pytest.mark.parametrize(("vip", "addr", "dev"), [

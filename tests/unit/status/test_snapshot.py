@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pykeepalived.lvs.conntrack_watch import ConntrackUse
 from pykeepalived.lvs.model import ConnCounts, Destination, DestKey, Forward, Service, ServiceKey
 from pykeepalived.status.snapshot import (
     SCHEMA_VERSION,
@@ -80,6 +81,7 @@ snapshots = st.builds(
     st.builds(DaemonInfo, st.integers(1, 2**22), text, st.sampled_from(["ipvs", "nftables", "proxy"]), finite,
               text, st.none() | text, st.none() | text),
     finite, st.lists(vrrp, max_size=3).map(tuple), st.lists(virtual_services, max_size=3).map(tuple),
+    conntrack=st.none() | st.builds(ConntrackUse, u32, u32),
 )  # fmt: skip
 
 
