@@ -173,16 +173,24 @@ def _new_co(rs: Draft, *, unset: bool = False) -> Draft:
 def _checker_begin(
     kind: str, *, co: bool = True, **extra: Any
 ) -> Callable[[Context, LogicalLine, Draft], Draft]:
+    # the extras' values, and those made afresh for each checker (a callable: list, dict ...), sorted once
+    constants = {key: value for key, value in extra.items() if not callable(value)}
+    factories = [(key, value) for key, value in extra.items() if callable(value)]
+    unset = kind == "SMTP_CHECK"
+
     def begin(ctx: Context, line: LogicalLine, rs: Draft) -> Draft:
         draft: Draft = {
+            "_loc": None,  # (the keys the parser adds, in the display: the dict is made at its size)
+            "_end_line": None,
             "kind": kind if kind != "HTTP" else line.keyword,
             "_rs": rs,
             "timing": _TIMING.copy(),
+            **constants,
         }
         if co:
-            draft["co"] = _new_co(rs, unset=kind == "SMTP_CHECK")
-        for key, value in extra.items():
-            draft[key] = value() if callable(value) else value
+            draft["co"] = _new_co(rs, unset=unset)
+        for key, make in factories:
+            draft[key] = make()
         return draft
 
     return begin
@@ -349,20 +357,15 @@ def _url_end(ctx: Context, draft: Draft, checker: Draft) -> None:
             f"{draft['regex_max_offset']} - ignoring",
         )
         draft.update(regex_min_offset=0, regex_max_offset=None)
-    checker["urls"].append(
-        Url(
-            path=draft["path"],
-            digest=draft["digest"],
-            status_codes=_ranges(codes),
-            virtualhost=draft["virtualhost"],
-            regex=draft["regex"],
-            regex_no_match=draft["regex_no_match"],
-            regex_options=tuple(draft["regex_options"]),
-            regex_min_offset=draft["regex_min_offset"],
-            regex_max_offset=draft["regex_max_offset"],
-            regex_stack=draft["regex_stack"],
-        )
-    )
+    key = (draft["path"], draft["digest"], _ranges(codes), draft["virtualhost"], draft["regex"],
+           draft["regex_no_match"], tuple(draft["regex_options"]), draft["regex_min_offset"],
+           draft["regex_max_offset"], draft["regex_stack"])
+    # equal urls are one object (a large configuration checks the same page on thousands of servers)
+    urls: dict[tuple[Any, ...], Url] = ctx.shared.setdefault("urls", {})
+    url = urls.get(key)
+    if url is None:
+        url = urls[key] = Url(*key)
+    checker["urls"].append(url)
 
 
 def _ranges(codes: Iterable[int]) -> tuple[tuple[int, int], ...]:
