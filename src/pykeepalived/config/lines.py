@@ -62,13 +62,20 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
     A large config has hundreds of thousands of lines and words, and most are read through without
     a complaint, so the reader's fast path (:meth:`plain`) keeps only the texts, the file, the line
     number and the columns, in one tuple made in one step; the ``Word`` objects are made when something
-    asks for them (an error, a handler that keeps words) and then kept, the ``Location`` at each ask.  Lines
-    compare equal by words, raw text and location however they were made, and are immutable.
+    asks for them (an error, a handler that keeps words) and then kept, the ``Location`` at each ask.  A
+    keyword line of the bulk path (:meth:`of_physical`) keeps its physical line instead, its raw text and
+    columns found in it when asked for.  Lines compare equal by words, raw text and location however they
+    were made, and are immutable.
     """
 
-    # the tuple: tokens, raw, file, line number, the first token's column, the columns (see plain)
+    # the tuple: tokens, raw (None: see of_physical), file, line number, the first token's column (0: see
+    # of_physical), the columns (see plain; a str: the physical line, see of_physical)
     tokens: tuple[str, ...] = property(itemgetter(0))  # type: ignore[assignment]
-    raw: str = property(itemgetter(1))  # type: ignore[assignment]
+
+    @property
+    def raw(self) -> str:
+        raw = self[1]
+        return raw if raw is not None else self[5].strip()
 
     def __new__(cls, words: tuple[Word, ...], raw: str, loc: Location) -> LogicalLine:
         self = _new(cls, (tuple([w.text for w in words]), raw, loc.file, loc.line, loc.col, None))
@@ -84,20 +91,32 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
         their columns are found in it when asked for."""
         return _new(cls, (tokens, raw, file, line, col, cols))
 
+    @classmethod
+    def of_physical(cls, tokens: tuple[str, ...], physical: str, file: str, line: int) -> LogicalLine:
+        """``file``'s ``line`` ``physical`` (or its start, up to a block's ``{``), whose tokens
+        (``physical.split()``) are plain and separated by spaces and tabs only: its raw text (``physical``
+        stripped) and its columns are found when asked for (the reader's bulk path makes hundreds of
+        thousands of lines and asks for neither)."""
+        return _new(cls, (tokens, None, file, line, 0, physical))
+
     @property
     def loc(self) -> Location:
         # made at each call, not kept: most lines are asked once, by the block they open, and keeping it
         # would give each of those lines an instance dict
-        return Location(self[2], self[3], self[4])
+        col = self[4]
+        if not col:  # of_physical
+            physical = self[5]
+            col = len(physical) - len(physical.lstrip()) + 1
+        return Location(self[2], self[3], col)
 
     @_made_once
     def words(self) -> tuple[Word, ...]:
         file, line, cols = self[2], self[3], self[5]
-        if cols is None:
-            # the reader's bulk path (see plain): the tokens are where they are found in raw, which starts at
-            # the first token's column
-            first = self[4]
-            cols = tuple([first + m.start() for m in _TOKEN.finditer(self[1])])
+        if cols is None or isinstance(cols, str):
+            # the reader's bulk path (see plain, of_physical): the tokens are where they are found in raw,
+            # which starts at the first token's column
+            first = self.loc.col
+            cols = tuple([first + m.start() for m in _TOKEN.finditer(self.raw)])
         elif isinstance(cols, int):
             starts = []
             for t in self[0]:
@@ -123,14 +142,14 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LogicalLine):
             return NotImplemented
-        return self[0] == other[0] and self[1] == other[1] and self.loc == other.loc and self.words == other.words
+        return self[0] == other[0] and self.raw == other.raw and self.loc == other.loc and self.words == other.words
 
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)
         return eq if eq is NotImplemented else not eq
 
     def __hash__(self) -> int:
-        return hash((self[0], self[1], self.loc))
+        return hash((self[0], self.raw, self.loc))
 
     def __repr__(self) -> str:
         return f"LogicalLine(words={self.words!r}, raw={self.raw!r}, loc={self.loc!r})"

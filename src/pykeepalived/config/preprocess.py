@@ -529,8 +529,7 @@ class _Reader:
                 continue
             if "{" not in line and "}" not in line:  # a keyword and its values
                 last_keyword = tokens[0]
-                raw = line.strip()
-                append(_new_line(LogicalLine, (tuple(tokens), raw, file, no, line.index(raw) + 1, None)))
+                append(_new_line(LogicalLine, (tuple(tokens), None, file, no, 0, line)))  # (of_physical, inline)
                 continue
             last = tokens[-1]
             if len(tokens) == 1 and len(last) == 1:  # a lone brace
@@ -549,12 +548,10 @@ class _Reader:
                 continue
             if last == "{" and line.count("{") == 1 and "}" not in line:  # a block's opening line
                 del tokens[-1]
-                text = line.strip()
-                raw = text[:-1].rstrip()
-                col = line.index(raw) + 1
-                append(_new_line(LogicalLine, (tuple(tokens), raw, file, no, col, None)))
-                col = line.rindex("{") + 1
-                brace = _new_line(LogicalLine, (_OPEN_TOKENS, "{", file, no, col, col))
+                cut = line.rindex("{")
+                # the words are the physical line up to its brace (of_physical, inline)
+                append(_new_line(LogicalLine, (tuple(tokens), None, file, no, 0, line[:cut])))
+                brace = _new_line(LogicalLine, (_OPEN_TOKENS, "{", file, no, cut + 1, cut + 1))
                 open_braces.append(brace)
                 blocks.append(tokens[0])
                 last_keyword = ""

@@ -24,6 +24,17 @@ def test_a_plain_line_equals_the_same_line_made_of_words() -> None:
     assert plain.words is plain.words  # made once
 
 
+def test_a_line_kept_as_its_physical_line_equals_the_same_line_made_of_words() -> None:
+    """The bulk reader's keyword lines (LogicalLine.of_physical) find their raw text and columns when asked."""
+    physical = "  \tconnect_timeout \t 3  "
+    line = LogicalLine.of_physical(tuple(physical.split()), physical, "k.conf", 9)
+    made = LogicalLine((Word("connect_timeout", Location("k.conf", 9, 4)), Word("3", Location("k.conf", 9, 22))),
+                       "connect_timeout \t 3", Location("k.conf", 9, 4))
+    assert line == made and hash(line) == hash(made) and line.words == made.words
+    assert line.raw == "connect_timeout \t 3" and line.loc == Location("k.conf", 9, 4)
+    assert pickle.loads(pickle.dumps(line)) == made
+
+
 def test_a_line_is_immutable_and_survives_pickling() -> None:
     loc = Location("k.conf", 1, 1)
     line = LogicalLine.plain(("router_id", "lb1"), 1, "router_id lb1", "k.conf", 1, 1)
