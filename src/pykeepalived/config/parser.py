@@ -354,6 +354,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
     stack: list[_Frame] = [_frame(root, root_draft)]
     it: Iterator[LogicalLine] = iter(lines)
+    next_line = it.__next__
     pending: LogicalLine | None = None
     root_keywords = root.keywords
     # keepalived's parent, which runs only the global keywords' handlers, sees a line inside global_defs
@@ -370,8 +371,9 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if pending is not None:
             line, pending = pending, None
         else:
-            line = next(it, None)
-            if line is None:
+            try:
+                line = next_line()
+            except StopIteration:
                 break
         tokens = line[0]  # line.tokens
         if not tokens:

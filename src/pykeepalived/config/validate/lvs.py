@@ -240,7 +240,7 @@ def _validate_vs(
 
     if vs["af"] is None:
         vs["af"] = _fallback_family(vs, vsg, kept)
-    real_servers = tuple(_build_rs(ctx, vs, rs) for rs in kept)
+    real_servers = tuple([_build_rs(ctx, vs, rs) for rs in kept])
     return VirtualServer(
         address=vs["address"],
         port=vs["port"],
@@ -370,7 +370,7 @@ def _fmt_vsge(entry: VsgAddressRange) -> str:
 
 def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
     timings = ctx.shared.setdefault("check_timings", {})
-    checkers = tuple(_build_checker(vs, rs, c, timings) for c in rs["checkers"])
+    checkers = tuple([_build_checker(vs, rs, c, timings) for c in rs["checkers"]])
     return RealServer(
         ip=rs["ip"],
         port=rs["port"],
@@ -378,13 +378,13 @@ def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
         forwarding=rs["forwarding"],
         inhibit_on_failure=rs["inhibit"],
         alpha=rs["alpha"],
-        notify_up=rs["notify_up"],
-        notify_down=rs["notify_down"],
-        uthreshold=rs["uthreshold"],
-        lthreshold=rs["lthreshold"],
+        notify_up=rs.get("notify_up"),  # (blocks.real_server.OPTIONAL)
+        notify_down=rs.get("notify_down"),
+        uthreshold=rs.get("uthreshold"),
+        lthreshold=rs.get("lthreshold"),
         smtp_alert=rs["smtp_alert"],
-        virtualhost=rs["virtualhost"],
-        snmp_name=rs["snmp_name"],
+        virtualhost=rs.get("virtualhost"),
+        snmp_name=rs.get("snmp_name"),
         checkers=checkers,
         loc=rs["_loc"],
     )
