@@ -232,10 +232,7 @@ _URL: Draft = {"_loc": None, "_end_line": None, "path": None, "digest": None, "c
 
 
 def _url_begin(ctx: Context, line: LogicalLine, checker: Draft) -> Draft:
-    url = _URL.copy()
-    url["codes"] = set()
-    url["regex_options"] = []
-    return url
+    return _URL.copy()  # (its codes and regex options made when the first is given: most urls have neither)
 
 
 URL.string_keyword("path", "path")
@@ -271,7 +268,10 @@ def _url_status_code(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         if not ok or not (100 <= lo <= hi <= 599):
             ctx.error(line.words[pos], f"Invalid HTTP_GET status code '{text}'")
             continue
-        draft["codes"].update(range(lo, hi + 1))
+        codes = draft["codes"]
+        if codes is None:
+            codes = draft["codes"] = set()
+        codes.update(range(lo, hi + 1))
 
 
 URL.string_keyword("virtualhost", "virtualhost", "Missing HTTP_GET virtualhost name")
@@ -288,8 +288,11 @@ def _url_regex_no_match(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 @URL.keyword("regex_options")
 def _url_regex_options(ctx: Context, line: LogicalLine, draft: Draft) -> None:
     for w in line.words[1:]:
-        if w.text in REGEX_OPTIONS and w.text not in draft["regex_options"]:
-            draft["regex_options"].append(w.text)
+        options = draft["regex_options"]
+        if options is None:
+            options = draft["regex_options"] = []
+        if w.text in REGEX_OPTIONS and w.text not in options:
+            options.append(w.text)
 
 
 @URL.keyword("regex_min_offset", "regex_max_offset")
@@ -358,7 +361,7 @@ def _url_end(ctx: Context, draft: Draft, checker: Draft) -> None:
         )
         draft.update(regex_min_offset=0, regex_max_offset=None)
     key = (draft["path"], draft["digest"], _ranges(codes), draft["virtualhost"], draft["regex"],
-           draft["regex_no_match"], tuple(draft["regex_options"]), draft["regex_min_offset"],
+           draft["regex_no_match"], tuple(draft["regex_options"] or ()), draft["regex_min_offset"],
            draft["regex_max_offset"], draft["regex_stack"])
     # equal urls are one object (a large configuration checks the same page on thousands of servers)
     urls: dict[tuple[Any, ...], Url] = ctx.shared.setdefault("urls", {})
