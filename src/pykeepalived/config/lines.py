@@ -104,9 +104,8 @@ class LogicalLine(tuple):  # type: ignore[type-arg]
         # made at each call, not kept: most lines are asked once, by the block they open, and keeping it
         # would give each of those lines an instance dict
         col = self[4]
-        if not col:  # of_physical
-            physical = self[5]
-            col = len(physical) - len(physical.lstrip()) + 1
+        if not col:  # of_physical: the first token is where its text first appears (only blanks before it)
+            col = self[5].find(self[0][0]) + 1
         return Location(self[2], self[3], col)
 
     @_made_once

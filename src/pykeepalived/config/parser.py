@@ -350,6 +350,20 @@ def _plain_handlers(block: Block) -> dict[str, Handler]:
             if spec.block is None and spec.handler is not None and spec.deprecated is None and spec.note is None}
 
 
+def _plain_blocks(block: Block) -> dict[str, Block]:
+    """The keywords of ``block`` that only open a keyword block (no deprecation, no note): the parser's fast
+    path for a nested block's opening line."""
+    if block.kind != "keywords":
+        return {}
+    return {name: spec.block for name, spec in block.keywords.items()
+            if spec.block is not None and spec.block.kind == "keywords" and spec.deprecated is None
+            and spec.note is None}
+
+
+def _fast_tables(block: Block) -> tuple[dict[str, Handler], dict[str, Block]]:
+    return _plain_handlers(block), _plain_blocks(block)
+
+
 def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_draft: Draft) -> Draft:
     """Run the keyword tables over ``lines``; returns the root draft (its blocks attached by end handlers)."""
     stack: list[_Frame] = [_frame(root, root_draft)]
@@ -361,10 +375,12 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
     # or a root-level keyword that opens no block (ctx.in_global); whether the outermost open block is
     # global_defs is known when it opens
     in_global_defs = False
-    # the fast path: the open block's plain keywords (see _plain_handlers) and its draft
-    tables: dict[int, dict[str, Handler]] = {}
-    fast = tables[id(root)] = _plain_handlers(root)
+    # the fast path: the open block's plain keywords and blocks (see _plain_handlers, _plain_blocks) and its
+    # draft
+    tables: dict[int, tuple[dict[str, Handler], dict[str, Block]]] = {}
+    fast, opens = tables[id(root)] = _fast_tables(root)
     draft_now, at_root = root_draft, True
+    draft: Draft | None
 
     while True:
         line: LogicalLine | None
@@ -392,8 +408,32 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             ctx.in_global = in_global_defs
             _close(ctx, stack, line)
             block, draft_now, _ = stack[-1]
-            fast, at_root = tables[id(block)], len(stack) == 1
+            (fast, opens), at_root = tables[id(block)], len(stack) == 1
             continue
+        sub = opens.get(kw) if not at_root and pending is None else None
+        if sub is not None:  # a nested block's opening line, what the general path below does for it
+            nxt = next(it, None)
+            if nxt is not None and nxt[0] == _OPEN and (sub.begin is not None or len(tokens) == 1):
+                ctx.in_global = in_global_defs
+                if sub.begin is not None:
+                    try:
+                        draft = sub.begin(ctx, line, draft_now)
+                    except SkipLine:
+                        draft = None
+                    if draft is None:
+                        _skip_block(it)
+                        continue
+                    if draft.get("_loc") is None:
+                        draft["_loc"] = line.loc
+                else:
+                    draft = {"_loc": line.loc}
+                stack.append((sub, draft, None))  # _frame, inline
+                if id(sub) not in tables:
+                    tables[id(sub)] = _fast_tables(sub)
+                fast, opens = tables[id(sub)]
+                draft_now = draft
+                continue
+            pending = nxt  # not a block as it should be: the general path reports it
         block, frame_draft, frame_words = stack[-1]
         if len(stack) == 1:
             top_spec = root_keywords.get(kw)
@@ -409,7 +449,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             else:
                 _close(ctx, stack, line)
                 block, draft_now, _ = stack[-1]
-                fast, at_root = tables[id(block)], len(stack) == 1
+                (fast, opens), at_root = tables[id(block)], len(stack) == 1
             continue
 
         if block.kind != "keywords":
@@ -441,7 +481,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                     pass
             continue
 
-        # A block keyword: the next logical line must be "{".
+        # A block keyword: the next logical line must be "{" (see the fast path above too).
         if pending is not None:
             nxt, pending = pending, None
         else:
@@ -457,7 +497,6 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if sub.kind == "keywords" and sub.begin is None and len(line.tokens) > 1:
             ctx.error(line, f"Block {kw} has extra parameters {' '.join(line.texts()[1:])} - ignoring",
                       cls=ErrClass.GENERAL_ERROR)
-        draft: Draft | None
         if sub.begin is not None:
             try:
                 draft = sub.begin(ctx, line, frame_draft)
@@ -476,8 +515,8 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             in_global_defs = kw == "global_defs"
         stack.append((sub, draft, [] if sub.kind == "words" else None))  # _frame, inline
         if id(sub) not in tables:
-            tables[id(sub)] = _plain_handlers(sub)
-        fast = tables[id(sub)]
+            tables[id(sub)] = _fast_tables(sub)
+        fast, opens = tables[id(sub)]
         draft_now, at_root = draft, False
         ctx.in_global = in_global_defs
 

@@ -220,6 +220,43 @@ def test_config_never_raises(sandbox: Path) -> None:
             raise AssertionError(f"iteration {i}: {type(e).__name__}: {e}\ninput: {text!r}") from e
 
 
+def test_the_parsers_fast_paths_give_what_its_general_path_gives(sandbox: Path) -> None:
+    """The parser's fast paths (a block's plain keywords, a nested block's opening line) against its general path
+    alone, over mutated inputs: the same configuration and the same diagnostics."""
+    from pykeepalived.config import parser
+
+    rng = random.Random(SEED + 1)
+    seeds = _seeds()
+    keywords = _keywords()
+    edges = [  # nested blocks opened every way the general path knows
+        "vrrp_instance V {\n  authentication extra words {\n    auth_type PASS\n  }\n}\n",
+        "vrrp_instance V {\n  authentication\n    auth_type PASS\n  }\n}\n",
+        "vrrp_instance V {\n  authentication\n",
+        "vrrp_instance V {\n  authentication {",
+        "virtual_server 10.0.0.1 80 {\n  real_server bad 80 {\n    weight 1\n  }\n  real_server 10.0.1.1 80 {\n"
+        "    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n  real_server 10.0.1.1 80\n    weight 2\n  }\n}\n",
+        "virtual_server 10.0.0.1 80 {\n  real_server 10.0.1.1 80 {\n    HTTP_GET {\n      url {\n        path /\n"
+        "      }\n      url\n      {\n        status_code 200\n      }\n    }\n  }\n}\n",
+        "vrrp_instance V {\n  virtual_ipaddress {\n    10.0.0.1\n  }\n  track_script {\n    c\n  }\n}\n",
+        "global_defs {\n  notification_email {\n    a@b.c\n  }\n}\n",
+    ]
+    for i in range(3_000 + len(edges)):
+        if i < len(edges):
+            text = edges[i]
+        else:
+            text = _mutate(rng, rng.choice(seeds), keywords) if i % 10 else _random_text(rng, keywords)
+        if "_RANDOM" in text:  # a different value at each read
+            continue
+        fast = _load(text, sandbox, i)
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(parser, "_plain_handlers", lambda block: {})
+            m.setattr(parser, "_plain_blocks", lambda block: {})
+            general = _load(text, sandbox, i)
+        assert [str(d) for d in fast.diagnostics] == [str(d) for d in general.diagnostics], (i, text)
+        assert json.dumps(to_jsonable(fast.config)) == json.dumps(to_jsonable(general.config)), (i, text)
+
+
 # -- the hostile cases the issue names -------------------------------------------------------
 
 
