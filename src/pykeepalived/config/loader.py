@@ -84,10 +84,10 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
     # the parser takes the lines as they are read (a large file's lines never all exist at once); the
-    # reader's problems are listed before the parser's all the same
-    with gc_paused(), streamed_config(path, diags, config_id=cid,
-                                      include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE) as lines:
-        # only acyclic objects are made: collecting during the load only costs
+    # reader's problems are listed before the parser's all the same.  The garbage collector stays paused for
+    # the whole load (streamed_config's pause covers the body): only acyclic objects are made
+    with streamed_config(path, diags, config_id=cid,
+                         include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE) as lines:
         config = build(lines, parse_diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
     diags.extend(parse_diags)
     return LoadResult(config, diags)

@@ -37,11 +37,11 @@ def _rs_begin(ctx: Context, line: LogicalLine, vs: Draft) -> Draft | None:
 
 #: a real server's draft before its keywords (copied: a copy of a dict is cheaper than a display of it, and a
 #: large configuration makes thousands); with the keys the parser adds, so that the copy never grows, and
-#: without those few servers have (OPTIONAL: read with get), so that it is a small dict
+#: without those few servers have, so that it is a small dict: notify_up, notify_down, uthreshold, lthreshold,
+#: virtualhost and snmp_name are set only when given, and read with get
 _RS = dict.fromkeys(("_loc", "_end_line", "ip", "port", "_written_port", "weight", "forwarding", "inhibit", "alpha",
                      "retry", "delay_before_retry", "warmup", "connect_timeout", "delay_loop", "smtp_alert",
                      "checkers", "_bfds"))
-OPTIONAL = ("notify_up", "notify_down", "uthreshold", "lthreshold", "virtualhost", "snmp_name")
 
 
 def _rs_end(ctx: Context, draft: Draft, vs: Draft) -> None:
@@ -82,7 +82,7 @@ def _rs_smtp_alert(ctx: Context, line: LogicalLine, draft: Draft) -> None:
 
 @RS.keyword("notify_up", "notify_down")
 def _rs_notify(ctx: Context, line: LogicalLine, draft: Draft) -> None:
-    if draft.get(line.keyword) is not None:  # (OPTIONAL)
+    if draft.get(line.keyword) is not None:  # (set only when given: see _RS)
         ctx.error(line, f"(null) {line.keyword} script already specified - ignoring {ctx.string(line, 1)}")
         return
     draft[line.keyword] = script_from_line(ctx, line)

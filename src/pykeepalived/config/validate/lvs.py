@@ -378,7 +378,7 @@ def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
         forwarding=rs["forwarding"],
         inhibit_on_failure=rs["inhibit"],
         alpha=rs["alpha"],
-        notify_up=rs.get("notify_up"),  # (blocks.real_server.OPTIONAL)
+        notify_up=rs.get("notify_up"),  # (set only when given: blocks.real_server._RS)
         notify_down=rs.get("notify_down"),
         uthreshold=rs.get("uthreshold"),
         lthreshold=rs.get("lthreshold"),
