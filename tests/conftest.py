@@ -155,3 +155,17 @@ def no_lab_packet_in_the_root_namespace(tmp_path_factory: pytest.TempPathFactory
         lines = seen.splitlines()
         pytest.fail(f"{len(lines)} lab packet(s) seen on the root namespace's interfaces (capture {pcap}, filter "
                     f"{flt!r}):\n" + "\n".join(lines[:20]), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _a_frozen_set_stays_in_its_test() -> Iterator[None]:
+    """A test that settles memory as a child does (``gcpause.settle_memory``) makes the test process one that
+    keeps a frozen set; the next test starts as a plain process again."""
+    from pykeepalived import gcpause
+
+    yield
+    if gcpause.keeps_frozen:
+        gcpause.keeps_frozen = False
+        import gc
+
+        gc.unfreeze()

@@ -128,15 +128,29 @@ class _Pickler(pickle.Pickler):
         return _rebuild, (cls, values(obj))
 
 
+def _service_of(vs: VirtualServer) -> tuple[Any, ...]:
+    """What names a virtual server (a few small fields): hashing a whole one walks its real servers."""
+    return vs.address, vs.port, vs.fwmark, vs.group, vs.protocol, vs.ip_family
+
+
 class _DeltaPickler(_Pickler):
-    """Pickles each virtual server equal to one of the base's as its index there."""
+    """Pickles each virtual server equal to one of the base's as its index there.
+
+    The base's are found by what names them, then compared: a dict of whole virtual servers would hash
+    every real server of both configurations (0.2 s a reload at 37,298 of them)."""
 
     def __init__(self, file: io.BytesIO, base: Config) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._index = {vs: i for i, vs in enumerate(base.lvs.virtual_servers)}
+        self._base = base.lvs.virtual_servers
+        self._index: dict[tuple[Any, ...], int] = {}
+        for i, vs in enumerate(self._base):
+            self._index.setdefault(_service_of(vs), i)
 
     def persistent_id(self, obj: Any) -> int | None:
-        return self._index.get(obj) if type(obj) is VirtualServer else None
+        if type(obj) is not VirtualServer:
+            return None
+        i = self._index.get(_service_of(obj))
+        return i if i is not None and self._base[i] == obj else None
 
 
 class _DeltaUnpickler(pickle.Unpickler):
