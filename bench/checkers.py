@@ -11,9 +11,10 @@ against keepalived's bound (delay_loop + retry × delay_before_retry; refused co
 Phases, one after another so they do not share the CPU: pykeepalived TCP in keepalived's dialogue, the same
 in haproxy's, haproxy TCP checks, pykeepalived HTTP, haproxy HTTP checks.
 
-TCP_CHECK has two dialogues.  keepalived's completes the handshake (SYN, SYN-ACK, ACK) and closes with an RST,
-so the server's kernel makes a connection and its listener accepts it; haproxy's check never sends the last
-ACK (TCP_QUICKACK off, then the RST), so the server's kernel never makes the connection.  On loopback the
+TCP_CHECK has two dialogues.  keepalived's completes the handshake (SYN, SYN-ACK, ACK) and closes in order (FIN),
+so the server's kernel makes a connection, its listener accepts it, and the checker's side ends in TIME_WAIT;
+haproxy's check never sends the last ACK (TCP_QUICKACK off, then an RST), so the server's kernel never makes
+the connection.  On loopback the
 server's side of that work runs in the checker's own system time, so keepalived's dialogue costs the checker
 more kernel CPU whoever implements it.  pykeepalived uses keepalived's by default (a server may want to see the
 connection); its haproxy-style phase is the like-for-like comparison of the two implementations, and both ratios
@@ -319,7 +320,7 @@ def main() -> None:
     ap.add_argument("--max-in-flight", type=int, default=1024)
     ap.add_argument("--no-haproxy", action="store_true")
     ap.add_argument("--tcp-dialogue", choices=("both", "keepalived", "haproxy"), default="both",
-                    help="TCP_CHECK phases: keepalived's dialogue (SYN, SYN-ACK, ACK, RST: the server's kernel "
+                    help="TCP_CHECK phases: keepalived's dialogue (SYN, SYN-ACK, ACK, FIN: the server's kernel "
                          "makes the connection), haproxy's (SYN, SYN-ACK, RST: it never does), or both (default)")
     ap.add_argument("--only", choices=("tcp", "http"), help="run one checker type only")
     ap.add_argument("--nice", type=int, default=-10,
@@ -381,7 +382,7 @@ def main() -> None:
             (f"TCP_CHECK{HALF_OPEN_SUFFIX}", "haproxy tcp", REFERENCE_HAPROXY["tcp"],
              "the same dialogue as haproxy's (SYN, SYN-ACK, RST)"),
             ("TCP_CHECK", "haproxy tcp", REFERENCE_HAPROXY["tcp"],
-             "keepalived's dialogue (the handshake completed, then RST) against haproxy's shorter one"),
+             "keepalived's dialogue (the handshake completed, then FIN) against haproxy's shorter one"),
             ("HTTP_GET", "haproxy http", REFERENCE_HAPROXY["http"], "the same dialogue")):
         ours, theirs = by_name.get(f"pykeepalived {name}"), by_name.get(hap)
         if ours is None or theirs is None or theirs.cpu_pct <= 0:

@@ -44,7 +44,7 @@ SO_MARK = getattr(socket, "SO_MARK", 36)
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", 12)
 LINGER_RESET = struct.pack("ii", 1, 0)
-"""SO_LINGER {on, 0}: close() sends RST, leaving no TIME_WAIT behind thousands of checks."""
+"""SO_LINGER {on, 0}: close() sends RST (TCP_CHECK's haproxy-style ``half_open`` close only)."""
 
 ConnectCallback = Callable[[socket.socket | None, OSError | None], None]
 
@@ -372,15 +372,6 @@ def open_socket(conn: CheckConnection, kind: int = socket.SOCK_STREAM, proto: in
             raise SetupError(e, f"{what}: {e.strerror or e}") from e
         raise
     return sock
-
-
-def reset_close(sock: socket.socket) -> None:
-    """Close with RST (SO_LINGER 0), as haproxy's TCP check does: no TIME_WAIT, no work for the server."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-    except OSError:
-        pass
-    sock.close()
 
 
 class Connect:

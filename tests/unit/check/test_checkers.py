@@ -62,6 +62,38 @@ async def test_tcp_up_and_refused() -> None:
     assert not r.ok and "refused" in r.reason.lower()
 
 
+async def test_tcp_check_completes_the_handshake_and_closes_in_order_as_keepalived() -> None:
+    """keepalived's TCP_CHECK (SO_LINGER 5 s, then close()): the server gets a connection that ends with a
+    FIN, read as end of file, never a reset; haproxy's dialogue (``half_open``) resets before the server
+    could accept it."""
+    loop = asyncio.get_running_loop()
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        ls.settimeout(2)
+        port = ls.getsockname()[1]
+        assert (await once(tcp(port))).ok
+        conn, _ = ls.accept()
+        with conn:
+            conn.settimeout(2)
+            assert conn.recv(1) == b""  # a reset would raise ConnectionResetError
+        vs = tcp(port)
+        rs = vs.real_servers[0]
+        half_open = build_probe(vs, rs, rs.checkers[0], loop, tcp_half_open=True)
+        fut: asyncio.Future[Result] = loop.create_future()
+        half_open.start(fut.set_result)
+        assert (await asyncio.wait_for(fut, 5)).ok
+        await asyncio.sleep(0.05)
+        ls.settimeout(0.2)
+        try:
+            conn, _ = ls.accept()
+        except TimeoutError:
+            return  # never established on the server's side
+        with conn, pytest.raises(ConnectionResetError):
+            conn.settimeout(2)
+            conn.recv(1)
+
+
 async def test_tcp_timeout_with_full_backlog() -> None:
     """Loopback never drops SYNs, except to a listener whose accept queue is full.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from pykeepalived.check.net import connect, reset_close
+from pykeepalived.check.net import connect
 from pykeepalived.check.probes.common import AsyncProbe, Dialogue, Kind, Setup
 from pykeepalived.check.state import Result
 from pykeepalived.config.model_lvs import RealServer, SmtpCheck, VirtualServer
@@ -61,7 +61,7 @@ class SmtpProbe(AsyncProbe):
         except TimeoutError:
             return Result(False, reason="timeout")
         finally:
-            reset_close(sock)
+            sock.close()  # an orderly close, as keepalived's (after QUIT the server has closed first)
         return Result(True)
 
 

@@ -42,15 +42,18 @@ def _errno_reason(err: int) -> Result:
 
 
 class TcpProbe:
-    """TCP_CHECK: success = connected within connect_timeout; closed at once with RST.
+    """TCP_CHECK: success = connected within connect_timeout; then closed at once, with a FIN.
 
-    The SO_LINGER 0 close sends an RST, so nobody keeps a TIME_WAIT.  The connect timeout starts at
-    ``connect()``.  A socket that cannot be set up (bindto an address this host does not hold) gives
-    no verdict, as in keepalived (:attr:`.state.Result.skip`).
+    keepalived's dialogue on the wire: the handshake completed, then an orderly close (its socket has
+    SO_LINGER 5 s, which only makes its ``close()`` wait for the FIN's ACK; here the kernel sends the FIN
+    and the loop never waits), so the server sees a connection opened and closed, never a reset.  As
+    keepalived's, each check leaves a TIME_WAIT on this host (one per real server: a distinct address).
+    The connect timeout starts at ``connect()``.  A socket that cannot be set up (bindto an address this
+    host does not hold) gives no verdict, as in keepalived (:attr:`.state.Result.skip`).
 
-    ``half_open`` (off by default: keepalived completes the handshake, and a server may want to see
-    the connection) closes the way haproxy's TCP check does: TCP_QUICKACK off delays our final ACK and
-    the RST goes first, so the server never accept()s -- less work on both sides of loopback.
+    ``half_open`` (off by default) closes the way haproxy's TCP check does: TCP_QUICKACK off delays our
+    final ACK and an RST (SO_LINGER 0) goes first, so the server never accept()s -- less work on both
+    sides of loopback (the checker benchmark's like-for-like comparison with haproxy).
     """
 
     __slots__ = ("_addr", "_attempt", "_conn", "_done", "_family", "_fd", "_half_open", "_loop", "_on_expire",
@@ -75,13 +78,13 @@ class TcpProbe:
     def _socket(self) -> _raw_socket:
         # the C socket type itself: socket.socket's Python __init__ and close() are a visible share of a check
         sock = _raw_socket(self._family, STREAM_NONBLOCK) if self._plain else open_socket(self._conn)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-            if self._half_open:
+        if self._half_open:
+            try:
+                sock.setsockopt(SOL_SOCKET, SO_LINGER, LINGER_RESET)
                 sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 0)
-        except OSError:
-            sock.close()
-            raise
+            except OSError:
+                sock.close()
+                raise
         return sock
 
     def start(self, done: Done) -> None:
@@ -89,11 +92,6 @@ class TcpProbe:
         try:
             if self._plain and not self._half_open:  # (_socket(), inline: the usual case)
                 sock = _raw_socket(self._family, STREAM_NONBLOCK)
-                try:
-                    sock.setsockopt(SOL_SOCKET, SO_LINGER, LINGER_RESET)
-                except OSError:
-                    sock.close()
-                    raise
             else:
                 sock = self._socket()
         except OSError as e:  # keepalived: log, try again after delay_loop, no verdict
@@ -134,7 +132,7 @@ class TcpProbe:
         self._poller.handlers.pop(self._fd, None)  # (poller.forget, inline)
         # EPOLLOUT alone is a completed connect; the error is only fetched when there is one
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if events & EPOLLERR_HUP else 0
-        sock.close()  # SO_LINGER 0: RST
+        sock.close()  # a FIN (half_open: an RST, before our final ACK)
         done(TCP_OK if err == 0 else _errno_reason(err))
 
     def _expire(self, attempt: int) -> None:
