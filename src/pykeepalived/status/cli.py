@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from pykeepalived.lvs import conntrack_watch
+from pykeepalived.lvs.conntrack_watch import ConntrackUse
 from pykeepalived.paths import DEFAULT_PID_FILE, control_path_for
 from pykeepalived.status import ipvsadm
 from pykeepalived.status.client import fetch
@@ -103,7 +105,18 @@ def render_text(snap: Snapshot, mode: ipvsadm.Mode = ipvsadm.Mode.LIST, exact: b
         parts += ["", *health_lines(snap)]
     else:
         parts.append("LVS: no virtual servers")
+    if snap.conntrack is not None:
+        parts += ["", conntrack_line(snap.conntrack)]
     return "\n".join(parts) + "\n"
+
+
+def conntrack_line(use: ConntrackUse) -> str:
+    """The checker's namespace's conntrack table (the nftables data plane's NAT): a full one drops every new
+    connection, clients' and checks' alike."""
+    line = f"Connection tracking: {use.entries:,} of {use.limit:,} entries ({use.share:.0%})"
+    if use.share >= conntrack_watch.HIGH:
+        line += " - near its limit: once full, new connections are dropped (nf_conntrack_max)"
+    return line
 
 
 # ---------------------------------------------------------------------------------------- command

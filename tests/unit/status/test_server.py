@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import os
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from pykeepalived.lvs.conntrack_watch import ConntrackUse
 from pykeepalived.status import cli
 from pykeepalived.status.server import (
     ControlServer,
@@ -66,8 +69,12 @@ def test_parse_listen() -> None:
 # ------------------------------------------------------------------------------------ CLI <-> server
 
 
+def _with_conntrack(make: Callable[[], Snapshot], entries: int) -> Callable[[], Snapshot]:
+    return lambda: dataclasses.replace(make(), conntrack=ConntrackUse(entries, 262_144))
+
+
 async def test_status_text_end_to_end(ctl: str) -> None:
-    async with ControlServer(seed_snapshot, ctl):
+    async with ControlServer(_with_conntrack(seed_snapshot, 1_234), ctl):
         assert stat.S_IMODE(os.stat(ctl).st_mode) == 0o600
         code, out, err = await arun_cli("--control", ctl)
     assert (code, err) == (0, "")
@@ -83,6 +90,7 @@ async def test_status_text_end_to_end(ctl: str) -> None:
             "  -> 192.168.0.12:80              Masq    20     3          1         \n"
             "  -> 192.168.0.13:80              Masq    8      0          2         \n") in out
     assert "    192.168.0.12:80  alive  weight 20" in out
+    assert out.endswith("\nConnection tracking: 1,234 of 262,144 entries (0%)\n")
     assert not os.path.exists(ctl)  # removed on stop
 
 
@@ -95,10 +103,11 @@ async def test_status_via_pid_file(tmp_path: Path) -> None:
 
 
 async def test_status_json_and_degraded_text(ctl: str) -> None:
-    async with ControlServer(degraded_snapshot, ctl):
+    degraded = _with_conntrack(degraded_snapshot, 240_000)
+    async with ControlServer(degraded, ctl):
         code, out, _ = await arun_cli("--control", ctl, "--json")
         assert code == 0
-        assert Snapshot.from_json(out) == degraded_snapshot()
+        assert Snapshot.from_json(out) == degraded()
         assert json.loads(out)["virtual_services"][0]["quorum"]["up"] is False
         code, out, _ = await arun_cli("--control", ctl, "--rate", "--exact")
     assert code == 0
@@ -107,6 +116,8 @@ async def test_status_json_and_degraded_text(ctl: str) -> None:
     assert "quorum DOWN (alive weight 0, quorum 10, hysteresis 2)" in out
     assert "    192.168.0.13:80   down       weight 8" in out
     assert "sorry server 192.168.0.200:80 in use" in out
+    assert ("Connection tracking: 240,000 of 262,144 entries (92%) - near its limit: once full, new connections "
+            "are dropped (nf_conntrack_max)") in out
 
 
 async def test_async_snapshot_source(ctl: str) -> None:
