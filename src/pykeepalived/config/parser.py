@@ -423,8 +423,8 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                     if draft is None:
                         _skip_block(it)
                         continue
-                    if draft.get("_loc") is None:
-                        draft["_loc"] = line.loc
+                    if draft.get("_loc") is None:  # (line.loc, inline)
+                        draft["_loc"] = Location(line[2], line[3], line[4] or line[5].find(kw) + 1)
                 else:
                     draft = {"_loc": line.loc}
                 stack.append((sub, draft, None))  # _frame, inline

@@ -178,15 +178,18 @@ def _checker_begin(
     factories = [(key, value) for key, value in extra.items() if callable(value)]
     unset = kind == "SMTP_CHECK"
 
+    # every key the draft will hold (those the parser adds too), so that a copy is made at its size and never grows
+    template: Draft = {"_loc": None, "_end_line": None, "kind": kind, "_rs": None, "timing": None, **constants}
+    if co:
+        template["co"] = None
+    template.update((key, None) for key, _ in factories)
+
     def begin(ctx: Context, line: LogicalLine, rs: Draft) -> Draft:
-        draft: Draft = {
-            "_loc": None,  # (the keys the parser adds, in the display: the dict is made at its size)
-            "_end_line": None,
-            "kind": kind if kind != "HTTP" else line.keyword,
-            "_rs": rs,
-            "timing": _TIMING.copy(),
-            **constants,
-        }
+        draft = template.copy()
+        if kind == "HTTP":
+            draft["kind"] = line.keyword
+        draft["_rs"] = rs
+        draft["timing"] = _TIMING.copy()
         if co:
             draft["co"] = _new_co(rs, unset=unset)
         for key, make in factories:

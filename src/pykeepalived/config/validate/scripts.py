@@ -64,8 +64,6 @@ def _script_uses(ctx: Context, config: Config) -> list[tuple[str, list[_ScriptUs
     gd = config.global_defs
     vrrp_scripts = [*config.vrrp.vrrp_scripts, *ctx.shared.get("unused_vrrp_scripts", ())]
     track_ids = {id(vs.script) for vs in vrrp_scripts}
-    misc_ids = {id(c.misc_path) for vs in config.lvs.virtual_servers for rs in vs.real_servers
-                for c in rs.checkers if isinstance(c, MiscCheck)}
 
     def plain(*scripts: Script | None, kind: str = "notify") -> list[_ScriptUse]:
         return [_ScriptUse(s, kind, user=s.user, group=s.group) for s in scripts if s is not None]
@@ -74,8 +72,8 @@ def _script_uses(ctx: Context, config: Config) -> list[tuple[str, list[_ScriptUs
             for s in iter_vrrp_scripts(config.vrrp) if id(s) not in track_ids]
     vrrp += [_ScriptUse(vs.script, "track", vs.name, vs.user, vs.group) for vs in vrrp_scripts]
     vrrp += plain(gd.notify_fifo_script, gd.vrrp_notify_fifo_script)
-    check = [_ScriptUse(s, "misc" if id(s) in misc_ids else "notify", user=s.user, group=s.group)
-             for s in iter_lvs_scripts(config.lvs)]
+    check = [_ScriptUse(s, "misc" if misc else "notify", user=s.user, group=s.group)
+             for s, misc in _lvs_scripts(config.lvs)]
     check += plain(gd.lvs_notify_fifo_script)
     groups = [
         ("start/shutdown scripts", [*plain(gd.startup_script, kind="startup"),
@@ -191,8 +189,24 @@ def iter_lvs_scripts(lvs: LvsConfig) -> Iterator[Script]:
 
     Lets script-security checks visit just these instead of walking the whole model.
     """
+    for script, _ in _lvs_scripts(lvs):
+        yield script
+
+
+def _lvs_scripts(lvs: LvsConfig) -> list[tuple[Script, bool]]:
+    """The LVS side's scripts, each with whether it is a MISC_CHECK's: one plain walk of the real servers (a
+    large configuration has tens of thousands and no script)."""
+    found: list[tuple[Script, bool]] = []
     for vs in lvs.virtual_servers:
-        yield from (s for s in (vs.quorum_up, vs.quorum_down) if s is not None)
+        for s in (vs.quorum_up, vs.quorum_down):
+            if s is not None:
+                found.append((s, False))
         for rs in vs.real_servers:
-            yield from (s for s in (rs.notify_up, rs.notify_down) if s is not None)
-            yield from (c.misc_path for c in rs.checkers if isinstance(c, MiscCheck))
+            if rs.notify_up is not None:
+                found.append((rs.notify_up, False))
+            if rs.notify_down is not None:
+                found.append((rs.notify_down, False))
+            for c in rs.checkers:
+                if type(c) is MiscCheck:
+                    found.append((c.misc_path, True))
+    return found
