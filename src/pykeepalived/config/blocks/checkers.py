@@ -186,6 +186,7 @@ def _checker_begin(
 
     def begin(ctx: Context, line: LogicalLine, rs: Draft) -> Draft:
         draft = template.copy()
+        draft["_loc"] = line  # (see _url_begin)
         if kind == "HTTP":
             draft["kind"] = line.keyword
         draft["_rs"] = rs
@@ -235,7 +236,11 @@ _URL: Draft = {"_loc": None, "_end_line": None, "path": None, "digest": None, "c
 
 
 def _url_begin(ctx: Context, line: LogicalLine, checker: Draft) -> Draft:
-    return _URL.copy()  # (its codes and regex options made when the first is given: most urls have neither)
+    url = _URL.copy()  # (its codes and regex options made when the first is given: most urls have neither)
+    # where it was written, for the messages about it: the opening line itself (the model keeps no location, so
+    # none is made for each of tens of thousands of checkers and urls; ``Context.error`` takes a line)
+    url["_loc"] = line
+    return url
 
 
 URL.string_keyword("path", "path")
