@@ -15,6 +15,7 @@ import pytest
 from pykeepalived.config import load_config
 from pykeepalived.config.loader import load_config_text
 from pykeepalived.config.model import Config
+from pykeepalived.config.model_lvs import VirtualServer
 from pykeepalived.daemon import config_feed
 from pykeepalived.daemon.config_feed import ConfigFeed
 from pykeepalived.daemon.options import DaemonOptions
@@ -148,6 +149,32 @@ def test_a_reload_is_pickled_against_the_last_configuration_unchanged_virtual_se
     # against no base (or the wrong one) it cannot be read
     with pytest.raises(pickle.UnpicklingError):
         config_feed.decode(delta)
+
+
+def test_a_reload_finds_the_base_virtual_servers_by_name_without_hashing_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing a virtual server walks all its real servers (0.2 s a reload at 37,298 of them): the delta finds
+    the base's by what names them, also when they moved in the file, and a same-named one that changed goes
+    whole."""
+    text = services(20)
+    before = load_config_text(text).config
+    assert before is not None
+    blocks = text.split("virtual_server ")[1:]
+    moved = "".join("virtual_server " + b for b in [*blocks[10:], *blocks[:10]]).replace(
+        "10.1.0.20 80 {\n  delay_loop 6", "10.1.0.20 80 {\n  delay_loop 7")  # the last one also changed
+    after = load_config_text(moved).config
+    assert after is not None
+
+    def no_hash(self: object) -> int:
+        raise AssertionError("a whole virtual server was hashed")
+
+    monkeypatch.setattr(VirtualServer, "__hash__", no_hash)
+    got = config_feed.decode(config_feed.encode(after, before), before)
+    olds = {vs.address: vs for vs in before.lvs.virtual_servers}
+    for vs in got.lvs.virtual_servers:
+        if str(vs.address) == "10.1.0.20":
+            assert vs is not olds[vs.address] and vs.delay_loop == 7
+        else:
+            assert vs is olds[vs.address]
 
 
 async def test_the_child_decodes_each_queued_message_against_the_one_before_and_applies_the_newest() -> None:
