@@ -247,14 +247,12 @@ CT_TIME_WAIT = 10
 
 
 def conntrack_use(ns: str) -> tuple[int, int]:
-    """lb's conntrack table: entries in use and the most it may hold."""
+    """lb's conntrack table, as the daemon's own watch reads it: entries in use and the most it may hold."""
     from pykeepalived.lab.netns import call_in_netns
+    from pykeepalived.lvs.conntrack_watch import read_conntrack_use
 
-    def read() -> tuple[int, int]:
-        base = Path("/proc/sys/net/netfilter")
-        return int((base / "nf_conntrack_count").read_text()), int((base / "nf_conntrack_max").read_text())
-
-    return call_in_netns(ns, read)
+    use = call_in_netns(ns, read_conntrack_use)
+    return (use.entries, use.limit) if use is not None else (0, 0)
 
 
 OP_LINE = re.compile(r"\b(add|edit|delete) (service|dest) ")
@@ -326,13 +324,18 @@ def wrk_result(out: str) -> tuple[int, int]:
     return requests, failed + (int(m.group(1)) if m else 0) + (0 if m or requests else 1)
 
 
-def peak_rss(pid: int) -> list[tuple[str, float]]:
-    """VmHWM (MB) of ``pid`` and its children, named by their command."""
-    out = []
+def daemon_pids(pid: int) -> list[int]:
+    """The daemon's supervisor ``pid`` and its children."""
     pids = [pid]
     with contextlib.suppress(OSError):
         pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
+    return pids
+
+
+def peak_rss(pid: int) -> list[tuple[str, float]]:
+    """VmHWM (MB) of ``pid`` and its children, named by their command."""
+    out = []
+    for p in daemon_pids(pid):
         try:
             cmd = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
             status = Path(f"/proc/{p}/status").read_text()
@@ -347,10 +350,7 @@ def peak_rss(pid: int) -> list[tuple[str, float]]:
 
 def renice_daemon(pid: int, nice: int) -> None:
     """Every thread of ``pid`` and of its children at niceness ``nice`` (threads made later inherit it)."""
-    pids = [pid]
-    with contextlib.suppress(OSError):
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
+    for p in daemon_pids(pid):
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{p}/task"):
                 with contextlib.suppress(OSError):
