@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..gcpause import gc_paused
 from . import blocks
+from .block_cache import BlockCache, StaleReuse
 from .errors import Diagnostics, ErrClass
 from .lines import LogicalLine
 from .model import Config
@@ -62,8 +63,9 @@ def _shared_root() -> Block:
 
 
 def build(lines: Iterable[LogicalLine], diags: Diagnostics, *, config_id: str | None,
-          interfaces: frozenset[str] | None, files: tuple[str, ...] = ()) -> Config:
-    ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces)
+          interfaces: frozenset[str] | None, files: tuple[str, ...] = (),
+          block_cache: BlockCache | None = None) -> Config:
+    ctx = Context(diags=diags, config_id=config_id, interfaces=interfaces, block_cache=block_cache)
     draft: dict = {}
     parse_lines(lines, _shared_root(), ctx, draft)
     global_defs = validate_global_defs.finish(ctx, draft)
@@ -76,10 +78,33 @@ def build(lines: Iterable[LogicalLine], diags: Diagnostics, *, config_id: str | 
 
 
 def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
-                interfaces: frozenset[str] | set[str] | None = None, all_config: bool = False) -> LoadResult:
+                interfaces: frozenset[str] | set[str] | None = None, all_config: bool = False,
+                block_cache: BlockCache | None = None) -> LoadResult:
     """Read, parse and validate ``path``. Never raises on bad input: problems are diagnostics.
 
-    ``all_config`` is ``-e``: every include must exist and match (keepalived's ``include_check``)."""
+    ``all_config`` is ``-e``: every include must exist and match (keepalived's ``include_check``).
+    ``block_cache`` (the daemon's, kept from load to load) lets a reload take the blocks it did not change
+    as the last load built them (:mod:`.block_cache`)."""
+    return _through(block_cache, lambda: _load_config(path, config_id, interfaces, all_config, block_cache))
+
+
+def _through(block_cache: BlockCache | None, load: Callable[[], LoadResult]) -> LoadResult:
+    """``load()`` with ``block_cache`` (if any) started before and finished after it."""
+    if block_cache is None:
+        return load()
+    block_cache.start()
+    try:
+        result = load()
+    except StaleReuse:  # what the reused blocks were validated with has changed: a fresh load
+        block_cache.forget()
+        result = load()
+    block_cache.finish()
+    return result
+
+
+def _load_config(path: str | os.PathLike[str], config_id: str | None,
+                 interfaces: frozenset[str] | set[str] | None, all_config: bool,
+                 block_cache: BlockCache | None) -> LoadResult:
     diags, parse_diags = Diagnostics(), Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else system_interfaces()
@@ -88,7 +113,8 @@ def load_config(path: str | os.PathLike[str], *, config_id: str | None = None,
     # the whole load (streamed_config's pause covers the body): only acyclic objects are made
     with streamed_config(path, diags, config_id=cid,
                          include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE) as lines:
-        config = build(lines, parse_diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),))
+        config = build(lines, parse_diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),),
+                       block_cache=block_cache)
     diags.extend(parse_diags)
     return LoadResult(config, diags)
 
@@ -152,12 +178,16 @@ _CLONE_NEWNET = 0x40000000
 
 def load_config_text(text: str, *, name: str = "<string>", config_id: str | None = None,
                      interfaces: frozenset[str] | set[str] | None = None,
-                     base_dir: str | None = None) -> LoadResult:
+                     base_dir: str | None = None, block_cache: BlockCache | None = None) -> LoadResult:
     """Like :func:`load_config` for a config held in a string (tests, generated configs)."""
-    diags = Diagnostics()
     cid = config_id if config_id is not None else default_config_id()
     ifaces = frozenset(interfaces) if interfaces is not None else None
-    with gc_paused():
-        lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
-        config = build(lines, diags, config_id=cid, interfaces=ifaces)
-    return LoadResult(config, diags)
+
+    def load() -> LoadResult:
+        diags = Diagnostics()
+        with gc_paused():
+            lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
+            config = build(lines, diags, config_id=cid, interfaces=ifaces, block_cache=block_cache)
+        return LoadResult(config, diags)
+
+    return _through(block_cache, load)

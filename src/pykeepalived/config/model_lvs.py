@@ -326,7 +326,6 @@ class RealServer:
     virtualhost: str | None = None
     snmp_name: str | None = None
     checkers: tuple[Checker, ...] = ()
-    loc: Location | None = field(default=None, compare=False)
 
 
 @fast_init
@@ -373,7 +372,6 @@ class VirtualServer:
     smtp_alert: bool = False
     snmp_name: str | None = None
     real_servers: tuple[RealServer, ...] = ()
-    loc: Location | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         """keepalived's FMT_VS text: ``[ip]:tcp:80``, ``FWM 1`` or ``[GROUP]:0``."""

@@ -40,8 +40,10 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain
 from typing import Any, Literal
 
+from .block_cache import BlockCache, block_key
 from .errors import Diagnostics, ErrClass
 from .lines import Location, LogicalLine, Word
 
@@ -50,6 +52,7 @@ Handler = Callable[["Context", LogicalLine, Draft], None]
 BeginHandler = Callable[["Context", LogicalLine, Draft], Draft | None]
 EndHandler = Callable[["Context", Draft, Draft], None]
 WordsHandler = Callable[["Context", list[Word], Draft], None]
+ReuseHandler = Callable[["Context", Any, Draft], None]
 
 BOOL_TRUE = ("true", "on", "yes")
 BOOL_FALSE = ("false", "off", "no")
@@ -85,6 +88,9 @@ class Block:
     entry: Handler | None = None
     #: for kind="words": called once with all words
     words: WordsHandler | None = None
+    #: a top-level block a reload may take unparsed (:mod:`.block_cache`): called with (ctx, the model
+    #: built last time, parent_draft) in place of parsing it
+    reuse: ReuseHandler | None = None
     keywords: dict[str, Keyword] = field(default_factory=dict)
 
     def keyword(self, *names: str, deprecated: str | None = None) -> Callable[[Handler], Handler]:
@@ -147,6 +153,16 @@ class Context:
     shared: dict[str, Any] = field(default_factory=dict)
     #: the line being handled is read by keepalived's parent too (global_defs, root-level keywords)
     in_global: bool = True
+    #: the last load's blocks (:mod:`.block_cache`), None: parse every block
+    block_cache: BlockCache | None = None
+    #: how many times a handler read something beyond its own lines (:meth:`read_shared`, the interfaces):
+    #: a block that did cannot be reused as it was built
+    context_reads: int = 0
+
+    def read_shared(self, key: str, default: Any = None) -> Any:
+        """``shared[key]``, for a handler whose result depends on another block."""
+        self.context_reads += 1
+        return self.shared.get(key, default)
 
     # -- reporting ---------------------------------------------------------------------------
     def error(self, where: LogicalLine | Word | Location | None, message: str,
@@ -381,6 +397,12 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
     fast, opens = tables[id(root)] = _fast_tables(root)
     draft_now, at_root = root_draft, True
     draft: Draft | None
+    # a reusable block being parsed: its key, (diagnostics, context reads) when it opened, its draft
+    # and its last line, and the lines after it (``it`` reads its lines first)
+    watch: tuple[bytes, tuple[int, int], Draft, LogicalLine, Iterator[LogicalLine]] | None = None
+    seen = (0, 0)
+    body: list[LogicalLine] = []
+    rest = it
 
     while True:
         line: LogicalLine | None
@@ -409,6 +431,12 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             _close(ctx, stack, line)
             block, draft_now, _ = stack[-1]
             (fast, opens), at_root = tables[id(block)], len(stack) == 1
+            if watch is not None and at_root:
+                _reusable(ctx, watch)
+                if line is watch[3]:  # its lines all read: back to the lines after them, unchained
+                    it = watch[4]
+                    next_line = it.__next__
+                watch = None
             continue
         sub = opens.get(kw) if not at_root and pending is None else None
         if sub is not None:  # a nested block's opening line, what the general path below does for it
@@ -450,6 +478,12 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                 _close(ctx, stack, line)
                 block, draft_now, _ = stack[-1]
                 (fast, opens), at_root = tables[id(block)], len(stack) == 1
+                if watch is not None and at_root:
+                    _reusable(ctx, watch)
+                    if line is watch[3]:  # its lines all read: back to the lines after them, unchained
+                        it = watch[4]
+                        next_line = it.__next__
+                    watch = None
             continue
 
         if block.kind != "keywords":
@@ -497,6 +531,20 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if sub.kind == "keywords" and sub.begin is None and len(line.tokens) > 1:
             ctx.error(line, f"Block {kw} has extra parameters {' '.join(line.texts()[1:])} - ignoring",
                       cls=ErrClass.GENERAL_ERROR)
+        reuse_key: bytes | None = None
+        if len(stack) == 1 and sub.reuse is not None and ctx.block_cache is not None and pending is None:
+            # a reusable top-level block: the model built last time from the same lines, else parse it
+            body, closed = _block_body(it)
+            if closed:
+                reuse_key = block_key([line, nxt, *body])  # type: ignore[list-item]
+                model = ctx.block_cache.take(reuse_key)
+                if model is not None:
+                    sub.reuse(ctx, model, frame_draft)
+                    in_global_defs = False
+                    continue
+            rest, it = it, chain(body, it)
+            next_line = it.__next__
+            seen = (len(ctx.diags.items), ctx.context_reads)
         if sub.begin is not None:
             try:
                 draft = sub.begin(ctx, line, frame_draft)
@@ -519,6 +567,8 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         fast, opens = tables[id(sub)]
         draft_now, at_root = draft, False
         ctx.in_global = in_global_defs
+        if reuse_key is not None:
+            watch = (reuse_key, seen, draft, body[-1], rest)
 
     while len(stack) > 1:
         # The reader reports the missing braces; close what is open so nothing is lost.
@@ -547,6 +597,33 @@ def _close(ctx: Context, stack: list[_Frame], end: LogicalLine | None = None) ->
             block.end(ctx, draft, parent)
         except SkipLine:
             pass
+
+
+def _block_body(it: Iterator[LogicalLine]) -> tuple[list[LogicalLine], bool]:
+    """The lines after a block's ``{`` up to its matching ``}``, and whether that came before the end."""
+    body: list[LogicalLine] = []
+    add = body.append
+    depth = 1
+    for line in it:
+        add(line)
+        tokens = line[0]
+        if len(tokens) == 1:
+            t = tokens[0]
+            if t == "}":
+                depth -= 1
+                if not depth:
+                    return body, True
+            elif t == "{":
+                depth += 1
+    return body, False
+
+
+def _reusable(ctx: Context, watch: tuple[bytes, tuple[int, int], Draft, LogicalLine, Iterator[LogicalLine]]) -> None:
+    """A reusable block has closed: its draft carries its key if nothing was reported or read beyond it (the
+    section's validation decides whether to keep what it builds, :meth:`.block_cache.BlockCache.keep`)."""
+    key, seen, draft, _, _ = watch
+    if (len(ctx.diags.items), ctx.context_reads) == seen:
+        draft["_reuse_key"] = key
 
 
 def _skip_block(it: Iterator[LogicalLine]) -> None:

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykeepalived import __version__
 from pykeepalived.config import load_config
+from pykeepalived.config.block_cache import BlockCache
 from pykeepalived.config.loader import LoadResult
 from pykeepalived.config.model import Config
 from pykeepalived.process import name_process, process_name_of
@@ -110,9 +111,12 @@ def wanted_children(config: Config, options: DaemonOptions) -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, config: Config, options: DaemonOptions, notifier: Notifier | None = None) -> None:
+    def __init__(self, config: Config, options: DaemonOptions, notifier: Notifier | None = None, *,
+                 blocks: BlockCache | None = None) -> None:
         self.config = config
         self.options = options
+        #: the blocks of the last load, which a reload takes when it did not change them (config.block_cache)
+        self.blocks = blocks if blocks is not None else BlockCache()
         self.children: dict[str, Child] = {}
         self.started_at = time.time()
         self._stopping = asyncio.Event()
@@ -331,7 +335,7 @@ class Supervisor:
         log.info("Reloading")
         self.notifier.reloading()
         result = await asyncio.to_thread(load_config, self.options.config_file, config_id=self.options.config_id,
-                                         all_config=self.options.all_config)
+                                         all_config=self.options.all_config, block_cache=self.blocks)
         if result.config is None or result.diagnostics.missing_parameter:
             for d in result.diagnostics:
                 if not d.info:
@@ -340,6 +344,8 @@ class Supervisor:
             self.notifier.reloaded("Reload aborted: the running configuration is kept")
             problems = "; ".join(str(d) for d in result.diagnostics if not d.info)
             return False, f"reload aborted, the running configuration is kept: {problems}"
+        if self.blocks.reused:
+            log.info("%d virtual servers unchanged: taken as last loaded", self.blocks.reused)
         self.config = result.config
         self.generation += 1
         self._parts = {}
@@ -599,8 +605,11 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
     log.info("Starting pykeepalived %s", __version__)
     notifier = Notifier.from_environ()  # its socket made before -s: an @abstract address is per namespace
     log.info("Configuration file %s", options.config_file)
+    blocks = BlockCache()
+
     def load() -> LoadResult:
-        return load_config(options.config_file, config_id=options.config_id, all_config=options.all_config)
+        return load_config(options.config_file, config_id=options.config_id, all_config=options.all_config,
+                           block_cache=blocks)
 
     def enter(namespace: str) -> bool:
         try:
@@ -646,7 +655,7 @@ def run_daemon(options: DaemonOptions, *, detach: bool = False) -> int:
         allow_core_dumps()
     old_pattern = set_core_pattern(options.core_dump_pattern) if options.core_dump_pattern else None
     try:
-        return run_process(Supervisor(result.config, replace(options), notifier).run())
+        return run_process(Supervisor(result.config, replace(options), notifier, blocks=blocks).run())
     finally:
         ignore_signals()  # the closed loop put the default (fatal) actions back
         if old_pattern is not None:

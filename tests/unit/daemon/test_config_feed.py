@@ -232,3 +232,29 @@ async def test_a_child_out_of_step_asks_for_the_whole_configuration_and_the_supe
         asyncio.get_running_loop().remove_reader(parent.fileno())
         await feed.close()
         parent.close()
+
+
+async def test_a_reload_takes_the_unchanged_services_as_the_last_load_built_them(tmp_path: Path) -> None:
+    """The supervisor keeps its block cache from reload to reload: the services a reload did not change are
+    the running configuration's own objects (its parse skipped, its delta to the checkers a reference)."""
+    path, sup, child, child_end = supervised_checkers(tmp_path)
+
+    def quiet(weight: int) -> str:  # (services without a scheduler and a method are reported, so not kept)
+        return services(3, weight=weight).replace("protocol TCP\n", "protocol TCP\n  lb_algo rr\n  lb_kind NAT\n")
+
+    path.write_text(quiet(1))
+    try:
+        ok, _ = await sup.reload()  # the first reload parses all and keeps them
+        assert ok and sup.blocks.reused == 0
+        before = sup.config.lvs.virtual_servers
+        path.write_text(quiet(1).replace("weight 1", "weight 4", 1))
+        ok, _ = await sup.reload()
+        assert ok and sup.blocks.reused == 2
+        after = sup.config.lvs.virtual_servers
+        assert after[0] is not before[0] and weight(sup.config) == 4
+        assert after[1] is before[1] and after[2] is before[2]
+        assert sup.config == load_config(str(path)).config
+    finally:
+        assert child.feed is not None
+        child.feed.close()
+        child_end.close()

@@ -725,7 +725,7 @@ def _bfd_name(ctx: Context, line: LogicalLine, draft: Draft) -> None:
         draft["_dropped"] = True
         return
     name = line.words[1].text
-    if name not in ctx.shared.get("bfd_checker_names", ()):
+    if name not in ctx.read_shared("bfd_checker_names", ()):
         # a bfd_instance defined earlier in the file and reporting to the checkers (not ``vrrp`` only)
         ctx.error(line, f"({who}) BFD_CHECK - BFD {name} not configured")
         draft["_dropped"] = True

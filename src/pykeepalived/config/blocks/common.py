@@ -17,6 +17,7 @@ UINT_MAX = 4294967295
 
 def interface_exists(ctx: Context, name: str) -> bool:
     """keepalived's ``if_get_by_ifname(IF_CREATE_IF_DYNAMIC)``: records a missing interface."""
+    ctx.context_reads += 1
     if ctx.interfaces is None or ctx.shared.get("dynamic_interfaces") or name in ctx.interfaces:
         return True
     ctx.shared["non_existent_interface"] = True

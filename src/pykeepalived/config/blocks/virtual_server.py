@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
+from ..block_cache import Reused
 from ..lines import LogicalLine
 from ..model_lvs import (
     IpFamily,
@@ -96,7 +97,12 @@ def _vs_end(ctx: Context, draft: Draft, root: Draft) -> None:
     root.setdefault("lvs_vss", []).append(draft)
 
 
-VS.begin, VS.end = _vs_begin, _vs_end
+def _vs_reuse(ctx: Context, model: object, root: Draft) -> None:
+    """The service a reload did not change (:mod:`..block_cache`), in its place among the others."""
+    root.setdefault("lvs_vss", []).append(Reused(model))
+
+
+VS.begin, VS.end, VS.reuse = _vs_begin, _vs_end, _vs_reuse
 server_timing_keywords(VS, "virtual")
 VS.sub("real_server", RS)
 

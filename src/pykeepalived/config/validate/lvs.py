@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..block_cache import Reused
 from ..blocks.lvs_common import PERSISTENCE_DEFAULT, family_of
 from ..model_lvs import (
     BfdCheck,
@@ -61,21 +62,45 @@ def finish(ctx: Context, draft: Draft, global_defs: Any) -> LvsConfig:
     for g in groups:
         by_name.setdefault(g.name, g)
     smtp_default = _global_smtp_alert(global_defs)
+    cache = ctx.block_cache
+    if cache is not None:  # a service's validation takes this from outside its block (and the groups)
+        cache.inputs_are(smtp_default)
     members: dict[str, int] = {}
-    linked: list[tuple[Draft, VirtualServerGroup | None]] = []
+    linked: list[tuple[Draft | Reused, VirtualServerGroup | None]] = []
     for vs in draft.get("lvs_vss", ()):
         vsg: VirtualServerGroup | None = None
-        if vs["group"] is not None:
+        if not isinstance(vs, Reused) and vs["group"] is not None:
             vsg = _link_group(ctx, vs, by_name, members)
             if vsg is None:
                 continue
         linked.append((vs, vsg))
     servers: list[VirtualServer] = []
+    items = ctx.diags.items
     for vs, vsg in linked:
+        if isinstance(vs, Reused):
+            servers.append(vs.model)
+            continue
+        key = vs.get("_reuse_key") if vsg is None else None
+        reported = len(items)
         built = _validate_vs(ctx, vs, vsg, smtp_default)
         if built is not None:
             servers.append(built)
+            if key is not None and cache is not None and len(items) == reported and not _holds_scripts(built):
+                cache.keep(key, built)
     return LvsConfig(ssl=draft.get("lvs_ssl"), virtual_server_groups=groups, virtual_servers=tuple(servers))
+
+
+def _holds_scripts(vs: VirtualServer) -> bool:
+    """A script keeps its line (the script checks name it), so the service cannot be reused elsewhere."""
+    if vs.quorum_up is not None or vs.quorum_down is not None:
+        return True
+    for rs in vs.real_servers:
+        if rs.notify_up is not None or rs.notify_down is not None:
+            return True
+        for c in rs.checkers:
+            if type(c) is MiscCheck:
+                return True
+    return False
 
 
 def _global_smtp_alert(global_defs: Any) -> bool | None:
@@ -275,7 +300,6 @@ def _validate_vs(
         smtp_alert=vs_smtp,
         snmp_name=vs["snmp_name"],
         real_servers=real_servers,
-        loc=loc,
     )
 
 
@@ -386,7 +410,6 @@ def _build_rs(ctx: Context, vs: Draft, rs: Draft) -> RealServer:
         virtualhost=rs.get("virtualhost"),
         snmp_name=rs.get("snmp_name"),
         checkers=checkers,
-        loc=rs["_loc"],
     )
 
 
