@@ -432,11 +432,8 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
             block, draft_now, _ = stack[-1]
             (fast, opens), at_root = tables[id(block)], len(stack) == 1
             if watch is not None and at_root:
-                _reusable(ctx, watch)
-                if line is watch[3]:  # its lines all read: back to the lines after them, unchained
-                    it = watch[4]
-                    next_line = it.__next__
-                watch = None
+                it, watch = _reusable(ctx, watch, line, it), None
+                next_line = it.__next__
             continue
         sub = opens.get(kw) if not at_root and pending is None else None
         if sub is not None:  # a nested block's opening line, what the general path below does for it
@@ -479,11 +476,8 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                 block, draft_now, _ = stack[-1]
                 (fast, opens), at_root = tables[id(block)], len(stack) == 1
                 if watch is not None and at_root:
-                    _reusable(ctx, watch)
-                    if line is watch[3]:  # its lines all read: back to the lines after them, unchained
-                        it = watch[4]
-                        next_line = it.__next__
-                    watch = None
+                    it, watch = _reusable(ctx, watch, line, it), None
+                    next_line = it.__next__
             continue
 
         if block.kind != "keywords":
@@ -618,12 +612,16 @@ def _block_body(it: Iterator[LogicalLine]) -> tuple[list[LogicalLine], bool]:
     return body, False
 
 
-def _reusable(ctx: Context, watch: tuple[bytes, tuple[int, int], Draft, LogicalLine, Iterator[LogicalLine]]) -> None:
-    """A reusable block has closed: its draft carries its key if nothing was reported or read beyond it (the
-    section's validation decides whether to keep what it builds, :meth:`.block_cache.BlockCache.keep`)."""
-    key, seen, draft, _, _ = watch
+def _reusable(ctx: Context, watch: tuple[bytes, tuple[int, int], Draft, LogicalLine, Iterator[LogicalLine]],
+              end: LogicalLine, it: Iterator[LogicalLine]) -> Iterator[LogicalLine]:
+    """A reusable block has closed at ``end``: its draft carries its key if nothing was reported or read beyond
+    it (the section's validation decides whether to keep what it builds, :meth:`.block_cache.BlockCache.keep`).
+    Returns the lines to read next: when its own were all read, the lines after them, unchained (keepalived's
+    reading of a broken block may close it earlier, and then its remaining lines come first)."""
+    key, seen, draft, last, after = watch
     if (len(ctx.diags.items), ctx.context_reads) == seen:
         draft["_reuse_key"] = key
+    return after if end is last else it
 
 
 def _skip_block(it: Iterator[LogicalLine]) -> None:
