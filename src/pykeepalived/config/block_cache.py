@@ -83,11 +83,21 @@ class BlockCache:
         self.kept, self.inputs, self.made, self.reused = {}, None, {}, 0
 
 
+class ReusedBlock(LogicalLine):
+    """What the reader hands over in place of a whole block it found in the cache: the block's opening line
+    (its words, where it is), its model at item 6.  The reader's bulk path looks blocks up before it makes
+    their lines (:meth:`.preprocess._Reader._plain_stretch`), the parser any other block."""
+
+
 def block_key(lines: Sequence[LogicalLine]) -> bytes:
     """The digest of a block's logical lines: their tokens and text as written, not where they are.
 
     A line of the reader's bulk path is its physical text (its tokens are that text split); any other
-    line is its tokens and raw text.  marshal's version 2 writes no back-references, so equal lines give
-    equal bytes however their strings are shared."""
-    parts = [line[5] if line[4] == 0 else (line[0], line[1]) for line in lines]
+    line is its tokens and raw text (:func:`digest` of these parts)."""
+    return digest([line[5] if line[4] == 0 else (line[0], line[1]) for line in lines])
+
+
+def digest(parts: list[str | tuple[tuple[str, ...], str]]) -> bytes:
+    """marshal's version 2 writes no back-references, so equal parts give equal bytes however their strings
+    are shared."""
     return hashlib.blake2b(marshal.dumps(parts, 2), digest_size=16).digest()

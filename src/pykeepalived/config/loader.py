@@ -62,6 +62,13 @@ def _shared_root() -> Block:
     return root_block()
 
 
+@functools.cache
+def _reusable() -> frozenset[str]:
+    """The top-level keywords whose blocks a reload may take from the block cache."""
+    return frozenset(name for name, spec in _shared_root().keywords.items()
+                     if spec.block is not None and spec.block.reuse is not None)
+
+
 def build(lines: Iterable[LogicalLine], diags: Diagnostics, *, config_id: str | None,
           interfaces: frozenset[str] | None, files: tuple[str, ...] = (),
           block_cache: BlockCache | None = None) -> Config:
@@ -112,7 +119,8 @@ def _load_config(path: str | os.PathLike[str], config_id: str | None,
     # reader's problems are listed before the parser's all the same.  The garbage collector stays paused for
     # the whole load (streamed_config's pause covers the body): only acyclic objects are made
     with streamed_config(path, diags, config_id=cid,
-                         include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE) as lines:
+                         include_check=IncludeCheck.all() if all_config else IncludeCheck.NONE,
+                         block_cache=block_cache, reusable=_reusable()) as lines:
         config = build(lines, parse_diags, config_id=cid, interfaces=ifaces, files=(str(Path(path)),),
                        block_cache=block_cache)
     diags.extend(parse_diags)
@@ -186,7 +194,8 @@ def load_config_text(text: str, *, name: str = "<string>", config_id: str | None
     def load() -> LoadResult:
         diags = Diagnostics()
         with gc_paused():
-            lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir)
+            lines = read_config_text(text, diags, name=name, config_id=cid, base_dir=base_dir,
+                                     block_cache=block_cache, reusable=_reusable())
             config = build(lines, diags, config_id=cid, interfaces=ifaces, block_cache=block_cache)
         return LoadResult(config, diags)
 

@@ -43,7 +43,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import chain
 from typing import Any, Literal
 
-from .block_cache import BlockCache, block_key
+from .block_cache import BlockCache, ReusedBlock, block_key
 from .errors import Diagnostics, ErrClass
 from .lines import Location, LogicalLine, Word
 
@@ -459,6 +459,17 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                 draft_now = draft
                 continue
             pending = nxt  # not a block as it should be: the general path reports it
+        if type(line) is ReusedBlock:  # a block the reader took from the cache whole
+            top_spec = root_keywords.get(kw) if len(stack) == 1 else None
+            if top_spec is not None and top_spec.block is not None and top_spec.block.reuse is not None:
+                top_spec.block.reuse(ctx, line[6], root_draft)
+                in_global_defs = False
+                continue
+            # not where such a block can be taken whole (a broken file): its lines, read again
+            expanded = line[7]()
+            line, tokens = expanded[0], expanded[0][0]
+            it = chain(expanded[1:], it)
+            next_line = it.__next__
         block, frame_draft, frame_words = stack[-1]
         if len(stack) == 1:
             top_spec = root_keywords.get(kw)

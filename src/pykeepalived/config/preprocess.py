@@ -41,10 +41,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import IntFlag
-from itertools import chain
+from functools import partial
+from itertools import chain, islice
+from typing import Any
 
 from pykeepalived.gcpause import gc_paused
 
+from .block_cache import BlockCache, ReusedBlock, digest
 from .errors import Diagnostics, ErrClass
 from .lexer import (
     MAXBUF,
@@ -338,6 +341,57 @@ def default_config_id() -> str:
 # the reader
 
 
+#: the parts of a block's opening brace and closing brace lines (:func:`.block_cache.block_key`)
+_BRACE_PARTS = {"{": (_OPEN_TOKENS, "{"), "}": (_BRACE_TOKENS["}"], "}")}
+
+
+def _cached_block(cache: BlockCache, texts: list[str], first: int, stop: int, file: str) -> tuple[int, Any] | None:
+    """The block opening at line ``first`` (1-based) of a plain stretch ending at ``stop``: (its last line, its
+    model) when ``cache`` holds it.  Only a block of the bulk path's shapes (keyword lines, lone braces, opening
+    lines) within the stretch is looked up; its parts are those :func:`.block_cache.block_key` takes of the
+    logical lines the bulk path would make of it."""
+    head = texts[first - 1]
+    parts: list[Any] = [head[:head.rindex("{")], _BRACE_PARTS["{"]]
+    add = parts.append
+    depth = 1
+    for no in range(first + 1, stop + 1):
+        line = texts[no - 1]
+        if "{" not in line and "}" not in line:
+            if not line or line.isspace():
+                continue
+            add(line)
+            continue
+        tokens = line.split()
+        last = tokens[-1]
+        if len(tokens) == 1 and len(last) == 1:
+            add(_BRACE_PARTS[last])
+            if last == "{":
+                depth += 1
+                continue
+            depth -= 1
+            if not depth:
+                model = cache.take(digest(parts))
+                return None if model is None else (no, model)
+            continue
+        if last == "{" and line.count("{") == 1 and "}" not in line:
+            add(line[:line.rindex("{")])
+            add(_BRACE_PARTS["{"])
+            depth += 1
+            continue
+        return None  # another shape: the block is read line by line
+    return None
+
+
+def expand_block(where: tuple[list[str], int, int, str]) -> list[LogicalLine]:
+    """The logical lines of a block the reader handed over whole (:class:`.block_cache.ReusedBlock`), for a
+    parser that finds it where the block cannot be taken whole: lines ``first`` to ``end`` of ``texts``, read
+    as the bulk path reads them."""
+    texts, first, end, file = where
+    reader = _Reader(Diagnostics(), None, 0, IncludeCheck.NONE, frozenset())
+    reader._plain_stretch(texts, first - 1, end, _Ctx(file, "", ""))
+    return list(reader.out)
+
+
 class _Reader:
     def __init__(self, diags: Diagnostics, config_id: str | None, random_seed: int | None,
                  include_check: IncludeCheck, quoted_keywords: frozenset[str]) -> None:
@@ -358,6 +412,10 @@ class _Reader:
         self.blocks: list[str] = []
         self.last_keyword = ""
         self.budget = MAX_SUBSTITUTIONS
+        #: the daemon's cache of the last load's blocks and the top-level keywords whose blocks it holds
+        #: (:mod:`.block_cache`): the bulk path hands such a block over whole when the cache has it
+        self.block_cache: BlockCache | None = None
+        self.reusable: frozenset[str] = frozenset()
         self._std_definitions()
 
     # ---- diagnostics
@@ -522,7 +580,11 @@ class _Reader:
         append = self.out.append
         open_braces, blocks = self.open_braces, self.blocks
         last_keyword = self.last_keyword
-        for no in range(start + 1, stop + 1):
+        cache, reusable = self.block_cache, self.reusable
+        if cache is not None and not cache.kept:  # nothing to find (a first load): the parser keeps the blocks
+            cache = None
+        numbers = iter(range(start + 1, stop + 1))
+        for no in numbers:
             line = texts[no - 1]
             tokens = line.split()
             if not tokens:
@@ -549,6 +611,15 @@ class _Reader:
             if last == "{" and line.count("{") == 1 and "}" not in line:  # a block's opening line
                 del tokens[-1]
                 cut = line.rindex("{")
+                if cache is not None and not open_braces and tokens[0] in reusable:
+                    taken = _cached_block(cache, texts, no, stop, file)
+                    if taken is not None:  # the whole block, as the last load built it
+                        end, model = taken
+                        append(_new_line(ReusedBlock, (tuple(tokens), None, file, no, 0, line[:cut], model,
+                                                       partial(expand_block, (texts, no, end, file)))))
+                        next(islice(numbers, end - no - 1, None), None)  # on after its last line
+                        last_keyword = ""
+                        continue
                 # the words are the physical line up to its brace (of_physical, inline)
                 append(_new_line(LogicalLine, (tuple(tokens), None, file, no, 0, line[:cut])))
                 brace = _new_line(LogicalLine, (_OPEN_TOKENS, "{", file, no, cut + 1, cut + 1))
@@ -1263,12 +1334,14 @@ def read_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: 
 
 @contextmanager
 def streamed_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_id: str | None = None,
-                    include_check: IncludeCheck = IncludeCheck.NONE) -> Iterator[Iterator[LogicalLine]]:
+                    include_check: IncludeCheck = IncludeCheck.NONE, block_cache: BlockCache | None = None,
+                    reusable: frozenset[str] = frozenset()) -> Iterator[Iterator[LogicalLine]]:
     """``read_config`` as an iterator of the logical lines, read as they are taken: a parser that takes them
     as they come never holds the whole read (a large configuration's lines weigh more than what is parsed
     from them).  Problems go to ``diags`` as they are found, so a caller that wants the reader's problems
     before the parser's gives the reader its own ``diags``."""
     reader = _Reader(diags, config_id, None, include_check, SCRIPT_KEYWORDS)
+    reader.block_cache, reader.reusable = block_cache, reusable
     with gc_paused():
         reader.start_main(os.fspath(path))
         try:
@@ -1280,10 +1353,12 @@ def streamed_config(path: str | os.PathLike[str], diags: Diagnostics, *, config_
 def read_config_text(text: str, diags: Diagnostics, *, name: str = "<string>", config_id: str | None = None,
                      base_dir: str | None = None, random_seed: int | None = None,
                      include_check: IncludeCheck = IncludeCheck.NONE,
-                     quoted_keywords: frozenset[str] = SCRIPT_KEYWORDS) -> ReadResult:
+                     quoted_keywords: frozenset[str] = SCRIPT_KEYWORDS, block_cache: BlockCache | None = None,
+                     reusable: frozenset[str] = frozenset()) -> ReadResult:
     """Like ``read_config`` for text already in memory; includes resolve against ``base_dir``
     (default: the current directory) and ``name`` is the file name in locations."""
     reader = _Reader(diags, config_id, random_seed, include_check, quoted_keywords)
+    reader.block_cache, reader.reusable = block_cache, reusable
     with gc_paused():
         reader.start_text(text, name, base_dir if base_dir is not None else os.getcwd())
         reader.run()

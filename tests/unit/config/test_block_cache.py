@@ -140,6 +140,9 @@ def test_a_first_load_through_the_cache_does_not_nest_its_lines_block_by_block()
     cache = BlockCache()
     _same(_load(text, cache), _load(text))
     assert len(cache.kept) == 3000
+    # again: the reader hands most over whole, the parser those its bulk path reads in two stretches
+    _same(_load(text, cache), _load(text))
+    assert cache.reused == 3000
 
     def best(cache: BlockCache | None) -> float:
         times = []
@@ -153,7 +156,16 @@ def test_a_first_load_through_the_cache_does_not_nest_its_lines_block_by_block()
     assert best(cache) < 2.0 * best(None)
 
 
-_EDITS = ("drop", "weight", "error", "comment", "script", "swap", "smtp", "add")
+def test_a_service_the_reader_hands_over_whole_where_it_cannot_be_taken_is_read_line_by_line() -> None:
+    """A block keyword without its '{' before it: keepalived reads the service's lines inside that block."""
+    cache = BlockCache()
+    _load(_vs(1), cache)
+    for text in ("global_defs\n" + _vs(1), "vrrp_instance VI_1\n" + _vs(1) + _vs(2)):
+        _same(_load(text, cache), _load(text))
+        _load(_vs(1), cache)
+
+
+_EDITS = ("drop", "weight", "error", "comment", "script", "swap", "smtp", "add", "inner", "tabs")
 
 
 @settings(max_examples=40, deadline=None)
@@ -179,6 +191,10 @@ def test_any_sequence_of_reloads_through_one_cache_loads_as_fresh_loads_do(edits
         elif edit == "swap":
             j = rnd.randrange(len(blocks))
             blocks[i], blocks[j] = blocks[j], blocks[i]
+        elif edit == "inner":  # not the reader's bulk path: the parser looks the block up
+            blocks[i] = blocks[i].replace(" lb_kind NAT\n", " lb_kind NAT # here\n", 1)
+        elif edit == "tabs":
+            blocks[i] = blocks[i].replace(" protocol TCP\n", "\tprotocol\t TCP\n", 1)
         elif edit == "smtp":
             head = "" if head else "global_defs {\n smtp_alert_checker on\n}\n"
         else:
