@@ -81,11 +81,13 @@ def diff(desired: Table, observed: Table) -> list[Op]:
     dest_dels: list[Op] = []
     dels: list[Op] = []
 
-    for key in sorted(want):
+    # the services that differ, in order (the common case, on every periodic reconcile and for most services
+    # of a reload, is an equal one: only the few others are sorted)
+    get = have.get
+    changed = sorted([key for key, svc in want.items() if get(key) != svc])
+    for key in changed:
         svc = want[key]
-        old = have.get(key)
-        if old == svc:
-            continue  # the common case on every periodic reconcile: nothing to look at
+        old = get(key)
         if old is None:
             adds.append(AddService(svc))
             old_dests: dict[DestKey, Destination] = {}
@@ -105,9 +107,8 @@ def diff(desired: Table, observed: Table) -> list[Op]:
             if dkey not in new_dests:
                 dest_dels.append(DelDest(key, dkey))
 
-    for key in sorted(have):
-        if key not in want:
-            dels.append(DelService(key))
+    for key in sorted([key for key in have if key not in want]):
+        dels.append(DelService(key))
 
     return adds + edits + dest_adds + dest_edits + dest_dels + dels
 
