@@ -119,6 +119,20 @@ class _Installed:
     #: the connection counts (per destination id, in ``dest_ids`` order) the installed dispatch of a
     #: count-driven service was planned from; None: not known (re-planned on the next rebalance)
     planned_from: tuple[tuple[int, int], ...] | None = None
+    #: ``service`` with its destinations in key order (what a full read returns), made once per service
+    normal: Service | None = None
+
+
+def _normal(inst: _Installed) -> Service:
+    """``inst``'s service with its destinations in key order, kept until the service changes."""
+    if inst.normal is None:
+        svc = inst.service
+        inst.normal = replace(svc, destinations=tuple(sorted(svc.destinations, key=_dest_order)))
+    return inst.normal
+
+
+def _dest_order(d: Destination) -> tuple[int, int, int]:
+    return d.key.sort_key()
 
 
 class NftablesDataPlane:
@@ -263,8 +277,8 @@ class NftablesDataPlane:
 
     def _installed_table(self) -> Table:
         """``_installed`` in the form a full read returns (services and destinations in key order)."""
-        return Table(tuple(replace(i.service, destinations=tuple(sorted(i.service.destinations, key=lambda d: d.key)))
-                           for _, i in sorted(self._installed.items())))
+        installed = self._installed
+        return Table(tuple(_normal(installed[key]) for key in sorted(installed, key=ServiceKey.sort_key)))
 
     def _commit(self, batch: list[str]) -> None:
         """Run ``batch`` as one transaction.  When the ruleset was exactly what we last read or wrote
@@ -291,8 +305,6 @@ class NftablesDataPlane:
         if self._tables_missing:
             self.open()
             self._tables_missing = False
-        current = Table(tuple(i.service for _, i in sorted(self._installed.items())))
-        target = apply_ops(current, ops).service_map()
         touched: list[ServiceKey] = []
         deleted: list[ServiceKey] = []
         for op in ops:
@@ -302,6 +314,9 @@ class NftablesDataPlane:
                 touched.append(op.service.key)
             elif isinstance(op, AddDest | EditDest | DelDest):
                 touched.append(op.service)
+        # the services the operations touch, as they will be (a reload touches a few of thousands)
+        current = Table(tuple(self._installed[key].service for key in dict.fromkeys(touched) if key in self._installed))
+        target = apply_ops(current, ops).service_map()
         batch: list[str] = []
         for key in dict.fromkeys(deleted):
             inst = self._installed.pop(key, None)
@@ -449,7 +464,7 @@ class NftablesDataPlane:
                                  previous=previous, previous_ids=old_ids, table=self.table)
         if inst is None:
             inst = self._installed[svc.key] = _Installed(sid, svc)
-        inst.service = svc
+        inst.service, inst.normal = svc, None
         inst.dest_ids = ids
         inst.planned_from = _planned_from(inst, self._by_mark) if uses_counts(svc.scheduler) else None
         return lines
