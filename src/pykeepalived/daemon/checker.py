@@ -119,6 +119,9 @@ def without_refused_misc_checks(virtual_servers: Iterable[VirtualServer],
     it never runs and its real server is judged by its other checkers."""
     out = []
     for vs in virtual_servers:
+        if not any(issubclass(kind, MiscCheck) for kind in {type(c) for rs in vs.real_servers for c in rs.checkers}):
+            out.append(vs)  # no MISC_CHECK: nothing to look at (a reload walks every virtual server)
+            continue
         servers = []
         for rs in vs.real_servers:
             kept = []
