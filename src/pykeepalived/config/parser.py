@@ -446,7 +446,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
                     except SkipLine:
                         draft = None
                     if draft is None:
-                        _skip_block(it)
+                        _block_body(it)
                         continue
                     if draft.get("_loc") is None:  # (line.loc, inline)
                         draft["_loc"] = Location(line[2], line[3], line[4] or line[5].find(kw) + 1)
@@ -560,7 +560,7 @@ def parse_lines(lines: Iterable[LogicalLine], root: Block, ctx: Context, root_dr
         if draft is None:
             # The block is unusable (e.g. a missing name): skip to its matching brace.
             if pending is None:
-                _skip_block(it)
+                _block_body(it)
             continue
         if draft.get("_loc") is None:
             draft["_loc"] = line.loc
@@ -605,7 +605,8 @@ def _close(ctx: Context, stack: list[_Frame], end: LogicalLine | None = None) ->
 
 
 def _block_body(it: Iterator[LogicalLine]) -> tuple[list[LogicalLine], bool]:
-    """The lines after a block's ``{`` up to its matching ``}``, and whether that came before the end."""
+    """The lines after a block's ``{`` up to its matching ``}``, and whether that came before the end (also how an
+    unusable block is skipped)."""
     body: list[LogicalLine] = []
     add = body.append
     depth = 1
@@ -633,20 +634,6 @@ def _reusable(ctx: Context, watch: tuple[bytes, tuple[int, int], Draft, LogicalL
     if (len(ctx.diags.items), ctx.context_reads) == seen:
         draft["_reuse_key"] = key
     return after if end is last else it
-
-
-def _skip_block(it: Iterator[LogicalLine]) -> None:
-    depth = 1
-    for line in it:
-        if len(line.tokens) != 1:
-            continue
-        t = line.tokens[0]
-        if t == "{":
-            depth += 1
-        elif t == "}":
-            depth -= 1
-            if depth == 0:
-                return
 
 
 def model_fields(draft: Draft) -> dict[str, Any]:

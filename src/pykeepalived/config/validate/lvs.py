@@ -39,6 +39,7 @@ from ..model_lvs import (
     format_vs,
 )
 from ..parser import Context, Draft
+from .scripts import service_scripts
 
 #: per checker type: (default retry, default delay_before_retry; None = the checker's delay_loop)
 CHECKER_DEFAULTS: dict[str, tuple[int, float | None]] = {
@@ -85,22 +86,10 @@ def finish(ctx: Context, draft: Draft, global_defs: Any) -> LvsConfig:
         built = _validate_vs(ctx, vs, vsg, smtp_default)
         if built is not None:
             servers.append(built)
-            if key is not None and cache is not None and len(items) == reported and not _holds_scripts(built):
+            # (a script keeps its line, which the script checks name: such a service is not kept)
+            if key is not None and cache is not None and len(items) == reported and not service_scripts(built):
                 cache.keep(key, built)
     return LvsConfig(ssl=draft.get("lvs_ssl"), virtual_server_groups=groups, virtual_servers=tuple(servers))
-
-
-def _holds_scripts(vs: VirtualServer) -> bool:
-    """A script keeps its line (the script checks name it), so the service cannot be reused elsewhere."""
-    if vs.quorum_up is not None or vs.quorum_down is not None:
-        return True
-    for rs in vs.real_servers:
-        if rs.notify_up is not None or rs.notify_down is not None:
-            return True
-        for c in rs.checkers:
-            if type(c) is MiscCheck:
-                return True
-    return False
 
 
 def _global_smtp_alert(global_defs: Any) -> bool | None:

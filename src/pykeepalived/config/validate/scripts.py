@@ -13,6 +13,7 @@ from ..model_global import GlobalDefs
 from ..model_lvs import (
     LvsConfig,
     MiscCheck,
+    VirtualServer,
 )
 from ..model_vrrp import (
     NotifyScripts,
@@ -194,19 +195,26 @@ def iter_lvs_scripts(lvs: LvsConfig) -> Iterator[Script]:
 
 
 def _lvs_scripts(lvs: LvsConfig) -> list[tuple[Script, bool]]:
-    """The LVS side's scripts, each with whether it is a MISC_CHECK's: one plain walk of the real servers (a
-    large configuration has tens of thousands and no script)."""
+    """The LVS side's scripts, each with whether it is a MISC_CHECK's."""
     found: list[tuple[Script, bool]] = []
     for vs in lvs.virtual_servers:
-        for s in (vs.quorum_up, vs.quorum_down):
-            if s is not None:
-                found.append((s, False))
-        for rs in vs.real_servers:
-            if rs.notify_up is not None:
-                found.append((rs.notify_up, False))
-            if rs.notify_down is not None:
-                found.append((rs.notify_down, False))
-            for c in rs.checkers:
-                if type(c) is MiscCheck:
-                    found.append((c.misc_path, True))
+        found += service_scripts(vs)
+    return found
+
+
+def service_scripts(vs: VirtualServer) -> list[tuple[Script, bool]]:
+    """One virtual server's scripts, each with whether it is a MISC_CHECK's: one plain walk of its real servers
+    (a large configuration has tens of thousands and no script)."""
+    found: list[tuple[Script, bool]] = []
+    for s in (vs.quorum_up, vs.quorum_down):
+        if s is not None:
+            found.append((s, False))
+    for rs in vs.real_servers:
+        if rs.notify_up is not None:
+            found.append((rs.notify_up, False))
+        if rs.notify_down is not None:
+            found.append((rs.notify_down, False))
+        for c in rs.checkers:
+            if type(c) is MiscCheck:
+                found.append((c.misc_path, True))
     return found
